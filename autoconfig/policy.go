@@ -201,10 +201,10 @@ func (p Policy) Validate() error {
 		errs = append(errs, fmt.Errorf("domain %q: "+format, append([]any{p.Domain}, args...)...))
 	}
 	if err := ValidDomain(p.Domain); err != nil {
-		add("name: %v", err)
+		add("name = %q: %v", p.Domain, err)
 	}
 	if strings.TrimSpace(p.DisplayName) == "" {
-		add("display_name is empty")
+		add("display_name is empty: clients show it as the account's provider")
 	}
 	if len(p.IMAP)+len(p.POP3) == 0 {
 		add("no imap or pop3 endpoint: clients need at least one way to read mail")
@@ -214,17 +214,21 @@ func (p Policy) Validate() error {
 	}
 	for _, group := range [][]Endpoint{p.IMAP, p.POP3, p.Submission} {
 		for i, e := range group {
-			where := fmt.Sprintf("%s endpoint %d (%s:%d)", e.Protocol, i+1, e.Host, e.Port)
+			key := string(e.Protocol)
+			if e.Protocol == SMTP {
+				key = "submission"
+			}
+			where := fmt.Sprintf("%s[%d]", key, i)
 			if err := ValidHost(e.Host); err != nil {
-				add("%s: host: %v", where, err)
+				add("%s.host = %q: %v", where, e.Host, err)
 			}
 			if e.Port < 1 || e.Port > 65535 {
-				add("%s: port %d out of range 1..65535", where, e.Port)
+				add("%s.port = %d: out of range 1..65535", where, e.Port)
 			}
 			switch e.Security {
 			case TLS, STARTTLS, None:
 			default:
-				add("%s: security %q: want tls, starttls or none", where, e.Security)
+				add("%s.security = %q: want tls, starttls or none", where, e.Security)
 			}
 		}
 	}
@@ -238,49 +242,49 @@ func (p Policy) Validate() error {
 			add("prefer = %q but no pop3 endpoint is configured", p.Prefer)
 		}
 	default:
-		add("prefer %q: want imap or pop3", p.Prefer)
+		add("prefer = %q: want imap or pop3", p.Prefer)
 	}
 	if p.Username != FullAddress {
-		add("username %q: want %q", p.Username, FullAddress)
+		add("username = %q: want %q (the full email address is the only username form clients can get right)", p.Username, FullAddress)
 	}
 	if len(p.Auth) == 0 {
 		add("auth: no method: want plain and/or login")
 	}
 	for _, m := range p.Auth {
 		if m != AuthPlain && m != AuthLogin {
-			add("auth method %q: want plain or login", m)
+			add("auth = %q: want plain or login", m)
 		}
 	}
 	if p.POP.LeaveOnServer && (p.POP.DeleteAfterDays < 1 || p.POP.DeleteAfterDays > MaxDeleteAfterDays) {
-		add("pop3 delete_after_days = %d: with leave_on_server it must be 1..%d, or mail piles up on the server", p.POP.DeleteAfterDays, MaxDeleteAfterDays)
+		add("pop3_policy.delete_after_days = %d: with leave_on_server it must be 1..%d, or mail piles up on the server", p.POP.DeleteAfterDays, MaxDeleteAfterDays)
 	}
 	if !p.POP.LeaveOnServer && p.POP.DeleteAfterDays != 0 {
-		add("pop3 delete_after_days = %d is set but leave_on_server is false", p.POP.DeleteAfterDays)
+		add("pop3_policy.delete_after_days = %d is set but leave_on_server is false", p.POP.DeleteAfterDays)
 	}
 	if p.POP.ExpireDays < 0 {
-		add("pop3 expire_days = %d: want 0 (never) or more", p.POP.ExpireDays)
+		add("pop3_policy.expire_days = %d: want 0 (never) or more", p.POP.ExpireDays)
 	}
 	if p.POP.ExpireDays > 0 && p.POP.LeaveOnServer && p.POP.ExpireDays < p.POP.DeleteAfterDays {
-		add("pop3 expire_days = %d is shorter than delete_after_days = %d: the server would delete mail clients still keep", p.POP.ExpireDays, p.POP.DeleteAfterDays)
+		add("pop3_policy.expire_days = %d is shorter than delete_after_days = %d: the server would delete mail clients still keep", p.POP.ExpireDays, p.POP.DeleteAfterDays)
 	}
 	for i, mx := range p.MX {
 		if err := ValidHost(mx.Host); err != nil {
-			add("mx %d: host: %v", i+1, err)
+			add("mx[%d].host = %q: %v", i, mx.Host, err)
 		}
 		if mx.Preference < 0 || mx.Preference > 65535 {
-			add("mx %d: preference %d out of range 0..65535", i+1, mx.Preference)
+			add("mx[%d].preference = %d: out of range 0..65535", i, mx.Preference)
 		}
 	}
 	u, err := url.Parse(p.Web.BaseURL)
 	switch {
 	case p.Web.BaseURL == "":
-		add("web base_url is empty")
+		add("web_url is empty: set the https URL that serves autoconfig, like https://autoconfig.%s", p.Domain)
 	case err != nil:
-		add("web base_url %q: %v", p.Web.BaseURL, err)
+		add("web_url = %q: %v", p.Web.BaseURL, err)
 	case u.Scheme != "https" && u.Scheme != "http":
-		add("web base_url %q: want an https:// URL", p.Web.BaseURL)
+		add("web_url = %q: want an https:// URL", p.Web.BaseURL)
 	case u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "":
-		add("web base_url %q: want scheme and host only, like https://autoconfig.%s", p.Web.BaseURL, p.Domain)
+		add("web_url = %q: want scheme and host only, like https://autoconfig.%s", p.Web.BaseURL, p.Domain)
 	}
 	return errors.Join(errs...)
 }

@@ -1,0 +1,254 @@
+// Command mailsetup serves mail client autoconfiguration for the configured
+// domains, answers their DNS records, and manages accounts.
+//
+// Usage:
+//
+//	mailsetup serve [--config FILE] [--data DIR]
+//	mailsetup records [--config FILE] [--data DIR]
+//	mailsetup checkconfig [--config FILE] [--data DIR]
+//	mailsetup user add|passwd|list|remove [--config FILE] [--data DIR] [ADDRESS]
+//
+// Without --config, the config is DIR/mailsetup.toml (DIR defaults to
+// ./mailsetup-data); serve creates it there, with a demo domain, on first
+// run.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"mailsetup/server"
+	"mailsetup/server/asynclog"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  mailsetup serve [--config FILE] [--data DIR]      run the service (creates an embedded default in DIR)
+  mailsetup records [--config FILE] [--data DIR]    print the DNS records to publish (zone-file syntax)
+  mailsetup checkconfig [--config FILE] [--data DIR] validate the config, print every problem
+  mailsetup user add ADDRESS                        add an account (password from stdin or a prompt)
+  mailsetup user passwd ADDRESS                     change an account's password
+  mailsetup user remove ADDRESS                     remove an account (its mail stays on disk)
+  mailsetup user list                               list the accounts
+DIR defaults to ./mailsetup-data.
+`
+
+// usageError is a command-line mistake: exit status 2 and the usage text.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := dispatch(ctx, args, stdin, stdout, stderr)
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "mailsetup: %s\n%s", ue.msg, usage)
+		return exitUsage
+	default:
+		fmt.Fprintf(stderr, "mailsetup: %v\n", err)
+		return exitError
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"no command given"}
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "records":
+		return cmdRecords(args[1:], stdout)
+	case "checkconfig":
+		return cmdCheckConfig(args[1:], stdout)
+	case "user":
+		return cmdUser(args[1:], stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// common holds the flags every subcommand takes.
+type common struct {
+	config, data string
+}
+
+func parseFlags(name string, args []string, c *common, extra func(*flag.FlagSet)) ([]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.config, "config", "", "config file")
+	fs.StringVar(&c.data, "data", "mailsetup-data", "data directory")
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+	}
+	return fs.Args(), nil
+}
+
+// loadConfig loads --config, or DIR/mailsetup.toml which must exist.
+func loadConfig(c common) (*server.Config, error) {
+	path := c.config
+	if path == "" {
+		path = filepath.Join(c.data, server.ConfigFile)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no config at %s: run `mailsetup serve --data %s` once to create the embedded default, or pass --config FILE", path, c.data)
+		}
+	}
+	return server.LoadConfig(path)
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	rest, err := parseFlags("serve", args, &c, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", rest[0])}
+	}
+	var created server.Created
+	if c.config == "" {
+		created, err = server.EnsureDefault(c.data, server.DefaultPorts())
+		if err != nil {
+			return err
+		}
+		c.config = created.ConfigPath
+	}
+	cfg, err := server.LoadConfig(c.config)
+	if err != nil {
+		return err
+	}
+	logger, sink, closeLog, err := newLogger(cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, func(ls []server.Listener) {
+		printStartup(stdout, c.config, cfg, ls, created)
+	})
+}
+
+// newLogger builds the non-blocking logger the config asks for.
+func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Sink, func(), error) {
+	var w io.Writer = stderr
+	var f *os.File
+	if cfg.Log.File != "" {
+		var err error
+		f, err = os.OpenFile(cfg.Path(cfg.Log.File), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("log.file: %w", err)
+		}
+		w = f
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+		return nil, nil, nil, fmt.Errorf("log.level: %w", err)
+	}
+	h, sink := asynclog.New(w, asynclog.Options{Level: level, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue})
+	closeLog := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = sink.Close(ctx)
+		if f != nil {
+			f.Close()
+		}
+	}
+	return slog.New(h), sink, closeLog, nil
+}
+
+func printStartup(w io.Writer, cfgPath string, cfg *server.Config, ls []server.Listener, created server.Created) {
+	fmt.Fprintf(w, "mailsetup is serving (config %s)\n", cfgPath)
+	for _, l := range ls {
+		switch l.Name {
+		case "dns":
+			fmt.Fprintf(w, "  %-6s %s (udp and tcp)\n", l.Name, l.Addr)
+		case "admin":
+			fmt.Fprintf(w, "  %-6s %s (/metrics, /healthz)\n", l.Name, l.URL)
+		default:
+			fmt.Fprintf(w, "  %-6s %s\n", l.Name, l.URL)
+		}
+	}
+	for _, p := range cfg.Policies() {
+		example := "you@" + p.Domain
+		if p.Domain == server.DemoDomain {
+			example = server.DemoAddress
+		}
+		fmt.Fprintf(w, "domain %s (%s)\n", p.Domain, p.DisplayName)
+		fmt.Fprintf(w, "  Thunderbird  %s/mail/config-v1.1.xml?emailaddress=%s\n", p.Web.BaseURL, example)
+		fmt.Fprintf(w, "  Outlook      POST %s/autodiscover/autodiscover.xml\n", p.Web.BaseURL)
+		fmt.Fprintf(w, "  Outlook v2   %s/autodiscover/autodiscover.json/v1.0/%s?Protocol=AutodiscoverV1\n", p.Web.BaseURL, example)
+		fmt.Fprintf(w, "  Apple        %s/apple/mail.mobileconfig?email=%s\n", p.Web.BaseURL, example)
+		for _, e := range append(p.Incoming(), p.Submission...) {
+			fmt.Fprintf(w, "  advertises   %s\n", e)
+		}
+	}
+	if created.DemoPassword != "" {
+		fmt.Fprintf(w, "demo account %s, password %s (shown only this once; change it with `mailsetup user passwd %s`)\n", server.DemoAddress, created.DemoPassword, server.DemoAddress)
+	}
+}
+
+func cmdRecords(args []string, stdout io.Writer) error {
+	var c common
+	rest, err := parseFlags("records", args, &c, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("records: unexpected argument %q", rest[0])}
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	return writeZone(stdout, cfg)
+}
+
+func cmdCheckConfig(args []string, stdout io.Writer) error {
+	var c common
+	rest, err := parseFlags("checkconfig", args, &c, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{fmt.Sprintf("checkconfig: unexpected argument %q", rest[0])}
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "config OK: %d domain(s)\n", len(cfg.Domains))
+	return nil
+}

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/autoconfig/autodiscover"
+	"mailsetup/autoconfig/mobileconfig"
+	"mailsetup/autoconfig/mozilla"
+	"mailsetup/server"
+)
+
+// binary is the mailsetup binary built once for the tests that run it.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "mailsetup-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "mailsetup")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building mailsetup: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// service is a running `mailsetup serve`.
+type service struct {
+	cmd    *exec.Cmd
+	stdout *syncBuffer
+	urls   map[string]string // listener name -> URL or address
+	done   chan error
+}
+
+// startServe runs the binary with args and waits until it printed its
+// listeners (readiness, not a sleep).
+func startServe(t *testing.T, args ...string) *service {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
+	cmd.Stderr = io.Discard
+	pipe, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &service{cmd: cmd, stdout: &syncBuffer{}, urls: map[string]string{}, done: make(chan error, 1)}
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		s.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+	})
+	listener := regexp.MustCompile(`^  (http|https|dns|admin) +(\S+)`)
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("serve exited early:\n%s", s.stdout)
+			}
+			s.stdout.WriteString(l + "\n")
+			if m := listener.FindStringSubmatch(l); m != nil {
+				s.urls[m[1]] = m[2]
+			}
+			if strings.HasPrefix(l, "domain ") {
+				// Listeners are printed before the domains; drain the rest.
+				go func() {
+					for l := range lines {
+						s.stdout.WriteString(l + "\n")
+					}
+				}()
+				return s
+			}
+		case <-timeout:
+			t.Fatalf("serve did not report its listeners:\n%s", s.stdout)
+		}
+	}
+}
+
+// syncBuffer collects the service's output while tests read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.WriteString(s)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (s *service) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		if err != nil {
+			t.Errorf("serve exited with %v after SIGTERM", err)
+		}
+	case <-time.After(server.ShutdownGrace + 5*time.Second):
+		t.Error("serve did not stop after SIGTERM")
+	}
+}
+
+type curlResult struct {
+	status      int
+	contentType string
+	body        []byte
+	headers     string
+}
+
+// curl runs the real curl program against the service.
+func curl(t *testing.T, args ...string) curlResult {
+	t.Helper()
+	path := autoconfigtest.Tool(t, "curl", "curl")
+	dir := t.TempDir()
+	body, hdr := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
+	all := append([]string{"-sS", "--max-time", "20", "-k", "-o", body, "-D", hdr, "-w", "%{http_code} %{content_type}"}, args...)
+	out, err := exec.Command(path, all...).Output()
+	if err != nil {
+		t.Fatalf("curl %v: %v", args, err)
+	}
+	var r curlResult
+	fields := strings.SplitN(string(out), " ", 2)
+	fmt.Sscanf(fields[0], "%d", &r.status)
+	if len(fields) == 2 {
+		r.contentType = fields[1]
+	}
+	r.body, _ = os.ReadFile(body)
+	h, _ := os.ReadFile(hdr)
+	r.headers = string(h)
+	return r
+}
+
+const outlookRequest = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\r\n" +
+	"<Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\r\n" +
+	"  <Request>\r\n    <EMailAddress>demo@example.test</EMailAddress>\r\n" +
+	"    <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\r\n" +
+	"  </Request>\r\n</Autodiscover>\r\n"
+
+// TestServeEndToEnd runs the real binary on free loopback ports and
+// fetches every endpoint with the real curl, verifies the signed profile
+// with openssl and resolves the SRV records with dig.
+func TestServeEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	ports := server.DefaultPorts()
+	ports.HTTP, ports.HTTPS, ports.DNS, ports.Admin = freePort(t), freePort(t), freePort(t), freePort(t)
+	created, err := server.EnsureDefault(dir, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := startServe(t, "--config", created.ConfigPath)
+	defer svc.stop(t)
+	https, http := svc.urls["https"], svc.urls["http"]
+	if https != fmt.Sprintf("https://127.0.0.1:%d", ports.HTTPS) || http != fmt.Sprintf("http://127.0.0.1:%d", ports.HTTP) {
+		t.Fatalf("printed listeners %v do not match the config:\n%s", svc.urls, svc.stdout)
+	}
+	cfg, err := server.LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := cfg.Policies()[0]
+	cacert := filepath.Join(dir, server.CertFile)
+
+	t.Run("thunderbird", func(t *testing.T) {
+		for _, u := range []string{
+			https + "/mail/config-v1.1.xml?emailaddress=demo@example.test",
+			https + "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=demo%40example.test",
+			http + "/mail/config-v1.1.xml?emailaddress=demo@example.test",
+		} {
+			r := curl(t, u)
+			if r.status != 200 || !strings.HasPrefix(r.contentType, "application/xml") {
+				t.Fatalf("%s: %d %s %s", u, r.status, r.contentType, r.body)
+			}
+			got, err := mozilla.Parse(bytes.NewReader(r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := compareEndpoints(policy, got); diff != "" {
+				t.Errorf("%s: %s", u, diff)
+			}
+			if !bytes.Contains(r.body, []byte("<username>demo@example.test</username>")) ||
+				!bytes.Contains(r.body, []byte("<daysToLeaveMessagesOnServer>7</daysToLeaveMessagesOnServer>")) {
+				t.Errorf("%s: username or POP days missing:\n%s", u, r.body)
+			}
+		}
+		// Without ?emailaddress=, on autoconfig.<domain>: placeholders.
+		r := curl(t, "--cacert", cacert, "--resolve", fmt.Sprintf("autoconfig.example.test:%d:127.0.0.1", ports.HTTPS),
+			fmt.Sprintf("https://autoconfig.example.test:%d/mail/config-v1.1.xml", ports.HTTPS))
+		if r.status != 200 || !bytes.Contains(r.body, []byte("%EMAILADDRESS%")) {
+			t.Errorf("placeholder form: %d %s", r.status, r.body)
+		}
+		for _, c := range []struct {
+			query  string
+			status int
+			text   string
+		}{
+			{"", 400, "missing emailaddress"},
+			{"?emailaddress=john", 400, "emailaddress"},
+			{"?emailaddress=john@other.example", 404, "not served here"},
+		} {
+			r := curl(t, https+"/mail/config-v1.1.xml"+c.query)
+			if r.status != c.status || !strings.Contains(string(r.body), c.text) {
+				t.Errorf("%q: %d %q, want %d with %q", c.query, r.status, r.body, c.status, c.text)
+			}
+		}
+	})
+
+	t.Run("autodiscover", func(t *testing.T) {
+		for _, path := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/AUTODISCOVER/AUTODISCOVER.XML"} {
+			r := curl(t, "-u", "demo@example.test:not-logged", "-H", "Content-Type: text/xml; charset=utf-8", "--data-binary", outlookRequest, https+path)
+			if r.status != 200 || !strings.HasPrefix(r.contentType, "text/xml") {
+				t.Fatalf("%s: %d %s %s", path, r.status, r.contentType, r.body)
+			}
+			got, err := autodiscover.ParseResponse(bytes.NewReader(r.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := compareEndpoints(policy, got); diff != "" {
+				t.Errorf("%s: %s", path, diff)
+			}
+		}
+		r := curl(t, https+"/autodiscover/autodiscover.xml")
+		if r.status != 405 || !strings.Contains(string(r.body), "<ErrorCode>600</ErrorCode>") || !strings.Contains(r.headers, "Allow: POST") {
+			t.Errorf("GET: %d %s", r.status, r.body)
+		}
+		r = curl(t, "--data-binary", "<Autodiscover><Request>", https+"/autodiscover/autodiscover.xml")
+		if r.status != 400 || !strings.Contains(string(r.body), "<ErrorCode>600</ErrorCode>") {
+			t.Errorf("malformed: %d %s", r.status, r.body)
+		}
+		r = curl(t, "--data-binary", strings.Replace(outlookRequest, "example.test", "other.example", 1), https+"/autodiscover/autodiscover.xml")
+		if r.status != 404 || !strings.Contains(string(r.body), "<ErrorCode>500</ErrorCode>") {
+			t.Errorf("unknown domain: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("autodiscover-v2", func(t *testing.T) {
+		for _, u := range []string{
+			https + "/autodiscover/autodiscover.json?Email=demo@example.test&Protocol=AutodiscoverV1&RedirectCount=1",
+			https + "/Autodiscover/Autodiscover.json/v1.0/demo@example.test?Protocol=Autodiscoverv1",
+		} {
+			r := curl(t, u)
+			var v struct{ Protocol, Url string }
+			if r.status != 200 || json.Unmarshal(r.body, &v) != nil || v.Url != policy.Web.BaseURL+"/Autodiscover/Autodiscover.xml" {
+				t.Errorf("%s: %d %s", u, r.status, r.body)
+			}
+		}
+		r := curl(t, https+"/autodiscover/autodiscover.json?Email=demo@example.test&Protocol=ActiveSync")
+		if r.status != 400 || !strings.Contains(string(r.body), "InvalidProtocol") {
+			t.Errorf("ActiveSync: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("apple", func(t *testing.T) {
+		r := curl(t, https+"/apple/mail.mobileconfig?email=demo@example.test")
+		if r.status != 200 || r.contentType != mobileconfig.ContentType || !strings.Contains(r.headers, "attachment; filename=") {
+			t.Fatalf("%d %s\n%s", r.status, r.contentType, r.headers)
+		}
+		openssl := autoconfigtest.Tool(t, "openssl", "openssl")
+		signed := filepath.Join(t.TempDir(), "profile.der")
+		content := signed + ".plist"
+		os.WriteFile(signed, r.body, 0o600)
+		out, err := exec.Command(openssl, "cms", "-verify", "-inform", "DER", "-in", signed, "-CAfile", cacert, "-purpose", "any", "-out", content).CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl cms -verify: %v\n%s", err, out)
+		}
+		plist, _ := os.ReadFile(content)
+		got, err := mobileconfig.Parse(plist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Prefer != autoconfig.IMAP || len(got.IMAP) != 1 || got.IMAP[0] != policy.IMAP[0] || got.Submission[0] != policy.Submission[0] {
+			t.Errorf("profile carries %+v", got)
+		}
+		if r := curl(t, https+"/apple/mail.mobileconfig?email=x"); r.status != 400 {
+			t.Errorf("bad address: %d", r.status)
+		}
+	})
+
+	t.Run("dns", func(t *testing.T) {
+		dig := autoconfigtest.Tool(t, "dig", "dnsutils")
+		for _, proto := range []string{"+notcp", "+tcp"} {
+			out, err := exec.Command(dig, "@127.0.0.1", "-p", fmt.Sprint(ports.DNS), proto, "+short", "+time=5", "SRV", "_imaps._tcp.example.test").Output()
+			if err != nil {
+				t.Fatalf("dig %s: %v", proto, err)
+			}
+			if want := fmt.Sprintf("0 0 %d localhost.", ports.IMAPS); strings.TrimSpace(string(out)) != want {
+				t.Errorf("dig %s SRV _imaps._tcp = %q, want %q", proto, out, want)
+			}
+		}
+	})
+
+	t.Run("ops", func(t *testing.T) {
+		if r := curl(t, https+"/healthz"); r.status != 200 {
+			t.Errorf("healthz: %d", r.status)
+		}
+		r := curl(t, svc.urls["admin"]+"/metrics")
+		for _, m := range []string{"mailsetup_http_requests_total", "mailsetup_log_dropped_total", `route="/mail/config-v1.1.xml"`} {
+			if !strings.Contains(string(r.body), m) {
+				t.Errorf("metrics lack %s", m)
+			}
+		}
+		if r := curl(t, https+"/"); r.status != 200 || !strings.Contains(string(r.body), "example.test") {
+			t.Errorf("index: %d", r.status)
+		}
+	})
+}
+
+// compareEndpoints compares what a document carries with the policy.
+func compareEndpoints(want, got autoconfig.Policy) string {
+	eq := func(a, b []autoconfig.Endpoint) bool {
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if !eq(want.IMAP, got.IMAP) || !eq(want.POP3, got.POP3) || !eq(want.Submission, got.Submission) {
+		return fmt.Sprintf("endpoints differ:\nwant %v %v %v\ngot  %v %v %v", want.IMAP, want.POP3, want.Submission, got.IMAP, got.POP3, got.Submission)
+	}
+	return ""
+}
+
+// TestServeEmbeddedDefault is the README's first command: serve with no
+// config creates the default, prints the demo password once, and reuses
+// everything on the next start.
+func TestServeEmbeddedDefault(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	svc := startServe(t, "--data", dir)
+	first := svc.stdout.String()
+	r := curl(t, svc.urls["https"]+"/mail/config-v1.1.xml?emailaddress=demo@example.test")
+	if r.status != 200 {
+		t.Errorf("autoconfig on the default: %d", r.status)
+	}
+	svc.stop(t)
+	if !strings.Contains(svc.stdout.String(), "demo account demo@example.test, password ") {
+		t.Errorf("no demo password printed:\n%s", first)
+	}
+	for _, f := range []string{server.ConfigFile, server.AccountsFile, server.CertFile, server.KeyFile} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	svc = startServe(t, "--data", dir)
+	defer svc.stop(t)
+	if strings.Contains(svc.stdout.String(), "password") {
+		t.Errorf("second start printed a password again:\n%s", svc.stdout)
+	}
+}
+
+// TestServeRefusesInvalidConfig: the service does not start and names the
+// key and value.
+func TestServeRefusesInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	created, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(created.ConfigPath)
+	os.WriteFile(created.ConfigPath, bytes.Replace(data, []byte("delete_after_days = 7"), []byte("delete_after_days = 60"), 1), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, binary, "serve", "--config", created.ConfigPath).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitError {
+		t.Fatalf("exit: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "pop3_policy.delete_after_days = 60") {
+		t.Errorf("error does not name the key and value:\n%s", out)
+	}
+}

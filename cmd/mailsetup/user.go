@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"mailsetup/autoconfig"
+	"mailsetup/server"
+	"mailsetup/server/accounts"
+)
+
+func writeZone(w io.Writer, cfg *server.Config) error {
+	return autoconfig.WriteZone(w, cfg.Policies())
+}
+
+// cmdUser manages accounts. Passwords come from standard input (first
+// line) or, on a terminal, from a prompt without echo; never from a flag.
+func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return usageError{"user: want add, passwd, remove or list"}
+	}
+	verb := args[0]
+	var c common
+	rest, err := parseFlags("user "+verb, args[1:], &c, nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(c)
+	if err != nil {
+		return err
+	}
+	store, err := accounts.Open(server.AccountsPath(cfg))
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "list":
+		if len(rest) > 0 {
+			return usageError{fmt.Sprintf("user list: unexpected argument %q", rest[0])}
+		}
+		for _, a := range store.List() {
+			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s\n", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
+		}
+		return nil
+	case "add", "passwd", "remove":
+	default:
+		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove or list", verb)}
+	}
+	if len(rest) != 1 {
+		return usageError{fmt.Sprintf("user %s: want exactly one ADDRESS", verb)}
+	}
+	addr, err := autoconfig.ParseAddress(rest[0])
+	if err != nil {
+		return fmt.Errorf("user %s: %q: %w", verb, rest[0], err)
+	}
+	switch verb {
+	case "remove":
+		if err := store.Remove(addr.String()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s (its mail stays on disk)\n", addr)
+		return nil
+	case "add":
+		if !cfg.HasDomain(addr.Domain) {
+			return fmt.Errorf("user add: %s: the domain %s is not configured; add a [[domain]] first", addr, addr.Domain)
+		}
+		if _, ok := store.Get(addr.String()); ok {
+			return fmt.Errorf("user add: %s already exists; use `mailsetup user passwd %s`", addr, addr)
+		}
+	case "passwd":
+		if _, ok := store.Get(addr.String()); !ok {
+			return fmt.Errorf("user passwd: no account %s", addr)
+		}
+	}
+	pw, err := readPassword(stdin, stderr)
+	if err != nil {
+		return err
+	}
+	if verb == "add" {
+		err = store.Add(addr.String(), pw)
+	} else {
+		err = store.SetPassword(addr.String(), pw)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: password set\n", addr)
+	return nil
+}
+
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(stderr, "password: ")
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(stderr, "again: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(p1) != string(p2) {
+			return "", fmt.Errorf("the two passwords differ")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return "", fmt.Errorf("reading password from stdin: %w", err)
+	}
+	line = strings.TrimRight(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("no password on stdin: pipe it in (printf '%%s\\n' \"$PW\" | mailsetup user ...) or run on a terminal")
+	}
+	return line, nil
+}

@@ -1,0 +1,311 @@
+// Package accounts stores mail accounts: the address, an argon2id password
+// hash (never the password), aliases and a quota, in one JSON file that is
+// replaced atomically on every change (write to a temporary file, fsync,
+// rename, fsync the directory). Another process (the `mailsetup user`
+// command) may change the file while the server runs; Reload picks the
+// change up.
+package accounts
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"mailsetup/autoconfig"
+)
+
+// Sentinels callers tell apart with errors.Is.
+var (
+	// ErrExists: the address already has an account; use SetPassword.
+	ErrExists = errors.New("account already exists")
+	// ErrNotFound: no account has this address.
+	ErrNotFound = errors.New("no such account")
+	// ErrWeakPassword: the password is too short; ask for another.
+	ErrWeakPassword = errors.New("password too short")
+)
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 8
+
+// Account is one mailbox owner.
+type Account struct {
+	Address string `json:"address"`
+	// PasswordHash is a PHC-format argon2id string.
+	PasswordHash string    `json:"password_hash"`
+	Aliases      []string  `json:"aliases,omitempty"`
+	QuotaBytes   int64     `json:"quota_bytes,omitempty"`
+	Created      time.Time `json:"created"`
+	// Changed is when the password last changed.
+	Changed time.Time `json:"changed"`
+}
+
+type file struct {
+	Version  int       `json:"version"`
+	Accounts []Account `json:"accounts"`
+}
+
+// Store is the account file and its in-memory copy. It is safe for
+// concurrent use.
+type Store struct {
+	path string
+
+	mu       sync.RWMutex
+	accounts map[string]*Account // by lower-case address
+	modTime  time.Time
+	size     int64
+}
+
+// Open reads the account file at path; a missing file is an empty store.
+func Open(path string) (*Store, error) {
+	s := &Store{path: path, accounts: map[string]*Account{}}
+	if err := s.Reload(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Reload re-reads the file if it changed since the last read.
+func (s *Store) Reload() error {
+	st, err := os.Stat(s.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading accounts: %w", err)
+	}
+	s.mu.RLock()
+	same := st.ModTime().Equal(s.modTime) && st.Size() == s.size
+	s.mu.RUnlock()
+	if same {
+		return nil
+	}
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		return fmt.Errorf("reading accounts: %w", err)
+	}
+	var f file
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("reading accounts %s: %w", s.path, err)
+	}
+	m := make(map[string]*Account, len(f.Accounts))
+	for i := range f.Accounts {
+		a := f.Accounts[i]
+		m[strings.ToLower(a.Address)] = &a
+	}
+	s.mu.Lock()
+	s.accounts, s.modTime, s.size = m, st.ModTime(), st.Size()
+	s.mu.Unlock()
+	return nil
+}
+
+// List returns every account, sorted by address.
+func (s *Store) List() []Account {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Account, 0, len(s.accounts))
+	for _, a := range s.accounts {
+		out = append(out, *a)
+	}
+	slices.SortFunc(out, func(a, b Account) int { return strings.Compare(a.Address, b.Address) })
+	return out
+}
+
+// Get returns the account of address.
+func (s *Store) Get(address string) (Account, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.accounts[strings.ToLower(address)]
+	if !ok {
+		return Account{}, false
+	}
+	return *a, true
+}
+
+// Add creates an account.
+func (s *Store) Add(address, password string) error {
+	addr, err := autoconfig.ParseAddress(address)
+	if err != nil {
+		return err
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.update(func(m map[string]*Account) error {
+		key := strings.ToLower(addr.String())
+		if _, ok := m[key]; ok {
+			return fmt.Errorf("%w: %s", ErrExists, addr)
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		m[key] = &Account{Address: addr.String(), PasswordHash: hash, Created: now, Changed: now}
+		return nil
+	})
+}
+
+// SetPassword replaces an account's password.
+func (s *Store) SetPassword(address, password string) error {
+	hash, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.update(func(m map[string]*Account) error {
+		a, ok := m[strings.ToLower(address)]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, address)
+		}
+		a.PasswordHash = hash
+		a.Changed = time.Now().UTC().Truncate(time.Second)
+		return nil
+	})
+}
+
+// Remove deletes an account (not its mail).
+func (s *Store) Remove(address string) error {
+	return s.update(func(m map[string]*Account) error {
+		key := strings.ToLower(address)
+		if _, ok := m[key]; !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, address)
+		}
+		delete(m, key)
+		return nil
+	})
+}
+
+// update applies fn to a fresh copy of the file's accounts and writes the
+// result atomically.
+func (s *Store) update(fn func(map[string]*Account) error) error {
+	if err := s.Reload(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := make(map[string]*Account, len(s.accounts))
+	for k, a := range s.accounts {
+		c := *a
+		m[k] = &c
+	}
+	if err := fn(m); err != nil {
+		return err
+	}
+	f := file{Version: 1, Accounts: make([]Account, 0, len(m))}
+	for _, a := range m {
+		f.Accounts = append(f.Accounts, *a)
+	}
+	slices.SortFunc(f.Accounts, func(a, b Account) int { return strings.Compare(a.Address, b.Address) })
+	data, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.path, append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing accounts: %w", err)
+	}
+	st, err := os.Stat(s.path)
+	if err != nil {
+		return err
+	}
+	s.accounts, s.modTime, s.size = m, st.ModTime(), st.Size()
+	return nil
+}
+
+// writeFileAtomic replaces path with data: temporary file, fsync, rename,
+// fsync of the directory, so a crash leaves the old or the new file.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Argon2id parameters: RFC 9106's second recommended option scaled to a
+// 2-core server (19 MiB, 2 passes), the OWASP baseline.
+const (
+	argonTime    = 2
+	argonMemory  = 19 * 1024
+	argonThreads = 1
+	argonKeyLen  = 32
+	argonSaltLen = 16
+)
+
+// HashPassword returns a PHC string
+// $argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>.
+func HashPassword(password string) (string, error) {
+	if len(password) < MinPasswordLength {
+		return "", fmt.Errorf("%w: want at least %d characters", ErrWeakPassword, MinPasswordLength)
+	}
+	salt := make([]byte, argonSaltLen)
+	if _, err := rand.Read(salt); err != nil {
+		return "", err
+	}
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether password matches a PHC argon2id hash.
+func CheckPassword(hash, password string) (bool, error) {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false, errors.New("password hash is not in argon2id PHC format")
+	}
+	var version int
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false, fmt.Errorf("unsupported argon2 version %q", parts[2])
+	}
+	var m uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false, fmt.Errorf("bad argon2 parameters %q", parts[3])
+	}
+	enc := base64.RawStdEncoding
+	salt, err := enc.DecodeString(parts[4])
+	if err != nil {
+		return false, errors.New("bad argon2 salt")
+	}
+	want, err := enc.DecodeString(parts[5])
+	if err != nil || len(want) == 0 {
+		return false, errors.New("bad argon2 hash")
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
+}

@@ -1,0 +1,406 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+
+	"mailsetup/autoconfig"
+)
+
+// Config is the whole configuration file (TOML). Relative paths in it are
+// relative to the directory of the config file.
+type Config struct {
+	// Hostname is the server's own host name: in greetings and in the
+	// generated certificate. Default "localhost".
+	Hostname string `toml:"hostname"`
+	// DataDir holds the accounts and the mail storage. Default: the
+	// directory of the config file.
+	DataDir string `toml:"data_dir"`
+
+	Log            LogConfig       `toml:"log"`
+	TLS            TLSConfig       `toml:"tls"`
+	ProfileSigning TLSConfig       `toml:"profile_signing"`
+	Listen         ListenConfig    `toml:"listen"`
+	Domains        []DomainConfig  `toml:"domain"`
+	Limits         HTTPLimitConfig `toml:"http_limits"`
+
+	// dir is the directory relative paths are resolved against.
+	dir string
+}
+
+// LogConfig configures logging. Logging never blocks request or mail
+// handling: entries go through a bounded queue and are dropped (and
+// counted in mailsetup_log_dropped_total) when the sink is too slow.
+type LogConfig struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `toml:"level"`
+	// Format is text or json. Default text.
+	Format string `toml:"format"`
+	// File is where logs go; empty means standard error.
+	File string `toml:"file"`
+	// Queue is how many entries may wait for a slow sink. Default 8192.
+	Queue int `toml:"queue"`
+}
+
+// TLSConfig names a certificate and its key, PEM files.
+type TLSConfig struct {
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+}
+
+// ListenConfig holds the listening addresses; an empty one is not served.
+type ListenConfig struct {
+	// HTTP serves the autoconfig documents without TLS (Thunderbird's
+	// http:// fallback URLs), e.g. "127.0.0.1:8080".
+	HTTP string `toml:"http"`
+	// HTTPS serves the same over TLS with [tls], e.g. "127.0.0.1:8443".
+	HTTPS string `toml:"https"`
+	// DNS is the embedded authoritative DNS responder, UDP and TCP.
+	DNS string `toml:"dns"`
+	// Admin serves /metrics and /healthz; keep it on loopback or a
+	// management network.
+	Admin string `toml:"admin"`
+}
+
+// HTTPLimitConfig bounds HTTP requests. Zero values take the defaults.
+type HTTPLimitConfig struct {
+	// ReadHeaderSeconds: time to read request headers. Default 5.
+	ReadHeaderSeconds int `toml:"read_header_seconds"`
+	// ReadSeconds: time to read a whole request. Default 10.
+	ReadSeconds int `toml:"read_seconds"`
+	// WriteSeconds: time to write a response. Default 10.
+	WriteSeconds int `toml:"write_seconds"`
+	// IdleSeconds: keep-alive idle time. Default 120.
+	IdleSeconds int `toml:"idle_seconds"`
+	// MaxHeaderBytes: request header size. Default 16384.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+}
+
+// DomainConfig is one mail domain's policy as written in the file.
+type DomainConfig struct {
+	Name        string `toml:"name"`
+	DisplayName string `toml:"display_name"`
+	ShortName   string `toml:"short_name"`
+	// Prefer is imap or pop3: what clients are told to use.
+	Prefer string `toml:"prefer"`
+	// Username is the form of the username; only full-address is valid.
+	Username string `toml:"username"`
+	// Auth lists SASL mechanisms: plain, login. Default both.
+	Auth []string `toml:"auth"`
+	// WebURL is the https base URL serving this domain's autoconfig.
+	WebURL string `toml:"web_url"`
+	// WebAddresses, when set, are published as A/AAAA records of
+	// autoconfig.<domain> and autodiscover.<domain>.
+	WebAddresses []string `toml:"web_addresses"`
+
+	IMAP       []EndpointConfig `toml:"imap"`
+	POP3       []EndpointConfig `toml:"pop3"`
+	Submission []EndpointConfig `toml:"submission"`
+	MX         []MXConfig       `toml:"mx"`
+	POP3Policy POP3Config       `toml:"pop3_policy"`
+}
+
+// EndpointConfig is one server clients connect to.
+type EndpointConfig struct {
+	Host string `toml:"host"`
+	Port int    `toml:"port"`
+	// Security is tls (implicit), starttls or none.
+	Security string `toml:"security"`
+}
+
+// MXConfig is one mail exchanger.
+type MXConfig struct {
+	Host       string `toml:"host"`
+	Preference int    `toml:"preference"`
+}
+
+// POP3Config is what POP3 clients do with mail left on the server.
+type POP3Config struct {
+	// LeaveOnServer: clients keep a copy on the server. Default true.
+	LeaveOnServer *bool `toml:"leave_on_server"`
+	// DeleteAfterDays: 1..10, default 7, required with LeaveOnServer.
+	DeleteAfterDays *int `toml:"delete_after_days"`
+	// ExpireDays: server-side expiry of retrieved mail (RFC 2449
+	// EXPIRE); 0 (default) never expires.
+	ExpireDays int `toml:"expire_days"`
+}
+
+// DefaultDeleteAfterDays is the policy's delete-after when not configured.
+const DefaultDeleteAfterDays = 7
+
+// LoadConfig reads and validates a config file. Every problem is reported,
+// each naming the key and the bad value.
+func LoadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(data, filepath.Dir(abs), path)
+}
+
+// ParseConfig decodes a config from data; dir resolves relative paths and
+// name is used in error messages.
+func ParseConfig(data []byte, dir, name string) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%s: unknown key(s): %s", name, strings.Join(keys, ", "))
+	}
+	c.dir = dir
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: invalid configuration:\n%w", name, err)
+	}
+	return &c, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Hostname == "" {
+		c.Hostname = "localhost"
+	}
+	if c.DataDir == "" {
+		c.DataDir = "."
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.Log.Queue == 0 {
+		c.Log.Queue = 8192
+	}
+	l := &c.Limits
+	setDefault(&l.ReadHeaderSeconds, 5)
+	setDefault(&l.ReadSeconds, 10)
+	setDefault(&l.WriteSeconds, 10)
+	setDefault(&l.IdleSeconds, 120)
+	setDefault(&l.MaxHeaderBytes, 16<<10)
+	for i := range c.Domains {
+		d := &c.Domains[i]
+		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
+		if d.ShortName == "" {
+			d.ShortName = d.DisplayName
+		}
+		if d.Username == "" {
+			d.Username = string(autoconfig.FullAddress)
+		}
+		if len(d.Auth) == 0 {
+			d.Auth = []string{string(autoconfig.AuthPlain), string(autoconfig.AuthLogin)}
+		}
+		if d.Prefer == "" {
+			d.Prefer = string(autoconfig.IMAP)
+			if len(d.IMAP) == 0 {
+				d.Prefer = string(autoconfig.POP3)
+			}
+		}
+		if d.POP3Policy.LeaveOnServer == nil {
+			t := true
+			d.POP3Policy.LeaveOnServer = &t
+		}
+		if d.POP3Policy.DeleteAfterDays == nil {
+			n := 0
+			if *d.POP3Policy.LeaveOnServer {
+				n = DefaultDeleteAfterDays
+			}
+			d.POP3Policy.DeleteAfterDays = &n
+		}
+	}
+}
+
+func setDefault(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+// Path resolves a path from the config file.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// Validate checks the whole configuration and returns every problem.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if err := autoconfig.ValidHost(c.Hostname); err != nil {
+		add("hostname = %q: %v", c.Hostname, err)
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		add("log.level = %q: want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		add("log.format = %q: want text or json", c.Log.Format)
+	}
+	if c.Log.Queue < 16 {
+		add("log.queue = %d: want at least 16", c.Log.Queue)
+	}
+	for _, l := range []struct {
+		key, addr string
+	}{{"listen.http", c.Listen.HTTP}, {"listen.https", c.Listen.HTTPS}, {"listen.dns", c.Listen.DNS}, {"listen.admin", c.Listen.Admin}} {
+		if l.addr == "" {
+			continue
+		}
+		if _, _, err := splitHostPort(l.addr); err != nil {
+			add("%s = %q: %v", l.key, l.addr, err)
+		}
+	}
+	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
+		add("listen: neither http nor https is set: nothing would serve autoconfig")
+	}
+	if c.Listen.HTTPS != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		add("listen.https = %q needs tls.cert_file and tls.key_file", c.Listen.HTTPS)
+	}
+	if (c.ProfileSigning.CertFile == "") != (c.ProfileSigning.KeyFile == "") {
+		add("profile_signing: set both cert_file and key_file, or neither")
+	}
+	for key, v := range map[string]int{
+		"http_limits.read_header_seconds": c.Limits.ReadHeaderSeconds,
+		"http_limits.read_seconds":        c.Limits.ReadSeconds,
+		"http_limits.write_seconds":       c.Limits.WriteSeconds,
+		"http_limits.idle_seconds":        c.Limits.IdleSeconds,
+		"http_limits.max_header_bytes":    c.Limits.MaxHeaderBytes,
+	} {
+		if v < 0 {
+			add("%s = %d: want a positive number", key, v)
+		}
+	}
+
+	if len(c.Domains) == 0 {
+		add("no [[domain]]: configure at least one mail domain")
+	}
+	seen := map[string]bool{}
+	for i, d := range c.Domains {
+		key := fmt.Sprintf("domain[%d]", i)
+		if d.Name != "" {
+			key = fmt.Sprintf("domain %q", d.Name)
+		}
+		if seen[d.Name] {
+			add("%s: configured twice", key)
+		}
+		seen[d.Name] = true
+		if _, err := d.policy(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("want host:port: %v", err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return "", 0, fmt.Errorf("port %q is not a number in 0..65535", port)
+	}
+	return host, n, nil
+}
+
+// policy converts the file's form into the policy model and validates it;
+// the error names each bad key and value.
+func (d DomainConfig) policy() (autoconfig.Policy, error) {
+	var errs []error
+	key := "domain " + strconv.Quote(d.Name)
+	p := autoconfig.Policy{
+		Domain:      d.Name,
+		DisplayName: d.DisplayName,
+		ShortName:   d.ShortName,
+		Prefer:      autoconfig.Protocol(d.Prefer),
+		Username:    autoconfig.UsernameForm(d.Username),
+		MX:          make([]autoconfig.MX, 0, len(d.MX)),
+		Web:         autoconfig.Web{BaseURL: strings.TrimSuffix(d.WebURL, "/")},
+	}
+	for _, m := range d.Auth {
+		p.Auth = append(p.Auth, autoconfig.AuthMethod(m))
+	}
+	endpoints := func(proto autoconfig.Protocol, list []EndpointConfig) []autoconfig.Endpoint {
+		out := make([]autoconfig.Endpoint, 0, len(list))
+		for _, e := range list {
+			out = append(out, autoconfig.Endpoint{Protocol: proto, Host: strings.ToLower(e.Host), Port: e.Port, Security: autoconfig.Security(e.Security)})
+		}
+		return out
+	}
+	p.IMAP = endpoints(autoconfig.IMAP, d.IMAP)
+	p.POP3 = endpoints(autoconfig.POP3, d.POP3)
+	p.Submission = endpoints(autoconfig.SMTP, d.Submission)
+	for _, m := range d.MX {
+		p.MX = append(p.MX, autoconfig.MX{Host: strings.ToLower(strings.TrimSuffix(m.Host, ".")), Preference: m.Preference})
+	}
+	for _, a := range d.WebAddresses {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: web_addresses: %q is not an IP address", key, a))
+			continue
+		}
+		p.Web.Addresses = append(p.Web.Addresses, ip)
+	}
+	if d.POP3Policy.LeaveOnServer != nil {
+		p.POP.LeaveOnServer = *d.POP3Policy.LeaveOnServer
+	}
+	if d.POP3Policy.DeleteAfterDays != nil {
+		p.POP.DeleteAfterDays = *d.POP3Policy.DeleteAfterDays
+	}
+	p.POP.ExpireDays = d.POP3Policy.ExpireDays
+	if u, err := url.Parse(p.Web.BaseURL); err == nil && u.Scheme == "http" {
+		errs = append(errs, fmt.Errorf("%s: web_url = %q: clients send passwords to autodiscover; use https", key, d.WebURL))
+	}
+	if err := p.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return p, errors.Join(errs...)
+}
+
+// Policies returns the validated policy of every configured domain.
+func (c *Config) Policies() []autoconfig.Policy {
+	out := make([]autoconfig.Policy, 0, len(c.Domains))
+	for _, d := range c.Domains {
+		p, err := d.policy()
+		if err != nil {
+			continue // Validate already refused such a config
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// HasDomain reports whether domain is configured.
+func (c *Config) HasDomain(domain string) bool {
+	for _, d := range c.Domains {
+		if d.Name == domain {
+			return true
+		}
+	}
+	return false
+}
+
+// AccountsPath is the account file of a config.
+func AccountsPath(c *Config) string {
+	return filepath.Join(c.Path(c.DataDir), AccountsFile)
+}

@@ -1,0 +1,109 @@
+package server_test
+
+import (
+	"strings"
+	"testing"
+
+	"mailsetup/autoconfig"
+	"mailsetup/server"
+)
+
+func TestLoadValidConfigDefaults(t *testing.T) {
+	cfg, err := server.LoadConfig("testdata/valid.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := cfg.Policies()
+	if len(ps) != 1 {
+		t.Fatalf("policies = %d", len(ps))
+	}
+	p := ps[0]
+	if p.Domain != "example.com" || p.Prefer != autoconfig.IMAP || p.Username != autoconfig.FullAddress ||
+		!p.POP.LeaveOnServer || p.POP.DeleteAfterDays != server.DefaultDeleteAfterDays ||
+		p.Web.BaseURL != "https://autoconfig.example.com" || len(p.Auth) != 2 {
+		t.Errorf("defaults not applied: %+v", p)
+	}
+	if cfg.Limits.ReadHeaderSeconds != 5 || cfg.Log.Queue != 8192 {
+		t.Errorf("limit defaults: %+v %+v", cfg.Limits, cfg.Log)
+	}
+}
+
+const base = `
+[listen]
+http = "127.0.0.1:8080"
+[[domain]]
+name = "example.com"
+display_name = "Example"
+web_url = "https://autoconfig.example.com"
+  [[domain.imap]]
+  host = "imap.example.com"
+  port = 993
+  security = "tls"
+  [[domain.submission]]
+  host = "smtp.example.com"
+  port = 465
+  security = "tls"
+`
+
+// TestBrokenConfigs: each error names the key and the bad value, and all
+// problems are reported at once.
+func TestBrokenConfigs(t *testing.T) {
+	tests := []struct {
+		name, toml string
+		want       []string
+	}{
+		{"unknown key", base + "  colour = \"red\"\n", []string{"unknown key(s): domain.submission.colour"}},
+		{"toml syntax", "hostname = \n", []string{"broken.toml"}},
+		{"no domain", "[listen]\nhttp = \"127.0.0.1:8080\"\n", []string{"no [[domain]]"}},
+		{"bad security and port", strings.Replace(strings.Replace(base, `security = "tls"`, `security = "ssl"`, 1), "port = 465", "port = 70000", 1),
+			[]string{`imap[0].security = "ssl"`, `submission[0].port = 70000`}},
+		{"delete after too long", base + "  [domain.pop3_policy]\n  delete_after_days = 30\n", []string{"pop3_policy.delete_after_days = 30"}},
+		{"leave forever", base + "  [domain.pop3_policy]\n  delete_after_days = 0\n", []string{"pop3_policy.delete_after_days = 0"}},
+		{"http web url", strings.Replace(base, "https://autoconfig", "http://autoconfig", 1), []string{`web_url = "http://autoconfig.example.com": clients send passwords`}},
+		{"bad listen", strings.Replace(base, `"127.0.0.1:8080"`, `"localhost"`, 1), []string{`listen.http = "localhost"`}},
+		{"https without cert", strings.Replace(base, "http =", "https =", 1), []string{"needs tls.cert_file"}},
+		{"bad log level", "[log]\nlevel = \"loud\"\n" + base, []string{`log.level = "loud"`}},
+		{"duplicate domain", base + strings.SplitN(base, "[[domain]]", 2)[1][:0] + "[[domain]]\nname = \"example.com\"\ndisplay_name = \"x\"\nweb_url = \"https://a.example.com\"\n  [[domain.imap]]\n  host = \"i.example.com\"\n  port = 993\n  security = \"tls\"\n  [[domain.submission]]\n  host = \"s.example.com\"\n  port = 465\n  security = \"tls\"\n",
+			[]string{"configured twice"}},
+		{"bad web address", strings.Replace(base, `web_url`, "web_addresses = [\"not-an-ip\"]\nweb_url", 1), []string{`"not-an-ip" is not an IP address`}},
+		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := server.ParseConfig([]byte(tt.toml), t.TempDir(), "broken.toml")
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestEnsureDefaultIsReused(t *testing.T) {
+	dir := t.TempDir()
+	c1, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c1.New || len(c1.DemoPassword) != 20 {
+		t.Fatalf("first run: %+v", c1)
+	}
+	cfg, err := server.LoadConfig(c1.ConfigPath)
+	if err != nil {
+		t.Fatalf("generated config invalid: %v", err)
+	}
+	if !cfg.HasDomain(server.DemoDomain) {
+		t.Error("demo domain missing")
+	}
+	c2, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c2.New || c2.DemoPassword != "" {
+		t.Errorf("second run recreated: %+v", c2)
+	}
+}

@@ -1,0 +1,230 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base32"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/template"
+	"time"
+
+	"mailsetup/server/accounts"
+)
+
+// Names inside a data directory.
+const (
+	ConfigFile   = "mailsetup.toml"
+	AccountsFile = "accounts.json"
+	CertFile     = "tls/cert.pem"
+	KeyFile      = "tls/key.pem"
+)
+
+// DemoDomain and DemoAddress are the embedded default's domain and account.
+const (
+	DemoDomain  = "example.test"
+	DemoAddress = "demo@example.test"
+)
+
+// DefaultPorts returns the embedded default's unprivileged ports.
+func DefaultPorts() Ports {
+	return Ports{HTTP: 8080, HTTPS: 8443, DNS: 8053, Admin: 9100,
+		SMTP: 10025, Submission: 10587, Submissions: 10465, IMAP: 10143, IMAPS: 10993, POP3: 10110, POP3S: 10995}
+}
+
+// Ports are the listening ports of a generated default config.
+type Ports struct {
+	HTTP, HTTPS, DNS, Admin       int
+	SMTP, Submission, Submissions int
+	IMAP, IMAPS, POP3, POP3S      int
+}
+
+// Created reports what EnsureDefault made.
+type Created struct {
+	// ConfigPath is the config file, new or existing.
+	ConfigPath string
+	// New is true when the data directory was set up now.
+	New bool
+	// DemoPassword is the demo account's password, set only when the
+	// account was created now; it is shown once and stored only hashed.
+	DemoPassword string
+}
+
+var defaultConfig = template.Must(template.New("config").Parse(`# mailsetup configuration, generated for local use: the demo domain
+# {{.Domain}} is served on localhost on unprivileged ports.
+# Reference: the README's "Configuration" section.
+
+hostname = "localhost"
+data_dir = "."
+
+[log]
+level = "info"
+format = "text"
+
+[tls]
+cert_file = "{{.CertFile}}"
+key_file = "{{.KeyFile}}"
+
+# Sign Apple profiles (CMS) with this certificate and key; comment out to
+# serve them unsigned.
+[profile_signing]
+cert_file = "{{.CertFile}}"
+key_file = "{{.KeyFile}}"
+
+[listen]
+http = "127.0.0.1:{{.P.HTTP}}"
+https = "127.0.0.1:{{.P.HTTPS}}"
+dns = "127.0.0.1:{{.P.DNS}}"
+admin = "127.0.0.1:{{.P.Admin}}"
+
+[[domain]]
+name = "{{.Domain}}"
+display_name = "Example Test Mail"
+short_name = "Example"
+prefer = "imap"
+username = "full-address"
+auth = ["plain", "login"]
+web_url = "https://localhost:{{.P.HTTPS}}"
+
+  # Implicit TLS first (RFC 8314), STARTTLS second.
+  [[domain.imap]]
+  host = "localhost"
+  port = {{.P.IMAPS}}
+  security = "tls"
+
+  [[domain.imap]]
+  host = "localhost"
+  port = {{.P.IMAP}}
+  security = "starttls"
+
+  [[domain.pop3]]
+  host = "localhost"
+  port = {{.P.POP3S}}
+  security = "tls"
+
+  [[domain.pop3]]
+  host = "localhost"
+  port = {{.P.POP3}}
+  security = "starttls"
+
+  [[domain.submission]]
+  host = "localhost"
+  port = {{.P.Submissions}}
+  security = "tls"
+
+  [[domain.submission]]
+  host = "localhost"
+  port = {{.P.Submission}}
+  security = "starttls"
+
+  [[domain.mx]]
+  host = "localhost"
+  preference = 10
+
+  # POP3 clients keep a copy on the server only together with "delete
+  # after N days" (1..10).
+  [domain.pop3_policy]
+  leave_on_server = true
+  delete_after_days = 7
+  expire_days = 0
+`))
+
+// EnsureDefault sets up dir as an embedded default (config file,
+// self-signed certificate for localhost, demo account) unless it already
+// has a config file, which is then reused as it is.
+func EnsureDefault(dir string, ports Ports) (Created, error) {
+	cfgPath := filepath.Join(dir, ConfigFile)
+	if _, err := os.Stat(cfgPath); err == nil {
+		return Created{ConfigPath: cfgPath}, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return Created{}, fmt.Errorf("data directory: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "tls"), 0o700); err != nil {
+		return Created{}, fmt.Errorf("creating data directory: %w", err)
+	}
+	if err := WriteSelfSigned(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile), []string{"localhost", "autoconfig." + DemoDomain, "autodiscover." + DemoDomain}, 2*365*24*time.Hour); err != nil {
+		return Created{}, err
+	}
+	store, err := accounts.Open(filepath.Join(dir, AccountsFile))
+	if err != nil {
+		return Created{}, err
+	}
+	created := Created{ConfigPath: cfgPath, New: true}
+	if _, ok := store.Get(DemoAddress); !ok {
+		created.DemoPassword = RandomPassword()
+		if err := store.Add(DemoAddress, created.DemoPassword); err != nil {
+			return Created{}, fmt.Errorf("creating demo account: %w", err)
+		}
+	}
+	var b strings.Builder
+	if err := defaultConfig.Execute(&b, struct {
+		Domain, CertFile, KeyFile string
+		P                         Ports
+	}{DemoDomain, CertFile, KeyFile, ports}); err != nil {
+		return Created{}, err
+	}
+	// Written last: a config file marks a complete data directory.
+	if err := os.WriteFile(cfgPath, []byte(b.String()), 0o600); err != nil {
+		return Created{}, fmt.Errorf("writing config: %w", err)
+	}
+	return created, nil
+}
+
+// RandomPassword returns 20 random base32 characters (100 bits).
+func RandomPassword() string {
+	b := make([]byte, 13)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:20]
+}
+
+// WriteSelfSigned writes a self-signed ECDSA P-256 certificate valid for
+// names (and 127.0.0.1 and ::1) and its key, as PEM files.
+func WriteSelfSigned(certPath, keyPath string, names []string, validity time.Duration) error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"mailsetup self-signed"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(validity),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageEmailProtection},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              names,
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("creating certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("writing key: %w", err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return fmt.Errorf("writing certificate: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+// Package web is the HTTP side of mailsetup: the autoconfig endpoints
+// clients fetch (Thunderbird autoconfig, Outlook Autodiscover POX and v2
+// JSON, the Apple profile), health, and the pages. It only routes and
+// renders: every setting comes from the domain policy (package
+// autoconfig), rendered by the format packages.
+package web
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/autodiscover"
+	"mailsetup/autoconfig/mobileconfig"
+	"mailsetup/autoconfig/mozilla"
+	"mailsetup/templates"
+)
+
+// PolicySource gives the current policy of each configured domain.
+type PolicySource interface {
+	// Policy returns the policy of a lower-case domain.
+	Policy(domain string) (autoconfig.Policy, bool)
+	// Policies returns every policy, in configuration order.
+	Policies() []autoconfig.Policy
+}
+
+// ProfileSigner signs Apple profiles (CMS). Leave nil to serve them
+// unsigned; Apple devices then show "Unverified" before installing.
+type ProfileSigner struct {
+	Cert  *x509.Certificate
+	Key   crypto.PrivateKey
+	Chain []*x509.Certificate
+}
+
+// Options configure the web app.
+type Options struct {
+	// Policies is required.
+	Policies PolicySource
+	// Logger gets one line per request (method, path, status, duration).
+	// Request headers and bodies are never logged: Thunderbird sends the
+	// user's password in HTTP Basic auth to Autodiscover.
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Signer signs Apple profiles when set.
+	Signer *ProfileSigner
+}
+
+// App is the web application; it is an http.Handler.
+type App struct {
+	e        *echo.Echo
+	policies PolicySource
+	log      *slog.Logger
+	signer   *ProfileSigner
+	pages    *templates.Set
+
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New builds the app and its routes.
+func New(opts Options) (*App, error) {
+	if opts.Policies == nil {
+		return nil, errors.New("web: Options.Policies is required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, pages: pages}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	a.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "mailsetup_http_request_duration_seconds", Help: "HTTP request handling time by route.",
+		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, 1},
+	}, []string{"route"})
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{a.requests, a.duration} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("web: registering metrics: %w", err)
+			}
+		}
+	}
+
+	e := a.e
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = a.errorHandler
+	e.Pre(caseInsensitiveAutodiscover)
+	e.Use(a.observe)
+
+	e.GET("/", a.index)
+	e.GET("/healthz", Health)
+	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
+	// and <domain>/.well-known/...).
+	e.GET("/mail/config-v1.1.xml", a.thunderbird)
+	e.GET("/.well-known/autoconfig/mail/config-v1.1.xml", a.thunderbird)
+	// Outlook POX, any method (non-POST gets the error document and 405).
+	e.Any(poxPath, a.autodiscoverPOX)
+	e.GET(v2Path, a.autodiscoverV2)
+	e.GET(v2Path+"/v1.0/:email", a.autodiscoverV2)
+	e.GET("/apple/mail.mobileconfig", a.appleProfile)
+	return a, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.e.ServeHTTP(w, r) }
+
+// Health answers liveness checks.
+func Health(c echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+const (
+	poxPath = "/autodiscover/autodiscover.xml"
+	v2Path  = "/autodiscover/autodiscover.json"
+)
+
+// caseInsensitiveAutodiscover maps any letter case of the Autodiscover
+// paths to ours: Outlook posts to /Autodiscover/Autodiscover.xml.
+func caseInsensitiveAutodiscover(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		p := r.URL.Path
+		if len(p) >= len("/autodiscover/") && strings.EqualFold(p[:len("/autodiscover/")], "/autodiscover/") {
+			lower := strings.ToLower(p)
+			switch {
+			case lower == poxPath, lower == v2Path:
+				r.URL.Path = lower
+			case strings.HasPrefix(lower, v2Path+"/v1.0/"):
+				// Keep the address's case; only the fixed part is folded.
+				r.URL.Path = v2Path + "/v1.0/" + p[len(v2Path+"/v1.0/"):]
+			}
+			r.URL.RawPath = ""
+		}
+		return next(c)
+	}
+}
+
+// observe logs and counts each request. Never logs headers or bodies.
+func (a *App) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		code := c.Response().Status
+		d := time.Since(start)
+		a.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		a.duration.WithLabelValues(route).Observe(d.Seconds())
+		r := c.Request()
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", code), slog.Duration("duration", d),
+			slog.String("remote", c.RealIP()))
+		return nil
+	}
+}
+
+// errorHandler answers echo's own errors (404 no route, 405) as text.
+func (a *App) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	code, msg := http.StatusInternalServerError, "internal error"
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		code = he.Code
+		msg = fmt.Sprint(he.Message)
+	} else {
+		a.log.Error("handler failed", "path", c.Request().URL.Path, "err", err)
+	}
+	_ = c.String(code, msg+"\n")
+}
+
+// textError answers a request the client got wrong, in plain words.
+func textError(c echo.Context, code int, format string, args ...any) error {
+	return c.String(code, fmt.Sprintf(format, args...)+"\n")
+}
+
+// lookup validates an address parameter and finds its domain's policy.
+// It returns the HTTP status and message to answer with when it fails.
+func (a *App) lookup(param, value string) (autoconfig.Policy, autoconfig.Address, int, string) {
+	addr, err := autoconfig.ParseAddress(value)
+	if err != nil {
+		if errors.Is(err, autoconfig.ErrEmptyAddress) {
+			return autoconfig.Policy{}, addr, http.StatusBadRequest, fmt.Sprintf("missing %s parameter: add ?%s=you@example.com", param, param)
+		}
+		return autoconfig.Policy{}, addr, http.StatusBadRequest, fmt.Sprintf("%s: %v", param, err)
+	}
+	p, ok := a.policies.Policy(addr.Domain)
+	if !ok {
+		return p, addr, http.StatusNotFound, fmt.Sprintf("no settings for %q: the domain %s is not served here", addr.String(), addr.Domain)
+	}
+	return p, addr, 0, ""
+}
+
+// thunderbird serves clientConfig v1.1. Without ?emailaddress= (the
+// Thunderbird pref that omits it) the domain comes from the Host header,
+// autoconfig.<domain>, and the document uses %EMAILADDRESS%.
+func (a *App) thunderbird(c echo.Context) error {
+	var (
+		p       autoconfig.Policy
+		address string
+	)
+	if q := c.QueryParam("emailaddress"); q != "" {
+		var code int
+		var msg string
+		var addr autoconfig.Address
+		p, addr, code, msg = a.lookup("emailaddress", q)
+		if code != 0 {
+			return textError(c, code, "%s", msg)
+		}
+		address = addr.String()
+	} else {
+		host := hostOnly(c.Request().Host)
+		var ok bool
+		p, ok = a.policies.Policy(strings.TrimPrefix(host, "autoconfig."))
+		if !ok {
+			return textError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
+		}
+	}
+	var buf bytes.Buffer
+	if err := mozilla.Render(&buf, p, address); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	return c.Blob(http.StatusOK, mozilla.ContentType, buf.Bytes())
+}
+
+// autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
+func (a *App) autodiscoverPOX(c echo.Context) error {
+	r := c.Request()
+	if r.Method != http.MethodPost {
+		c.Response().Header().Set("Allow", http.MethodPost)
+		return poxError(c, http.StatusMethodNotAllowed, autodiscover.CodeInvalidRequest, "Invalid Request: Autodiscover takes a POST with an XML request body")
+	}
+	req, err := autodiscover.ParseRequest(r.Body)
+	switch {
+	case errors.Is(err, autodiscover.ErrTooLarge):
+		return poxError(c, http.StatusRequestEntityTooLarge, autodiscover.CodeInvalidRequest, fmt.Sprintf("Invalid Request: body larger than %d bytes", autodiscover.MaxRequestBytes))
+	case errors.Is(err, autodiscover.ErrSchemaNotSupported):
+		return poxError(c, http.StatusBadRequest, autodiscover.CodeSchemaNotSupported, "Requested schema version not supported: this server answers outlook/responseschema/2006a only")
+	case errors.Is(err, autodiscover.ErrNoAddress):
+		return poxError(c, http.StatusBadRequest, autodiscover.CodeInvalidRequest, "Invalid Request: no EMailAddress in the request")
+	case err != nil:
+		return poxError(c, http.StatusBadRequest, autodiscover.CodeInvalidRequest, "Invalid Request: the body is not an Autodiscover request")
+	}
+	p, addr, code, msg := a.lookup("EMailAddress", req.EMailAddress)
+	if code != 0 {
+		adCode := autodiscover.CodeInvalidRequest
+		if code == http.StatusNotFound {
+			adCode = autodiscover.CodeAddressNotFound
+		}
+		return poxError(c, code, adCode, msg)
+	}
+	var buf bytes.Buffer
+	if err := autodiscover.WriteResponse(&buf, p, addr.String()); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	return c.Blob(http.StatusOK, autodiscover.ContentType, buf.Bytes())
+}
+
+func poxError(c echo.Context, status, code int, msg string) error {
+	var buf bytes.Buffer
+	if err := autodiscover.WriteError(&buf, code, msg, time.Now()); err != nil {
+		return err
+	}
+	return c.Blob(status, autodiscover.ContentType, buf.Bytes())
+}
+
+// autodiscoverV2 answers Autodiscover v2 with the POX URL of the
+// address's domain: v2 cannot carry IMAP/POP/SMTP settings itself.
+func (a *App) autodiscoverV2(c echo.Context) error {
+	email := c.Param("email")
+	if email == "" {
+		email = queryFold(c, "email")
+	}
+	p, _, code, msg := a.lookup("Email", email)
+	if code != 0 {
+		errCode := "InvalidUser"
+		if code == http.StatusNotFound {
+			errCode = "UserNotFound"
+		}
+		return c.JSON(code, map[string]string{"ErrorCode": errCode, "ErrorMessage": msg})
+	}
+	status, body := autodiscover.V2(queryFold(c, "protocol"), p.Web.BaseURL+"/Autodiscover/Autodiscover.xml")
+	return c.Blob(status, echo.MIMEApplicationJSON, body)
+}
+
+// queryFold returns a query parameter matched without regard to case
+// (Outlook sends Protocol=, scripts send protocol=).
+func queryFold(c echo.Context, name string) string {
+	for k, v := range c.Request().URL.Query() {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+// appleProfile serves the .mobileconfig, signed when a signer is set.
+func (a *App) appleProfile(c echo.Context) error {
+	p, addr, code, msg := a.lookup("email", c.QueryParam("email"))
+	if code != 0 {
+		return textError(c, code, "%s", msg)
+	}
+	data, err := mobileconfig.Render(p, addr.String())
+	if err != nil {
+		return err
+	}
+	if a.signer != nil {
+		data, err = mobileconfig.Sign(data, a.signer.Cert, a.signer.Key, a.signer.Chain)
+		if err != nil {
+			return fmt.Errorf("signing profile: %w", err)
+		}
+	}
+	h := c.Response().Header()
+	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", mobileconfig.Filename(p)))
+	h.Set("Cache-Control", "private, no-cache")
+	return c.Blob(http.StatusOK, mobileconfig.ContentType, data)
+}
+
+// index lists the served domains and their client endpoints.
+func (a *App) index(c echo.Context) error {
+	var buf bytes.Buffer
+	if err := a.pages.Index(&buf, a.policies.Policies()); err != nil {
+		return err
+	}
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return strings.ToLower(h)
+	}
+	return strings.ToLower(hostport)
+}

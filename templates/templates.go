@@ -1,0 +1,35 @@
+// Package templates holds the HTML pages, embedded in the binary, and
+// parses them with html/template, which escapes every value for its
+// context.
+package templates
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io"
+
+	"mailsetup/autoconfig"
+)
+
+//go:embed *.html
+var files embed.FS
+
+// Set is the parsed pages.
+type Set struct {
+	t *template.Template
+}
+
+// Parse parses every embedded page.
+func Parse() (*Set, error) {
+	t, err := template.New("").ParseFS(files, "*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parsing templates: %w", err)
+	}
+	return &Set{t: t}, nil
+}
+
+// Index renders the start page: the served domains and their settings.
+func (s *Set) Index(w io.Writer, policies []autoconfig.Policy) error {
+	return s.t.ExecuteTemplate(w, "index.html", policies)
+}
