@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -69,7 +68,8 @@ type service struct {
 func startServe(t *testing.T, args ...string) *service {
 	t.Helper()
 	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
-	cmd.Stderr = io.Discard
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderrWriter{stderr}
 	pipe, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +88,8 @@ func startServe(t *testing.T, args ...string) *service {
 		s.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-		}
+		// Ends only the process this test started; a no-op once it exited.
+		_ = cmd.Process.Kill()
 	})
 	listener := regexp.MustCompile(`^  (http|https|dns|admin) +(\S+)`)
 	timeout := time.After(30 * time.Second)
@@ -98,7 +97,8 @@ func startServe(t *testing.T, args ...string) *service {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("serve exited early:\n%s", s.stdout)
+				<-s.done
+				t.Fatalf("serve exited early:\n%s%s", s.stdout, stderr)
 			}
 			s.stdout.WriteString(l + "\n")
 			if m := listener.FindStringSubmatch(l); m != nil {
@@ -135,6 +135,13 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+type stderrWriter struct{ b *syncBuffer }
+
+func (w stderrWriter) Write(p []byte) (int, error) {
+	w.b.WriteString(string(p))
+	return len(p), nil
 }
 
 // stop sends SIGTERM and expects a clean exit.

@@ -65,6 +65,9 @@ type App struct {
 	log      *slog.Logger
 	signer   *ProfileSigner
 	pages    *templates.Set
+	// thunderbirdDocs and poxDocs are the documents pre-rendered per
+	// policy; the App must be rebuilt when the policies change.
+	thunderbirdDocs, poxDocs *docCache
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -84,6 +87,8 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, pages: pages}
+	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
+	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -241,12 +246,12 @@ func (a *App) thunderbird(c echo.Context) error {
 			return textError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
 		}
 	}
-	var buf bytes.Buffer
-	if err := mozilla.Render(&buf, p, address); err != nil {
+	doc, err := a.thunderbirdDocs.document(p, address)
+	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, mozilla.ContentType, buf.Bytes())
+	return c.Blob(http.StatusOK, mozilla.ContentType, doc)
 }
 
 // autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
@@ -275,12 +280,12 @@ func (a *App) autodiscoverPOX(c echo.Context) error {
 		}
 		return poxError(c, code, adCode, msg)
 	}
-	var buf bytes.Buffer
-	if err := autodiscover.WriteResponse(&buf, p, addr.String()); err != nil {
+	doc, err := a.poxDocs.document(p, addr.String())
+	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, autodiscover.ContentType, buf.Bytes())
+	return c.Blob(http.StatusOK, autodiscover.ContentType, doc)
 }
 
 func poxError(c echo.Context, status, code int, msg string) error {

@@ -1,0 +1,69 @@
+package mozilla_test
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/mozilla"
+)
+
+// FuzzParse checks that Parse never panics, fails only with its own
+// errors, and that what it accepts survives Render and Parse again.
+func FuzzParse(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed documents in testdata: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(doc(pop3Server(`<pop3><leaveMessagesOnServer>false</leaveMessagesOnServer></pop3>`) + imapServer + smtpServer)))
+	f.Add([]byte(`<!DOCTYPE x [<!ENTITY a "b">]><clientConfig/>`))
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := mozilla.Parse(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, mozilla.ErrMalformed) && !errors.Is(err, mozilla.ErrTooLarge) {
+				t.Fatalf("Parse error %v wraps neither ErrMalformed nor ErrTooLarge", err)
+			}
+			return
+		}
+		if autoconfig.ValidDomain(p.Domain) != nil {
+			return // Render needs a mail domain; Parse accepts any host name.
+		}
+		var buf bytes.Buffer
+		if err := mozilla.Render(&buf, p, ""); err != nil {
+			t.Fatalf("Render of a parsed policy %+v: %v", p, err)
+		}
+		again, err := mozilla.Parse(&buf)
+		if err != nil {
+			t.Fatalf("Parse(Render(Parse(doc))): %v\n%s", err, buf.Bytes())
+		}
+		type endpoints struct {
+			Domain                 string
+			IMAP, POP3, Submission []autoconfig.Endpoint
+			Prefer                 autoconfig.Protocol
+			POP                    autoconfig.POP3Policy
+		}
+		first := endpoints{p.Domain, p.IMAP, p.POP3, p.Submission, p.Prefer, p.POP}
+		second := endpoints{again.Domain, again.IMAP, again.POP3, again.Submission, again.Prefer, again.POP}
+		if !reflect.DeepEqual(first, second) {
+			t.Fatalf("round trip changed the policy:\n%+v\n%+v", first, second)
+		}
+		if again.ShortName != "" && p.ShortName != "" && again.ShortName != p.ShortName {
+			t.Fatalf("ShortName %q became %q", p.ShortName, again.ShortName)
+		}
+		if p.DisplayName != "" && again.DisplayName != p.DisplayName {
+			t.Fatalf("DisplayName %q became %q", p.DisplayName, again.DisplayName)
+		}
+	})
+}

@@ -1,0 +1,201 @@
+package mozilla
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strings"
+
+	"mailsetup/autoconfig"
+)
+
+// outConfig is the root element Render writes. Render and Parse use
+// separate types: these write exactly one schema, Parse's accept what
+// third-party files contain.
+type outConfig struct {
+	XMLName  xml.Name    `xml:"clientConfig"`
+	Version  string      `xml:"version,attr"`
+	Provider outProvider `xml:"emailProvider"`
+}
+
+type outProvider struct {
+	ID               string            `xml:"id,attr"`
+	Domain           []string          `xml:"domain"`
+	DisplayName      string            `xml:"displayName"`
+	DisplayShortName string            `xml:"displayShortName"`
+	Incoming         []outServer       `xml:"incomingServer"`
+	Outgoing         []outServer       `xml:"outgoingServer"`
+	Documentation    *outDocumentation `xml:"documentation"`
+}
+
+type outServer struct {
+	Type           string  `xml:"type,attr"`
+	Hostname       string  `xml:"hostname"`
+	Port           int     `xml:"port"`
+	SocketType     string  `xml:"socketType"`
+	Username       string  `xml:"username"`
+	Authentication string  `xml:"authentication"`
+	POP3           *outPOP `xml:"pop3"`
+}
+
+type outPOP struct {
+	LeaveMessagesOnServer bool `xml:"leaveMessagesOnServer"`
+	// DaysToLeaveMessagesOnServer is written only when messages are left.
+	DaysToLeaveMessagesOnServer *int `xml:"daysToLeaveMessagesOnServer"`
+	DownloadOnBiff              bool `xml:"downloadOnBiff"`
+}
+
+type outDocumentation struct {
+	URL   string   `xml:"url,attr"`
+	Descr outDescr `xml:"descr"`
+}
+
+type outDescr struct {
+	Lang string `xml:"lang,attr"`
+	Text string `xml:",chardata"`
+}
+
+// Render writes the clientConfig 1.1 document for p to w.
+//
+// address is the user's email address (from ?emailaddress=); it becomes
+// the username of every server. When it is "", every username is the
+// %EMAILADDRESS% placeholder instead. A non-empty address that is not a
+// plain name@domain is an error wrapping autoconfig.ErrMalformedAddress.
+//
+// Incoming servers follow p.Incoming() (preferred protocol first),
+// outgoing servers p.Submission; every server uses password-cleartext
+// authentication, and pop3 servers carry a pop3 block with p.POP. An empty
+// ShortName falls back to DisplayName, an empty DisplayName to Domain. A
+// documentation link to p.Web.BaseURL is added when it is set.
+//
+// The output is deterministic, and nothing is written to w when Render
+// returns an error.
+func Render(w io.Writer, p autoconfig.Policy, address string) error {
+	doc, err := build(p, address)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	buf.WriteString(xml.Header)
+	enc := xml.NewEncoder(&buf)
+	enc.Indent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("mozilla autoconfig for %s: %w", p.Domain, err)
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("mozilla autoconfig for %s: %w", p.Domain, err)
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// build maps the policy onto the document, checking what the document
+// needs from it.
+func build(p autoconfig.Policy, address string) (outConfig, error) {
+	fail := func(format string, args ...any) (outConfig, error) {
+		return outConfig{}, fmt.Errorf("mozilla autoconfig for %q: "+format, append([]any{p.Domain}, args...)...)
+	}
+	if err := autoconfig.ValidDomain(p.Domain); err != nil {
+		return fail("emailProvider id: %v", err)
+	}
+	username := placeholderAddress
+	if address != "" {
+		a, err := autoconfig.ParseAddress(address)
+		if err != nil {
+			return fail("username: %w", err)
+		}
+		username = p.UsernameFor(a.String())
+	}
+
+	displayName := p.DisplayName
+	if strings.TrimSpace(displayName) == "" {
+		displayName = p.Domain
+	}
+	shortName := p.ShortName
+	if strings.TrimSpace(shortName) == "" {
+		shortName = displayName
+	}
+	prov := outProvider{
+		ID:               p.Domain,
+		Domain:           []string{p.Domain},
+		DisplayName:      displayName,
+		DisplayShortName: shortName,
+	}
+
+	for i, e := range p.Incoming() {
+		if e.Protocol != autoconfig.IMAP && e.Protocol != autoconfig.POP3 {
+			return fail("incoming endpoint %d (%s): protocol %q: want imap or pop3", i+1, e, e.Protocol)
+		}
+		s, err := server(e, username)
+		if err != nil {
+			return fail("incoming endpoint %d (%s): %v", i+1, e, err)
+		}
+		if e.Protocol == autoconfig.POP3 {
+			pop := &outPOP{LeaveMessagesOnServer: p.POP.LeaveOnServer, DownloadOnBiff: true}
+			if p.POP.LeaveOnServer {
+				days := p.POP.DeleteAfterDays
+				pop.DaysToLeaveMessagesOnServer = &days
+			}
+			s.POP3 = pop
+		}
+		prov.Incoming = append(prov.Incoming, s)
+	}
+	for i, e := range p.Submission {
+		if e.Protocol != autoconfig.SMTP {
+			return fail("submission endpoint %d (%s): protocol %q: want smtp", i+1, e, e.Protocol)
+		}
+		s, err := server(e, username)
+		if err != nil {
+			return fail("submission endpoint %d (%s): %v", i+1, e, err)
+		}
+		prov.Outgoing = append(prov.Outgoing, s)
+	}
+
+	if p.Web.BaseURL != "" {
+		prov.Documentation = &outDocumentation{
+			URL: strings.TrimSuffix(p.Web.BaseURL, "/") + "/",
+			Descr: outDescr{
+				Lang: "en",
+				Text: "How to set up a mail client for " + p.Domain,
+			},
+		}
+	}
+	return outConfig{Version: "1.1", Provider: prov}, nil
+}
+
+// server maps one endpoint onto a server element (without the pop3 block).
+func server(e autoconfig.Endpoint, username string) (outServer, error) {
+	socket, err := socketType(e.Security)
+	if err != nil {
+		return outServer{}, err
+	}
+	if e.Host == "" {
+		return outServer{}, fmt.Errorf("empty host name")
+	}
+	if e.Port < 1 || e.Port > 65535 {
+		return outServer{}, fmt.Errorf("port %d out of range 1..65535", e.Port)
+	}
+	return outServer{
+		Type:           string(e.Protocol),
+		Hostname:       e.Host,
+		Port:           e.Port,
+		SocketType:     socket,
+		Username:       username,
+		Authentication: authCleartext,
+	}, nil
+}
+
+// socketType returns the document's name for a connection security.
+func socketType(s autoconfig.Security) (string, error) {
+	switch s {
+	case autoconfig.TLS:
+		return socketSSL, nil
+	case autoconfig.STARTTLS:
+		return socketSTARTTLS, nil
+	case autoconfig.None:
+		return socketPlain, nil
+	}
+	return "", fmt.Errorf("security %q: want tls, starttls or none", s)
+}
