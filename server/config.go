@@ -50,6 +50,9 @@ type LogConfig struct {
 	File string `toml:"file"`
 	// Queue is how many entries may wait for a slow sink. Default 8192.
 	Queue int `toml:"queue"`
+	// Access logs every HTTP request at info level. Default true; false
+	// logs only failed requests at info (the rest at debug).
+	Access *bool `toml:"access"`
 }
 
 // TLSConfig names a certificate and its key, PEM files.
@@ -190,6 +193,10 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Log.Queue == 0 {
 		c.Log.Queue = 8192
+	}
+	if c.Log.Access == nil {
+		t := true
+		c.Log.Access = &t
 	}
 	l := &c.Limits
 	setDefault(&l.ReadHeaderSeconds, 5)

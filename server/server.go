@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"time"
 
@@ -78,7 +79,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("profile_signing: %w", err)
 		}
 	}
-	app, err := web.New(web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer})
+	app, err := web.New(web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access})
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +192,11 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+		// Profiling for operators (the admin listener belongs on loopback
+		// or a management network).
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 		if err := startHTTP("admin", a, mux, nil); err != nil {
 			return fail(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -142,11 +143,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		c.config = created.ConfigPath
+		if created.DemoPassword != "" {
+			// Hashing the demo password took argon2id's 19 MiB; give it
+			// back before serving.
+			debug.FreeOSMemory()
+		}
 	}
 	cfg, err := server.LoadConfig(c.config)
 	if err != nil {
 		return err
 	}
+	tuneGC()
 	logger, sink, closeLog, err := newLogger(cfg, stderr)
 	if err != nil {
 		return err
@@ -159,6 +166,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return srv.Run(ctx, func(ls []server.Listener) {
 		printStartup(stdout, c.config, cfg, ls, created)
 	})
+}
+
+// tuneGC trades memory the service does not need for CPU: its live heap
+// is a few MB, so collecting at 4x the live heap instead of 2x cuts GC work
+// under load (about 20% more autoconfig requests per second, see
+// BENCHMARKS.md) while the soft limit keeps a burst from growing the heap
+// without bound. GOGC and GOMEMLIMIT in the environment win.
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(256 << 20)
+	}
 }
 
 // newLogger builds the non-blocking logger the config asks for.

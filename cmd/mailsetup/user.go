@@ -25,6 +25,11 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return usageError{"user: want add, passwd, remove or list"}
 	}
 	verb := args[0]
+	switch verb {
+	case "add", "passwd", "remove", "list":
+	default:
+		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove or list", verb)}
+	}
 	var c common
 	rest, err := parseFlags("user "+verb, args[1:], &c, nil)
 	if err != nil {
@@ -47,9 +52,6 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s\n", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
 		}
 		return nil
-	case "add", "passwd", "remove":
-	default:
-		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove or list", verb)}
 	}
 	if len(rest) != 1 {
 		return usageError{fmt.Sprintf("user %s: want exactly one ADDRESS", verb)}

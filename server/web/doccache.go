@@ -53,12 +53,24 @@ func compileAddressTemplate(render renderFunc, p autoconfig.Policy) (*addressTem
 	return t, nil
 }
 
+// size is the document's length for an address of n escaped bytes.
+func (t *addressTemplate) size(n int) int {
+	total := n * (len(t.parts) - 1)
+	for _, p := range t.parts {
+		total += len(p)
+	}
+	return total
+}
+
 // appendTo appends the document for address (escaped for XML text and
 // attributes) to dst.
 func (t *addressTemplate) appendTo(dst []byte, address string) []byte {
 	var esc strings.Builder
 	_ = xml.EscapeText(&esc, []byte(address)) // writes to a strings.Builder never fail
 	a := esc.String()
+	if dst == nil {
+		dst = make([]byte, 0, t.size(len(a)))
+	}
 	for i, part := range t.parts {
 		if i > 0 {
 			dst = append(dst, a...)
@@ -89,7 +101,7 @@ func newDocCache(render renderFunc, policies []autoconfig.Policy) *docCache {
 // document returns the document for a non-empty address.
 func (c *docCache) document(p autoconfig.Policy, address string) ([]byte, error) {
 	if t, ok := c.byDom[p.Domain]; ok && address != "" {
-		return t.appendTo(make([]byte, 0, 4096), address), nil
+		return t.appendTo(nil, address), nil
 	}
 	var buf bytes.Buffer
 	if err := c.render(&buf, p, address); err != nil {
