@@ -40,6 +40,14 @@ func FuzzParse(f *testing.F) {
 		if autoconfig.ValidDomain(p.Domain) != nil {
 			return // Render needs a mail domain; Parse accepts any host name.
 		}
+		// Render leaves out endpoints without TLS; compare what it keeps.
+		p.IMAP, p.POP3, p.Submission = withTLS(p.IMAP), withTLS(p.POP3), withTLS(p.Submission)
+		if len(p.Endpoints(p.Prefer)) == 0 {
+			return
+		}
+		if len(p.POP3) == 0 {
+			p.POP = autoconfig.POP3Policy{} // carried only by pop3 servers
+		}
 		var buf bytes.Buffer
 		if err := mozilla.Render(&buf, p, ""); err != nil {
 			t.Fatalf("Render of a parsed policy %+v: %v", p, err)
@@ -66,4 +74,14 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("DisplayName %q became %q", p.DisplayName, again.DisplayName)
 		}
 	})
+}
+
+func withTLS(list []autoconfig.Endpoint) []autoconfig.Endpoint {
+	var out []autoconfig.Endpoint
+	for _, e := range list {
+		if e.Security != autoconfig.None {
+			out = append(out, e)
+		}
+	}
+	return out
 }

@@ -64,7 +64,9 @@ type outDescr struct {
 // plain name@domain is an error wrapping autoconfig.ErrMalformedAddress.
 //
 // Incoming servers follow p.Incoming() (preferred protocol first),
-// outgoing servers p.Submission; every server uses password-cleartext
+// outgoing servers p.Submission; endpoints without TLS (security none) are
+// left out, because Android clients reject a whole file that has one;
+// every server uses password-cleartext
 // authentication, and pop3 servers carry a pop3 block with p.POP. An empty
 // ShortName falls back to DisplayName, an empty DisplayName to Domain. A
 // documentation link to p.Web.BaseURL is added when it is set.
@@ -125,6 +127,12 @@ func build(p autoconfig.Policy, address string) (outConfig, error) {
 	}
 
 	for i, e := range p.Incoming() {
+		if e.Security == autoconfig.None {
+			// K-9 / Thunderbird for Android reject the whole file when
+			// any server says socketType plain, and no client should be
+			// set up to send a password in the clear.
+			continue
+		}
 		if e.Protocol != autoconfig.IMAP && e.Protocol != autoconfig.POP3 {
 			return fail("incoming endpoint %d (%s): protocol %q: want imap or pop3", i+1, e, e.Protocol)
 		}
@@ -143,6 +151,9 @@ func build(p autoconfig.Policy, address string) (outConfig, error) {
 		prov.Incoming = append(prov.Incoming, s)
 	}
 	for i, e := range p.Submission {
+		if e.Security == autoconfig.None {
+			continue // as above
+		}
 		if e.Protocol != autoconfig.SMTP {
 			return fail("submission endpoint %d (%s): protocol %q: want smtp", i+1, e, e.Protocol)
 		}

@@ -280,3 +280,18 @@ func TestRenderWriteError(t *testing.T) {
 		t.Errorf("Render to a failing writer = %v, want the write error", err)
 	}
 }
+
+// TestRenderLeavesOutPlaintext: K-9 / Thunderbird for Android reject the
+// whole document if any server says socketType plain.
+func TestRenderLeavesOutPlaintext(t *testing.T) {
+	p := autoconfigtest.IMAPFirst()
+	p.IMAP = append(p.IMAP, autoconfig.Endpoint{Protocol: autoconfig.IMAP, Host: "imap.example.com", Port: 1143, Security: autoconfig.None})
+	p.Submission = append(p.Submission, autoconfig.Endpoint{Protocol: autoconfig.SMTP, Host: "smtp.example.com", Port: 2525, Security: autoconfig.None})
+	var buf bytes.Buffer
+	if err := mozilla.Render(&buf, p, "john@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if s := buf.String(); strings.Contains(s, "plain") || strings.Contains(s, "1143") || strings.Contains(s, "2525") {
+		t.Errorf("plaintext endpoint rendered:\n%s", s)
+	}
+}
