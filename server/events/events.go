@@ -1,0 +1,143 @@
+// Package events carries what the mail servers observe about each client
+// (authentication attempts and the username form used, refused
+// submissions, deliveries, POP3 session behaviour) to whoever consumes it:
+// the log today, the observations store later. Emitting never blocks mail
+// handling: events go through a bounded queue and are dropped, and
+// counted, when the consumer falls behind.
+package events
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Kind says what happened.
+type Kind string
+
+const (
+	// Auth is an authentication attempt, successful or not.
+	Auth Kind = "auth"
+	// SubmissionRefused is a MAIL or RCPT refused on submission (no AUTH,
+	// forged sender) or a relay attempt on the inbound port.
+	SubmissionRefused Kind = "submission-refused"
+	// Delivery is a message accepted for a local mailbox or the queue.
+	Delivery Kind = "delivery"
+	// POP3Session is the summary of one POP3 session.
+	POP3Session Kind = "pop3-session"
+	// ClientID is the client's self-description (IMAP ID, EHLO name).
+	ClientID Kind = "client-id"
+)
+
+// Event is one observation. Fields that do not apply stay zero.
+type Event struct {
+	Time   time.Time
+	Kind   Kind
+	Proto  string // smtp, submission, imap, pop3, web
+	Remote netip.Addr
+	TLS    bool
+	// Account is the full address the event belongs to, when known.
+	Account string
+	// Username is what the client typed (never the password).
+	Username string
+	// Form is the username's form: full-address, local-part,
+	// wrong-separator, unknown-domain, malformed.
+	Form string
+	// Result is ok or the reason of a refusal: bad-password,
+	// username-form, throttled, auth-required, forged-sender, relay,
+	// unknown-recipient, too-large, over-quota.
+	Result string
+	// Client is the client's name (IMAP ID, EHLO argument).
+	Client string
+	// Detail is free text for people (e.g. the refused sender).
+	Detail string
+	// POP3 session counts.
+	Listed, Retrieved, Redownloaded, Deleted, Messages int
+	Bytes                                             int64
+	LeftAll                                           bool
+}
+
+// Sink consumes events. Emit must not block.
+type Sink interface {
+	Emit(Event)
+}
+
+// Discard drops every event.
+type Discard struct{}
+
+// Emit implements Sink.
+func (Discard) Emit(Event) {}
+
+// Bus fans events out to subscribers through a bounded queue; Emit never
+// blocks. Subscribers run on the bus's goroutine, one event at a time.
+type Bus struct {
+	queue   chan Event
+	dropped atomic.Uint64
+	done    chan struct{}
+
+	mu     sync.RWMutex
+	subs   []func(Event)
+	closed bool
+}
+
+// NewBus starts a bus holding up to size waiting events.
+func NewBus(size int) *Bus {
+	if size <= 0 {
+		size = 4096
+	}
+	b := &Bus{queue: make(chan Event, size), done: make(chan struct{})}
+	go b.run()
+	return b
+}
+
+// Subscribe adds a consumer; call before emitting.
+func (b *Bus) Subscribe(f func(Event)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs = append(b.subs, f)
+}
+
+// Emit queues an event, or drops and counts it when the queue is full.
+func (b *Bus) Emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.closed {
+		b.dropped.Add(1)
+		return
+	}
+	select {
+	case b.queue <- e:
+	default:
+		b.dropped.Add(1)
+	}
+}
+
+// Dropped returns how many events were dropped.
+func (b *Bus) Dropped() uint64 { return b.dropped.Load() }
+
+func (b *Bus) run() {
+	defer close(b.done)
+	for e := range b.queue {
+		b.mu.RLock()
+		subs := b.subs
+		b.mu.RUnlock()
+		for _, f := range subs {
+			f(e)
+		}
+	}
+}
+
+// Close stops the bus after delivering what is queued.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	<-b.done
+}

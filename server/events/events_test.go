@@ -1,0 +1,40 @@
+package events_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"mailsetup/server/events"
+)
+
+func TestBusDeliversInOrderAndNeverBlocks(t *testing.T) {
+	b := events.NewBus(8)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	var got []string
+	b.Subscribe(func(e events.Event) {
+		<-release
+		mu.Lock()
+		got = append(got, e.Account)
+		mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() {
+		for i := 0; i < 1000; i++ {
+			b.Emit(events.Event{Kind: events.Auth, Account: "a"})
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Emit blocked on a stuck subscriber")
+	}
+	close(release)
+	b.Close()
+	if b.Dropped() == 0 || uint64(len(got))+b.Dropped() != 1000 {
+		t.Errorf("delivered %d, dropped %d", len(got), b.Dropped())
+	}
+	b.Emit(events.Event{}) // after Close: dropped, no panic
+}

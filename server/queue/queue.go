@@ -1,0 +1,131 @@
+// Package queue is the persistent outbound queue: mail for other domains
+// accepted on submission waits here, durable, until the delivery agent
+// (a later part of the mail server) sends it. Nothing accepted is ever
+// dropped: an item is a message file and an envelope file, each written
+// to a temporary name, fsync'd, renamed, and the directory fsync'd before
+// Enqueue returns.
+package queue
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Envelope is an item's routing data.
+type Envelope struct {
+	ID       string    `json:"id"`
+	From     string    `json:"from"`
+	To       []string  `json:"to"`
+	Received time.Time `json:"received"`
+	Size     int64     `json:"size"`
+}
+
+// Queue is a directory of items.
+type Queue struct {
+	dir string
+}
+
+// Open opens (creating) the queue directory.
+func Open(dir string) (*Queue, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Queue{dir: dir}, nil
+}
+
+// Enqueue stores a message for the recipients and returns its id once
+// the message and its envelope are durable.
+func (q *Queue) Enqueue(from string, to []string, msg io.Reader) (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	id := time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b)
+	n, err := writeDurable(filepath.Join(q.dir, id+".eml"), func(w io.Writer) (int64, error) { return io.Copy(w, msg) })
+	if err != nil {
+		return "", fmt.Errorf("queue: writing message: %w", err)
+	}
+	env := Envelope{ID: id, From: from, To: to, Received: time.Now().UTC(), Size: n}
+	data, err := json.Marshal(env)
+	if err != nil {
+		return "", err
+	}
+	// The envelope is written last: an item without one is an incomplete
+	// write that List ignores.
+	if _, err := writeDurable(filepath.Join(q.dir, id+".json"), func(w io.Writer) (int64, error) {
+		k, err := w.Write(data)
+		return int64(k), err
+	}); err != nil {
+		os.Remove(filepath.Join(q.dir, id+".eml"))
+		return "", fmt.Errorf("queue: writing envelope: %w", err)
+	}
+	return id, nil
+}
+
+// List returns the queued envelopes, oldest first.
+func (q *Queue) List() ([]Envelope, error) {
+	names, err := filepath.Glob(filepath.Join(q.dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	var out []Envelope
+	for _, n := range names {
+		data, err := os.ReadFile(n)
+		if err != nil {
+			return nil, err
+		}
+		var e Envelope
+		if err := json.Unmarshal(data, &e); err != nil {
+			return nil, fmt.Errorf("queue: %s: %w", filepath.Base(n), err)
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(a, b Envelope) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// Open returns an item's message.
+func (q *Queue) Open(id string) (*os.File, error) {
+	if strings.ContainsAny(id, `/\.`) {
+		return nil, fmt.Errorf("queue: bad id %q", id)
+	}
+	return os.Open(filepath.Join(q.dir, id+".eml"))
+}
+
+// writeDurable writes a file through a temporary name, fsyncs it, renames
+// it into place and fsyncs the directory.
+func writeDurable(path string, fill func(io.Writer) (int64, error)) (int64, error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	n, err := fill(tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return 0, err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer d.Close()
+	return n, d.Sync()
+}

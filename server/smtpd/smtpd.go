@@ -1,0 +1,434 @@
+// Package smtpd is the SMTP side of the embedded mail server, on
+// github.com/emersion/go-smtp:
+//
+//   - submission (RFC 6409) on 587 with STARTTLS (RFC 3207) and on 465 with
+//     implicit TLS (RFC 8314): AUTH PLAIN and LOGIN (RFC 4954), offered
+//     only after TLS; the username must be the full address; MAIL without
+//     AUTH gets 530 5.7.0 with the client setting to turn on; MAIL FROM
+//     must be the authenticated address or one of its aliases (553 5.7.1);
+//     local recipients are delivered to their mailbox, others queued;
+//   - inbound (RFC 5321) on 25: no AUTH, only recipients of local domains
+//     (550 5.1.1 unknown user; 554 5.7.1 relay refused), message size
+//     checked (SIZE, RFC 1870), Return-Path and Received headers added.
+//
+// A message is acknowledged (250) only after every local copy and the
+// queue entry are durable.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"mailsetup/autoconfig"
+	"mailsetup/server/auth"
+	"mailsetup/server/events"
+)
+
+// Mode says which port a server is.
+type Mode int
+
+const (
+	// Submission: mail from the domain's users, authenticated (587/465).
+	Submission Mode = iota
+	// Inbound: mail from other servers to local recipients (25).
+	Inbound
+)
+
+func (m Mode) String() string {
+	if m == Inbound {
+		return "smtp"
+	}
+	return "submission"
+}
+
+// Directory answers questions about local addresses.
+type Directory interface {
+	// Resolve returns the account that receives mail for address (the
+	// account itself or one of its aliases).
+	Resolve(address string) (account string, ok bool)
+	// MaySendAs reports whether the account may use from as its sender
+	// (its own address or one of its aliases).
+	MaySendAs(account, from string) bool
+	// IsLocalDomain reports whether a domain is served here.
+	IsLocalDomain(domain string) bool
+}
+
+// Deliverer stores accepted messages durably.
+type Deliverer interface {
+	// DeliverLocal stores msg in the account's INBOX; it returns only
+	// when the message is durable.
+	DeliverLocal(account string, msg io.Reader) error
+	// Enqueue stores msg for remote recipients; durable on return.
+	Enqueue(from string, to []string, msg io.Reader) error
+}
+
+// Options configure a Server. Zero limits take the defaults.
+type Options struct {
+	Mode      Mode
+	Hostname  string
+	Auth      *auth.Authenticator // required for Submission
+	Directory Directory
+	Deliverer Deliverer
+	Events    events.Sink
+	Logger    *slog.Logger
+	// TLSConfig enables STARTTLS; with ImplicitTLS the listener is
+	// already TLS (465).
+	TLSConfig   *tls.Config
+	ImplicitTLS bool
+	// AllowInsecureAuth offers AUTH without TLS. Only for loopback tests:
+	// passwords would travel in the clear.
+	AllowInsecureAuth bool
+	// MaxMessageBytes, default 25 MiB, advertised with SIZE.
+	MaxMessageBytes int64
+	// MaxRecipients per message, default 100.
+	MaxRecipients int
+	// ReadTimeout and WriteTimeout per command, default 5 minutes
+	// (RFC 5321 §4.5.3.2 suggests 5 minutes for most commands).
+	ReadTimeout, WriteTimeout time.Duration
+	// MaxLineLength, default 2000 (twice RFC 5321's 1000).
+	MaxLineLength int
+	// SpoolDir holds message data while it is delivered. Required.
+	SpoolDir string
+}
+
+// Server is one SMTP listener's server.
+type Server struct {
+	opts Options
+	smtp *smtp.Server
+	log  *slog.Logger
+}
+
+// New builds a server.
+func New(opts Options) *Server {
+	if opts.Events == nil {
+		opts.Events = events.Discard{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMessageBytes == 0 {
+		opts.MaxMessageBytes = 25 << 20
+	}
+	if opts.MaxRecipients == 0 {
+		opts.MaxRecipients = 100
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 5 * time.Minute
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = 5 * time.Minute
+	}
+	if opts.MaxLineLength == 0 {
+		opts.MaxLineLength = 2000
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("proto", opts.Mode.String())}
+	srv := smtp.NewServer(s)
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxMessageBytes
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.MaxLineLength = opts.MaxLineLength
+	srv.ReadTimeout = opts.ReadTimeout
+	srv.WriteTimeout = opts.WriteTimeout
+	srv.AllowInsecureAuth = opts.AllowInsecureAuth
+	if !opts.ImplicitTLS {
+		srv.TLSConfig = opts.TLSConfig
+	}
+	srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
+	s.smtp = srv
+	return s
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.smtp.Serve(ln)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for sessions to end or ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Reject is the netlimit refusal line for SMTP.
+func Reject(c net.Conn, reason string) {
+	fmt.Fprintf(c, "421 4.7.0 %s, try again later\r\n", reason)
+}
+
+// Replies that name the fix in the client's own words.
+var (
+	errAuthRequired = &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0},
+		Message: `Authentication required: turn on "My outgoing server (SMTP) requires authentication" in your mail client, with the same username (your full email address) and password as for incoming mail`}
+	errRelay = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "Relay access denied: this server only accepts mail for its own domains; to send mail, use the submission port with authentication"}
+	errUnknownUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errTempFailure = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
+	errBadAddress  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
+)
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	remote := netip.Addr{}
+	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
+		remote = ap.Addr().Unmap()
+	}
+	_, isTLS := c.TLSConnectionState()
+	sess := &session{s: s, conn: c, remote: remote, tls: isTLS || s.opts.ImplicitTLS}
+	if s.opts.Mode == Submission {
+		return &submissionSession{session: sess}, nil
+	}
+	return sess, nil
+}
+
+// session is the inbound session; submissionSession adds AUTH.
+type session struct {
+	s      *Server
+	conn   *smtp.Conn
+	remote netip.Addr
+	tls    bool
+
+	account string // authenticated account (submission)
+	from    string
+	local   []string // accounts to deliver to
+	relay   []string // remote recipients to queue
+}
+
+type submissionSession struct {
+	*session
+}
+
+var (
+	_ smtp.Backend     = (*Server)(nil)
+	_ smtp.AuthSession = (*submissionSession)(nil)
+)
+
+func (ss *session) event(kind events.Kind, result, detail string) {
+	ss.s.opts.Events.Emit(events.Event{Kind: kind, Proto: ss.s.opts.Mode.String(), Remote: ss.remote, TLS: ss.isTLS(),
+		Account: ss.account, Result: result, Detail: detail, Client: ss.conn.Hostname()})
+}
+
+func (ss *session) isTLS() bool {
+	_, ok := ss.conn.TLSConnectionState()
+	return ok || ss.s.opts.ImplicitTLS
+}
+
+// Reset implements smtp.Session.
+func (ss *session) Reset() {
+	ss.from, ss.local, ss.relay = "", nil, nil
+}
+
+// Logout implements smtp.Session.
+func (ss *session) Logout() error { return nil }
+
+// AuthMechanisms implements smtp.AuthSession.
+func (ss *submissionSession) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
+
+// Auth implements smtp.AuthSession.
+func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
+	check := func(username, password string) error {
+		account, err := ss.s.opts.Auth.Authenticate(context.Background(), auth.Attempt{
+			Proto: "submission", Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password})
+		var fe *auth.FormError
+		var te *auth.ThrottledError
+		switch {
+		case err == nil:
+			ss.account = account
+			return nil
+		case errors.As(err, &fe):
+			// RFC 4954 §6: 535 5.7.8 for invalid credentials.
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed: " + fe.Error()}
+		case errors.As(err, &te):
+			return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure: " + te.Error()}
+		case errors.Is(err, auth.ErrBadCredentials):
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed: wrong username or password"}
+		default:
+			ss.s.log.Error("authentication", "err", err)
+			return &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Temporary authentication failure"}
+		}
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(identity, username, password string) error {
+			if identity != "" && identity != username {
+				return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "Authentication failed: authorization identity must be empty or equal the username"}
+			}
+			return check(username, password)
+		}), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the server side of the LOGIN mechanism
+// (draft-murchison-sasl-login): prompts "Username:" and "Password:".
+type loginServer struct {
+	check    func(username, password string) error
+	username string
+	step     int
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	switch l.step {
+	case 0:
+		l.step++
+		if len(response) > 0 { // initial response carries the username
+			l.username = string(response)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 1:
+		l.username = string(response)
+		l.step++
+		return []byte("Password:"), false, nil
+	default:
+		return nil, true, l.check(l.username, string(response))
+	}
+}
+
+// Mail implements smtp.Session.
+func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.account == "" {
+		ss.event(events.SubmissionRefused, "auth-required", "MAIL FROM:<"+from+"> without AUTH")
+		return errAuthRequired
+	}
+	if !ss.s.opts.Directory.MaySendAs(ss.account, from) {
+		ss.event(events.SubmissionRefused, "forged-sender", "MAIL FROM:<"+from+">")
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+			Message: fmt.Sprintf("Sender address rejected: you are logged in as %s; send from that address or one of its aliases", ss.account)}
+	}
+	return ss.session.Mail(from, opts)
+}
+
+// Mail implements smtp.Session (inbound: any sender, including <>).
+// go-smtp refuses a SIZE= over MaxMessageBytes itself (552, RFC 1870).
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+// Rcpt implements smtp.Session.
+func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	addr, err := autoconfig.ParseAddress(to)
+	if err != nil {
+		return errBadAddress
+	}
+	if !ss.s.opts.Directory.IsLocalDomain(addr.Domain) {
+		if ss.s.opts.Mode == Inbound {
+			ss.event(events.SubmissionRefused, "relay", "RCPT TO:<"+to+"> from MAIL FROM:<"+ss.from+">")
+			return errRelay
+		}
+		ss.relay = append(ss.relay, addr.String())
+		return nil
+	}
+	account, ok := ss.s.opts.Directory.Resolve(addr.String())
+	if !ok {
+		ss.event(events.SubmissionRefused, "unknown-recipient", "RCPT TO:<"+to+">")
+		return errUnknownUser
+	}
+	ss.local = append(ss.local, account)
+	return nil
+}
+
+// Data implements smtp.Session: spool the message with our trace
+// headers, then store every copy; 250 only when all are durable.
+func (ss *session) Data(r io.Reader) error {
+	spool, err := os.CreateTemp(ss.s.opts.SpoolDir, "smtp-*")
+	if err != nil {
+		ss.s.log.Error("spool", "err", err)
+		return errTempFailure
+	}
+	defer func() {
+		spool.Close()
+		os.Remove(spool.Name())
+	}()
+	if _, err := io.WriteString(spool, ss.traceHeaders()); err != nil {
+		ss.s.log.Error("spool", "err", err)
+		return errTempFailure
+	}
+	if _, err := io.Copy(spool, r); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // message too large
+		}
+		ss.s.log.Warn("reading message", "err", err)
+		return errTempFailure
+	}
+	deliver := func(f func(io.Reader) error) error {
+		if _, err := spool.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		return f(spool)
+	}
+	for _, account := range dedupe(ss.local) {
+		if err := deliver(func(m io.Reader) error { return ss.s.opts.Deliverer.DeliverLocal(account, m) }); err != nil {
+			ss.s.log.Error("delivery", "account", account, "err", err)
+			return errTempFailure
+		}
+		ss.event(events.Delivery, "ok", "local "+account)
+	}
+	if len(ss.relay) > 0 {
+		if err := deliver(func(m io.Reader) error { return ss.s.opts.Deliverer.Enqueue(ss.from, ss.relay, m) }); err != nil {
+			ss.s.log.Error("queue", "err", err)
+			return errTempFailure
+		}
+		ss.event(events.Delivery, "ok", fmt.Sprintf("queued for %d remote recipient(s)", len(ss.relay)))
+	}
+	return nil
+}
+
+func dedupe(list []string) []string {
+	seen := map[string]bool{}
+	out := list[:0:0]
+	for _, s := range list {
+		k := strings.ToLower(s)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// traceHeaders are Return-Path (RFC 5321 §4.4) and Received.
+func (ss *session) traceHeaders() string {
+	with := "ESMTP"
+	if ss.isTLS() {
+		with += "S"
+	}
+	if ss.account != "" {
+		with += "A" // RFC 3848
+	}
+	helo := sanitize(ss.conn.Hostname())
+	return fmt.Sprintf("Return-Path: <%s>\r\nReceived: from %s (%s) by %s (mailsetup) with %s; %s\r\n",
+		sanitize(ss.from), helo, ss.remote, ss.s.opts.Hostname, with, time.Now().Format(time.RFC1123Z))
+}
+
+// sanitize keeps client-supplied text from breaking a header line.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
