@@ -54,8 +54,8 @@ type Event struct {
 	Detail string
 	// POP3 session counts.
 	Listed, Retrieved, Redownloaded, Deleted, Messages int
-	Bytes                                             int64
-	LeftAll                                           bool
+	Bytes                                              int64
+	LeftAll                                            bool
 }
 
 // Sink consumes events. Emit must not block.
