@@ -33,6 +33,7 @@ type Config struct {
 	Listen         ListenConfig    `toml:"listen"`
 	Domains        []DomainConfig  `toml:"domain"`
 	Limits         HTTPLimitConfig `toml:"http_limits"`
+	Mail           MailConfig      `toml:"mail"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -73,6 +74,36 @@ type ListenConfig struct {
 	// Admin serves /metrics and /healthz; keep it on loopback or a
 	// management network.
 	Admin string `toml:"admin"`
+	// SMTP is inbound mail from other servers (port 25).
+	SMTP string `toml:"smtp"`
+	// Submission is authenticated submission with STARTTLS (587).
+	Submission string `toml:"submission"`
+	// Submissions is authenticated submission over implicit TLS (465).
+	Submissions string `toml:"submissions"`
+	// IMAP with STARTTLS (143) and IMAPS over implicit TLS (993).
+	IMAP  string `toml:"imap"`
+	IMAPS string `toml:"imaps"`
+	// POP3 with STLS (110) and POP3S over implicit TLS (995).
+	POP3  string `toml:"pop3"`
+	POP3S string `toml:"pop3s"`
+}
+
+// MailConfig bounds the mail listeners. Zero values take the defaults.
+type MailConfig struct {
+	// MaxMessageBytes is the largest message accepted (advertised with
+	// SIZE). Default 26214400 (25 MiB).
+	MaxMessageBytes int64 `toml:"max_message_bytes"`
+	// MaxConnections per listener. Default 500.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP per listener and remote address. Default 20.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
+	// InsecureAuthOnLoopback allows AUTH/LOGIN/USER without TLS for
+	// clients connecting from 127.0.0.0/8 or ::1 to a loopback listener
+	// (tests, local tools). Default false: TLS first, always.
+	InsecureAuthOnLoopback bool `toml:"insecure_auth_on_loopback"`
+	// POP3IdleMinutes is the POP3 inactivity timeout; RFC 1939 §3 asks
+	// for at least 10. Default 10.
+	POP3IdleMinutes int `toml:"pop3_idle_minutes"`
 }
 
 // HTTPLimitConfig bounds HTTP requests. Zero values take the defaults.
@@ -198,6 +229,12 @@ func (c *Config) applyDefaults() {
 		t := true
 		c.Log.Access = &t
 	}
+	if c.Mail.MaxMessageBytes == 0 {
+		c.Mail.MaxMessageBytes = 25 << 20
+	}
+	setDefault(&c.Mail.MaxConnections, 500)
+	setDefault(&c.Mail.MaxConnectionsPerIP, 20)
+	setDefault(&c.Mail.POP3IdleMinutes, 10)
 	l := &c.Limits
 	setDefault(&l.ReadHeaderSeconds, 5)
 	setDefault(&l.ReadSeconds, 10)
@@ -267,15 +304,26 @@ func (c *Config) Validate() error {
 	if c.Log.Queue < 16 {
 		add("log.queue = %d: want at least 16", c.Log.Queue)
 	}
-	for _, l := range []struct {
-		key, addr string
-	}{{"listen.http", c.Listen.HTTP}, {"listen.https", c.Listen.HTTPS}, {"listen.dns", c.Listen.DNS}, {"listen.admin", c.Listen.Admin}} {
+	for _, l := range c.listeners() {
 		if l.addr == "" {
 			continue
 		}
 		if _, _, err := splitHostPort(l.addr); err != nil {
-			add("%s = %q: %v", l.key, l.addr, err)
+			add("listen.%s = %q: %v", l.key, l.addr, err)
 		}
+	}
+	mailTLS := c.Listen.Submission != "" || c.Listen.Submissions != "" || c.Listen.IMAP != "" || c.Listen.IMAPS != "" || c.Listen.POP3 != "" || c.Listen.POP3S != "" || c.Listen.SMTP != ""
+	if mailTLS && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
+		add("the mail listeners need tls.cert_file and tls.key_file (STARTTLS and implicit TLS)")
+	}
+	if c.Mail.MaxMessageBytes < 1024 {
+		add("mail.max_message_bytes = %d: want at least 1024", c.Mail.MaxMessageBytes)
+	}
+	if c.Mail.POP3IdleMinutes < 10 {
+		add("mail.pop3_idle_minutes = %d: RFC 1939 asks for at least 10", c.Mail.POP3IdleMinutes)
+	}
+	if c.Mail.MaxConnections < 1 || c.Mail.MaxConnectionsPerIP < 1 {
+		add("mail.max_connections = %d, mail.max_connections_per_ip = %d: want positive numbers", c.Mail.MaxConnections, c.Mail.MaxConnectionsPerIP)
 	}
 	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
 		add("listen: neither http nor https is set: nothing would serve autoconfig")
@@ -311,9 +359,12 @@ func (c *Config) Validate() error {
 			add("%s: configured twice", key)
 		}
 		seen[d.Name] = true
-		if _, err := d.policy(); err != nil {
+		p, err := d.policy()
+		if err != nil {
 			errs = append(errs, err)
+			continue
 		}
+		errs = append(errs, c.checkAdvertised(p)...)
 	}
 	return errors.Join(errs...)
 }
@@ -410,4 +461,61 @@ func (c *Config) HasDomain(domain string) bool {
 // AccountsPath is the account file of a config.
 func AccountsPath(c *Config) string {
 	return filepath.Join(c.Path(c.DataDir), AccountsFile)
+}
+
+type listener struct{ key, addr string }
+
+// listeners returns every listen.* key and its address.
+func (c *Config) listeners() []listener {
+	l := c.Listen
+	return []listener{{"http", l.HTTP}, {"https", l.HTTPS}, {"dns", l.DNS}, {"admin", l.Admin},
+		{"smtp", l.SMTP}, {"submission", l.Submission}, {"submissions", l.Submissions},
+		{"imap", l.IMAP}, {"imaps", l.IMAPS}, {"pop3", l.POP3}, {"pop3s", l.POP3S}}
+}
+
+// listenKey is the listen.* key that serves an advertised endpoint.
+func listenKey(e autoconfig.Endpoint) string {
+	switch e.Protocol {
+	case autoconfig.IMAP:
+		if e.Security == autoconfig.TLS {
+			return "imaps"
+		}
+		return "imap"
+	case autoconfig.POP3:
+		if e.Security == autoconfig.TLS {
+			return "pop3s"
+		}
+		return "pop3"
+	}
+	if e.Security == autoconfig.TLS {
+		return "submissions"
+	}
+	return "submission"
+}
+
+// checkAdvertised: an endpoint on this server (host "localhost" or the
+// configured hostname) must be served by the matching listener on the
+// same port, so a client that follows the advertised settings reaches a
+// server that speaks that protocol with that TLS mode.
+func (c *Config) checkAdvertised(p autoconfig.Policy) []error {
+	addrs := map[string]string{}
+	for _, l := range c.listeners() {
+		addrs[l.key] = l.addr
+	}
+	var errs []error
+	for _, e := range append(p.Incoming(), p.Submission...) {
+		if e.Host != "localhost" && e.Host != c.Hostname {
+			continue
+		}
+		key := listenKey(e)
+		addr := addrs[key]
+		if addr == "" {
+			errs = append(errs, fmt.Errorf("domain %q advertises %s, but listen.%s is not set: nothing would answer there", p.Domain, e, key))
+			continue
+		}
+		if _, port, err := splitHostPort(addr); err == nil && port != 0 && port != e.Port {
+			errs = append(errs, fmt.Errorf("domain %q advertises %s, but listen.%s = %q listens on port %d", p.Domain, e, key, addr, port))
+		}
+	}
+	return errs
 }

@@ -66,6 +66,10 @@ func TestBrokenConfigs(t *testing.T) {
 		{"duplicate domain", base + strings.SplitN(base, "[[domain]]", 2)[1][:0] + "[[domain]]\nname = \"example.com\"\ndisplay_name = \"x\"\nweb_url = \"https://a.example.com\"\n  [[domain.imap]]\n  host = \"i.example.com\"\n  port = 993\n  security = \"tls\"\n  [[domain.submission]]\n  host = \"s.example.com\"\n  port = 465\n  security = \"tls\"\n",
 			[]string{"configured twice"}},
 		{"bad web address", strings.Replace(base, `web_url`, "web_addresses = [\"not-an-ip\"]\nweb_url", 1), []string{`"not-an-ip" is not an IP address`}},
+		{"advertised but not served", strings.Replace(base, `host = "imap.example.com"`, `host = "localhost"`, 1),
+			[]string{`advertises imap localhost:993 tls, but listen.imaps is not set`}},
+		{"advertised on another port", "[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n" + strings.Replace(strings.Replace(base, `host = "imap.example.com"`, `host = "localhost"`, 1), "[listen]\n", "[listen]\nimaps = \"127.0.0.1:10993\"\n", 1),
+			[]string{`listen.imaps = "127.0.0.1:10993" listens on port 10993`}},
 		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
 	}
 	for _, tt := range tests {

@@ -85,6 +85,21 @@ http = "127.0.0.1:{{.P.HTTP}}"
 https = "127.0.0.1:{{.P.HTTPS}}"
 dns = "127.0.0.1:{{.P.DNS}}"
 admin = "127.0.0.1:{{.P.Admin}}"
+smtp = "127.0.0.1:{{.P.SMTP}}"
+submission = "127.0.0.1:{{.P.Submission}}"
+submissions = "127.0.0.1:{{.P.Submissions}}"
+imap = "127.0.0.1:{{.P.IMAP}}"
+imaps = "127.0.0.1:{{.P.IMAPS}}"
+pop3 = "127.0.0.1:{{.P.POP3}}"
+pop3s = "127.0.0.1:{{.P.POP3S}}"
+
+[mail]
+max_message_bytes = 26214400
+max_connections = 500
+max_connections_per_ip = 20
+# Only for local tools on 127.0.0.1: allow passwords without TLS there.
+insecure_auth_on_loopback = false
+pop3_idle_minutes = 10
 
 [[domain]]
 name = "{{.Domain}}"

@@ -53,6 +53,8 @@ const usage = `usage:
   mailsetup user passwd ADDRESS                     change an account's password
   mailsetup user remove ADDRESS                     remove an account (its mail stays on disk)
   mailsetup user list                               list the accounts
+  mailsetup user alias ADDRESS ALIAS                mail to ALIAS goes to ADDRESS, which may send as ALIAS
+  mailsetup user unalias ADDRESS ALIAS              remove an alias
 DIR defaults to ./mailsetup-data.
 `
 

@@ -26,9 +26,9 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	verb := args[0]
 	switch verb {
-	case "add", "passwd", "remove", "list":
+	case "add", "passwd", "remove", "list", "alias", "unalias":
 	default:
-		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove or list", verb)}
+		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove, list, alias or unalias", verb)}
 	}
 	var c common
 	rest, err := parseFlags("user "+verb, args[1:], &c, nil)
@@ -49,8 +49,35 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			return usageError{fmt.Sprintf("user list: unexpected argument %q", rest[0])}
 		}
 		for _, a := range store.List() {
-			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s\n", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
+			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
+			if len(a.Aliases) > 0 {
+				fmt.Fprintf(stdout, "\taliases %s", strings.Join(a.Aliases, ","))
+			}
+			fmt.Fprintln(stdout)
 		}
+		return nil
+	case "alias", "unalias":
+		if len(rest) != 2 {
+			return usageError{fmt.Sprintf("user %s: want ADDRESS ALIAS", verb)}
+		}
+		if verb == "unalias" {
+			if err := store.RemoveAlias(rest[0], rest[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "%s is no longer an alias of %s\n", rest[1], rest[0])
+			return nil
+		}
+		al, err := autoconfig.ParseAddress(rest[1])
+		if err != nil {
+			return fmt.Errorf("user alias: %q: %w", rest[1], err)
+		}
+		if !cfg.HasDomain(al.Domain) {
+			return fmt.Errorf("user alias: the domain %s of %s is not configured", al.Domain, al)
+		}
+		if err := store.AddAlias(rest[0], al.String()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s now delivers to %s\n", al, rest[0])
 		return nil
 	}
 	if len(rest) != 1 {

@@ -62,13 +62,14 @@ type Store struct {
 
 	mu       sync.RWMutex
 	accounts map[string]*Account // by lower-case address
+	aliases  map[string]string   // lower-case alias -> lower-case account address
 	modTime  time.Time
 	size     int64
 }
 
 // Open reads the account file at path; a missing file is an empty store.
 func Open(path string) (*Store, error) {
-	s := &Store{path: path, accounts: map[string]*Account{}}
+	s := &Store{path: path, accounts: map[string]*Account{}, aliases: map[string]string{}}
 	if err := s.Reload(); err != nil {
 		return nil, err
 	}
@@ -104,9 +105,74 @@ func (s *Store) Reload() error {
 		m[strings.ToLower(a.Address)] = &a
 	}
 	s.mu.Lock()
-	s.accounts, s.modTime, s.size = m, st.ModTime(), st.Size()
+	s.accounts, s.aliases, s.modTime, s.size = m, aliasIndex(m), st.ModTime(), st.Size()
 	s.mu.Unlock()
 	return nil
+}
+
+func aliasIndex(m map[string]*Account) map[string]string {
+	out := map[string]string{}
+	for k, a := range m {
+		for _, al := range a.Aliases {
+			out[strings.ToLower(al)] = k
+		}
+	}
+	return out
+}
+
+// Resolve returns the account that receives mail for address: the
+// account itself or the owner of the alias.
+func (s *Store) Resolve(address string) (Account, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	key := strings.ToLower(address)
+	if a, ok := s.accounts[key]; ok {
+		return *a, true
+	}
+	if owner, ok := s.aliases[key]; ok {
+		return *s.accounts[owner], true
+	}
+	return Account{}, false
+}
+
+// AddAlias makes alias deliver to, and usable as a sender by, address.
+func (s *Store) AddAlias(address, alias string) error {
+	al, err := autoconfig.ParseAddress(alias)
+	if err != nil {
+		return err
+	}
+	return s.update(func(m map[string]*Account) error {
+		a, ok := m[strings.ToLower(address)]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, address)
+		}
+		key := strings.ToLower(al.String())
+		if _, taken := m[key]; taken {
+			return fmt.Errorf("%w: %s is an account", ErrExists, al)
+		}
+		if owner, taken := aliasIndex(m)[key]; taken {
+			return fmt.Errorf("%w: %s is already an alias of %s", ErrExists, al, m[owner].Address)
+		}
+		a.Aliases = append(a.Aliases, al.String())
+		slices.Sort(a.Aliases)
+		return nil
+	})
+}
+
+// RemoveAlias removes an alias of address.
+func (s *Store) RemoveAlias(address, alias string) error {
+	return s.update(func(m map[string]*Account) error {
+		a, ok := m[strings.ToLower(address)]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, address)
+		}
+		i := slices.IndexFunc(a.Aliases, func(x string) bool { return strings.EqualFold(x, alias) })
+		if i < 0 {
+			return fmt.Errorf("%w: %s is not an alias of %s", ErrNotFound, alias, address)
+		}
+		a.Aliases = slices.Delete(a.Aliases, i, i+1)
+		return nil
+	})
 }
 
 // List returns every account, sorted by address.
@@ -193,6 +259,7 @@ func (s *Store) update(fn func(map[string]*Account) error) error {
 	m := make(map[string]*Account, len(s.accounts))
 	for k, a := range s.accounts {
 		c := *a
+		c.Aliases = slices.Clone(a.Aliases)
 		m[k] = &c
 	}
 	if err := fn(m); err != nil {
@@ -214,7 +281,7 @@ func (s *Store) update(fn func(map[string]*Account) error) error {
 	if err != nil {
 		return err
 	}
-	s.accounts, s.modTime, s.size = m, st.ModTime(), st.Size()
+	s.accounts, s.aliases, s.modTime, s.size = m, aliasIndex(m), st.ModTime(), st.Size()
 	return nil
 }
 

@@ -85,3 +85,27 @@ func TestCheckPasswordRejectsForeignHashes(t *testing.T) {
 		}
 	}
 }
+
+func TestAliases(t *testing.T) {
+	s, _ := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
+	s.Add("john@johndoe.com", "correct horse")
+	s.Add("jane@johndoe.com", "correct horse")
+	if err := s.AddAlias("john@johndoe.com", "Info@JohnDoe.com"); err != nil {
+		t.Fatal(err)
+	}
+	if a, ok := s.Resolve("info@johndoe.com"); !ok || a.Address != "john@johndoe.com" {
+		t.Errorf("resolve alias: %+v %v", a, ok)
+	}
+	if err := s.AddAlias("jane@johndoe.com", "info@johndoe.com"); !errors.Is(err, accounts.ErrExists) {
+		t.Errorf("alias taken twice: %v", err)
+	}
+	if err := s.AddAlias("jane@johndoe.com", "john@johndoe.com"); !errors.Is(err, accounts.ErrExists) {
+		t.Errorf("alias shadowing an account: %v", err)
+	}
+	if err := s.RemoveAlias("john@johndoe.com", "info@johndoe.com"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Resolve("info@johndoe.com"); ok {
+		t.Error("removed alias still resolves")
+	}
+}
