@@ -19,20 +19,12 @@ func submitSession(addr string, implicit bool, user, pass, from, to string, msg 
 	if implicit {
 		c, err = smtp.DialTLS(addr, tlsConf)
 	} else {
-		c, err = smtp.Dial(addr)
+		c, err = smtp.DialStartTLS(addr, tlsConf)
 	}
 	if err != nil {
 		return 0, err
 	}
 	defer c.Close()
-	if err := c.Hello("mailload.test"); err != nil {
-		return 0, err
-	}
-	if !implicit {
-		if err := c.StartTLS(tlsConf); err != nil {
-			return 0, err
-		}
-	}
 	if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
 		return 0, err
 	}
