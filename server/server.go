@@ -23,6 +23,8 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/server/dnsd"
+	"mailsetup/server/events"
+	"mailsetup/server/mailstore"
 	"mailsetup/server/web"
 )
 
@@ -44,6 +46,8 @@ type Server struct {
 	registry *prometheus.Registry
 	web      *web.App
 	tls      *tls.Config
+	bus      *events.Bus
+	mail     *mailSystem // nil when no mail listener is configured
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -77,6 +81,19 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		signer, err = loadSigner(cfg.Path(cfg.ProfileSigning.CertFile), cfg.Path(cfg.ProfileSigning.KeyFile))
 		if err != nil {
 			return nil, fmt.Errorf("profile_signing: %w", err)
+		}
+	}
+	s.bus = events.NewBus(8192)
+	s.registerEventMetrics()
+	if cfg.hasMailListeners() {
+		domains := map[string]bool{}
+		for d := range s.byDomain {
+			domains[d] = true
+		}
+		var err error
+		s.mail, err = newMailSystem(cfg, domains, s.bus, mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname})
+		if err != nil {
+			return nil, err
 		}
 	}
 	app, err := web.New(web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access})
@@ -228,6 +245,29 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			return fail(err)
 		}
 	}
+	if s.mail != nil {
+		// Drop the in-memory indexes of mailboxes nobody used for a while.
+		evictCtx, stopEvict := context.WithCancel(ctx)
+		defer stopEvict()
+		go func() {
+			t := time.NewTicker(5 * time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-evictCtx.Done():
+					return
+				case <-t.C:
+					s.mail.store.Evict(10 * time.Minute)
+				}
+			}
+		}()
+		mls, mclosers, err := s.startMail(&wg, serveErrs)
+		listeners = append(listeners, mls...)
+		closers = append(closers, mclosers...)
+		if err != nil {
+			return fail(err)
+		}
+	}
 	if ready != nil {
 		ready(listeners)
 	}
@@ -247,5 +287,6 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 	}
 	wg.Wait()
+	s.bus.Close()
 	return runErr
 }

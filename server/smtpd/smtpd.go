@@ -370,6 +370,11 @@ func (ss *session) Data(r io.Reader) error {
 		if errors.As(err, &se) {
 			return se // message too large
 		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// RFC 5321 §4.5.3.1.6 allows 1000 octets per line.
+			return &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 5, 2},
+				Message: fmt.Sprintf("Line too long: a line of the message has more than %d characters", ss.s.opts.MaxLineLength)}
+		}
 		ss.s.log.Warn("reading message", "err", err)
 		return errTempFailure
 	}

@@ -251,3 +251,13 @@ func TestThrottledSubmission(t *testing.T) {
 	}
 	expect(t, last, "454 4.7.0", "too many failed logins: try again in")
 }
+
+func TestOverlongLineInData(t *testing.T) {
+	r := start(t)
+	out := swaks(t, r.submission, "--tls", "--auth", "PLAIN", "--auth-user", "john@johndoe.com", "--auth-password", "correct horse",
+		"--from", "john@johndoe.com", "--to", "jane@johndoe.com", "--body", strings.Repeat("y", 3000))
+	expect(t, out, "500 5.5.2 Line too long")
+	if len(r.del.all()) != 0 {
+		t.Error("a message with an over-long line was stored")
+	}
+}

@@ -1,0 +1,528 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// conn is the filter between a client connection and go-imap's server
+// (see the package documentation). The library's connection goroutine is
+// the only reader; writes come from that goroutine, from an IDLE
+// goroutine and from Shutdown, serialised by wmu.
+//
+// Reading: the client's stream is cut into lines and literals. A line
+// that starts a command is inspected before the library sees it: ID is
+// answered here, STARTTLS performed here, LOGIN and AUTHENTICATE refused
+// here before TLS. A literal announced at the end of a line is passed
+// through uninspected once the library has accepted it: at once for a
+// non-synchronising literal ({n+}), after the library's "+" continuation
+// for a synchronising one; a tagged reply instead means the library
+// refused it, and the client will not send it (or, for {n+}, the bytes
+// are dropped here).
+//
+// Writing: the library's output is cut into lines and literals too, to
+// edit capability lists and to notice continuations and tagged replies.
+type conn struct {
+	s   *Server
+	raw net.Conn
+
+	mu    sync.Mutex // guards cur and isTLS
+	cur   net.Conn   // raw, or the TLS connection after STARTTLS
+	isTLS bool
+
+	sess atomic.Pointer[session]
+
+	// Reader state, owned by the library's connection goroutine.
+	in      *bufio.Reader
+	buf     []byte // backing store of ready
+	ready   []byte // bytes to hand to the library
+	litLeft int64  // bytes of an accepted (or dropped) literal to pass
+	discard bool   // drop the rest of the current command
+	inCmd   bool   // the next line continues a command (after a literal)
+	midLine bool   // a line too long to inspect is being passed on
+	tail    []byte // the end of the line passed in pieces
+	pend    pendingLiteral
+	curTag  string // tag of the command being read
+	idleTag string // tag of an IDLE whose DONE is the next line
+
+	// Writer state, under wmu.
+	wmu     sync.Mutex
+	outLit  int64  // bytes of a literal the library is writing
+	head    []byte // start of the current output line, held back
+	decided bool   // the current output line is streamed as is
+	otail   []byte // end of the streamed output line
+	// The current output line's first two tokens, and whether it lists
+	// capabilities.
+	classified bool
+	tok1, tok2 string
+	isCap      bool
+	sawCont    bool   // a "+" continuation was written since reset
+	lastTag    string // tag of the last tagged reply written since reset
+}
+
+// pendingLiteral is a literal the client announced and the library has
+// not yet accepted or refused.
+type pendingLiteral struct {
+	active bool
+	size   int64
+	sync   bool
+}
+
+// Sizes of the filter's buffers.
+const (
+	inBufSize   = 16 << 10 // longest line inspected; longer ones pass through
+	headMax     = 256      // output line start held back to classify it
+	capLineMax  = 8 << 10  // longest capability line edited
+	tailMax     = 32       // enough for "{" + 20 digits + "+}\r\n"
+	maxIDInput  = 16 << 10 // one ID command with its literals
+	maxIDLitLen = 1024     // RFC 2971 §3.3: values at most 1024 octets
+)
+
+func newConn(c net.Conn, s *Server) *conn {
+	_, isTLS := c.(*tls.Conn)
+	return &conn{
+		s:     s,
+		raw:   c,
+		cur:   c,
+		isTLS: isTLS || s.opts.ImplicitTLS,
+		in:    bufio.NewReaderSize(c, inBufSize),
+		buf:   make([]byte, 0, inBufSize),
+	}
+}
+
+func (c *conn) current() net.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur
+}
+
+// TLS reports whether the connection is encrypted.
+func (c *conn) TLS() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isTLS
+}
+
+func (c *conn) authenticated() bool {
+	sess := c.sess.Load()
+	return sess != nil && sess.loggedIn()
+}
+
+func (c *conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
+func (c *conn) SetReadDeadline(t time.Time) error  { return c.current().SetReadDeadline(t) }
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
+func (c *conn) Close() error                       { return c.current().Close() }
+
+// Read implements net.Conn for the library.
+func (c *conn) Read(p []byte) (int, error) {
+	for len(c.ready) == 0 {
+		if err := c.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, c.ready)
+	c.ready = c.ready[n:]
+	return n, nil
+}
+
+// fill reads the next piece of the client's stream and either queues it
+// for the library or handles it here.
+func (c *conn) fill() error {
+	if c.pend.active {
+		c.decideLiteral()
+	}
+	if c.litLeft > 0 {
+		b := c.buf[:min(c.litLeft, int64(cap(c.buf)))]
+		n, err := c.in.Read(b)
+		c.litLeft -= int64(n)
+		if !c.discard {
+			c.ready = b[:n]
+		}
+		if c.litLeft == 0 && c.discard && !c.inCmd {
+			c.discard = false
+		}
+		return err
+	}
+	chunk, err := c.in.ReadSlice('\n')
+	if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		return err // a partial last line is of no use to anyone
+	}
+	complete := err == nil
+	line := append(c.buf[:0], chunk...)
+	if c.midLine || !complete {
+		// Too long to be one of the commands handled here: pass it
+		// on, remembering its end to find a literal announcement.
+		c.tail = append(c.tail, line...)
+		if len(c.tail) > tailMax {
+			c.tail = append(c.tail[:0], c.tail[len(c.tail)-tailMax:]...)
+		}
+		c.midLine = !complete
+		if !c.discard {
+			c.ready = line
+		}
+		if complete {
+			c.endLine(c.tail)
+			c.tail = c.tail[:0]
+		}
+		return nil
+	}
+	if c.discard {
+		c.endLine(line)
+		return nil
+	}
+	if !c.inCmd {
+		handled, err := c.command(line)
+		if err != nil || handled {
+			return err
+		}
+	}
+	c.ready = line
+	c.endLine(line)
+	return nil
+}
+
+// endLine notes how the command goes on after a complete line: with a
+// literal, or with a new command.
+func (c *conn) endLine(line []byte) {
+	n, nonSync, ok := literalAtEnd(line)
+	if !ok {
+		c.inCmd = false
+		c.discard = false
+		return
+	}
+	c.inCmd = true
+	if c.discard {
+		if nonSync {
+			c.litLeft = n
+		} else {
+			// The command was answered already; the client does not
+			// send a synchronising literal without a continuation.
+			c.inCmd, c.discard = false, false
+		}
+		return
+	}
+	c.pend = pendingLiteral{active: true, size: n, sync: !nonSync}
+	c.resetOutputMarks()
+}
+
+// decideLiteral settles a pending literal now that the library wants
+// more input: it has either sent a continuation, refused the command
+// with a tagged reply, or (non-synchronising) is simply reading on.
+func (c *conn) decideLiteral() {
+	p := c.pend
+	c.pend = pendingLiteral{}
+	c.wmu.Lock()
+	refused := c.lastTag != "" && c.lastTag == c.curTag
+	c.wmu.Unlock()
+	switch {
+	case !refused:
+		c.litLeft = p.size
+	case p.sync:
+		c.inCmd = false // the client will not send it
+	default:
+		c.litLeft, c.discard = p.size, true // sent anyway: drop it
+	}
+}
+
+func (c *conn) resetOutputMarks() {
+	c.wmu.Lock()
+	c.sawCont, c.lastTag = false, ""
+	c.wmu.Unlock()
+}
+
+// command inspects a line that starts a command. It reports whether the
+// line was handled here (and must not reach the library).
+func (c *conn) command(line []byte) (bool, error) {
+	text := strings.TrimRight(string(line), "\r\n")
+	tag, rest, ok := strings.Cut(text, " ")
+	if !ok || tag == "" {
+		// DONE, a SASL response, or garbage for the library.
+		c.idleTag = ""
+		return false, nil
+	}
+	if c.idleTag != "" {
+		// The line after IDLE is DONE, unless the library refused the
+		// IDLE (then it is a new command).
+		c.wmu.Lock()
+		refused := c.lastTag == c.idleTag
+		c.wmu.Unlock()
+		c.idleTag = ""
+		if !refused {
+			return false, nil
+		}
+	}
+	name, args, _ := strings.Cut(rest, " ")
+	c.curTag = tag
+	switch strings.ToUpper(name) {
+	case "ID":
+		return true, c.handleID(tag, line)
+	case "STARTTLS":
+		return c.handleStartTLS(tag, args)
+	case "LOGIN", "AUTHENTICATE":
+		if c.TLS() || c.s.opts.AllowInsecureAuth || c.authenticated() {
+			return false, nil
+		}
+		if err := c.writeOwn(tag + " NO [PRIVACYREQUIRED] TLS is required before login: turn on SSL/TLS or STARTTLS in your mail client\r\n"); err != nil {
+			return true, err
+		}
+		c.discard = true
+		c.endLine(line)
+		return true, nil
+	case "IDLE":
+		c.idleTag = tag
+		c.resetOutputMarks()
+	}
+	return false, nil
+}
+
+// handleStartTLS performs STARTTLS (RFC 3501 §6.2.1) when it applies.
+func (c *conn) handleStartTLS(tag, args string) (bool, error) {
+	cfg := c.s.opts.TLSConfig
+	switch {
+	case cfg == nil:
+		return false, nil // the library answers that it is not supported
+	case args != "":
+		return true, c.writeOwn(tag + " BAD STARTTLS takes no arguments\r\n")
+	case c.TLS():
+		return true, c.writeOwn(tag + " BAD the connection already uses TLS\r\n")
+	case c.authenticated():
+		return true, c.writeOwn(tag + " BAD STARTTLS is only allowed before login\r\n")
+	case c.in.Buffered() > 0:
+		// Commands sent behind STARTTLS would be taken for protected
+		// ones (the STARTTLS command injection of CVE-2011-0411).
+		return true, c.writeOwn(tag + " BAD nothing may follow STARTTLS before the TLS handshake\r\n")
+	}
+	if err := c.writeOwn(tag + " OK Begin TLS negotiation now\r\n"); err != nil {
+		return true, err
+	}
+	tc := tls.Server(c.raw, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), tlsHandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return true, fmt.Errorf("STARTTLS handshake: %w", err)
+	}
+	c.mu.Lock()
+	c.cur, c.isTLS = tc, true
+	c.mu.Unlock()
+	c.in.Reset(tc)
+	return true, nil
+}
+
+// writeOwn writes a reply of the filter itself. The library is waiting
+// for input then, so its output is between lines.
+func (c *conn) writeOwn(s string) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	w := c.current()
+	w.SetWriteDeadline(time.Now().Add(ownWriteTimeout))
+	_, err := io.WriteString(w, s)
+	w.SetWriteDeadline(time.Time{})
+	return err
+}
+
+// literalAtEnd finds a literal announcement ({n}, {n+}, or literal8
+// ~{n}) at the end of a line.
+func literalAtEnd(line []byte) (n int64, nonSync, ok bool) {
+	b := bytes.TrimRight(line, "\r\n")
+	if len(b) < 3 || b[len(b)-1] != '}' {
+		return 0, false, false
+	}
+	i := bytes.LastIndexByte(b, '{')
+	if i < 0 {
+		return 0, false, false
+	}
+	digits := b[i+1 : len(b)-1]
+	if len(digits) > 0 && digits[len(digits)-1] == '+' {
+		nonSync = true
+		digits = digits[:len(digits)-1]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false, false
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	return n, nonSync, true
+}
+
+// Write implements net.Conn for the library: its output passes through
+// unchanged except for capability lists.
+func (c *conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	var out net.Buffers
+	rest := p
+	for len(rest) > 0 {
+		if c.outLit > 0 {
+			n := min(int64(len(rest)), c.outLit)
+			out = append(out, rest[:n])
+			c.outLit -= n
+			rest = rest[n:]
+			continue
+		}
+		i := bytes.IndexByte(rest, '\n')
+		piece := rest
+		if i >= 0 {
+			piece = rest[:i+1]
+		}
+		rest = rest[len(piece):]
+		if c.decided {
+			out = append(out, piece)
+			c.keepTail(piece)
+			if i >= 0 {
+				c.endOutputLine(c.otail)
+			}
+			continue
+		}
+		if i >= 0 {
+			line := append(c.head, piece...)
+			c.head = line[:0]
+			c.classify(line)
+			if c.isCap && len(line) <= capLineMax {
+				out = append(out, c.editCaps(line))
+			} else {
+				out = append(out, bytes.Clone(line))
+			}
+			c.endOutputLine(line)
+			continue
+		}
+		n := len(c.head) + len(piece)
+		if n > headMax {
+			c.classify(append(c.head, piece...))
+		}
+		if n <= headMax || c.isCap && n <= capLineMax {
+			c.head = append(c.head, piece...)
+			continue
+		}
+		// Long and not to be edited: stream the rest of the line.
+		out = append(out, bytes.Clone(c.head), piece)
+		c.keepTail(c.head)
+		c.keepTail(piece)
+		c.head = c.head[:0]
+		c.decided = true
+	}
+	if len(out) > 0 {
+		if _, err := out.WriteTo(c.current()); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (c *conn) keepTail(b []byte) {
+	c.otail = append(c.otail, b...)
+	if len(c.otail) > tailMax {
+		c.otail = append(c.otail[:0], c.otail[len(c.otail)-tailMax:]...)
+	}
+}
+
+// classify notes the first two tokens of an output line and whether it
+// lists capabilities: "* CAPABILITY ..." or a status reply with a
+// [CAPABILITY ...] code.
+func (c *conn) classify(line []byte) {
+	if c.classified {
+		return
+	}
+	c.classified = true
+	s := strings.TrimRight(string(line[:min(len(line), headMax)]), "\r\n")
+	var rest string
+	c.tok1, rest, _ = strings.Cut(s, " ")
+	c.tok2, rest, _ = strings.Cut(rest, " ")
+	switch {
+	case c.tok1 == "*" && strings.EqualFold(c.tok2, "CAPABILITY"):
+		c.isCap = true
+	case isStatus(c.tok2):
+		c.isCap = len(rest) >= len("[CAPABILITY ") && strings.EqualFold(rest[:len("[CAPABILITY ")], "[CAPABILITY ")
+	}
+}
+
+func isStatus(tok string) bool {
+	switch tok {
+	case "OK", "NO", "BAD", "BYE", "PREAUTH":
+		return true
+	}
+	return false
+}
+
+// endOutputLine notes what a finished output line means for the reader
+// side, and whether a literal follows it.
+func (c *conn) endOutputLine(line []byte) {
+	defer func() {
+		c.tok1, c.tok2, c.isCap, c.classified = "", "", false, false
+		c.decided = false
+		c.otail = c.otail[:0]
+	}()
+	switch {
+	case c.tok1 == "+":
+		c.sawCont = true
+	case isStatus(c.tok2):
+		if c.tok1 != "*" {
+			c.lastTag = c.tok1
+		}
+	default:
+		if n, _, ok := literalAtEnd(line); ok {
+			c.outLit = n
+		}
+	}
+}
+
+// editCaps rewrites a capability list: ID is always added (the library
+// does not know it); on a plain connection before login STARTTLS is
+// added when available, and unless insecure logins are allowed the AUTH=
+// mechanisms are replaced by LOGINDISABLED (RFC 3501 §6.2.3, §7.2.1).
+func (c *conn) editCaps(line []byte) []byte {
+	s := strings.TrimRight(string(line), "\r\n")
+	start := strings.Index(strings.ToUpper(s), "CAPABILITY ")
+	if start < 0 {
+		return bytes.Clone(line)
+	}
+	start += len("CAPABILITY ")
+	end := len(s)
+	if c.tok1 != "*" || !strings.EqualFold(c.tok2, "CAPABILITY") {
+		end = strings.IndexByte(s[start:], ']')
+		if end < 0 {
+			return bytes.Clone(line)
+		}
+		end += start
+	}
+	plain := !c.TLS() && !c.authenticated()
+	var caps []string
+	has := map[string]bool{}
+	for _, cp := range strings.Fields(s[start:end]) {
+		up := strings.ToUpper(cp)
+		if plain && !c.s.opts.AllowInsecureAuth && strings.HasPrefix(up, "AUTH=") {
+			continue
+		}
+		has[up] = true
+		caps = append(caps, cp)
+	}
+	add := func(cp string) {
+		if !has[cp] {
+			has[cp] = true
+			caps = append(caps, cp)
+		}
+	}
+	if plain && c.s.opts.TLSConfig != nil {
+		add("STARTTLS")
+	}
+	if plain && !c.s.opts.AllowInsecureAuth {
+		add("LOGINDISABLED")
+	}
+	add("ID")
+	return []byte(s[:start] + strings.Join(caps, " ") + s[end:] + "\r\n")
+}

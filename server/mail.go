@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"mailsetup/server/accounts"
+	"mailsetup/server/auth"
+	"mailsetup/server/events"
+	"mailsetup/server/mailstore"
+	"mailsetup/server/pop3d"
+	"mailsetup/server/queue"
+)
+
+// mailSystem joins accounts, authentication, storage and the queue for
+// the protocol servers: it is their Directory, Deliverer and POP3 Backend.
+type mailSystem struct {
+	cfg      *Config
+	domains  map[string]bool
+	accounts *accounts.Store
+	auth     *auth.Authenticator
+	store    *mailstore.Store
+	queue    *queue.Queue
+	events   events.Sink
+
+	mu      sync.Mutex
+	pop3Use map[string]bool // maildrops with an open POP3 session
+}
+
+func newMailSystem(cfg *Config, domains map[string]bool, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
+	data := cfg.Path(cfg.DataDir)
+	accts, err := accounts.Open(filepath.Join(data, AccountsFile))
+	if err != nil {
+		return nil, err
+	}
+	store, err := mailstore.Open(filepath.Join(data, "mail"), opts)
+	if err != nil {
+		return nil, fmt.Errorf("mail storage: %w", err)
+	}
+	q, err := queue.Open(filepath.Join(data, "queue"))
+	if err != nil {
+		return nil, err
+	}
+	m := &mailSystem{cfg: cfg, domains: domains, accounts: accts, store: store, queue: q, events: ev, pop3Use: map[string]bool{}}
+	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: ev})
+	return m, nil
+}
+
+// IsLocalDomain implements smtpd.Directory.
+func (m *mailSystem) IsLocalDomain(d string) bool { return m.domains[strings.ToLower(d)] }
+
+// Resolve implements smtpd.Directory.
+func (m *mailSystem) Resolve(address string) (string, bool) {
+	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
+	a, ok := m.accounts.Resolve(address)
+	return a.Address, ok
+}
+
+// MaySendAs implements smtpd.Directory.
+func (m *mailSystem) MaySendAs(account, from string) bool {
+	owner, ok := m.Resolve(from)
+	return ok && strings.EqualFold(owner, account)
+}
+
+// DeliverLocal implements smtpd.Deliverer.
+func (m *mailSystem) DeliverLocal(account string, msg io.Reader) error {
+	a, ok := m.accounts.Get(account)
+	if !ok {
+		return fmt.Errorf("deliver: no account %s", account)
+	}
+	u, err := m.store.User(a.Address)
+	if err != nil {
+		return err
+	}
+	// The trace headers smtpd adds count against the limit too.
+	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.cfg.Mail.MaxMessageBytes + 4096, QuotaBytes: a.QuotaBytes})
+	return err
+}
+
+// Enqueue implements smtpd.Deliverer.
+func (m *mailSystem) Enqueue(from string, to []string, msg io.Reader) error {
+	_, err := m.queue.Enqueue(from, to, msg)
+	return err
+}
+
+func remoteIP(a net.Addr) netip.Addr {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// Login implements pop3d.Backend.
+func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, password string) (pop3d.Session, error) {
+	remote := remoteIP(c.RemoteAddr)
+	account, err := m.auth.Authenticate(ctx, auth.Attempt{Proto: "pop3", Remote: remote, TLS: c.TLS, Username: username, Password: password})
+	var fe *auth.FormError
+	var te *auth.ThrottledError
+	switch {
+	case errors.As(err, &fe):
+		return nil, &pop3d.Error{Code: "AUTH", Text: fe.Error()}
+	case errors.As(err, &te):
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: te.Error()}
+	case errors.Is(err, auth.ErrBadCredentials):
+		return nil, &pop3d.Error{Code: "AUTH", Text: "wrong username or password"}
+	case err != nil:
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
+	}
+	key := strings.ToLower(account)
+	m.mu.Lock()
+	if m.pop3Use[key] {
+		m.mu.Unlock()
+		// RFC 2449 §8.1.2
+		return nil, &pop3d.Error{Code: "IN-USE", Text: "the mailbox is open in another POP3 session: close the other mail program, or wait for it to finish"}
+	}
+	m.pop3Use[key] = true
+	m.mu.Unlock()
+	release := func() {
+		m.mu.Lock()
+		delete(m.pop3Use, key)
+		m.mu.Unlock()
+	}
+	u, err := m.store.User(account)
+	if err != nil {
+		release()
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
+	}
+	mb, err := u.Mailbox("INBOX")
+	if err != nil {
+		release()
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
+	}
+	msgs, err := mb.Messages()
+	if err != nil {
+		release()
+		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
+	}
+	return &pop3Session{m: m, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs}, nil
+}
+
+// pop3Session is one POP3 maildrop: a snapshot of INBOX at login.
+type pop3Session struct {
+	m       *mailSystem
+	release func()
+	account string
+	remote  netip.Addr
+	tls     bool
+	mb      *mailstore.Mailbox
+	msgs    []mailstore.Message
+
+	retrieved    []uint32
+	redownloaded int
+	deleted      int
+}
+
+func (s *pop3Session) Messages() ([]pop3d.MessageInfo, error) {
+	out := make([]pop3d.MessageInfo, len(s.msgs))
+	for i, msg := range s.msgs {
+		out[i] = pop3d.MessageInfo{Size: msg.Size, UIDL: msg.UIDL}
+	}
+	return out, nil
+}
+
+func (s *pop3Session) Open(n int) (io.ReadCloser, error) {
+	return s.mb.Open(s.msgs[n].UID)
+}
+
+func (s *pop3Session) Retrieved(n int) {
+	msg := s.msgs[n]
+	if !msg.Retrieved.IsZero() {
+		s.redownloaded++ // already retrieved in an earlier session
+	}
+	s.retrieved = append(s.retrieved, msg.UID)
+}
+
+func (s *pop3Session) Commit(deleted []int) error {
+	uids := make([]uint32, len(deleted))
+	for i, n := range deleted {
+		uids[i] = s.msgs[n].UID
+	}
+	gone, err := s.mb.Expunge(uids)
+	s.deleted = len(gone)
+	return err
+}
+
+func (s *pop3Session) Close() error {
+	defer s.release()
+	var err error
+	if len(s.retrieved) > 0 {
+		// Retrieved counts even without QUIT: the client has the mail.
+		err = s.mb.MarkRetrieved(s.retrieved, time.Now())
+	}
+	var bytes int64
+	for _, msg := range s.msgs {
+		bytes += msg.Size
+	}
+	s.m.events.Emit(events.Event{Kind: events.POP3Session, Proto: "pop3", Remote: s.remote, TLS: s.tls, Account: s.account,
+		Retrieved: len(s.retrieved), Redownloaded: s.redownloaded, Deleted: s.deleted, Messages: len(s.msgs), Bytes: bytes,
+		LeftAll: len(s.retrieved) > 0 && s.deleted == 0})
+	return err
+}
