@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mailsetup/autoconfig"
 	"mailsetup/server/events"
 	"mailsetup/server/imapd"
 	"mailsetup/server/netlimit"
@@ -92,7 +93,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
-			expire := "NEVER"
+			expire := preLoginExpire(s.policies)
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Logger: log})
@@ -106,6 +107,17 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		}
 		var ln net.Listener = raw
 		if reject != nil { // pop3d enforces its own limits with RFC 3206 codes
+			if ml.implicit {
+				// The limit sits under TLS (the servers need to see the
+				// *tls.Conn), so the refusal does the handshake itself.
+				plain := reject
+				reject = func(c net.Conn, reason string) {
+					tc := tls.Server(c, s.tls)
+					if tc.Handshake() == nil {
+						plain(tc, reason)
+					}
+				}
+			}
 			ln = netlimit.Wrap(raw, netlimit.Options{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Reject: reject})
 		}
 		if ml.implicit {
@@ -122,4 +134,34 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		}()
 	}
 	return out, closers, nil
+}
+
+// preLoginExpire is the CAPA EXPIRE value before login (RFC 2449 §6.7),
+// when the server does not know the user yet. With every domain on the
+// same pop3_policy.expire_days it is that value ("NEVER" for 0, or the
+// days). Otherwise it is the smallest value of any domain with the USER
+// suffix: the RFC asks for the minimum, so a client that reads only the
+// pre-login CAPA never keeps mail on the server longer than its user's
+// domain allows; NEVER counts as larger than any number of days. After
+// login pop3Session.Expire gives the user's own value.
+func preLoginExpire(policies []autoconfig.Policy) string {
+	if len(policies) == 0 {
+		return pop3d.ExpireNever
+	}
+	smallest, varies := policies[0].POP.ExpireDays, false
+	for _, p := range policies[1:] {
+		d := p.POP.ExpireDays
+		if d != smallest {
+			varies = true
+		}
+		// 0 (never) is the largest value.
+		if smallest <= 0 || (d > 0 && d < smallest) {
+			smallest = d
+		}
+	}
+	v := expireValue(smallest)
+	if varies {
+		v += pop3d.ExpireUserSuffix
+	}
+	return v
 }

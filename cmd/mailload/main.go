@@ -6,6 +6,7 @@
 //	mailload submit -addr 127.0.0.1:10587 -user U -pass P -to R [-clients 20] [-duration 15s] [-size 10240] [-per-conn 1] [-implicit]
 //	mailload imap -addr 127.0.0.1:10993 -user U -pass P [-repeat 5] [-fetch 100]
 //	mailload idle -addr 127.0.0.1:10993 -user U -pass P [-conns 200] [-hold 10s]
+//	mailload pop3 -addr 127.0.0.1:10995 -user U -pass P [-clients 50] [-duration 15s]
 package main
 
 import (
@@ -34,7 +35,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("want a mode: submit, imap or idle")
+		return errors.New("want a mode: submit, imap, idle or pop3")
 	}
 	switch args[0] {
 	case "submit":
@@ -43,8 +44,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runIMAP(ctx, args[1:], out)
 	case "idle":
 		return runIdle(ctx, args[1:], out)
+	case "pop3":
+		return runPOP3(ctx, args[1:], out)
 	}
-	return fmt.Errorf("unknown mode %q: want submit, imap or idle", args[0])
+	return fmt.Errorf("unknown mode %q: want submit, imap, idle or pop3", args[0])
 }
 
 // latencies collects per-operation durations.

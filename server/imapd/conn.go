@@ -24,11 +24,12 @@ import (
 // that starts a command is inspected before the library sees it: ID is
 // answered here, STARTTLS performed here, LOGIN and AUTHENTICATE refused
 // here before TLS. A literal announced at the end of a line is passed
-// through uninspected once the library has accepted it: at once for a
-// non-synchronising literal ({n+}), after the library's "+" continuation
-// for a synchronising one; a tagged reply instead means the library
-// refused it, and the client will not send it (or, for {n+}, the bytes
-// are dropped here).
+// through uninspected once the library has accepted it, which it has
+// when it asks for more input without having written the command's
+// tagged reply (for a synchronising literal it has written "+" then).
+// After a tagged reply the client does not send a synchronising literal;
+// a non-synchronising one it sent anyway is dropped here, so that its
+// bytes are not taken for commands.
 //
 // Writing: the library's output is cut into lines and literals too, to
 // edit capability lists and to notice continuations and tagged replies.
@@ -66,8 +67,10 @@ type conn struct {
 	classified bool
 	tok1, tok2 string
 	isCap      bool
-	sawCont    bool   // a "+" continuation was written since reset
 	lastTag    string // tag of the last tagged reply written since reset
+	byeTag     string // after the tagged reply with this tag: BYE, close
+	byeText    string
+	closing    bool
 }
 
 // pendingLiteral is a literal the client announced and the library has
@@ -164,6 +167,10 @@ func (c *conn) fill() error {
 	if c.midLine || !complete {
 		// Too long to be one of the commands handled here: pass it
 		// on, remembering its end to find a literal announcement.
+		if !c.midLine && !c.inCmd {
+			c.curTag, _, _ = strings.Cut(string(line[:min(len(line), 64)]), " ")
+			c.idleTag = ""
+		}
 		c.tail = append(c.tail, line...)
 		if len(c.tail) > tailMax {
 			c.tail = append(c.tail[:0], c.tail[len(c.tail)-tailMax:]...)
@@ -238,7 +245,7 @@ func (c *conn) decideLiteral() {
 
 func (c *conn) resetOutputMarks() {
 	c.wmu.Lock()
-	c.sawCont, c.lastTag = false, ""
+	c.lastTag = ""
 	c.wmu.Unlock()
 }
 
@@ -399,6 +406,11 @@ func (c *conn) Write(p []byte) (int, error) {
 				out = append(out, bytes.Clone(line))
 			}
 			c.endOutputLine(line)
+			if c.byeTag != "" && c.lastTag == c.byeTag {
+				out = append(out, []byte("* BYE "+c.byeText+"\r\n"))
+				c.byeTag, c.closing = "", true
+				rest = nil
+			}
 			continue
 		}
 		n := len(c.head) + len(piece)
@@ -421,7 +433,18 @@ func (c *conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
+	if c.closing {
+		c.current().Close()
+	}
 	return len(p), nil
+}
+
+// byeAfterReply ends the connection with an untagged BYE right after the
+// reply to the command being handled. Called from a session method.
+func (c *conn) byeAfterReply(text string) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.byeTag, c.byeText = c.curTag, text
 }
 
 func (c *conn) keepTail(b []byte) {
@@ -469,7 +492,7 @@ func (c *conn) endOutputLine(line []byte) {
 	}()
 	switch {
 	case c.tok1 == "+":
-		c.sawCont = true
+		// A continuation: for a pending literal, the library accepted it.
 	case isStatus(c.tok2):
 		if c.tok1 != "*" {
 			c.lastTag = c.tok1

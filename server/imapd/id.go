@@ -128,8 +128,8 @@ func parseID(cmd []byte) (map[string]string, error) {
 		if !ok {
 			return nil, errIDSyntax
 		}
-		if len(params) < 30 && len(key) <= 30 {
-			params[strings.ToLower(key)] = sanitize(val)
+		if k := strings.ToLower(sanitize(key)); len(params) < 30 && len(k) <= 30 {
+			params[k] = sanitize(val)
 		}
 	}
 	return params, p.end()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,6 +76,9 @@ func TestLoginThrottled(t *testing.T) {
 			break
 		}
 		// After five failures the connection ends.
+		if l := rc.line(); l != "* BYE too many failed logins" {
+			t.Errorf("after five failed logins: %q", l)
+		}
 		if _, err := rc.r.ReadString('\n'); err == nil {
 			t.Errorf("connection open after five failed logins")
 		}
@@ -616,8 +618,8 @@ func TestUIDsStableAcrossReconnect(t *testing.T) {
 		r.deliver(t, "INBOX", s, s)
 	}
 	fetchUIDs := func() (uint32, []imap.UID) {
-		c := r.dial(t, &imapclient.Options{DebugWriter: os.Stderr})
-		defer c.Logout().Wait()
+		c := r.dial(t, nil)
+		defer func() { c.Logout().Wait() }()
 		sel, err := c.Select("INBOX", nil).Wait()
 		if err != nil {
 			t.Fatal(err)
@@ -674,7 +676,7 @@ func TestLiterals(t *testing.T) {
 		t.Fatalf("SELECT: %q", got)
 	}
 	got = rc.cmd("FETCH 1 BODY[TEXT]")
-	if len(got) != 4 || got[0] != "* 1 FETCH (BODY[TEXT] {21}" || got[1] != "t9 ID NIL" || got[2] != "t9 LOGOUT" {
+	if len(got) != 5 || got[0] != "* 1 FETCH (BODY[TEXT] {22}" || got[1] != "t9 ID NIL" || got[2] != "t9 LOGOUT" || got[3] != ")" {
 		t.Errorf("FETCH: %q", got)
 	}
 	// The capability list after login, through the filter.
@@ -689,7 +691,7 @@ func TestLiterals(t *testing.T) {
 	if got := last(rc.until("t9")); strings.HasPrefix(got, "t9 OK") {
 		t.Errorf("oversized literal: %q", got)
 	}
-	if got := last(rc.cmd("NOOP")); !strings.HasPrefix(got, "t5 OK") {
+	if got := last(rc.cmd("NOOP")); !strings.HasPrefix(got, "t6 OK") {
 		t.Errorf("NOOP after an oversized literal: %q", got)
 	}
 }
@@ -730,5 +732,54 @@ func TestReject(t *testing.T) {
 	got, _ := io.ReadAll(b)
 	if !bytes.Equal(got, []byte("* BYE [UNAVAILABLE] too many connections, try again later\r\n")) {
 		t.Errorf("%q", got)
+	}
+}
+
+func TestSelectedMailboxDeleted(t *testing.T) {
+	r := start(t)
+	if err := r.user(t).CreateMailbox("Projects"); err != nil {
+		t.Fatal(err)
+	}
+	r.deliver(t, "Projects", "p", "p")
+	rc := dialRaw(t, r.insecure, nil)
+	rc.cmd(`LOGIN john@johndoe.com "correct horse"`)
+	rc.cmd("SELECT Projects")
+	if err := r.user(t).DeleteMailbox("Projects"); err != nil {
+		t.Fatal(err)
+	}
+	rc.send("t3 NOOP\r\n")
+	if l := rc.line(); !strings.HasPrefix(l, "* BYE the selected mailbox was deleted") {
+		t.Errorf("NOOP in a deleted mailbox: %q", l)
+	}
+	if _, err := rc.r.ReadString('\n'); err == nil {
+		t.Errorf("connection still open")
+	}
+}
+
+func TestStatusAndNames(t *testing.T) {
+	r := start(t)
+	r.deliver(t, "INBOX", "one", "1")
+	r.deliver(t, "INBOX", "two", "2")
+	c := r.dial(t, nil)
+	st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true, Size: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *st.NumMessages != 2 || st.UIDNext != 3 || *st.NumUnseen != 2 || *st.Size < 100 || st.UIDValidity == 0 {
+		t.Errorf("status %+v", st)
+	}
+	if err := c.Create("Entwürfe/2026", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List("", "Entw*", nil).Collect()
+	if err != nil || len(list) != 2 || list[0].Mailbox != "Entwürfe" || list[1].Mailbox != "Entwürfe/2026" {
+		t.Errorf("list %+v %v", list, err)
+	}
+	if _, err := r.user(t).Mailbox("Entwürfe/2026"); err != nil {
+		t.Errorf("stored name: %v", err)
+	}
+	var ie *imap.Error
+	if err := c.Create("bad.name", nil).Wait(); !errors.As(err, &ie) || ie.Code != imap.ResponseCodeCannot {
+		t.Errorf("create bad.name: %v", err)
 	}
 }

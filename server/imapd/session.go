@@ -93,7 +93,7 @@ var (
 		Text: "wrong username or password (the username is your full email address)"}
 	errPrivacy = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired,
 		Text: "TLS is required before login: turn on SSL/TLS or STARTTLS in your mail client"}
-	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "READ-ONLY",
+	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
 		Text: "the mailbox is open read-only (EXAMINE)"}
 	errNoSelect = &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug,
 		Text: "no mailbox selected"}
@@ -169,9 +169,7 @@ func (s *session) Login(username, password string) error {
 func (s *session) failed() {
 	s.failures++
 	if s.failures >= maxFailedLogins {
-		s.byeOnce.Do(func() {
-			go s.ic.Bye("too many failed logins")
-		})
+		s.c.byeAfterReply("too many failed logins")
 	}
 }
 

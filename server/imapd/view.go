@@ -31,6 +31,12 @@ type view struct {
 	changed     <-chan struct{} // closed on the mailbox's next change
 	synced      time.Time
 	searchRes   []uint32 // SEARCHRES saved result ($)
+
+	// The mailbox's messages as last read, valid until curCh is closed;
+	// so a client fetching one message per command does not make every
+	// command copy the whole index.
+	cur   []mailstore.Message
+	curCh <-chan struct{}
 }
 
 type vmsg struct {
@@ -60,7 +66,8 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, s.mapStoreError(err, "selecting a mailbox")
 	}
 	v := &view{mb: mb, readOnly: options.ReadOnly, uidValidity: snap.UIDValidity, keywords: map[string]bool{},
-		changed: changed, synced: time.Now(), msgs: make([]vmsg, len(snap.Messages))}
+		changed: changed, synced: time.Now(), msgs: make([]vmsg, len(snap.Messages)),
+		cur: snap.Messages, curCh: changed}
 	var firstUnseen uint32
 	for i, m := range snap.Messages {
 		v.msgs[i] = vmsg{uid: m.UID, flags: m.Flags}
@@ -173,6 +180,7 @@ func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge, force bool) err
 		return s.mapStoreError(err, "reading the selected mailbox")
 	}
 	v.changed, v.synced = changed, time.Now()
+	v.cur, v.curCh = snap.Messages, changed
 
 	// Mark what is gone, remember flag changes, find what is new.
 	cur := snap.Messages
@@ -273,7 +281,7 @@ func (v *view) dropGone(expunge func(uint32) error, also map[uint32]bool) error 
 // valid.
 func (s *session) mailboxGone() error {
 	s.byeOnce.Do(func() {
-		go s.ic.Bye("the selected mailbox was deleted, renamed or rebuilt; please reconnect")
+		s.ic.Bye("the selected mailbox was deleted, renamed or rebuilt; please reconnect")
 	})
 	return errMailboxGone
 }
@@ -363,7 +371,7 @@ func cmpUint32(a, b uint32) int {
 // present returns the messages at idxs that still exist, with their
 // current data from the mailbox, and their indexes.
 func (v *view) present(idxs []int) ([]int, []mailstore.Message, error) {
-	cur, err := v.mb.Messages()
+	cur, err := v.messages()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -381,6 +389,25 @@ func (v *view) present(idxs []int) ([]int, []mailstore.Message, error) {
 		out = append(out, cur[k])
 	}
 	return outIdx, out, nil
+}
+
+// messages returns the mailbox's messages, read again only after a
+// change. The result is shared: callers must not modify it.
+func (v *view) messages() ([]mailstore.Message, error) {
+	if v.curCh != nil {
+		select {
+		case <-v.curCh:
+		default:
+			return v.cur, nil
+		}
+	}
+	ch := v.mb.Changed()
+	cur, err := v.mb.Messages()
+	if err != nil {
+		return nil, err
+	}
+	v.cur, v.curCh = cur, ch
+	return cur, nil
 }
 
 // Store implements imapserver.Session.
