@@ -71,6 +71,14 @@ type conn struct {
 	byeTag     string // after the tagged reply with this tag: BYE, close
 	byeText    string
 	closing    bool
+	// Output coalescing: the library flushes after every FETCH response,
+	// which costs a TLS record and a system call per message. Output is
+	// collected here and written when the library next waits for input,
+	// when it passes outBufMax, or after outDelay (unsolicited IDLE
+	// updates).
+	obuf     []byte
+	flushArm *time.Timer
+	werr     error // a failed delayed write, returned by the next Write
 }
 
 // pendingLiteral is a literal the client announced and the library has
@@ -89,6 +97,14 @@ const (
 	tailMax     = 32       // enough for "{" + 20 digits + "+}\r\n"
 	maxIDInput  = 16 << 10 // one ID command with its literals
 	maxIDLitLen = 1024     // RFC 2971 §3.3: values at most 1024 octets
+	outBufMax   = 64 << 10 // coalesced output written at once
+)
+
+// outDelay bounds how long coalesced output waits when the library does
+// not read next (IDLE updates); outWriteTimeout bounds a delayed write.
+const (
+	outDelay        = time.Millisecond
+	outWriteTimeout = time.Minute
 )
 
 func newConn(c net.Conn, s *Server) *conn {
@@ -126,10 +142,66 @@ func (c *conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
 func (c *conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
 func (c *conn) SetReadDeadline(t time.Time) error  { return c.current().SetReadDeadline(t) }
 func (c *conn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
-func (c *conn) Close() error                       { return c.current().Close() }
+
+// Close writes what is still coalesced (a BYE, say) and closes.
+func (c *conn) Close() error {
+	c.wmu.Lock()
+	if len(c.obuf) > 0 {
+		c.current().SetWriteDeadline(time.Now().Add(ownWriteTimeout))
+		c.flushLocked()
+	} else if c.flushArm != nil {
+		c.flushArm.Stop()
+	}
+	c.wmu.Unlock()
+	return c.current().Close()
+}
+
+// flushLocked writes the coalesced output (caller holds wmu).
+func (c *conn) flushLocked() error {
+	if c.flushArm != nil {
+		c.flushArm.Stop()
+	}
+	if len(c.obuf) == 0 || c.werr != nil {
+		return c.werr
+	}
+	_, err := c.current().Write(c.obuf)
+	c.obuf = c.obuf[:0]
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// flush writes the coalesced output.
+func (c *conn) flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushLocked()
+}
+
+// delayedFlush runs from the timer: output the library wrote without
+// reading afterwards (an IDLE update) goes out after outDelay.
+func (c *conn) delayedFlush() {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.obuf) == 0 {
+		return
+	}
+	w := c.current()
+	w.SetWriteDeadline(time.Now().Add(outWriteTimeout))
+	if c.flushLocked() != nil {
+		w.Close()
+	}
+}
 
 // Read implements net.Conn for the library.
 func (c *conn) Read(p []byte) (int, error) {
+	if len(c.ready) == 0 {
+		// The library waits for input: what it wrote must go out first.
+		if err := c.flush(); err != nil {
+			return 0, err
+		}
+	}
 	for len(c.ready) == 0 {
 		if err := c.fill(); err != nil {
 			return 0, err
@@ -332,6 +404,9 @@ func (c *conn) handleStartTLS(tag, args string) (bool, error) {
 func (c *conn) writeOwn(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
 	w := c.current()
 	w.SetWriteDeadline(time.Now().Add(ownWriteTimeout))
 	_, err := io.WriteString(w, s)
@@ -428,9 +503,21 @@ func (c *conn) Write(p []byte) (int, error) {
 		c.head = c.head[:0]
 		c.decided = true
 	}
-	if len(out) > 0 {
-		if _, err := out.WriteTo(c.current()); err != nil {
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	for _, b := range out {
+		c.obuf = append(c.obuf, b...)
+	}
+	if c.closing || len(c.obuf) >= outBufMax {
+		if err := c.flushLocked(); err != nil {
 			return 0, err
+		}
+	} else if len(c.obuf) > 0 {
+		if c.flushArm == nil {
+			c.flushArm = time.AfterFunc(outDelay, c.delayedFlush)
+		} else {
+			c.flushArm.Reset(outDelay)
 		}
 	}
 	if c.closing {
