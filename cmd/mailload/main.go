@@ -6,7 +6,7 @@
 //	mailload submit -addr 127.0.0.1:10587 -user U -pass P -to R [-clients 20] [-duration 15s] [-size 10240] [-per-conn 1] [-implicit]
 //	mailload imap -addr 127.0.0.1:10993 -user U -pass P [-repeat 5] [-fetch 100]
 //	mailload idle -addr 127.0.0.1:10993 -user U -pass P [-conns 200] [-hold 10s]
-//	mailload pop3 -addr 127.0.0.1:10995 -user U -pass P [-clients 50] [-duration 15s]
+//	mailload pop3 -addr 127.0.0.1:10995 -user 'user%d@example.test' -users 10 -pass P [-clients 50] [-duration 15s]
 package main
 
 import (

@@ -21,7 +21,8 @@ import (
 func runPOP3(ctx context.Context, args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("pop3", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:10995", "POP3S server")
-	user := fs.String("user", "", "username")
+	user := fs.String("user", "", `username; with "%d" and -users N, client i logs in as user number i mod N + 1`)
+	users := fs.Int("users", 1, "number of distinct users for a -user with %d")
 	pass := fs.String("pass", "", "password")
 	clients := fs.Int("clients", 50, "concurrent clients")
 	duration := fs.Duration("duration", 15*time.Second, "how long")
@@ -41,11 +42,15 @@ func runPOP3(ctx context.Context, args []string, out io.Writer) error {
 	start := time.Now()
 	for i := 0; i < *clients; i++ {
 		wg.Add(1)
+		name := *user
+		if strings.Contains(name, "%d") {
+			name = fmt.Sprintf(name, i%max(*users, 1)+1)
+		}
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				n, err := pop3Session(*addr, *user, *pass)
+				n, err := pop3Session(*addr, name, *pass)
 				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, err)
