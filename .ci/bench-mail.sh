@@ -83,12 +83,12 @@ rss_tree() { # total RSS (kB) of a process and its descendants
 	local root=$1
 	ps -eo pid=,ppid=,rss= | awk -v r="$root" '{p[$1]=$2; m[$1]=$3} END {for (i in p) {x=i; while (x && x!=r) x=p[x]; if (x==r) s+=m[i]} print s}'
 }
-echo "-- memory with 200 idle IMAP connections (INBOX of user1 selected)"
+echo "-- memory with 200 idle IMAP connections (the 10,000-message INBOX of big10k selected)"
 DV_MASTER=$(cat "$PEERS_DIR/dovecot/run/master.pid")
 for side in dovecot mailsetup; do
 	if [ $side = dovecot ]; then port=21993 pass=secret root=$DV_MASTER; else port=10993 pass=$PW root=$MS_PID; fi
 	before=$(rss_tree "$root")
-	$L idle -addr 127.0.0.1:$port -user user52@example.test -pass "$pass" -conns 200 -hold 12s >"$WORK/idle.$side" &
+	$L idle -addr 127.0.0.1:$port -user big10k@example.test -pass "$pass" -conns 200 -hold 12s >"$WORK/idle.$side" &
 	IDLE=$!
 	sleep 9
 	during=$(rss_tree "$root")

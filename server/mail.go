@@ -8,10 +8,12 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"mailsetup/autoconfig"
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
@@ -30,18 +32,20 @@ type mailSystem struct {
 	store    *mailstore.Store
 	queue    *queue.Queue
 	events   events.Sink
+	// expireDays is each domain's pop3_policy.expire_days (0: never).
+	expireDays map[string]int
 
 	mu      sync.Mutex
-	pop3Use map[string]bool // maildrops with an open POP3 session
+	pop3Use map[string]bool // maildrops with an open POP3 session or an expiry sweep
 }
 
-func newMailSystem(cfg *Config, domains map[string]bool, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
+func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
 	data := cfg.Path(cfg.DataDir)
 	accts, err := accounts.Open(filepath.Join(data, AccountsFile))
 	if err != nil {
 		return nil, err
 	}
-	store, err := mailstore.Open(filepath.Join(data, "mail"), opts)
+	store, err := mailstore.Open(mailRoot(cfg), opts)
 	if err != nil {
 		return nil, fmt.Errorf("mail storage: %w", err)
 	}
@@ -49,7 +53,11 @@ func newMailSystem(cfg *Config, domains map[string]bool, ev events.Sink, opts ma
 	if err != nil {
 		return nil, err
 	}
-	m := &mailSystem{cfg: cfg, domains: domains, accounts: accts, store: store, queue: q, events: ev, pop3Use: map[string]bool{}}
+	m := &mailSystem{cfg: cfg, domains: map[string]bool{}, expireDays: map[string]int{}, accounts: accts, store: store, queue: q, events: ev, pop3Use: map[string]bool{}}
+	for _, p := range policies {
+		m.domains[p.Domain] = true
+		m.expireDays[p.Domain] = p.POP.ExpireDays
+	}
 	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: ev})
 	return m, nil
 }
@@ -85,6 +93,12 @@ func (m *mailSystem) DeliverLocal(account string, msg io.Reader) error {
 	return err
 }
 
+// quota returns an account's storage limit (0: none).
+func (m *mailSystem) quota(account string) int64 {
+	a, _ := m.accounts.Get(account)
+	return a.QuotaBytes
+}
+
 // Enqueue implements smtpd.Deliverer.
 func (m *mailSystem) Enqueue(from string, to []string, msg io.Reader) error {
 	_, err := m.queue.Enqueue(from, to, msg)
@@ -115,19 +129,10 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 	case err != nil:
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
-	key := strings.ToLower(account)
-	m.mu.Lock()
-	if m.pop3Use[key] {
-		m.mu.Unlock()
+	release, ok := m.claimMaildrop(account)
+	if !ok {
 		// RFC 2449 §8.1.2
 		return nil, &pop3d.Error{Code: "IN-USE", Text: "the mailbox is open in another POP3 session: close the other mail program, or wait for it to finish"}
-	}
-	m.pop3Use[key] = true
-	m.mu.Unlock()
-	release := func() {
-		m.mu.Lock()
-		delete(m.pop3Use, key)
-		m.mu.Unlock()
 	}
 	u, err := m.store.User(account)
 	if err != nil {
@@ -144,7 +149,41 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 		release()
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
-	return &pop3Session{m: m, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs}, nil
+	return &pop3Session{m: m, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
+		expire: expireValue(m.expireDays[accountDomain(account)])}, nil
+}
+
+// claimMaildrop marks an account's INBOX as used by one POP3 session (or
+// an expiry sweep, which must not change a session's snapshot); ok is
+// false when it already is. release ends the claim.
+func (m *mailSystem) claimMaildrop(account string) (release func(), ok bool) {
+	key := strings.ToLower(account)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pop3Use[key] {
+		return nil, false
+	}
+	m.pop3Use[key] = true
+	return func() {
+		m.mu.Lock()
+		delete(m.pop3Use, key)
+		m.mu.Unlock()
+	}, true
+}
+
+// accountDomain is the lower-cased domain of a full address.
+func accountDomain(address string) string {
+	_, d, _ := strings.Cut(strings.ToLower(address), "@")
+	return d
+}
+
+// expireValue is the POP3 EXPIRE value (RFC 2449 §6.7) of an
+// expire_days setting: 0 is NEVER.
+func expireValue(days int) string {
+	if days <= 0 {
+		return pop3d.ExpireNever
+	}
+	return strconv.Itoa(days)
 }
 
 // pop3Session is one POP3 maildrop: a snapshot of INBOX at login.
@@ -156,6 +195,7 @@ type pop3Session struct {
 	tls     bool
 	mb      *mailstore.Mailbox
 	msgs    []mailstore.Message
+	expire  string // CAPA EXPIRE after login: the account's domain policy
 
 	retrieved    []uint32
 	redownloaded int
@@ -169,6 +209,11 @@ func (s *pop3Session) Messages() ([]pop3d.MessageInfo, error) {
 	}
 	return out, nil
 }
+
+var _ pop3d.SessionExpire = (*pop3Session)(nil)
+
+// Expire implements pop3d.SessionExpire.
+func (s *pop3Session) Expire() string { return s.expire }
 
 func (s *pop3Session) Open(n int) (io.ReadCloser, error) {
 	return s.mb.Open(s.msgs[n].UID)
@@ -197,7 +242,8 @@ func (s *pop3Session) Close() error {
 	var err error
 	if len(s.retrieved) > 0 {
 		// Retrieved counts even without QUIT: the client has the mail.
-		err = s.mb.MarkRetrieved(s.retrieved, time.Now())
+		// The store's clock (zero time: now), as the expiry sweep uses.
+		err = s.mb.MarkRetrieved(s.retrieved, time.Time{})
 	}
 	var bytes int64
 	for _, msg := range s.msgs {

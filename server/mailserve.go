@@ -90,7 +90,8 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
 			srv := imapd.New(imapd.Options{Store: s.mail.store, Auth: s.mail.auth, Events: s.bus, Logger: log,
-				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes})
+				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes,
+				QuotaBytes: s.mail.quota})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
 			expire := preLoginExpire(s.policies)

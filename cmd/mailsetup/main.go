@@ -7,6 +7,7 @@
 //	mailsetup records [--config FILE] [--data DIR]
 //	mailsetup checkconfig [--config FILE] [--data DIR]
 //	mailsetup user add|passwd|list|remove [--config FILE] [--data DIR] [ADDRESS]
+//	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
 //
 // Without --config, the config is DIR/mailsetup.toml (DIR defaults to
 // ./mailsetup-data); serve creates it there, with a demo domain, on first
@@ -55,6 +56,10 @@ const usage = `usage:
   mailsetup user list                               list the accounts
   mailsetup user alias ADDRESS ALIAS                mail to ALIAS goes to ADDRESS, which may send as ALIAS
   mailsetup user unalias ADDRESS ALIAS              remove an alias
+  mailsetup user quota ADDRESS BYTES                set the storage limit (500M, 2G; 0: none)
+  mailsetup expire [--config FILE] [--data DIR] [--dry-run]
+                                                    delete mail retrieved over POP3 more than
+                                                    pop3_policy.expire_days ago (--help for more)
 DIR defaults to ./mailsetup-data.
 `
 
@@ -91,6 +96,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdCheckConfig(args[1:], stdout)
 	case "user":
 		return cmdUser(args[1:], stdin, stdout, stderr)
+	case "expire":
+		return cmdExpire(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -55,6 +55,12 @@ func TestUserAndRecordsCommands(t *testing.T) {
 	if code, _, stderr := runCLI(t, "", append([]string{"user", "passwd"}, append(d, "john@example.test")...)...); code != exitError || !strings.Contains(stderr, "no password on stdin") {
 		t.Errorf("empty stdin: %d %s", code, stderr)
 	}
+	if code, out, stderr := runCLI(t, "", append([]string{"user", "quota"}, append(d, "john@example.test", "500M")...)...); code != 0 || !strings.Contains(out, "524288000 bytes") {
+		t.Errorf("quota: %d %s %s", code, out, stderr)
+	}
+	if code, _, stderr := runCLI(t, "", append([]string{"user", "quota"}, append(d, "john@example.test", "lots")...)...); code != exitError || !strings.Contains(stderr, `"lots"`) {
+		t.Errorf("bad quota: %d %s", code, stderr)
+	}
 	code, out, _ := runCLI(t, "", append([]string{"user", "list"}, d...)...)
 	if code != 0 || !strings.Contains(out, "demo@example.test") || !strings.Contains(out, "john@example.test") {
 		t.Errorf("list: %d %s", code, out)

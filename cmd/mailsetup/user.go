@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -26,9 +27,9 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	verb := args[0]
 	switch verb {
-	case "add", "passwd", "remove", "list", "alias", "unalias":
+	case "add", "passwd", "remove", "list", "alias", "unalias", "quota":
 	default:
-		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove, list, alias or unalias", verb)}
+		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove, list, alias, unalias or quota", verb)}
 	}
 	var c common
 	rest, err := parseFlags("user "+verb, args[1:], &c, nil)
@@ -55,6 +56,19 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintln(stdout)
 		}
+		return nil
+	case "quota":
+		if len(rest) != 2 {
+			return usageError{"user quota: want ADDRESS BYTES (0: no limit; suffixes K, M, G allowed)"}
+		}
+		n, err := parseSize(rest[1])
+		if err != nil {
+			return fmt.Errorf("user quota: %q: %w", rest[1], err)
+		}
+		if err := store.SetQuota(rest[0], n); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: quota %d bytes\n", rest[0], n)
 		return nil
 	case "alias", "unalias":
 		if len(rest) != 2 {
@@ -120,6 +134,24 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: password set\n", addr)
 	return nil
+}
+
+// parseSize reads a byte count with an optional K, M or G (binary) suffix.
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	switch {
+	case strings.HasSuffix(s, "K"):
+		mult, s = 1<<10, strings.TrimSuffix(s, "K")
+	case strings.HasSuffix(s, "M"):
+		mult, s = 1<<20, strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1<<30, strings.TrimSuffix(s, "G")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("not a size: want a number of bytes like 500M")
+	}
+	return n * mult, nil
 }
 
 func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {

@@ -135,6 +135,21 @@ func (s *Store) Resolve(address string) (Account, bool) {
 	return Account{}, false
 }
 
+// SetQuota sets an account's storage limit in bytes; 0 means none.
+func (s *Store) SetQuota(address string, bytes int64) error {
+	if bytes < 0 {
+		return fmt.Errorf("quota %d: want 0 (no limit) or more bytes", bytes)
+	}
+	return s.update(func(m map[string]*Account) error {
+		a, ok := m[strings.ToLower(address)]
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrNotFound, address)
+		}
+		a.QuotaBytes = bytes
+		return nil
+	})
+}
+
 // AddAlias makes alias deliver to, and usable as a sender by, address.
 func (s *Store) AddAlias(address, alias string) error {
 	al, err := autoconfig.ParseAddress(alias)
