@@ -104,6 +104,13 @@ type MailConfig struct {
 	// POP3IdleMinutes is the POP3 inactivity timeout; RFC 1939 §3 asks
 	// for at least 10. Default 10.
 	POP3IdleMinutes int `toml:"pop3_idle_minutes"`
+	// ExpireDryRun makes the POP3 expiry sweeper (domains with
+	// pop3_policy.expire_days > 0) only log and count the messages it
+	// would delete (mailsetup_pop3_expire_candidates) instead of
+	// deleting them: turn expiry on with it first and read the logs.
+	// Default false. It needs at least one domain with expire_days, or
+	// there is nothing to sweep.
+	ExpireDryRun bool `toml:"expire_dry_run"`
 }
 
 // HTTPLimitConfig bounds HTTP requests. Zero values take the defaults.
@@ -325,6 +332,9 @@ func (c *Config) Validate() error {
 	if c.Mail.MaxConnections < 1 || c.Mail.MaxConnectionsPerIP < 1 {
 		add("mail.max_connections = %d, mail.max_connections_per_ip = %d: want positive numbers", c.Mail.MaxConnections, c.Mail.MaxConnectionsPerIP)
 	}
+	if c.Mail.ExpireDryRun && !c.expiryConfigured() {
+		add("mail.expire_dry_run = true, but no domain sets pop3_policy.expire_days: there is nothing to sweep; set expire_days on a domain or remove expire_dry_run")
+	}
 	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
 		add("listen: neither http nor https is set: nothing would serve autoconfig")
 	}
@@ -446,6 +456,17 @@ func (c *Config) Policies() []autoconfig.Policy {
 		out = append(out, p)
 	}
 	return out
+}
+
+// expiryConfigured reports whether any domain has server-side POP3
+// expiry (pop3_policy.expire_days > 0).
+func (c *Config) expiryConfigured() bool {
+	for _, d := range c.Domains {
+		if d.POP3Policy.ExpireDays > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // HasDomain reports whether domain is configured.

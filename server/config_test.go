@@ -70,6 +70,9 @@ func TestBrokenConfigs(t *testing.T) {
 			[]string{`advertises imap localhost:993 tls, but listen.imaps is not set`}},
 		{"advertised on another port", "[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n" + strings.Replace(strings.Replace(base, `host = "imap.example.com"`, `host = "localhost"`, 1), "[listen]\n", "[listen]\nimaps = \"127.0.0.1:10993\"\n", 1),
 			[]string{`listen.imaps = "127.0.0.1:10993" listens on port 10993`}},
+		{"expiry dry run without expiry", "[mail]\nexpire_dry_run = true\n" + base, []string{"mail.expire_dry_run = true", "no domain sets pop3_policy.expire_days"}},
+		{"expiry dry run not a boolean", "[mail]\nexpire_dry_run = \"yes\"\n" + base, []string{"mail.expire_dry_run", "string"}},
+		{"negative expire_days", base + "  [domain.pop3_policy]\n  expire_days = -1\n", []string{"pop3_policy.expire_days = -1"}},
 		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
 	}
 	for _, tt := range tests {

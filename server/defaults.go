@@ -27,6 +27,9 @@ const (
 	AccountsFile = "accounts.json"
 	CertFile     = "tls/cert.pem"
 	KeyFile      = "tls/key.pem"
+	// LockFile is locked (flock) by the process that owns the mail
+	// storage: `serve` with mail listeners, or `expire`.
+	LockFile = "mailsetup.lock"
 )
 
 // DemoDomain and DemoAddress are the embedded default's domain and account.
@@ -100,6 +103,9 @@ max_connections_per_ip = 20
 # Only for local tools on 127.0.0.1: allow passwords without TLS there.
 insecure_auth_on_loopback = false
 pop3_idle_minutes = 10
+# With a domain's pop3_policy.expire_days set: only log what the expiry
+# would delete.
+expire_dry_run = false
 
 [[domain]]
 name = "{{.Domain}}"
@@ -146,7 +152,9 @@ web_url = "https://localhost:{{.P.HTTPS}}"
   preference = 10
 
   # POP3 clients keep a copy on the server only together with "delete
-  # after N days" (1..10).
+  # after N days" (1..10). expire_days > 0 deletes on the server what
+  # was retrieved over POP3 more than that many days ago (at least
+  # delete_after_days; advertised as CAPA EXPIRE).
   [domain.pop3_policy]
   leave_on_server = true
   delete_after_days = 7

@@ -48,6 +48,7 @@ type Server struct {
 	tls      *tls.Config
 	bus      *events.Bus
 	mail     *mailSystem // nil when no mail listener is configured
+	expiry   *expirer    // POP3 expiry; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -86,15 +87,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.bus = events.NewBus(8192)
 	s.registerEventMetrics()
 	if cfg.hasMailListeners() {
-		domains := map[string]bool{}
-		for d := range s.byDomain {
-			domains[d] = true
-		}
 		var err error
-		s.mail, err = newMailSystem(cfg, domains, s.bus, mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname})
+		s.mail, err = newMailSystem(cfg, s.policies, s.bus, mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname})
 		if err != nil {
 			return nil, err
 		}
+		s.expiry = &expirer{accounts: s.mail.accounts, store: s.mail.store, days: s.mail.expireDays,
+			claim: s.mail.claimMaildrop, metrics: newExpireMetrics(s.registry)}
 	}
 	app, err := web.New(web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access})
 	if err != nil {
@@ -245,7 +244,30 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			return fail(err)
 		}
 	}
+	stopSweep := func() {}
 	if s.mail != nil {
+		// One process owns the mail storage.
+		unlock, err := lockData(s.cfg)
+		if errors.Is(err, errLocked) {
+			err = fmt.Errorf("%w: is another `mailsetup serve` (or `mailsetup expire`) running on it?", err)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		defer unlock()
+		if s.cfg.expiryConfigured() {
+			sweepCtx, cancel := context.WithCancel(ctx)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				s.sweepLoop(sweepCtx, expireFirstDelay, expireInterval)
+			}()
+			stopSweep = func() {
+				cancel()
+				<-done
+			}
+			defer stopSweep()
+		}
 		// Drop the in-memory indexes of mailboxes nobody used for a while.
 		evictCtx, stopEvict := context.WithCancel(ctx)
 		defer stopEvict()
@@ -279,6 +301,7 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 	case runErr = <-serveErrs:
 	}
 	s.log.Info("shutting down", "grace", ShutdownGrace)
+	stopSweep() // a sweep stops between two accounts
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
 	for _, c := range closers {

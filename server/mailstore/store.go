@@ -334,6 +334,17 @@ func (s *Store) User(address string) (*User, error) {
 	return &User{s: s, addr: addr, dir: dir, us: us}, nil
 }
 
+// HasUser reports whether an address has mail storage (its INBOX
+// Maildir), without creating it as User does: for sweeps over all
+// accounts that must not create storage for accounts without mail.
+func (s *Store) HasUser(address string) (bool, error) {
+	local, domain, err := splitAddress(address)
+	if err != nil {
+		return false, err
+	}
+	return isMaildir(filepath.Join(s.root, domain, local, "Maildir")), nil
+}
+
 // prepareUser creates the Maildir if needed and removes leftovers of
 // interrupted operations.
 func (s *Store) prepareUser(userDir, dir, addr string) error {

@@ -1189,3 +1189,23 @@ func TestLongHostname(t *testing.T) {
 		t.Errorf("UIDL %q", msg.UIDL)
 	}
 }
+
+func TestHasUser(t *testing.T) {
+	root := t.TempDir()
+	s := openStore(t, root)
+	if ok, err := s.HasUser(addr); ok || err != nil {
+		t.Fatalf("HasUser before any mail = %v, %v; want false, nil", ok, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "example.test")); !os.IsNotExist(err) {
+		t.Errorf("HasUser created storage: %v", err)
+	}
+	if _, err := s.User(addr); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.HasUser(strings.ToLower(addr)); !ok || err != nil {
+		t.Errorf("HasUser after User = %v, %v; want true, nil", ok, err)
+	}
+	if _, err := s.HasUser("no-at-sign"); !errors.Is(err, mailstore.ErrBadName) {
+		t.Errorf("HasUser(bad address) error = %v, want ErrBadName", err)
+	}
+}

@@ -83,6 +83,20 @@ type Session interface {
 	Close() error
 }
 
+// SessionExpire is implemented by a Session whose expiry policy (RFC 2449
+// §6.7) depends on the user, e.g. on the user's domain. After login CAPA
+// advertises "EXPIRE " + Expire() instead of Options.Expire.
+type SessionExpire interface {
+	Session
+	// Expire returns "NEVER" (the server never deletes mail on its own)
+	// or a number of days ("0", "7"): the minimum time the server keeps
+	// a message after a client retrieved it. No " USER" suffix: after
+	// login the value is exact. Called once, right after Messages; an
+	// invalid value fails the login with "-ERR [SYS/TEMP] internal
+	// error", as a backend bug.
+	Expire() string
+}
+
 // MessageInfo is what the server keeps of one message.
 type MessageInfo struct {
 	Size int64

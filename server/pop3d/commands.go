@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -129,7 +130,11 @@ func (c *conn) cmdCapa(args []byte) error {
 	c.writeLine("RESP-CODES")
 	c.writeLine("AUTH-RESP-CODE")
 	c.writeLine("PIPELINING")
-	c.writeLine("EXPIRE " + o.Expire)
+	if c.state == stateTransaction {
+		c.writeLine("EXPIRE " + c.expire) // the user's own value, no USER suffix
+	} else {
+		c.writeLine("EXPIRE " + o.Expire)
+	}
 	if o.LoginDelay > 0 {
 		c.writeLine("LOGIN-DELAY " + strconv.Itoa(o.LoginDelay))
 	}
@@ -333,6 +338,14 @@ func (c *conn) login(user, pass string) {
 			err = fmt.Errorf("invalid maildrop: %w", err)
 		}
 	}
+	// RFC 2449 §6.7: after login EXPIRE is the user's exact value.
+	expire := strings.TrimSuffix(c.s.opts.Expire, ExpireUserSuffix)
+	if se, ok := sess.(SessionExpire); ok && err == nil {
+		expire = se.Expire()
+		if verr := ValidExpire(expire, false); verr != nil {
+			err = fmt.Errorf("invalid Session.Expire: %w", verr)
+		}
+	}
 	if err != nil {
 		c.sess = nil
 		c.closeSession(sess)
@@ -340,6 +353,7 @@ func (c *conn) login(user, pass string) {
 		return
 	}
 	c.drop = d
+	c.expire = expire
 	c.state = stateTransaction
 	c.authenticated = true
 	c.bw.WriteString("+OK maildrop has ")

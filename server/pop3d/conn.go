@@ -80,6 +80,7 @@ type conn struct {
 	user             string // from USER, waiting for PASS
 	sess             Session
 	drop             *maildrop
+	expire           string   // CAPA EXPIRE value after login
 	nerr             int      // protocol errors so far
 	scratch          [24]byte // for number formatting
 	pendingRetrieved []int    // RETR/TOP sent, Retrieved to be told after the next flush

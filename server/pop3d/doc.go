@@ -19,7 +19,10 @@
 //     LOGIN-DELAY (when set) and IMPLEMENTATION; response codes IN-USE and
 //     LOGIN-DELAY. CAPA reflects the state: USER and SASL only where a
 //     login is possible (after TLS unless Options.AllowInsecureAuth), STLS
-//     only before TLS, no login capabilities in TRANSACTION.
+//     only before TLS, no login capabilities in TRANSACTION. EXPIRE may
+//     differ per user (§6.7): before login CAPA shows Options.Expire,
+//     e.g. "7 USER", the smallest value of any user; after login the
+//     user's own value from the optional SessionExpire interface.
 //   - RFC 2595, STLS: upgrade to TLS in AUTHORIZATION, refused when TLS is
 //     active or when input follows the command in the same packet
 //     (plaintext injection).

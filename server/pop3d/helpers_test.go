@@ -59,6 +59,9 @@ type fakeBackend struct {
 	openErr       error
 	openPanic     bool
 	commitErr     error
+	// expire, when set, makes sessions implement pop3d.SessionExpire
+	// with this value.
+	expire string
 	// records
 	logins   []loginCall
 	sessions []*fakeSession
@@ -111,8 +114,21 @@ func (b *fakeBackend) Login(ctx context.Context, c pop3d.ConnInfo, user, pass st
 	}
 	s := &fakeSession{b: b, user: user, closed: make(chan struct{})}
 	b.sessions = append(b.sessions, s)
+	if b.expire != "" {
+		return expireSession{s, b.expire}, nil
+	}
 	return s, nil
 }
+
+// expireSession is a fakeSession with a per-user EXPIRE value.
+type expireSession struct {
+	*fakeSession
+	expire string
+}
+
+func (s expireSession) Expire() string { return s.expire }
+
+var _ pop3d.SessionExpire = expireSession{}
 
 func (b *fakeBackend) lastSession(t *testing.T) *fakeSession {
 	t.Helper()

@@ -2,8 +2,10 @@ package pop3d
 
 import (
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -81,8 +83,13 @@ type Options struct {
 	AllowInsecureAuth bool
 	// Expire is the CAPA EXPIRE value (RFC 2449 §6.7): "NEVER" (default)
 	// or a number of days, e.g. "7", the minimum time the server keeps a
-	// message. The server only advertises it; the backend expires mail.
-	// NewServer panics on any other value.
+	// message after it was retrieved, optionally followed by " USER"
+	// ("NEVER USER", "7 USER") when the value differs per user: it is
+	// then the smallest value of any user, and after login CAPA shows the
+	// user's own value from SessionExpire (or, for a Session without it,
+	// this value without " USER"). The server only advertises it; the
+	// backend expires mail. NewServer panics on any other value (see
+	// ValidExpire).
 	Expire string
 	// LoginDelay is the CAPA LOGIN-DELAY value in seconds (RFC 2449
 	// §6.8); 0 does not advertise it. The backend enforces it by refusing
@@ -173,3 +180,31 @@ const (
 	EndError    = "error"    // protocol errors, over-long line, TLS failure, internal error
 	EndShutdown = "shutdown" // Shutdown or Close
 )
+
+// ExpireNever is the EXPIRE value of a server that never deletes mail on
+// its own, and ExpireUserSuffix marks a pre-login value that differs per
+// user (RFC 2449 §6.7).
+const (
+	ExpireNever      = "NEVER"
+	ExpireUserSuffix = " USER"
+)
+
+// ValidExpire checks a CAPA EXPIRE value: "NEVER" or a number of days (1
+// to 9 decimal digits), followed by " USER" only if perUser allows it.
+// The error names the bad value.
+func ValidExpire(v string, perUser bool) error {
+	base, user := strings.CutSuffix(v, ExpireUserSuffix)
+	if user && !perUser {
+		return fmt.Errorf("EXPIRE value %q: the %q suffix is only for the value before login", v, ExpireUserSuffix)
+	}
+	if base == ExpireNever {
+		return nil
+	}
+	if n, ok := parseNum([]byte(base)); ok && len(base) <= 9 && n >= 0 {
+		return nil
+	}
+	if perUser {
+		return fmt.Errorf("EXPIRE value %q: want NEVER or a number of days, optionally followed by %q", v, ExpireUserSuffix)
+	}
+	return fmt.Errorf("EXPIRE value %q: want NEVER or a number of days", v)
+}

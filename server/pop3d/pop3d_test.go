@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -1004,28 +1005,47 @@ func TestCapa(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		configure func(*pop3d.Options)
-		login     bool
-		want      []string
+		// sessionExpire, when set, is the Session's own EXPIRE value
+		// (pop3d.SessionExpire).
+		sessionExpire string
+		login         bool
+		want          []string
 	}{
-		{"defaults, insecure allowed", nil, false,
+		{"defaults, insecure allowed", nil, "", false,
 			append(base, "EXPIRE NEVER", "IMPLEMENTATION mailsetup", "USER", "SASL PLAIN")},
-		{"stls offered", func(o *pop3d.Options) { o.TLSConfig = srvTLS }, false,
+		{"stls offered", func(o *pop3d.Options) { o.TLSConfig = srvTLS }, "", false,
 			append(base, "EXPIRE NEVER", "IMPLEMENTATION mailsetup", "USER", "SASL PLAIN", "STLS")},
-		{"before TLS, no insecure auth", func(o *pop3d.Options) { o.TLSConfig = srvTLS; o.AllowInsecureAuth = false }, false,
+		{"before TLS, no insecure auth", func(o *pop3d.Options) { o.TLSConfig = srvTLS; o.AllowInsecureAuth = false }, "", false,
 			append(base, "EXPIRE NEVER", "IMPLEMENTATION mailsetup", "STLS")},
-		{"transaction", func(o *pop3d.Options) { o.TLSConfig = srvTLS }, true,
+		{"transaction", func(o *pop3d.Options) { o.TLSConfig = srvTLS }, "", true,
 			append(base, "EXPIRE NEVER", "IMPLEMENTATION mailsetup")},
-		{"expire 7, login delay", func(o *pop3d.Options) { o.Expire = "7"; o.LoginDelay = 900; o.Implementation = "test\r\nserver" }, false,
+		{"expire 7, login delay", func(o *pop3d.Options) { o.Expire = "7"; o.LoginDelay = 900; o.Implementation = "test\r\nserver" }, "", false,
 			append(base, "EXPIRE 7", "LOGIN-DELAY 900", "IMPLEMENTATION test  server", "USER", "SASL PLAIN")},
-		{"expire 0 after login", func(o *pop3d.Options) { o.Expire = "0"; o.LoginDelay = 60 }, true,
+		{"expire 0 after login", func(o *pop3d.Options) { o.Expire = "0"; o.LoginDelay = 60 }, "", true,
 			append(base, "EXPIRE 0", "LOGIN-DELAY 60", "IMPLEMENTATION mailsetup")},
+		// RFC 2449 §6.7: a value that differs per user is the smallest
+		// one with USER before login, the user's own after login.
+		{"per user, before login", func(o *pop3d.Options) { o.Expire = "7 USER" }, "14", false,
+			append(base, "EXPIRE 7 USER", "IMPLEMENTATION mailsetup", "USER", "SASL PLAIN")},
+		{"per user, after login", func(o *pop3d.Options) { o.Expire = "7 USER" }, "14", true,
+			append(base, "EXPIRE 14", "IMPLEMENTATION mailsetup")},
+		{"per user never, after login", func(o *pop3d.Options) { o.Expire = "7 USER" }, "NEVER", true,
+			append(base, "EXPIRE NEVER", "IMPLEMENTATION mailsetup")},
+		{"never user, before login", func(o *pop3d.Options) { o.Expire = "NEVER USER" }, "NEVER", false,
+			append(base, "EXPIRE NEVER USER", "IMPLEMENTATION mailsetup", "USER", "SASL PLAIN")},
+		{"session without Expire: the minimum", func(o *pop3d.Options) { o.Expire = "3 USER" }, "", true,
+			append(base, "EXPIRE 3", "IMPLEMENTATION mailsetup")},
+		{"session value without USER in Options", nil, "5", true,
+			append(base, "EXPIRE 5", "IMPLEMENTATION mailsetup")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var configure []func(*pop3d.Options)
 			if tc.configure != nil {
 				configure = append(configure, tc.configure)
 			}
-			ts := startServer(t, newFakeBackend(defaultMessages()...), configure...)
+			b := newFakeBackend(defaultMessages()...)
+			b.expire = tc.sessionExpire
+			ts := startServer(t, b, configure...)
 			var c *client
 			if tc.login {
 				c = ts.login(t)
@@ -1040,8 +1060,121 @@ func TestCapa(t *testing.T) {
 	}
 }
 
+// TestCapaExpireFollowsState: the per-user value appears exactly from the
+// login on, also after STLS and RSET, and a session that ends returns
+// nothing of it to the next connection.
+func TestCapaExpireFollowsState(t *testing.T) {
+	srvTLS, cliTLS := testTLS(t)
+	b := newFakeBackend(defaultMessages()...)
+	b.expire = "2"
+	ts := startServer(t, b, func(o *pop3d.Options) {
+		o.TLSConfig = srvTLS
+		o.AllowInsecureAuth = false
+		o.Expire = "2 USER"
+	})
+	expireLine := func(c *client) string {
+		t.Helper()
+		c.cmd("CAPA", "+OK")
+		for _, l := range c.multi() {
+			if strings.HasPrefix(l, "EXPIRE ") {
+				return l
+			}
+		}
+		t.Fatal("CAPA without EXPIRE")
+		return ""
+	}
+	c := ts.dial(t)
+	if got := expireLine(c); got != "EXPIRE 2 USER" {
+		t.Errorf("before STLS: %q", got)
+	}
+	c.startTLS(cliTLS)
+	if got := expireLine(c); got != "EXPIRE 2 USER" {
+		t.Errorf("after STLS, before login: %q", got)
+	}
+	c.cmd("USER "+testUser, "+OK")
+	c.cmd("PASS wrong", "-ERR [AUTH]")
+	if got := expireLine(c); got != "EXPIRE 2 USER" {
+		t.Errorf("after a failed login: %q", got)
+	}
+	c.cmd("USER "+testUser, "+OK")
+	c.cmd("PASS "+testPass, "+OK")
+	if got := expireLine(c); got != "EXPIRE 2" {
+		t.Errorf("after login: %q", got)
+	}
+	c.cmd("DELE 1", "+OK")
+	c.cmd("RSET", "+OK")
+	if got := expireLine(c); got != "EXPIRE 2" {
+		t.Errorf("after RSET: %q", got)
+	}
+	c.cmd("QUIT", "+OK")
+	c.expectClosed()
+}
+
+// TestInvalidSessionExpire: a Session with an invalid EXPIRE value is a
+// backend bug: the login fails with SYS/TEMP and the session is closed.
+func TestInvalidSessionExpire(t *testing.T) {
+	for _, v := range []string{"7 USER", "never", " ", "-1", "7d"} {
+		t.Run(v, func(t *testing.T) {
+			var logs logBuffer
+			b := newFakeBackend(defaultMessages()...)
+			b.expire = v
+			ts := startServer(t, b, func(o *pop3d.Options) { o.Logger = debugLogger(&logs) })
+			c := ts.dial(t)
+			c.cmd("USER "+testUser, "+OK")
+			c.cmd("PASS "+testPass, "-ERR [SYS/TEMP]")
+			c.cmd("STAT", "-ERR") // still in AUTHORIZATION
+			c.cmd("QUIT", "+OK")
+			c.expectClosed()
+			c.event()
+			if _, _, closes := b.lastSession(t).snapshot(); closes != 1 {
+				t.Errorf("session closed %d times, want 1", closes)
+			}
+			if !strings.Contains(logs.String(), "Session.Expire") {
+				t.Errorf("log does not name Session.Expire:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func TestValidExpire(t *testing.T) {
+	for _, tc := range []struct {
+		v       string
+		perUser bool
+		ok      bool
+	}{
+		{"NEVER", false, true},
+		{"0", false, true},
+		{"7", false, true},
+		{"123456789", false, true},
+		{"NEVER USER", true, true},
+		{"7 USER", true, true},
+		{"0 USER", true, true},
+		{"7 USER", false, false},
+		{"NEVER USER", false, false},
+		{"", true, false},
+		{"never", true, false},
+		{"7 user", true, false},
+		{"USER", true, false},
+		{" USER", true, false},
+		{"7  USER", true, false},
+		{"7 USER USER", true, false},
+		{"1234567890", true, false},
+		{"-1", true, false},
+		{"+7", true, false},
+		{"7\r\nSTLS", true, false},
+	} {
+		err := pop3d.ValidExpire(tc.v, tc.perUser)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidExpire(%q, %v) = %v, want ok %v", tc.v, tc.perUser, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), strconv.Quote(tc.v)) {
+			t.Errorf("ValidExpire(%q): error %q does not name the value", tc.v, err)
+		}
+	}
+}
+
 func TestNewServerPanicsOnBadExpire(t *testing.T) {
-	for _, v := range []string{"never", "-1", "7d", " 7"} {
+	for _, v := range []string{"never", "-1", "7d", " 7", "7 user", "USER", "7  USER", "NEVER USER USER"} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -1050,6 +1183,9 @@ func TestNewServerPanicsOnBadExpire(t *testing.T) {
 			}()
 			pop3d.NewServer(newFakeBackend(), pop3d.Options{Expire: v})
 		}()
+	}
+	for _, v := range []string{"NEVER USER", "0 USER", "10 USER", "10"} {
+		pop3d.NewServer(newFakeBackend(), pop3d.Options{Expire: v}) // no panic
 	}
 }
 

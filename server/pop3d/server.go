@@ -51,8 +51,9 @@ type trackedConn struct {
 }
 
 // NewServer returns a server that authenticates with b. It panics if b is
-// nil or opts.Expire is neither "NEVER" nor a number of days: both are
-// wiring mistakes, not runtime conditions.
+// nil or opts.Expire is not a valid EXPIRE value (ValidExpire with the
+// " USER" suffix allowed): both are wiring mistakes, not runtime
+// conditions.
 func NewServer(b Backend, opts Options) *Server {
 	if b == nil {
 		panic("pop3d: NewServer with a nil Backend")
@@ -60,10 +61,8 @@ func NewServer(b Backend, opts Options) *Server {
 	if opts.Expire == "" {
 		opts.Expire = "NEVER"
 	}
-	if opts.Expire != "NEVER" {
-		if _, ok := parseNum([]byte(opts.Expire)); !ok {
-			panic("pop3d: Options.Expire must be NEVER or a number of days, not " + strconv.Quote(opts.Expire))
-		}
+	if err := ValidExpire(opts.Expire, true); err != nil {
+		panic("pop3d: Options.Expire: " + err.Error())
 	}
 	opts.Implementation = sanitize(opts.Implementation, false)
 	if opts.Implementation == "" {
