@@ -51,8 +51,10 @@ type LogConfig struct {
 	File string `toml:"file"`
 	// Queue is how many entries may wait for a slow sink. Default 8192.
 	Queue int `toml:"queue"`
-	// Access logs every HTTP request at info level. Default true; false
-	// logs only failed requests at info (the rest at debug).
+	// Access logs every successful HTTP request at info level. Default
+	// false: failed requests are logged at info, successful ones at debug,
+	// and every request is counted in mailsetup_http_requests_total; the
+	// access log costs about 15% of an autoconfig request's CPU.
 	Access *bool `toml:"access"`
 }
 
@@ -233,8 +235,8 @@ func (c *Config) applyDefaults() {
 		c.Log.Queue = 8192
 	}
 	if c.Log.Access == nil {
-		t := true
-		c.Log.Access = &t
+		f := false
+		c.Log.Access = &f
 	}
 	if c.Mail.MaxMessageBytes == 0 {
 		c.Mail.MaxMessageBytes = 25 << 20

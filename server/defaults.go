@@ -72,6 +72,8 @@ data_dir = "."
 [log]
 level = "info"
 format = "text"
+# true: log every successful HTTP request too (failed ones always are).
+access = false
 
 [tls]
 cert_file = "{{.CertFile}}"
