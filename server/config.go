@@ -106,6 +106,10 @@ type MailConfig struct {
 	// POP3IdleMinutes is the POP3 inactivity timeout; RFC 1939 §3 asks
 	// for at least 10. Default 10.
 	POP3IdleMinutes int `toml:"pop3_idle_minutes"`
+	// POP3LoginDelaySeconds, when set, is advertised as CAPA LOGIN-DELAY
+	// (RFC 2449 §6.8) and enforced: a POP3 login sooner than this after the
+	// account's previous one gets -ERR [LOGIN-DELAY]. Default 0: none.
+	POP3LoginDelaySeconds int `toml:"pop3_login_delay_seconds"`
 	// ExpireDryRun makes the POP3 expiry sweeper (domains with
 	// pop3_policy.expire_days > 0) only log and count the messages it
 	// would delete (mailsetup_pop3_expire_candidates) instead of
@@ -327,6 +331,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Mail.MaxMessageBytes < 1024 {
 		add("mail.max_message_bytes = %d: want at least 1024", c.Mail.MaxMessageBytes)
+	}
+	if c.Mail.POP3LoginDelaySeconds < 0 || c.Mail.POP3LoginDelaySeconds > 86400 {
+		add("mail.pop3_login_delay_seconds = %d: want 0 (none) to 86400", c.Mail.POP3LoginDelaySeconds)
 	}
 	if c.Mail.POP3IdleMinutes < 10 {
 		add("mail.pop3_idle_minutes = %d: RFC 1939 asks for at least 10", c.Mail.POP3IdleMinutes)

@@ -35,8 +35,9 @@ type mailSystem struct {
 	// expireDays is each domain's pop3_policy.expire_days (0: never).
 	expireDays map[string]int
 
-	mu      sync.Mutex
-	pop3Use map[string]bool // maildrops with an open POP3 session or an expiry sweep
+	mu        sync.Mutex
+	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
+	lastLogin map[string]time.Time // last POP3 login per account, for LOGIN-DELAY
 }
 
 func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
@@ -129,6 +130,10 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 	case err != nil:
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
+	if wait := m.loginDelay(account); wait > 0 {
+		// RFC 2449 §8.1.1: the client logged in again before LOGIN-DELAY.
+		return nil, &pop3d.Error{Code: pop3d.CodeLoginDelay, Text: fmt.Sprintf("checking mail too often: wait %d more seconds between checks (set your mail program to check every %d minutes or more)", int(wait.Seconds())+1, (m.cfg.Mail.POP3LoginDelaySeconds+59)/60)}
+	}
 	release, ok := m.claimMaildrop(account)
 	if !ok {
 		// RFC 2449 §8.1.2
@@ -152,6 +157,31 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 	return &pop3Session{m: m, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
 		expire: expireValue(m.expireDays[accountDomain(account)])}, nil
 }
+
+// loginDelay records a POP3 login and returns how long the account must
+// still wait when mail.pop3_login_delay_seconds is set and the previous
+// login was more recent than that.
+func (m *mailSystem) loginDelay(account string) time.Duration {
+	delay := time.Duration(m.cfg.Mail.POP3LoginDelaySeconds) * time.Second
+	if delay <= 0 {
+		return 0
+	}
+	key := strings.ToLower(account)
+	now := time.Now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.lastLogin == nil || len(m.lastLogin) > maxLoginTimes {
+		m.lastLogin = map[string]time.Time{} // bounded: forget all, at worst one early login each
+	}
+	if last, ok := m.lastLogin[key]; ok && now.Sub(last) < delay {
+		return delay - now.Sub(last)
+	}
+	m.lastLogin[key] = now
+	return 0
+}
+
+// maxLoginTimes bounds the LOGIN-DELAY bookkeeping.
+const maxLoginTimes = 100_000
 
 // claimMaildrop marks an account's INBOX as used by one POP3 session (or
 // an expiry sweep, which must not change a session's snapshot); ok is

@@ -97,7 +97,8 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			expire := preLoginExpire(s.policies)
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
-				MaxSessions: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Logger: log})
+				MaxSessions: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Logger: log,
+				LoginDelay: mc.POP3LoginDelaySeconds})
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
 					return err

@@ -509,3 +509,27 @@ func TestExpireCommandLine(t *testing.T) {
 		t.Errorf("missing data: %d %q", code, stderr)
 	}
 }
+
+// TestPOP3LoginDelay: with mail.pop3_login_delay_seconds set, CAPA
+// advertises LOGIN-DELAY and a second login within it gets
+// -ERR [LOGIN-DELAY] with the interval to set.
+func TestPOP3LoginDelay(t *testing.T) {
+	m := startMailWith(t, func(t *testing.T, m *mailService, config string) string {
+		const line = "pop3_idle_minutes = 10\n"
+		if !strings.Contains(config, line) {
+			t.Fatalf("generated config lacks %q", line)
+		}
+		return strings.Replace(config, line, line+"pop3_login_delay_seconds = 300\n", 1)
+	})
+	defer m.stop(t)
+	_, dialogue := m.pop3Curl(t, server.DemoAddress, m.password, "-v") // LIST
+	if !strings.Contains(dialogue, "LOGIN-DELAY 300") {
+		t.Errorf("CAPA lacks LOGIN-DELAY 300:\n%s", dialogue)
+	}
+	path := autoconfigtest.Tool(t, "curl", "curl")
+	out, err := exec.Command(path, "-sS", "-k", "-v", "--max-time", "20", "-u", server.DemoAddress+":"+m.password,
+		fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S)).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "-ERR [LOGIN-DELAY] checking mail too often") || !strings.Contains(string(out), "every 5 minutes") {
+		t.Errorf("second login within the delay: %v\n%s", err, out)
+	}
+}
