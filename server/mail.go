@@ -38,6 +38,8 @@ type mailSystem struct {
 	mu        sync.Mutex
 	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
 	lastLogin map[string]time.Time // last POP3 login per account, for LOGIN-DELAY
+	// pop3Ending holds a closed POP3 session's event until pop3d's report.
+	pop3Ending map[string]events.Event
 }
 
 func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
@@ -154,7 +156,7 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 		release()
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
-	return &pop3Session{m: m, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
+	return &pop3Session{m: m, connID: c.ID, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
 		expire: expireValue(m.expireDays[accountDomain(account)])}, nil
 }
 
@@ -219,6 +221,7 @@ func expireValue(days int) string {
 // pop3Session is one POP3 maildrop: a snapshot of INBOX at login.
 type pop3Session struct {
 	m       *mailSystem
+	connID  string
 	release func()
 	account string
 	remote  netip.Addr
@@ -279,8 +282,29 @@ func (s *pop3Session) Close() error {
 	for _, msg := range s.msgs {
 		bytes += msg.Size
 	}
-	s.m.events.Emit(events.Event{Kind: events.POP3Session, Proto: "pop3", Remote: s.remote, TLS: s.tls, Account: s.account,
+	// pop3d reports the session's protocol counts (LIST/UIDL) right after
+	// Close; pop3Ended merges them and emits the event.
+	s.m.mu.Lock()
+	if s.m.pop3Ending == nil || len(s.m.pop3Ending) > maxLoginTimes {
+		s.m.pop3Ending = map[string]events.Event{}
+	}
+	s.m.pop3Ending[s.connID] = events.Event{Kind: events.POP3Session, Proto: "pop3", Remote: s.remote, TLS: s.tls, Account: s.account, Result: "ok",
 		Retrieved: len(s.retrieved), Redownloaded: s.redownloaded, Deleted: s.deleted, Messages: len(s.msgs), Bytes: bytes,
-		LeftAll: len(s.retrieved) > 0 && s.deleted == 0})
+		LeftAll: len(s.retrieved) > 0 && s.deleted == 0}
+	s.m.mu.Unlock()
 	return err
+}
+
+// pop3Ended is pop3d's end-of-session report: it completes the
+// session's event with the LIST/UIDL count and emits it.
+func (m *mailSystem) pop3Ended(e pop3d.SessionEvent) {
+	m.mu.Lock()
+	ev, ok := m.pop3Ending[e.ConnID]
+	delete(m.pop3Ending, e.ConnID)
+	m.mu.Unlock()
+	if !ok {
+		return // no maildrop was opened: the auth event says why
+	}
+	ev.Listed = e.Listed
+	m.events.Emit(ev)
 }

@@ -38,9 +38,14 @@ func (s *Server) registerEventMetrics() {
 	}, func() float64 { return float64(s.bus.Dropped()) }))
 	s.bus.Subscribe(func(e events.Event) {
 		counts.WithLabelValues(string(e.Kind), e.Proto, e.Result).Inc()
-		s.log.LogAttrs(context.Background(), slog.LevelDebug, "mail event", slog.String("kind", string(e.Kind)),
+		attrs := []slog.Attr{slog.String("kind", string(e.Kind)),
 			slog.String("proto", e.Proto), slog.String("remote", e.Remote.String()), slog.String("account", e.Account),
-			slog.String("username_form", e.Form), slog.String("result", e.Result), slog.String("detail", e.Detail))
+			slog.String("username_form", e.Form), slog.String("result", e.Result), slog.String("detail", e.Detail)}
+		if e.Kind == events.POP3Session {
+			attrs = append(attrs, slog.Int("messages", e.Messages), slog.Int("listed", e.Listed), slog.Int("retrieved", e.Retrieved),
+				slog.Int("redownloaded", e.Redownloaded), slog.Int("deleted", e.Deleted), slog.Bool("left_all", e.LeftAll))
+		}
+		s.log.LogAttrs(context.Background(), slog.LevelDebug, "mail event", attrs...)
 	})
 }
 
@@ -98,7 +103,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Logger: log,
-				LoginDelay: mc.POP3LoginDelaySeconds})
+				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.pop3Ended})
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
 					return err

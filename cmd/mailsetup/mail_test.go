@@ -104,6 +104,12 @@ func TestMailEndToEnd(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 67 || !strings.Contains(string(res), "-ERR [AUTH] use your full email address") {
 		t.Errorf("pop3 bare local part: %v\n%s", err, res)
 	}
+	r = curl(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.Admin))
+	for _, want := range []string{`kind="pop3-session",proto="pop3",result="ok"`, `kind="auth",proto="pop3",result="username-form"`, `kind="submission-refused",proto="submission",result="auth-required"`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	r = curl(t, "-u", user, fmt.Sprintf("imaps://127.0.0.1:%d/", m.ports.IMAPS))
 	for _, box := range []string{"INBOX", "Sent", "Drafts", "Trash", "Junk", "Archive"} {
 		if !strings.Contains(string(r.body), box) {

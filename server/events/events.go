@@ -52,7 +52,10 @@ type Event struct {
 	Client string
 	// Detail is free text for people (e.g. the refused sender).
 	Detail string
-	// POP3 session counts.
+	// POP3 session counts: Listed is the LIST/UIDL commands answered,
+	// Retrieved the messages sent whole (RETR, or TOP of all lines),
+	// Redownloaded those already retrieved in an earlier session, Deleted
+	// those removed at QUIT, Messages and Bytes the maildrop at login.
 	Listed, Retrieved, Redownloaded, Deleted, Messages int
 	Bytes                                              int64
 	LeftAll                                            bool
