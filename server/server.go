@@ -129,6 +129,40 @@ func (s *Server) Policy(domain string) (autoconfig.Policy, bool) {
 // Policies implements web.PolicySource.
 func (s *Server) Policies() []autoconfig.Policy { return s.policies }
 
+// startMaintenance starts the mail store's background work: the POP3
+// expiry sweep (when a domain has expire_days) and dropping the indexes
+// of idle mailboxes. The returned function stops both and waits for a
+// running sweep to stop between two accounts; calling it twice is fine.
+func (s *Server) startMaintenance(ctx context.Context) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	if s.cfg.expiryConfigured() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.sweepLoop(ctx, expireFirstDelay, expireInterval)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.mail.store.Evict(10 * time.Minute)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		wg.Wait()
+	}
+}
+
 // Listener is one open listening socket, for the start-up report.
 type Listener struct {
 	// Name is http, https, dns or admin.
@@ -255,34 +289,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			return fail(err)
 		}
 		defer unlock()
-		if s.cfg.expiryConfigured() {
-			sweepCtx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				s.sweepLoop(sweepCtx, expireFirstDelay, expireInterval)
-			}()
-			stopSweep = func() {
-				cancel()
-				<-done
-			}
-			defer stopSweep()
-		}
-		// Drop the in-memory indexes of mailboxes nobody used for a while.
-		evictCtx, stopEvict := context.WithCancel(ctx)
-		defer stopEvict()
-		go func() {
-			t := time.NewTicker(5 * time.Minute)
-			defer t.Stop()
-			for {
-				select {
-				case <-evictCtx.Done():
-					return
-				case <-t.C:
-					s.mail.store.Evict(10 * time.Minute)
-				}
-			}
-		}()
+		stopSweep = s.startMaintenance(ctx)
+		defer stopSweep()
 		mls, mclosers, err := s.startMail(&wg, serveErrs)
 		listeners = append(listeners, mls...)
 		closers = append(closers, mclosers...)
