@@ -66,8 +66,8 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		return nil, s.mapStoreError(err, "selecting a mailbox")
 	}
 	v := &view{mb: mb, readOnly: options.ReadOnly, uidValidity: snap.UIDValidity, keywords: map[string]bool{},
-		changed: changed, synced: time.Now(), msgs: make([]vmsg, len(snap.Messages)),
-		cur: snap.Messages, curCh: changed}
+		changed: changed, synced: time.Now(), msgs: make([]vmsg, len(snap.Messages))}
+	v.keep(snap.Messages, changed)
 	var firstUnseen uint32
 	for i, m := range snap.Messages {
 		v.msgs[i] = vmsg{uid: m.UID, flags: m.Flags}
@@ -180,7 +180,7 @@ func (s *session) sync(w *imapserver.UpdateWriter, allowExpunge, force bool) err
 		return s.mapStoreError(err, "reading the selected mailbox")
 	}
 	v.changed, v.synced = changed, time.Now()
-	v.cur, v.curCh = snap.Messages, changed
+	v.keep(snap.Messages, changed)
 
 	// Mark what is gone, remember flag changes, find what is new.
 	cur := snap.Messages
@@ -406,8 +406,23 @@ func (v *view) messages() ([]mailstore.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.cur, v.curCh = cur, ch
+	v.keep(cur, ch)
 	return cur, nil
+}
+
+// cacheMax is the largest listing a session keeps between commands. A
+// listing costs about 100 bytes per message; with 200 idle sessions on a
+// 10,000-message mailbox the caches held 200 MB. Above this size a command
+// reads the listing again (about 1 ms per 10,000 messages).
+const cacheMax = 2000
+
+// keep caches a listing until ch is closed, if it is small enough.
+func (v *view) keep(msgs []mailstore.Message, ch <-chan struct{}) {
+	if len(msgs) > cacheMax {
+		v.cur, v.curCh = nil, nil
+		return
+	}
+	v.cur, v.curCh = msgs, ch
 }
 
 // Store implements imapserver.Session.
