@@ -75,7 +75,20 @@ func TestCrashKeepsEveryAcknowledgedMessage(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Duration(300+rng.IntN(900)) * time.Millisecond)
+		// Let deliveries get going (the first login of each run pays for
+		// argon2id, slow on a loaded machine), then kill at a random moment.
+		mu.Lock()
+		start := len(acked)
+		mu.Unlock()
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= start+5 {
+				break
+			}
+		}
+		time.Sleep(time.Duration(100+rng.IntN(900)) * time.Millisecond)
 		// SIGKILL: no graceful shutdown, no deferred cleanup.
 		if err := svc.cmd.Process.Kill(); err != nil {
 			t.Fatal(err)

@@ -57,11 +57,18 @@ const usage = `usage:
   mailsetup user alias ADDRESS ALIAS                mail to ALIAS goes to ADDRESS, which may send as ALIAS
   mailsetup user unalias ADDRESS ALIAS              remove an alias
   mailsetup user quota ADDRESS BYTES                set the storage limit (500M, 2G; 0: none)
+  mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
 DIR defaults to ./mailsetup-data.
 `
+
+// exitStatus is an error that only carries an exit status; its command
+// has already said what it had to.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // usageError is a command-line mistake: exit status 2 and the usage text.
 type usageError struct{ msg string }
@@ -71,9 +78,12 @@ func (e usageError) Error() string { return e.msg }
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdin, stdout, stderr)
 	var ue usageError
+	var es exitStatus
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &es):
+		return int(es)
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mailsetup: %s\n%s", ue.msg, usage)
 		return exitUsage
@@ -98,6 +108,13 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdUser(args[1:], stdin, stdout, stderr)
 	case "expire":
 		return cmdExpire(ctx, args[1:], stdout)
+	case "probe":
+		// The probe's exit status is the monitoring-plugin convention
+		// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not run's.
+		if code := cmdProbe(ctx, args[1:], stdin, stdout, stderr); code != 0 {
+			return exitStatus(code)
+		}
+		return nil
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

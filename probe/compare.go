@@ -1,0 +1,261 @@
+package probe
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"mailsetup/autoconfig"
+)
+
+// The names of the fields as the clients' settings dialogs call them
+// (Thunderbird first, Outlook in brackets).
+const (
+	fieldInUser  = `the incoming server's "Username" [Outlook: "User Name"]`
+	fieldInHost  = `the incoming server's "Server" / "Hostname" [Outlook: "Incoming mail server"]`
+	fieldInPort  = `the incoming server's "Port"`
+	fieldInSec   = `the incoming server's "Connection security" [Outlook: "Use the following type of encrypted connection"]`
+	fieldOutUser = `the outgoing server's (SMTP) "Username" [Outlook: "Logon using ... User Name"]`
+	fieldOutHost = `the outgoing server's (SMTP) "Server" / "Hostname" [Outlook: "Outgoing mail server (SMTP)"]`
+	fieldOutPort = `the outgoing server's (SMTP) "Port"`
+	fieldOutSec  = `the outgoing server's (SMTP) "Connection security" [Outlook: "Use the following type of encrypted connection"]`
+)
+
+// NormalizeSecurity maps what clients call the connection security to
+// the policy's words: "ssl", "tls", "ssl/tls" -> tls; "starttls" ->
+// starttls; "none", "plain" -> none. Anything else is returned lower-cased.
+func NormalizeSecurity(s string) string {
+	switch v := strings.ToLower(strings.TrimSpace(s)); v {
+	case "ssl", "tls", "ssl/tls", "implicit", "implicit-tls":
+		return string(autoconfig.TLS)
+	case "starttls", "stls":
+		return string(autoconfig.STARTTLS)
+	case "none", "plain", "no", "off":
+		return string(autoconfig.None)
+	default:
+		return v
+	}
+}
+
+// securityLabel is how a dialog shows a security mode.
+func securityLabel(s string) string {
+	switch s {
+	case string(autoconfig.TLS):
+		return "SSL/TLS"
+	case string(autoconfig.STARTTLS):
+		return "STARTTLS"
+	case string(autoconfig.None):
+		return "None"
+	}
+	return s
+}
+
+// wellKnownSecurity is the mode a standard port speaks (RFC 8314).
+func wellKnownSecurity(port int) string {
+	switch port {
+	case 465, 993, 995:
+		return string(autoconfig.TLS)
+	case 587, 143, 110:
+		return string(autoconfig.STARTTLS)
+	}
+	return ""
+}
+
+// Compare checks what a client reports against the policy, field by
+// field, and returns the findings (settings.ok when nothing is wrong).
+// Fields left empty in c are not compared.
+func Compare(p autoconfig.Policy, address string, c ClientSettings) []Finding {
+	var out []Finding
+	in := c.Incoming
+	proto := strings.ToLower(strings.TrimSpace(in.Protocol))
+	candidates := p.Incoming()
+	switch proto {
+	case "":
+	case string(autoconfig.IMAP), string(autoconfig.POP3):
+		candidates = p.Endpoints(autoconfig.Protocol(proto))
+		if len(candidates) == 0 {
+			want, _ := p.Preferred()
+			out = append(out, newFinding("server.protocol-not-offered", vars{"value": strings.ToUpper(proto), "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+				fmt.Sprintf("incoming protocol %s; the policy offers %s", proto, describe(p.Incoming()))))
+		}
+	default:
+		want, _ := p.Preferred()
+		out = append(out, newFinding("server.protocol-not-offered", vars{"value": in.Protocol, "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+			fmt.Sprintf("incoming protocol %q", in.Protocol)))
+		candidates = p.Incoming()
+	}
+	if len(candidates) > 0 {
+		out = append(out, compareEndpoint(candidates, in.Host, in.Port, in.Security, fieldInHost, fieldInPort, fieldInSec, "incoming")...)
+	}
+	if in.Username != "" {
+		if f, bad := compareUsername(address, in.Username, fieldInUser, "incoming"); bad {
+			out = append(out, f)
+		}
+	}
+	if in.LeaveOnServer != nil && *in.LeaveOnServer && proto != string(autoconfig.IMAP) {
+		out = append(out, comparePOP(p.POP, in.DeleteAfterDays)...)
+	}
+
+	outg := c.Outgoing
+	if outg.Auth != nil && !*outg.Auth {
+		out = append(out, newFinding("smtp.auth-disabled", vars{"address": address}, `outgoing "requires authentication" is off`))
+	}
+	if len(p.Submission) > 0 {
+		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, fieldOutHost, fieldOutPort, fieldOutSec, "outgoing")...)
+	}
+	if outg.Username != "" && (outg.Auth == nil || *outg.Auth) {
+		if f, bad := compareUsername(address, outg.Username, fieldOutUser, "outgoing"); bad {
+			out = append(out, f)
+		}
+	}
+	out = mergeFindings(out)
+	if len(out) == 0 {
+		out = append(out, newFinding("settings.ok", nil, "every reported setting matches the policy"))
+	}
+	sortFindings(out)
+	return out
+}
+
+func describe(list []autoconfig.Endpoint) string {
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = e.String()
+	}
+	return strings.Join(parts, ", ")
+}
+
+// compareEndpoint checks one server's host, port and security.
+func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, security, fHost, fPort, fSec, side string) []Finding {
+	var out []Finding
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	sec := ""
+	if security != "" {
+		sec = NormalizeSecurity(security)
+	}
+	if host != "" && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Host == host }) {
+		out = append(out, newFinding("server.wrong-host", vars{"field": fHost, "value": host, "expected": candidates[0].Host},
+			fmt.Sprintf("%s host %q; the policy has %s", side, host, describe(candidates))))
+	}
+	if port == 0 {
+		if sec == string(autoconfig.None) && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Security == autoconfig.None }) {
+			out = append(out, newFinding("security.none", vars{"field": fSec, "value": side, "expected": securityLabel(string(candidates[0].Security))},
+				fmt.Sprintf("%s connection security None", side)))
+		}
+		return out
+	}
+	i := slices.IndexFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Port == port })
+	if i >= 0 {
+		want := string(candidates[i].Security)
+		switch {
+		case sec == "" || sec == want:
+		case sec == string(autoconfig.None):
+			out = append(out, newFinding("security.none", vars{"field": fSec, "value": side, "expected": securityLabel(want)},
+				fmt.Sprintf("%s port %d with connection security None; the port speaks %s", side, port, securityLabel(want))))
+		default:
+			out = append(out, newFinding("port.security-mismatch", vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
+				fmt.Sprintf("%s port %d with %s; the port speaks %s", side, port, securityLabel(sec), securityLabel(want))))
+		}
+		return out
+	}
+	// A port the policy does not have. A standard port with the other
+	// standard mode is the classic 465/587 confusion: say that first.
+	if wk := wellKnownSecurity(port); sec != "" && wk != "" && sec != wk {
+		out = append(out, newFinding("port.security-mismatch", vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
+			fmt.Sprintf("%s port %d with %s; port %d speaks %s", side, port, securityLabel(sec), port, securityLabel(wk))))
+	}
+	want := candidates[0]
+	if j := slices.IndexFunc(candidates, func(e autoconfig.Endpoint) bool { return string(e.Security) == sec }); j >= 0 {
+		want = candidates[j]
+	}
+	ev := fmt.Sprintf("%s port %d; the policy has %s", side, port, describe(candidates))
+	if port == 25 && side == "outgoing" {
+		ev += "; port 25 is for server-to-server mail and many internet providers block it"
+	}
+	out = append(out, newFinding("server.wrong-port", vars{"field": fPort, "value": strconv.Itoa(port), "expected": fmt.Sprintf("%d (%s)", want.Port, securityLabel(string(want.Security)))}, ev))
+	return out
+}
+
+// compareUsername reports a username that is not the full address.
+func compareUsername(address, username, field, side string) (Finding, bool) {
+	u := strings.TrimSpace(username)
+	if strings.EqualFold(u, address) {
+		return Finding{}, false
+	}
+	local, domain, _ := strings.Cut(address, "@")
+	var form string
+	switch {
+	case strings.EqualFold(u, local):
+		form = "the bare local part, without @" + domain
+	case !strings.Contains(u, "@") && strings.ContainsAny(u, `/%\+:`):
+		form = "a legacy user/domain form; the server only knows the full address"
+	case strings.Contains(u, "@"):
+		form = "a different address (an alias cannot log in)"
+	default:
+		form = "not an email address"
+	}
+	return newFinding("username.not-full-address", vars{"field": field, "value": u, "address": address},
+		fmt.Sprintf("%s username %q: %s", side, u, form)), true
+}
+
+// comparePOP checks "leave a copy on the server" and "delete after".
+func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []Finding {
+	days := strconv.Itoa(pol.DeleteAfterDays)
+	if !pol.LeaveOnServer {
+		return []Finding{newFinding("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
+	}
+	if deleteAfter == nil || *deleteAfter <= 0 {
+		return []Finding{newFinding("pop3.leave-forever", vars{"value": "no remove-after days", "expected": days},
+			fmt.Sprintf("leave on server: yes, remove after: never; the policy: remove after %s days", days))}
+	}
+	if d := *deleteAfter; d > pol.DeleteAfterDays {
+		f := newFinding("pop3.delete-after-too-long", vars{"value": strconv.Itoa(d), "expected": days},
+			fmt.Sprintf("remove after %d days; the policy: %s days (at most %d)", d, days, autoconfig.MaxDeleteAfterDays))
+		if d > autoconfig.MaxDeleteAfterDays {
+			f.Severity = Critical
+		}
+		return []Finding{f}
+	}
+	return nil
+}
+
+// mergeFindings folds findings with the same id into one, keeping the
+// worst severity and every piece of evidence and fix.
+func mergeFindings(in []Finding) []Finding {
+	var out []Finding
+	for _, f := range in {
+		i := slices.IndexFunc(out, func(g Finding) bool { return g.ID == f.ID })
+		if i < 0 {
+			out = append(out, f)
+			continue
+		}
+		g := &out[i]
+		g.Severity = max(g.Severity, f.Severity)
+		for _, e := range f.Evidence {
+			if !slices.Contains(g.Evidence, e) {
+				g.Evidence = append(g.Evidence, e)
+			}
+		}
+		if f.Fix != "" && !strings.Contains(g.Fix, f.Fix) {
+			g.Fix += " " + f.Fix
+		}
+		if f.Staff != "" && !strings.Contains(g.Staff, f.Staff) {
+			g.Staff += "; " + f.Staff
+		}
+	}
+	return out
+}
+
+// sortFindings orders worst first, then by catalog order.
+func sortFindings(fs []Finding) {
+	order := func(id string) int {
+		return slices.IndexFunc(Catalog, func(e Entry) bool { return e.ID == id })
+	}
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if c := cmp.Compare(b.Severity, a.Severity); c != 0 {
+			return c
+		}
+		return cmp.Compare(order(a.ID), order(b.ID))
+	})
+}

@@ -1,0 +1,130 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"mailsetup/autoconfig"
+)
+
+// connect inspects one endpoint without logging in.
+func (r *runner) connect(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
+	switch e.Protocol {
+	case autoconfig.IMAP:
+		r.connectIMAP(ctx, e, s)
+	case autoconfig.POP3:
+		r.connectPOP3(ctx, e, s)
+	default:
+		r.connectSMTP(ctx, e, s)
+	}
+}
+
+// checkDNS asks opts.Resolver for every record the policy says the
+// domain should publish (SRV, MX, autoconfig/autodiscover names) and
+// compares the answers.
+func (r *runner) checkDNS(ctx context.Context, s *stepState) {
+	type key struct{ name, typ string }
+	want := map[key][]string{}
+	var keys []key
+	for _, rec := range r.pol.Records() {
+		k := key{strings.ToLower(rec.Name), rec.Type}
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+		want[k] = append(want[k], recordValue(rec))
+	}
+	c := &dns.Client{Net: "udp"}
+	for _, k := range keys {
+		got, err := r.query(ctx, c, k.name, k.typ)
+		w := want[k]
+		slices.Sort(w)
+		if err != nil {
+			s.note("%s %s: %v", k.name, k.typ, err)
+		}
+		if slices.Equal(got, w) {
+			s.note("%s %s: %s", k.name, k.typ, strings.Join(got, ", "))
+			continue
+		}
+		notOffered := k.typ == "SRV" && slices.Equal(w, []string{"0 0 0 ."})
+		if notOffered && len(got) == 0 {
+			s.note("%s %s: none (the service is not offered; \"0 0 0 .\" would say so explicitly)", k.name, k.typ)
+			continue
+		}
+		have := "nothing"
+		if len(got) > 0 {
+			have = strings.Join(got, ", ")
+		}
+		ev := fmt.Sprintf("%s %s: got %s, want %s", k.name, k.typ, have, strings.Join(w, ", "))
+		v := vars{"value": k.name, "expected": strings.Join(w, ", ")}
+		switch {
+		case k.typ == "MX":
+			s.find(newFinding("dns.mx-missing", v, ev))
+		case k.typ == "SRV" && !strings.HasPrefix(k.name, "_autodiscover."):
+			s.find(newFinding("dns.srv-missing", v, ev))
+		default:
+			s.find(newFinding("dns.autoconfig-missing", v, ev))
+		}
+	}
+}
+
+func recordValue(rec autoconfig.Record) string {
+	switch rec.Type {
+	case "SRV":
+		return fmt.Sprintf("%d %d %d %s", rec.Priority, rec.Weight, rec.Port, strings.ToLower(rec.Target))
+	case "MX":
+		return fmt.Sprintf("%d %s", rec.Preference, strings.ToLower(rec.Target))
+	case "CNAME":
+		return strings.ToLower(rec.Target)
+	}
+	return rec.Addr.String()
+}
+
+// query asks the resolver for name/typ (TCP when the UDP answer is
+// truncated) and returns the answers of that type, rendered and sorted.
+func (r *runner) query(ctx context.Context, c *dns.Client, name, typ string) ([]string, error) {
+	t, ok := dns.StringToType[typ]
+	if !ok {
+		return nil, fmt.Errorf("unknown record type %s", typ)
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), t)
+	m.RecursionDesired = true
+	in, _, err := c.ExchangeContext(ctx, m, r.opts.Resolver)
+	if err == nil && in.Truncated {
+		tc := &dns.Client{Net: "tcp"}
+		in, _, err = tc.ExchangeContext(ctx, m, r.opts.Resolver)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", r.opts.Resolver, err)
+	}
+	if in.Rcode != dns.RcodeSuccess && in.Rcode != dns.RcodeNameError {
+		return nil, fmt.Errorf("%s", dns.RcodeToString[in.Rcode])
+	}
+	var out []string
+	for _, rr := range in.Answer {
+		switch v := rr.(type) {
+		case *dns.SRV:
+			out = append(out, fmt.Sprintf("%d %d %d %s", v.Priority, v.Weight, v.Port, strings.ToLower(v.Target)))
+		case *dns.MX:
+			out = append(out, fmt.Sprintf("%d %s", v.Preference, strings.ToLower(v.Mx)))
+		case *dns.CNAME:
+			if typ == "CNAME" {
+				out = append(out, strings.ToLower(v.Target))
+			}
+		case *dns.A:
+			if typ == "A" {
+				out = append(out, v.A.String())
+			}
+		case *dns.AAAA:
+			if typ == "AAAA" {
+				out = append(out, v.AAAA.String())
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}

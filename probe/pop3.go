@@ -1,0 +1,320 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"mailsetup/autoconfig"
+)
+
+// pop3Client is a minimal, read-only POP3 client (RFC 1939, 2449 CAPA,
+// 2595 STLS, 5034 AUTH PLAIN, 3206 response codes). It never sends RETR
+// or DELE.
+type pop3Client struct {
+	*lineConn
+}
+
+// pop3Error is a -ERR reply; Code is the RFC 2449 response code in
+// brackets, if any ("AUTH", "IN-USE", "SYS/TEMP", "LOGIN-DELAY").
+type pop3Error struct {
+	Code, Text string
+}
+
+func (e *pop3Error) Error() string {
+	if e.Code != "" {
+		return "-ERR [" + e.Code + "] " + e.Text
+	}
+	return "-ERR " + e.Text
+}
+
+// status reads a +OK/-ERR line and returns the text after +OK.
+func (p *pop3Client) status() (string, error) {
+	line, err := p.readLine()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case line == "+OK" || strings.HasPrefix(line, "+OK "):
+		return strings.TrimPrefix(strings.TrimPrefix(line, "+OK"), " "), nil
+	case line == "-ERR" || strings.HasPrefix(line, "-ERR "):
+		text := strings.TrimPrefix(strings.TrimPrefix(line, "-ERR"), " ")
+		e := &pop3Error{Text: text}
+		if strings.HasPrefix(text, "[") {
+			if end := strings.IndexByte(text, ']'); end > 0 {
+				e.Code, e.Text = strings.ToUpper(text[1:end]), strings.TrimSpace(text[end+1:])
+			}
+		}
+		return "", e
+	case strings.HasPrefix(line, "+ "), line == "+":
+		return line, nil
+	}
+	return "", fmt.Errorf("unexpected POP3 reply %q", line)
+}
+
+func (p *pop3Client) cmd(format string, args ...any) (string, error) {
+	if err := p.writeLine(fmt.Sprintf(format, args...)); err != nil {
+		return "", err
+	}
+	return p.status()
+}
+
+// lines reads a multi-line body up to the terminating ".".
+func (p *pop3Client) lines() ([]string, error) {
+	var out []string
+	for {
+		l, err := p.readLine()
+		if err != nil {
+			return nil, err
+		}
+		if l == "." {
+			return out, nil
+		}
+		out = append(out, strings.TrimPrefix(l, "."))
+		if len(out) > 1_000_000 {
+			return nil, errors.New("POP3 listing too long")
+		}
+	}
+}
+
+// capa returns the capabilities, upper-cased tag first; nil when CAPA is
+// not supported.
+func (p *pop3Client) capa() ([]string, error) {
+	if _, err := p.cmd("CAPA"); err != nil {
+		var pe *pop3Error
+		if errors.As(err, &pe) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return p.lines()
+}
+
+func hasCap(caps []string, tag string) (string, bool) {
+	for _, c := range caps {
+		f := strings.Fields(c)
+		if len(f) > 0 && strings.EqualFold(f[0], tag) {
+			return strings.Join(f[1:], " "), true
+		}
+	}
+	return "", false
+}
+
+// dialPOP3 connects, reads the greeting and upgrades with STLS when the
+// endpoint needs it. It returns the capabilities before and after TLS.
+func dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.Config) (*pop3Client, tls.ConnectionState, []string, []string, error) {
+	var st tls.ConnectionState
+	c, err := dial(ctx, e)
+	if err != nil {
+		return nil, st, nil, nil, &connectError{err}
+	}
+	if e.Security == autoconfig.TLS {
+		tc, err := handshake(ctx, c, cfg)
+		if err != nil {
+			c.Close()
+			return nil, st, nil, nil, err
+		}
+		c, st = tc, tc.ConnectionState()
+	}
+	p := &pop3Client{newLineConn(c)}
+	if _, err := p.status(); err != nil {
+		c.Close()
+		return nil, st, nil, nil, fmt.Errorf("greeting: %w", err)
+	}
+	before, err := p.capa()
+	if err != nil {
+		c.Close()
+		return nil, st, nil, nil, fmt.Errorf("CAPA: %w", err)
+	}
+	if e.Security != autoconfig.STARTTLS {
+		return p, st, before, before, nil
+	}
+	if _, ok := hasCap(before, "STLS"); !ok {
+		c.Close()
+		return nil, st, before, nil, errors.New("STLS is not advertised in CAPA")
+	}
+	if _, err := p.cmd("STLS"); err != nil {
+		c.Close()
+		return nil, st, before, nil, fmt.Errorf("STLS: %w", err)
+	}
+	tc, err := handshake(ctx, c, cfg)
+	if err != nil {
+		c.Close()
+		return nil, st, before, nil, err
+	}
+	p = &pop3Client{newLineConn(tc)}
+	after, err := p.capa()
+	if err != nil {
+		tc.Close()
+		return nil, st, before, nil, fmt.Errorf("CAPA after STLS: %w", err)
+	}
+	return p, tc.ConnectionState(), before, after, nil
+}
+
+// connectError marks a failed TCP connect (server.unreachable).
+type connectError struct{ err error }
+
+func (e *connectError) Error() string { return "connect: " + e.err.Error() }
+func (e *connectError) Unwrap() error { return e.err }
+
+// connectPOP3 inspects a POP3 endpoint without logging in.
+func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
+	p, st, before, after, err := dialPOP3(ctx, e, r.inspectConfig(e.Host))
+	if err != nil {
+		connFailed(s, e, err)
+		return
+	}
+	defer p.c.Close()
+	r.checkCert(e, st, s)
+	if e.Security == autoconfig.STARTTLS {
+		s.note("CAPA before STLS: %s", strings.Join(before, ", "))
+		if _, ok := hasCap(before, "USER"); ok {
+			s.note("USER is offered before TLS")
+		}
+	}
+	s.note("CAPA: %s", strings.Join(after, ", "))
+	if v, ok := hasCap(after, "LOGIN-DELAY"); ok && v != "0" {
+		s.find(newFinding("pop3.login-delay", vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, "CAPA LOGIN-DELAY "+v))
+	}
+	p.cmd("QUIT")
+}
+
+// loginPOP3 logs in read-only: STAT, UIDL count, TOP 1 0 for the oldest
+// message's date; never RETR, never DELE.
+func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepState) loginOutcome {
+	p, _, _, caps, err := dialPOP3(ctx, e, r.strictConfig(e.Host))
+	if err != nil {
+		connFailed(s, e, err)
+		return loginOther
+	}
+	defer p.c.Close()
+	if mechs, ok := hasCap(caps, "SASL"); ok && slices.ContainsFunc(strings.Fields(mechs), func(m string) bool { return strings.EqualFold(m, "PLAIN") }) {
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + r.address + "\x00" + r.password))
+		_, err = p.cmd("AUTH PLAIN %s", ir)
+		s.note("AUTH PLAIN as %s", r.address)
+	} else {
+		if _, err = p.cmd("USER %s", r.address); err == nil {
+			_, err = p.cmd("PASS %s", r.password)
+		}
+		s.note("USER/PASS as %s", r.address)
+	}
+	if err != nil {
+		return r.pop3LoginFailed(s, e, err)
+	}
+	s.note("login accepted")
+	if after, err := p.capa(); err == nil {
+		if v, ok := hasCap(after, "EXPIRE"); ok {
+			s.note("server expiry (CAPA EXPIRE after login): %s", v)
+		}
+	}
+	text, err := p.cmd("STAT")
+	if err != nil {
+		s.fail(fmt.Errorf("STAT: %w", err))
+		p.cmd("QUIT")
+		return loginOK
+	}
+	var count, size int64
+	fmt.Sscanf(text, "%d %d", &count, &size)
+	uidls := 0
+	if _, err := p.cmd("UIDL"); err == nil {
+		l, err := p.lines()
+		if err != nil {
+			s.fail(fmt.Errorf("UIDL: %w", err))
+			return loginOK
+		}
+		uidls = len(l)
+	}
+	s.note("mailbox: %d messages, %d bytes, %d UIDLs", count, size, uidls)
+	if count > 0 {
+		if _, err := p.cmd("TOP 1 0"); err == nil {
+			hdr, err := p.lines()
+			if err != nil {
+				s.fail(fmt.Errorf("TOP: %w", err))
+				return loginOK
+			}
+			r.oldest(hdr, count, s)
+		}
+	}
+	p.cmd("QUIT")
+	return loginOK
+}
+
+// oldest judges the age of message 1 (the oldest in the maildrop)
+// against the policy's delete-after days.
+func (r *runner) oldest(hdr []string, count int64, s *stepState) {
+	for _, h := range hdr {
+		name, value, ok := strings.Cut(h, ":")
+		if !ok || !strings.EqualFold(strings.TrimSpace(name), "Date") {
+			continue
+		}
+		t, err := mail.ParseDate(strings.TrimSpace(value))
+		if err != nil {
+			s.note("oldest message: unreadable Date %q", strings.TrimSpace(value))
+			return
+		}
+		age := r.opts.Now().Sub(t)
+		days := int(age / (24 * time.Hour))
+		s.note("oldest message dated %s (%d days old)", t.UTC().Format(time.RFC3339), days)
+		pol := r.pol.POP
+		if pol.LeaveOnServer && pol.DeleteAfterDays > 0 && days > 2*pol.DeleteAfterDays {
+			f := newFinding("pop3.leave-forever", vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays)},
+				fmt.Sprintf("mailbox holds %d messages, the oldest %d days old; the policy removes mail after %d days: some client never removes it", count, days, pol.DeleteAfterDays))
+			f.Severity = Warning
+			s.find(f)
+		}
+		return
+	}
+}
+
+// pop3LoginFailed maps the RFC 2449/3206 response codes to findings.
+func (r *runner) pop3LoginFailed(s *stepState, e autoconfig.Endpoint, err error) loginOutcome {
+	s.fail(fmt.Errorf("POP3 login: %w", err))
+	var pe *pop3Error
+	if !errors.As(err, &pe) {
+		return loginOther
+	}
+	reply := "POP3 " + pe.Error()
+	switch pe.Code {
+	case "IN-USE":
+		s.find(newFinding("pop3.in-use", vars{"value": reply}, reply))
+		return loginOK // the credentials were right
+	case "LOGIN-DELAY":
+		s.find(newFinding("pop3.login-delay", vars{"value": reply, "expected": "the server's LOGIN-DELAY"}, reply))
+		return loginOther
+	case "SYS/TEMP", "SYS/PERM":
+		if strings.Contains(strings.ToLower(pe.Text), "too many") {
+			s.find(newFinding("login.throttled", vars{"value": reply}, reply))
+			return loginRefused
+		}
+		s.find(newFinding("server.temporary-failure", vars{"value": reply}, reply))
+		return loginOther
+	}
+	s.find(newFinding("login.failed", vars{"value": reply, "address": r.address}, reply))
+	return loginRefused
+}
+
+// connFailed records a failed connection: unreachable or TLS.
+func connFailed(s *stepState, e autoconfig.Endpoint, err error) {
+	var ce *connectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce):
+		unreachable(s, e, ce.err)
+	case strings.Contains(err.Error(), "TLS handshake"), strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "x509:"):
+		tlsFailed(s, e, err)
+	case errors.As(err, &ne) && ne.Timeout():
+		s.fail(err)
+		s.find(newFinding("server.unreachable", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, "timed out: "+err.Error()))
+	default:
+		s.fail(err)
+		s.find(newFinding("server.temporary-failure", vars{"value": err.Error()}, err.Error()))
+	}
+}

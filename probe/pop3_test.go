@@ -1,0 +1,221 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/autoconfigtest"
+)
+
+// fakePOP3 is a scripted POP3S server on loopback. It records the verbs
+// it received.
+type fakePOP3 struct {
+	ln    net.Listener
+	login string // reply to AUTH
+	date  string // Date of message 1
+
+	mu    sync.Mutex
+	verbs []string
+}
+
+func startFakePOP3(t *testing.T, cfg *tls.Config, login, date string) *fakePOP3 {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakePOP3{ln: ln, login: login, date: date}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return f
+}
+
+func (f *fakePOP3) serve(c net.Conn) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	w := func(s string) { c.Write([]byte(s + "\r\n")) }
+	w("+OK fake ready")
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		verb := strings.ToUpper(strings.Fields(strings.TrimSpace(line) + " x")[0])
+		f.mu.Lock()
+		f.verbs = append(f.verbs, verb)
+		f.mu.Unlock()
+		switch verb {
+		case "CAPA":
+			w("+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nSASL PLAIN\r\nLOGIN-DELAY 900\r\n.")
+		case "AUTH":
+			w(f.login)
+		case "STAT":
+			w("+OK 2 3000")
+		case "UIDL":
+			w("+OK\r\n1 a\r\n2 b\r\n.")
+		case "TOP":
+			w("+OK\r\nFrom: x@example.net\r\nDate: " + f.date + "\r\nSubject: old\r\n\r\n.")
+		case "QUIT":
+			w("+OK bye")
+			return
+		default:
+			w("-ERR not in this test")
+		}
+	}
+}
+
+func (f *fakePOP3) got() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.verbs)
+}
+
+func popPolicy(port int) autoconfig.Policy {
+	return autoconfig.Policy{
+		Domain: "example.test", DisplayName: "Test",
+		POP3:   []autoconfig.Endpoint{{Protocol: autoconfig.POP3, Host: "localhost", Port: port, Security: autoconfig.TLS}},
+		Prefer: autoconfig.POP3, Username: autoconfig.FullAddress,
+		POP: autoconfig.POP3Policy{LeaveOnServer: true, DeleteAfterDays: 2},
+	}
+}
+
+func rootsFrom(t *testing.T, path string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(data)
+	return pool
+}
+
+// TestPOP3Codes: each RFC 2449/3206 response code to the login becomes
+// its own finding; the probe reads STAT, UIDL and TOP and never RETR or
+// DELE; the short-lived certificate gives tls.expires-soon.
+func TestPOP3Codes(t *testing.T) {
+	cfg, certPath := autoconfigtest.TLS(t)
+	roots := rootsFrom(t, certPath)
+	now := time.Now()
+	old := now.Add(-40 * 24 * time.Hour).Format(time.RFC1123Z)
+	for _, c := range []struct {
+		login string
+		want  []string
+	}{
+		{"+OK welcome", []string{"pop3.leave-forever", "tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR [AUTH] invalid credentials", []string{"login.failed", "tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR [IN-USE] mailbox locked", []string{"pop3.in-use", "tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR [SYS/TEMP] too many failed logins: try again in 5 minutes", []string{"login.throttled", "tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR [SYS/TEMP] disk trouble", []string{"server.temporary-failure", "tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR [LOGIN-DELAY] wait", []string{"tls.expires-soon", "pop3.login-delay"}},
+		{"-ERR no", []string{"login.failed", "tls.expires-soon", "pop3.login-delay"}},
+	} {
+		t.Run(c.login, func(t *testing.T) {
+			f := startFakePOP3(t, cfg, c.login, old)
+			port := f.ln.Addr().(*net.TCPAddr).Port
+			pol := popPolicy(port)
+			rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "s3cret-pass"}, Options{
+				Policy:  func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain },
+				RootCAs: roots, StepTimeout: 5 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(rep.Findings), c.want) {
+				t.Errorf("findings %v, want %v\n%+v", ids(rep.Findings), c.want, rep.Steps)
+			}
+			verbs := f.got()
+			if slices.Contains(verbs, "RETR") || slices.Contains(verbs, "DELE") {
+				t.Errorf("the probe sent %v", verbs)
+			}
+			if c.login == "+OK welcome" && (!slices.Contains(verbs, "TOP") || !slices.Contains(verbs, "UIDL") || !slices.Contains(verbs, "STAT")) {
+				t.Errorf("verbs %v: want STAT, UIDL, TOP", verbs)
+			}
+			data, _ := json.Marshal(rep)
+			if strings.Contains(string(data), "s3cret-pass") {
+				t.Error("the password is in the report")
+			}
+		})
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	pol := autoconfigtest.IMAPFirst()
+	opts := Options{Policy: func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain }}
+	if _, err := Run(context.Background(), Request{Address: "not an address"}, opts); !errors.Is(err, autoconfig.ErrMalformedAddress) {
+		t.Errorf("bad address: %v", err)
+	}
+	if _, err := Run(context.Background(), Request{Address: "john@other.test"}, opts); !errors.Is(err, ErrUnknownDomain) {
+		t.Errorf("unknown domain: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, Request{Address: "john@example.com"}, Options{Policy: opts.Policy, AllowedHost: func(string) bool { return false }}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+// TestAllowedHost: a host refused by AllowedHost is never contacted.
+func TestAllowedHost(t *testing.T) {
+	cfg, _ := autoconfigtest.TLS(t)
+	f := startFakePOP3(t, cfg, "+OK", "")
+	pol := popPolicy(f.ln.Addr().(*net.TCPAddr).Port)
+	rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "x"}, Options{
+		Policy:      func(d string) (autoconfig.Policy, bool) { return pol, true },
+		AllowedHost: func(h string) bool { return h != "localhost" },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Steps) != 0 || len(f.got()) != 0 {
+		t.Errorf("contacted a refused host: steps %+v, verbs %v", rep.Steps, f.got())
+	}
+}
+
+func TestExitCodeAndJSON(t *testing.T) {
+	for sev, want := range map[Severity]int{OK: 0, Info: 0, Warning: 1, Critical: 2} {
+		if got := ExitCode(&Report{Worst: sev}); got != want {
+			t.Errorf("%s: %d, want %d", sev, got, want)
+		}
+	}
+	if ExitCode(nil) != 3 {
+		t.Error("nil report: want 3")
+	}
+	rep := &Report{Address: "a@b.test", Worst: Warning, Findings: []Finding{newFinding("tls.expires-soon", vars{"value": "h:1", "days": "3"}, "x")}}
+	data, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"severity":"warning"`) || !strings.Contains(string(data), `"worst":"warning"`) {
+		t.Errorf("JSON %s", data)
+	}
+	var back Report
+	if err := json.Unmarshal(data, &back); err != nil || back.Worst != Warning || back.Findings[0].Severity != Warning {
+		t.Errorf("round trip: %v %+v", err, back)
+	}
+	var b strings.Builder
+	if err := WriteText(&b, rep); err != nil || !strings.Contains(b.String(), "WARNING") || !strings.Contains(b.String(), "[tls.expires-soon]") {
+		t.Errorf("text %v:\n%s", err, b.String())
+	}
+}

@@ -1,0 +1,316 @@
+package probe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"mailsetup/autoconfig"
+)
+
+// Defaults for Options.
+const (
+	DefaultStepTimeout = 10 * time.Second
+	DefaultTimeout     = 30 * time.Second
+	// ExpiryWarning is how close to its expiry a certificate gets a
+	// tls.expires-soon warning.
+	ExpiryWarning = 14 * 24 * time.Hour
+)
+
+// ErrUnknownDomain: the address's domain has no policy (discovery for
+// other domains is not built yet).
+var ErrUnknownDomain = errors.New("domain not configured")
+
+// runner is one probe run in progress.
+type runner struct {
+	opts     Options
+	pol      autoconfig.Policy
+	address  string
+	local    string
+	password string
+	client   *ClientSettings
+
+	mu       sync.Mutex
+	steps    []Step
+	order    []int
+	findings []Finding
+}
+
+// stepState collects what one step saw.
+type stepState struct {
+	evidence []string
+	findings []Finding
+	err      string
+}
+
+func (s *stepState) note(format string, args ...any) {
+	s.evidence = append(s.evidence, fmt.Sprintf(format, args...))
+}
+
+func (s *stepState) find(f Finding) { s.findings = append(s.findings, f) }
+
+func (s *stepState) fail(err error) { s.err = err.Error() }
+
+// Run probes the settings of req.Address against its domain's policy: the
+// reported client settings (if any), then the live servers, DNS and the
+// autoconfig document. The error is only for a probe that could not run
+// (bad address, domain without a policy, ctx cancelled); everything the
+// probe found is in the report.
+func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
+	addr, err := autoconfig.ParseAddress(req.Address)
+	if err != nil {
+		return nil, fmt.Errorf("probe: address: %w", err)
+	}
+	if opts.Policy == nil {
+		return nil, fmt.Errorf("probe: %s: %w (no policies given)", addr.Domain, ErrUnknownDomain)
+	}
+	pol, ok := opts.Policy(addr.Domain)
+	if !ok {
+		return nil, fmt.Errorf("probe: %s: %w", addr.Domain, ErrUnknownDomain)
+	}
+	if opts.StepTimeout <= 0 {
+		opts.StepTimeout = DefaultStepTimeout
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	started := opts.Now()
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+
+	r := &runner{opts: opts, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client}
+	rep := &Report{Address: addr.String(), Domain: addr.Domain, Source: "policy", Started: started, Client: req.Client}
+	rep.Expected = expectedOf(pol, addr.String())
+
+	if req.Client != nil {
+		r.record(0, "compare reported settings", nil, ctx, func(s *stepState) {
+			s.findings = Compare(pol, r.address, *req.Client)
+			s.note("compared the reported settings with the %s policy", addr.Domain)
+		})
+	}
+
+	var wg sync.WaitGroup
+	for i, e := range slices.Concat(pol.IMAP, pol.POP3, pol.Submission) {
+		if !r.allowed(e.Host) {
+			continue
+		}
+		wg.Go(func() {
+			r.record(100+i, "connect "+e.String(), func(ctx context.Context, s *stepState) { r.connect(ctx, e, s) }, ctx, nil)
+		})
+	}
+	if opts.Resolver != "" {
+		wg.Go(func() { r.record(300, "dns records", r.checkDNS, ctx, nil) })
+	}
+	if pol.Web.BaseURL != "" && r.allowed(pol.Web.Host()) {
+		wg.Go(func() { r.record(400, "autoconfig document", r.checkAutoconfig, ctx, nil) })
+	}
+	if req.Password != "" {
+		wg.Go(func() { r.logins(ctx) })
+	}
+	wg.Wait()
+	if err := parent.Err(); err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
+
+	idx := make([]int, len(r.steps))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return r.order[a] - r.order[b] })
+	rep.Steps = make([]Step, 0, len(idx))
+	for _, i := range idx {
+		rep.Steps = append(rep.Steps, r.steps[i])
+	}
+	rep.Findings = mergeFindings(r.findings)
+	sortFindings(rep.Findings)
+	if rep.Findings == nil {
+		rep.Findings = []Finding{}
+	}
+	for _, f := range rep.Findings {
+		rep.Worst = max(rep.Worst, f.Severity)
+	}
+	for _, s := range rep.Steps {
+		rep.Worst = max(rep.Worst, s.Severity)
+	}
+	rep.Duration = opts.Now().Sub(started)
+	return rep, nil
+}
+
+// record runs one step with its own timeout and stores its result. fn
+// does the work; direct, when set, runs instead without a context. seq
+// orders the steps in the report: 0 the comparison, 100+ connections in
+// policy order, 200+ logins, 300 DNS, 400 the autoconfig document.
+func (r *runner) record(seq int, name string, fn func(context.Context, *stepState), ctx context.Context, direct func(*stepState)) {
+	start := time.Now()
+	var s stepState
+	if direct != nil {
+		direct(&s)
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, r.opts.StepTimeout)
+		fn(sctx, &s)
+		cancel()
+	}
+	st := Step{Name: name, Duration: time.Since(start), Evidence: s.evidence, Error: s.err}
+	for _, f := range s.findings {
+		st.Severity = max(st.Severity, f.Severity)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.steps = append(r.steps, st)
+	r.order = append(r.order, seq)
+	r.findings = append(r.findings, s.findings...)
+}
+
+// allowed: only hosts the policy names, narrowed by Options.AllowedHost.
+func (r *runner) allowed(host string) bool {
+	named := host == r.pol.Web.Host() || slices.ContainsFunc(slices.Concat(r.pol.IMAP, r.pol.POP3, r.pol.Submission), func(e autoconfig.Endpoint) bool { return e.Host == host })
+	if !named {
+		return false
+	}
+	return r.opts.AllowedHost == nil || r.opts.AllowedHost(host)
+}
+
+func expectedOf(p autoconfig.Policy, address string) Expected {
+	conv := func(list []autoconfig.Endpoint) []Endpoint {
+		var out []Endpoint
+		for _, e := range list {
+			out = append(out, fromPolicy(e))
+		}
+		return out
+	}
+	return Expected{IMAP: conv(p.IMAP), POP3: conv(p.POP3), Submission: conv(p.Submission), Prefer: string(p.Prefer),
+		Username: p.UsernameFor(address), POP3LeaveOnServer: p.POP.LeaveOnServer, POP3DeleteAfterDays: p.POP.DeleteAfterDays}
+}
+
+// dial opens a TCP connection bounded by ctx, with the connection's
+// deadline set to ctx's.
+func dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)))
+	if err != nil {
+		return nil, err
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	return c, nil
+}
+
+// unreachable records server.unreachable for a failed connect.
+func unreachable(s *stepState, e autoconfig.Endpoint, err error) {
+	s.fail(fmt.Errorf("connect %s:%d: %w", e.Host, e.Port, err))
+	s.find(newFinding("server.unreachable", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, s.err))
+}
+
+// ExitCode maps a report to the monitoring-plugin convention: 0 OK (ok
+// and info), 1 WARNING, 2 CRITICAL. 3 UNKNOWN is for a Run error (and a
+// nil report).
+func ExitCode(r *Report) int {
+	if r == nil {
+		return 3
+	}
+	switch r.Worst {
+	case OK, Info:
+		return 0
+	case Warning:
+		return 1
+	}
+	return 2
+}
+
+// clientEndpoint returns the policy endpoint of proto the client reports
+// (same host and port), else the policy's first one.
+func (r *runner) clientEndpoint(proto autoconfig.Protocol) (autoconfig.Endpoint, bool) {
+	list := slices.DeleteFunc(slices.Clone(r.pol.Endpoints(proto)), func(e autoconfig.Endpoint) bool { return !r.allowed(e.Host) })
+	if len(list) == 0 {
+		return autoconfig.Endpoint{}, false
+	}
+	if c := r.client; c != nil {
+		host, port := c.Incoming.Host, c.Incoming.Port
+		if proto == autoconfig.SMTP {
+			host, port = c.Outgoing.Host, c.Outgoing.Port
+		}
+		for _, e := range list {
+			if e.Port == port && (host == "" || strings.EqualFold(host, e.Host)) {
+				return e, true
+			}
+		}
+	}
+	return list[0], true
+}
+
+// loginOutcome is what a login step learned about the credentials.
+type loginOutcome int
+
+const (
+	loginOK loginOutcome = iota
+	loginRefused
+	loginOther
+)
+
+// logins checks the password: first on the protocol the client uses for
+// incoming mail (or the preferred one), and only if that worked or failed
+// for another reason than the credentials, on the other services. One
+// refused password is not tried again elsewhere, so the probe never adds
+// to a lockout.
+func (r *runner) logins(ctx context.Context) {
+	first := r.pol.Prefer
+	if r.client != nil {
+		switch p := autoconfig.Protocol(strings.ToLower(r.client.Incoming.Protocol)); p {
+		case autoconfig.IMAP, autoconfig.POP3:
+			if len(r.pol.Endpoints(p)) > 0 {
+				first = p
+			}
+		}
+	}
+	order := []autoconfig.Protocol{first}
+	for _, p := range []autoconfig.Protocol{autoconfig.IMAP, autoconfig.POP3, autoconfig.SMTP} {
+		if p != first {
+			order = append(order, p)
+		}
+	}
+	seqOf := func(p autoconfig.Protocol) int { return 200 + slices.Index(order, p) }
+	run := func(p autoconfig.Protocol) loginOutcome {
+		e, ok := r.clientEndpoint(p)
+		if !ok {
+			return loginOther
+		}
+		out := loginOther
+		r.record(seqOf(p), "login "+e.String(), func(ctx context.Context, s *stepState) {
+			switch p {
+			case autoconfig.IMAP:
+				out = r.loginIMAP(ctx, e, s)
+			case autoconfig.POP3:
+				out = r.loginPOP3(ctx, e, s)
+			default:
+				out = r.loginSMTP(ctx, e, s)
+			}
+		}, ctx, nil)
+		return out
+	}
+	if run(order[0]) == loginRefused {
+		for _, p := range order[1:] {
+			if e, ok := r.clientEndpoint(p); ok {
+				r.record(seqOf(p), "login "+e.String(), nil, ctx, func(s *stepState) {
+					s.note("skipped: the password was refused on %s; not tried again, so the probe does not add to a lockout", order[0])
+				})
+			}
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, p := range order[1:] {
+		wg.Go(func() { run(p) })
+	}
+	wg.Wait()
+}

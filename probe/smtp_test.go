@@ -1,0 +1,162 @@
+package probe
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"mailsetup/autoconfig"
+)
+
+// smtpScript says how fakeSMTP behaves: authBeforeTLS advertises AUTH on
+// the plain connection; openRelay accepts MAIL without AUTH; auth answers
+// AUTH for the full address, authLocal for any other username.
+type smtpScript struct {
+	authBeforeTLS, openRelay bool
+	auth, authLocal          string
+}
+
+// fakeSMTP is a scripted submission server with STARTTLS on loopback.
+type fakeSMTP struct {
+	smtpScript
+	ln  net.Listener
+	cfg *tls.Config
+
+	mu    sync.Mutex
+	verbs []string
+}
+
+func startFakeSMTP(t *testing.T, script smtpScript, cfg *tls.Config) *fakeSMTP {
+	t.Helper()
+	f := &fakeSMTP{smtpScript: script, cfg: cfg}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go f.serve(c)
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return f
+}
+
+func (f *fakeSMTP) serve(c net.Conn) {
+	defer func() { c.Close() }()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	w := func(s string) { c.Write([]byte(s + "\r\n")) }
+	w("220 fake ESMTP")
+	secure, authed := false, false
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		line = strings.TrimSpace(line)
+		verb := strings.ToUpper(strings.Fields(line + " x")[0])
+		f.mu.Lock()
+		f.verbs = append(f.verbs, verb)
+		f.mu.Unlock()
+		switch verb {
+		case "EHLO":
+			lines := []string{"250-fake", "250-PIPELINING"}
+			if !secure {
+				lines = append(lines, "250-STARTTLS")
+			}
+			if secure || f.authBeforeTLS {
+				lines = append(lines, "250-AUTH PLAIN LOGIN")
+			}
+			lines = append(lines, "250 8BITMIME")
+			w(strings.Join(lines, "\r\n"))
+		case "STARTTLS":
+			w("220 go ahead")
+			tc := tls.Server(c, f.cfg)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, r, secure = tc, bufio.NewReader(tc), true
+		case "AUTH":
+			// AUTH PLAIN <base64 of \0user\0pass>: the full address has an @.
+			reply := f.authLocal
+			if strings.Contains(line, "QGV4YW1wbGUudGVzd") || strings.Contains(line, "AZXhhbXBsZS50ZXN0") || strings.Contains(line, "BleGFtcGxlLnRlc3") {
+				reply = f.auth
+			}
+			w(reply)
+			authed = strings.HasPrefix(reply, "235")
+		case "MAIL":
+			if authed || f.openRelay {
+				w("250 2.1.0 ok")
+			} else {
+				w("530 5.7.0 Authentication required")
+			}
+		case "RCPT":
+			w("250 2.1.5 ok")
+		case "RSET":
+			w("250 2.0.0 ok")
+		case "QUIT":
+			w("221 bye")
+			return
+		default:
+			w("502 5.5.2 not in this test")
+		}
+	}
+}
+
+func (f *fakeSMTP) got() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.verbs)
+}
+
+// TestSMTPChecks: AUTH before TLS, an open relay, the login replies and
+// the bare local part each give their finding; DATA is never sent.
+func TestSMTPChecks(t *testing.T) {
+	cfg, roots := testCert(t, []string{"localhost"}, 365*24*time.Hour)
+	for _, c := range []struct {
+		name string
+		f    smtpScript
+		want []string
+	}{
+		{"good", smtpScript{auth: "235 2.7.0 ok", authLocal: "535 5.7.8 use your full email address"}, nil},
+		{"auth before tls", smtpScript{authBeforeTLS: true, auth: "235 2.7.0 ok", authLocal: "535 5.7.8 no"}, []string{"smtp.auth-before-tls"}},
+		{"open relay", smtpScript{openRelay: true, auth: "235 2.7.0 ok", authLocal: "535 5.7.8 no"}, []string{"smtp.open-relay"}},
+		{"wrong password", smtpScript{auth: "535 5.7.8 Authentication credentials invalid", authLocal: "535 5.7.8 no"}, []string{"login.failed"}},
+		{"throttled", smtpScript{auth: "454 4.7.0 too many failed logins: try again in 9 minutes", authLocal: "535 5.7.8 no"}, []string{"login.throttled"}},
+		{"local part accepted", smtpScript{auth: "235 2.7.0 ok", authLocal: "235 2.7.0 ok"}, []string{"login.local-part-accepted"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := startFakeSMTP(t, c.f, cfg)
+			pol := autoconfig.Policy{Domain: "example.test", Prefer: autoconfig.IMAP,
+				Submission: []autoconfig.Endpoint{{Protocol: autoconfig.SMTP, Host: "localhost", Port: f.ln.Addr().(*net.TCPAddr).Port, Security: autoconfig.STARTTLS}}}
+			rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "pw"}, Options{
+				Policy: func(string) (autoconfig.Policy, bool) { return pol, true }, RootCAs: roots, StepTimeout: 5 * time.Second,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(rep.Findings), c.want) {
+				t.Errorf("findings %v, want %v\n%+v", ids(rep.Findings), c.want, rep.Steps)
+			}
+			verbs := f.got()
+			if slices.Contains(verbs, "DATA") || !slices.Contains(verbs, "QUIT") {
+				t.Errorf("verbs %v", verbs)
+			}
+			if slices.Contains(verbs, "RCPT") && !slices.Contains(verbs, "RSET") {
+				t.Errorf("RCPT without RSET: %v", verbs)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package probe
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"time"
+
+	"mailsetup/autoconfig"
+)
+
+// Severity orders how bad a finding or step is: ok < info < warning <
+// critical. In JSON it is the lower-case word.
+type Severity int
+
+const (
+	OK Severity = iota
+	Info
+	Warning
+	Critical
+)
+
+var severityNames = [...]string{"ok", "info", "warning", "critical"}
+
+// String returns "ok", "info", "warning" or "critical".
+func (s Severity) String() string {
+	if s < OK || s > Critical {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// MarshalText writes the lower-case word.
+func (s Severity) MarshalText() ([]byte, error) {
+	if s < OK || s > Critical {
+		return nil, fmt.Errorf("probe: invalid severity %d", int(s))
+	}
+	return []byte(s.String()), nil
+}
+
+// UnmarshalText reads the lower-case word.
+func (s *Severity) UnmarshalText(b []byte) error {
+	for i, n := range severityNames {
+		if strings.EqualFold(string(b), n) {
+			*s = Severity(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("probe: unknown severity %q: want ok, info, warning or critical", b)
+}
+
+// Finding is one thing the probe found, with the fix in plain words.
+type Finding struct {
+	// ID is stable and documented, "area.thing" (see Catalog).
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	// Title is one short line.
+	Title string `json:"title"`
+	// Evidence is what was seen: reported values, server replies.
+	Evidence []string `json:"evidence,omitempty"`
+	// Fix tells the customer what to change, naming the field as the
+	// client's settings dialog calls it.
+	Fix string `json:"fix,omitempty"`
+	// Staff is one line for support staff.
+	Staff string `json:"staff,omitempty"`
+}
+
+// Step is one check the probe ran (a connection, a login, a DNS query).
+type Step struct {
+	Name     string        `json:"name"`
+	Severity Severity      `json:"severity"`
+	Duration time.Duration `json:"duration_ns"`
+	Evidence []string      `json:"evidence,omitempty"`
+	// Error is why the step could not complete; empty when it did.
+	Error string `json:"error,omitempty"`
+}
+
+// Endpoint is one server a client should use.
+type Endpoint struct {
+	Protocol string `json:"protocol"` // imap, pop3, smtp
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Security string `json:"security"` // tls, starttls, none
+}
+
+func (e Endpoint) String() string {
+	return fmt.Sprintf("%s %s:%d %s", e.Protocol, e.Host, e.Port, e.Security)
+}
+
+func fromPolicy(e autoconfig.Endpoint) Endpoint {
+	return Endpoint{Protocol: string(e.Protocol), Host: e.Host, Port: e.Port, Security: string(e.Security)}
+}
+
+// Expected are the settings the probe compares against.
+type Expected struct {
+	IMAP       []Endpoint `json:"imap,omitempty"`
+	POP3       []Endpoint `json:"pop3,omitempty"`
+	Submission []Endpoint `json:"submission,omitempty"`
+	Prefer     string     `json:"prefer"`
+	// Username is what the client must type as its username.
+	Username string `json:"username"`
+	// POP3LeaveOnServer and POP3DeleteAfterDays are the POP3 policy.
+	POP3LeaveOnServer   bool `json:"pop3_leave_on_server"`
+	POP3DeleteAfterDays int  `json:"pop3_delete_after_days,omitempty"`
+}
+
+// Report is the result of one probe run.
+type Report struct {
+	Address string `json:"address"`
+	Domain  string `json:"domain"`
+	// Source says where the expected settings came from: "policy" (the
+	// configured domain policy), later "autoconfig", "srv", ...
+	Source   string          `json:"source"`
+	Expected Expected        `json:"expected"`
+	Client   *ClientSettings `json:"client,omitempty"`
+	Steps    []Step          `json:"steps"`
+	// Findings are sorted worst first.
+	Findings []Finding     `json:"findings"`
+	Worst    Severity      `json:"worst"`
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// ClientSettings is what the customer's mail client shows. Zero values
+// mean "not reported" and are not compared.
+type ClientSettings struct {
+	Incoming Incoming `json:"incoming"`
+	Outgoing Outgoing `json:"outgoing"`
+}
+
+// Incoming is the client's incoming (IMAP or POP3) server.
+type Incoming struct {
+	Protocol string `json:"protocol,omitempty"` // imap or pop3
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	// Security is "ssl" or "tls" (implicit TLS), "starttls" or "none".
+	Security string `json:"security,omitempty"`
+	Username string `json:"username,omitempty"`
+	// LeaveOnServer: POP3 "leave a copy of messages on the server".
+	LeaveOnServer *bool `json:"leave_on_server,omitempty"`
+	// DeleteAfterDays: POP3 "remove from server after N days"; 0 means
+	// the box is unticked.
+	DeleteAfterDays *int `json:"delete_after_days,omitempty"`
+}
+
+// Outgoing is the client's outgoing (SMTP) server.
+type Outgoing struct {
+	Host     string `json:"host,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	Security string `json:"security,omitempty"`
+	// Auth: "my outgoing server (SMTP) requires authentication".
+	Auth *bool `json:"auth,omitempty"`
+	// Username, when empty with Auth on, means "same as incoming".
+	Username string `json:"username,omitempty"`
+}
+
+// Request is what to probe.
+type Request struct {
+	Address string `json:"address"`
+	// Password, when set, enables the login checks. It is never logged,
+	// printed, stored or put into a report.
+	Password string `json:"-"`
+	// Client is what the customer's client shows, if known.
+	Client *ClientSettings `json:"client,omitempty"`
+}
+
+// Options configure a run.
+type Options struct {
+	// Policy returns the configured policy of a domain.
+	Policy func(domain string) (autoconfig.Policy, bool)
+	// Resolver is the DNS server (host:port) for the DNS checks; empty
+	// skips them.
+	Resolver string
+	// RootCAs verifies server certificates; nil uses the system roots.
+	RootCAs *x509.CertPool
+	// StepTimeout bounds each step (default 10 s), Timeout the whole run
+	// (default 30 s).
+	StepTimeout, Timeout time.Duration
+	// AllowedHost says whether a host may be contacted. The probe only
+	// ever contacts hosts named by the policy; AllowedHost narrows that
+	// further. Nil allows every policy host.
+	AllowedHost func(host string) bool
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}

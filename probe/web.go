@@ -1,0 +1,86 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+
+	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/mozilla"
+)
+
+// maxDocument bounds the autoconfig document the probe reads.
+const maxDocument = 256 << 10
+
+// checkAutoconfig fetches the live Thunderbird document from the
+// policy's web URL and compares it with the policy.
+func (r *runner) checkAutoconfig(ctx context.Context, s *stepState) {
+	u := r.pol.Web.BaseURL + "/mail/config-v1.1.xml?emailaddress=" + url.QueryEscape(r.address)
+	client := &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig:   &tls.Config{RootCAs: r.opts.RootCAs, MinVersion: tls.VersionTLS12, Time: r.opts.Now},
+			DisableKeepAlives: true,
+			Proxy:             nil,
+		},
+		Timeout: r.opts.StepTimeout,
+		// Redirects could lead anywhere; the policy names one URL.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		s.fail(fmt.Errorf("autoconfig URL: %w", err))
+		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, err.Error()))
+		return
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		s.fail(fmt.Errorf("GET %s: %w", u, err))
+		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, err.Error()))
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		s.fail(fmt.Errorf("GET %s: %s", u, resp.Status))
+		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, "HTTP "+resp.Status))
+		return
+	}
+	s.note("GET %s: %s", u, resp.Status)
+	got, err := mozilla.Parse(io.LimitReader(resp.Body, maxDocument))
+	if err != nil {
+		s.fail(fmt.Errorf("parsing the autoconfig document: %w", err))
+		s.find(newFinding("autoconfig.mismatch", vars{"value": err.Error()}, err.Error()))
+		return
+	}
+	diffs := diffPolicy(r.pol, got)
+	if len(diffs) == 0 {
+		s.note("the document matches the policy")
+		return
+	}
+	for _, d := range diffs {
+		s.note("%s", d)
+	}
+	s.find(newFinding("autoconfig.mismatch", vars{"value": diffs[0]}, diffs...))
+}
+
+// diffPolicy lists how a published document differs from the policy in
+// what a client would use: the endpoints in order and the POP3 policy.
+func diffPolicy(want, got autoconfig.Policy) []string {
+	var out []string
+	for _, p := range []autoconfig.Protocol{autoconfig.IMAP, autoconfig.POP3, autoconfig.SMTP} {
+		w, g := want.Endpoints(p), got.Endpoints(p)
+		if !slices.Equal(w, g) {
+			out = append(out, fmt.Sprintf("%s servers: document has [%s], policy has [%s]", p, describe(g), describe(w)))
+		}
+	}
+	if len(want.POP3) > 0 && len(got.POP3) > 0 {
+		if want.POP.LeaveOnServer != got.POP.LeaveOnServer || (want.POP.LeaveOnServer && want.POP.DeleteAfterDays != got.POP.DeleteAfterDays) {
+			out = append(out, fmt.Sprintf("POP3 leave on server: document has %v/%d days, policy has %v/%d days",
+				got.POP.LeaveOnServer, got.POP.DeleteAfterDays, want.POP.LeaveOnServer, want.POP.DeleteAfterDays))
+		}
+	}
+	return out
+}
