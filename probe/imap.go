@@ -48,7 +48,7 @@ func imapCaps(untagged []string) string {
 // connectIMAP inspects an IMAP endpoint without logging in: greeting,
 // CAPABILITY, STARTTLS when needed, the certificate.
 func (r *runner) connectIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
-	c, err := dial(ctx, e)
+	c, err := r.dial(ctx, e)
 	if err != nil {
 		unreachable(s, e, err)
 		return
@@ -105,7 +105,7 @@ func (r *runner) connectIMAP(ctx context.Context, e autoconfig.Endpoint, s *step
 // loginIMAP logs in with the full address (go-imap's client) and reads
 // the INBOX message count.
 func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepState) loginOutcome {
-	c, err := dial(ctx, e)
+	c, err := r.dial(ctx, e)
 	if err != nil {
 		unreachable(s, e, err)
 		return loginOther
@@ -130,8 +130,8 @@ func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		cl = imapclient.New(c, nil)
 	}
 	defer cl.Close()
-	s.note("LOGIN as %s", r.address)
-	if err := cl.Login(r.address, r.password).Wait(); err != nil {
+	s.note("LOGIN as %s", r.loginName())
+	if err := cl.Login(r.loginName(), r.password).Wait(); err != nil {
 		s.fail(fmt.Errorf("IMAP login: %w", err))
 		var ie *imap.Error
 		if !errors.As(err, &ie) {

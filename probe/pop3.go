@@ -110,9 +110,9 @@ func hasCap(caps []string, tag string) (string, bool) {
 
 // dialPOP3 connects, reads the greeting and upgrades with STLS when the
 // endpoint needs it. It returns the capabilities before and after TLS.
-func dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.Config) (*pop3Client, tls.ConnectionState, []string, []string, error) {
+func (r *runner) dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.Config) (*pop3Client, tls.ConnectionState, []string, []string, error) {
 	var st tls.ConnectionState
-	c, err := dial(ctx, e)
+	c, err := r.dial(ctx, e)
 	if err != nil {
 		return nil, st, nil, nil, &connectError{err}
 	}
@@ -167,7 +167,7 @@ func (e *connectError) Unwrap() error { return e.err }
 
 // connectPOP3 inspects a POP3 endpoint without logging in.
 func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
-	p, st, before, after, err := dialPOP3(ctx, e, r.inspectConfig(e.Host))
+	p, st, before, after, err := r.dialPOP3(ctx, e, r.inspectConfig(e.Host))
 	if err != nil {
 		connFailed(s, e, err)
 		return
@@ -190,21 +190,21 @@ func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *step
 // loginPOP3 logs in read-only: STAT, UIDL count, TOP 1 0 for the oldest
 // message's date; never RETR, never DELE.
 func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepState) loginOutcome {
-	p, _, _, caps, err := dialPOP3(ctx, e, r.strictConfig(e.Host))
+	p, _, _, caps, err := r.dialPOP3(ctx, e, r.strictConfig(e.Host))
 	if err != nil {
 		connFailed(s, e, err)
 		return loginOther
 	}
 	defer p.c.Close()
 	if mechs, ok := hasCap(caps, "SASL"); ok && slices.ContainsFunc(strings.Fields(mechs), func(m string) bool { return strings.EqualFold(m, "PLAIN") }) {
-		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + r.address + "\x00" + r.password))
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + r.loginName() + "\x00" + r.password))
 		_, err = p.cmd("AUTH PLAIN %s", ir)
-		s.note("AUTH PLAIN as %s", r.address)
+		s.note("AUTH PLAIN as %s", r.loginName())
 	} else {
-		if _, err = p.cmd("USER %s", r.address); err == nil {
+		if _, err = p.cmd("USER %s", r.loginName()); err == nil {
 			_, err = p.cmd("PASS %s", r.password)
 		}
-		s.note("USER/PASS as %s", r.address)
+		s.note("USER/PASS as %s", r.loginName())
 	}
 	if err != nil {
 		return r.pop3LoginFailed(s, e, err)

@@ -23,8 +23,8 @@ const (
 	ExpiryWarning = 14 * 24 * time.Hour
 )
 
-// ErrUnknownDomain: the address's domain has no policy (discovery for
-// other domains is not built yet).
+// ErrUnknownDomain: the address's domain has no policy and
+// Options.Discover is off.
 var ErrUnknownDomain = errors.New("domain not configured")
 
 // runner is one probe run in progress.
@@ -35,6 +35,9 @@ type runner struct {
 	local    string
 	password string
 	client   *ClientSettings
+	// discovered: pol came from Options.Discover; popUnknown: the source
+	// says nothing about POP3 retention.
+	discovered, popUnknown bool
 
 	mu       sync.Mutex
 	steps    []Step
@@ -67,11 +70,16 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("probe: address: %w", err)
 	}
-	if opts.Policy == nil {
-		return nil, fmt.Errorf("probe: %s: %w (no policies given)", addr.Domain, ErrUnknownDomain)
+	var pol autoconfig.Policy
+	ok := false
+	if opts.Policy != nil {
+		pol, ok = opts.Policy(addr.Domain)
 	}
-	pol, ok := opts.Policy(addr.Domain)
-	if !ok {
+	switch {
+	case !ok && opts.Discover:
+	case opts.Policy == nil:
+		return nil, fmt.Errorf("probe: %s: %w (no policies given)", addr.Domain, ErrUnknownDomain)
+	case !ok:
 		return nil, fmt.Errorf("probe: %s: %w", addr.Domain, ErrUnknownDomain)
 	}
 	if opts.StepTimeout <= 0 {
@@ -89,13 +97,30 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	defer cancel()
 
 	r := &runner{opts: opts, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client}
-	rep := &Report{Address: addr.String(), Domain: addr.Domain, Source: "policy", Started: started, Client: req.Client}
+	source := "policy"
+	if !ok {
+		pol, source, err = r.discover(ctx, addr)
+		if err != nil {
+			if perr := parent.Err(); perr != nil {
+				return nil, fmt.Errorf("probe: %w", perr)
+			}
+			return nil, err
+		}
+		r.pol, r.discovered = pol, true
+	}
+	rep := &Report{Address: addr.String(), Domain: addr.Domain, Source: source, Started: started, Client: req.Client}
 	rep.Expected = expectedOf(pol, addr.String())
+	if r.discovered && pol.Username == autoconfig.LocalPart {
+		rep.Expected.Username = addr.Local
+	}
+	if r.popUnknown && len(pol.POP3) > 0 {
+		rep.Expected.POP3RetentionUnknown = true
+	}
 
 	if req.Client != nil {
 		r.record(0, "compare reported settings", nil, ctx, func(s *stepState) {
-			s.findings = Compare(pol, r.address, *req.Client)
-			s.note("compared the reported settings with the %s policy", addr.Domain)
+			s.findings = r.compare(*req.Client)
+			s.note("compared the reported settings with the %s settings of %s", source, addr.Domain)
 		})
 	}
 
@@ -108,7 +133,9 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 			r.record(100+i, "connect "+e.String(), func(ctx context.Context, s *stepState) { r.connect(ctx, e, s) }, ctx, nil)
 		})
 	}
-	if opts.Resolver != "" {
+	// The DNS records and the published document are checked against a
+	// configured policy only: discovered settings came from them.
+	if opts.Resolver != "" && !r.discovered {
 		wg.Go(func() { r.record(300, "dns records", r.checkDNS, ctx, nil) })
 	}
 	if pol.Web.BaseURL != "" && r.allowed(pol.Web.Host()) {
@@ -122,15 +149,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 		return nil, fmt.Errorf("probe: %w", err)
 	}
 
-	idx := make([]int, len(r.steps))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return r.order[a] - r.order[b] })
-	rep.Steps = make([]Step, 0, len(idx))
-	for _, i := range idx {
-		rep.Steps = append(rep.Steps, r.steps[i])
-	}
+	rep.Steps = r.sortedSteps()
 	rep.Findings = mergeFindings(r.findings)
 	sortFindings(rep.Findings)
 	if rep.Findings == nil {
@@ -146,9 +165,56 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	return rep, nil
 }
 
+// loginName is the username the logins use: the full address, or the
+// bare local part when discovered settings name that form.
+func (r *runner) loginName() string {
+	if r.discovered && r.pol.Username == autoconfig.LocalPart {
+		return r.local
+	}
+	return r.address
+}
+
+// sortedSteps returns the steps in report order. The caller holds r.mu
+// or runs no step concurrently.
+func (r *runner) sortedSteps() []Step {
+	idx := make([]int, len(r.steps))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return r.order[a] - r.order[b] })
+	out := make([]Step, 0, len(idx))
+	for _, i := range idx {
+		out = append(out, r.steps[i])
+	}
+	return out
+}
+
+// compare is Compare against r.pol; for discovered settings it leaves
+// out what the source does not say (POP3 retention for Autodiscover and
+// SRV) and accepts the username form the document names.
+func (r *runner) compare(c ClientSettings) []Finding {
+	fs := Compare(r.pol, r.address, c)
+	if !r.discovered {
+		return fs
+	}
+	fs = slices.DeleteFunc(fs, func(f Finding) bool {
+		switch f.ID {
+		case "pop3.leave-forever", "pop3.delete-after-too-long", "pop3.leave-against-policy":
+			return r.popUnknown
+		case "username.not-full-address":
+			return r.pol.Username == autoconfig.LocalPart
+		}
+		return false
+	})
+	if len(fs) == 0 {
+		fs = append(fs, newFinding("settings.ok", nil, "every reported setting matches the discovered settings"))
+	}
+	return fs
+}
+
 // record runs one step with its own timeout and stores its result. fn
 // does the work; direct, when set, runs instead without a context. seq
-// orders the steps in the report: 0 the comparison, 100+ connections in
+// orders the steps in the report: negative the discovery, 0 the comparison, 100+ connections in
 // policy order, 200+ logins, 300 DNS, 400 the autoconfig document.
 func (r *runner) record(seq int, name string, fn func(context.Context, *stepState), ctx context.Context, direct func(*stepState)) {
 	start := time.Now()
@@ -193,10 +259,10 @@ func expectedOf(p autoconfig.Policy, address string) Expected {
 }
 
 // dial opens a TCP connection bounded by ctx, with the connection's
-// deadline set to ctx's.
-func dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(e.Host, strconv.Itoa(e.Port)))
+// deadline set to ctx's. Options.Resolve may map the host to another
+// address (a testing hook).
+func (r *runner) dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, error) {
+	c, err := r.dialAddr(ctx, net.JoinHostPort(e.Host, strconv.Itoa(e.Port)))
 	if err != nil {
 		return nil, err
 	}
@@ -204,6 +270,21 @@ func dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, error) {
 		c.SetDeadline(dl)
 	}
 	return c, nil
+}
+
+// dialAddr dials host:port over TCP, through Options.Resolve when set.
+func (r *runner) dialAddr(ctx context.Context, hostport string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", hostport, err)
+	}
+	if r.opts.Resolve != nil {
+		if to, ok := r.opts.Resolve(host); ok {
+			host = to
+		}
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 }
 
 // unreachable records server.unreachable for a failed connect.

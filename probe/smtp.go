@@ -30,7 +30,7 @@ func (r *runner) smtpClient(ctx context.Context, e autoconfig.Endpoint, strict b
 	if strict {
 		cfg = r.strictConfig(e.Host)
 	}
-	c, err := dial(ctx, e)
+	c, err := r.dial(ctx, e)
 	if err != nil {
 		return nil, &connectError{err}
 	}
@@ -80,7 +80,7 @@ func smtpReply(err error) string {
 // sends DATA.
 func (r *runner) connectSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
 	if e.Security == autoconfig.STARTTLS {
-		c, err := dial(ctx, e)
+		c, err := r.dial(ctx, e)
 		if err != nil {
 			unreachable(s, e, err)
 			return
@@ -142,8 +142,8 @@ func (r *runner) loginSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		return loginOther
 	}
 	defer cl.Close()
-	s.note("AUTH PLAIN as %s", r.address)
-	if err := cl.Auth(sasl.NewPlainClient("", r.address, r.password)); err != nil {
+	s.note("AUTH PLAIN as %s", r.loginName())
+	if err := cl.Auth(sasl.NewPlainClient("", r.loginName(), r.password)); err != nil {
 		reply := smtpReply(err)
 		s.fail(fmt.Errorf("SMTP AUTH: %s", reply))
 		var se *smtp.SMTPError
@@ -174,6 +174,11 @@ func (r *runner) loginSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 	}
 	cl.Reset()
 	cl.Quit()
+	if r.loginName() != r.address {
+		// Discovered settings with the bare local part as username: the
+		// other forms are not the probe's business.
+		return loginOK
+	}
 
 	// The wrong username forms: the bare local part, and what the
 	// client reports if that is another form. The password is known to

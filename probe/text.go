@@ -8,13 +8,26 @@ import (
 	"time"
 )
 
+// sourceLabel names a Report.Source for people.
+func sourceLabel(source string) string {
+	switch source {
+	case "autoconfig":
+		return "discovered Thunderbird autoconfig document"
+	case "autodiscover":
+		return "discovered Outlook Autodiscover response"
+	case "srv":
+		return "discovered DNS SRV records"
+	}
+	return source
+}
+
 // WriteText writes the report for people: the verdict, the findings
 // grouped by severity (worst first) with evidence and fix, then the
 // steps.
 func WriteText(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "%s: %s (%d finding(s), %s)\n", r.Address, strings.ToUpper(r.Worst.String()), len(r.Findings), r.Duration.Round(time.Millisecond))
-	fmt.Fprintf(b, "expected settings (from the %s):\n", r.Source)
+	fmt.Fprintf(b, "expected settings (from the %s):\n", sourceLabel(r.Source))
 	for _, group := range [][]Endpoint{r.Expected.IMAP, r.Expected.POP3, r.Expected.Submission} {
 		for _, e := range group {
 			fmt.Fprintf(b, "  %s\n", e)
@@ -22,7 +35,9 @@ func WriteText(w io.Writer, r *Report) error {
 	}
 	fmt.Fprintf(b, "  username %s\n", r.Expected.Username)
 	if len(r.Expected.POP3) > 0 {
-		if r.Expected.POP3LeaveOnServer {
+		if r.Expected.POP3RetentionUnknown {
+			fmt.Fprintf(b, "  pop3: what to leave on the server is not known (not compared)\n")
+		} else if r.Expected.POP3LeaveOnServer {
 			fmt.Fprintf(b, "  pop3: leave on server, remove after %d days\n", r.Expected.POP3DeleteAfterDays)
 		} else {
 			fmt.Fprintf(b, "  pop3: download and remove\n")

@@ -3,6 +3,7 @@ package probe
 import (
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -102,6 +103,10 @@ type Expected struct {
 	// POP3LeaveOnServer and POP3DeleteAfterDays are the POP3 policy.
 	POP3LeaveOnServer   bool `json:"pop3_leave_on_server"`
 	POP3DeleteAfterDays int  `json:"pop3_delete_after_days,omitempty"`
+	// POP3RetentionUnknown: the discovered settings do not say what POP3
+	// clients should leave on the server (Autodiscover, SRV), so it is
+	// not compared; the two fields above are then meaningless.
+	POP3RetentionUnknown bool `json:"pop3_retention_unknown,omitempty"`
 }
 
 // Report is the result of one probe run.
@@ -109,7 +114,9 @@ type Report struct {
 	Address string `json:"address"`
 	Domain  string `json:"domain"`
 	// Source says where the expected settings came from: "policy" (the
-	// configured domain policy), later "autoconfig", "srv", ...
+	// configured domain policy) or, with Options.Discover, "autoconfig"
+	// (the Thunderbird document), "autodiscover" (Outlook POX) or "srv"
+	// (RFC 6186 DNS records).
 	Source   string          `json:"source"`
 	Expected Expected        `json:"expected"`
 	Client   *ClientSettings `json:"client,omitempty"`
@@ -182,4 +189,28 @@ type Options struct {
 	AllowedHost func(host string) bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+
+	// Discover, for a domain Policy does not know, discovers the
+	// expected settings the way mail clients do: the Thunderbird
+	// autoconfig document (autoconfig.<domain>, then
+	// <domain>/.well-known), Outlook Autodiscover POX
+	// (autodiscover.<domain>, then <domain>), RFC 6186/8314 SRV records
+	// through Resolver. Report.Source says which one answered. The probe
+	// then only contacts the discovery URLs' hosts and the hosts the
+	// discovered settings name (narrowed by AllowedHost). Off, such a
+	// domain is ErrUnknownDomain. Never enable it for untrusted input
+	// without AllowedHost: the discovered document chooses the hosts.
+	Discover bool
+	// HTTPClient fetches the discovery documents. Nil uses a client with
+	// RootCAs, StepTimeout, no proxy, Resolve and HTTPSPort, that follows
+	// redirects only to the same host; bodies are size-limited either
+	// way. Testing hook.
+	HTTPClient *http.Client
+	// Resolve, when set, maps a host name to the address to dial instead
+	// (ok false: dial the name itself); used for mail connections and the
+	// default HTTPClient. Testing hook, e.g. every name to 127.0.0.1.
+	Resolve func(host string) (addr string, ok bool)
+	// HTTPSPort is the port of the discovery URLs (0: 443). Testing hook
+	// for an httptest TLS server.
+	HTTPSPort int
 }

@@ -43,6 +43,10 @@ client settings what the customer's program shows, field by field.
   --out-host H --out-port N --out-security ssl|starttls|none
   --out-auth[=false] --out-user U
   --resolver HOST:PORT        DNS server for the DNS checks (none: skipped)
+  --discover                  for a domain without a policy, find the settings
+                              as mail clients do (Thunderbird autoconfig, then
+                              Outlook Autodiscover, then with --resolver the
+                              SRV records) and check those servers
   --ca FILE                   also trust the CA certificates in FILE (PEM)
   --timeout DURATION          the whole probe (default 30s)
   --json                      print the report as JSON
@@ -77,7 +81,7 @@ func cmdProbe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprint(stdout, probeHelp)
 		return 0
 	}
-	code, err := probeMain(ctx, args, stdin, stdout)
+	code, err := probeMain(ctx, args, stdin, stdout, nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailsetup probe: %v\n", err)
 		var ue usageError
@@ -89,10 +93,12 @@ func cmdProbe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	return code
 }
 
-func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) (int, error) {
+// probeMain parses args and runs the probe. tune, when set, adjusts the
+// options just before the run (tests set the probe's testing hooks).
+func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, tune func(*probe.Options)) (int, error) {
 	var (
 		c                         common
-		pwStdin, asJSON           bool
+		pwStdin, asJSON, discover bool
 		settingsFile, resolver    string
 		caFile                    string
 		timeout                   time.Duration
@@ -109,6 +115,7 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	rest, err := parseFlags("probe", args, &c, func(fs *flag.FlagSet) {
 		fs.BoolVar(&pwStdin, "password-stdin", false, "")
 		fs.BoolVar(&asJSON, "json", false, "")
+		fs.BoolVar(&discover, "discover", false, "")
 		fs.StringVar(&settingsFile, "settings", "", "")
 		fs.StringVar(&resolver, "resolver", "", "")
 		fs.StringVar(&caFile, "ca", "", "")
@@ -232,6 +239,10 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		Resolver: resolver,
 		RootCAs:  roots,
 		Timeout:  timeout,
+		Discover: discover,
+	}
+	if tune != nil {
+		tune(&opts)
 	}
 	rep, err := probe.Run(ctx, probe.Request{Address: email, Password: password, Client: settings}, opts)
 	if err != nil {

@@ -4,11 +4,22 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +31,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/autoconfig/mozilla"
 	"mailsetup/probe"
 	"mailsetup/server"
 )
@@ -339,5 +351,76 @@ func TestProbeDetectsPublishedMismatch(t *testing.T) {
 		var b strings.Builder
 		probe.WriteText(&b, rep)
 		t.Errorf("findings %v\n%s", got, b.String())
+	}
+}
+
+// TestProbeDiscoverFlag: with --discover, a domain without a policy is
+// probed against the Thunderbird document served for it (here pointing
+// at the running service); without, it is an unknown domain.
+func TestProbeDiscoverFlag(t *testing.T) {
+	m := startMail(t)
+	defer m.stop(t)
+	cfg, err := server.LoadConfig(m.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol := cfg.Policies()[0]
+	pol.Domain = "elsewhere.test"
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "autoconfig.elsewhere.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true, DNSNames: []string{"autoconfig.elsewhere.test"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mail/config-v1.1.xml" {
+			http.NotFound(w, r)
+			return
+		}
+		mozilla.Render(w, pol, r.URL.Query().Get("emailaddress"))
+	}))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+	srv.StartTLS()
+	defer srv.Close()
+	tune := func(o *probe.Options) {
+		o.Resolve = func(string) (string, bool) { return "127.0.0.1", true }
+		o.HTTPSPort = srv.Listener.Addr().(*net.TCPAddr).Port
+		o.StepTimeout = 5 * time.Second
+	}
+
+	args := []string{"john@elsewhere.test", "--config", m.config, "--json", "--ca", caFile}
+	var out bytes.Buffer
+	if _, err := probeMain(context.Background(), args, strings.NewReader(""), &out, tune); !errors.Is(err, probe.ErrUnknownDomain) {
+		t.Errorf("without --discover: %v, want ErrUnknownDomain", err)
+	}
+	code, err := probeMain(context.Background(), append(args, "--discover"), strings.NewReader(""), &out, tune)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep probe.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	connects := 0
+	for _, s := range rep.Steps {
+		if strings.HasPrefix(s.Name, "connect ") {
+			connects++
+		}
+	}
+	if rep.Source != "autoconfig" || code != 0 || connects != len(pol.IMAP)+len(pol.POP3)+len(pol.Submission) {
+		t.Errorf("--discover: exit %d, source %q, %d connect steps, findings %v\n%s", code, rep.Source, connects, findingIDs(&rep), out.String())
 	}
 }
