@@ -133,6 +133,33 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 			r.record(100+i, "connect "+e.String(), func(ctx context.Context, s *stepState) { r.connect(ctx, e, s) }, ctx, nil)
 		})
 	}
+	// Ports whose reported connection security is in doubt: find out live
+	// which mode the server speaks there.
+	if c := req.Client; c != nil {
+		inProto := autoconfig.Protocol(strings.ToLower(c.Incoming.Protocol))
+		if inProto == "" {
+			inProto = pol.Prefer
+		}
+		for i, p := range []struct {
+			proto    autoconfig.Protocol
+			host     string
+			port     int
+			security string
+			side     string
+		}{
+			{inProto, c.Incoming.Host, c.Incoming.Port, NormalizeSecurity(c.Incoming.Security), "incoming"},
+			{autoconfig.SMTP, c.Outgoing.Host, c.Outgoing.Port, NormalizeSecurity(c.Outgoing.Security), "outgoing"},
+		} {
+			if !r.modeInDoubt(p.proto, p.host, p.port, p.security) {
+				continue
+			}
+			wg.Go(func() {
+				r.record(150+i, fmt.Sprintf("connection security of %s port %s:%d", p.side, p.host, p.port), func(ctx context.Context, s *stepState) {
+					r.checkReportedMode(ctx, s, p.proto, p.host, p.port, p.security)
+				}, ctx, nil)
+			})
+		}
+	}
 	// The DNS records and the published document are checked against a
 	// configured policy only: discovered settings came from them.
 	if opts.Resolver != "" && !r.discovered {

@@ -139,6 +139,23 @@ func TestProbeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// A port set to the wrong mode: the probe finds out live which mode
+	// the server speaks there, both ways round.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{set(good, "--out-port", fmt.Sprint(p.Submissions), "--out-security", "starttls"), fmt.Sprintf("localhost:%d stays silent and answers a TLS handshake: it speaks SSL/TLS", p.Submissions)},
+		{set(good, "--in-port", fmt.Sprint(p.IMAP), "--in-security", "ssl"), fmt.Sprintf("localhost:%d sends a plaintext greeting", p.IMAP)},
+	} {
+		_, rep, out := runProbe(t, m, "", c.args...)
+		if !slices.ContainsFunc(rep.Steps, func(s probe.Step) bool {
+			return strings.HasPrefix(s.Name, "connection security of") && slices.ContainsFunc(s.Evidence, func(e string) bool { return strings.Contains(e, c.want) })
+		}) || !slices.Equal(findingIDs(rep), []string{"port.security-mismatch"}) {
+			t.Errorf("mode check: want step evidence %q, findings [port.security-mismatch]; got %v\n%s", c.want, findingIDs(rep), out)
+		}
+	}
+
 	// The STARTTLS/STLS logins.
 	for _, args := range [][]string{
 		set(good, "--in-port", fmt.Sprint(p.IMAP), "--in-security", "starttls"),
