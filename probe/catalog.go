@@ -31,7 +31,7 @@ var Catalog = []Entry{
 		"client sends without AUTH; submission answers 530 5.7.0"},
 	{"smtp.open-relay", Critical, "The submission server accepts mail without a login",
 		"Nothing for the customer to change: the mail server must refuse mail from clients that have not logged in. Call the mail administrator.",
-		"MAIL FROM without AUTH was accepted on {value}: open submission relay"},
+		"MAIL FROM and RCPT TO without AUTH were accepted on {value}: open submission relay"},
 	{"smtp.auth-before-tls", Warning, "The server offers passwords before encryption",
 		"Nothing for the customer to change; keep the connection security at {expected}.",
 		"AUTH advertised before STARTTLS on {value}: passwords could travel in clear text"},

@@ -76,8 +76,8 @@ func smtpReply(err error) string {
 }
 
 // connectSMTP inspects a submission endpoint: AUTH only after TLS, the
-// certificate, and MAIL FROM without AUTH must be refused. It never
-// sends DATA.
+// certificate, and mail without AUTH (MAIL FROM, then RCPT TO) must be
+// refused. It never sends DATA.
 func (r *runner) connectSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
 	if e.Security == autoconfig.STARTTLS {
 		c, err := r.dial(ctx, e)
@@ -120,15 +120,23 @@ func (r *runner) connectSMTP(ctx context.Context, e autoconfig.Endpoint, s *step
 	} else {
 		s.note("AUTH is not advertised")
 	}
-	err = cl.Mail(r.address, nil)
+	// Servers such as Postfix accept MAIL FROM from anyone and apply
+	// their restrictions at RCPT TO (smtpd_delay_reject), so only an
+	// accepted recipient shows that mail without a login gets through.
+	if err := cl.Mail(r.address, nil); err != nil {
+		s.note("MAIL FROM without AUTH refused: %s", smtpReply(err))
+		cl.Quit()
+		return
+	}
+	err = cl.Rcpt(r.address, nil)
 	switch {
 	case err == nil:
-		s.note("MAIL FROM:<%s> without AUTH was accepted", r.address)
-		s.find(newFinding("smtp.open-relay", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, fmt.Sprintf("MAIL FROM:<%s> without AUTH: accepted", r.address)))
-		cl.Reset()
+		s.note("MAIL FROM and RCPT TO:<%s> without AUTH were accepted", r.address)
+		s.find(newFinding("smtp.open-relay", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, fmt.Sprintf("MAIL FROM and RCPT TO:<%s> without AUTH: accepted", r.address)))
 	default:
-		s.note("MAIL FROM without AUTH refused: %s", smtpReply(err))
+		s.note("RCPT TO without AUTH refused: %s", smtpReply(err))
 	}
+	cl.Reset()
 	cl.Quit()
 }
 

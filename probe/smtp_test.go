@@ -16,10 +16,11 @@ import (
 
 // smtpScript says how fakeSMTP behaves: authBeforeTLS advertises AUTH on
 // the plain connection; openRelay accepts MAIL without AUTH; auth answers
-// AUTH for the full address, authLocal for any other username.
+// AUTH for the full address, authLocal for any other username;
+// lateReject (as Postfix does) accepts MAIL without AUTH and refuses RCPT.
 type smtpScript struct {
-	authBeforeTLS, openRelay bool
-	auth, authLocal          string
+	authBeforeTLS, openRelay, lateReject bool
+	auth, authLocal                      string
 }
 
 // fakeSMTP is a scripted submission server with STARTTLS on loopback.
@@ -97,13 +98,17 @@ func (f *fakeSMTP) serve(c net.Conn) {
 			w(reply)
 			authed = strings.HasPrefix(reply, "235")
 		case "MAIL":
-			if authed || f.openRelay {
+			if authed || f.openRelay || f.lateReject {
 				w("250 2.1.0 ok")
 			} else {
 				w("530 5.7.0 Authentication required")
 			}
 		case "RCPT":
-			w("250 2.1.5 ok")
+			if authed || f.openRelay {
+				w("250 2.1.5 ok")
+			} else {
+				w("554 5.7.1 Relay access denied")
+			}
 		case "RSET":
 			w("250 2.0.0 ok")
 		case "QUIT":
@@ -132,6 +137,7 @@ func TestSMTPChecks(t *testing.T) {
 	}{
 		{"good", smtpScript{auth: "235 2.7.0 ok", authLocal: "535 5.7.8 use your full email address"}, nil},
 		{"auth before tls", smtpScript{authBeforeTLS: true, auth: "235 2.7.0 ok", authLocal: "535 5.7.8 no"}, []string{"smtp.auth-before-tls"}},
+		{"restrictions at RCPT", smtpScript{lateReject: true, auth: "235 2.7.0 ok", authLocal: "535 5.7.8 no"}, nil},
 		{"open relay", smtpScript{openRelay: true, auth: "235 2.7.0 ok", authLocal: "535 5.7.8 no"}, []string{"smtp.open-relay"}},
 		{"wrong password", smtpScript{auth: "535 5.7.8 Authentication credentials invalid", authLocal: "535 5.7.8 no"}, []string{"login.failed"}},
 		{"throttled", smtpScript{auth: "454 4.7.0 too many failed logins: try again in 9 minutes", authLocal: "535 5.7.8 no"}, []string{"login.throttled"}},
