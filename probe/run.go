@@ -167,6 +167,9 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	}
 	if pol.Web.BaseURL != "" && r.allowed(pol.Web.Host()) {
 		wg.Go(func() { r.record(400, "autoconfig document", r.checkAutoconfig, ctx, nil) })
+		if !r.discovered {
+			wg.Go(func() { r.record(410, "autodiscover document", r.checkAutodiscover, ctx, nil) })
+		}
 	}
 	if req.Password != "" {
 		wg.Go(func() { r.logins(ctx) })

@@ -93,7 +93,7 @@ func TestProbeEndToEnd(t *testing.T) {
 	if code != 0 || rep.Worst > probe.Info || !slices.Equal(findingIDs(rep), []string{"settings.ok"}) {
 		t.Fatalf("correct settings: exit %d, findings %v\n%s", code, findingIDs(rep), out)
 	}
-	for _, want := range []string{"login imap", "login pop3", "login smtp", "dns records", "autoconfig document"} {
+	for _, want := range []string{"login imap", "login pop3", "login smtp", "dns records", "autoconfig document", "autodiscover document"} {
 		if !slices.ContainsFunc(rep.Steps, func(s probe.Step) bool { return strings.HasPrefix(s.Name, want) && s.Error == "" }) {
 			t.Errorf("no clean step %q:\n%s", want, out)
 		}
@@ -368,6 +368,14 @@ func TestProbeDetectsPublishedMismatch(t *testing.T) {
 		var b strings.Builder
 		probe.WriteText(&b, rep)
 		t.Errorf("findings %v\n%s", got, b.String())
+	}
+	// The live Autodiscover answer is compared too.
+	if !slices.ContainsFunc(rep.Steps, func(s probe.Step) bool {
+		return s.Name == "autodiscover document" && slices.ContainsFunc(s.Evidence, func(e string) bool { return strings.HasPrefix(e, "Autodiscover: smtp servers") })
+	}) {
+		var b strings.Builder
+		probe.WriteText(&b, rep)
+		t.Errorf("no Autodiscover mismatch step:\n%s", b.String())
 	}
 }
 
