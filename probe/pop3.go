@@ -182,7 +182,12 @@ func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *step
 	}
 	s.note("CAPA: %s", strings.Join(after, ", "))
 	if v, ok := hasCap(after, "LOGIN-DELAY"); ok && v != "0" {
-		s.find(newFinding("pop3.login-delay", vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, "CAPA LOGIN-DELAY "+v))
+		ev := []string{"CAPA LOGIN-DELAY " + v}
+		if r.password != "" {
+			// RFC 2449 §6.8: the probe's own login counts too.
+			ev = append(ev, "this check logs in over POP3 too: the customer's mail program may be refused with [LOGIN-DELAY] for the next "+v+" seconds")
+		}
+		s.find(newFinding("pop3.login-delay", vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, ev...))
 	}
 	p.cmd("QUIT")
 }

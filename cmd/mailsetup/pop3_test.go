@@ -533,3 +533,20 @@ func TestPOP3LoginDelay(t *testing.T) {
 		t.Errorf("second login within the delay: %v\n%s", err, out)
 	}
 }
+
+// TestProbeSaysItsOwnLoginCountsForLoginDelay: with LOGIN-DELAY set, the
+// probe reports it and warns that its own POP3 login delays the
+// customer's next check.
+func TestProbeSaysItsOwnLoginCountsForLoginDelay(t *testing.T) {
+	m := startMailWith(t, func(t *testing.T, m *mailService, config string) string {
+		return strings.Replace(config, "pop3_idle_minutes = 10\n", "pop3_idle_minutes = 10\npop3_login_delay_seconds = 300\n", 1)
+	})
+	defer m.stop(t)
+	_, rep, out := runProbe(t, m, m.password)
+	for _, f := range rep.Findings {
+		if f.ID == "pop3.login-delay" && slices.ContainsFunc(f.Evidence, func(e string) bool { return strings.Contains(e, "this check logs in over POP3 too") }) {
+			return
+		}
+	}
+	t.Errorf("no pop3.login-delay finding with the note about the probe's own login:\n%s", out)
+}
