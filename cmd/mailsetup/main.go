@@ -239,13 +239,15 @@ func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Si
 func printStartup(w io.Writer, cfgPath string, cfg *server.Config, ls []server.Listener, created server.Created) {
 	fmt.Fprintf(w, "mailsetup is serving (config %s)\n", cfgPath)
 	for _, l := range ls {
-		switch l.Name {
-		case "dns":
-			fmt.Fprintf(w, "  %-6s %s (udp and tcp)\n", l.Name, l.Addr)
-		case "admin":
-			fmt.Fprintf(w, "  %-6s %s (/metrics, /healthz)\n", l.Name, l.URL)
-		default:
-			fmt.Fprintf(w, "  %-6s %s\n", l.Name, l.URL)
+		switch {
+		case l.Name == "dns":
+			fmt.Fprintf(w, "  %-11s %s (udp and tcp)\n", l.Name, l.Addr)
+		case l.Name == "admin":
+			fmt.Fprintf(w, "  %-11s %s (/metrics, /healthz)\n", l.Name, l.URL)
+		case l.URL != "":
+			fmt.Fprintf(w, "  %-11s %s\n", l.Name, l.URL)
+		default: // mail listeners
+			fmt.Fprintf(w, "  %-11s %s\n", l.Name, l.Addr)
 		}
 	}
 	for _, p := range cfg.Policies() {

@@ -91,7 +91,7 @@ func startServe(t *testing.T, args ...string) *service {
 		// Ends only the process this test started; a no-op once it exited.
 		_ = cmd.Process.Kill()
 	})
-	listener := regexp.MustCompile(`^  (http|https|dns|admin) +(\S+)`)
+	listener := regexp.MustCompile(`^  (http|https|dns|admin|smtp|submission|submissions|imap|imaps|pop3|pop3s) +(\S+)`)
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
@@ -212,6 +212,13 @@ func TestServeEndToEnd(t *testing.T) {
 	https, http := svc.urls["https"], svc.urls["http"]
 	if https != fmt.Sprintf("https://127.0.0.1:%d", ports.HTTPS) || http != fmt.Sprintf("http://127.0.0.1:%d", ports.HTTP) {
 		t.Fatalf("printed listeners %v do not match the config:\n%s", svc.urls, svc.stdout)
+	}
+	// Every advertised port is printed as listening.
+	for name, port := range map[string]int{"smtp": ports.SMTP, "submission": ports.Submission, "submissions": ports.Submissions,
+		"imap": ports.IMAP, "imaps": ports.IMAPS, "pop3": ports.POP3, "pop3s": ports.POP3S, "dns": ports.DNS} {
+		if got := svc.urls[name]; got != fmt.Sprintf("127.0.0.1:%d", port) {
+			t.Errorf("listener %s printed as %q, want 127.0.0.1:%d:\n%s", name, got, port, svc.stdout)
+		}
 	}
 	cfg, err := server.LoadConfig(created.ConfigPath)
 	if err != nil {
