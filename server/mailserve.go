@@ -38,6 +38,9 @@ func (s *Server) registerEventMetrics() {
 	}, func() float64 { return float64(s.bus.Dropped()) }))
 	s.bus.Subscribe(func(e events.Event) {
 		counts.WithLabelValues(string(e.Kind), e.Proto, e.Result).Inc()
+		if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+			return
+		}
 		attrs := []slog.Attr{slog.String("kind", string(e.Kind)),
 			slog.String("proto", e.Proto), slog.String("remote", e.Remote.String()), slog.String("account", e.Account),
 			slog.String("username_form", e.Form), slog.String("result", e.Result), slog.String("detail", e.Detail)}
