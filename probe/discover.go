@@ -134,12 +134,13 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 		return pol, "srv", nil
 	}
 
-	r.record(next(), "thunderbird guesses", nil, ctx, func(s *stepState) {
-		d := domain
-		s.note("not contacted; Thunderbird would next guess these hosts, in this order")
-		s.note("incoming: imap.%[1]s, mail.%[1]s, %[1]s on 993 (SSL) then 143 (STARTTLS); pop3.%[1]s, pop.%[1]s, mail.%[1]s, %[1]s on 995 then 110", d)
-		s.note("outgoing: smtp.%[1]s, mail.%[1]s, %[1]s on 465 (SSL) then 587 and 25 (STARTTLS)", d)
-	})
+	if p, ok := r.discoverMX(ctx, addr, next); ok {
+		return p, "mx-autoconfig", nil
+	}
+	if p, ok := r.discoverGuess(ctx, domain, next); ok {
+		r.popUnknown = true
+		return p, "guess", nil
+	}
 	r.mu.Lock()
 	steps := r.sortedSteps()
 	r.mu.Unlock()

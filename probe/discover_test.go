@@ -2,7 +2,9 @@ package probe
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -25,6 +27,7 @@ import (
 type elsewhere struct {
 	pop  *fakePOP3
 	smtp *fakeSMTP
+	cfg  *tls.Config
 	pol  autoconfig.Policy
 	opts Options
 
@@ -40,8 +43,8 @@ const elsewhereDomain = "elsewhere.test"
 func newElsewhere(t *testing.T, serve func(e *elsewhere, w http.ResponseWriter, r *http.Request) bool) *elsewhere {
 	t.Helper()
 	cfg, roots := testCert(t, []string{"autoconfig." + elsewhereDomain, elsewhereDomain, "autodiscover." + elsewhereDomain,
-		"pop." + elsewhereDomain, "smtp." + elsewhereDomain}, 90*24*time.Hour)
-	e := &elsewhere{}
+		"pop." + elsewhereDomain, "smtp." + elsewhereDomain, "imap." + elsewhereDomain, "autoconfig.provider.test", "autoconfig.mx.provider.test"}, 90*24*time.Hour)
+	e := &elsewhere{cfg: cfg}
 	e.pop = startFakePOP3(t, cfg, "+OK welcome", "")
 	e.smtp = startFakeSMTP(t, smtpScript{auth: "235 2.7.0 ok"}, cfg)
 	e.pol = autoconfig.Policy{
@@ -191,8 +194,8 @@ func TestProbeDiscoverAutodiscover(t *testing.T) {
 	}
 }
 
-// srvResolver is a loopback DNS server answering SRV queries from recs
-// (name -> records) and NXDOMAIN otherwise.
+// srvResolver is a loopback DNS server answering queries from recs
+// (name -> records of that name, of any type) and NXDOMAIN otherwise.
 func srvResolver(t *testing.T, recs map[string][]dns.RR) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -202,9 +205,12 @@ func srvResolver(t *testing.T, recs map[string][]dns.RR) string {
 	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		a := new(dns.Msg)
 		a.SetReply(m)
-		if rr, ok := recs[strings.ToLower(m.Question[0].Name)]; ok && m.Question[0].Qtype == dns.TypeSRV {
-			a.Answer = rr
-		} else {
+		for _, rr := range recs[strings.ToLower(m.Question[0].Name)] {
+			if rr.Header().Rrtype == m.Question[0].Qtype {
+				a.Answer = append(a.Answer, rr)
+			}
+		}
+		if len(a.Answer) == 0 {
 			a.Rcode = dns.RcodeNameError
 		}
 		w.WriteMsg(a)
@@ -248,12 +254,14 @@ func TestProbeDiscoverSRV(t *testing.T) {
 func TestProbeDiscoverNothing(t *testing.T) {
 	e := newElsewhere(t, nil)
 	e.opts.Resolver = srvResolver(t, nil)
+	closed := closedPort(t)
+	e.opts.Port = func(int) int { return closed }
 	_, err := Run(context.Background(), Request{Address: "john@" + elsewhereDomain}, e.opts)
 	var de *DiscoveryError
 	if !errors.Is(err, ErrNotDiscovered) || !errors.As(err, &de) {
 		t.Fatalf("error %v: want ErrNotDiscovered", err)
 	}
-	if len(de.Steps) != 6 || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "imap."+elsewhereDomain+", mail."+elsewhereDomain) {
+	if len(de.Steps) != 7 || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "imap."+elsewhereDomain+", mail."+elsewhereDomain) {
 		t.Errorf("error %v, steps %+v", err, de.Steps)
 	}
 	if testing.Verbose() {
@@ -326,5 +334,150 @@ func TestProbeDiscoverLocalPart(t *testing.T) {
 	i := slices.IndexFunc(rep.Steps, func(s Step) bool { return strings.HasPrefix(s.Name, "login pop3") })
 	if i < 0 || !slices.Contains(rep.Steps[i].Evidence, "AUTH PLAIN as john") {
 		t.Errorf("login step: %+v", rep.Steps)
+	}
+}
+
+// closedPort is a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return p
+}
+
+// TestProbeDiscoverMX: with no document for the domain itself, the
+// autoconfig document of the MX host's domain is used (Thunderbird's
+// forMX), https only.
+func TestProbeDiscoverMX(t *testing.T) {
+	e := newElsewhere(t, func(e *elsewhere, w http.ResponseWriter, r *http.Request) bool {
+		if r.Host == "autoconfig.provider.test:"+portOf(r) && r.URL.Path == "/mail/config-v1.1.xml" {
+			w.Header().Set("Content-Type", "text/xml")
+			if err := mozilla.Render(w, e.pol, r.URL.Query().Get("emailaddress")); err != nil {
+				t.Error(err)
+			}
+			return true
+		}
+		return false
+	})
+	mx := func(pref uint16, host string) dns.RR {
+		return &dns.MX{Hdr: dns.RR_Header{Name: elsewhereDomain + ".", Rrtype: dns.TypeMX, Class: dns.ClassINET, Ttl: 60}, Preference: pref, Mx: host}
+	}
+	e.opts.Resolver = srvResolver(t, map[string][]dns.RR{
+		elsewhereDomain + ".": {mx(20, "backup.other.test."), mx(10, "mx.provider.test.")},
+	})
+	rep, err := Run(context.Background(), Request{Address: "john@" + elsewhereDomain}, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Source != "mx-autoconfig" || rep.Expected.POP3RetentionUnknown || rep.Expected.POP3DeleteAfterDays != 3 {
+		t.Errorf("source %q, expected %+v", rep.Source, rep.Expected)
+	}
+	i := slices.IndexFunc(rep.Steps, func(s Step) bool {
+		return strings.HasPrefix(s.Name, "discover mx-autoconfig https://autoconfig.provider.test:")
+	})
+	if i < 0 || rep.Steps[i].Error != "" {
+		t.Errorf("steps %v", stepNames(rep))
+	}
+	checkEndpoints(t, e, rep)
+	reqs := e.got()
+	if len(reqs) != 6 || !strings.Contains(reqs[4], "autoconfig.mx.provider.test") || !strings.Contains(reqs[5], "autoconfig.provider.test") {
+		t.Errorf("requests %q: want the 4 discovery attempts, then the MX host's domain one label longer, then its base domain", reqs)
+	}
+	for _, r := range reqs {
+		if strings.Contains(r, "other.test") {
+			t.Errorf("the higher-preference MX was used: %q", r)
+		}
+	}
+}
+
+// fakeIMAP is an implicit-TLS IMAP server that answers CAPABILITY and
+// LOGOUT.
+func startFakeIMAP(t *testing.T, cfg *tls.Config) int {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				l := newLineConn(c)
+				l.writeLine("* OK fake IMAP ready")
+				for {
+					line, err := l.readLine()
+					if err != nil {
+						return
+					}
+					tag, cmd, _ := strings.Cut(line, " ")
+					switch strings.ToUpper(cmd) {
+					case "CAPABILITY":
+						l.writeLine("* CAPABILITY IMAP4rev1 AUTH=PLAIN")
+						l.writeLine(tag + " OK done")
+					case "LOGOUT":
+						l.writeLine("* BYE")
+						l.writeLine(tag + " OK done")
+						return
+					default:
+						l.writeLine(tag + " BAD unknown")
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestProbeDiscoverGuess: with nothing published, the working guessed
+// hosts (imap.<d> on "993", smtp.<d> on "587") become the settings.
+func TestProbeDiscoverGuess(t *testing.T) {
+	e := newElsewhere(t, nil)
+	e.opts.Resolver = srvResolver(t, nil)
+	imapPort, smtpPort, closed := startFakeIMAP(t, e.cfg), e.smtp.ln.Addr().(*net.TCPAddr).Port, closedPort(t)
+	e.opts.Port = func(p int) int {
+		switch p {
+		case 993:
+			return imapPort
+		case 587:
+			return smtpPort
+		}
+		return closed
+	}
+	rep, err := Run(context.Background(), Request{Address: "john@" + elsewhereDomain}, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIMAP := []Endpoint{{Protocol: "imap", Host: "imap." + elsewhereDomain, Port: imapPort, Security: "tls"}}
+	wantSMTP := []Endpoint{{Protocol: "smtp", Host: "smtp." + elsewhereDomain, Port: smtpPort, Security: "starttls"}}
+	if rep.Source != "guess" || !slices.Equal(rep.Expected.IMAP, wantIMAP) || !slices.Equal(rep.Expected.Submission, wantSMTP) ||
+		len(rep.Expected.POP3) != 0 || rep.Expected.Prefer != "imap" {
+		t.Errorf("source %q, expected %+v", rep.Source, rep.Expected)
+	}
+	i := slices.IndexFunc(rep.Steps, func(s Step) bool { return s.Name == "discover guess "+elsewhereDomain })
+	if i < 0 || len(rep.Steps[i].Evidence) != 1+20+2 {
+		t.Fatalf("steps %v", stepNames(rep))
+	}
+	if ev := rep.Steps[i].Evidence; ev[1] != fmt.Sprintf("imap imap.%s:%d tls: ok", elsewhereDomain, imapPort) ||
+		!slices.Contains(ev, fmt.Sprintf("smtp smtp.%s:%d starttls: ok", elsewhereDomain, smtpPort)) {
+		t.Errorf("guess evidence %q", ev)
+	}
+	for _, n := range []string{"connect " + wantIMAP[0].String(), "connect " + wantSMTP[0].String()} {
+		j := slices.IndexFunc(rep.Steps, func(s Step) bool { return s.Name == n })
+		if j < 0 || rep.Steps[j].Error != "" {
+			t.Errorf("step %q missing or failed: %+v", n, rep.Steps)
+		}
+	}
+	if len(e.pop.got()) != 0 {
+		t.Error("the POP3 server was contacted")
 	}
 }

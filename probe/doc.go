@@ -35,22 +35,42 @@
 //     https://<domain>/autodiscover/autodiscover.xml, with the address and
 //     never a password (Source "autodiscover");
 //  3. the RFC 6186/8314 SRV records (_imaps, _imap, _pop3s, _pop3,
-//     _submissions, _submission) through Options.Resolver (Source "srv").
+//     _submissions, _submission) through Options.Resolver (Source "srv");
+//  4. Thunderbird's MX source: through Options.Resolver, the MX host
+//     with the lowest preference; its registrable domain (eTLD+1, from
+//     the public suffix list) one label longer, then the registrable
+//     domain itself, each only at
+//     https://autoconfig.<mxdomain>/mail/config-v1.1.xml?emailaddress=<addr>
+//     (https only; skipped when the MX base domain is the email domain;
+//     Source "mx-autoconfig");
+//  5. as a last resort, Thunderbird's guesses, in its order: IMAP on
+//     imap.<domain>, mail.<domain>, <domain> at 993 (TLS) then 143
+//     (STARTTLS); POP3 on pop3., pop., mail.<domain>, <domain> at 995
+//     then 110; SMTP on smtp., mail.<domain>, <domain> at 465 then 587.
+//     A guess works when TCP, the TLS handshake (verified as a mail
+//     client would) and the greeting succeed and, at 143/110/587,
+//     STARTTLS/STLS is offered; only the capability query and
+//     LOGOUT/QUIT are sent, never a login. The guesses run concurrently
+//     (at most 8, each within 3 s or StepTimeout if shorter); the first
+//     working IMAP or else POP3 endpoint and the first working SMTP one
+//     are the settings (Source "guess"; username the full address). Every
+//     guess and its outcome is evidence of one step.
 //
-// When none answers, Run returns a *DiscoveryError (errors.Is
-// ErrNotDiscovered) with every attempt and, as evidence only, the host
-// names Thunderbird would guess next; none of them is contacted.
+// When none answers (guessing found no IMAP or POP3 server), Run returns
+// a *DiscoveryError (errors.Is ErrNotDiscovered) with every attempt.
 // Discovered settings are the expected settings for the rest of the run:
 // the servers are checked as for a policy, the reported settings compared
 // with them (POP3 retention only when the source states it, which
-// Autodiscover and SRV do not; the username form as the document says).
+// Autodiscover, SRV and guessing do not; the username form as the
+// document says).
 // The published DNS records and document are not checked against them.
-// Only the discovery URLs' hosts and the discovered hosts are contacted,
-// narrowed by Options.AllowedHost; but a discovered document chooses
+// Only the discovery URLs' hosts, the guessed host names and the
+// discovered hosts are contacted, narrowed by Options.AllowedHost; but a discovered document chooses
 // those hosts and ports, so Discover is for operators (the command
 // line), not for anonymous callers. The default HTTP client follows
 // redirects only within the same host; documents are read up to 256 KiB. Options.HTTPClient,
-// Resolve and HTTPSPort are testing hooks.
+// Resolve, HTTPSPort and Port (standard port to the port dialled instead)
+// are testing hooks.
 //
 // # JSON
 //
@@ -60,7 +80,7 @@
 //	{
 //	  "address": "john@example.com",
 //	  "domain": "example.com",
-//	  "source": "policy",                  // or "autoconfig", "autodiscover", "srv"
+//	  "source": "policy",                  // or "autoconfig", "autodiscover", "srv", "mx-autoconfig", "guess"
 //	  "expected": {
 //	    "imap": [{"protocol": "imap", "host": "imap.example.com", "port": 993, "security": "tls"}],
 //	    "pop3": [...], "submission": [...],

@@ -115,8 +115,9 @@ type Report struct {
 	Domain  string `json:"domain"`
 	// Source says where the expected settings came from: "policy" (the
 	// configured domain policy) or, with Options.Discover, "autoconfig"
-	// (the Thunderbird document), "autodiscover" (Outlook POX) or "srv"
-	// (RFC 6186 DNS records).
+	// (the Thunderbird document), "autodiscover" (Outlook POX), "srv"
+	// (RFC 6186 DNS records), "mx-autoconfig" (the Thunderbird document
+	// of the MX host's domain) or "guess" (Thunderbird's guessed hosts).
 	Source   string          `json:"source"`
 	Expected Expected        `json:"expected"`
 	Client   *ClientSettings `json:"client,omitempty"`
@@ -195,9 +196,12 @@ type Options struct {
 	// autoconfig document (autoconfig.<domain>, then
 	// <domain>/.well-known), Outlook Autodiscover POX
 	// (autodiscover.<domain>, then <domain>), RFC 6186/8314 SRV records
-	// through Resolver. Report.Source says which one answered. The probe
-	// then only contacts the discovery URLs' hosts and the hosts the
-	// discovered settings name (narrowed by AllowedHost). Off, such a
+	// through Resolver, the autoconfig document of the MX host's domain
+	// (through Resolver), and last Thunderbird's guessed host names on
+	// the standard ports. Report.Source says which one answered. The
+	// probe then only contacts the discovery URLs' hosts, the guessed
+	// hosts and the hosts the discovered settings name (narrowed by
+	// AllowedHost). Off, such a
 	// domain is ErrUnknownDomain. Never enable it for untrusted input
 	// without AllowedHost: the discovered document chooses the hosts.
 	Discover bool
@@ -213,4 +217,8 @@ type Options struct {
 	// HTTPSPort is the port of the discovery URLs (0: 443). Testing hook
 	// for an httptest TLS server.
 	HTTPSPort int
+	// Port, when set, maps a standard mail port that discovery guesses
+	// (993, 143, 995, 110, 465, 587) to the port to dial instead; the
+	// guessed settings then name the mapped port. Testing hook.
+	Port func(port int) int
 }
