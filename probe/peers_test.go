@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -45,21 +47,26 @@ func requireFile(t *testing.T, path, what string) string {
 	return ""
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
+// freePorts returns n distinct free TCP ports on 127.0.0.1, from
+// 12000-19999: below the kernel's ephemeral range, so no outgoing
+// connection takes one before the daemons bind it, and apart from the
+// ranges other tests use (cmd/mailsetup: 22000-31999, the peers
+// defaults: 21xxx, the embedded default: 10xxx).
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
 	var ports []int
-	var lns []net.Listener
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	start := mrand.IntN(8000)
+	for i := 0; i < 8000 && len(ports) < n; i++ {
+		p := 12000 + (start+i)%8000
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
-	}
-	for _, ln := range lns {
 		ln.Close()
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("only %d free ports in 12000-19999", len(ports))
 	}
 	return ports
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,15 +47,38 @@ func TestMain(m *testing.M) {
 }
 
 // freePort returns a loopback port that was free a moment ago.
+//
+// Ports come from 22000-31999, below the kernel's ephemeral range
+// (32768-60999 here): a port picked from that range with :0 can be taken
+// as the source port of any outgoing connection before the service binds
+// it. Each port is checked free for TCP and UDP (the DNS listener).
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 2000 {
+		p := int(nextPort.Add(1)%10000) + 22000
+		tl, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		ul, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", p))
+		tl.Close()
+		if err != nil {
+			continue
+		}
+		ul.Close()
+		return p
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 22000-31999")
+	return 0
 }
+
+// nextPort walks the port range from a random start, so concurrent test
+// processes rarely try the same ports.
+var nextPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(10000))
+	return &n
+}()
 
 // service is a running `mailsetup serve`.
 type service struct {
