@@ -64,26 +64,7 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 		r.discoveryURL("autoconfig."+domain, "/mail/config-v1.1.xml"+q),
 		r.discoveryURL(domain, "/.well-known/autoconfig/mail/config-v1.1.xml"+q),
 	} {
-		var pol autoconfig.Policy
-		found := false
-		r.record(next(), "discover autoconfig "+u, func(ctx context.Context, s *stepState) {
-			body, ok := r.fetch(ctx, client, http.MethodGet, u, nil, s)
-			if !ok {
-				return
-			}
-			p, err := mozilla.Parse(bytes.NewReader(body))
-			if err != nil {
-				s.fail(fmt.Errorf("parsing the Thunderbird document: %w", err))
-				return
-			}
-			if p.Domain != domain {
-				s.note("the document is for %s, not %s; using it as Thunderbird does", p.Domain, domain)
-			}
-			p.Domain = domain
-			s.note("settings: %s", describePolicy(p))
-			pol, found = p, true
-		}, ctx, nil)
-		if found {
+		if pol, found := r.tryThunderbirdDocument(ctx, client, next(), "discover autoconfig "+u, u, domain); found {
 			return pol, "autoconfig", nil
 		}
 	}
@@ -339,4 +320,30 @@ func (r *runner) lookupSRV(ctx context.Context, c *dns.Client, name string) ([]*
 		return int(b.Weight) - int(a.Weight)
 	})
 	return out, nil
+}
+
+// tryThunderbirdDocument fetches a Thunderbird document as one discovery
+// step and returns its settings for domain (a document written for another
+// domain is used as Thunderbird uses it).
+func (r *runner) tryThunderbirdDocument(ctx context.Context, client *http.Client, seq int, name, u, domain string) (autoconfig.Policy, bool) {
+	var pol autoconfig.Policy
+	found := false
+	r.record(seq, name, func(ctx context.Context, s *stepState) {
+		body, ok := r.fetch(ctx, client, http.MethodGet, u, nil, s)
+		if !ok {
+			return
+		}
+		p, err := mozilla.Parse(bytes.NewReader(body))
+		if err != nil {
+			s.fail(fmt.Errorf("parsing the Thunderbird document: %w", err))
+			return
+		}
+		if p.Domain != domain {
+			s.note("the document is for %s, not %s; using it as Thunderbird does", p.Domain, domain)
+		}
+		p.Domain = domain
+		s.note("settings: %s", describePolicy(p))
+		pol, found = p, true
+	}, ctx, nil)
+	return pol, found
 }

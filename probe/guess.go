@@ -1,12 +1,10 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/mozilla"
 )
 
 // guessParallel bounds the concurrent guess attempts; guessTimeout bounds
@@ -104,26 +101,7 @@ func (r *runner) discoverMX(ctx context.Context, addr autoconfig.Address, next f
 	q := "?emailaddress=" + url.QueryEscape(addr.String())
 	for _, d := range mxd {
 		u := r.discoveryURL("autoconfig."+d, "/mail/config-v1.1.xml"+q)
-		var pol autoconfig.Policy
-		found := false
-		r.record(next(), "discover mx-autoconfig "+u, func(ctx context.Context, s *stepState) {
-			body, ok := r.fetch(ctx, client, http.MethodGet, u, nil, s)
-			if !ok {
-				return
-			}
-			p, err := mozilla.Parse(bytes.NewReader(body))
-			if err != nil {
-				s.fail(fmt.Errorf("parsing the Thunderbird document: %w", err))
-				return
-			}
-			if p.Domain != domain {
-				s.note("the document is for %s, not %s; using it as Thunderbird does", p.Domain, domain)
-			}
-			p.Domain = domain
-			s.note("settings: %s", describePolicy(p))
-			pol, found = p, true
-		}, ctx, nil)
-		if found {
+		if pol, found := r.tryThunderbirdDocument(ctx, client, next(), "discover mx-autoconfig "+u, u, domain); found {
 			return pol, true
 		}
 	}
