@@ -249,18 +249,6 @@ func hasLine(lines []string, prefix string) bool {
 	return false
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // testLogger logs to t until the test ends.
 func testLogger(t *testing.T) *slog.Logger {
 	w := &testWriter{t: t}
