@@ -29,6 +29,9 @@ var Catalog = []Entry{
 	{"smtp.auth-disabled", Critical, "Outgoing server authentication is turned off",
 		`Turn on "My outgoing server (SMTP) requires authentication" (Thunderbird: Outgoing Server > Authentication method "Normal password") and use the same username {address} and password as for incoming mail.`,
 		"client sends without AUTH; submission answers 530 5.7.0"},
+	{"smtp.forged-sender", Critical, "The sender address is not this account's",
+		`Set the account's email address (Thunderbird: "Email Address"; Outlook: "Email address") to {address}; the server only sends mail from the address you log in with or its aliases.`,
+		"submission refused sender {value} for account {address} (553 5.7.1)"},
 	{"smtp.open-relay", Critical, "The submission server accepts mail without a login",
 		"Nothing for the customer to change: the mail server must refuse mail from clients that have not logged in. Call the mail administrator.",
 		"MAIL FROM and RCPT TO without AUTH were accepted on {value}: open submission relay"},
@@ -74,6 +77,9 @@ var Catalog = []Entry{
 	{"pop3.leave-against-policy", Warning, "The client leaves mail on the server",
 		`Untick "Leave a copy of messages on the server": this provider expects POP3 clients to download and remove mail (or use IMAP instead).`,
 		"POP3 leave-on-server reported, policy says download and delete"},
+	{"pop3.redownload", Warning, "The same messages are downloaded again and again",
+		`Make sure only one program downloads this mailbox with POP3, and that it keeps "Leave a copy of messages on the server" with "Remove from server after {expected} days" rather than fetching everything each time; on a second device, use IMAP instead.`,
+		"POP3 client re-downloads messages it already retrieved: {value}"},
 	{"pop3.in-use", Warning, "Another program is downloading this mailbox right now",
 		"Another device or program is checking this mailbox at the same moment. If you get every message twice, let only one program download with POP3, or use IMAP.",
 		"POP3 [IN-USE]: {value}"},
@@ -126,6 +132,15 @@ func Lookup(id string) (Entry, bool) {
 
 // vars fill the placeholders of an entry.
 type vars map[string]string
+
+// NewFinding builds the finding id with its catalog wording, the
+// placeholders ({address}, {field}, {value}, {expected}, {days}, {port})
+// filled from v. Other packages (the server's observations) use it so
+// that what the server saw reads exactly like what the probe found. It
+// panics on an id that is not in the catalog: ids are constants.
+func NewFinding(id string, v map[string]string, evidence ...string) Finding {
+	return newFinding(id, v, evidence...)
+}
 
 // newFinding builds the finding id with its catalog wording. It panics on
 // an unknown id: ids are constants in this package.

@@ -279,8 +279,12 @@ func (s *pop3Session) Close() error {
 		err = s.mb.MarkRetrieved(s.retrieved, time.Time{})
 	}
 	var bytes int64
+	var oldest time.Time
 	for _, msg := range s.msgs {
 		bytes += msg.Size
+		if oldest.IsZero() || msg.InternalDate.Before(oldest) {
+			oldest = msg.InternalDate
+		}
 	}
 	// pop3d reports the session's protocol counts (LIST/UIDL) right after
 	// Close; pop3Ended merges them and emits the event.
@@ -290,7 +294,7 @@ func (s *pop3Session) Close() error {
 	}
 	s.m.pop3Ending[s.connID] = events.Event{Kind: events.POP3Session, Proto: "pop3", Remote: s.remote, TLS: s.tls, Account: s.account, Result: "ok",
 		Retrieved: len(s.retrieved), Redownloaded: s.redownloaded, Deleted: s.deleted, Messages: len(s.msgs), Bytes: bytes,
-		LeftAll: len(s.retrieved) > 0 && s.deleted == 0}
+		LeftAll: len(s.retrieved) > 0 && s.deleted == 0, Oldest: oldest}
 	s.m.mu.Unlock()
 	return err
 }

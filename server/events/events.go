@@ -59,6 +59,9 @@ type Event struct {
 	Listed, Retrieved, Redownloaded, Deleted, Messages int
 	Bytes                                              int64
 	LeftAll                                            bool
+	// Oldest is the internal date of the oldest message in the maildrop
+	// at login (POP3 sessions; zero when empty).
+	Oldest time.Time
 }
 
 // Sink consumes events. Emit must not block.

@@ -308,7 +308,14 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 // Mail implements smtp.Session.
 func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.account == "" {
-		ss.event(events.SubmissionRefused, "auth-required", "MAIL FROM:<"+from+"> without AUTH")
+		// Attribute the refusal to the sender's account when it is ours:
+		// support looks it up by that address.
+		ev := events.Event{Kind: events.SubmissionRefused, Proto: ss.s.opts.Mode.String(), Remote: ss.remote, TLS: ss.isTLS(),
+			Result: "auth-required", Detail: "MAIL FROM:<" + from + "> without AUTH", Client: ss.conn.Hostname()}
+		if account, ok := ss.s.opts.Directory.Resolve(from); ok {
+			ev.Account = account
+		}
+		ss.s.opts.Events.Emit(ev)
 		return errAuthRequired
 	}
 	if !ss.s.opts.Directory.MaySendAs(ss.account, from) {
