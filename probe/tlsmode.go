@@ -94,7 +94,9 @@ func (r *runner) checkReportedMode(ctx context.Context, s *stepState, proto auto
 
 // modeInDoubt reports whether a reported connection security differs
 // from what the policy (or, for a port the policy does not list, RFC 8314)
-// says for that port: then the live mode is worth checking.
+// says for that port: then the live mode is worth checking. A port that
+// is neither the policy's nor a standard mail port is never dialled: the
+// probe must not become a port scanner of the policy's hosts.
 func (r *runner) modeInDoubt(proto autoconfig.Protocol, host string, port int, reported string) bool {
 	if host == "" || port == 0 || reported == "" || !r.allowed(host) {
 		return false
@@ -105,5 +107,5 @@ func (r *runner) modeInDoubt(proto autoconfig.Protocol, host string, port int, r
 		}
 	}
 	wk := wellKnownSecurity(port)
-	return wk == "" || wk != reported
+	return wk != "" && wk != reported
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"mailsetup/autoconfig"
+	"mailsetup/probe"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/events"
 	"mailsetup/server/mailstore"
@@ -95,7 +96,16 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		s.expiry = &expirer{accounts: s.mail.accounts, store: s.mail.store, days: s.mail.expireDays,
 			claim: s.mail.claimMaildrop, metrics: newExpireMetrics(s.registry)}
 	}
-	app, err := web.New(web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access})
+	roots, err := ProbeRoots(cfg)
+	if err != nil {
+		return nil, err
+	}
+	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
+		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}}
+	if s.mail != nil {
+		webOpts.Auth = s.mail.auth
+	}
+	app, err := web.New(webOpts)
 	if err != nil {
 		return nil, err
 	}

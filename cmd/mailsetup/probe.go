@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -223,9 +221,13 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return 0, err
 	}
-	roots, err := probeRoots(cfg, caFile)
+	var extra []string
+	if caFile != "" {
+		extra = append(extra, caFile)
+	}
+	roots, err := server.ProbeRoots(cfg, extra...)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("--ca: %w", err)
 	}
 	policies := cfg.Policies()
 	opts := probe.Options{
@@ -258,57 +260,4 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 		return 0, fmt.Errorf("writing the report: %w", err)
 	}
 	return probe.ExitCode(rep), nil
-}
-
-// probeRoots is the system pool, plus the config's own certificate when
-// it is self-signed (the embedded default), plus the certificates of
-// --ca.
-func probeRoots(cfg *server.Config, caFile string) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if cfg.TLS.CertFile != "" {
-		if certs, err := readCerts(cfg.Path(cfg.TLS.CertFile)); err == nil && len(certs) > 0 {
-			if leaf := certs[0]; leaf.CheckSignatureFrom(leaf) == nil {
-				pool.AddCert(leaf)
-			}
-		}
-	}
-	if caFile != "" {
-		certs, err := readCerts(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		if len(certs) == 0 {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", caFile)
-		}
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-	}
-	return pool, nil
-}
-
-func readCerts(path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var out []*x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return out, nil
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		out = append(out, c)
-	}
 }

@@ -236,7 +236,7 @@ func benchService(b *testing.B) (*server.Config, string, server.Ports) {
 // median and 99th percentile wall time and the mean time of each step.
 func BenchmarkProbe(b *testing.B) {
 	cfg, password, ports := benchService(b)
-	roots, err := probeRoots(cfg, "")
+	roots, err := server.ProbeRoots(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestProbeDetectsPublishedMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := probeRoots(cfg, "")
+	roots, err := server.ProbeRoots(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

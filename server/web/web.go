@@ -7,6 +7,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -25,6 +26,8 @@ import (
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/probe"
+	"mailsetup/server/auth"
 	"mailsetup/templates"
 )
 
@@ -59,6 +62,21 @@ type Options struct {
 	// QuietAccess logs successful requests at debug level instead of
 	// info (errors stay at info); it saves about 15% of a request's CPU.
 	QuietAccess bool
+
+	// Auth checks a customer's password for the self-help check and the
+	// staff probe, with the mail server's shared login throttle; nil
+	// disables checks that take a password.
+	Auth Authenticator
+	// Probe is the base of every probe the pages run: Policy is set by
+	// the app; RootCAs and Resolver come from the server. Discovery is
+	// never enabled from the web.
+	Probe probe.Options
+}
+
+// Authenticator is the mail server's login check (server/auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, at auth.Attempt) (string, error)
+	Throttle() *auth.Throttle
 }
 
 // App is the web application; it is an http.Handler.
@@ -73,6 +91,10 @@ type App struct {
 	// thunderbirdDocs and poxDocs are the documents pre-rendered per
 	// policy; the App must be rebuilt when the policies change.
 	thunderbirdDocs, poxDocs *docCache
+	// formKey signs the anonymous form tokens (random per process).
+	formKey []byte
+	auth    Authenticator
+	probe   probe.Options
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -91,7 +113,10 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, pages: pages, accessLog: !opts.QuietAccess}
+	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, pages: pages, accessLog: !opts.QuietAccess,
+		formKey: []byte(newRandom(32)), auth: opts.Auth, probe: opts.Probe}
+	a.probe.Discover = false
+	a.probe.Policy = opts.Policies.Policy
 	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
 	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
