@@ -19,8 +19,12 @@ func reported(c *ClientSettings, u string) bool {
 	return strings.TrimSpace(c.Incoming.Username) == u || strings.TrimSpace(c.Outgoing.Username) == u
 }
 
-// heloName is the name the probe gives in EHLO.
-const heloName = "mailsetup-probe.invalid"
+// HeloName is the name the probe gives in EHLO. The embedded server
+// leaves the events of such sessions (the probe's deliberate refusals)
+// out of its observations.
+const HeloName = "mailsetup-probe.invalid"
+
+const heloName = HeloName
 
 // smtpClient connects to a submission endpoint and completes TLS as the
 // endpoint's security says. strict verifies the certificate (logins);

@@ -27,13 +27,16 @@ type Config struct {
 	// directory of the config file.
 	DataDir string `toml:"data_dir"`
 
-	Log            LogConfig       `toml:"log"`
-	TLS            TLSConfig       `toml:"tls"`
-	ProfileSigning TLSConfig       `toml:"profile_signing"`
-	Listen         ListenConfig    `toml:"listen"`
-	Domains        []DomainConfig  `toml:"domain"`
-	Limits         HTTPLimitConfig `toml:"http_limits"`
-	Mail           MailConfig      `toml:"mail"`
+	Log            LogConfig          `toml:"log"`
+	TLS            TLSConfig          `toml:"tls"`
+	ProfileSigning TLSConfig          `toml:"profile_signing"`
+	Listen         ListenConfig       `toml:"listen"`
+	Domains        []DomainConfig     `toml:"domain"`
+	Limits         HTTPLimitConfig    `toml:"http_limits"`
+	Mail           MailConfig         `toml:"mail"`
+	Staff          StaffConfig        `toml:"staff"`
+	Observations   ObservationsConfig `toml:"observations"`
+	SelfHelp       SelfHelpConfig     `toml:"self_help"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -254,6 +257,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&l.WriteSeconds, 10)
 	setDefault(&l.IdleSeconds, 120)
 	setDefault(&l.MaxHeaderBytes, 16<<10)
+	c.staffDefaults()
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
@@ -365,6 +369,7 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validateStaff(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

@@ -36,6 +36,8 @@ const (
 const (
 	DemoDomain  = "example.test"
 	DemoAddress = "demo@example.test"
+	// DefaultStaff is the embedded default's staff console user.
+	DefaultStaff = "admin"
 )
 
 // DefaultPorts returns the embedded default's unprivileged ports.
@@ -60,6 +62,9 @@ type Created struct {
 	// DemoPassword is the demo account's password, set only when the
 	// account was created now; it is shown once and stored only hashed.
 	DemoPassword string
+	// StaffPassword is the password of the staff console's DefaultStaff
+	// member, set when the config was created now; shown once.
+	StaffPassword string
 }
 
 var defaultConfig = template.Must(template.New("config").Parse(`# mailsetup configuration, generated for local use: the demo domain
@@ -108,6 +113,23 @@ pop3_idle_minutes = 10
 # With a domain's pop3_policy.expire_days set: only log what the expiry
 # would delete.
 expire_dry_run = false
+
+# The staff console (/staff/) and the support API (/api/v1/). Add staff
+# with "mailsetup staff hash NAME", API tokens with "mailsetup staff
+# token NAME"; passwords and tokens are stored only hashed.
+[staff]
+idle_minutes = 30
+audit_log = "audit.log"
+
+  [[staff.user]]
+  name = "{{.StaffName}}"
+  password_hash = "{{.StaffHash}}"
+
+# What the server saw of each account's clients, for the console.
+[observations]
+retention_days = 30
+max_accounts = 50000
+file = "observations.json"
 
 [[domain]]
 name = "{{.Domain}}"
@@ -190,11 +212,17 @@ func EnsureDefault(dir string, ports Ports) (Created, error) {
 			return Created{}, fmt.Errorf("creating demo account: %w", err)
 		}
 	}
+	created.StaffPassword = RandomPassword()
+	staffHash, err := accounts.HashPassword(created.StaffPassword)
+	if err != nil {
+		return Created{}, err
+	}
 	var b strings.Builder
 	if err := defaultConfig.Execute(&b, struct {
 		Domain, CertFile, KeyFile string
+		StaffName, StaffHash      string
 		P                         Ports
-	}{DemoDomain, CertFile, KeyFile, ports}); err != nil {
+	}{DemoDomain, CertFile, KeyFile, DefaultStaff, staffHash, ports}); err != nil {
 		return Created{}, err
 	}
 	// Written last: a config file marks a complete data directory.

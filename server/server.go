@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"sync"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"mailsetup/server/dnsd"
 	"mailsetup/server/events"
 	"mailsetup/server/mailstore"
+	"mailsetup/server/observe"
 	"mailsetup/server/web"
 )
 
@@ -48,8 +50,10 @@ type Server struct {
 	web      *web.App
 	tls      *tls.Config
 	bus      *events.Bus
-	mail     *mailSystem // nil when no mail listener is configured
-	expiry   *expirer    // POP3 expiry; nil without mail
+	mail     *mailSystem    // nil when no mail listener is configured
+	obs      *observe.Store // observations; nil without mail
+	audit    *os.File       // the staff audit log; nil without staff
+	expiry   *expirer       // POP3 expiry; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -95,13 +99,21 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		}
 		s.expiry = &expirer{accounts: s.mail.accounts, store: s.mail.store, days: s.mail.expireDays,
 			claim: s.mail.claimMaildrop, metrics: newExpireMetrics(s.registry)}
+		if err := s.openObservations(); err != nil {
+			return nil, err
+		}
+	}
+	staff, err := s.staffOptions()
+	if err != nil {
+		return nil, err
 	}
 	roots, err := ProbeRoots(cfg)
 	if err != nil {
 		return nil, err
 	}
 	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
-		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}}
+		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
+		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.auth
 	}
@@ -289,6 +301,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 	}
 	stopSweep := func() {}
+	obsDone := make(<-chan struct{})
+	stopObs := func() {}
 	if s.mail != nil {
 		// One process owns the mail storage.
 		unlock, err := lockData(s.cfg)
@@ -299,6 +313,10 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			return fail(err)
 		}
 		defer unlock()
+		var octx context.Context
+		octx, stopObs = context.WithCancel(context.Background())
+		defer stopObs()
+		obsDone = s.runObservations(octx)
 		stopSweep = s.startMaintenance(ctx)
 		defer stopSweep()
 		mls, mclosers, err := s.startMail(&wg, serveErrs)
@@ -328,6 +346,15 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 	}
 	wg.Wait()
-	s.bus.Close()
+	s.bus.Close() // delivers what is queued, to the observations too
+	if s.mail != nil {
+		stopObs()
+		<-obsDone // the last snapshot is written
+	}
+	if s.audit != nil {
+		if err := s.audit.Close(); err != nil {
+			s.log.Warn("closing the audit log", "err", err)
+		}
+	}
 	return runErr
 }

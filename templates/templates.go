@@ -7,9 +7,6 @@ import (
 	"embed"
 	"fmt"
 	"html/template"
-	"io"
-
-	"mailsetup/autoconfig"
 )
 
 //go:embed *.html
@@ -27,9 +24,4 @@ func Parse() (*Set, error) {
 		return nil, fmt.Errorf("parsing templates: %w", err)
 	}
 	return &Set{t: t}, nil
-}
-
-// Index renders the start page: the served domains and their settings.
-func (s *Set) Index(w io.Writer, policies []autoconfig.Policy) error {
-	return s.t.ExecuteTemplate(w, "index.html", policies)
 }

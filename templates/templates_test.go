@@ -4,32 +4,96 @@ import (
 	"strings"
 	"testing"
 
-	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
 	"mailsetup/templates"
 )
 
-func TestIndexRendersEveryPolicyEscaped(t *testing.T) {
+// sample is a view-model with hostile strings in every field a policy
+// or a customer controls.
+func sample() templates.HelpPage {
+	in := templates.HelpServer{Protocol: "IMAP", Host: "imap.example.com", Port: 993, Security: "SSL/TLS", TLS: true}
+	pop := templates.HelpServer{Protocol: "POP3", Host: "pop.example.com", Port: 995, Security: "SSL/TLS", TLS: true}
+	out := templates.HelpServer{Protocol: "SMTP", Host: "smtp.example.com", Port: 587, Security: "STARTTLS"}
+	s := &templates.HelpSettings{Address: "john@example.com", Domain: "example.com", DisplayName: "Example Mail & Co <Test>",
+		Username: "john@example.com", Prefer: "IMAP", Incoming: []templates.HelpServer{in, pop}, Outgoing: []templates.HelpServer{out},
+		In: in, Out: out, InTLS: in, OutTLS: out, IMAP: &in, POP3: &pop, Phone: in,
+		POP:     templates.HelpPOP{Offered: true, LeaveOnServer: true, DeleteAfterDays: 2},
+		HelpURL: "/help/john@example.com", CheckURL: "/check/john@example.com", JSONURL: "/settings/john@example.com",
+		ProfileURL: "/apple/mail.mobileconfig?email=john%40example.com", ThunderbirdURL: "/mail/config-v1.1.xml?emailaddress=john%40example.com"}
+	p := templates.HelpPage{Title: "Title <b>", Address: `"><script>x</script>`, Settings: s,
+		Providers: []templates.HelpProvider{{Domain: "example.com", DisplayName: "Example Mail & Co <Test>"}}}
+	for _, c := range templates.HelpClients {
+		c.URL = s.HelpURL + "/" + c.ID
+		p.Clients = append(p.Clients, c)
+	}
+	return p
+}
+
+func checkPage(t *testing.T, name, out string, want ...string) {
+	t.Helper()
+	for _, w := range append(want, `<html lang="en">`, `<meta name="viewport"`, "<h1>") {
+		if !strings.Contains(out, w) {
+			t.Errorf("%s lacks %q", name, w)
+		}
+	}
+	for _, bad := range []string{"<Test>", "<script", "<b>", "http://", "https://", "<img", "<link"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s: unescaped text or an external asset: %q", name, bad)
+		}
+	}
+}
+
+// TestEveryHelpPageRendersEscaped executes every self-help page with a
+// sample view-model.
+func TestEveryHelpPageRendersEscaped(t *testing.T) {
 	set, err := templates.Parse()
 	if err != nil {
 		t.Fatal(err)
 	}
+	p := sample()
 	var b strings.Builder
-	if err := set.Index(&b, []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}); err != nil {
+	if err := set.HelpStart(&b, templates.HelpPage{Title: "Start", Address: p.Address, Error: "bad <address>", Providers: p.Providers}); err != nil {
+		t.Fatal(err)
+	}
+	checkPage(t, "start", b.String(), `<label for="address">`, `type="email"`, `autocomplete="email"`, "bad &lt;address&gt;", "Example Mail &amp; Co &lt;Test&gt;")
+
+	b.Reset()
+	if err := set.HelpDomain(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	checkPage(t, "domain", b.String(), "imap.example.com", "delete it from the server after 2 days", `href="/help/john@example.com/thunderbird"`)
+
+	for _, c := range p.Clients {
+		b.Reset()
+		q := p
+		q.Client = c
+		if err := set.HelpClientPage(&b, q); err != nil {
+			t.Fatalf("%s: %v", c.ID, err)
+		}
+		checkPage(t, c.ID, b.String(), "john@example.com", "smtp.example.com", "Other mail programs")
+	}
+	q := p
+	q.Client = templates.HelpClient{ID: "netscape"}
+	if err := set.HelpClientPage(&b, q); err == nil {
+		t.Error("an unknown client rendered")
+	}
+
+	b.Reset()
+	q = p
+	q.Check = &templates.HelpCheck{CSRF: "tok<en>", PasswordAvailable: true, Done: true,
+		Form:        templates.HelpCheckForm{InHost: `x"><script>`, InProto: "pop3", OutAuth: "no"},
+		FieldErrors: []templates.HelpFieldError{{Field: "in_port", Message: "Incoming port: <bad>"}},
+		Problems:    []templates.HelpFinding{{ID: "smtp.auth-disabled", Severity: "critical", Title: "Auth <off>", Fix: "Turn it on.", Evidence: []string{"seen <this>"}}},
+		Right:       []string{"Incoming username: <john>"}}
+	if err := set.HelpCheck(&b, q); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
-	for _, want := range []string{
-		"Example Mail &amp; Co &lt;Test&gt;", // escaped by html/template
-		"imap.example.com", "993", "pop.example.com", "smtp.example.com",
-		"delete from server after 2 days",
-		`<meta name="viewport"`, `<html lang="en">`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("index lacks %q", want)
+	checkPage(t, "check", out, `name="csrf" value="tok&lt;en&gt;"`, `<option value="pop3" selected>`, `<option value="no" selected>`,
+		`aria-invalid="true"`, "Incoming port: &lt;bad&gt;", "Auth &lt;off&gt;", "seen &lt;this&gt;", "Incoming username: &lt;john&gt;",
+		`type="password"`, `<label for="password">`)
+	for _, id := range []string{"in_proto", "in_host", "in_port", "in_security", "in_user", "leave", "delete_after", "out_host", "out_port", "out_security", "out_auth", "out_user", "password"} {
+		if !strings.Contains(out, `<label for="`+id+`">`) || !strings.Contains(out, `id="`+id+`"`) {
+			t.Errorf("check form: field %s has no label", id)
 		}
-	}
-	if strings.Contains(out, "<Test>") || strings.Contains(out, "http://") || strings.Contains(out, "https://") {
-		t.Error("unescaped text or an external asset in the page")
 	}
 }

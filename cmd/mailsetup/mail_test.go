@@ -18,7 +18,9 @@ type mailService struct {
 	dir      string
 	config   string
 	password string
-	ports    server.Ports
+	// staffPassword is the console's admin password.
+	staffPassword string
+	ports         server.Ports
 }
 
 func startMail(t *testing.T) *mailService {
@@ -31,7 +33,7 @@ func startMail(t *testing.T) *mailService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mailService{service: startServe(t, "--config", created.ConfigPath), dir: dir, config: created.ConfigPath, password: created.DemoPassword, ports: ports}
+	return &mailService{service: startServe(t, "--config", created.ConfigPath), dir: dir, config: created.ConfigPath, password: created.DemoPassword, staffPassword: created.StaffPassword, ports: ports}
 }
 
 func (m *mailService) restart(t *testing.T) {
@@ -126,13 +128,19 @@ func TestMailEndToEnd(t *testing.T) {
 // returns how many messages it downloaded.
 func fetchmailRun(t *testing.T, m *mailService, work string) int {
 	t.Helper()
+	return fetchmailRunAs(t, m, work, server.DemoAddress, m.password)
+}
+
+// fetchmailRunAs is fetchmailRun for another account.
+func fetchmailRunAs(t *testing.T, m *mailService, work, user, password string) int {
+	t.Helper()
 	path := autoconfigtest.Tool(t, "fetchmail", "fetchmail")
 	out := filepath.Join(work, "out")
 	os.MkdirAll(out, 0o700)
 	before, _ := os.ReadDir(out)
 	rc := filepath.Join(work, "fetchmailrc")
 	conf := fmt.Sprintf("set no syslog\npoll localhost service %d protocol pop3 uidl\n  user \"%s\" there with password \"%s\" is \"root\" here\n  ssl no sslcertck\n  keep\n  mda \"/bin/sh -c 'cat > %s/msg.$$.eml'\"\n",
-		m.ports.POP3S, server.DemoAddress, m.password, out)
+		m.ports.POP3S, user, password, out)
 	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

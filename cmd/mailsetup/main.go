@@ -8,6 +8,7 @@
 //	mailsetup checkconfig [--config FILE] [--data DIR]
 //	mailsetup user add|passwd|list|remove [--config FILE] [--data DIR] [ADDRESS]
 //	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
+//	mailsetup staff hash|token NAME
 //
 // Without --config, the config is DIR/mailsetup.toml (DIR defaults to
 // ./mailsetup-data); serve creates it there, with a demo domain, on first
@@ -58,6 +59,8 @@ const usage = `usage:
   mailsetup user unalias ADDRESS ALIAS              remove an alias
   mailsetup user quota ADDRESS BYTES                set the storage limit (500M, 2G; 0: none)
   mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
+  mailsetup staff hash NAME                         print a [[staff.user]] entry (password from stdin or a prompt)
+  mailsetup staff token NAME                        print a new API token and its [[staff.token]] entry
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
@@ -108,6 +111,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdUser(args[1:], stdin, stdout, stderr)
 	case "expire":
 		return cmdExpire(ctx, args[1:], stdout)
+	case "staff":
+		return cmdStaff(args[1:], stdin, stdout, stderr)
 	case "probe":
 		// The probe's exit status is the monitoring-plugin convention
 		// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not run's.
@@ -266,6 +271,9 @@ func printStartup(w io.Writer, cfgPath string, cfg *server.Config, ls []server.L
 	}
 	if created.DemoPassword != "" {
 		fmt.Fprintf(w, "demo account %s, password %s (shown only this once; change it with `mailsetup user passwd %s`)\n", server.DemoAddress, created.DemoPassword, server.DemoAddress)
+	}
+	if created.StaffPassword != "" {
+		fmt.Fprintf(w, "staff console %s/staff/: name %s, password %s (shown only this once; replace the hash in the config with `mailsetup staff hash %s`)\n", staffURL(ls), server.DefaultStaff, created.StaffPassword, server.DefaultStaff)
 	}
 }
 

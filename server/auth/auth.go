@@ -134,6 +134,9 @@ type Attempt struct {
 	TLS      bool
 	Username string
 	Password string
+	// Client is the client's name when the protocol tells it (the EHLO
+	// name on submission); it goes into the event.
+	Client string
 }
 
 // Options configure an Authenticator.
@@ -195,7 +198,7 @@ func (a *Authenticator) Throttle() *Throttle { return a.throttle }
 // error is a *FormError, a *ThrottledError or ErrBadCredentials (or an
 // internal error, to be logged and answered as a temporary failure).
 func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (string, error) {
-	ev := events.Event{Time: a.opts.Now(), Kind: events.Auth, Proto: at.Proto, Remote: at.Remote, TLS: at.TLS, Username: at.Username}
+	ev := events.Event{Time: a.opts.Now(), Kind: events.Auth, Proto: at.Proto, Remote: at.Remote, TLS: at.TLS, Username: at.Username, Client: at.Client}
 	form, address := Classify(at.Username, a.opts.IsLocal)
 	ev.Form, ev.Account = string(form), address
 	if form != FormFull {

@@ -245,7 +245,7 @@ func (ss *submissionSession) AuthMechanisms() []string { return []string{sasl.Pl
 func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 	check := func(username, password string) error {
 		account, err := ss.s.opts.Auth.Authenticate(context.Background(), auth.Attempt{
-			Proto: "submission", Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password})
+			Proto: "submission", Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password, Client: ss.conn.Hostname()})
 		var fe *auth.FormError
 		var te *auth.ThrottledError
 		switch {

@@ -71,6 +71,13 @@ type Options struct {
 	// the app; RootCAs and Resolver come from the server. Discovery is
 	// never enabled from the web.
 	Probe probe.Options
+	// SelfHelpChecksPerIP and SelfHelpChecksPerAddress limit the
+	// customer settings checks per hour, per client IP (IPv6: its /64)
+	// and per checked address; zero takes the defaults (30 and 10).
+	SelfHelpChecksPerIP, SelfHelpChecksPerAddress int
+	// Staff enables the staff console and the support API; nil: both
+	// answer 404.
+	Staff *StaffOptions
 }
 
 // Authenticator is the mail server's login check (server/auth).
@@ -95,6 +102,11 @@ type App struct {
 	formKey []byte
 	auth    Authenticator
 	probe   probe.Options
+	staff   *staffState // nil without staff
+	// checks limits the self-help checks; policyHosts are the hosts
+	// the configured policies name (the only ones a check contacts).
+	checks      *checkLimiter
+	policyHosts map[string]bool
 
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -117,6 +129,12 @@ func New(opts Options) (*App, error) {
 		formKey: []byte(newRandom(32)), auth: opts.Auth, probe: opts.Probe}
 	a.probe.Discover = false
 	a.probe.Policy = opts.Policies.Policy
+	a.policyHosts = hostSet(opts.Policies.Policies())
+	if opts.Staff != nil {
+		if a.staff, err = newStaffState(*opts.Staff); err != nil {
+			return nil, err
+		}
+	}
 	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
 	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -140,7 +158,7 @@ func New(opts Options) (*App, error) {
 	e.Pre(caseInsensitiveAutodiscover)
 	e.Use(a.observe)
 
-	e.GET("/", a.index)
+	a.selfHelpRoutes(e, opts)
 	e.GET("/healthz", Health)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
 	// and <domain>/.well-known/...).
@@ -151,6 +169,7 @@ func New(opts Options) (*App, error) {
 	e.GET(v2Path, a.autodiscoverV2)
 	e.GET(v2Path+"/v1.0/:email", a.autodiscoverV2)
 	e.GET("/apple/mail.mobileconfig", a.appleProfile)
+	a.staffRoutes(e)
 	return a, nil
 }
 
@@ -386,15 +405,6 @@ func (a *App) appleProfile(c echo.Context) error {
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", mobileconfig.Filename(p)))
 	h.Set("Cache-Control", "private, no-cache")
 	return c.Blob(http.StatusOK, mobileconfig.ContentType, data)
-}
-
-// index lists the served domains and their client endpoints.
-func (a *App) index(c echo.Context) error {
-	var buf bytes.Buffer
-	if err := a.pages.Index(&buf, a.policies.Policies()); err != nil {
-		return err
-	}
-	return c.HTMLBlob(http.StatusOK, buf.Bytes())
 }
 
 func hostOnly(hostport string) string {

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"mailsetup/server"
+)
+
+// TestStaffConsoleInBrowser is the support call: a customer's clients
+// misuse the account (swaks logs in as "john", fetchmail keeps every
+// message on the server), then a staff member signs in with a real
+// browser at phone width, looks the account up, reads both findings
+// with their evidence, runs a probe with the wrong settings the caller
+// reads out, and sees each finding with its fix.
+func TestStaffConsoleInBrowser(t *testing.T) {
+	m := startMail(t)
+	const john, johnPW = "john@example.test", "john's long password"
+	if code, _, stderr := runCLI(t, johnPW+"\n", "user", "add", "--config", m.config, john); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	sub := fmt.Sprintf("127.0.0.1:%d", m.ports.Submission)
+	// The misuse: the bare local part as username...
+	if out := swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", "john", "--auth-password", johnPW,
+		"--from", john, "--to", john); !strings.Contains(out, "535") {
+		t.Fatalf("swaks with john was not refused:\n%s", out)
+	}
+	// ... and a POP3 client that leaves everything on the server.
+	for i := 0; i < 2; i++ {
+		if out := swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", john, "--auth-password", johnPW,
+			"--from", john, "--to", john, "--header", fmt.Sprintf("Subject: message %d", i)); !strings.Contains(out, "<~  250 2.0.0") {
+			t.Fatalf("submission failed:\n%s", out)
+		}
+	}
+	if n := fetchmailRunAs(t, m, t.TempDir(), john, johnPW); n != 2 {
+		t.Fatalf("fetchmail downloaded %d messages, want 2", n)
+	}
+
+	base := fmt.Sprintf("https://127.0.0.1:%d", m.ports.HTTPS)
+	ctx := newBrowser(t)
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		return s
+	}
+	// Sign in (the console sends us to the form first).
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/staff/"),
+		chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#name"), server.DefaultStaff),
+		chromedp.SendKeys(chromedp.CSS("#password"), m.staffPassword),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#address")),
+	); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	noHorizontalOverflow(t, ctx, "home")
+	// Look the account up; the observations may need a moment to arrive
+	// (the event bus is asynchronous), so reload until they do.
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#address"), john),
+		chromedp.Click(chromedp.CSS("#find")),
+		chromedp.WaitVisible(chromedp.CSS("#observed")),
+	); err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	observed := text("#observed")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(observed, "pop3.leave-forever") && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
+			t.Fatal(err)
+		}
+		observed = text("#observed")
+	}
+	for _, want := range []string{
+		"username.not-full-address", `"john"`, "submission", "127.0.0.1", // the evidence: username typed, protocol, address
+		"pop3.leave-forever", "none deleted",
+	} {
+		if !strings.Contains(observed, want) {
+			t.Errorf("the account's observations lack %q:\n%s", want, observed)
+		}
+	}
+	noHorizontalOverflow(t, ctx, "account")
+
+	// The caller reads out wrong settings: bare local part, no SMTP
+	// authentication, leave on the server forever.
+	if err := chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.CSS("#in_protocol"), "pop3"),
+		chromedp.SendKeys(chromedp.CSS("#in_host"), "localhost"),
+		chromedp.SendKeys(chromedp.CSS("#in_port"), fmt.Sprint(m.ports.POP3S)),
+		chromedp.SetValue(chromedp.CSS("#in_security"), "ssl"),
+		chromedp.SendKeys(chromedp.CSS("#in_username"), "john"),
+		chromedp.SetValue(chromedp.CSS("#in_leave"), "yes"),
+		chromedp.SendKeys(chromedp.CSS("#in_delete_days"), "0"),
+		chromedp.SendKeys(chromedp.CSS("#out_host"), "localhost"),
+		chromedp.SendKeys(chromedp.CSS("#out_port"), fmt.Sprint(m.ports.Submissions)),
+		chromedp.SetValue(chromedp.CSS("#out_security"), "ssl"),
+		chromedp.SetValue(chromedp.CSS("#out_auth"), "no"),
+		chromedp.SendKeys(chromedp.CSS("#password"), johnPW),
+		chromedp.Click(chromedp.CSS("#run-probe")),
+		chromedp.WaitVisible(chromedp.CSS("#wrong")),
+	); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	wrong := text("#wrong")
+	for _, id := range []string{"username.not-full-address", "smtp.auth-disabled", "pop3.leave-forever"} {
+		if !strings.Contains(wrong, id) {
+			t.Errorf("the probe report lacks %s:\n%s", id, wrong)
+		}
+	}
+	if !strings.Contains(wrong, "Read to the caller") || strings.Contains(wrong, "login.failed") {
+		t.Errorf("report:\n%s", wrong)
+	}
+	noHorizontalOverflow(t, ctx, "report")
+	// The printable view has no navigation and no forms.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#printable")), chromedp.WaitVisible(chromedp.CSS("#wrong"))); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.querySelectorAll("nav, form").length`)); err != nil || n != 0 {
+		t.Errorf("printable view has %d nav/form elements (%v)", n, err)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.Contains(loc, "print=1") {
+		t.Errorf("printable view at %s", loc)
+	}
+
+	refusedWithoutSessionOrToken(t, base, m.staffPassword, john)
+}
+
+// refusedWithoutSessionOrToken: a form post without a session, and one
+// with a session but without the CSRF token, are refused and run
+// nothing.
+func refusedWithoutSessionOrToken(t *testing.T, base, staffPassword, address string) {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the embedded default's self-signed cert
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	probeURL := base + "/staff/accounts/" + address + "/probe"
+	post := func(target string, form url.Values) (int, string) {
+		t.Helper()
+		resp, err := client.PostForm(target, form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := post(probeURL, url.Values{"in_username": {"john"}}); code != http.StatusUnauthorized {
+		t.Errorf("probe without a session: %d, want 401", code)
+	}
+	// Sign in with the HTTP client, then post without the token.
+	resp, err := client.Get(base + "/staff/signin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(body))
+	if m == nil {
+		t.Fatalf("no csrf field on the sign-in page")
+	}
+	if code, _ := post(base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {server.DefaultStaff}, "password": {staffPassword}}); code != http.StatusSeeOther {
+		t.Fatalf("sign-in with the HTTP client: %d", code)
+	}
+	if code, _ := post(probeURL, url.Values{"in_username": {"john"}}); code != http.StatusForbidden {
+		t.Errorf("probe without the CSRF token: %d, want 403", code)
+	}
+	if code, _ := post(probeURL, url.Values{"csrf": {m[1]}, "in_username": {"john"}}); code != http.StatusForbidden {
+		t.Errorf("probe with the sign-in form's token instead of the session's: %d, want 403", code)
+	}
+}

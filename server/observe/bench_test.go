@@ -1,0 +1,46 @@
+package observe_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"mailsetup/server/events"
+	"mailsetup/server/observe"
+)
+
+// BenchmarkAccount30Days looks up an account with 30 days of
+// observations in every group kind, each at its cap: what the support
+// console asks for.
+func BenchmarkAccount30Days(b *testing.B) {
+	s := open(b, observe.Options{Now: newClock(t0).Now, DeleteAfterDays: func(string) int { return 2 }})
+	const john = "john@johndoe.com"
+	fullAccount(s, john, t0)
+	a := mustAccount(b, s, john)
+	if len(a.Logins) != 32 || len(a.Failures) != 64 || len(a.Refusals) != 32 || len(a.POP3) != 16 || len(a.Findings) == 0 {
+		b.Fatalf("not at the caps: %d %d %d %d, %d findings", len(a.Logins), len(a.Failures), len(a.Refusals), len(a.POP3), len(a.Findings))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := s.Account(john); !ok {
+			b.Fatal("gone")
+		}
+	}
+}
+
+// BenchmarkRecord records a mix of events over 20,000 accounts into a
+// store holding 10,000: lookups, new groups, evictions.
+func BenchmarkRecord(b *testing.B) {
+	s := open(b, observe.Options{Now: newClock(t0).Now, MaxAccounts: 10_000})
+	rng := rand.New(rand.NewPCG(7, 8))
+	evs := make([]events.Event, 1<<14)
+	for i := range evs {
+		evs[i] = randomEvent(rng, fmt.Sprintf("user%d@example.test", rng.IntN(20_000)), t0)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s.Record(evs[i&(len(evs)-1)])
+		i++
+	}
+}

@@ -1,0 +1,280 @@
+package observe
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"mailsetup/probe"
+)
+
+// Account is what the server saw from one account's clients during the
+// retention period. Counts cover RetentionDays whole UTC days up to AsOf;
+// "today" is AsOf's UTC day. Lists are most recent first.
+type Account struct {
+	Address string `json:"address"`
+	// AsOf is when this view was made.
+	AsOf time.Time `json:"as_of"`
+	// RetentionDays is how many UTC days the counts cover, today
+	// included.
+	RetentionDays int       `json:"retention_days"`
+	FirstSeen     time.Time `json:"first_seen"`
+	LastSeen      time.Time `json:"last_seen"`
+	// Logins are the successful logins per protocol and address.
+	Logins []Login `json:"logins"`
+	// Failures are the refused logins per protocol, address, reason,
+	// username form and username typed.
+	Failures []Failure `json:"failures"`
+	// Refusals are the refused submissions (MAIL/RCPT) per protocol,
+	// address, reason and client.
+	Refusals []Refusal `json:"refusals"`
+	// POP3 are the POP3 clients, one per address.
+	POP3 []POP3Client `json:"pop3"`
+	// Deliveries are the messages delivered into the mailbox.
+	Deliveries      int       `json:"deliveries"`
+	DeliveriesToday int       `json:"deliveries_today"`
+	LastDelivery    time.Time `json:"last_delivery,omitzero"`
+	// Mailbox is the maildrop at the latest POP3 session, when there was
+	// one.
+	Mailbox *Mailbox `json:"mailbox,omitempty"`
+	// Findings are derived from the lists above, worst first, with the
+	// probe's ids and wording (see the package doc for the rules).
+	Findings []probe.Finding `json:"findings"`
+}
+
+// Login is a group of successful logins.
+type Login struct {
+	Protocol string     `json:"protocol"` // imap, pop3, submission, smtp, web
+	Remote   netip.Addr `json:"remote"`
+	// Username is what the client typed at the last login.
+	Username string `json:"username"`
+	// Client is the client's name: IMAP ID name and version, or the EHLO
+	// name of its submissions.
+	Client string `json:"client,omitempty"`
+	// TLS: the last login was over TLS.
+	TLS   bool      `json:"tls"`
+	Count int       `json:"count"`
+	Today int       `json:"today"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+}
+
+// Failure is a group of refused logins.
+type Failure struct {
+	Protocol string     `json:"protocol"`
+	Remote   netip.Addr `json:"remote"`
+	// Result is why: bad-password (or no such account: never told
+	// apart), username-form, throttled.
+	Result string `json:"result"`
+	// Form is the username's form: full-address, local-part,
+	// wrong-separator, unknown-domain, malformed.
+	Form     string `json:"form,omitempty"`
+	Username string `json:"username"`
+	// TLS: the last attempt was over TLS.
+	TLS   bool      `json:"tls"`
+	Count int       `json:"count"`
+	Today int       `json:"today"`
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	// ByLocalPart: the username was a bare local part, which names no
+	// domain; the failure is shown with every address of that local part
+	// and may belong to another domain's account.
+	ByLocalPart bool `json:"by_local_part,omitempty"`
+}
+
+// Refusal is a group of refused submissions.
+type Refusal struct {
+	Protocol string     `json:"protocol"`
+	Remote   netip.Addr `json:"remote"`
+	// Result is why: auth-required, forged-sender, relay,
+	// unknown-recipient, too-large, over-quota.
+	Result string `json:"result"`
+	// Client is the EHLO name.
+	Client string `json:"client,omitempty"`
+	// Detail is the latest refusal, e.g. "MAIL FROM:<x> without AUTH".
+	Detail string    `json:"detail,omitempty"`
+	TLS    bool      `json:"tls"`
+	Count  int       `json:"count"`
+	Today  int       `json:"today"`
+	First  time.Time `json:"first"`
+	Last   time.Time `json:"last"`
+}
+
+// POP3Client adds up the POP3 sessions from one address.
+type POP3Client struct {
+	Remote        netip.Addr `json:"remote"`
+	TLS           bool       `json:"tls"`
+	Sessions      int        `json:"sessions"`
+	SessionsToday int        `json:"sessions_today"`
+	// Retrieved messages; Redownloaded of them had been retrieved in an
+	// earlier session, in RedownloadSessions sessions.
+	Retrieved          int `json:"retrieved"`
+	Redownloaded       int `json:"redownloaded"`
+	RedownloadSessions int `json:"redownload_sessions"`
+	Deleted            int `json:"deleted"`
+	// LeftAll are the sessions that retrieved mail and deleted none,
+	// DeletingSessions those that deleted something.
+	LeftAll          int       `json:"left_all"`
+	DeletingSessions int       `json:"deleting_sessions"`
+	First            time.Time `json:"first"`
+	Last             time.Time `json:"last"`
+	// Maildrop is the mailbox at the last session's login.
+	Maildrop Mailbox `json:"maildrop"`
+}
+
+// Mailbox is the size of a maildrop at a POP3 login.
+type Mailbox struct {
+	Messages int   `json:"messages"`
+	Bytes    int64 `json:"bytes"`
+	// Oldest is the internal date of the oldest message (zero: empty).
+	Oldest time.Time `json:"oldest,omitzero"`
+	// AsOf is the session's time.
+	AsOf time.Time `json:"as_of"`
+}
+
+func unix(sec int64) time.Time {
+	if sec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0).UTC()
+}
+
+// Account returns the observations of one account (address compared
+// case-insensitively); ok false when nothing was seen.
+func (s *Store) Account(address string) (Account, bool) {
+	key := accountKey(address)
+	if key == "" {
+		return Account{}, false
+	}
+	now := s.now()
+	v := Account{Address: key, AsOf: now.UTC(), RetentionDays: int(s.retDays)}
+	local := localPartKey(key[:strings.LastIndexByte(key, '@')])
+	found := false
+	s.mu.Lock()
+	cut, today := s.cut(now), dayOf(now.Unix())
+	if a := s.accounts[key]; a != nil {
+		s.pruneAccount(a, cut)
+		if s.accounts[key] == a {
+			found = true
+			s.view(&v, a, today, false)
+		}
+	}
+	if a := s.accounts[local]; a != nil && local != "" {
+		s.pruneAccount(a, cut)
+		if s.accounts[local] == a && len(a.Failures) > 0 {
+			found = true
+			s.view(&v, a, today, true)
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		return Account{}, false
+	}
+	v.sort()
+	v.Findings = s.findings(&v, now)
+	return v, true
+}
+
+// view adds a's observations to v; byLocal takes only its failures.
+func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
+	seen := func(first, last int64) {
+		if f := unix(first); !f.IsZero() && (v.FirstSeen.IsZero() || f.Before(v.FirstSeen)) {
+			v.FirstSeen = f
+		}
+		if l := unix(last); l.After(v.LastSeen) {
+			v.LastSeen = l
+		}
+	}
+	for i := range a.Failures {
+		g := &a.Failures[i]
+		n, t := sums(g.Days, today)
+		first := firstOf(g.Days)
+		v.Failures = append(v.Failures, Failure{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Form: g.Form,
+			Username: g.Username, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last), ByLocalPart: byLocal})
+		seen(first, g.Last)
+	}
+	if byLocal {
+		return
+	}
+	for i := range a.Logins {
+		g := &a.Logins[i]
+		n, t := sums(g.Days, today)
+		first := firstOf(g.Days)
+		v.Logins = append(v.Logins, Login{Protocol: g.Proto, Remote: g.Remote, Username: g.Username, Client: g.Client,
+			TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
+		seen(first, g.Last)
+	}
+	for i := range a.Refusals {
+		g := &a.Refusals[i]
+		n, t := sums(g.Days, today)
+		first := firstOf(g.Days)
+		v.Refusals = append(v.Refusals, Refusal{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Client: g.Client,
+			Detail: g.Detail, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
+		seen(first, g.Last)
+	}
+	var latest *pop3Group
+	for i := range a.POP3 {
+		g := &a.POP3[i]
+		c := POP3Client{Remote: g.Remote, TLS: g.TLS, First: unix(firstOf(g.Days)), Last: unix(g.Last),
+			Maildrop: Mailbox{Messages: g.Messages, Bytes: g.Bytes, Oldest: unix(g.Oldest), AsOf: unix(g.Last)}}
+		for _, d := range g.Days {
+			c.Sessions += int(d.Sessions)
+			if d.Day == today {
+				c.SessionsToday = int(d.Sessions)
+			}
+			c.Retrieved += int(d.Retrieved)
+			c.Redownloaded += int(d.Redownloaded)
+			c.RedownloadSessions += int(d.RedownloadSessions)
+			c.Deleted += int(d.Deleted)
+			c.LeftAll += int(d.LeftAll)
+			c.DeletingSessions += int(d.Deleting)
+		}
+		v.POP3 = append(v.POP3, c)
+		seen(firstOf(g.Days), g.Last)
+		if latest == nil || g.Last > latest.Last {
+			latest = g
+		}
+	}
+	if latest != nil {
+		v.Mailbox = &Mailbox{Messages: latest.Messages, Bytes: latest.Bytes, Oldest: unix(latest.Oldest), AsOf: unix(latest.Last)}
+	}
+	v.Deliveries, v.DeliveriesToday = sums(a.Deliveries, today)
+	v.LastDelivery = unix(a.LastDelivery)
+	if len(a.Deliveries) > 0 {
+		seen(firstOf(a.Deliveries), a.LastDelivery)
+	}
+}
+
+// sort orders every list most recent first, ties in a fixed order, and
+// makes empty lists [] in JSON.
+func (v *Account) sort() {
+	recent := func(a, b time.Time) int { return b.Compare(a) }
+	slices.SortStableFunc(v.Logins, func(a, b Login) int {
+		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote))
+	})
+	slices.SortStableFunc(v.Failures, func(a, b Failure) int {
+		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
+			strings.Compare(a.Result, b.Result), strings.Compare(a.Form, b.Form), strings.Compare(a.Username, b.Username))
+	})
+	slices.SortStableFunc(v.Refusals, func(a, b Refusal) int {
+		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
+			strings.Compare(a.Result, b.Result), strings.Compare(a.Client, b.Client))
+	})
+	slices.SortStableFunc(v.POP3, func(a, b POP3Client) int {
+		return cmp.Or(recent(a.Last, b.Last), a.Remote.Compare(b.Remote))
+	})
+	if v.Logins == nil {
+		v.Logins = []Login{}
+	}
+	if v.Failures == nil {
+		v.Failures = []Failure{}
+	}
+	if v.Refusals == nil {
+		v.Refusals = []Refusal{}
+	}
+	if v.POP3 == nil {
+		v.POP3 = []POP3Client{}
+	}
+}

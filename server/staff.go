@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mailsetup/probe"
+	"mailsetup/server/events"
+	"mailsetup/server/mailstore"
+	"mailsetup/server/observe"
+	"mailsetup/server/web"
+)
+
+// openObservations opens the observations store of the mail system and
+// subscribes it to the event bus. Its snapshot lives in the data
+// directory, which the serving process owns (see lockData).
+func (s *Server) openObservations() error {
+	path := s.cfg.Observations.File
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
+	}
+	deleteAfter := map[string]int{}
+	for _, p := range s.policies {
+		if p.POP.LeaveOnServer {
+			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
+		}
+	}
+	obs, err := observe.Open(observe.Options{
+		Path:            path,
+		Retention:       time.Duration(s.cfg.Observations.RetentionDays) * 24 * time.Hour,
+		MaxAccounts:     s.cfg.Observations.MaxAccounts,
+		DeleteAfterDays: func(domain string) int { return deleteAfter[domain] },
+		Logger:          s.log.With("component", "observations"),
+	})
+	if err != nil {
+		return fmt.Errorf("observations.file: %w", err)
+	}
+	s.obs = obs
+	s.bus.Subscribe(func(e events.Event) {
+		// The probe's own checks (MAIL without AUTH, the bare local part
+		// with the right password) are not the customer's doing.
+		if e.Client == probe.HeloName {
+			return
+		}
+		obs.Record(e)
+	})
+	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "mailsetup_observations_accounts",
+		Help: "Accounts the observations store holds.",
+	}, func() float64 { return float64(obs.Stats().Accounts) }))
+	return nil
+}
+
+// staffOptions builds the console's options from the config; nil when
+// no staff member and no token is configured.
+func (s *Server) staffOptions() (*web.StaffOptions, error) {
+	st := s.cfg.Staff
+	if len(st.Users) == 0 && len(st.Tokens) == 0 {
+		return nil, nil
+	}
+	opts := &web.StaffOptions{Users: map[string]string{}, Tokens: map[string]string{},
+		IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
+	for _, u := range st.Users {
+		opts.Users[u.Name] = u.PasswordHash
+	}
+	for _, t := range st.Tokens {
+		opts.Tokens[strings.ToLower(t.SHA256)] = t.Name
+	}
+	path := st.AuditLog
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("staff.audit_log: %w", err)
+	}
+	s.audit = f
+	opts.Audit = f
+	if s.obs != nil {
+		opts.Observations = s.obs.Account
+	}
+	if s.mail != nil {
+		opts.Account = s.mail.accountInfo
+	}
+	return opts, nil
+}
+
+// accountInfo is the console's view of an account and its inbox.
+func (m *mailSystem) accountInfo(address string) web.AccountInfo {
+	a, ok := m.accounts.Get(address)
+	if !ok {
+		return web.AccountInfo{}
+	}
+	info := web.AccountInfo{Exists: true, Aliases: a.Aliases, QuotaBytes: a.QuotaBytes, Created: a.Created, PasswordChanged: a.Changed}
+	if has, err := m.store.HasUser(a.Address); err != nil || !has {
+		return info
+	}
+	u, err := m.store.User(a.Address)
+	if err != nil {
+		return info
+	}
+	box, err := u.Mailbox(mailstore.Inbox)
+	if err != nil {
+		return info
+	}
+	msgs, err := box.Messages()
+	if err != nil {
+		return info
+	}
+	info.MailboxKnown, info.Messages = true, len(msgs)
+	for _, msg := range msgs {
+		info.Bytes += msg.Size
+		if info.Oldest.IsZero() || msg.InternalDate.Before(info.Oldest) {
+			info.Oldest = msg.InternalDate
+		}
+	}
+	return info
+}
+
+// runObservations saves the observations periodically until ctx ends,
+// then once more; done is closed when the last save is written.
+func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		if err := s.obs.Run(ctx, 30*time.Second); err != nil {
+			s.log.Error("saving observations", "err", err)
+		}
+	}()
+	return ch
+}

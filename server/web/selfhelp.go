@@ -1,0 +1,383 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"mailsetup/autoconfig"
+	"mailsetup/templates"
+)
+
+// The customer self-help pages: the start page asks for the address;
+// /help/{address} shows the domain's settings and the list of clients;
+// /help/{address}/{client} gives step-by-step instructions with the
+// exact field names of that client's dialogs; /check/{address} is the
+// settings check (selfhelp_check.go); /settings/{address} is the same
+// settings as JSON for scripts. Every value on them comes from the
+// domain policy.
+
+// Default limits of the settings check, per hour.
+const (
+	DefaultSelfHelpChecksPerIP      = 30
+	DefaultSelfHelpChecksPerAddress = 10
+)
+
+// selfHelpRoutes registers the self-help pages.
+func (a *App) selfHelpRoutes(e *echo.Echo, opts Options) {
+	perIP, perAddr := opts.SelfHelpChecksPerIP, opts.SelfHelpChecksPerAddress
+	if perIP <= 0 {
+		perIP = DefaultSelfHelpChecksPerIP
+	}
+	if perAddr <= 0 {
+		perAddr = DefaultSelfHelpChecksPerAddress
+	}
+	a.checks = newCheckLimiter(perIP, perAddr, time.Now)
+
+	e.GET("/", a.helpStart)
+	e.GET("/help", a.helpLookup)
+	e.GET("/help/:address", a.helpDomain)
+	e.GET("/help/:address/:client", a.helpClient)
+	e.GET("/check/:address", a.helpCheckForm)
+	e.POST("/check/:address", a.helpCheckRun)
+	e.GET("/settings/:address", a.settingsJSON)
+}
+
+// pageHeaders are set on every self-help page: no script, no external
+// anything, no framing.
+func pageHeaders(c echo.Context, cache string) {
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", cache)
+}
+
+// render runs one of the page methods into a buffer, so that a template
+// error becomes a 500 and not half a page.
+func (a *App) render(c echo.Context, code int, cache string, fn func(*bytes.Buffer) error) error {
+	var buf bytes.Buffer
+	if err := fn(&buf); err != nil {
+		return err
+	}
+	pageHeaders(c, cache)
+	return c.HTMLBlob(code, buf.Bytes())
+}
+
+// pathAddress returns the :address path parameter, unescaped (echo
+// leaves it escaped when the request path had escapes Go would not
+// write, e.g. %2F).
+func pathAddress(c echo.Context) string {
+	v := c.Param("address")
+	if c.Request().URL.RawPath != "" {
+		if u, err := url.PathUnescape(v); err == nil {
+			return u
+		}
+	}
+	return v
+}
+
+// helpLookupResult is an address checked for the pages: the policy, or
+// the status and a message for the customer.
+type helpLookupResult struct {
+	policy  autoconfig.Policy
+	address autoconfig.Address
+	code    int
+	msg     string
+}
+
+// helpAddress validates an address typed by a customer and finds its
+// policy, with messages written for the customer.
+func (a *App) helpAddress(value string) helpLookupResult {
+	addr, err := autoconfig.ParseAddress(value)
+	switch {
+	case errors.Is(err, autoconfig.ErrEmptyAddress):
+		return helpLookupResult{code: http.StatusBadRequest, msg: "Please type your email address, like name@example.com."}
+	case err != nil:
+		return helpLookupResult{code: http.StatusBadRequest, msg: "This is not a complete email address: " + strings.TrimPrefix(err.Error(), autoconfig.ErrMalformedAddress.Error()+": ") + "."}
+	}
+	p, ok := a.policies.Policy(addr.Domain)
+	if !ok {
+		return helpLookupResult{address: addr, code: http.StatusNotFound,
+			msg: fmt.Sprintf("We have no mail settings for %s: this page helps with addresses at %s. Check the part after the @, or ask the provider of your address.", addr.Domain, a.servedDomains())}
+	}
+	return helpLookupResult{policy: p, address: addr}
+}
+
+// servedDomains lists the configured domains for messages.
+func (a *App) servedDomains() string {
+	var names []string
+	for _, p := range a.policies.Policies() {
+		names = append(names, p.Domain)
+	}
+	switch len(names) {
+	case 0:
+		return "no domain yet"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+func (a *App) startPage(address, msg string) templates.HelpPage {
+	p := templates.HelpPage{Title: "Set up your email", Address: address, Error: msg}
+	for _, pol := range a.policies.Policies() {
+		p.Providers = append(p.Providers, templates.HelpProvider{Domain: pol.Domain, DisplayName: pol.DisplayName})
+	}
+	return p
+}
+
+// helpStart is the start page: the address form.
+func (a *App) helpStart(c echo.Context) error {
+	p := a.startPage(c.QueryParam("address"), "")
+	return a.render(c, http.StatusOK, "no-cache", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
+}
+
+// helpLookup answers the start page's form: a valid address of a
+// served domain goes on to its overview; anything else shows the form
+// again with the reason (400 malformed, 404 unknown domain).
+func (a *App) helpLookup(c echo.Context) error {
+	value := c.QueryParam("address")
+	r := a.helpAddress(value)
+	if r.code != 0 {
+		p := a.startPage(value, r.msg)
+		return a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
+	}
+	return c.Redirect(http.StatusSeeOther, helpURL(r.address.String()))
+}
+
+// helpPageFor looks up the :address of a help page; on failure it has
+// answered with the start page and the reason, and ok is false.
+func (a *App) helpPageFor(c echo.Context, title string) (templates.HelpPage, autoconfig.Policy, bool, error) {
+	value := pathAddress(c)
+	r := a.helpAddress(value)
+	if r.code != 0 {
+		p := a.startPage(value, r.msg)
+		return p, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
+	}
+	s := helpSettings(r.policy, r.address.String())
+	page := templates.HelpPage{Title: fmt.Sprintf(title, s.Address), Address: s.Address, Settings: &s}
+	for _, cl := range templates.HelpClients {
+		cl.URL = s.HelpURL + "/" + cl.ID
+		page.Clients = append(page.Clients, cl)
+	}
+	return page, r.policy, true, nil
+}
+
+// helpDomain is an address's overview: the settings and the clients.
+func (a *App) helpDomain(c echo.Context) error {
+	page, _, ok, err := a.helpPageFor(c, "Mail settings for %s")
+	if !ok {
+		return err
+	}
+	return a.render(c, http.StatusOK, "private, no-cache", func(b *bytes.Buffer) error { return a.pages.HelpDomain(b, page) })
+}
+
+// helpClientTitles are the first headings of the client pages.
+var helpClientTitles = map[string]string{
+	"thunderbird": "Thunderbird: set up %s",
+	"outlook":     "Outlook: set up %s",
+	"apple":       "Apple Mail, iPhone and iPad: set up %s",
+	"android":     "Android: set up %s",
+	"other":       "Any mail program: settings for %s",
+}
+
+// helpClient is one client's step-by-step instructions.
+func (a *App) helpClient(c echo.Context) error {
+	id := c.Param("client")
+	title, known := helpClientTitles[id]
+	if !known {
+		title = "Mail settings for %s"
+	}
+	page, _, ok, err := a.helpPageFor(c, title)
+	if !ok {
+		return err
+	}
+	if !known {
+		return textError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, page.Settings.HelpURL)
+	}
+	for _, cl := range page.Clients {
+		if cl.ID == id {
+			page.Client = cl
+		}
+	}
+	return a.render(c, http.StatusOK, "private, no-cache", func(b *bytes.Buffer) error { return a.pages.HelpClientPage(b, page) })
+}
+
+func helpURL(address string) string { return "/help/" + url.PathEscape(address) }
+
+// helpServer is an endpoint in the words of the dialogs.
+func helpServer(e autoconfig.Endpoint) templates.HelpServer {
+	return templates.HelpServer{Protocol: strings.ToUpper(string(e.Protocol)), Host: e.Host, Port: e.Port,
+		Security: securityWords(e.Security), TLS: e.Security == autoconfig.TLS}
+}
+
+// securityWords is how the dialogs call a security mode.
+func securityWords(s autoconfig.Security) string {
+	switch s {
+	case autoconfig.TLS:
+		return "SSL/TLS"
+	case autoconfig.STARTTLS:
+		return "STARTTLS"
+	case autoconfig.None:
+		return "None"
+	}
+	return string(s)
+}
+
+// firstTLS returns the first implicit-TLS endpoint of list, else the
+// first (what the Apple profile carries).
+func firstTLS(list []autoconfig.Endpoint) (autoconfig.Endpoint, bool) {
+	for _, e := range list {
+		if e.Security == autoconfig.TLS {
+			return e, true
+		}
+	}
+	if len(list) > 0 {
+		return list[0], true
+	}
+	return autoconfig.Endpoint{}, false
+}
+
+// helpSettings turns the policy into the pages' view of one address.
+func helpSettings(p autoconfig.Policy, address string) templates.HelpSettings {
+	esc := url.PathEscape(address)
+	s := templates.HelpSettings{
+		Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
+		Prefer:         strings.ToUpper(string(p.Prefer)),
+		POP:            templates.HelpPOP{Offered: len(p.POP3) > 0, LeaveOnServer: p.POP.LeaveOnServer, DeleteAfterDays: p.POP.DeleteAfterDays},
+		HelpURL:        "/help/" + esc,
+		CheckURL:       "/check/" + esc,
+		JSONURL:        "/settings/" + esc,
+		ProfileURL:     "/apple/mail.mobileconfig?email=" + url.QueryEscape(address),
+		ThunderbirdURL: "/mail/config-v1.1.xml?emailaddress=" + url.QueryEscape(address),
+	}
+	if s.DisplayName == "" {
+		s.DisplayName = p.Domain
+	}
+	for _, e := range p.Incoming() {
+		s.Incoming = append(s.Incoming, helpServer(e))
+	}
+	for _, e := range p.Submission {
+		s.Outgoing = append(s.Outgoing, helpServer(e))
+	}
+	if in, ok := p.Preferred(); ok {
+		s.In = helpServer(in)
+	}
+	if len(p.Submission) > 0 {
+		s.Out = helpServer(p.Submission[0])
+	}
+	if e, ok := firstTLS(p.Endpoints(p.Prefer)); ok {
+		s.InTLS = helpServer(e)
+	} else {
+		s.InTLS = s.In
+	}
+	if e, ok := firstTLS(p.Submission); ok {
+		s.OutTLS = helpServer(e)
+	}
+	if len(p.IMAP) > 0 {
+		v := helpServer(p.IMAP[0])
+		s.IMAP = &v
+	}
+	if len(p.POP3) > 0 {
+		v := helpServer(p.POP3[0])
+		s.POP3 = &v
+	}
+	s.Phone = s.In
+	if s.IMAP != nil {
+		s.Phone = *s.IMAP
+	}
+	return s
+}
+
+// settingsDoc is the JSON of /settings/{address}.
+type settingsDoc struct {
+	Address     string `json:"address"`
+	Domain      string `json:"domain"`
+	DisplayName string `json:"display_name"`
+	// Username is what every client must type: the full address.
+	Username string `json:"username"`
+	// Prefer is the access protocol to use: "imap" or "pop3".
+	Prefer string `json:"prefer"`
+	// Incoming lists the access servers in the order to try them (the
+	// preferred protocol first); Outgoing the submission servers.
+	Incoming []settingsEndpoint `json:"incoming"`
+	Outgoing []settingsEndpoint `json:"outgoing"`
+	// OutgoingAuth is always true: submission requires a login with
+	// the same username and password as incoming mail.
+	OutgoingAuth bool     `json:"outgoing_requires_auth"`
+	Auth         []string `json:"auth"`
+	POP3         struct {
+		// LeaveOnServer: POP3 clients keep a copy, deleting it
+		// DeleteAfterDays after download.
+		LeaveOnServer   bool `json:"leave_on_server"`
+		DeleteAfterDays int  `json:"delete_after_days"`
+	} `json:"pop3"`
+	URLs struct {
+		Thunderbird  string `json:"thunderbird"`
+		AppleProfile string `json:"apple_profile"`
+		Autodiscover string `json:"autodiscover"`
+		Help         string `json:"help"`
+	} `json:"urls"`
+}
+
+type settingsEndpoint struct {
+	Protocol string `json:"protocol"`
+	Host     string `json:"host"`
+	Port     int    `json:"port"`
+	Security string `json:"security"`
+}
+
+// settingsJSON is the policy of one address as JSON.
+func (a *App) settingsJSON(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	r := a.helpAddress(pathAddress(c))
+	if r.code != 0 {
+		return c.JSON(r.code, map[string]string{"error": r.msg})
+	}
+	p, address := r.policy, r.address.String()
+	d := settingsDoc{Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
+		Prefer: string(p.Prefer), OutgoingAuth: true, Incoming: []settingsEndpoint{}, Outgoing: []settingsEndpoint{}, Auth: []string{}}
+	conv := func(e autoconfig.Endpoint) settingsEndpoint {
+		return settingsEndpoint{Protocol: string(e.Protocol), Host: e.Host, Port: e.Port, Security: string(e.Security)}
+	}
+	for _, e := range p.Incoming() {
+		d.Incoming = append(d.Incoming, conv(e))
+	}
+	for _, e := range p.Submission {
+		d.Outgoing = append(d.Outgoing, conv(e))
+	}
+	for _, m := range p.Auth {
+		d.Auth = append(d.Auth, string(m))
+	}
+	d.POP3.LeaveOnServer, d.POP3.DeleteAfterDays = p.POP.LeaveOnServer, p.POP.DeleteAfterDays
+	base := p.Web.BaseURL
+	d.URLs.Thunderbird = base + "/mail/config-v1.1.xml?emailaddress=" + url.QueryEscape(address)
+	d.URLs.AppleProfile = base + "/apple/mail.mobileconfig?email=" + url.QueryEscape(address)
+	d.URLs.Autodiscover = base + "/Autodiscover/Autodiscover.xml"
+	d.URLs.Help = base + helpURL(address)
+	return c.JSON(http.StatusOK, d)
+}
+
+// hostSet is every host the policies name (mail endpoints and the web
+// host), lower case: the only hosts a check from the web may contact.
+func hostSet(ps []autoconfig.Policy) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range ps {
+		for _, list := range [][]autoconfig.Endpoint{p.IMAP, p.POP3, p.Submission} {
+			for _, ep := range list {
+				set[strings.ToLower(ep.Host)] = true
+			}
+		}
+		if h := p.Web.Host(); h != "" {
+			set[strings.ToLower(h)] = true
+		}
+	}
+	return set
+}

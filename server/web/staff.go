@@ -1,0 +1,376 @@
+package web
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"mailsetup/autoconfig"
+	"mailsetup/probe"
+	"mailsetup/server/accounts"
+	"mailsetup/server/auth"
+	"mailsetup/server/observe"
+)
+
+// StaffOptions enable the staff console (/staff/) and the support API
+// (/api/v1/). Without users the console answers 404; without tokens the
+// API does.
+type StaffOptions struct {
+	// Users maps a staff member's name to an argon2id password hash.
+	Users map[string]string
+	// Tokens maps the SHA-256 (lower-case hex) of an API token to the
+	// token's name.
+	Tokens map[string]string
+	// IdleTimeout signs a staff member out after this long without a
+	// request (default 30 minutes).
+	IdleTimeout time.Duration
+	// Audit receives one JSON line per sign-in, lookup and probe; nil
+	// keeps only the in-memory list shown on /staff/audit.
+	Audit io.Writer
+	// Observations returns what the mail server saw of an account; nil
+	// when the server runs without mail listeners.
+	Observations func(address string) (observe.Account, bool)
+	// Account returns the account's own data (exists, aliases, quota,
+	// mailbox size); nil shows none.
+	Account func(address string) AccountInfo
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// AccountInfo is what the console shows of the account itself.
+type AccountInfo struct {
+	Exists          bool
+	Aliases         []string
+	QuotaBytes      int64
+	Created         time.Time
+	PasswordChanged time.Time
+	// Messages, Bytes and Oldest describe the inbox, when it was read.
+	MailboxKnown bool
+	Messages     int
+	Bytes        int64
+	Oldest       time.Time
+}
+
+// staffState is the console's part of the App.
+type staffState struct {
+	opts     StaffOptions
+	sessions *staffSessions
+	audit    *auditLog
+	// signins throttles failed sign-ins per address and name.
+	signins *auth.Throttle
+	// dummyHash is checked for unknown names, so that a wrong name costs
+	// as long as a wrong password.
+	dummyHash string
+}
+
+func newStaffState(opts StaffOptions) (*staffState, error) {
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 30 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	dummy, err := accounts.HashPassword(newRandom(24))
+	if err != nil {
+		return nil, err
+	}
+	return &staffState{
+		opts:      opts,
+		sessions:  &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
+		audit:     &auditLog{w: opts.Audit},
+		signins:   auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
+		dummyHash: dummy,
+	}, nil
+}
+
+func (a *App) staffRoutes(e *echo.Echo) {
+	if a.staff == nil {
+		return
+	}
+	if len(a.staff.opts.Users) > 0 {
+		e.GET("/staff", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/staff/") })
+		e.GET("/staff/signin", a.staffSignInForm)
+		e.POST("/staff/signin", a.staffSignIn)
+		g := e.Group("/staff", a.requireStaff)
+		g.GET("/", a.staffHome)
+		g.POST("/signout", a.staffSignOut)
+		g.GET("/lookup", a.staffLookup)
+		g.GET("/accounts/:address", a.staffAccount)
+		g.POST("/accounts/:address/probe", a.staffProbe)
+		g.GET("/reports/:id", a.staffReport)
+		g.GET("/audit", a.staffAudit)
+	}
+	if len(a.staff.opts.Tokens) > 0 {
+		api := e.Group("/api/v1", a.requireToken)
+		api.GET("/accounts/:address/observations", a.apiObservations)
+		api.POST("/probe", a.apiProbe)
+	}
+}
+
+// staffPage renders a console page.
+func (a *App) staffPage(c echo.Context, status int, name string, data any) error {
+	var buf bytes.Buffer
+	if err := a.pages.Staff(&buf, name, data); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+func (a *App) auditAdd(c echo.Context, staff, action, target, detail string) {
+	a.staff.audit.add(AuditEntry{Time: a.staff.opts.Now().UTC(), Staff: staff, Action: action, Target: target,
+		Remote: remoteAddr(c).String(), Detail: detail})
+}
+
+// signInPage is the sign-in form's data.
+type signInPage struct {
+	staffFrame              // empty: nobody is signed in
+	CSRF, Next, Name, Error string
+}
+
+func (a *App) staffSignInForm(c echo.Context) error {
+	staffHeaders(c)
+	return a.staffPage(c, http.StatusOK, "staff_signin.html", signInPage{CSRF: a.formToken(c), Next: localNext(c.QueryParam("next"))})
+}
+
+// signInAllowed: passwords travel only over TLS, except from the
+// machine itself (the embedded default, a local admin).
+func signInAllowed(c echo.Context) bool {
+	return c.IsTLS() || remoteAddr(c).IsLoopback()
+}
+
+func (a *App) staffSignIn(c echo.Context) error {
+	staffHeaders(c)
+	if err := a.checkFormToken(c); err != nil {
+		return err
+	}
+	name, password := strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
+	page := signInPage{CSRF: a.formToken(c), Next: localNext(c.FormValue("next")), Name: name}
+	if !signInAllowed(c) {
+		page.Error = "Sign in over HTTPS: this connection is not encrypted, so the password was not checked."
+		return a.staffPage(c, http.StatusForbidden, "staff_signin.html", page)
+	}
+	remote := remoteAddr(c)
+	if wait := a.staff.signins.Blocked(remote, name); wait > 0 {
+		page.Error = fmt.Sprintf("Too many failed sign-ins: try again in %s.", roundMinutes(wait))
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return a.staffPage(c, http.StatusTooManyRequests, "staff_signin.html", page)
+	}
+	hash, known := a.staff.opts.Users[name]
+	if !known {
+		hash = a.staff.dummyHash
+	}
+	ok, err := accounts.CheckPassword(hash, password)
+	if err != nil {
+		return fmt.Errorf("staff %q: %w", name, err)
+	}
+	if !ok || !known {
+		a.staff.signins.Fail(remote, name)
+		a.auditAdd(c, name, "sign-in-failed", "", "")
+		page.Error = "The name or the password is wrong."
+		return a.staffPage(c, http.StatusUnauthorized, "staff_signin.html", page)
+	}
+	s := a.staff.sessions.create(name)
+	setStaffCookie(c, s.id)
+	a.auditAdd(c, name, "sign-in", "", "")
+	return c.Redirect(http.StatusSeeOther, page.Next)
+}
+
+func roundMinutes(d time.Duration) string {
+	m := int(d.Minutes() + 0.999)
+	if m <= 1 {
+		return "a minute"
+	}
+	return fmt.Sprintf("%d minutes", m)
+}
+
+func (a *App) staffSignOut(c echo.Context) error {
+	s := staffOf(c)
+	a.staff.sessions.remove(s.id)
+	setStaffCookie(c, "")
+	a.auditAdd(c, s.user, "sign-out", "", "")
+	return c.Redirect(http.StatusSeeOther, "/staff/signin")
+}
+
+// staffFrame is what every console page has.
+type staffFrame struct {
+	User, CSRF string
+}
+
+func frameOf(c echo.Context) staffFrame {
+	s := staffOf(c)
+	return staffFrame{User: s.user, CSRF: s.csrf}
+}
+
+type homePage struct {
+	staffFrame
+	Address, Error string
+	Domains        []string
+	Recent         []AuditEntry
+}
+
+func (a *App) staffHome(c echo.Context) error {
+	return a.renderHome(c, http.StatusOK, "", "")
+}
+
+func (a *App) renderHome(c echo.Context, status int, address, msg string) error {
+	s := staffOf(c)
+	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg}
+	for _, pol := range a.policies.Policies() {
+		p.Domains = append(p.Domains, pol.Domain)
+	}
+	for _, e := range a.staff.audit.latest(auditRecent) {
+		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {
+			p.Recent = append(p.Recent, e)
+		}
+	}
+	return a.staffPage(c, status, "staff_home.html", p)
+}
+
+// staffLookup is the search form's target.
+func (a *App) staffLookup(c echo.Context) error {
+	q := c.QueryParam("address")
+	addr, err := autoconfig.ParseAddress(q)
+	if err != nil {
+		return a.renderHome(c, http.StatusBadRequest, q, fmt.Sprintf("%q is not an email address: %v", q, err))
+	}
+	if _, ok := a.policies.Policy(addr.Domain); !ok {
+		return a.renderHome(c, http.StatusNotFound, q, fmt.Sprintf("The domain %s is not served here.", addr.Domain))
+	}
+	// Accounts are case-insensitive; the console shows them lower case.
+	return c.Redirect(http.StatusSeeOther, "/staff/accounts/"+url.PathEscape(strings.ToLower(addr.String())))
+}
+
+// accountPage is the account view's data.
+type accountPage struct {
+	staffFrame
+	Address string
+	Policy  autoconfig.Policy
+	Account AccountInfo
+	// Observed is false when the server saw nothing of the account in
+	// the retention period (or runs without mail).
+	Observed     bool
+	Observations observe.Account
+	Findings     []probe.Finding
+	Form         probeForm
+	Error        string
+	Now          time.Time
+}
+
+// staffAccountParam parses the :address parameter of a console URL.
+func (a *App) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.Policy, error) {
+	raw, _ := url.PathUnescape(c.Param("address"))
+	addr, err := autoconfig.ParseAddress(strings.ToLower(raw))
+	if err != nil {
+		return addr, autoconfig.Policy{}, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not an email address: %v", raw, err))
+	}
+	p, ok := a.policies.Policy(addr.Domain)
+	if !ok {
+		return addr, p, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("the domain %s is not served here", addr.Domain))
+	}
+	return addr, p, nil
+}
+
+func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
+	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p, Now: a.staff.opts.Now().UTC()}
+	if f := a.staff.opts.Account; f != nil {
+		page.Account = f(addr.String())
+	}
+	if f := a.staff.opts.Observations; f != nil {
+		page.Observations, page.Observed = f(addr.String())
+		page.Findings = page.Observations.Findings
+	}
+	return page
+}
+
+func (a *App) staffAccount(c echo.Context) error {
+	addr, p, err := a.staffAccountParam(c)
+	if err != nil {
+		return err
+	}
+	a.auditAdd(c, staffOf(c).user, "lookup", addr.String(), "")
+	page := a.accountData(c, addr, p)
+	page.Form = defaultProbeForm(addr.String())
+	return a.staffPage(c, http.StatusOK, "staff_account.html", page)
+}
+
+// staffProbe runs the probe with what the caller reads out of the
+// client, stores the report in the session and shows it.
+func (a *App) staffProbe(c echo.Context) error {
+	addr, p, err := a.staffAccountParam(c)
+	if err != nil {
+		return err
+	}
+	form := probeFormFrom(c)
+	settings, ferr := form.settings()
+	if ferr != nil {
+		page := a.accountData(c, addr, p)
+		page.Form, page.Error = form, ferr.Error()
+		return a.staffPage(c, http.StatusBadRequest, "staff_account.html", page)
+	}
+	s := staffOf(c)
+	res, err := a.checkSettings(c.Request().Context(), checkRequest{Address: addr.String(), Password: c.FormValue("password"),
+		Client: settings, Remote: remoteAddr(c), TLS: c.IsTLS()})
+	if err != nil {
+		return err
+	}
+	rep := res.Report
+	detail := "without password"
+	if c.FormValue("password") != "" {
+		detail = "with password"
+	}
+	a.auditAdd(c, s.user, "probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
+	id := s.addReport(rep)
+	return c.Redirect(http.StatusSeeOther, "/staff/reports/"+id)
+}
+
+// reportPage is a probe report's view.
+type reportPage struct {
+	staffFrame
+	ID     string
+	Report *probe.Report
+	Print  bool
+	Steps  []probe.Step
+	Right  []probe.Finding
+	Wrong  []probe.Finding
+}
+
+func (a *App) staffReport(c echo.Context) error {
+	s := staffOf(c)
+	id, asJSON := strings.CutSuffix(c.Param("id"), ".json")
+	rep, ok := s.report(id)
+	if !ok {
+		return echo.NewHTTPError(http.StatusNotFound, "no such report in this session: reports are kept for the session that ran them (the last 20)")
+	}
+	if asJSON {
+		c.Response().Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "probe-"+rep.Address+".json"))
+		return c.JSONPretty(http.StatusOK, rep, "  ")
+	}
+	page := reportPage{staffFrame: frameOf(c), ID: id, Report: rep, Print: c.QueryParam("print") != ""}
+	page.Steps = append([]probe.Step(nil), rep.Steps...)
+	sort.SliceStable(page.Steps, func(i, j int) bool { return page.Steps[i].Severity > page.Steps[j].Severity })
+	for _, f := range rep.Findings {
+		if f.Severity == probe.OK {
+			page.Right = append(page.Right, f)
+		} else {
+			page.Wrong = append(page.Wrong, f)
+		}
+	}
+	return a.staffPage(c, http.StatusOK, "staff_report.html", page)
+}
+
+type auditPage struct {
+	staffFrame
+	Entries []AuditEntry
+}
+
+func (a *App) staffAudit(c echo.Context) error {
+	return a.staffPage(c, http.StatusOK, "staff_audit.html", auditPage{staffFrame: frameOf(c), Entries: a.staff.audit.latest(200)})
+}

@@ -1,0 +1,61 @@
+package web_test
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsetup/server/events"
+	"mailsetup/server/observe"
+)
+
+// fillAccount gives an account 30 days of observations with every group
+// kind at its cap (32 login, 64 failure, 32 refusal, 16 POP3 groups).
+func fillAccount(s *observe.Store, address string, now time.Time) {
+	long := strings.Repeat("x", 100)
+	for d := range 30 {
+		at := now.Add(-time.Duration(d) * 24 * time.Hour)
+		for i := range 32 {
+			remote := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)})
+			s.Record(events.Event{Time: at, Kind: events.Auth, Proto: "imap", Remote: remote, Account: address, Username: address, Form: "full-address", Result: "ok"})
+			s.Record(events.Event{Time: at, Kind: events.SubmissionRefused, Proto: "submission", Remote: remote, Account: address,
+				Result: "auth-required", Client: fmt.Sprintf("client%d-%s", i, long), Detail: "MAIL FROM:<" + address + "> without AUTH"})
+		}
+		for i := range 64 {
+			s.Record(events.Event{Time: at, Kind: events.Auth, Proto: "pop3", Remote: netip.MustParseAddr("192.0.2.1"), Account: address,
+				Username: fmt.Sprintf("%d%s", i, long), Form: "full-address", Result: "bad-password"})
+		}
+		for i := range 16 {
+			s.Record(events.Event{Time: at, Kind: events.POP3Session, Proto: "pop3", Remote: netip.AddrFrom4([4]byte{198, 51, 100, byte(i)}),
+				Account: address, Result: "ok", Retrieved: 10, Redownloaded: 1, Messages: 500, Bytes: 50 << 20, LeftAll: true, Oldest: at.Add(-90 * 24 * time.Hour)})
+		}
+	}
+}
+
+// BenchmarkStaffAccountPage is a staff lookup of an account with 30 days
+// of observations at every cap: the whole request (session check,
+// observations, findings, template) as the console serves it.
+func BenchmarkStaffAccountPage(b *testing.B) {
+	env := newStaffApp(b)
+	const john = "john@example.com"
+	fillAccount(env.obs, john, env.clock.now())
+	a, ok := env.obs.Account(john)
+	if !ok || len(a.Logins) != 32 || len(a.Failures) != 64 || len(a.Refusals) != 32 || len(a.POP3) != 16 {
+		b.Fatalf("account not at the caps: %v", ok)
+	}
+	br := newBrowserClient(b, env.app)
+	br.signIn(staffPassword)
+	target := "/staff/accounts/" + url.PathEscape(john)
+	if w := br.do("GET", target, nil); w.Code != 200 || !strings.Contains(w.Body.String(), "pop3.leave-forever") {
+		b.Fatalf("%d", w.Code)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := br.do("GET", target, nil); w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}

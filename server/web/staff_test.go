@@ -1,0 +1,397 @@
+package web_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/probe"
+	"mailsetup/server/accounts"
+	"mailsetup/server/events"
+	"mailsetup/server/observe"
+	"mailsetup/server/web"
+)
+
+const staffPassword = "correct horse battery"
+
+// clock is a settable time for idle timeouts.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type staffEnv struct {
+	app   *web.App
+	clock *clock
+	audit *bytes.Buffer
+	token string
+	obs   *observe.Store
+}
+
+func newStaffApp(t testing.TB) *staffEnv {
+	t.Helper()
+	hash, err := accounts.HashPassword(staffPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "mst_test-token"
+	sum := sha256.Sum256([]byte(token))
+	clk := &clock{t: time.Now()}
+	obs, err := observe.Open(observe.Options{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &staffEnv{clock: clk, audit: &bytes.Buffer{}, token: token, obs: obs}
+	env.app, err = web.New(web.Options{
+		Policies:   policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()},
+		Registerer: prometheus.NewRegistry(),
+		// The sample policies' hosts do not exist: dial loopback, where
+		// nothing listens on the standard mail ports.
+		Probe: probe.Options{Resolve: func(string) (string, bool) { return "127.0.0.1", true }, StepTimeout: 2 * time.Second},
+		Staff: &web.StaffOptions{
+			Users:        map[string]string{"alice": hash},
+			Tokens:       map[string]string{hex.EncodeToString(sum[:]): "helpdesk"},
+			IdleTimeout:  30 * time.Minute,
+			Audit:        env.audit,
+			Observations: obs.Account,
+			Now:          clk.now,
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env
+}
+
+// browser keeps cookies between requests like a browser; requests come
+// from loopback unless remote is set.
+type browser struct {
+	t       testing.TB
+	h       http.Handler
+	cookies map[string]*http.Cookie
+	remote  string
+}
+
+func newBrowserClient(t testing.TB, h http.Handler) *browser {
+	return &browser{t: t, h: h, cookies: map[string]*http.Cookie{}, remote: "127.0.0.1:40000"}
+}
+
+func (b *browser) do(method, target string, form url.Values, hdr ...string) *httptest.ResponseRecorder {
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	r := httptest.NewRequest(method, target, body)
+	r.RemoteAddr = b.remote
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Set(hdr[i], hdr[i+1])
+	}
+	for _, c := range b.cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	b.h.ServeHTTP(w, r)
+	for _, c := range w.Result().Cookies() {
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	return w
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func csrfOf(t testing.TB, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in:\n%s", body)
+	}
+	return m[1]
+}
+
+func (b *browser) signIn(password string) *httptest.ResponseRecorder {
+	form := b.do("GET", "/staff/signin", nil)
+	return b.do("POST", "/staff/signin", url.Values{"csrf": {csrfOf(b.t, form.Body.String())}, "name": {"alice"}, "password": {password}, "next": {"/staff/"}})
+}
+
+func TestStaffSignInAndSessionRules(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+
+	// Without a session: pages redirect to the sign-in, posts are refused.
+	if w := b.do("GET", "/staff/accounts/john@example.com", nil); w.Code != http.StatusSeeOther || !strings.HasPrefix(w.Header().Get("Location"), "/staff/signin?next=") {
+		t.Fatalf("no session GET: %d %s", w.Code, w.Header().Get("Location"))
+	}
+	if w := b.do("POST", "/staff/accounts/john@example.com/probe", url.Values{"csrf": {"x"}}); w.Code != http.StatusUnauthorized {
+		t.Fatalf("no session POST: %d %s", w.Code, w.Body)
+	}
+	// Sign-in without the form token is refused.
+	if w := b.do("POST", "/staff/signin", url.Values{"name": {"alice"}, "password": {staffPassword}}); w.Code != http.StatusForbidden {
+		t.Fatalf("sign-in without token: %d", w.Code)
+	}
+	// Wrong password: 401, audited.
+	if w := b.signIn("wrong password!"); w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "wrong") {
+		t.Fatalf("wrong password: %d %s", w.Code, w.Body)
+	}
+	w := b.signIn(staffPassword)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/staff/" {
+		t.Fatalf("sign-in: %d %s", w.Code, w.Body)
+	}
+	ck := b.cookies["mailsetup_staff"]
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/staff/" {
+		t.Fatalf("session cookie %+v", ck)
+	}
+	home := b.do("GET", "/staff/", nil)
+	if home.Code != 200 || !strings.Contains(home.Body.String(), "alice") {
+		t.Fatalf("home: %d", home.Code)
+	}
+	if csp := home.Header().Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || home.Header().Get("Cache-Control") != "no-store" {
+		t.Errorf("security headers: %v", home.Header())
+	}
+	// A post with the session but without (or with a wrong) CSRF token.
+	for _, tok := range []string{"", "forged"} {
+		if w := b.do("POST", "/staff/accounts/john@example.com/probe", url.Values{"csrf": {tok}}); w.Code != http.StatusForbidden {
+			t.Errorf("csrf %q: %d", tok, w.Code)
+		}
+	}
+	// A cross-site post with the right token is refused too.
+	tok := csrfOf(t, home.Body.String())
+	if w := b.do("POST", "/staff/signout", url.Values{"csrf": {tok}}, "Origin", "https://evil.example"); w.Code != http.StatusForbidden {
+		t.Errorf("cross-origin: %d", w.Code)
+	}
+	// Idle timeout: 31 minutes later the session is gone.
+	env.clock.add(31 * time.Minute)
+	if w := b.do("GET", "/staff/", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("after idle timeout: %d", w.Code)
+	}
+	// Sign in again and out: the old cookie no longer works.
+	b.signIn(staffPassword)
+	old := *b.cookies["mailsetup_staff"]
+	home = b.do("GET", "/staff/", nil)
+	if w := b.do("POST", "/staff/signout", url.Values{"csrf": {csrfOf(t, home.Body.String())}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d", w.Code)
+	}
+	b.cookies["mailsetup_staff"] = &old
+	if w := b.do("GET", "/staff/", nil); w.Code != http.StatusSeeOther {
+		t.Fatalf("after sign-out the old cookie still works: %d", w.Code)
+	}
+	for _, action := range []string{`"sign-in-failed"`, `"sign-in"`, `"sign-out"`} {
+		if !strings.Contains(env.audit.String(), action) {
+			t.Errorf("audit log lacks %s:\n%s", action, env.audit)
+		}
+	}
+}
+
+func TestStaffSignInNeedsTLSFromElsewhere(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	b.remote = "198.51.100.7:5000"
+	if w := b.signIn(staffPassword); w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "HTTPS") {
+		t.Fatalf("plain HTTP sign-in from another host: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestStaffSignInThrottled(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	var last *httptest.ResponseRecorder
+	for i := 0; i < 12; i++ { // bounded: the limit is 10 per 10 minutes
+		last = b.signIn("wrong password!")
+	}
+	if last.Code != http.StatusTooManyRequests || !strings.Contains(last.Body.String(), "try again in") {
+		t.Fatalf("12th failed sign-in: %d %s", last.Code, last.Body)
+	}
+	// Even the right password waits.
+	if w := b.signIn(staffPassword); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("right password while throttled: %d", w.Code)
+	}
+}
+
+func TestStaffNoOpenRedirect(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	for _, next := range []string{"https://evil.example/", "//evil.example/staff/", "/staff/\\evil"} {
+		form := b.do("GET", "/staff/signin", nil)
+		w := b.do("POST", "/staff/signin", url.Values{"csrf": {csrfOf(t, form.Body.String())}, "name": {"alice"}, "password": {staffPassword}, "next": {next}})
+		if loc := w.Header().Get("Location"); loc != "/staff/" {
+			t.Errorf("next %q: redirected to %q", next, loc)
+		}
+	}
+}
+
+func TestStaffAccountShowsObservations(t *testing.T) {
+	env := newStaffApp(t)
+	remote := netip.MustParseAddr("203.0.113.7")
+	for i := 0; i < 3; i++ {
+		env.obs.Record(events.Event{Time: env.clock.now(), Kind: events.SubmissionRefused, Proto: "submission", Remote: remote,
+			Account: "john@example.com", Result: "auth-required", Detail: "MAIL FROM:<john@example.com> without AUTH", Client: "laptop"})
+	}
+	b := newBrowserClient(t, env.app)
+	b.signIn(staffPassword)
+	w := b.do("GET", "/staff/lookup?address=John@Example.com", nil)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("lookup: %d %s", w.Code, w.Body)
+	}
+	page := b.do("GET", w.Header().Get("Location"), nil)
+	body := page.Body.String()
+	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_username"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	for _, bad := range []struct{ q, want string }{{"john", "not an email address"}, {"john@elsewhere.example", "not served here"}} {
+		w := b.do("GET", "/staff/lookup?address="+url.QueryEscape(bad.q), nil)
+		if w.Code < 400 || !strings.Contains(w.Body.String(), bad.want) {
+			t.Errorf("lookup %q: %d, want %q", bad.q, w.Code, bad.want)
+		}
+	}
+	if !strings.Contains(env.audit.String(), `"action":"lookup","target":"john@example.com"`) {
+		t.Errorf("lookup not audited:\n%s", env.audit)
+	}
+	// A probe form with a bad port is refused with the field named.
+	home := b.do("GET", "/staff/accounts/john@example.com", nil)
+	bad := b.do("POST", "/staff/accounts/john@example.com/probe", url.Values{"csrf": {csrfOf(t, home.Body.String())}, "in_port": {"99999"}})
+	if bad.Code != http.StatusBadRequest || !strings.Contains(bad.Body.String(), "Incoming port") {
+		t.Errorf("bad port: %d", bad.Code)
+	}
+	// A probe: the report page, its printable view and its JSON export.
+	run := b.do("POST", "/staff/accounts/john@example.com/probe", url.Values{"csrf": {csrfOf(t, home.Body.String())},
+		"in_protocol": {"imap"}, "in_username": {"john"}, "out_auth": {"no"}})
+	loc := run.Header().Get("Location")
+	if run.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/staff/reports/") {
+		t.Fatalf("probe: %d %s", run.Code, run.Body)
+	}
+	rep := b.do("GET", loc, nil).Body.String()
+	for _, want := range []string{"username.not-full-address", "smtp.auth-disabled", `id="printable"`, "Every step"} {
+		if !strings.Contains(rep, want) {
+			t.Errorf("report page lacks %q", want)
+		}
+	}
+	if p := b.do("GET", loc+"?print=1", nil).Body.String(); strings.Contains(p, "<nav>") || !strings.Contains(p, "smtp.auth-disabled") {
+		t.Errorf("printable view:\n%s", p)
+	}
+	js := b.do("GET", loc+".json", nil)
+	var report probe.Report
+	if err := json.Unmarshal(js.Body.Bytes(), &report); err != nil || report.Address != "john@example.com" || !strings.Contains(js.Header().Get("Content-Disposition"), "attachment") {
+		t.Errorf("JSON export: %v %s", err, js.Body)
+	}
+	// Another session cannot read this session's report.
+	other := newBrowserClient(t, env.app)
+	other.signIn(staffPassword)
+	if w := other.do("GET", loc, nil); w.Code != http.StatusNotFound {
+		t.Errorf("another session read the report: %d", w.Code)
+	}
+	if !strings.Contains(env.audit.String(), `"action":"probe","target":"john@example.com"`) {
+		t.Errorf("probe not audited:\n%s", env.audit)
+	}
+}
+
+func TestStaffAPI(t *testing.T) {
+	env := newStaffApp(t)
+	env.obs.Record(events.Event{Time: env.clock.now(), Kind: events.Auth, Proto: "pop3", Remote: netip.MustParseAddr("203.0.113.9"),
+		Account: "john@example.com", Username: "john@example.com", Form: "full-address", Result: "bad-password"})
+	get := func(target, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("GET", target, nil)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		w := httptest.NewRecorder()
+		env.app.ServeHTTP(w, r)
+		return w
+	}
+	if w := get("/api/v1/accounts/john@example.com/observations", ""); w.Code != 401 || w.Header().Get("WWW-Authenticate") == "" {
+		t.Fatalf("no token: %d", w.Code)
+	}
+	if w := get("/api/v1/accounts/john@example.com/observations", "mst_wrong"); w.Code != 401 {
+		t.Fatalf("wrong token: %d", w.Code)
+	}
+	w := get("/api/v1/accounts/john@example.com/observations", env.token)
+	var rep struct {
+		Address      string          `json:"address"`
+		Observed     bool            `json:"observed"`
+		Observations observe.Account `json:"observations"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &rep); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s %v", w.Code, w.Body, err)
+	}
+	if !rep.Observed || len(rep.Observations.Failures) != 1 || rep.Observations.Failures[0].Remote.String() != "203.0.113.9" {
+		t.Errorf("observations: %s", w.Body)
+	}
+	for target, code := range map[string]int{
+		"/api/v1/accounts/not-an-address/observations":   400,
+		"/api/v1/accounts/x@elsewhere.test/observations": 404,
+	} {
+		if w := get(target, env.token); w.Code != code || !strings.Contains(w.Body.String(), `"error"`) {
+			t.Errorf("%s: %d %s", target, w.Code, w.Body)
+		}
+	}
+	post := func(ct, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/api/v1/probe", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+env.token)
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		env.app.ServeHTTP(w, r)
+		return w
+	}
+	for _, c := range []struct {
+		ct, body string
+		code     int
+		want     string
+	}{
+		{"text/plain", `{}`, 415, "JSON"},
+		{"application/json", ``, 400, "empty"},
+		{"application/json", `{"address":"john@example.com","bogus":1}`, 400, "bogus"},
+		{"application/json", `{"address":"john@elsewhere.test"}`, 404, "not served"},
+		{"application/json", `{"address":"john@example.com","client":{"incoming":{"port":70000}}}`, 400, "Incoming port"},
+		{"application/json", `{"address":"john@example.com","client":{"incoming":{"host":"bad host!"}}}`, 400, "Incoming server"},
+	} {
+		if w := post(c.ct, c.body); w.Code != c.code || !strings.Contains(w.Body.String(), c.want) {
+			t.Errorf("POST %s %q: %d %s, want %d with %q", c.ct, c.body, w.Code, w.Body, c.code, c.want)
+		}
+	}
+	// A valid request: the policy's hosts do not exist here, so the
+	// probe reports them unreachable, and compares what was sent.
+	w = post("application/json", `{"address":"john@example.com","client":{"incoming":{"protocol":"imap","username":"john"}}}`)
+	var report probe.Report
+	if err := json.Unmarshal(w.Body.Bytes(), &report); err != nil || w.Code != 200 {
+		t.Fatalf("probe: %d %s", w.Code, w.Body)
+	}
+	found := false
+	for _, f := range report.Findings {
+		found = found || f.ID == "username.not-full-address"
+	}
+	if !found {
+		t.Errorf("probe findings: %+v", report.Findings)
+	}
+	if !strings.Contains(env.audit.String(), `"staff":"token:helpdesk","action":"api-probe"`) {
+		t.Errorf("API probe not audited:\n%s", env.audit)
+	}
+}

@@ -1,0 +1,156 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"mailsetup/autoconfig"
+	"mailsetup/probe"
+	"mailsetup/server/observe"
+)
+
+// The support API answers JSON to tools holding a staff API token
+// (Authorization: Bearer <token>); every call is in the audit log.
+
+// apiError is every API error's body.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func apiFail(c echo.Context, status int, format string, args ...any) error {
+	return c.JSON(status, apiError{Error: fmt.Sprintf(format, args...)})
+}
+
+// requireToken checks the bearer token; only its SHA-256 is configured.
+func (a *App) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		h := c.Request().Header.Get("Authorization")
+		scheme, token, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mailsetup"`)
+			return apiFail(c, http.StatusUnauthorized, "missing API token: send Authorization: Bearer <token> (create one with `mailsetup staff token NAME`)")
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		name, ok := a.staff.opts.Tokens[hex.EncodeToString(sum[:])]
+		if !ok {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mailsetup", error="invalid_token"`)
+			return apiFail(c, http.StatusUnauthorized, "unknown API token")
+		}
+		c.Set("token", name)
+		return next(c)
+	}
+}
+
+// observationsReply is GET /api/v1/accounts/{address}/observations.
+type observationsReply struct {
+	Address string `json:"address"`
+	// Observed is false when the server saw nothing of the account.
+	Observed     bool            `json:"observed"`
+	Observations observe.Account `json:"observations"`
+}
+
+func (a *App) apiAddress(c echo.Context, raw string) (autoconfig.Address, int, string) {
+	addr, err := autoconfig.ParseAddress(raw)
+	if err != nil {
+		return addr, http.StatusBadRequest, fmt.Sprintf("%q is not an email address: %v", raw, err)
+	}
+	if _, ok := a.policies.Policy(addr.Domain); !ok {
+		return addr, http.StatusNotFound, fmt.Sprintf("the domain %s is not served here", addr.Domain)
+	}
+	return addr, 0, ""
+}
+
+func (a *App) apiObservations(c echo.Context) error {
+	raw := c.Param("address")
+	addr, code, msg := a.apiAddress(c, raw)
+	if code != 0 {
+		return apiFail(c, code, "%s", msg)
+	}
+	a.auditAdd(c, "token:"+c.Get("token").(string), "api-observations", addr.String(), "")
+	rep := observationsReply{Address: addr.String()}
+	if f := a.staff.opts.Observations; f != nil {
+		rep.Observations, rep.Observed = f(addr.String())
+	}
+	if rep.Observations.Address == "" {
+		rep.Observations.Address = addr.String()
+	}
+	return c.JSON(http.StatusOK, rep)
+}
+
+// apiProbeRequest is POST /api/v1/probe's body.
+type apiProbeRequest struct {
+	Address string `json:"address"`
+	// Password, optional, is used for this check only.
+	Password string                `json:"password,omitempty"`
+	Client   *probe.ClientSettings `json:"client,omitempty"`
+}
+
+const maxAPIBody = 64 << 10
+
+func (a *App) apiProbe(c echo.Context) error {
+	r := c.Request()
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return apiFail(c, http.StatusUnsupportedMediaType, "send the request as JSON (Content-Type: application/json), not %q", ct)
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxAPIBody+1))
+	dec.DisallowUnknownFields()
+	var req apiProbeRequest
+	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return apiFail(c, http.StatusBadRequest, "the body is empty or cut short: want {\"address\": ..., \"client\": {...}}")
+		}
+		return apiFail(c, http.StatusBadRequest, "the body is not a probe request: %v", err)
+	}
+	if dec.More() {
+		return apiFail(c, http.StatusBadRequest, "the body has data after the JSON object (or is larger than %d bytes)", maxAPIBody)
+	}
+	addr, code, msg := a.apiAddress(c, req.Address)
+	if code != 0 {
+		return apiFail(c, code, "address: %s", msg)
+	}
+	if req.Client != nil {
+		if err := validateClient(req.Client); err != nil {
+			return apiFail(c, http.StatusBadRequest, "client: %v", err)
+		}
+	}
+	res, err := a.checkSettings(r.Context(), checkRequest{Address: addr.String(), Password: req.Password, Client: req.Client,
+		Remote: remoteAddr(c), TLS: c.IsTLS()})
+	if err != nil {
+		return err
+	}
+	rep := res.Report
+	detail := "without password"
+	if req.Password != "" {
+		detail = "with password"
+	}
+	a.auditAdd(c, "token:"+c.Get("token").(string), "api-probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
+	return c.JSON(http.StatusOK, rep)
+}
+
+// validateClient checks the API's client settings as the form does.
+func validateClient(cs *probe.ClientSettings) error {
+	f := probeForm{
+		InProtocol: strings.ToLower(cs.Incoming.Protocol), InHost: cs.Incoming.Host, InSecurity: cs.Incoming.Security,
+		OutHost: cs.Outgoing.Host, OutSecurity: cs.Outgoing.Security,
+	}
+	if cs.Incoming.Port != 0 {
+		f.InPort = fmt.Sprint(cs.Incoming.Port)
+	}
+	if cs.Outgoing.Port != 0 {
+		f.OutPort = fmt.Sprint(cs.Outgoing.Port)
+	}
+	if d := cs.Incoming.DeleteAfterDays; d != nil {
+		f.InDeleteDays = fmt.Sprint(*d)
+	}
+	_, err := f.settings()
+	return err
+}

@@ -1,0 +1,195 @@
+package templates
+
+import (
+	"fmt"
+	"io"
+	"slices"
+)
+
+// The customer self-help pages. The web app builds these view-models
+// from the domain policy and the probe's report; the templates only lay
+// them out.
+
+// HelpClients are the client pages, in the order the pages list them.
+// Each has a template help_<id>.html.
+var HelpClients = []HelpClient{
+	{ID: "thunderbird", Name: "Thunderbird (Windows, Mac, Linux)"},
+	{ID: "outlook", Name: "Outlook (new and classic)"},
+	{ID: "apple", Name: "Apple Mail, iPhone and iPad"},
+	{ID: "android", Name: "Android (Gmail app, Thunderbird for Android, K-9 Mail)"},
+	{ID: "other", Name: "Any other mail program"},
+}
+
+// HelpClient is one mail client the pages have instructions for.
+type HelpClient struct {
+	ID   string
+	Name string
+	// URL is the client's instruction page for the current address.
+	URL string
+}
+
+// HelpProvider is one served domain, named on the start page.
+type HelpProvider struct {
+	Domain      string
+	DisplayName string
+}
+
+// HelpServer is one server in the words of the settings dialogs.
+type HelpServer struct {
+	// Protocol is "IMAP", "POP3" or "SMTP".
+	Protocol string
+	Host     string
+	Port     int
+	// Security is "SSL/TLS", "STARTTLS" or "None".
+	Security string
+	// TLS: implicit TLS (Apple's "Use SSL" on).
+	TLS bool
+}
+
+// HelpPOP is what a POP3 client does with mail it downloaded.
+type HelpPOP struct {
+	// Offered: the domain has POP3 servers.
+	Offered bool
+	// LeaveOnServer: keep a copy on the server, only together with
+	// "delete after DeleteAfterDays days".
+	LeaveOnServer   bool
+	DeleteAfterDays int
+}
+
+// HelpSettings is the correct settings of one address.
+type HelpSettings struct {
+	Address     string
+	Domain      string
+	DisplayName string
+	// Username is what every client must type: the full address.
+	Username string
+	// Prefer is "IMAP" or "POP3".
+	Prefer string
+	// Incoming lists the access servers, the one to use first;
+	// Outgoing the submission servers.
+	Incoming, Outgoing []HelpServer
+	// In and Out are the servers the step-by-step instructions use: the
+	// first of the preferred protocol and the first submission server.
+	In, Out HelpServer
+	// InTLS and OutTLS are the first implicit-TLS ones (else In and
+	// Out): what the Apple profile carries.
+	InTLS, OutTLS HelpServer
+	// IMAP and POP3 are the first server of each protocol, nil when the
+	// domain does not offer it.
+	IMAP, POP3 *HelpServer
+	// Phone is the incoming server for phone apps: the first IMAP
+	// server (they cannot remove POP3 mail after N days), else In.
+	Phone HelpServer
+	POP   HelpPOP
+	// HelpURL is the overview page, CheckURL the settings check,
+	// ProfileURL the Apple profile, JSONURL the settings as JSON (all
+	// relative to this site); ThunderbirdURL the published autoconfig
+	// document.
+	HelpURL, CheckURL, ProfileURL, JSONURL, ThunderbirdURL string
+}
+
+// HelpCheckForm is what the customer typed into the check form. It
+// never holds the password.
+type HelpCheckForm struct {
+	InProto, InHost, InPort, InSecurity, InUser string
+	// Leave is "yes", "no" or "" (not known); DeleteAfter the days.
+	Leave, DeleteAfter                     string
+	OutHost, OutPort, OutSecurity, OutUser string
+	// OutAuth is "yes", "no" or "" (not known).
+	OutAuth string
+}
+
+// HelpFinding is one thing wrong, with its fix.
+type HelpFinding struct {
+	ID       string
+	Severity string
+	Title    string
+	Fix      string
+	Evidence []string
+}
+
+// HelpFieldError is what is wrong with one form field's value.
+type HelpFieldError struct {
+	// Field is the field's name (and id).
+	Field   string
+	Message string
+}
+
+// HelpCheck is the check form and, after a check, its result.
+type HelpCheck struct {
+	// CSRF is the hidden form token.
+	CSRF string
+	Form HelpCheckForm
+	// FieldErrors are the form's invalid fields, in form order.
+	FieldErrors []HelpFieldError
+	// PasswordAvailable: the server can check passwords (it runs the
+	// mail server).
+	PasswordAvailable bool
+	// Notice is a message about the check as a whole (throttled, rate
+	// limited, password not checked).
+	Notice string
+	// Done: a check ran; Problems (worst first) and Right are its result.
+	Done     bool
+	Problems []HelpFinding
+	// Notes are findings that need no change (severity info).
+	Notes []HelpFinding
+	Right []string
+	// PasswordChecked: the password was verified and used for the
+	// live logins.
+	PasswordChecked bool
+}
+
+// FieldError returns the error of the field name, or "".
+func (c *HelpCheck) FieldError(name string) string {
+	for _, e := range c.FieldErrors {
+		if e.Field == name {
+			return e.Message
+		}
+	}
+	return ""
+}
+
+// HelpPage is the view-model of every self-help page.
+type HelpPage struct {
+	// Title is the page's title and first heading.
+	Title string
+	// Providers are the served domains (start page).
+	Providers []HelpProvider
+	// Address is the address as typed, to re-fill the form.
+	Address string
+	// Error is what is wrong with the address (start page).
+	Error string
+	// Settings is the address's settings (every page but the start).
+	Settings *HelpSettings
+	// Clients link to each client's page; Client is the current one.
+	Clients []HelpClient
+	Client  HelpClient
+	// Check is the check form and result (check page).
+	Check *HelpCheck
+}
+
+// HelpStart renders the start page: the address form, with an error
+// when the address was refused.
+func (s *Set) HelpStart(w io.Writer, p HelpPage) error {
+	return s.t.ExecuteTemplate(w, "index.html", p)
+}
+
+// HelpDomain renders an address's overview: its settings and the list
+// of clients.
+func (s *Set) HelpDomain(w io.Writer, p HelpPage) error {
+	return s.t.ExecuteTemplate(w, "help_domain.html", p)
+}
+
+// HelpClientPage renders p.Client's step-by-step instructions.
+func (s *Set) HelpClientPage(w io.Writer, p HelpPage) error {
+	if !slices.ContainsFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID }) {
+		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
+	}
+	return s.t.ExecuteTemplate(w, "help_"+p.Client.ID+".html", p)
+}
+
+// HelpCheck renders the settings check: the form, and the result when
+// p.Check.Done.
+func (s *Set) HelpCheck(w io.Writer, p HelpPage) error {
+	return s.t.ExecuteTemplate(w, "help_check.html", p)
+}
