@@ -31,15 +31,26 @@ func (s *Server) openObservations() error {
 			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
 		}
 	}
-	obs, err := observe.Open(observe.Options{
+	opts := observe.Options{
 		Path:            path,
 		Retention:       time.Duration(s.cfg.Observations.RetentionDays) * 24 * time.Hour,
 		MaxAccounts:     s.cfg.Observations.MaxAccounts,
 		DeleteAfterDays: func(domain string) int { return deleteAfter[domain] },
 		Logger:          s.log.With("component", "observations"),
-	})
+	}
+	obs, err := observe.Open(opts)
 	if err != nil {
-		return fmt.Errorf("observations.file: %w", err)
+		// Observations help support; they are not worth refusing mail
+		// for. An unreadable snapshot is kept aside for inspection and
+		// the store starts empty.
+		aside := fmt.Sprintf("%s.unreadable-%s", path, time.Now().UTC().Format("20060102T150405"))
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return fmt.Errorf("observations.file: %w (and moving it aside failed: %v)", err, rerr)
+		}
+		s.log.Error("observations snapshot unreadable: moved aside, starting with no observations", "err", err, "moved_to", aside)
+		if obs, err = observe.Open(opts); err != nil {
+			return fmt.Errorf("observations.file: %w", err)
+		}
 	}
 	s.obs = obs
 	s.bus.Subscribe(func(e events.Event) {

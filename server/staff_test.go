@@ -1,0 +1,87 @@
+package server_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mailsetup/server"
+)
+
+// An unreadable observations snapshot must not keep the mail server
+// from starting: it is moved aside and the store starts empty.
+func TestUnreadableObservationsMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	created, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, "observations.json")
+	if err := os.WriteFile(snap, []byte(`{"version": 1, "accounts": [{"key": 7`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := server.New(cfg, server.Options{}); err != nil {
+		t.Fatalf("New with an unreadable snapshot: %v", err)
+	}
+	if _, err := os.Stat(snap); !os.IsNotExist(err) {
+		t.Errorf("the unreadable snapshot is still in place (%v)", err)
+	}
+	matches, _ := filepath.Glob(snap + ".unreadable-*")
+	if len(matches) != 1 {
+		t.Fatalf("moved-aside files: %v", matches)
+	}
+	if b, _ := os.ReadFile(matches[0]); !strings.Contains(string(b), `"key": 7`) {
+		t.Errorf("the moved file lost its content: %q", b)
+	}
+}
+
+// The generated default has a staff user and the settings check limits,
+// and a config with bad staff entries is refused naming each.
+func TestStaffConfigValidation(t *testing.T) {
+	dir := t.TempDir()
+	created, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Staff.Users) != 1 || cfg.Staff.Users[0].Name != server.DefaultStaff || created.StaffPassword == "" {
+		t.Fatalf("default staff: %+v", cfg.Staff.Users)
+	}
+	if strings.Contains(mustRead(t, created.ConfigPath), created.StaffPassword) {
+		t.Error("the staff password is in the config file in clear")
+	}
+	data := mustRead(t, created.ConfigPath) + `
+[[staff.token]]
+name = "bad token"
+sha256 = "abc"
+`
+	data = strings.Replace(data, `idle_minutes = 30`, `idle_minutes = -5`, 1)
+	data = strings.Replace(data, `password_hash = "$argon2id$`, `password_hash = "plain$`, 1)
+	data = strings.Replace(data, `retention_days = 30`, `retention_days = 400`, 1)
+	_, err = server.ParseConfig([]byte(data), dir, "test.toml")
+	if err == nil {
+		t.Fatal("bad staff config accepted")
+	}
+	for _, want := range []string{"staff.idle_minutes = -5", `staff.user[0].password_hash for "admin"`, `staff.token[0].name = "bad token"`, `staff.token[0].sha256`, "observations.retention_days = 400"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
