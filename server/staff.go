@@ -54,12 +54,9 @@ func (s *Server) openObservations() error {
 	}
 	s.obs = obs
 	s.bus.Subscribe(func(e events.Event) {
-		// The probe's own checks (MAIL without AUTH, the bare local part
-		// with the right password) are not the customer's doing.
-		if e.Client == probe.HeloName {
-			return
+		if s.mail.observable(e) {
+			obs.Record(e)
 		}
-		obs.Record(e)
 	})
 	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mailsetup_observations_accounts",
@@ -145,4 +142,31 @@ func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
 		}
 	}()
 	return ch
+}
+
+// observable says whether an event belongs in the observations: only
+// events of existing accounts (a password sprayer trying made-up
+// addresses must not push real customers out of the bounded store), a
+// bare local part only when some served domain has such an account, and
+// never the probe's own checks (MAIL without AUTH, the bare local part
+// with the right password), which are not the customer's doing.
+func (m *mailSystem) observable(e events.Event) bool {
+	if e.Client == probe.HeloName {
+		return false
+	}
+	// Accounts added since the last login are seen (one stat per event).
+	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
+	if e.Account != "" {
+		_, ok := m.accounts.Resolve(e.Account)
+		return ok
+	}
+	if e.Kind == events.Auth && e.Form == "local-part" {
+		for d := range m.domains {
+			if _, ok := m.accounts.Resolve(e.Username + "@" + d); ok {
+				return true
+			}
+		}
+		return false
+	}
+	return true // the store decides (a delivery names its recipient in Detail)
 }

@@ -1,0 +1,65 @@
+package server
+
+import (
+	"net/netip"
+	"testing"
+
+	"mailsetup/probe"
+	"mailsetup/server/accounts"
+	"mailsetup/server/events"
+)
+
+// TestObservableEvents: the observations keep events of real accounts
+// (and aliases) only, a bare local part only when it names an account,
+// and never the probe's own checks.
+func TestObservableEvents(t *testing.T) {
+	dir := t.TempDir()
+	created, err := EnsureDefault(dir, DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mail.accounts.AddAlias(DemoAddress, "info@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	remote := netip.MustParseAddr("203.0.113.7")
+	for _, c := range []struct {
+		name string
+		e    events.Event
+		want bool
+	}{
+		{"account", events.Event{Kind: events.Auth, Account: DemoAddress, Result: "bad-password"}, true},
+		{"account, other case", events.Event{Kind: events.Auth, Account: "Demo@Example.test", Result: "ok"}, true},
+		{"alias", events.Event{Kind: events.SubmissionRefused, Account: "info@example.test", Result: "auth-required"}, true},
+		{"made-up address", events.Event{Kind: events.Auth, Account: "x7qz@example.test", Result: "bad-password"}, false},
+		{"bare local part of an account", events.Event{Kind: events.Auth, Username: "demo", Form: "local-part", Result: "username-form"}, true},
+		{"bare local part of nobody", events.Event{Kind: events.Auth, Username: "x7qz", Form: "local-part", Result: "username-form"}, false},
+		{"the probe's MAIL without AUTH", events.Event{Kind: events.SubmissionRefused, Account: DemoAddress, Result: "auth-required", Client: probe.HeloName}, false},
+		{"the probe's bare local part", events.Event{Kind: events.Auth, Username: "demo", Form: "local-part", Result: "username-form", Client: probe.HeloName}, false},
+		{"inbound delivery", events.Event{Kind: events.Delivery, Result: "ok", Detail: "local " + DemoAddress}, true},
+	} {
+		c.e.Remote = remote
+		if got := s.mail.observable(c.e); got != c.want {
+			t.Errorf("%s: observable = %v, want %v", c.name, got, c.want)
+		}
+	}
+	// An account another process adds (mailsetup user add) is observed
+	// from its first event, before any login reloads the accounts.
+	other, err := accounts.Open(AccountsPath(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Add("john@example.test", "a long enough password"); err != nil {
+		t.Fatal(err)
+	}
+	if !s.mail.observable(events.Event{Kind: events.Auth, Username: "john", Form: "local-part", Result: "username-form", Remote: remote}) {
+		t.Error("an account added by another process is not observed")
+	}
+}
