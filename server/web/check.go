@@ -23,6 +23,8 @@ type checkRequest struct {
 	// Remote is who asks: the customer, or the staff member.
 	Remote netip.Addr
 	TLS    bool
+	// Source is self-help, staff or api (for the metrics).
+	Source string
 }
 
 // checkResult is a check's report and what became of the password.
@@ -91,8 +93,10 @@ func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult,
 	}
 	rep, err := probe.Run(ctx, probe.Request{Address: req.Address, Password: password, Client: req.Client}, opts)
 	if err != nil {
+		a.checksRun.WithLabelValues(req.Source, "error").Inc()
 		return res, err
 	}
+	defer func() { a.checksRun.WithLabelValues(req.Source, rep.Worst.String()).Inc() }()
 	if len(extra) > 0 {
 		// settings.ok no longer holds with a refused or untried password.
 		rep.Findings = slices.DeleteFunc(append(extra, rep.Findings...), func(f probe.Finding) bool { return f.ID == "settings.ok" })

@@ -108,7 +108,7 @@ func (a *App) helpCheckRun(c echo.Context) error {
 		return a.renderCheck(c, http.StatusTooManyRequests, page)
 	}
 
-	res, err := a.checkSettings(r.Context(), checkRequest{Address: address, Password: password, Client: &in.client, Remote: ip, TLS: c.IsTLS()})
+	res, err := a.checkSettings(r.Context(), checkRequest{Address: address, Password: password, Client: &in.client, Remote: ip, TLS: c.IsTLS(), Source: "self-help"})
 	switch {
 	case errors.Is(err, probe.ErrUnknownDomain):
 		return textError(c, http.StatusNotFound, "no settings for %s", address)

@@ -317,7 +317,7 @@ func (a *App) staffProbe(c echo.Context) error {
 	}
 	s := staffOf(c)
 	res, err := a.checkSettings(c.Request().Context(), checkRequest{Address: addr.String(), Password: c.FormValue("password"),
-		Client: settings, Remote: remoteAddr(c), TLS: c.IsTLS()})
+		Client: settings, Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "staff"})
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ type staffEnv struct {
 	audit *bytes.Buffer
 	token string
 	obs   *observe.Store
+	reg   *prometheus.Registry
 }
 
 func newStaffApp(t testing.TB) *staffEnv {
@@ -61,10 +62,10 @@ func newStaffApp(t testing.TB) *staffEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &staffEnv{clock: clk, audit: &bytes.Buffer{}, token: token, obs: obs}
+	env := &staffEnv{clock: clk, audit: &bytes.Buffer{}, token: token, obs: obs, reg: prometheus.NewRegistry()}
 	env.app, err = web.New(web.Options{
 		Policies:   policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()},
-		Registerer: prometheus.NewRegistry(),
+		Registerer: env.reg,
 		// The sample policies' hosts do not exist: dial loopback, where
 		// nothing listens on the standard mail ports.
 		Probe: probe.Options{Resolve: func(string) (string, bool) { return "127.0.0.1", true }, StepTimeout: 2 * time.Second},
@@ -394,4 +395,30 @@ func TestStaffAPI(t *testing.T) {
 	if !strings.Contains(env.audit.String(), `"staff":"token:helpdesk","action":"api-probe"`) {
 		t.Errorf("API probe not audited:\n%s", env.audit)
 	}
+	if n := counterValue(t, env.reg, "mailsetup_settings_checks_total", "source", "api"); n != 1 {
+		t.Errorf("mailsetup_settings_checks_total{source=api} = %v, want 1", n)
+	}
+}
+
+// counterValue sums a counter's series whose label has the value.
+func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == label && lp.GetValue() == value {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
 }

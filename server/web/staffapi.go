@@ -123,7 +123,7 @@ func (a *App) apiProbe(c echo.Context) error {
 		}
 	}
 	res, err := a.checkSettings(r.Context(), checkRequest{Address: addr.String(), Password: req.Password, Client: req.Client,
-		Remote: remoteAddr(c), TLS: c.IsTLS()})
+		Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "api"})
 	if err != nil {
 		return err
 	}

@@ -109,6 +109,8 @@ type App struct {
 	policyHosts map[string]bool
 
 	requests *prometheus.CounterVec
+	// checksRun counts the settings checks by source and outcome.
+	checksRun *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
@@ -144,8 +146,12 @@ func New(opts Options) (*App, error) {
 		Name: "mailsetup_http_request_duration_seconds", Help: "HTTP request handling time by route.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, 1},
 	}, []string{"route"})
+	a.checksRun = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_settings_checks_total",
+		Help: "Settings checks (probes) run from the web, by source (self-help, staff, api) and worst finding (ok, info, warning, critical, error).",
+	}, []string{"source", "worst"})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{a.requests, a.duration} {
+		for _, c := range []prometheus.Collector{a.requests, a.duration, a.checksRun} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("web: registering metrics: %w", err)
 			}
