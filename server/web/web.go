@@ -111,7 +111,7 @@ type App struct {
 	requests *prometheus.CounterVec
 	// checksRun counts the settings checks by source and outcome.
 	checksRun *prometheus.CounterVec
-	duration *prometheus.HistogramVec
+	duration  *prometheus.HistogramVec
 }
 
 // New builds the app and its routes.
