@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -137,52 +139,83 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	}
 
 	refusedWithoutSessionOrToken(t, base, m.staffPassword, john)
+
+	// The audit log has the lookup and the probe, by name.
+	audit, err := os.ReadFile(filepath.Join(m.dir, "audit.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"staff":"admin","action":"lookup","target":"john@example.test"`, `"staff":"admin","action":"probe","target":"john@example.test","remote":"127.0.0.1","detail":"with password`} {
+		if !strings.Contains(string(audit), want) {
+			t.Errorf("audit log lacks %s:\n%s", want, audit)
+		}
+	}
+	if strings.Contains(string(audit), johnPW) {
+		t.Error("the audit log contains the password")
+	}
+
+	// After a restart the observations are still there.
+	m.restart(t)
+	client, _ := staffClient(t, base, m.staffPassword)
+	code, page := httpDo(t, client, "GET", base+"/staff/accounts/"+john, nil)
+	if code != http.StatusOK || !strings.Contains(page, "username.not-full-address") || !strings.Contains(page, "pop3.leave-forever") {
+		t.Errorf("after a restart: %d, the observations are gone:\n%s", code, page)
+	}
 }
 
-// refusedWithoutSessionOrToken: a form post without a session, and one
-// with a session but without the CSRF token, are refused and run
-// nothing.
-func refusedWithoutSessionOrToken(t *testing.T, base, staffPassword, address string) {
+// staffClient is an HTTP client signed in to the console; it does not
+// follow redirects.
+func staffClient(t *testing.T, base, staffPassword string) (*http.Client, string) {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the embedded default's self-signed cert
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	probeURL := base + "/staff/accounts/" + address + "/probe"
-	post := func(target string, form url.Values) (int, string) {
-		t.Helper()
-		resp, err := client.PostForm(target, form)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, _ := post(probeURL, url.Values{"in_username": {"john"}}); code != http.StatusUnauthorized {
-		t.Errorf("probe without a session: %d, want 401", code)
-	}
-	// Sign in with the HTTP client, then post without the token.
-	resp, err := client.Get(base + "/staff/signin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(body))
+	_, body := httpDo(t, client, "GET", base+"/staff/signin", nil)
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no csrf field on the sign-in page")
 	}
-	if code, _ := post(base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {server.DefaultStaff}, "password": {staffPassword}}); code != http.StatusSeeOther {
+	if code, _ := httpDo(t, client, "POST", base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {server.DefaultStaff}, "password": {staffPassword}}); code != http.StatusSeeOther {
 		t.Fatalf("sign-in with the HTTP client: %d", code)
 	}
-	if code, _ := post(probeURL, url.Values{"in_username": {"john"}}); code != http.StatusForbidden {
+	return client, m[1]
+}
+
+func httpDo(t *testing.T, client *http.Client, method, target string, form url.Values) (int, string) {
+	t.Helper()
+	var resp *http.Response
+	var err error
+	if method == "POST" {
+		resp, err = client.PostForm(target, form)
+	} else {
+		resp, err = client.Get(target)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// refusedWithoutSessionOrToken: a form post without a session, and one
+// with a session but without the CSRF token (or with the sign-in form's
+// token instead of the session's), are refused and run nothing.
+func refusedWithoutSessionOrToken(t *testing.T, base, staffPassword, address string) {
+	t.Helper()
+	probeURL := base + "/staff/accounts/" + address + "/probe"
+	anonymous := &http.Client{Timeout: 30 * time.Second,
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if code, _ := httpDo(t, anonymous, "POST", probeURL, url.Values{"in_username": {"john"}}); code != http.StatusUnauthorized {
+		t.Errorf("probe without a session: %d, want 401", code)
+	}
+	client, signInToken := staffClient(t, base, staffPassword)
+	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"in_username": {"john"}}); code != http.StatusForbidden {
 		t.Errorf("probe without the CSRF token: %d, want 403", code)
 	}
-	if code, _ := post(probeURL, url.Values{"csrf": {m[1]}, "in_username": {"john"}}); code != http.StatusForbidden {
+	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"csrf": {signInToken}, "in_username": {"john"}}); code != http.StatusForbidden {
 		t.Errorf("probe with the sign-in form's token instead of the session's: %d, want 403", code)
 	}
 }
