@@ -78,7 +78,7 @@ var Catalog = []Entry{
 		`Untick "Leave a copy of messages on the server": this provider expects POP3 clients to download and remove mail (or use IMAP instead).`,
 		"POP3 leave-on-server reported, policy says download and delete"},
 	{"pop3.redownload", Warning, "The same messages are downloaded again and again",
-		`Make sure only one program downloads this mailbox with POP3, and that it keeps "Leave a copy of messages on the server" with "Remove from server after {expected} days" rather than fetching everything each time; on a second device, use IMAP instead.`,
+		"Let only one program download this mailbox with POP3 and use IMAP on every other device (phone, tablet, second computer). If only one program uses POP3, remove the account from it and add it again: it has lost track of what it already downloaded.",
 		"POP3 client re-downloads messages it already retrieved: {value}"},
 	{"pop3.in-use", Warning, "Another program is downloading this mailbox right now",
 		"Another device or program is checking this mailbox at the same moment. If you get every message twice, let only one program download with POP3, or use IMAP.",
