@@ -125,6 +125,9 @@ type HelpCheck struct {
 	// PasswordAvailable: the server can check passwords (it runs the
 	// mail server).
 	PasswordAvailable bool
+	// SecureURL, set when the page came over plain HTTP, is this check
+	// page over HTTPS, where the password may be tested.
+	SecureURL string
 	// Notice is a message about the check as a whole (throttled, rate
 	// limited, password not checked).
 	Notice string

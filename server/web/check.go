@@ -42,6 +42,9 @@ type checkResult struct {
 	// AuthFailed: checking the password failed for an internal reason
 	// (logged); it was not used.
 	AuthFailed bool
+	// Insecure: a password came over plain HTTP from another machine;
+	// it was not used.
+	Insecure bool
 }
 
 // checkSettings runs the probe for a configured domain only, against its
@@ -58,6 +61,8 @@ func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult,
 	password := ""
 	switch {
 	case req.Password == "":
+	case !req.TLS && !req.Remote.IsLoopback():
+		res.Insecure = true
 	case a.auth == nil:
 		res.NoAuth = true
 	default:

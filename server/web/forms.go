@@ -107,6 +107,13 @@ func sameOrigin(c echo.Context) error {
 	return nil
 }
 
+// secretsAllowed says whether a password or token may be sent on this
+// connection: only over TLS, except from the machine itself (the
+// embedded default, a local admin or tool).
+func secretsAllowed(c echo.Context) bool {
+	return c.IsTLS() || remoteAddr(c).IsLoopback()
+}
+
 // remoteAddr is the client's address (echo's RealIP without trusting
 // forwarding headers: the service is not configured behind a proxy).
 func remoteAddr(c echo.Context) netip.Addr {

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -52,7 +53,10 @@ func (a *App) checkPage(c echo.Context) (templates.HelpPage, autoconfig.Policy, 
 	if !ok {
 		return page, pol, false, err
 	}
-	page.Check = &templates.HelpCheck{CSRF: a.formToken(c), PasswordAvailable: a.auth != nil}
+	page.Check = &templates.HelpCheck{CSRF: a.formToken(c), PasswordAvailable: a.auth != nil && secretsAllowed(c)}
+	if a.auth != nil && !secretsAllowed(c) {
+		page.Check.SecureURL = pol.Web.BaseURL + "/check/" + url.PathEscape(page.Settings.Address)
+	}
 	return page, pol, true, nil
 }
 
@@ -116,6 +120,8 @@ func (a *App) helpCheckRun(c echo.Context) error {
 		return err // the customer went away (ctx), or a bad address: logged as an internal error
 	case res.Throttled > 0:
 		return a.throttled(c, page, res.Throttled)
+	case res.Insecure:
+		ch.Notice = "Your password was not used: this page came over an unencrypted connection. Open the check over HTTPS to test the password. The rest of the check ran without it."
 	case res.NoAuth:
 		ch.Notice = "Your password was not tested: this server cannot check passwords. The rest of the check ran without it."
 	case res.AuthFailed:

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -255,6 +257,8 @@ type helpBrowser struct {
 	app    http.Handler
 	remote string
 	cookie []*http.Cookie
+	// plainHTTP sends the requests without TLS (default: over HTTPS).
+	plainHTTP bool
 }
 
 // token loads the check page and returns its form token.
@@ -283,6 +287,9 @@ func (b *helpBrowser) request(method, target string, form url.Values) *httptest.
 	}
 	if b.remote != "" {
 		r.RemoteAddr = b.remote
+	}
+	if !b.plainHTTP {
+		r.TLS = &tls.ConnectionState{} // the page over HTTPS, as customers get it
 	}
 	for _, c := range b.cookie {
 		r.AddCookie(c)
@@ -599,5 +606,37 @@ func TestSelfHelpCheckWithoutAuthenticator(t *testing.T) {
 	w = b.check("john@example.com", url.Values{"password": {"whatever-123"}})
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "Your password was not tested") || strings.Contains(w.Body.String(), "whatever-123") {
 		t.Errorf("%d\n%s", w.Code, w.Body)
+	}
+}
+
+// TestSelfHelpPasswordNeverOverPlainHTTP: over plain HTTP from another
+// machine the form does not ask for the password but links to the
+// HTTPS page, and a password posted anyway is not used: the mail
+// server's login check never sees it.
+func TestSelfHelpPasswordNeverOverPlainHTTP(t *testing.T) {
+	store, err := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Add("john@example.com", "correct horse battery"); err != nil {
+		t.Fatal(err)
+	}
+	authn := auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
+		Throttle: auth.ThrottleOptions{IPLimit: 4, AccountLimit: 4, Window: time.Hour}})
+	app := helpApp(t, web.Options{Auth: authn, SelfHelpChecksPerAddress: 100, SelfHelpChecksPerIP: 100}, false)
+	b := &helpBrowser{t: t, app: app, remote: "198.51.100.20:5000", plainHTTP: true}
+	w := b.request("GET", "/check/john@example.com", nil)
+	body := w.Body.String()
+	if strings.Contains(body, `type="password"`) || !strings.Contains(body, `id="password-insecure"`) || !strings.Contains(body, `href="https://`) {
+		t.Errorf("plain HTTP form:\n%s", body)
+	}
+	for i := 0; i < 8; i++ { // twice the throttle's limit: none may count
+		w = b.check("john@example.com", url.Values{"password": {"wrong password " + strconv.Itoa(i)}})
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Your password was not used") || strings.Contains(w.Body.String(), "login.failed") {
+			t.Fatalf("check %d over plain HTTP: %d\n%s", i, w.Code, w.Body)
+		}
+	}
+	if wait := authn.Throttle().Blocked(netip.MustParseAddr("198.51.100.20"), "john@example.com"); wait != 0 {
+		t.Errorf("passwords sent over plain HTTP reached the throttle: blocked for %v", wait)
 	}
 }

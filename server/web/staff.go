@@ -140,12 +140,6 @@ func (a *App) staffSignInForm(c echo.Context) error {
 	return a.staffPage(c, http.StatusOK, "staff_signin.html", signInPage{CSRF: a.formToken(c), Next: localNext(c.QueryParam("next"))})
 }
 
-// signInAllowed: passwords travel only over TLS, except from the
-// machine itself (the embedded default, a local admin).
-func signInAllowed(c echo.Context) bool {
-	return c.IsTLS() || remoteAddr(c).IsLoopback()
-}
-
 func (a *App) staffSignIn(c echo.Context) error {
 	staffHeaders(c)
 	if err := a.checkFormToken(c); err != nil {
@@ -153,7 +147,7 @@ func (a *App) staffSignIn(c echo.Context) error {
 	}
 	name, password := strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
 	page := signInPage{CSRF: a.formToken(c), Next: localNext(c.FormValue("next")), Name: name}
-	if !signInAllowed(c) {
+	if !secretsAllowed(c) {
 		page.Error = "Sign in over HTTPS: this connection is not encrypted, so the password was not checked."
 		return a.staffPage(c, http.StatusForbidden, "staff_signin.html", page)
 	}

@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
@@ -321,6 +322,7 @@ func TestStaffAPI(t *testing.T) {
 		Account: "john@example.com", Username: "john@example.com", Form: "full-address", Result: "bad-password"})
 	get := func(target, token string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("GET", target, nil)
+		r.TLS = &tls.ConnectionState{}
 		if token != "" {
 			r.Header.Set("Authorization", "Bearer "+token)
 		}
@@ -333,6 +335,14 @@ func TestStaffAPI(t *testing.T) {
 	}
 	if w := get("/api/v1/accounts/john@example.com/observations", "mst_wrong"); w.Code != 401 {
 		t.Fatalf("wrong token: %d", w.Code)
+	}
+	// A token over plain HTTP from another machine is refused unread.
+	plain := httptest.NewRequest("GET", "/api/v1/accounts/john@example.com/observations", nil)
+	plain.Header.Set("Authorization", "Bearer "+env.token)
+	pw := httptest.NewRecorder()
+	env.app.ServeHTTP(pw, plain)
+	if pw.Code != http.StatusForbidden || !strings.Contains(pw.Body.String(), "HTTPS") {
+		t.Errorf("token over plain HTTP: %d %s", pw.Code, pw.Body)
 	}
 	w := get("/api/v1/accounts/john@example.com/observations", env.token)
 	var rep struct {
@@ -356,6 +366,7 @@ func TestStaffAPI(t *testing.T) {
 	}
 	post := func(ct, body string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/api/v1/probe", strings.NewReader(body))
+		r.TLS = &tls.ConnectionState{}
 		r.Header.Set("Authorization", "Bearer "+env.token)
 		r.Header.Set("Content-Type", ct)
 		w := httptest.NewRecorder()

@@ -33,6 +33,9 @@ func apiFail(c echo.Context, status int, format string, args ...any) error {
 func (a *App) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
+		if !secretsAllowed(c) {
+			return apiFail(c, http.StatusForbidden, "the API takes tokens over HTTPS only (or from this machine): this connection is not encrypted, so the token was not checked; use the https URL and create a new token if this one was sent elsewhere")
+		}
 		h := c.Request().Header.Get("Authorization")
 		scheme, token, _ := strings.Cut(h, " ")
 		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
