@@ -40,6 +40,8 @@ func TestObservableEvents(t *testing.T) {
 		{"alias", events.Event{Kind: events.SubmissionRefused, Account: "info@example.test", Result: "auth-required"}, true},
 		{"made-up address", events.Event{Kind: events.Auth, Account: "x7qz@example.test", Result: "bad-password"}, false},
 		{"bare local part of an account", events.Event{Kind: events.Auth, Username: "demo", Form: "local-part", Result: "username-form"}, true},
+		{"domain typo of an account", events.Event{Kind: events.Auth, Username: "demo@exmaple.test", Form: "unknown-domain", Result: "username-form"}, true},
+		{"foreign address of nobody", events.Event{Kind: events.Auth, Username: "x7qz@elsewhere.test", Form: "unknown-domain", Result: "username-form"}, false},
 		{"bare local part of nobody", events.Event{Kind: events.Auth, Username: "x7qz", Form: "local-part", Result: "username-form"}, false},
 		{"the probe's MAIL without AUTH", events.Event{Kind: events.SubmissionRefused, Account: DemoAddress, Result: "auth-required", Client: probe.HeloName}, false},
 		{"the probe's bare local part", events.Event{Kind: events.Auth, Username: "demo", Form: "local-part", Result: "username-form", Client: probe.HeloName}, false},

@@ -160,9 +160,13 @@ func (m *mailSystem) observable(e events.Event) bool {
 		_, ok := m.accounts.Resolve(e.Account)
 		return ok
 	}
-	if e.Kind == events.Auth && e.Form == "local-part" {
+	if e.Kind == events.Auth && (e.Form == "local-part" || e.Form == "unknown-domain") {
+		local := e.Username
+		if i := strings.LastIndexByte(local, '@'); i >= 0 {
+			local = local[:i] // a domain typo: john@exmaple.com
+		}
 		for d := range m.domains {
-			if _, ok := m.accounts.Resolve(e.Username + "@" + d); ok {
+			if _, ok := m.accounts.Resolve(local + "@" + d); ok {
 				return true
 			}
 		}

@@ -25,10 +25,12 @@
 //     does the same.
 //   - Events without an account are ignored (Stats.Ignored), with one
 //     exception: a login refused because the username was the bare local
-//     part ("john") carries no account, since the server cannot tell the
-//     domain. Such failures are kept under the local part and shown with
-//     every address of that local part (Failure.ByLocalPart); the
-//     evidence says the domain is a guess.
+//     part ("john") or an address at a domain not served here (a typo,
+//     "john@exmaple.com") carries no account, since the server cannot
+//     tell the domain. Such failures are kept under the local part and
+//     shown with every address of that local part (Failure.ByLocalPart);
+//     the evidence says the domain is a guess. (The server only passes
+//     those whose local part is an account of a served domain.)
 //   - Events older than the retention, or more than a day in the future,
 //     are ignored.
 //

@@ -65,7 +65,11 @@ func (s *Store) findings(v *Account, now time.Time) []probe.Finding {
 		line := fmt.Sprintf("%s %s as %q (%s); %s", seen("seen", f.Today, f.Count, days), over(f.Protocol, f.Remote),
 			f.Username, formWords(f.Form), firstLast(f.First, f.Last))
 		if f.ByLocalPart {
-			line += fmt.Sprintf("; %q names no domain, so this may be another domain's %s", f.Username, f.Username)
+			if local, _, ok := strings.Cut(f.Username, "@"); ok {
+				line += fmt.Sprintf("; the domain is not served here, so this may be another domain's %s", local)
+			} else {
+				line += fmt.Sprintf("; %q names no domain, so this may be another domain's %s", f.Username, f.Username)
+			}
 			if ok := lastOK[from{f.Protocol, f.Remote}]; !ok.IsZero() {
 				line += fmt.Sprintf(" (%s logged in %s from there too, last %s)", v.Address, f.Protocol, stamp(ok))
 			}

@@ -48,6 +48,29 @@ func TestBareLocalPart(t *testing.T) {
 	}
 }
 
+// TestDomainTypo: a username at a domain not served here
+// ("john@johndoe.cmo") is kept under its local part, like a bare local
+// part, and says so.
+func TestDomainTypo(t *testing.T) {
+	s := open(t, observe.Options{Now: newClock(t0).Now})
+	s.Record(events.Event{Time: t0, Kind: events.Auth, Proto: "imap", Remote: ip("203.0.113.8"), TLS: true,
+		Username: "john@johndoe.cmo", Form: "unknown-domain", Result: "username-form"})
+	a := mustAccount(t, s, "john@johndoe.com")
+	fs := findings(a, "username.not-full-address")
+	if len(fs) != 1 {
+		t.Fatalf("findings: %v", ids(a))
+	}
+	if !hasLine(fs[0].Evidence, `as "john@johndoe.cmo"`, "a domain this server does not host", "the domain is not served here, so this may be another domain's john") {
+		t.Errorf("evidence:\n%s", strings.Join(fs[0].Evidence, "\n"))
+	}
+	if !strings.Contains(fs[0].Fix, `instead of "john@johndoe.cmo"`) {
+		t.Errorf("fix = %q", fs[0].Fix)
+	}
+	if _, ok := s.Account("jane@johndoe.com"); ok {
+		t.Error("jane@johndoe.com: something seen")
+	}
+}
+
 func TestWrongSeparatorAndSubmission(t *testing.T) {
 	s := open(t, observe.Options{Now: newClock(t0).Now})
 	e := events.Event{Time: t0, Kind: events.Auth, Proto: "submission", Remote: ip("2001:db8::5"), TLS: true,
@@ -265,7 +288,7 @@ func TestClientNamesAndDeliveries(t *testing.T) {
 	// Events without an account, of an unknown kind, or about nothing
 	// held are ignored.
 	before := s.Stats()
-	s.Record(events.Event{Time: t0, Kind: events.Auth, Proto: "imap", Username: "x@elsewhere", Form: "unknown-domain", Result: "username-form"})
+	s.Record(events.Event{Time: t0, Kind: events.Auth, Proto: "imap", Username: "", Form: "malformed", Result: "username-form"})
 	s.Record(events.Event{Time: t0, Kind: "something-new", Account: john})
 	s.Record(events.Event{Time: t0, Kind: events.Delivery, Proto: "smtp", Remote: ip("192.0.2.99"), Result: "ok", Detail: "queued for 1 remote recipient(s)"})
 	s.Record(events.Event{Time: t0, Kind: events.ClientID, Proto: "imap", Remote: ip("192.0.2.50"), Account: john, Client: "no login from there"})

@@ -152,8 +152,17 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 	switch e.Kind {
 	case events.Auth:
 		key := accountKey(e.Account)
-		if key == "" && e.Result == "username-form" && e.Form == "local-part" {
-			key = localPartKey(e.Username)
+		if key == "" && e.Result == "username-form" {
+			switch e.Form {
+			case "local-part":
+				key = localPartKey(e.Username)
+			case "unknown-domain":
+				// A typo in the domain ("john@exmaple.com"): kept
+				// under the local part, like a bare local part.
+				if i := strings.LastIndexByte(e.Username, '@'); i > 0 {
+					key = localPartKey(e.Username[:i])
+				}
+			}
 		}
 		if key == "" {
 			return false
