@@ -100,13 +100,13 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	// The caller reads out wrong settings: bare local part, no SMTP
 	// authentication, leave on the server forever.
 	if err := chromedp.Do(ctx,
-		chromedp.SetValue(chromedp.CSS("#in_protocol"), "pop3"),
+		chromedp.SetValue(chromedp.CSS("#in_proto"), "pop3"),
 		chromedp.SendKeys(chromedp.CSS("#in_host"), "localhost"),
 		chromedp.SendKeys(chromedp.CSS("#in_port"), fmt.Sprint(m.ports.POP3S)),
 		chromedp.SetValue(chromedp.CSS("#in_security"), "ssl"),
-		chromedp.SendKeys(chromedp.CSS("#in_username"), "john"),
-		chromedp.SetValue(chromedp.CSS("#in_leave"), "yes"),
-		chromedp.SendKeys(chromedp.CSS("#in_delete_days"), "0"),
+		chromedp.SendKeys(chromedp.CSS("#in_user"), "john"),
+		chromedp.SetValue(chromedp.CSS("#leave"), "yes"),
+		chromedp.SendKeys(chromedp.CSS("#delete_after"), "0"),
 		chromedp.SendKeys(chromedp.CSS("#out_host"), "localhost"),
 		chromedp.SendKeys(chromedp.CSS("#out_port"), fmt.Sprint(m.ports.Submissions)),
 		chromedp.SetValue(chromedp.CSS("#out_security"), "ssl"),
@@ -208,14 +208,14 @@ func refusedWithoutSessionOrToken(t *testing.T, base, staffPassword, address str
 	anonymous := &http.Client{Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	if code, _ := httpDo(t, anonymous, "POST", probeURL, url.Values{"in_username": {"john"}}); code != http.StatusUnauthorized {
+	if code, _ := httpDo(t, anonymous, "POST", probeURL, url.Values{"in_user": {"john"}}); code != http.StatusUnauthorized {
 		t.Errorf("probe without a session: %d, want 401", code)
 	}
 	client, signInToken := staffClient(t, base, staffPassword)
-	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"in_username": {"john"}}); code != http.StatusForbidden {
+	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"in_user": {"john"}}); code != http.StatusForbidden {
 		t.Errorf("probe without the CSRF token: %d, want 403", code)
 	}
-	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"csrf": {signInToken}, "in_username": {"john"}}); code != http.StatusForbidden {
+	if code, _ := httpDo(t, client, "POST", probeURL, url.Values{"csrf": {signInToken}, "in_user": {"john"}}); code != http.StatusForbidden {
 		t.Errorf("probe with the sign-in form's token instead of the session's: %d, want 403", code)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/observe"
+	"mailsetup/templates"
 )
 
 // StaffOptions enable the staff console (/staff/) and the support API
@@ -253,7 +254,7 @@ type accountPage struct {
 	Observed     bool
 	Observations observe.Account
 	Findings     []probe.Finding
-	Form         probeForm
+	Form         templates.HelpCheckForm
 	Error        string
 	Now          time.Time
 }
@@ -291,7 +292,6 @@ func (a *App) staffAccount(c echo.Context) error {
 	}
 	a.auditAdd(c, staffOf(c).user, "lookup", addr.String(), "")
 	page := a.accountData(c, addr, p)
-	page.Form = defaultProbeForm(addr.String())
 	return a.staffPage(c, http.StatusOK, "staff_account.html", page)
 }
 
@@ -302,22 +302,25 @@ func (a *App) staffProbe(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	form := probeFormFrom(c)
-	settings, ferr := form.settings()
-	if ferr != nil {
+	params, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "the form could not be read: send it from the account page")
+	}
+	in := parseCheckForm(params)
+	if ferr := fieldErrors(in.errs); ferr != nil {
 		page := a.accountData(c, addr, p)
-		page.Form, page.Error = form, ferr.Error()
+		page.Form, page.Error = in.form, ferr.Error()
 		return a.staffPage(c, http.StatusBadRequest, "staff_account.html", page)
 	}
 	s := staffOf(c)
-	res, err := a.checkSettings(c.Request().Context(), checkRequest{Address: addr.String(), Password: c.FormValue("password"),
-		Client: settings, Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "staff"})
+	res, err := a.checkSettings(c.Request().Context(), checkRequest{Address: addr.String(), Password: in.password,
+		Client: reported(in), Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "staff"})
 	if err != nil {
 		return err
 	}
 	rep := res.Report
 	detail := "without password"
-	if c.FormValue("password") != "" {
+	if in.password != "" {
 		detail = "with password"
 	}
 	a.auditAdd(c, s.user, "probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))

@@ -264,7 +264,7 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 	}
 	page := b.do("GET", w.Header().Get("Location"), nil)
 	body := page.Body.String()
-	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_username"`} {
+	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_user"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("account page lacks %q", want)
 		}
@@ -286,7 +286,7 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 	}
 	// A probe: the report page, its printable view and its JSON export.
 	run := b.do("POST", "/staff/accounts/john@example.com/probe", url.Values{"csrf": {csrfOf(t, home.Body.String())},
-		"in_protocol": {"imap"}, "in_username": {"john"}, "out_auth": {"no"}})
+		"in_proto": {"imap"}, "in_user": {"john"}, "out_auth": {"no"}})
 	loc := run.Header().Get("Location")
 	if run.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/staff/reports/") {
 		t.Fatalf("probe: %d %s", run.Code, run.Body)

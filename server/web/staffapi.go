@@ -138,22 +138,3 @@ func (a *App) apiProbe(c echo.Context) error {
 	a.auditAdd(c, "token:"+c.Get("token").(string), "api-probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
 	return c.JSON(http.StatusOK, rep)
 }
-
-// validateClient checks the API's client settings as the form does.
-func validateClient(cs *probe.ClientSettings) error {
-	f := probeForm{
-		InProtocol: strings.ToLower(cs.Incoming.Protocol), InHost: cs.Incoming.Host, InSecurity: cs.Incoming.Security,
-		OutHost: cs.Outgoing.Host, OutSecurity: cs.Outgoing.Security,
-	}
-	if cs.Incoming.Port != 0 {
-		f.InPort = fmt.Sprint(cs.Incoming.Port)
-	}
-	if cs.Outgoing.Port != 0 {
-		f.OutPort = fmt.Sprint(cs.Outgoing.Port)
-	}
-	if d := cs.Incoming.DeleteAfterDays; d != nil {
-		f.InDeleteDays = fmt.Sprint(*d)
-	}
-	_, err := f.settings()
-	return err
-}

@@ -2,112 +2,66 @@ package web
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
-	"github.com/labstack/echo/v4"
-
-	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/templates"
 )
 
-// probeForm is the console's probe form: what the caller reads out of
-// the client's account settings. Every field may stay empty ("the
-// caller does not know"), and is then not compared.
-type probeForm struct {
-	InProtocol, InHost, InPort, InSecurity, InUsername string
-	// InLeave and OutAuth are "", "yes" or "no".
-	InLeave, InDeleteDays                               string
-	OutHost, OutPort, OutSecurity, OutAuth, OutUsername string
-}
+// The console's probe form has the self-help check's fields and is
+// parsed by the same parseCheckForm: what the caller reads out of the
+// client. Every field may stay empty ("not known") and is then not
+// compared.
 
-func defaultProbeForm(string) probeForm { return probeForm{} }
-
-func probeFormFrom(c echo.Context) probeForm {
-	v := func(k string) string { return strings.TrimSpace(c.FormValue(k)) }
-	return probeForm{
-		InProtocol: v("in_protocol"), InHost: v("in_host"), InPort: v("in_port"), InSecurity: v("in_security"),
-		InUsername: v("in_username"), InLeave: v("in_leave"), InDeleteDays: v("in_delete_days"),
-		OutHost: v("out_host"), OutPort: v("out_port"), OutSecurity: v("out_security"), OutAuth: v("out_auth"),
-		OutUsername: v("out_username"),
-	}
-}
-
-// settings validates the form; the error names the field and the value.
-func (f probeForm) settings() (*probe.ClientSettings, error) {
-	var cs probe.ClientSettings
-	var errs []string
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-
-	switch f.InProtocol {
-	case "", "imap", "pop3":
-		cs.Incoming.Protocol = f.InProtocol
-	default:
-		bad("Incoming protocol %q: choose IMAP or POP3", f.InProtocol)
-	}
-	host := func(label, v string) string {
-		if v == "" {
-			return ""
-		}
-		if err := autoconfig.ValidHost(strings.ToLower(v)); err != nil {
-			bad("%s %q: %v", label, v, err)
-			return ""
-		}
-		return strings.ToLower(v)
-	}
-	port := func(label, v string) int {
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 65535 {
-			bad("%s %q: want a number from 1 to 65535", label, v)
-			return 0
-		}
-		return n
-	}
-	security := func(label, v string) string {
-		switch strings.ToLower(v) {
-		case "", "ssl", "tls", "starttls", "none":
-			return strings.ToLower(v)
-		}
-		bad("%s %q: choose SSL/TLS, STARTTLS or None", label, v)
-		return ""
-	}
-	yesNo := func(label, v string) *bool {
-		switch v {
-		case "":
-			return nil
-		case "yes", "no":
-			b := v == "yes"
-			return &b
-		}
-		bad("%s %q: choose yes or no", label, v)
+// fieldErrors joins a form's field errors into one message.
+func fieldErrors(errs []templates.HelpFieldError) error {
+	if len(errs) == 0 {
 		return nil
 	}
-	cs.Incoming.Host = host("Incoming server", f.InHost)
-	cs.Incoming.Port = port("Incoming port", f.InPort)
-	cs.Incoming.Security = security("Incoming connection security", f.InSecurity)
-	cs.Incoming.Username = f.InUsername
-	cs.Incoming.LeaveOnServer = yesNo("Leave a copy on the server", f.InLeave)
-	if f.InDeleteDays != "" {
-		n, err := strconv.Atoi(f.InDeleteDays)
-		if err != nil || n < 0 || n > 3650 {
-			bad("Delete from server after %q days: want a number from 0 (never) to 3650", f.InDeleteDays)
-		} else {
-			cs.Incoming.DeleteAfterDays = &n
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Message
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, " "))
+}
+
+// reported returns the client settings of a parsed form, nil when
+// nothing was reported (live checks only).
+func reported(in checkInput) *probe.ClientSettings {
+	if in.client == (probe.ClientSettings{}) {
+		return nil
+	}
+	cs := in.client
+	return &cs
+}
+
+// validateClient checks the API's client settings with the form's rules.
+func validateClient(cs *probe.ClientSettings) error {
+	var errs []templates.HelpFieldError
+	fail := func(field, format string, args ...any) {
+		errs = append(errs, templates.HelpFieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	switch strings.ToLower(cs.Incoming.Protocol) {
+	case "", "imap", "pop3":
+	default:
+		fail("in_proto", "incoming protocol %q: want imap or pop3.", cs.Incoming.Protocol)
+	}
+	checkHostField(cs.Incoming.Host, "in_host", "Incoming server", fail)
+	checkHostField(cs.Outgoing.Host, "out_host", "Outgoing server", fail)
+	for _, p := range []struct {
+		field, label string
+		port         int
+	}{{"in_port", "Incoming port", cs.Incoming.Port}, {"out_port", "Outgoing port", cs.Outgoing.Port}} {
+		if p.port < 0 || p.port > 65535 {
+			fail(p.field, "%s: %d is not a port; want 1 to 65535.", p.label, p.port)
 		}
 	}
-	cs.Outgoing.Host = host("Outgoing server", f.OutHost)
-	cs.Outgoing.Port = port("Outgoing port", f.OutPort)
-	cs.Outgoing.Security = security("Outgoing connection security", f.OutSecurity)
-	cs.Outgoing.Auth = yesNo("Outgoing server requires authentication", f.OutAuth)
-	cs.Outgoing.Username = f.OutUsername
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(errs, "; "))
+	checkSecurityField(strings.ToLower(cs.Incoming.Security), "in_security", "Incoming connection security", fail)
+	checkSecurityField(strings.ToLower(cs.Outgoing.Security), "out_security", "Outgoing connection security", fail)
+	checkUserField(cs.Incoming.Username, "in_user", "Username", fail)
+	checkUserField(cs.Outgoing.Username, "out_user", "Outgoing username", fail)
+	if d := cs.Incoming.DeleteAfterDays; d != nil && (*d < 0 || *d > maxDeleteAfter) {
+		fail("delete_after", "Remove from server after: %d days; want 0 (never) to %d.", *d, maxDeleteAfter)
 	}
-	if cs == (probe.ClientSettings{}) {
-		return nil, nil // nothing reported: live checks only
-	}
-	return &cs, nil
+	return fieldErrors(errs)
 }
