@@ -167,6 +167,12 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 // follow redirects.
 func staffClient(t *testing.T, base, staffPassword string) (*http.Client, string) {
 	t.Helper()
+	return staffClientAs(t, base, server.DefaultStaff, staffPassword)
+}
+
+// staffClientAs is staffClient for any staff member.
+func staffClientAs(t *testing.T, base, name, password string) (*http.Client, string) {
+	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
 		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the embedded default's self-signed cert
@@ -176,7 +182,7 @@ func staffClient(t *testing.T, base, staffPassword string) (*http.Client, string
 	if m == nil {
 		t.Fatalf("no csrf field on the sign-in page")
 	}
-	if code, _ := httpDo(t, client, "POST", base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {server.DefaultStaff}, "password": {staffPassword}}); code != http.StatusSeeOther {
+	if code, _ := httpDo(t, client, "POST", base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}); code != http.StatusSeeOther {
 		t.Fatalf("sign-in with the HTTP client: %d", code)
 	}
 	return client, m[1]
