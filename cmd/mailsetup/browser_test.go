@@ -48,9 +48,11 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
-// noHorizontalOverflow fails when the page is wider than the viewport
-// (something cut off or needing sideways scrolling at phone width).
-func noHorizontalOverflow(t *testing.T, ctx context.Context, page string) {
+// checkPhonePage fails when the page is wider than the viewport
+// (something cut off or needing sideways scrolling at phone width), or
+// when it breaks the basics every page promises: a language, one h1,
+// and a label for every form field.
+func checkPhonePage(t *testing.T, ctx context.Context, page string) {
 	t.Helper()
 	w, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth - window.innerWidth`))
 	if err != nil {
@@ -58,5 +60,21 @@ func noHorizontalOverflow(t *testing.T, ctx context.Context, page string) {
 	}
 	if w > 0 {
 		t.Errorf("%s: the page is %d px wider than the 390 px viewport", page, w)
+	}
+	problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		if (!document.documentElement.lang) out.push("no lang attribute");
+		const h1 = document.querySelectorAll("h1").length;
+		if (h1 !== 1) out.push(h1 + " h1 elements");
+		for (const el of document.querySelectorAll("input:not([type=hidden]), select, textarea")) {
+			if (el.labels.length === 0 && !el.getAttribute("aria-label")) out.push("no label for " + (el.id || el.name));
+		}
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", page, p)
 	}
 }

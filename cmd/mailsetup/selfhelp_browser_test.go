@@ -70,7 +70,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	if l := location(); l != base+"/help/"+server.DemoAddress {
 		t.Errorf("the address form led to %s", l)
 	}
-	noHorizontalOverflow(t, ctx, "overview")
+	checkPhonePage(t, ctx, "overview")
 	contains("overview", text("main"), "Example Test Mail", "localhost", fmt.Sprint(m.ports.IMAPS), fmt.Sprint(m.ports.Submissions), "Check my settings")
 
 	// Thunderbird: automatic, and what to do if it is not.
@@ -80,7 +80,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("thunderbird page: %v", err)
 	}
-	noHorizontalOverflow(t, ctx, "thunderbird")
+	checkPhonePage(t, ctx, "thunderbird")
 	contains("thunderbird", text("main"), "Configuration found at email provider", "Configure manually", `"Hostname": localhost`,
 		fmt.Sprintf(`"Port": %d`, m.ports.IMAPS), `"Connection security": SSL/TLS`, `"Authentication method": Normal password`,
 		`"Username": `+server.DemoAddress, `"For at most" and type 7 days`)
@@ -92,7 +92,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("apple page: %v", err)
 	}
-	noHorizontalOverflow(t, ctx, "apple")
+	checkPhonePage(t, ctx, "apple")
 	contains("apple", text("main"), "Download the settings profile", "Profile Downloaded", `"User Name": `+server.DemoAddress)
 	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('profile-link').href`))
 	if err != nil {
@@ -135,7 +135,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("check page: %v", err)
 	}
-	noHorizontalOverflow(t, ctx, "check form")
+	checkPhonePage(t, ctx, "check form")
 	fill := func(values map[string]string) []chromedp.Action[chromedp.Void] {
 		var acts []chromedp.Action[chromedp.Void]
 		for _, id := range []string{"in_proto", "in_host", "in_port", "in_security", "in_user", "leave", "delete_after", "out_host", "out_port", "out_security", "out_auth", "out_user", "password"} {
@@ -155,7 +155,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, fill(bad)...); err != nil {
 		t.Fatalf("posting the check: %v\n%s", err, text("body"))
 	}
-	noHorizontalOverflow(t, ctx, "check result")
+	checkPhonePage(t, ctx, "check result")
 	ids, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#problems li.finding')].map(e => e.dataset.id)`))
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func TestSelfHelpInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, fill(good)...); err != nil {
 		t.Fatalf("posting the corrected check: %v", err)
 	}
-	noHorizontalOverflow(t, ctx, "check result (right)")
+	checkPhonePage(t, ctx, "check result (right)")
 	body := text("main")
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.querySelectorAll('#all-right').length`)); err != nil || n != 1 {
 		t.Fatalf("no all-right box (%v):\n%s", err, body)

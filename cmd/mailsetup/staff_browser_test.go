@@ -59,9 +59,11 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 		return s
 	}
 	// Sign in (the console sends us to the form first).
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#password"))); err != nil {
+		t.Fatalf("sign-in form: %v", err)
+	}
+	checkPhonePage(t, ctx, "sign-in")
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(base+"/staff/"),
-		chromedp.WaitVisible(chromedp.CSS("#password")),
 		chromedp.SendKeys(chromedp.CSS("#name"), server.DefaultStaff),
 		chromedp.SendKeys(chromedp.CSS("#password"), m.staffPassword),
 		chromedp.Click(chromedp.CSS("#signin")),
@@ -69,7 +71,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}
-	noHorizontalOverflow(t, ctx, "home")
+	checkPhonePage(t, ctx, "home")
 	// Look the account up; the observations may need a moment to arrive
 	// (the event bus is asynchronous), so reload until they do.
 	if err := chromedp.Do(ctx,
@@ -95,7 +97,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 			t.Errorf("the account's observations lack %q:\n%s", want, observed)
 		}
 	}
-	noHorizontalOverflow(t, ctx, "account")
+	checkPhonePage(t, ctx, "account")
 
 	// The caller reads out wrong settings: bare local part, no SMTP
 	// authentication, leave on the server forever.
@@ -126,7 +128,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(wrong, "Read to the caller") || strings.Contains(wrong, "login.failed") {
 		t.Errorf("report:\n%s", wrong)
 	}
-	noHorizontalOverflow(t, ctx, "report")
+	checkPhonePage(t, ctx, "report")
 	// The printable view has no navigation and no forms.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#printable")), chromedp.WaitVisible(chromedp.CSS("#wrong"))); err != nil {
 		t.Fatal(err)
