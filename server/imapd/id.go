@@ -72,6 +72,9 @@ func (c *conn) recordID(params map[string]string) {
 		return
 	}
 	client := strings.TrimSpace(params["name"] + " " + params["version"])
+	sess.mu.Lock()
+	sess.client = client
+	sess.mu.Unlock()
 	var extra []string
 	for k, v := range params {
 		if k != "name" && k != "version" && v != "" {

@@ -597,6 +597,15 @@ func TestID(t *testing.T) {
 	if got := last(rc.cmd("ID (\"name\")")); !strings.HasPrefix(got, "t2 BAD") {
 		t.Errorf("bad ID: %q", got)
 	}
+	// The name given before login goes with the login's event, so that
+	// a failing device can be told apart.
+	if got := last(rc.cmd(`LOGIN "` + john + `" "not the password"`)); !strings.HasPrefix(got, "t3 NO") {
+		t.Errorf("LOGIN with a wrong password: %q", got)
+	}
+	e, ok = r.ev.find(events.Auth)
+	if !ok || e.Client != "Thunderbird 115.0" || e.Result != "bad-password" {
+		t.Errorf("auth event after ID: %+v", e)
+	}
 
 	r.ev.mu.Lock()
 	r.ev.got = nil

@@ -30,8 +30,11 @@ type session struct {
 	busy    atomic.Int32
 	byeOnce sync.Once
 
-	mu      sync.Mutex // guards account (read by the filter for ID)
+	mu      sync.Mutex // guards account and client (the filter handles ID)
 	account string
+	// client is the name the client gave in ID (RFC 2971), for the
+	// login events.
+	client string
 
 	user     *mailstore.User
 	failures int
@@ -135,7 +138,10 @@ func (s *session) Login(username, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
 	defer cancel()
-	address, err := s.s.opts.Auth.Authenticate(ctx, auth.Attempt{Proto: "imap", Remote: s.remote, TLS: isTLS, Username: username, Password: password})
+	s.mu.Lock()
+	client := s.client
+	s.mu.Unlock()
+	address, err := s.s.opts.Auth.Authenticate(ctx, auth.Attempt{Proto: "imap", Remote: s.remote, TLS: isTLS, Username: username, Password: password, Client: client})
 	var fe *auth.FormError
 	var te *auth.ThrottledError
 	switch {

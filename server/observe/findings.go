@@ -62,8 +62,8 @@ func (s *Store) findings(v *Account, now time.Time) []probe.Finding {
 		if _, ok := byUser[k]; !ok {
 			users = append(users, k)
 		}
-		line := fmt.Sprintf("%s %s as %q (%s); %s", seen("seen", f.Today, f.Count, days), over(f.Protocol, f.Remote),
-			f.Username, formWords(f.Form), firstLast(f.First, f.Last))
+		line := fmt.Sprintf("%s %s%s as %q (%s); %s", seen("seen", f.Today, f.Count, days), over(f.Protocol, f.Remote),
+			clientWords(f.Client), f.Username, formWords(f.Form), firstLast(f.First, f.Last))
 		if f.ByLocalPart {
 			if local, _, ok := strings.Cut(f.Username, "@"); ok {
 				line += fmt.Sprintf("; the domain is not served here, so this may be another domain's %s", local)
@@ -98,8 +98,8 @@ func (s *Store) findings(v *Account, now time.Time) []probe.Finding {
 		if !ok.IsZero() {
 			since = "last successful login from there " + stamp(ok)
 		}
-		failed = append(failed, fmt.Sprintf("%s %s as %q; %s; %s", seen("refused", f.Today, f.Count, days),
-			over(f.Protocol, f.Remote), f.Username, firstLast(f.First, f.Last), since))
+		failed = append(failed, fmt.Sprintf("%s %s%s as %q; %s; %s", seen("refused", f.Today, f.Count, days),
+			over(f.Protocol, f.Remote), clientWords(f.Client), f.Username, firstLast(f.First, f.Last), since))
 		failedN += f.Count
 		if !slices.Contains(failedRemotes, f.Remote) {
 			failedRemotes = append(failedRemotes, f.Remote)

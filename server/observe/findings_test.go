@@ -299,3 +299,20 @@ func TestClientNamesAndDeliveries(t *testing.T) {
 		t.Errorf("ignored %d before", before.Ignored)
 	}
 }
+
+// TestFailureNamesTheClient: the client's name at the last failed
+// attempt (IMAP ID, EHLO) tells support which device is failing.
+func TestFailureNamesTheClient(t *testing.T) {
+	s := open(t, observe.Options{Now: newClock(t0).Now})
+	e := badPassword(t0, "imap", "192.0.2.1", "john@johndoe.com")
+	e.Client = "iPhone Mail 18.1"
+	s.Record(e)
+	a := mustAccount(t, s, "john@johndoe.com")
+	if len(a.Failures) != 1 || a.Failures[0].Client != "iPhone Mail 18.1" {
+		t.Fatalf("failures %+v", a.Failures)
+	}
+	fs := findings(a, "login.failed")
+	if len(fs) != 1 || !hasLine(fs[0].Evidence, `(client "iPhone Mail 18.1")`) {
+		t.Errorf("login.failed evidence does not name the client: %+v", fs)
+	}
+}

@@ -237,9 +237,11 @@ type failureGroup struct {
 	Result   string     `json:"result"`
 	Form     string     `json:"form,omitempty"`
 	Username string     `json:"username"`
-	TLS      bool       `json:"tls,omitempty"`
-	Last     int64      `json:"last"`
-	Days     days       `json:"days"`
+	// Client is the client's name at the last attempt (EHLO, IMAP ID).
+	Client string     `json:"client,omitempty"`
+	TLS    bool       `json:"tls,omitempty"`
+	Last   int64      `json:"last"`
+	Days   days       `json:"days"`
 }
 
 type refusalGroup struct {

@@ -269,6 +269,9 @@ func (s *Store) addFailure(a *account, e *events.Event, sec int64, cut int32) {
 	}
 	if sec >= g.Last {
 		g.Last, g.TLS = sec, e.TLS
+		if c := fit(e.Client, maxText); c != "" && g.Client != c {
+			g.Client = strings.Clone(c)
+		}
 	}
 	g.Days = countDay(g.Days, sec, cut)
 	a.oldest = min(a.oldest, g.Days[0].Day)

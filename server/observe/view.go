@@ -71,6 +71,9 @@ type Failure struct {
 	// Form is the username's form: full-address, local-part,
 	// wrong-separator, unknown-domain, malformed.
 	Form     string `json:"form,omitempty"`
+	// Client is the client's name at the last attempt, when the
+	// protocol tells it (EHLO on submission, IMAP ID before login).
+	Client string `json:"client,omitempty"`
 	Username string `json:"username"`
 	// TLS: the last attempt was over TLS.
 	TLS   bool      `json:"tls"`
@@ -192,7 +195,7 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 		n, t := sums(g.Days, today)
 		first := firstOf(g.Days)
 		v.Failures = append(v.Failures, Failure{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Form: g.Form,
-			Username: g.Username, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last), ByLocalPart: byLocal})
+			Username: g.Username, Client: g.Client, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last), ByLocalPart: byLocal})
 		seen(first, g.Last)
 	}
 	if byLocal {
