@@ -238,10 +238,10 @@ type failureGroup struct {
 	Form     string     `json:"form,omitempty"`
 	Username string     `json:"username"`
 	// Client is the client's name at the last attempt (EHLO, IMAP ID).
-	Client string     `json:"client,omitempty"`
-	TLS    bool       `json:"tls,omitempty"`
-	Last   int64      `json:"last"`
-	Days   days       `json:"days"`
+	Client string `json:"client,omitempty"`
+	TLS    bool   `json:"tls,omitempty"`
+	Last   int64  `json:"last"`
+	Days   days   `json:"days"`
 }
 
 type refusalGroup struct {

@@ -70,10 +70,10 @@ type Failure struct {
 	Result string `json:"result"`
 	// Form is the username's form: full-address, local-part,
 	// wrong-separator, unknown-domain, malformed.
-	Form     string `json:"form,omitempty"`
+	Form string `json:"form,omitempty"`
 	// Client is the client's name at the last attempt, when the
 	// protocol tells it (EHLO on submission, IMAP ID before login).
-	Client string `json:"client,omitempty"`
+	Client   string `json:"client,omitempty"`
 	Username string `json:"username"`
 	// TLS: the last attempt was over TLS.
 	TLS   bool      `json:"tls"`
