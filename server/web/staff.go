@@ -93,6 +93,19 @@ func newStaffState(opts StaffOptions) (*staffState, error) {
 }
 
 func (a *App) staffRoutes(e *echo.Echo) {
+	consoleOff := func(c echo.Context) error {
+		return echo.NewHTTPError(http.StatusNotFound, "the staff console is off: no staff member is configured; add a [[staff.user]] entry to the config (`mailsetup staff hash NAME` prints one) and restart")
+	}
+	apiOff := func(c echo.Context) error {
+		return c.JSON(http.StatusNotFound, apiError{Error: "the support API is off: no API token is configured; add a [[staff.token]] entry to the config (`mailsetup staff token NAME` prints one) and restart"})
+	}
+	if a.staff == nil || len(a.staff.opts.Users) == 0 {
+		e.Any("/staff", consoleOff)
+		e.Any("/staff/*", consoleOff)
+	}
+	if a.staff == nil || len(a.staff.opts.Tokens) == 0 {
+		e.Any("/api/v1/*", apiOff)
+	}
 	if a.staff == nil {
 		return
 	}

@@ -433,3 +433,19 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 	}
 	return sum
 }
+
+// Without staff members or tokens the console and the API say how to
+// turn them on.
+func TestStaffOffSaysHow(t *testing.T) {
+	app := newApp(t, nil)
+	for target, want := range map[string]string{
+		"/staff/":                       "mailsetup staff hash",
+		"/staff/accounts/x@example.com": "mailsetup staff hash",
+		"/api/v1/probe":                 "mailsetup staff token",
+	} {
+		w := do(app, "GET", target, nil)
+		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("%s: %d %s", target, w.Code, w.Body)
+		}
+	}
+}
