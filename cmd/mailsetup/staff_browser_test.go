@@ -140,6 +140,38 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 		t.Errorf("printable view at %s", loc)
 	}
 
+	// An old device with the old password blocks every login from its
+	// address; once the caller has fixed it, staff lift the block.
+	for i := 0; i < 11; i++ { // the per-address limit is 10 in 10 minutes
+		swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", john, "--auth-password", "the old password", "--from", john, "--to", john, "--quit-after", "AUTH")
+	}
+	if out := swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", john, "--auth-password", johnPW, "--from", john, "--to", john, "--quit-after", "AUTH"); !strings.Contains(out, "454") {
+		t.Fatalf("the right password was not throttled after 11 failures:\n%s", out)
+	}
+	var blocks string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/staff/accounts/"+john), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.querySelectorAll("#blocks").length`)); n == 1 {
+			blocks = text("#blocks")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the account page shows no login block")
+		}
+		time.Sleep(200 * time.Millisecond) // the failures reach the observations through the event bus
+	}
+	if !strings.Contains(blocks, "every login from 127.0.0.1") {
+		t.Errorf("blocks:\n%s", blocks)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#unblock")), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
+		t.Fatal(err)
+	}
+	if out := swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", john, "--auth-password", johnPW, "--from", john, "--to", john, "--quit-after", "AUTH"); !strings.Contains(out, "235") {
+		t.Errorf("the right password after lifting the block:\n%s", out)
+	}
+
 	refusedWithoutSessionOrToken(t, base, m.staffPassword, john)
 
 	// The audit log has the lookup and the probe, by name.
@@ -147,7 +179,8 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`"staff":"admin","action":"lookup","target":"john@example.test"`, `"staff":"admin","action":"probe","target":"john@example.test","remote":"127.0.0.1","detail":"with password`} {
+	for _, want := range []string{`"staff":"admin","action":"lookup","target":"john@example.test"`, `"staff":"admin","action":"probe","target":"john@example.test","remote":"127.0.0.1","detail":"with password`,
+		`"staff":"admin","action":"unblock","target":"john@example.test"`} {
 		if !strings.Contains(string(audit), want) {
 			t.Errorf("audit log lacks %s:\n%s", want, audit)
 		}

@@ -178,3 +178,25 @@ func BenchmarkLoginUncached(b *testing.B) {
 		}
 	}
 }
+
+// TestThrottleClear: support lifts a block; the account and the named
+// address may log in at once, other addresses' counts stay.
+func TestThrottleClear(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	th := auth.NewThrottle(auth.ThrottleOptions{IPLimit: 2, AccountLimit: 3, Window: time.Hour}, func() time.Time { return now })
+	a, b := netip.MustParseAddr("203.0.113.7"), netip.MustParseAddr("2001:db8::1")
+	for i := 0; i < 3; i++ {
+		th.Fail(a, "john@johndoe.com")
+		th.Fail(b, "")
+	}
+	if th.Blocked(a, "") == 0 || th.Blocked(b, "") == 0 || th.Blocked(netip.Addr{}, "john@johndoe.com") == 0 {
+		t.Fatal("not blocked")
+	}
+	th.Clear("John@JohnDoe.com", a, netip.Addr{})
+	if w := th.Blocked(a, "john@johndoe.com"); w != 0 {
+		t.Errorf("after Clear: still blocked for %v", w)
+	}
+	if th.Blocked(b, "") == 0 {
+		t.Error("Clear forgot another address")
+	}
+}

@@ -145,3 +145,20 @@ func (t *Throttle) sweep(now time.Time) {
 		delete(t.buckets, k)
 	}
 }
+
+// Clear forgets the failures counted against an account and against each
+// of the addresses: support lifts a block once the customer has fixed
+// the password on every device. An invalid address or an empty account
+// is skipped.
+func (t *Throttle) Clear(account string, ips ...netip.Addr) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if account != "" {
+		delete(t.buckets, acctKey(account))
+	}
+	for _, ip := range ips {
+		if ip.IsValid() {
+			delete(t.buckets, ipKey(ip))
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,6 +121,7 @@ func (a *App) staffRoutes(e *echo.Echo) {
 		g.GET("/lookup", a.staffLookup)
 		g.GET("/accounts/:address", a.staffAccount)
 		g.POST("/accounts/:address/probe", a.staffProbe)
+		g.POST("/accounts/:address/unblock", a.staffUnblock)
 		g.GET("/reports/:id", a.staffReport)
 		g.GET("/audit", a.staffAudit)
 	}
@@ -269,6 +272,10 @@ type accountPage struct {
 	Findings     []probe.Finding
 	Form         templates.HelpCheckForm
 	Error        string
+	// Blocks are the login blocks of the shared throttle that concern
+	// the account now: its own, and those of the addresses its clients
+	// failed from in the last day.
+	Blocks []loginBlock
 	Now          time.Time
 }
 
@@ -286,6 +293,37 @@ func (a *App) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.
 	return addr, p, nil
 }
 
+// loginBlock is one block of the shared login throttle.
+type loginBlock struct {
+	What string // "the account" or an address
+	Wait string // "12 minutes"
+}
+
+// blocks returns the throttle's blocks that concern an account now, and
+// the addresses among them.
+func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip.Addr) {
+	if a.auth == nil {
+		return nil, nil
+	}
+	th := a.auth.Throttle()
+	var out []loginBlock
+	if w := th.Blocked(netip.Addr{}, address); w > 0 {
+		out = append(out, loginBlock{What: "the account " + address + " (from any address)", Wait: roundMinutes(w)})
+	}
+	var ips []netip.Addr
+	since := a.staff.opts.Now().Add(-24 * time.Hour)
+	for _, f := range obs.Failures {
+		if f.Last.Before(since) || slices.Contains(ips, f.Remote) || !f.Remote.IsValid() {
+			continue
+		}
+		if w := th.Blocked(f.Remote, ""); w > 0 {
+			ips = append(ips, f.Remote)
+			out = append(out, loginBlock{What: "every login from " + f.Remote.String(), Wait: roundMinutes(w)})
+		}
+	}
+	return out, ips
+}
+
 func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
 	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p, Now: a.staff.opts.Now().UTC()}
 	if f := a.staff.opts.Account; f != nil {
@@ -295,7 +333,32 @@ func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.
 		page.Observations, page.Observed = f(addr.String())
 		page.Findings = page.Observations.Findings
 	}
+	page.Blocks, _ = a.blocks(addr.String(), page.Observations)
 	return page
+}
+
+// staffUnblock lifts the login blocks that concern an account (once the
+// customer has corrected the password on every device).
+func (a *App) staffUnblock(c echo.Context) error {
+	addr, _, err := a.staffAccountParam(c)
+	if err != nil {
+		return err
+	}
+	if a.auth == nil {
+		return echo.NewHTTPError(http.StatusNotFound, "this server has no mail logins to unblock")
+	}
+	var obs observe.Account
+	if f := a.staff.opts.Observations; f != nil {
+		obs, _ = f(addr.String())
+	}
+	blocks, ips := a.blocks(addr.String(), obs)
+	a.auth.Throttle().Clear(addr.String(), ips...)
+	what := make([]string, len(blocks))
+	for i, b := range blocks {
+		what[i] = b.What
+	}
+	a.auditAdd(c, staffOf(c).user, "unblock", addr.String(), strings.Join(what, "; "))
+	return c.Redirect(http.StatusSeeOther, "/staff/accounts/"+url.PathEscape(addr.String()))
 }
 
 func (a *App) staffAccount(c echo.Context) error {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"mailsetup/autoconfig/autoconfigtest"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
+	"mailsetup/server/auth"
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
@@ -48,6 +51,7 @@ type staffEnv struct {
 	token string
 	obs   *observe.Store
 	reg   *prometheus.Registry
+	auth  *auth.Authenticator
 }
 
 func newStaffApp(t testing.TB) *staffEnv {
@@ -64,9 +68,19 @@ func newStaffApp(t testing.TB) *staffEnv {
 		t.Fatal(err)
 	}
 	env := &staffEnv{clock: clk, audit: &bytes.Buffer{}, token: token, obs: obs, reg: prometheus.NewRegistry()}
+	store, err := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Add("john@example.com", "john's right password"); err != nil {
+		t.Fatal(err)
+	}
+	env.auth = auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
+		Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Hour}, Now: clk.now})
 	env.app, err = web.New(web.Options{
 		Policies:   policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()},
 		Registerer: env.reg,
+		Auth:       env.auth,
 		// The sample policies' hosts do not exist: dial loopback, where
 		// nothing listens on the standard mail ports.
 		Probe: probe.Options{Resolve: func(string) (string, bool) { return "127.0.0.1", true }, StepTimeout: 2 * time.Second},
@@ -447,5 +461,54 @@ func TestStaffOffSaysHow(t *testing.T) {
 		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d %s", target, w.Code, w.Body)
 		}
+	}
+}
+
+// TestStaffLiftsLoginBlocks: the account page shows the shared
+// throttle's blocks that concern the account (its own and those of the
+// addresses its clients failed from), and staff can lift them.
+func TestStaffLiftsLoginBlocks(t *testing.T) {
+	env := newStaffApp(t)
+	const john = "john@example.com"
+	remote := netip.MustParseAddr("203.0.113.7")
+	for i := 0; i < 6; i++ {
+		_, err := env.auth.Authenticate(context.Background(), auth.Attempt{Proto: "pop3", Remote: remote, TLS: true, Username: john, Password: "old password"})
+		if err == nil {
+			t.Fatal("wrong password accepted")
+		}
+		env.obs.Record(events.Event{Time: env.clock.now(), Kind: events.Auth, Proto: "pop3", Remote: remote, Account: john, Username: john, Form: "full-address", Result: "bad-password"})
+	}
+	// From another address too, so the account itself is blocked.
+	for i := 0; i < 2; i++ {
+		env.auth.Throttle().Fail(netip.MustParseAddr("198.51.100.9"), john)
+	}
+	if env.auth.Throttle().Blocked(remote, john) == 0 {
+		t.Fatal("not blocked")
+	}
+	b := newBrowserClient(t, env.app)
+	b.signIn(staffPassword)
+	page := b.do("GET", "/staff/accounts/"+john, nil).Body.String()
+	for _, want := range []string{`id="blocks"`, "the account john@example.com", "every login from 203.0.113.7", `id="unblock"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+	if w := b.do("POST", "/staff/accounts/"+john+"/unblock", url.Values{}); w.Code != http.StatusForbidden {
+		t.Errorf("unblock without the token: %d", w.Code)
+	}
+	if w := b.do("POST", "/staff/accounts/"+john+"/unblock", url.Values{"csrf": {csrfOf(t, page)}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("unblock: %d %s", w.Code, w.Body)
+	}
+	if w := env.auth.Throttle().Blocked(remote, john); w != 0 {
+		t.Errorf("still blocked for %v", w)
+	}
+	if _, err := env.auth.Authenticate(context.Background(), auth.Attempt{Proto: "pop3", Remote: remote, TLS: true, Username: john, Password: "john's right password"}); err != nil {
+		t.Errorf("the right password after unblocking: %v", err)
+	}
+	if strings.Contains(b.do("GET", "/staff/accounts/"+john, nil).Body.String(), `id="blocks"`) {
+		t.Error("the blocks are still shown")
+	}
+	if !strings.Contains(env.audit.String(), `"action":"unblock","target":"john@example.com"`) || !strings.Contains(env.audit.String(), "203.0.113.7") {
+		t.Errorf("unblock not audited:\n%s", env.audit)
 	}
 }
