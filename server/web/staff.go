@@ -276,7 +276,7 @@ type accountPage struct {
 	// the account now: its own, and those of the addresses its clients
 	// failed from in the last day.
 	Blocks []loginBlock
-	Now          time.Time
+	Now    time.Time
 }
 
 // staffAccountParam parses the :address parameter of a console URL.
