@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -105,6 +106,22 @@ func sameOrigin(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusForbidden, "cross-site form post refused: the form must be sent from this site's own page")
 	}
 	return nil
+}
+
+// bodyLimit refuses request bodies larger than n bytes: 413 when the
+// length is announced, and a read error (the form then counts as not
+// sent) when a chunked body runs over.
+func bodyLimit(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", n))
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
 }
 
 // secretsAllowed says whether a password or token may be sent on this

@@ -111,11 +111,14 @@ func (a *App) staffRoutes(e *echo.Echo) {
 	if a.staff == nil {
 		return
 	}
+	// Console forms are small: a larger body is refused (413) before
+	// anything reads it.
+	limit := bodyLimit(64 << 10)
 	if len(a.staff.opts.Users) > 0 {
 		e.GET("/staff", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/staff/") })
 		e.GET("/staff/signin", a.staffSignInForm)
-		e.POST("/staff/signin", a.staffSignIn)
-		g := e.Group("/staff", a.requireStaff)
+		e.POST("/staff/signin", a.staffSignIn, limit)
+		g := e.Group("/staff", limit, a.requireStaff)
 		g.GET("/", a.staffHome)
 		g.POST("/signout", a.staffSignOut)
 		g.GET("/lookup", a.staffLookup)
@@ -126,7 +129,7 @@ func (a *App) staffRoutes(e *echo.Echo) {
 		g.GET("/audit", a.staffAudit)
 	}
 	if len(a.staff.opts.Tokens) > 0 {
-		api := e.Group("/api/v1", a.requireToken)
+		api := e.Group("/api/v1", limit, a.requireToken)
 		api.GET("/accounts/:address/observations", a.apiObservations)
 		api.POST("/probe", a.apiProbe)
 	}
@@ -163,7 +166,12 @@ func (a *App) staffSignIn(c echo.Context) error {
 		return err
 	}
 	name, password := strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
-	page := signInPage{CSRF: a.formToken(c), Next: localNext(c.FormValue("next")), Name: name}
+	page := signInPage{CSRF: a.formToken(c), Next: localNext(c.FormValue("next"))}
+	if len(name) > 64 || len(password) > 1024 {
+		page.Error = "The name or the password is far too long."
+		return a.staffPage(c, http.StatusBadRequest, "staff_signin.html", page)
+	}
+	page.Name = name
 	if !secretsAllowed(c) {
 		page.Error = "Sign in over HTTPS: this connection is not encrypted, so the password was not checked."
 		return a.staffPage(c, http.StatusForbidden, "staff_signin.html", page)

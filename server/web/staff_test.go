@@ -512,3 +512,17 @@ func TestStaffLiftsLoginBlocks(t *testing.T) {
 		t.Errorf("unblock not audited:\n%s", env.audit)
 	}
 }
+
+// Oversized sign-in fields and bodies are refused before any hashing.
+func TestStaffBadInputSizes(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	form := b.do("GET", "/staff/signin", nil)
+	tok := csrfOf(t, form.Body.String())
+	if w := b.do("POST", "/staff/signin", url.Values{"csrf": {tok}, "name": {"alice"}, "password": {strings.Repeat("x", 2000)}}); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "too long") {
+		t.Errorf("long password: %d", w.Code)
+	}
+	if w := b.do("POST", "/staff/signin", url.Values{"csrf": {tok}, "name": {"alice"}, "password": {strings.Repeat("x", 100<<10)}}); w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("100 KB body: %d", w.Code)
+	}
+}
