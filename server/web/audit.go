@@ -26,7 +26,9 @@ type auditLog struct {
 	w      io.Writer
 	recent []AuditEntry // ring, oldest first once full
 	next   int
-	errs   int
+	// failed is called when a line cannot be written (disk full): the
+	// entry is still in the in-memory list, and the operator must know.
+	failed func(error)
 }
 
 const auditRecent = 500
@@ -40,8 +42,8 @@ func (l *auditLog) add(e AuditEntry) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.w != nil {
-		if _, err := l.w.Write(line); err != nil {
-			l.errs++
+		if _, err := l.w.Write(line); err != nil && l.failed != nil {
+			l.failed(err)
 		}
 	}
 	if len(l.recent) < auditRecent {

@@ -74,7 +74,7 @@ type staffState struct {
 	dummyHash string
 }
 
-func newStaffState(opts StaffOptions) (*staffState, error) {
+func newStaffState(opts StaffOptions, failed func(error)) (*staffState, error) {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
@@ -88,7 +88,7 @@ func newStaffState(opts StaffOptions) (*staffState, error) {
 	return &staffState{
 		opts:      opts,
 		sessions:  &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
-		audit:     &auditLog{w: opts.Audit},
+		audit:     &auditLog{w: opts.Audit, failed: failed},
 		signins:   auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
 		dummyHash: dummy,
 	}, nil

@@ -7,6 +7,8 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -23,6 +25,7 @@ import (
 	"mailsetup/autoconfig/autoconfigtest"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
+	"mailsetup/server/asynclog"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
@@ -524,5 +527,49 @@ func TestStaffBadInputSizes(t *testing.T) {
 	}
 	if w := b.do("POST", "/staff/signin", url.Values{"csrf": {tok}, "name": {"alice"}, "password": {strings.Repeat("x", 100<<10)}}); w.Code != http.StatusRequestEntityTooLarge {
 		t.Errorf("100 KB body: %d", w.Code)
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("no space left on device") }
+
+// An audit log that cannot be written is counted and logged; the
+// console keeps working and the entry stays in the in-memory list.
+func TestStaffAuditWriteFailure(t *testing.T) {
+	hash, err := accounts.HashPassword(staffPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	var logs lockedBuffer
+	h, _ := asynclog.New(&logs, asynclog.Options{})
+	app, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst()}, Registerer: reg, Logger: slog.New(h),
+		Staff: &web.StaffOptions{Users: map[string]string{"alice": hash}, Audit: failingWriter{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowserClient(t, app)
+	if w := b.signIn(staffPassword); w.Code != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d", w.Code)
+	}
+	if page := b.do("GET", "/staff/audit", nil).Body.String(); !strings.Contains(page, "sign-in") {
+		t.Error("the sign-in is not in the in-memory audit list")
+	}
+	mfs, _ := reg.Gather()
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "mailsetup_audit_write_errors_total" {
+			n = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if n != 1 {
+		t.Errorf("mailsetup_audit_write_errors_total = %v, want 1", n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs.String(), "no space left") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "writing the staff audit log failed") {
+		t.Errorf("not logged: %s", logs.String())
 	}
 }

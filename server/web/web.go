@@ -111,6 +111,8 @@ type App struct {
 	requests *prometheus.CounterVec
 	// checksRun counts the settings checks by source and outcome.
 	checksRun *prometheus.CounterVec
+	// auditErrors counts audit lines that could not be written.
+	auditErrors prometheus.Counter
 	duration  *prometheus.HistogramVec
 }
 
@@ -133,7 +135,7 @@ func New(opts Options) (*App, error) {
 	a.probe.Policy = opts.Policies.Policy
 	a.policyHosts = hostSet(opts.Policies.Policies())
 	if opts.Staff != nil {
-		if a.staff, err = newStaffState(*opts.Staff); err != nil {
+		if a.staff, err = newStaffState(*opts.Staff, a.auditFailed); err != nil {
 			return nil, err
 		}
 	}
@@ -150,8 +152,12 @@ func New(opts Options) (*App, error) {
 		Name: "mailsetup_settings_checks_total",
 		Help: "Settings checks (probes) run from the web, by source (self-help, staff, api) and worst finding (ok, info, warning, critical, error).",
 	}, []string{"source", "worst"})
+	a.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mailsetup_audit_write_errors_total",
+		Help: "Staff audit log lines that could not be written (the file system is full or failing); alert on any.",
+	})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{a.requests, a.duration, a.checksRun} {
+		for _, c := range []prometheus.Collector{a.requests, a.duration, a.checksRun, a.auditErrors} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("web: registering metrics: %w", err)
 			}
@@ -418,4 +424,10 @@ func hostOnly(hostport string) string {
 		return strings.ToLower(h)
 	}
 	return strings.ToLower(hostport)
+}
+
+// auditFailed reports an audit line that could not be written.
+func (a *App) auditFailed(err error) {
+	a.auditErrors.Inc()
+	a.log.Error("writing the staff audit log failed", "err", err)
 }

@@ -147,6 +147,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // TestNoSecretsLogged: Thunderbird sends the password in Basic auth to
 // Autodiscover; neither headers nor bodies reach the log.
 func TestNoSecretsLogged(t *testing.T) {
