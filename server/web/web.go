@@ -113,7 +113,7 @@ type App struct {
 	checksRun *prometheus.CounterVec
 	// auditErrors counts audit lines that could not be written.
 	auditErrors prometheus.Counter
-	duration  *prometheus.HistogramVec
+	duration    *prometheus.HistogramVec
 }
 
 // New builds the app and its routes.
