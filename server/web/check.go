@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"mailsetup/probe"
 	"mailsetup/server/auth"
@@ -26,6 +29,17 @@ type checkRequest struct {
 	// Source is self-help, staff or api (for the metrics).
 	Source string
 }
+
+// errChecksBusy: every check slot stayed taken while the request waited.
+var errChecksBusy = echo.NewHTTPError(http.StatusServiceUnavailable,
+	"too many settings checks are running right now: try again in a minute")
+
+const (
+	// maxConcurrentChecks bounds the checks running at once.
+	maxConcurrentChecks = 8
+	// checkQueueWait is how long a check waits for a slot.
+	checkQueueWait = 3 * time.Second
+)
 
 // checkResult is a check's report and what became of the password.
 type checkResult struct {
@@ -57,6 +71,16 @@ type checkResult struct {
 // never logged, stored or put into the report.
 func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult, error) {
 	var res checkResult
+	// Checks are bounded machine-wide: each one may hash a password
+	// (argon2id, 19 MiB) and opens about ten connections.
+	select {
+	case a.checkSlots <- struct{}{}:
+		defer func() { <-a.checkSlots }()
+	case <-time.After(checkQueueWait):
+		return res, errChecksBusy
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
 	var extra []probe.Finding
 	password := ""
 	switch {

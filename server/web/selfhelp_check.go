@@ -116,6 +116,10 @@ func (a *App) helpCheckRun(c echo.Context) error {
 	switch {
 	case errors.Is(err, probe.ErrUnknownDomain):
 		return textError(c, http.StatusNotFound, "no settings for %s", address)
+	case errors.Is(err, errChecksBusy):
+		c.Response().Header().Set("Retry-After", "60")
+		ch.Notice = "Many people are checking their settings right now. Please try again in a minute."
+		return a.renderCheck(c, http.StatusServiceUnavailable, page)
 	case err != nil:
 		return err // the customer went away (ctx), or a bad address: logged as an internal error
 	case res.Throttled > 0:

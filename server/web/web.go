@@ -103,6 +103,8 @@ type App struct {
 	auth    Authenticator
 	probe   probe.Options
 	staff   *staffState // nil without staff
+	// checkSlots bounds the settings checks running at once.
+	checkSlots chan struct{}
 	// checks limits the self-help checks; policyHosts are the hosts
 	// the configured policies name (the only ones a check contacts).
 	checks      *checkLimiter
@@ -134,6 +136,7 @@ func New(opts Options) (*App, error) {
 	a.probe.Discover = false
 	a.probe.Policy = opts.Policies.Policy
 	a.policyHosts = hostSet(opts.Policies.Policies())
+	a.checkSlots = make(chan struct{}, maxConcurrentChecks)
 	if opts.Staff != nil {
 		if a.staff, err = newStaffState(*opts.Staff, a.auditFailed); err != nil {
 			return nil, err
