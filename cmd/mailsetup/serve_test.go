@@ -296,6 +296,35 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("settings json", func(t *testing.T) {
+		r := curl(t, https+"/settings/demo@example.test")
+		var got struct {
+			Address  string `json:"address"`
+			Username string `json:"username"`
+			Incoming []struct {
+				Protocol, Host, Security string
+				Port                     int
+			} `json:"incoming"`
+			OutgoingAuth bool `json:"outgoing_requires_auth"`
+			POP3         struct {
+				LeaveOnServer   bool `json:"leave_on_server"`
+				DeleteAfterDays int  `json:"delete_after_days"`
+			} `json:"pop3"`
+		}
+		if err := json.Unmarshal(r.body, &got); err != nil || r.status != 200 || !strings.HasPrefix(r.contentType, "application/json") {
+			t.Fatalf("%d %s %s (%v)", r.status, r.contentType, r.body, err)
+		}
+		if got.Username != "demo@example.test" || !got.OutgoingAuth || !got.POP3.LeaveOnServer || got.POP3.DeleteAfterDays != 7 ||
+			len(got.Incoming) != 4 || got.Incoming[0].Port != ports.IMAPS || got.Incoming[0].Security != "tls" {
+			t.Errorf("settings: %s", r.body)
+		}
+		for path, status := range map[string]int{"/settings/not-an-address": 400, "/settings/john@other.example": 404} {
+			if r := curl(t, https+path); r.status != status || !strings.Contains(string(r.body), `"error"`) {
+				t.Errorf("%s: %d %s", path, r.status, r.body)
+			}
+		}
+	})
+
 	t.Run("autodiscover", func(t *testing.T) {
 		for _, path := range []string{"/autodiscover/autodiscover.xml", "/Autodiscover/Autodiscover.xml", "/AUTODISCOVER/AUTODISCOVER.XML"} {
 			r := curl(t, "-u", "demo@example.test:not-logged", "-H", "Content-Type: text/xml; charset=utf-8", "--data-binary", outlookRequest, https+path)
