@@ -22,8 +22,9 @@ const (
 	staffCookie = "mailsetup_staff"
 	// staffMaxAge bounds a session however active it is.
 	staffMaxAge = 12 * time.Hour
-	// maxStaffSessions bounds memory; the oldest sessions go first.
-	maxStaffSessions = 10_000
+	// maxStaffSessions bounds memory (each keeps up to reportsPerSession
+	// reports); the oldest sessions go first.
+	maxStaffSessions = 500
 	// reportsPerSession bounds the probe reports kept for viewing.
 	reportsPerSession = 20
 )
