@@ -92,6 +92,7 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 	opts.Audit = f
 	if s.obs != nil {
 		opts.Observations = s.obs.Account
+		opts.Recent = s.obs.Recent
 	}
 	if s.mail != nil {
 		opts.Account = s.mail.accountInfo

@@ -72,6 +72,18 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 		t.Fatalf("sign-in: %v", err)
 	}
 	checkPhonePage(t, ctx, "home")
+	// The start page already lists john among the accounts with trouble.
+	problems := text("#problems")
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(problems, john) && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond) // the events reach the observations through the bus
+		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#problems"))); err != nil {
+			t.Fatal(err)
+		}
+		problems = text("#problems")
+	}
+	if !strings.Contains(problems, john) || !strings.Contains(problems, "pop3.leave-forever") {
+		t.Errorf("the start page's accounts with trouble:\n%s", problems)
+	}
 	// Look the account up; the observations may need a moment to arrive
 	// (the event bus is asynchronous), so reload until they do.
 	if err := chromedp.Do(ctx,

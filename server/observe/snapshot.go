@@ -153,6 +153,7 @@ func (s *Store) load() error {
 		return fmt.Errorf("observe: snapshot %s: %w", s.opts.Path, err)
 	}
 	s.savedGen = s.gen
+	s.rebuildTroubled()
 	s.log.Info("observations loaded", "path", s.opts.Path, "accounts", len(s.accounts), "groups", s.groups)
 	return nil
 }

@@ -83,6 +83,8 @@ type Store struct {
 	// gen counts changes; savedGen is the gen the last snapshot holds.
 	gen, savedGen                                uint64
 	recorded, ignored, evictedAcc, evictedGroups uint64
+	// troubled maps accounts to their latest problem event (recent.go).
+	troubled map[string]int64
 }
 
 // Open loads the snapshot at opts.Path if present (a missing file is
@@ -205,6 +207,10 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 		return false
 	}
 	s.enforce(a)
+	if problem(&eventView{auth: e.Kind == events.Auth, refusal: e.Kind == events.SubmissionRefused, pop3: e.Kind == events.POP3Session,
+		result: e.Result, leftAll: e.LeftAll, redownloaded: e.Redownloaded}) {
+		s.markTroubled(a.Key, sec)
+	}
 	return true
 }
 

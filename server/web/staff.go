@@ -41,6 +41,9 @@ type StaffOptions struct {
 	// Observations returns what the mail server saw of an account; nil
 	// when the server runs without mail listeners.
 	Observations func(address string) (observe.Account, bool)
+	// Recent lists up to n accounts whose clients had trouble within
+	// the window, most recent first; nil shows no list.
+	Recent func(n int, window time.Duration) []observe.Trouble
 	// Account returns the account's own data (exists, aliases, quota,
 	// mailbox size); nil shows none.
 	Account func(address string) AccountInfo
@@ -233,6 +236,10 @@ type homePage struct {
 	Address, Error string
 	Domains        []string
 	Recent         []AuditEntry
+	// Troubles are the accounts whose clients had trouble in the last
+	// 24 hours; ShowTroubles is false when the server observes nothing.
+	Troubles     []observe.Trouble
+	ShowTroubles bool
 }
 
 func (a *App) staffHome(c echo.Context) error {
@@ -244,6 +251,9 @@ func (a *App) renderHome(c echo.Context, status int, address, msg string) error 
 	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg}
 	for _, pol := range a.policies.Policies() {
 		p.Domains = append(p.Domains, pol.Domain)
+	}
+	if f := a.staff.opts.Recent; f != nil {
+		p.Troubles, p.ShowTroubles = f(20, 24*time.Hour), true
 	}
 	for _, e := range a.staff.audit.latest(auditRecent) {
 		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {

@@ -93,6 +93,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 			IdleTimeout:  30 * time.Minute,
 			Audit:        env.audit,
 			Observations: obs.Account,
+			Recent:       obs.Recent,
 			Now:          clk.now,
 		},
 	})
@@ -275,6 +276,9 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 	}
 	b := newBrowserClient(t, env.app)
 	b.signIn(staffPassword)
+	if home := b.do("GET", "/staff/", nil).Body.String(); !strings.Contains(home, `id="problems"`) || !strings.Contains(home, `href="/staff/accounts/john@example.com"`) {
+		t.Errorf("the home page does not list john among the accounts with trouble:\n%s", home)
+	}
 	w := b.do("GET", "/staff/lookup?address=John@Example.com", nil)
 	if w.Code != http.StatusSeeOther {
 		t.Fatalf("lookup: %d %s", w.Code, w.Body)
