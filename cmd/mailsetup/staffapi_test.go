@@ -64,6 +64,9 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 	if len(obs.Observations.Findings) == 0 || obs.Observations.Findings[0].ID != "smtp.auth-disabled" {
 		t.Errorf("observations findings: %s", r.body)
 	}
+	if r := curl(t, "-H", auth, base+"/api/v1/troubles"); r.status != http.StatusOK || !strings.Contains(string(r.body), `"address":"demo@example.test"`) {
+		t.Errorf("troubles: %d %s", r.status, r.body)
+	}
 	if r := curl(t, "-H", "Authorization: Bearer mst_not-a-token", base+"/api/v1/accounts/demo@example.test/observations"); r.status != http.StatusUnauthorized {
 		t.Errorf("unknown token: %d %s", r.status, r.body)
 	}

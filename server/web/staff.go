@@ -135,6 +135,7 @@ func (a *App) staffRoutes(e *echo.Echo) {
 		api := e.Group("/api/v1", limit, a.requireToken)
 		api.GET("/accounts/:address/observations", a.apiObservations)
 		api.POST("/probe", a.apiProbe)
+		api.GET("/troubles", a.apiTroubles)
 	}
 }
 

@@ -427,6 +427,22 @@ func TestStaffAPI(t *testing.T) {
 	if !strings.Contains(env.audit.String(), `"staff":"token:helpdesk","action":"api-probe"`) {
 		t.Errorf("API probe not audited:\n%s", env.audit)
 	}
+	// The accounts with trouble: the bad password above.
+	w = get("/api/v1/troubles?hours=2", env.token)
+	var tr struct {
+		Hours    int `json:"hours"`
+		Accounts []struct {
+			Address string `json:"address"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &tr); err != nil || w.Code != 200 || tr.Hours != 2 || len(tr.Accounts) != 1 || tr.Accounts[0].Address != "john@example.com" {
+		t.Errorf("troubles: %d %s", w.Code, w.Body)
+	}
+	for _, q := range []string{"?hours=0", "?hours=x", "?limit=501"} {
+		if w := get("/api/v1/troubles"+q, env.token); w.Code != 400 || !strings.Contains(w.Body.String(), "want a number") {
+			t.Errorf("troubles%s: %d %s", q, w.Code, w.Body)
+		}
+	}
 	if n := counterValue(t, env.reg, "mailsetup_settings_checks_total", "source", "api"); n != 1 {
 		t.Errorf("mailsetup_settings_checks_total{source=api} = %v, want 1", n)
 	}

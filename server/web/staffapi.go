@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -136,5 +138,41 @@ func (a *App) apiProbe(c echo.Context) error {
 		detail = "with password"
 	}
 	a.auditAdd(c, "token:"+c.Get("token").(string), "api-probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
+	return c.JSON(http.StatusOK, rep)
+}
+
+// troublesReply is GET /api/v1/troubles.
+type troublesReply struct {
+	Hours    int               `json:"hours"`
+	Accounts []observe.Trouble `json:"accounts"`
+}
+
+// apiTroubles lists the accounts whose clients had trouble lately:
+// ?hours=1..720 (default 24), ?limit=1..500 (default 50).
+func (a *App) apiTroubles(c echo.Context) error {
+	num := func(name string, def, lo, hi int) (int, error) {
+		v := c.QueryParam(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return 0, fmt.Errorf("%s=%q: want a number from %d to %d", name, v, lo, hi)
+		}
+		return n, nil
+	}
+	hours, err := num("hours", 24, 1, 720)
+	if err != nil {
+		return apiFail(c, http.StatusBadRequest, "%v", err)
+	}
+	limit, err := num("limit", 50, 1, 500)
+	if err != nil {
+		return apiFail(c, http.StatusBadRequest, "%v", err)
+	}
+	a.auditAdd(c, "token:"+c.Get("token").(string), "api-troubles", "", fmt.Sprintf("hours=%d limit=%d", hours, limit))
+	rep := troublesReply{Hours: hours, Accounts: []observe.Trouble{}}
+	if f := a.staff.opts.Recent; f != nil {
+		rep.Accounts = f(limit, time.Duration(hours)*time.Hour)
+	}
 	return c.JSON(http.StatusOK, rep)
 }
