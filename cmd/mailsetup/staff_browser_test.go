@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -73,14 +74,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	}
 	checkPhonePage(t, ctx, "home")
 	// The start page already lists john among the accounts with trouble.
-	problems := text("#problems")
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(problems, john) && time.Now().Before(deadline); {
-		time.Sleep(200 * time.Millisecond) // the events reach the observations through the bus
-		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#problems"))); err != nil {
-			t.Fatal(err)
-		}
-		problems = text("#problems")
-	}
+	problems := reloadUntil(t, ctx, "#problems", john)
 	if !strings.Contains(problems, john) || !strings.Contains(problems, "pop3.leave-forever") {
 		t.Errorf("the start page's accounts with trouble:\n%s", problems)
 	}
@@ -93,14 +87,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	); err != nil {
 		t.Fatalf("lookup: %v", err)
 	}
-	observed := text("#observed")
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(observed, "pop3.leave-forever") && time.Now().Before(deadline); {
-		time.Sleep(200 * time.Millisecond)
-		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
-			t.Fatal(err)
-		}
-		observed = text("#observed")
-	}
+	observed := reloadUntil(t, ctx, "#observed", "pop3.leave-forever")
 	for _, want := range []string{
 		"username.not-full-address", `"john"`, "submission", "127.0.0.1", // the evidence: username typed, protocol, address
 		"pop3.leave-forever", "none deleted",
@@ -207,6 +194,26 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	code, page := httpDo(t, client, "GET", base+"/staff/accounts/"+john, nil)
 	if code != http.StatusOK || !strings.Contains(page, "username.not-full-address") || !strings.Contains(page, "pop3.leave-forever") {
 		t.Errorf("after a restart: %d, the observations are gone:\n%s", code, page)
+	}
+}
+
+// reloadUntil reloads the page until the text of sel contains want
+// (the events reach the observations through the asynchronous bus),
+// for at most 10 seconds, and returns that text.
+func reloadUntil(t *testing.T, ctx context.Context, sel, want string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("reading %s: %v", sel, err)
+		}
+		if strings.Contains(got, want) || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(200 * time.Millisecond)
+		if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
