@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"mailsetup/server/accounts"
 )
 
 // StaffConfig configures the staff console (/staff/) and the support
@@ -90,8 +92,8 @@ func (c *Config) validateStaff(add func(string, ...any)) {
 			add("%s.name = %q: configured twice", key, u.Name)
 		}
 		seen[strings.ToLower(u.Name)] = true
-		if !strings.HasPrefix(u.PasswordHash, "$argon2id$") {
-			add("%s.password_hash for %q: want an argon2id hash ($argon2id$...) from `mailsetup staff hash`", key, u.Name)
+		if err := accounts.ValidHash(u.PasswordHash); err != nil {
+			add("%s.password_hash for %q: %v; create one with `mailsetup staff hash %s`", key, u.Name, err, u.Name)
 		}
 	}
 	for i, tk := range c.Staff.Tokens {

@@ -363,31 +363,55 @@ func HashPassword(password string) (string, error) {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
-// CheckPassword reports whether password matches a PHC argon2id hash.
-func CheckPassword(hash, password string) (bool, error) {
+// argonHash is a parsed PHC argon2id string.
+type argonHash struct {
+	time, memory uint32
+	threads      uint8
+	salt, key    []byte
+}
+
+// parseHash parses a PHC argon2id string and bounds its parameters: a
+// hash from a hand-edited file must not make one login take gigabytes.
+func parseHash(hash string) (argonHash, error) {
+	var h argonHash
 	parts := strings.Split(hash, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errors.New("password hash is not in argon2id PHC format")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" {
+		return h, errors.New("password hash is not in argon2id PHC format ($argon2id$v=19$m=...,t=...,p=...$salt$hash)")
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, fmt.Errorf("unsupported argon2 version %q", parts[2])
+		return h, fmt.Errorf("unsupported argon2 version %q", parts[2])
 	}
-	var m uint32
-	var t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, fmt.Errorf("bad argon2 parameters %q", parts[3])
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.time, &h.threads); err != nil {
+		return h, fmt.Errorf("bad argon2 parameters %q", parts[3])
+	}
+	if h.memory < 8 || h.memory > 1<<20 || h.time < 1 || h.time > 16 || h.threads < 1 || h.threads > 16 {
+		return h, fmt.Errorf("argon2 parameters %q out of range (m 8..1048576 KiB, t 1..16, p 1..16)", parts[3])
 	}
 	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
+	var err error
+	if h.salt, err = enc.DecodeString(parts[4]); err != nil || len(h.salt) < 8 || len(h.salt) > 64 {
+		return h, errors.New("bad argon2 salt: want 8 to 64 bytes, unpadded base64")
+	}
+	if h.key, err = enc.DecodeString(parts[5]); err != nil || len(h.key) < 16 || len(h.key) > 64 {
+		return h, errors.New("bad argon2 hash: want 16 to 64 bytes, unpadded base64")
+	}
+	return h, nil
+}
+
+// ValidHash reports whether hash is a PHC argon2id string this package
+// can check, without hashing anything (for validating a config).
+func ValidHash(hash string) error {
+	_, err := parseHash(hash)
+	return err
+}
+
+// CheckPassword reports whether password matches a PHC argon2id hash.
+func CheckPassword(hash, password string) (bool, error) {
+	h, err := parseHash(hash)
 	if err != nil {
-		return false, errors.New("bad argon2 salt")
+		return false, err
 	}
-	want, err := enc.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
-		return false, errors.New("bad argon2 hash")
-	}
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
 }
