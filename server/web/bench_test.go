@@ -36,3 +36,16 @@ func BenchmarkAutodiscoverPOX(b *testing.B) {
 func BenchmarkAppleProfile(b *testing.B) {
 	benchRoute(b, "GET", "/apple/mail.mobileconfig?email=john@example.com", "")
 }
+
+// The self-help pages a customer walks through.
+func BenchmarkHelpStart(b *testing.B) { benchRoute(b, "GET", "/", "") }
+
+func BenchmarkHelpDomain(b *testing.B) { benchRoute(b, "GET", "/help/john@example.com", "") }
+
+func BenchmarkHelpThunderbird(b *testing.B) {
+	benchRoute(b, "GET", "/help/john@example.com/thunderbird", "")
+}
+
+func BenchmarkHelpCheckForm(b *testing.B) { benchRoute(b, "GET", "/check/john@example.com", "") }
+
+func BenchmarkSettingsJSON(b *testing.B) { benchRoute(b, "GET", "/settings/john@example.com", "") }
