@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 
@@ -63,5 +64,42 @@ func TestObservableEvents(t *testing.T) {
 	}
 	if !s.mail.observable(events.Event{Kind: events.Auth, Username: "john", Form: "local-part", Result: "username-form", Remote: remote}) {
 		t.Error("an account added by another process is not observed")
+	}
+}
+
+// TestSearchAccounts: part of an address or an alias finds the account.
+func TestSearchAccounts(t *testing.T) {
+	dir := t.TempDir()
+	created, err := EnsureDefault(dir, DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"john@example.test", "johnny@example.test", "jane@example.test"} {
+		if err := s.mail.accounts.Add(a, "a long enough password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.mail.accounts.AddAlias("jane@example.test", "sales@example.test"); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		"john":   "[john@example.test johnny@example.test]",
+		"sales":  "[jane@example.test]",
+		"nobody": "[]",
+	} {
+		if got := fmt.Sprint(s.mail.searchAccounts(q, 20)); got != want {
+			t.Errorf("search %q = %s, want %s", q, got, want)
+		}
+	}
+	if got := s.mail.searchAccounts("example", 2); len(got) != 2 {
+		t.Errorf("limit 2: %v", got)
 	}
 }

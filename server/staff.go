@@ -96,6 +96,7 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 	}
 	if s.mail != nil {
 		opts.Account = s.mail.accountInfo
+		opts.Search = s.mail.searchAccounts
 	}
 	return opts, nil
 }
@@ -174,4 +175,24 @@ func (m *mailSystem) observable(e events.Event) bool {
 		return false
 	}
 	return true // the store decides (a delivery names its recipient in Detail)
+}
+
+// searchAccounts returns up to limit accounts whose address or an alias
+// contains q (lower case), sorted.
+func (m *mailSystem) searchAccounts(q string, limit int) []string {
+	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
+	var out []string
+	for _, a := range m.accounts.List() {
+		match := strings.Contains(strings.ToLower(a.Address), q)
+		for _, al := range a.Aliases {
+			match = match || strings.Contains(strings.ToLower(al), q)
+		}
+		if match {
+			out = append(out, a.Address)
+			if len(out) >= limit {
+				break
+			}
+		}
+	}
+	return out
 }

@@ -13,7 +13,7 @@ type AuditEntry struct {
 	Time time.Time `json:"time"`
 	// Staff is the staff member's name, or "token:<name>" for the API.
 	Staff  string `json:"staff"`
-	Action string `json:"action"` // sign-in, sign-in-failed, sign-out, lookup, probe, unblock, api-observations, api-probe, api-troubles
+	Action string `json:"action"` // sign-in, sign-in-failed, sign-out, lookup, search, probe, unblock, api-observations, api-probe, api-troubles
 	Target string `json:"target,omitempty"`
 	Remote string `json:"remote,omitempty"`
 	Detail string `json:"detail,omitempty"`

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,6 +42,10 @@ type StaffOptions struct {
 	// Observations returns what the mail server saw of an account; nil
 	// when the server runs without mail listeners.
 	Observations func(address string) (observe.Account, bool)
+	// Search returns up to limit accounts whose address or an alias
+	// contains q (lower case), sorted; nil: lookups need the full
+	// address.
+	Search func(q string, limit int) []string
 	// Recent lists up to n accounts whose clients had trouble within
 	// the window, most recent first; nil shows no list.
 	Recent func(n int, window time.Duration) []observe.Trouble
@@ -235,8 +240,10 @@ func frameOf(c echo.Context) staffFrame {
 type homePage struct {
 	staffFrame
 	Address, Error string
-	Domains        []string
-	Recent         []AuditEntry
+	// Matches are the accounts a partial address matched.
+	Matches []string
+	Domains []string
+	Recent  []AuditEntry
 	// Troubles are the accounts whose clients had trouble in the last
 	// 24 hours; ShowTroubles is false when the server observes nothing.
 	Troubles     []observe.Trouble
@@ -244,12 +251,12 @@ type homePage struct {
 }
 
 func (a *App) staffHome(c echo.Context) error {
-	return a.renderHome(c, http.StatusOK, "", "")
+	return a.renderHome(c, http.StatusOK, "", "", nil)
 }
 
-func (a *App) renderHome(c echo.Context, status int, address, msg string) error {
+func (a *App) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
 	s := staffOf(c)
-	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg}
+	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg, Matches: matches}
 	for _, pol := range a.policies.Policies() {
 		p.Domains = append(p.Domains, pol.Domain)
 	}
@@ -264,19 +271,31 @@ func (a *App) renderHome(c echo.Context, status int, address, msg string) error 
 	return a.staffPage(c, status, "staff_home.html", p)
 }
 
-// staffLookup is the search form's target.
+// staffLookup is the search form's target: a full address opens the
+// account; part of one lists the accounts that contain it.
 func (a *App) staffLookup(c echo.Context) error {
-	q := c.QueryParam("address")
+	q := strings.TrimSpace(c.QueryParam("address"))
 	addr, err := autoconfig.ParseAddress(q)
 	if err != nil {
-		return a.renderHome(c, http.StatusBadRequest, q, fmt.Sprintf("%q is not an email address: %v", q, err))
+		if f := a.staff.opts.Search; f != nil && len(q) >= 2 && len(q) <= 254 && !strings.ContainsFunc(q, unicode.IsControl) {
+			matches := f(strings.ToLower(q), maxMatches)
+			a.auditAdd(c, staffOf(c).user, "search", q, fmt.Sprintf("%d matches", len(matches)))
+			if len(matches) == 0 {
+				return a.renderHome(c, http.StatusNotFound, q, fmt.Sprintf("No account contains %q. Ask the caller to spell the address.", q), nil)
+			}
+			return a.renderHome(c, http.StatusOK, q, "", matches)
+		}
+		return a.renderHome(c, http.StatusBadRequest, q, fmt.Sprintf("%q is not an email address: %v", q, err), nil)
 	}
 	if _, ok := a.policies.Policy(addr.Domain); !ok {
-		return a.renderHome(c, http.StatusNotFound, q, fmt.Sprintf("The domain %s is not served here.", addr.Domain))
+		return a.renderHome(c, http.StatusNotFound, q, fmt.Sprintf("The domain %s is not served here.", addr.Domain), nil)
 	}
 	// Accounts are case-insensitive; the console shows them lower case.
 	return c.Redirect(http.StatusSeeOther, "/staff/accounts/"+url.PathEscape(strings.ToLower(addr.String())))
 }
+
+// maxMatches bounds a partial search's list.
+const maxMatches = 20
 
 // accountPage is the account view's data.
 type accountPage struct {

@@ -94,7 +94,16 @@ func newStaffApp(t testing.TB) *staffEnv {
 			Audit:        env.audit,
 			Observations: obs.Account,
 			Recent:       obs.Recent,
-			Now:          clk.now,
+			Search: func(q string, limit int) []string {
+				var out []string
+				for _, a := range []string{"jane@example.com", "john@example.com", "johnny@pop-first.test"} {
+					if strings.Contains(a, q) && len(out) < limit {
+						out = append(out, a)
+					}
+				}
+				return out
+			},
+			Now: clk.now,
 		},
 	})
 	if err != nil {
@@ -290,7 +299,7 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 			t.Errorf("account page lacks %q", want)
 		}
 	}
-	for _, bad := range []struct{ q, want string }{{"john", "not an email address"}, {"john@elsewhere.example", "not served here"}} {
+	for _, bad := range []struct{ q, want string }{{"x", "not an email address"}, {"john@elsewhere.example", "not served here"}} {
 		w := b.do("GET", "/staff/lookup?address="+url.QueryEscape(bad.q), nil)
 		if w.Code < 400 || !strings.Contains(w.Body.String(), bad.want) {
 			t.Errorf("lookup %q: %d, want %q", bad.q, w.Code, bad.want)
@@ -591,5 +600,28 @@ func TestStaffAuditWriteFailure(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "writing the staff audit log failed") {
 		t.Errorf("not logged: %s", logs.String())
+	}
+}
+
+// Part of an address lists the accounts that contain it; nothing found
+// says so; a full address still opens the account.
+func TestStaffPartialSearch(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	b.signIn(staffPassword)
+	w := b.do("GET", "/staff/lookup?address=JOHN", nil)
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, `id="matches"`) || !strings.Contains(body, `href="/staff/accounts/john@example.com"`) ||
+		!strings.Contains(body, `href="/staff/accounts/johnny@pop-first.test"`) || strings.Contains(body, "jane@") {
+		t.Errorf("search john: %d\n%s", w.Code, body)
+	}
+	if w := b.do("GET", "/staff/lookup?address=zzz", nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "No account contains") {
+		t.Errorf("search zzz: %d", w.Code)
+	}
+	if w := b.do("GET", "/staff/lookup?address=j", nil); w.Code != http.StatusBadRequest {
+		t.Errorf("one letter: %d", w.Code)
+	}
+	if !strings.Contains(env.audit.String(), `"action":"search","target":"JOHN"`) {
+		t.Errorf("search not audited:\n%s", env.audit)
 	}
 }
