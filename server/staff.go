@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -65,21 +66,26 @@ func (s *Server) openObservations() error {
 	return nil
 }
 
-// staffOptions builds the console's options from the config; nil when
-// no staff member and no token is configured.
-func (s *Server) staffOptions() (*web.StaffOptions, error) {
-	st := s.cfg.Staff
-	if len(st.Users) == 0 && len(st.Tokens) == 0 {
-		return nil, nil
-	}
-	opts := &web.StaffOptions{Users: map[string]string{}, Tokens: map[string]string{},
-		IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
+// staffCreds are the config's staff members (name -> hash) and API
+// tokens (SHA-256 -> name).
+func staffCreds(st StaffConfig) (users, tokens map[string]string) {
+	users, tokens = map[string]string{}, map[string]string{}
 	for _, u := range st.Users {
-		opts.Users[u.Name] = u.PasswordHash
+		users[u.Name] = u.PasswordHash
 	}
 	for _, t := range st.Tokens {
-		opts.Tokens[strings.ToLower(t.SHA256)] = t.Name
+		tokens[strings.ToLower(t.SHA256)] = t.Name
 	}
+	return users, tokens
+}
+
+// staffOptions builds the console's options from the config. The
+// console and the API are always built, and are on while the config has
+// staff members or tokens (a reload may add them).
+func (s *Server) staffOptions() (*web.StaffOptions, error) {
+	st := s.cfg.Staff
+	opts := &web.StaffOptions{IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
+	opts.Users, opts.Tokens = staffCreds(st)
 	path := st.AuditLog
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
@@ -192,6 +198,56 @@ func (m *mailSystem) searchAccounts(q string, limit int) []string {
 			if len(out) >= limit {
 				break
 			}
+		}
+	}
+	return out
+}
+
+// Reload re-reads the config file and applies what can change while
+// serving: the staff members, the API tokens and the staff idle
+// timeout. It returns the keys of other changes, which need a restart.
+// An invalid config changes nothing and is an error naming each problem.
+func (s *Server) Reload(path string) (needRestart []string, err error) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	users, tokens := staffCreds(cfg.Staff)
+	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
+	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens))
+	for _, k := range changedKeys(s.cfg, cfg) {
+		if k != "staff" {
+			needRestart = append(needRestart, k)
+		}
+	}
+	if len(needRestart) > 0 {
+		s.log.Warn("config changes that need a restart", "keys", strings.Join(needRestart, ", "))
+	}
+	return needRestart, nil
+}
+
+// changedKeys names the top-level config sections that differ.
+func changedKeys(a, b *Config) []string {
+	var out []string
+	for _, c := range []struct {
+		key  string
+		same bool
+	}{
+		{"hostname", a.Hostname == b.Hostname},
+		{"data_dir", a.DataDir == b.DataDir},
+		{"log", reflect.DeepEqual(a.Log, b.Log)},
+		{"tls", a.TLS == b.TLS},
+		{"profile_signing", a.ProfileSigning == b.ProfileSigning},
+		{"listen", a.Listen == b.Listen},
+		{"domain", reflect.DeepEqual(a.Domains, b.Domains)},
+		{"http_limits", a.Limits == b.Limits},
+		{"mail", a.Mail == b.Mail},
+		{"staff", reflect.DeepEqual(a.Staff, b.Staff)},
+		{"observations", a.Observations == b.Observations},
+		{"self_help", a.SelfHelp == b.SelfHelp},
+	} {
+		if !c.same {
+			out = append(out, c.key)
 		}
 	}
 	return out

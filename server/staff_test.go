@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,4 +85,44 @@ func mustRead(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestReload: a reload applies the staff section, names the sections
+// that need a restart, and refuses an invalid config without changing
+// anything.
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	created, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(cfg, server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := mustRead(t, created.ConfigPath)
+	if err := os.WriteFile(created.ConfigPath, []byte(strings.Replace(data, "idle_minutes = 30", "idle_minutes = 45", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := s.Reload(created.ConfigPath); err != nil || len(need) != 0 {
+		t.Errorf("staff-only change: need restart %v, %v", need, err)
+	}
+	changed := strings.Replace(data, `hostname = "localhost"`, `hostname = "mail.example.test"`, 1)
+	changed = strings.Replace(changed, "pop3_idle_minutes = 10", "pop3_idle_minutes = 20", 1)
+	if err := os.WriteFile(created.ConfigPath, []byte(changed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if need, err := s.Reload(created.ConfigPath); err != nil || fmt.Sprint(need) != "[hostname mail]" {
+		t.Errorf("hostname and mail changes: need restart %v, %v", need, err)
+	}
+	if err := os.WriteFile(created.ConfigPath, []byte(data+"\nbogus_key = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reload(created.ConfigPath); err == nil || !strings.Contains(err.Error(), "bogus_key") {
+		t.Errorf("invalid config: %v", err)
+	}
 }

@@ -194,6 +194,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// SIGHUP re-reads the config: staff members and API tokens apply at
+	// once; other changes are logged as needing a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if _, err := srv.Reload(c.config); err != nil {
+					logger.Error("config reload refused; the running config stays", "err", err)
+				}
+			}
+		}
+	}()
 	return srv.Run(ctx, func(ls []server.Listener) {
 		printStartup(stdout, c.config, cfg, ls, created)
 	})

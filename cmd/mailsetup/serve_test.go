@@ -84,6 +84,7 @@ var nextPort = func() *atomic.Int64 {
 type service struct {
 	cmd    *exec.Cmd
 	stdout *syncBuffer
+	stderr *syncBuffer       // the log
 	urls   map[string]string // listener name -> URL or address
 	done   chan error
 }
@@ -102,7 +103,7 @@ func startServe(t *testing.T, args ...string) *service {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &service{cmd: cmd, stdout: &syncBuffer{}, urls: map[string]string{}, done: make(chan error, 1)}
+	s := &service{cmd: cmd, stdout: &syncBuffer{}, stderr: stderr, urls: map[string]string{}, done: make(chan error, 1)}
 	lines := make(chan string)
 	go func() {
 		sc := bufio.NewScanner(pipe)

@@ -36,7 +36,7 @@ func cmdStaff(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("staff hash: %w", err)
 		}
-		fmt.Fprintf(stdout, "# add to the config file, then restart serve:\n[[staff.user]]\nname = %q\npassword_hash = %q\n", name, hash)
+		fmt.Fprintf(stdout, "# add to the config file, then reload serve (kill -HUP its pid) or restart it:\n[[staff.user]]\nname = %q\npassword_hash = %q\n", name, hash)
 	case "token":
 		b := make([]byte, 32)
 		if _, err := rand.Read(b); err != nil {
@@ -45,7 +45,7 @@ func cmdStaff(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		token := "mst_" + base64.RawURLEncoding.EncodeToString(b)
 		sum := sha256.Sum256([]byte(token))
 		fmt.Fprintf(stderr, "API token for %s (shown only now; the config keeps its SHA-256):\n%s\n", name, token)
-		fmt.Fprintf(stdout, "# add to the config file, then restart serve:\n[[staff.token]]\nname = %q\nsha256 = %q\n", name, hex.EncodeToString(sum[:]))
+		fmt.Fprintf(stdout, "# add to the config file, then reload serve (kill -HUP its pid) or restart it:\n[[staff.token]]\nname = %q\nsha256 = %q\n", name, hex.EncodeToString(sum[:]))
 	}
 	return nil
 }

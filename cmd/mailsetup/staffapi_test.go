@@ -7,15 +7,17 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"mailsetup/probe"
 )
 
 // TestStaffCommandsAndAPIWithCurl: `mailsetup staff token` and `staff
-// hash` print config entries that work once added to the config: the
-// token with the real curl against the support API, the new staff
-// member by signing in.
+// hash` print config entries that work once added to the config and the
+// service reloads it (SIGHUP, no restart): the token with the real curl
+// against the support API, the new staff member by signing in.
 func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 	m := startMail(t)
 	// The misuse the API should report.
@@ -44,13 +46,28 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	base := fmt.Sprintf("https://127.0.0.1:%d", m.ports.HTTPS)
+	auth := "Authorization: Bearer " + token
+	if r := curl(t, "-H", auth, base+"/api/v1/troubles"); r.status != http.StatusNotFound || !strings.Contains(string(r.body), "SIGHUP") {
+		t.Fatalf("the API before any token: %d %s", r.status, r.body)
+	}
+	// A change that needs a restart is only reported.
+	cfg = []byte(strings.Replace(string(cfg), "max_message_bytes = 26214400", "max_message_bytes = 1048576", 1))
 	if err := os.WriteFile(m.config, append(cfg, []byte("\n"+entry+"\n"+userEntry)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.restart(t)
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(m.stderr.String(), "config reloaded"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload after SIGHUP:\n%s", m.stderr)
+		}
+	}
+	if log := m.stderr.String(); !strings.Contains(log, "need a restart") || !strings.Contains(log, "mail") {
+		t.Errorf("the mail change is not reported as needing a restart:\n%s", log)
+	}
 
-	base := fmt.Sprintf("https://127.0.0.1:%d", m.ports.HTTPS)
-	auth := "Authorization: Bearer " + token
 	r := curl(t, "-H", auth, base+"/api/v1/accounts/demo@example.test/observations")
 	var obs struct {
 		Observed     bool `json:"observed"`

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -72,7 +74,10 @@ type AccountInfo struct {
 
 // staffState is the console's part of the App.
 type staffState struct {
-	opts     StaffOptions
+	opts StaffOptions
+	// creds are the staff members and tokens, replaced as a whole by
+	// SetStaff (a config reload) while requests read them.
+	creds    atomic.Pointer[staffCreds]
 	sessions *staffSessions
 	audit    *auditLog
 	// signins throttles failed sign-ins per address and name.
@@ -80,6 +85,12 @@ type staffState struct {
 	// dummyHash is checked for unknown names, so that a wrong name costs
 	// as long as a wrong password.
 	dummyHash string
+}
+
+// staffCreds are the configured staff members and API tokens.
+type staffCreds struct {
+	users  map[string]string // name -> argon2id hash
+	tokens map[string]string // SHA-256 hex -> name
 }
 
 func newStaffState(opts StaffOptions, failed func(error)) (*staffState, error) {
@@ -93,40 +104,60 @@ func newStaffState(opts StaffOptions, failed func(error)) (*staffState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &staffState{
+	st := &staffState{
 		opts:      opts,
 		sessions:  &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
 		audit:     &auditLog{w: opts.Audit, failed: failed},
 		signins:   auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
 		dummyHash: dummy,
-	}, nil
+	}
+	st.creds.Store(&staffCreds{users: maps.Clone(opts.Users), tokens: maps.Clone(opts.Tokens)})
+	return st, nil
 }
 
-func (a *App) staffRoutes(e *echo.Echo) {
-	consoleOff := func(c echo.Context) error {
-		return echo.NewHTTPError(http.StatusNotFound, "the staff console is off: no staff member is configured; add a [[staff.user]] entry to the config (`mailsetup staff hash NAME` prints one) and restart")
-	}
-	apiOff := func(c echo.Context) error {
-		return c.JSON(http.StatusNotFound, apiError{Error: "the support API is off: no API token is configured; add a [[staff.token]] entry to the config (`mailsetup staff token NAME` prints one) and restart"})
-	}
-	if a.staff == nil || len(a.staff.opts.Users) == 0 {
-		e.Any("/staff", consoleOff)
-		e.Any("/staff/*", consoleOff)
-	}
-	if a.staff == nil || len(a.staff.opts.Tokens) == 0 {
-		e.Any("/api/v1/*", apiOff)
-	}
+// SetStaff replaces the staff members, API tokens and idle timeout
+// (a config reload) without a restart. Sessions of members no longer
+// configured, or whose password changed, end at once; the others stay
+// signed in. It does nothing when the app was built without
+// Options.Staff.
+func (a *App) SetStaff(users, tokens map[string]string, idle time.Duration) {
 	if a.staff == nil {
+		return
+	}
+	old := a.staff.creds.Swap(&staffCreds{users: maps.Clone(users), tokens: maps.Clone(tokens)})
+	if idle <= 0 {
+		idle = 30 * time.Minute
+	}
+	a.staff.sessions.reconfigure(idle, func(user string) bool {
+		h, ok := users[user]
+		return ok && h == old.users[user]
+	})
+}
+
+var (
+	errConsoleOff = echo.NewHTTPError(http.StatusNotFound, "the staff console is off: no staff member is configured; add a [[staff.user]] entry to the config (`mailsetup staff hash NAME` prints one) and reload (SIGHUP) or restart")
+	apiOffText    = "the support API is off: no API token is configured; add a [[staff.token]] entry to the config (`mailsetup staff token NAME` prints one) and reload (SIGHUP) or restart"
+)
+
+// staffRoutes registers the console and the API. Whether they are on is
+// decided per request (consoleOn, apiOn), so that a reload can turn them
+// on or off.
+func (a *App) staffRoutes(e *echo.Echo) {
+	if a.staff == nil {
+		e.Any("/staff", func(echo.Context) error { return errConsoleOff })
+		e.Any("/staff/*", func(echo.Context) error { return errConsoleOff })
+		e.Any("/api/v1/*", func(c echo.Context) error { return c.JSON(http.StatusNotFound, apiError{Error: apiOffText}) })
 		return
 	}
 	// Console forms are small: a larger body is refused (413) before
 	// anything reads it.
 	limit := bodyLimit(64 << 10)
-	if len(a.staff.opts.Users) > 0 {
-		e.GET("/staff", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/staff/") })
-		e.GET("/staff/signin", a.staffSignInForm)
-		e.POST("/staff/signin", a.staffSignIn, limit)
-		g := e.Group("/staff", limit, a.requireStaff)
+	{
+		e.GET("/staff", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/staff/") }, a.consoleOn)
+		e.Any("/staff/*", func(echo.Context) error { return echo.ErrNotFound }, a.consoleOn)
+		e.GET("/staff/signin", a.staffSignInForm, a.consoleOn)
+		e.POST("/staff/signin", a.staffSignIn, a.consoleOn, limit)
+		g := e.Group("/staff", a.consoleOn, limit, a.requireStaff)
 		g.GET("/", a.staffHome)
 		g.POST("/signout", a.staffSignOut)
 		g.GET("/lookup", a.staffLookup)
@@ -136,11 +167,34 @@ func (a *App) staffRoutes(e *echo.Echo) {
 		g.GET("/reports/:id", a.staffReport)
 		g.GET("/audit", a.staffAudit)
 	}
-	if len(a.staff.opts.Tokens) > 0 {
-		api := e.Group("/api/v1", limit, a.requireToken)
+	{
+		e.Any("/api/v1/*", func(c echo.Context) error { return apiFail(c, http.StatusNotFound, "no such API route") }, a.apiOn)
+		api := e.Group("/api/v1", a.apiOn, limit, a.requireToken)
 		api.GET("/accounts/:address/observations", a.apiObservations)
 		api.POST("/probe", a.apiProbe)
 		api.GET("/troubles", a.apiTroubles)
+	}
+}
+
+// consoleOn answers 404 with how to turn the console on while no staff
+// member is configured.
+func (a *App) consoleOn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if len(a.staff.creds.Load().users) == 0 {
+			return errConsoleOff
+		}
+		return next(c)
+	}
+}
+
+// apiOn answers 404 with how to turn the API on while no token is
+// configured.
+func (a *App) apiOn(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if len(a.staff.creds.Load().tokens) == 0 {
+			return c.JSON(http.StatusNotFound, apiError{Error: apiOffText})
+		}
+		return next(c)
 	}
 }
 
@@ -191,7 +245,7 @@ func (a *App) staffSignIn(c echo.Context) error {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return a.staffPage(c, http.StatusTooManyRequests, "staff_signin.html", page)
 	}
-	hash, known := a.staff.opts.Users[name]
+	hash, known := a.staff.creds.Load().users[name]
 	if !known {
 		hash = a.staff.dummyHash
 	}

@@ -625,3 +625,58 @@ func TestStaffPartialSearch(t *testing.T) {
 		t.Errorf("search not audited:\n%s", env.audit)
 	}
 }
+
+// TestSetStaff: a config reload turns the console and the API on and
+// off, and ends the sessions of a member removed or given a new
+// password, without touching the others.
+func TestSetStaff(t *testing.T) {
+	hash, err := accounts.HashPassword(staffPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
+		Staff: &web.StaffOptions{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "SIGHUP") {
+		t.Fatalf("console without members: %d %s", w.Code, w.Body)
+	}
+	app.SetStaff(map[string]string{"alice": hash, "bob": hash}, nil, time.Hour)
+	alice, bob := newBrowserClient(t, app), newBrowserClient(t, app)
+	if w := alice.signIn(staffPassword); w.Code != http.StatusSeeOther {
+		t.Fatalf("alice after the reload: %d", w.Code)
+	}
+	form := bob.do("GET", "/staff/signin", nil)
+	if w := bob.do("POST", "/staff/signin", url.Values{"csrf": {csrfOf(t, form.Body.String())}, "name": {"bob"}, "password": {staffPassword}}); w.Code != http.StatusSeeOther {
+		t.Fatalf("bob: %d", w.Code)
+	}
+	// Bob leaves; alice stays signed in.
+	app.SetStaff(map[string]string{"alice": hash}, nil, time.Hour)
+	if w := bob.do("GET", "/staff/", nil); w.Code != http.StatusSeeOther {
+		t.Errorf("bob's session survived his removal: %d", w.Code)
+	}
+	if w := alice.do("GET", "/staff/", nil); w.Code != http.StatusOK {
+		t.Errorf("alice's session ended: %d", w.Code)
+	}
+	// A new password for alice ends her session too.
+	other, _ := accounts.HashPassword("another long password")
+	app.SetStaff(map[string]string{"alice": other}, nil, time.Hour)
+	if w := alice.do("GET", "/staff/", nil); w.Code != http.StatusSeeOther {
+		t.Errorf("alice's session survived a password change: %d", w.Code)
+	}
+	// A token turns the API on.
+	sum := sha256.Sum256([]byte("mst_reloaded"))
+	app.SetStaff(nil, map[string]string{hex.EncodeToString(sum[:]): "tool"}, time.Hour)
+	r := httptest.NewRequest("GET", "/api/v1/troubles", nil)
+	r.TLS = &tls.ConnectionState{}
+	r.Header.Set("Authorization", "Bearer mst_reloaded")
+	w := httptest.NewRecorder()
+	app.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Errorf("API after adding a token: %d %s", w.Code, w.Body)
+	}
+	if w := do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound {
+		t.Errorf("console after removing every member: %d", w.Code)
+	}
+}

@@ -45,7 +45,7 @@ func (a *App) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 			return apiFail(c, http.StatusUnauthorized, "missing API token: send Authorization: Bearer <token> (create one with `mailsetup staff token NAME`)")
 		}
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		name, ok := a.staff.opts.Tokens[hex.EncodeToString(sum[:])]
+		name, ok := a.staff.creds.Load().tokens[hex.EncodeToString(sum[:])]
 		if !ok {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mailsetup", error="invalid_token"`)
 			return apiFail(c, http.StatusUnauthorized, "unknown API token")

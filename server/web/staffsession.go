@@ -68,11 +68,24 @@ func (s *staffSession) report(id string) (*probe.Report, bool) {
 }
 
 type staffSessions struct {
-	idle time.Duration
-	now  func() time.Time
+	now func() time.Time
 
-	mu sync.Mutex
-	m  map[string]*staffSession
+	mu   sync.Mutex
+	idle time.Duration // guarded by mu (a reload changes it)
+	m    map[string]*staffSession
+}
+
+// reconfigure sets the idle timeout and ends the sessions whose member
+// keep rejects (removed from the config, or a new password).
+func (ss *staffSessions) reconfigure(idle time.Duration, keep func(user string) bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.idle = idle
+	for id, s := range ss.m {
+		if !keep(s.user) {
+			delete(ss.m, id)
+		}
+	}
 }
 
 func (ss *staffSessions) create(user string) *staffSession {
