@@ -90,9 +90,12 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("staff.audit_log: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil {
+		opts.AuditBefore = web.ReadAuditTail(f, fi.Size(), 500)
 	}
 	s.audit = f
 	opts.Audit = f

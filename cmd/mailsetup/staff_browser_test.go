@@ -195,6 +195,9 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(page, "username.not-full-address") || !strings.Contains(page, "pop3.leave-forever") {
 		t.Errorf("after a restart: %d, the observations are gone:\n%s", code, page)
 	}
+	if code, audit := httpDo(t, client, "GET", base+"/staff/audit", nil); code != http.StatusOK || !strings.Contains(audit, "unblock") || !strings.Contains(audit, john) {
+		t.Errorf("after a restart the audit page lost the earlier entries: %d\n%s", code, audit)
+	}
 }
 
 // reloadUntil reloads the page until the text of sel contains want

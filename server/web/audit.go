@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"sync"
@@ -63,6 +64,47 @@ func (l *auditLog) latest(n int) []AuditEntry {
 	for i := 0; i < len(l.recent) && len(out) < n; i++ {
 		j := (l.next - 1 - i + 2*len(l.recent)) % len(l.recent)
 		out = append(out, l.recent[j])
+	}
+	return out
+}
+
+// seed puts entries from before this start into the in-memory list
+// (oldest first), without writing them again.
+func (l *auditLog) seed(entries []AuditEntry) {
+	if len(entries) > auditRecent {
+		entries = entries[len(entries)-auditRecent:]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.recent = append(l.recent[:0], entries...)
+	l.next = len(l.recent) % auditRecent
+}
+
+// ReadAuditTail returns the last entries (at most max) of an audit log
+// of JSON lines, oldest first, reading only its last 512 KiB; lines that
+// do not parse are skipped.
+func ReadAuditTail(r io.ReaderAt, size int64, max int) []AuditEntry {
+	const window = 512 << 10
+	start := size - window
+	if start < 0 {
+		start = 0
+	}
+	buf := make([]byte, size-start)
+	n, _ := r.ReadAt(buf, start)
+	lines := bytes.Split(buf[:n], []byte("\n"))
+	if start > 0 && len(lines) > 0 {
+		lines = lines[1:] // cut in the middle of a line
+	}
+	var out []AuditEntry
+	for _, line := range lines {
+		var e AuditEntry
+		if len(bytes.TrimSpace(line)) == 0 || json.Unmarshal(line, &e) != nil || e.Time.IsZero() {
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) > max {
+		out = out[len(out)-max:]
 	}
 	return out
 }

@@ -41,6 +41,9 @@ type StaffOptions struct {
 	// Audit receives one JSON line per sign-in, lookup and probe; nil
 	// keeps only the in-memory list shown on /staff/audit.
 	Audit io.Writer
+	// AuditBefore are the latest entries of the audit file from before
+	// this start, oldest first, for /staff/audit.
+	AuditBefore []AuditEntry
 	// Observations returns what the mail server saw of an account; nil
 	// when the server runs without mail listeners.
 	Observations func(address string) (observe.Account, bool)
@@ -112,6 +115,7 @@ func newStaffState(opts StaffOptions, failed func(error)) (*staffState, error) {
 		dummyHash: dummy,
 	}
 	st.creds.Store(&staffCreds{users: maps.Clone(opts.Users), tokens: maps.Clone(opts.Tokens)})
+	st.audit.seed(opts.AuditBefore)
 	return st, nil
 }
 
