@@ -59,3 +59,24 @@ func BenchmarkStaffAccountPage(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStaffHome is the console's start page with the list of
+// accounts with trouble full: 20 accounts shown, each at every cap with
+// 30 days of observations (the worst case of that list).
+func BenchmarkStaffHome(b *testing.B) {
+	env := newStaffApp(b)
+	for i := range 30 {
+		fillAccount(env.obs, fmt.Sprintf("user%d@example.com", i), env.clock.now())
+	}
+	br := newBrowserClient(b, env.app)
+	br.signIn(staffPassword)
+	if w := br.do("GET", "/staff/", nil); w.Code != 200 || strings.Count(w.Body.String(), `class="finding`) != 20 {
+		b.Fatalf("%d, %d accounts listed", w.Code, strings.Count(w.Body.String(), `class="finding`))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if w := br.do("GET", "/staff/", nil); w.Code != 200 {
+			b.Fatal(w.Code)
+		}
+	}
+}
