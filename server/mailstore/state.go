@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -445,6 +446,13 @@ func (st *mbox) pickUp(files map[string]diskFile) ([]rec, error) {
 		} else {
 			r.uid = next
 			foreign++
+			// Another agent's file: give it CRLF line endings, as
+			// ours have, so that its size is what POP3 and IMAP send.
+			if size, err := st.normalizeCRLF(st.path(&r)); err != nil {
+				st.s.log.Warn("mailstore: could not normalize line endings; sizes of this message may be off", "mailbox", st.logName, "file", b, "err", err)
+			} else if size >= 0 {
+				r.size = size
+			}
 		}
 		next = r.uid + 1
 		out = append(out, r)
@@ -755,4 +763,53 @@ func (st *mbox) writeUVFile(floor uint32) error {
 		return fmt.Errorf("mailbox %s: writing uidvalidity file: %w", st.logName, err)
 	}
 	return nil
+}
+
+// normalizeCRLF rewrites a file whose lines end in a bare LF with CRLF
+// line endings, keeping its modification time (the internal date), and
+// returns the new size; -1 when the file needed no change. The copy is
+// written to tmp/, synced and renamed over the original, so a crash
+// leaves one of the two whole.
+func (st *mbox) normalizeCRLF(path string) (int64, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return -1, err
+	}
+	bare := false
+	for i := range data {
+		if data[i] == '\n' && (i == 0 || data[i-1] != '\r') {
+			bare = true
+			break
+		}
+	}
+	if !bare {
+		return -1, nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1, err
+	}
+	tmp := filepath.Join(st.dir, "tmp", st.s.newUnique(st.s.now())+".crlf")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return -1, err
+	}
+	size, err := copyCRLF(f, bytes.NewReader(data), -1)
+	if err == nil {
+		err = os.Chtimes(tmp, fi.ModTime(), fi.ModTime()) // before the sync, so that it is durable too
+	}
+	if err == nil {
+		err = st.s.syncFile(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return -1, err
+	}
+	return size, st.s.syncDir(filepath.Dir(path))
 }

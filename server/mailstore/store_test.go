@@ -669,7 +669,9 @@ func TestForeignFiles(t *testing.T) {
 		t.Fatalf("Messages() = %+v", msgs)
 	}
 	f1, f2, f3 := msgs[1], msgs[2], msgs[3]
-	if f1.UID != 2 || f1.UIDL != "1600000000.M1P2.otherhost" || f1.Size != 8 || !f1.InternalDate.Equal(d1) || len(f1.Flags) != 0 {
+	// Bare LF line endings became CRLF (the size is what POP3 and IMAP
+	// send); the internal date (mtime) is kept.
+	if f1.UID != 2 || f1.UIDL != "1600000000.M1P2.otherhost" || f1.Size != 9 || !f1.InternalDate.Equal(d1) || len(f1.Flags) != 0 {
 		t.Errorf("new/ file picked up as %+v", f1)
 	}
 	if f2.UID != 3 || f2.UIDL != "1600000001.M3P4.otherhost" || !slices.Equal(f2.Flags, []string{`\Answered`, `\Seen`}) {
@@ -678,7 +680,7 @@ func TestForeignFiles(t *testing.T) {
 	if f3.UID != 4 || !mailstore.ValidUIDL(f3.UIDL) || len(f3.UIDL) != 33 {
 		t.Errorf("long-named file picked up as %+v", f3)
 	}
-	if content(t, m, 2) != "dropped\n" {
+	if content(t, m, 2) != "dropped\r\n" {
 		t.Error("content of picked-up file")
 	}
 
@@ -690,7 +692,7 @@ func TestForeignFiles(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "cur/1600000001.M3P4.otherhost:2,RS"), filepath.Join(dir, "cur/1600000001.M3P4.otherhost:2,FR")); err != nil {
 		t.Fatal(err)
 	}
-	if content(t, m, 2) != "dropped\n" || content(t, m, 3) != "seen and answered\n" {
+	if content(t, m, 2) != "dropped\r\n" || content(t, m, 3) != "seen and answered\r\n" {
 		t.Error("content after the agent moved files")
 	}
 	msgs = messages(t, m)
@@ -1207,5 +1209,43 @@ func TestHasUser(t *testing.T) {
 	}
 	if _, err := s.HasUser("no-at-sign"); !errors.Is(err, mailstore.ErrBadName) {
 		t.Errorf("HasUser(bad address) error = %v, want ErrBadName", err)
+	}
+}
+
+// TestForeignLineEndings: another agent's file with bare LF gets CRLF
+// line endings when picked up (so LIST, STAT and RFC822.SIZE are the
+// octets sent), its internal date kept; a file already in CRLF, or with
+// mixed endings, is handled alike, and nothing is left in tmp/.
+func TestForeignLineEndings(t *testing.T) {
+	root := t.TempDir()
+	u := openUser(t, root)
+	m := mailbox(t, u, "INBOX")
+	dir := maildir(root)
+	d := time.Unix(1600000000, 0)
+	for name, body := range map[string]string{
+		"new/1600000000.M1P1.other": "Subject: lf\n\nline 1\nline 2\n",
+		"new/1600000001.M1P2.other": "Subject: crlf\r\n\r\nline 1\r\n",
+		"new/1600000002.M1P3.other": "Subject: mixed\r\n\nline 1\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, d, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := messages(t, m)
+	want := []string{"Subject: lf\r\n\r\nline 1\r\nline 2\r\n", "Subject: crlf\r\n\r\nline 1\r\n", "Subject: mixed\r\n\r\nline 1\r\n"}
+	if len(msgs) != 3 {
+		t.Fatalf("messages: %+v", msgs)
+	}
+	for i, msg := range msgs {
+		if got := content(t, m, msg.UID); got != want[i] || msg.Size != int64(len(want[i])) || !msg.InternalDate.Equal(d) {
+			t.Errorf("message %d: %q, size %d, date %v", i, got, msg.Size, msg.InternalDate)
+		}
+	}
+	if left, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(left) != 0 {
+		t.Errorf("left in tmp/: %v", left)
 	}
 }
