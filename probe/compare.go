@@ -206,8 +206,15 @@ func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []Finding {
 		return []Finding{newFinding("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
 	}
 	if deleteAfter == nil || *deleteAfter <= 0 {
-		return []Finding{newFinding("pop3.leave-forever", vars{"value": "no remove-after days", "expected": days},
-			fmt.Sprintf("leave on server: yes, remove after: never; the policy: remove after %s days", days))}
+		f := newFinding("pop3.leave-forever", vars{"value": "no remove-after days", "expected": days},
+			fmt.Sprintf("leave on server: yes, remove after: never; the policy: remove after %s days", days))
+		if pol.ExpireDays > 0 {
+			// The server's own expiry (EXPIRE) bounds the damage: mail
+			// retrieved is removed after ExpireDays anyway.
+			f.Severity = Warning
+			f.Evidence = append(f.Evidence, fmt.Sprintf("the server itself removes mail retrieved over POP3 more than %d days ago (CAPA EXPIRE %d), so it does not pile up for ever", pol.ExpireDays, pol.ExpireDays))
+		}
+		return []Finding{f}
 	}
 	if d := *deleteAfter; d > pol.DeleteAfterDays {
 		f := newFinding("pop3.delete-after-too-long", vars{"value": strconv.Itoa(d), "expected": days},

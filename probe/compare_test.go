@@ -98,6 +98,19 @@ func TestCompare(t *testing.T) {
 	}
 }
 
+// TestLeaveForeverWithServerExpiry: with server-side expiry the mail
+// does not pile up for ever, so leaving it is a warning, and says why.
+func TestLeaveForeverWithServerExpiry(t *testing.T) {
+	p := autoconfigtest.IMAPFirst()
+	p.POP.ExpireDays = 30
+	s := goodPOP()
+	s.Incoming.DeleteAfterDays = nil
+	got := Compare(p, "john@example.com", s)
+	if len(got) != 1 || got[0].ID != "pop3.leave-forever" || got[0].Severity != Warning || !strings.Contains(strings.Join(got[0].Evidence, " "), "EXPIRE 30") {
+		t.Errorf("findings %+v", got)
+	}
+}
+
 func TestCompareNamesTheField(t *testing.T) {
 	p := autoconfigtest.IMAPFirst()
 	s := goodIMAP()
