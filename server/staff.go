@@ -26,17 +26,19 @@ func (s *Server) openObservations() error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
 	}
-	deleteAfter := map[string]int{}
+	deleteAfter, expire := map[string]int{}, map[string]int{}
 	for _, p := range s.policies {
 		if p.POP.LeaveOnServer {
 			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
 		}
+		expire[p.Domain] = p.POP.ExpireDays
 	}
 	opts := observe.Options{
 		Path:            path,
 		Retention:       time.Duration(s.cfg.Observations.RetentionDays) * 24 * time.Hour,
 		MaxAccounts:     s.cfg.Observations.MaxAccounts,
 		DeleteAfterDays: func(domain string) int { return deleteAfter[domain] },
+		ExpireDays:      func(domain string) int { return expire[domain] },
 		Logger:          s.log.With("component", "observations"),
 	}
 	obs, err := observe.Open(opts)

@@ -198,8 +198,15 @@ func (s *Store) findings(v *Account, now time.Time) []probe.Finding {
 			// probe's finding for that case.
 			out = append(out, probe.NewFinding("pop3.leave-against-policy", map[string]string{"address": v.Address, "value": value}, capped(leave)...))
 		} else {
-			out = append(out, probe.NewFinding("pop3.leave-forever",
-				map[string]string{"address": v.Address, "value": value, "expected": strconv.Itoa(expected)}, capped(leave)...))
+			f := probe.NewFinding("pop3.leave-forever",
+				map[string]string{"address": v.Address, "value": value, "expected": strconv.Itoa(expected)}, capped(leave)...)
+			if s.opts.ExpireDays != nil {
+				if d := s.opts.ExpireDays(v.Address[strings.LastIndexByte(v.Address, '@')+1:]); d > 0 {
+					f.Severity = probe.Warning
+					f.Evidence = append(f.Evidence, fmt.Sprintf("the server itself removes mail retrieved over POP3 more than %d days ago (CAPA EXPIRE %d), so it does not pile up for ever", d, d))
+				}
+			}
+			out = append(out, f)
 		}
 	}
 	if len(redown) > 0 {

@@ -316,3 +316,13 @@ func TestFailureNamesTheClient(t *testing.T) {
 		t.Errorf("login.failed evidence does not name the client: %+v", fs)
 	}
 }
+
+// With server-side expiry, leaving mail on the server is a warning.
+func TestLeaveForeverWithExpiry(t *testing.T) {
+	s := open(t, observe.Options{Now: newClock(t0).Now, DeleteAfterDays: func(string) int { return 2 }, ExpireDays: func(string) int { return 30 }})
+	s.Record(pop3Session(t0, "192.0.2.1", "john@johndoe.com", 5, 0, 0))
+	fs := findings(mustAccount(t, s, "john@johndoe.com"), "pop3.leave-forever")
+	if len(fs) != 1 || fs[0].Severity != probe.Warning || !hasLine(fs[0].Evidence, "CAPA EXPIRE 30") {
+		t.Errorf("findings %+v", fs)
+	}
+}

@@ -45,8 +45,12 @@ type Options struct {
 	// DeleteAfterDays returns the POP3 policy's "delete after N days" of
 	// a domain (0: the policy does not ask to leave mail). May be nil.
 	DeleteAfterDays func(domain string) int
-	Now             func() time.Time // default time.Now
-	Logger          *slog.Logger     // nil discards
+	// ExpireDays returns the domain's server-side expiry of mail
+	// retrieved over POP3 (0: none); with it, leaving mail on the server
+	// is a warning, as in the probe. May be nil.
+	ExpireDays func(domain string) int
+	Now        func() time.Time // default time.Now
+	Logger     *slog.Logger     // nil discards
 }
 
 // Stats are counters for metrics.
