@@ -294,7 +294,7 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 	}
 	page := b.do("GET", w.Header().Get("Location"), nil)
 	body := page.Body.String()
-	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_user"`} {
+	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_user"`, `/help/john@example.com"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("account page lacks %q", want)
 		}
