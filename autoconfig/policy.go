@@ -32,6 +32,20 @@ const (
 	None Security = "none"
 )
 
+// Label is how mail clients' dialogs name the mode: "SSL/TLS",
+// "STARTTLS", "None" (another value is returned as it is).
+func (s Security) Label() string {
+	switch s {
+	case TLS:
+		return "SSL/TLS"
+	case STARTTLS:
+		return "STARTTLS"
+	case None:
+		return "None"
+	}
+	return string(s)
+}
+
 // UsernameForm is what a client must type as its username.
 type UsernameForm string
 

@@ -39,19 +39,6 @@ func NormalizeSecurity(s string) string {
 	}
 }
 
-// securityLabel is how a dialog shows a security mode.
-func securityLabel(s string) string {
-	switch s {
-	case string(autoconfig.TLS):
-		return "SSL/TLS"
-	case string(autoconfig.STARTTLS):
-		return "STARTTLS"
-	case string(autoconfig.None):
-		return "None"
-	}
-	return s
-}
-
 // wellKnownSecurity is the mode a standard port speaks (RFC 8314).
 func wellKnownSecurity(port int) string {
 	switch port {
@@ -266,3 +253,6 @@ func sortFindings(fs []Finding) {
 		return cmp.Compare(order(a.ID), order(b.ID))
 	})
 }
+
+// securityLabel is how a dialog shows a security mode.
+func securityLabel(s string) string { return autoconfig.Security(s).Label() }

@@ -14,19 +14,7 @@ import (
 // (and aliases) only, a bare local part only when it names an account,
 // and never the probe's own checks.
 func TestObservableEvents(t *testing.T) {
-	dir := t.TempDir()
-	created, err := EnsureDefault(dir, DefaultPorts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(created.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg := defaultServer(t)
 	if err := s.mail.accounts.AddAlias(DemoAddress, "info@example.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -69,19 +57,7 @@ func TestObservableEvents(t *testing.T) {
 
 // TestSearchAccounts: part of an address or an alias finds the account.
 func TestSearchAccounts(t *testing.T) {
-	dir := t.TempDir()
-	created, err := EnsureDefault(dir, DefaultPorts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := LoadConfig(created.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := defaultServer(t)
 	for _, a := range []string{"john@example.test", "johnny@example.test", "jane@example.test"} {
 		if err := s.mail.accounts.Add(a, "a long enough password"); err != nil {
 			t.Fatal(err)
@@ -102,4 +78,23 @@ func TestSearchAccounts(t *testing.T) {
 	if got := s.mail.searchAccounts("example", 2); len(got) != 2 {
 		t.Errorf("limit 2: %v", got)
 	}
+}
+
+// defaultServer builds (without serving) an embedded default in a
+// temporary directory.
+func defaultServer(t *testing.T) (*Server, *Config) {
+	t.Helper()
+	created, err := EnsureDefault(t.TempDir(), DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cfg
 }

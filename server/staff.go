@@ -167,11 +167,8 @@ func (m *mailSystem) observable(e events.Event) bool {
 	if e.Client == probe.HeloName {
 		return false
 	}
-	// Accounts added since the last login are seen (one stat per event).
-	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
 	if e.Account != "" {
-		_, ok := m.accounts.Resolve(e.Account)
-		return ok
+		return m.known(e.Account)
 	}
 	if e.Kind == events.Auth && (e.Form == "local-part" || e.Form == "unknown-domain") {
 		local := e.Username
@@ -179,13 +176,25 @@ func (m *mailSystem) observable(e events.Event) bool {
 			local = local[:i] // a domain typo: john@exmaple.com
 		}
 		for d := range m.domains {
-			if _, ok := m.accounts.Resolve(local + "@" + d); ok {
+			if m.known(local + "@" + d) {
 				return true
 			}
 		}
 		return false
 	}
 	return true // the store decides (a delivery names its recipient in Detail)
+}
+
+// known reports whether address is an account or an alias, re-reading
+// the accounts file (one stat) only when it is not: an account added
+// by `mailsetup user add` since is seen at once.
+func (m *mailSystem) known(address string) bool {
+	if _, ok := m.accounts.Resolve(address); ok {
+		return true
+	}
+	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
+	_, ok := m.accounts.Resolve(address)
+	return ok
 }
 
 // searchAccounts returns up to limit accounts whose address or an alias

@@ -13,17 +13,9 @@ import (
 // An unreadable observations snapshot must not keep the mail server
 // from starting: it is moved aside and the store starts empty.
 func TestUnreadableObservationsMovedAside(t *testing.T) {
-	dir := t.TempDir()
-	created, err := server.EnsureDefault(dir, server.DefaultPorts())
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, _, cfg := defaultConfig(t)
 	snap := filepath.Join(dir, "observations.json")
 	if err := os.WriteFile(snap, []byte(`{"version": 1, "accounts": [{"key": 7`), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.LoadConfig(created.ConfigPath)
-	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := server.New(cfg, server.Options{}); err != nil {
@@ -44,15 +36,7 @@ func TestUnreadableObservationsMovedAside(t *testing.T) {
 // The generated default has a staff user and the settings check limits,
 // and a config with bad staff entries is refused naming each.
 func TestStaffConfigValidation(t *testing.T) {
-	dir := t.TempDir()
-	created, err := server.EnsureDefault(dir, server.DefaultPorts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.LoadConfig(created.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, created, cfg := defaultConfig(t)
 	if len(cfg.Staff.Users) != 1 || cfg.Staff.Users[0].Name != server.DefaultStaff || created.StaffPassword == "" {
 		t.Fatalf("default staff: %+v", cfg.Staff.Users)
 	}
@@ -67,7 +51,7 @@ sha256 = "abc"
 	data = strings.Replace(data, `idle_minutes = 30`, `idle_minutes = -5`, 1)
 	data = strings.Replace(data, `password_hash = "$argon2id$`, `password_hash = "plain$`, 1)
 	data = strings.Replace(data, `retention_days = 30`, `retention_days = 400`, 1)
-	_, err = server.ParseConfig([]byte(data), dir, "test.toml")
+	_, err := server.ParseConfig([]byte(data), dir, "test.toml")
 	if err == nil {
 		t.Fatal("bad staff config accepted")
 	}
@@ -91,15 +75,7 @@ func mustRead(t *testing.T, path string) string {
 // that need a restart, and refuses an invalid config without changing
 // anything.
 func TestReload(t *testing.T) {
-	dir := t.TempDir()
-	created, err := server.EnsureDefault(dir, server.DefaultPorts())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := server.LoadConfig(created.ConfigPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, created, cfg := defaultConfig(t)
 	s, err := server.New(cfg, server.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -125,4 +101,20 @@ func TestReload(t *testing.T) {
 	if _, err := s.Reload(created.ConfigPath); err == nil || !strings.Contains(err.Error(), "bogus_key") {
 		t.Errorf("invalid config: %v", err)
 	}
+}
+
+// defaultConfig creates an embedded default in a temporary directory and
+// loads its config.
+func defaultConfig(t *testing.T) (string, server.Created, *server.Config) {
+	t.Helper()
+	dir := t.TempDir()
+	created, err := server.EnsureDefault(dir, server.DefaultPorts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := server.LoadConfig(created.ConfigPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, created, cfg
 }

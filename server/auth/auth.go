@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -117,14 +118,19 @@ type ThrottledError struct {
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed logins: try again in %s", roundUp(e.RetryAfter))
+	return fmt.Sprintf("too many failed logins: try again in %s", WaitWords(e.RetryAfter))
 }
 
-func roundUp(d time.Duration) string {
+// WaitWords says a wait for people, rounded up: "40 seconds", "1 minute",
+// "12 minutes". Every "try again in" of the servers and the pages uses it.
+func WaitWords(d time.Duration) string {
 	if d < time.Minute {
 		return fmt.Sprintf("%d seconds", int(d.Seconds())+1)
 	}
-	return fmt.Sprintf("%d minutes", int(d.Minutes())+1)
+	if m := int(math.Ceil(d.Minutes())); m > 1 {
+		return fmt.Sprintf("%d minutes", m)
+	}
+	return "1 minute"
 }
 
 // Attempt is one login.

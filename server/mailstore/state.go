@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -789,27 +790,16 @@ func (st *mbox) normalizeCRLF(path string) (int64, error) {
 	if err != nil {
 		return -1, err
 	}
+	// Through tmp/ (Maildir: never a partial file in new/ or cur/).
 	tmp := filepath.Join(st.dir, "tmp", st.s.newUnique(st.s.now())+".crlf")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	var size int64
+	err = st.s.replaceFile(tmp, path, fi.ModTime(), func(w io.Writer) error {
+		var err error
+		size, err = copyCRLF(w, bytes.NewReader(data), -1)
+		return err
+	})
 	if err != nil {
 		return -1, err
 	}
-	size, err := copyCRLF(f, bytes.NewReader(data), -1)
-	if err == nil {
-		err = os.Chtimes(tmp, fi.ModTime(), fi.ModTime()) // before the sync, so that it is durable too
-	}
-	if err == nil {
-		err = st.s.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return -1, err
-	}
-	return size, st.s.syncDir(filepath.Dir(path))
+	return size, nil
 }

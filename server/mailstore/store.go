@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -245,12 +246,24 @@ func (s *Store) syncDir(dir string) error {
 // writeFileAtomic replaces path with data: temporary file, fsync, rename,
 // fsync of the directory.
 func (s *Store) writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
+	return s.replaceFile(path+".tmp", path, time.Time{}, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// replaceFile writes a file at tmp with write, sets its modification
+// time to mtime unless zero, fsyncs it, renames it over path and fsyncs
+// path's directory: a crash leaves the old file or the new one, whole.
+func (s *Store) replaceFile(tmp, path string, mtime time.Time, write func(io.Writer) error) error {
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = write(f)
+	if err == nil && !mtime.IsZero() {
+		err = os.Chtimes(tmp, mtime, mtime) // before the sync, so that it is durable too
+	}
 	if err == nil {
 		err = s.syncFile(f)
 	}

@@ -215,20 +215,7 @@ func helpURL(address string) string { return "/help/" + url.PathEscape(address) 
 // helpServer is an endpoint in the words of the dialogs.
 func helpServer(e autoconfig.Endpoint) templates.HelpServer {
 	return templates.HelpServer{Protocol: strings.ToUpper(string(e.Protocol)), Host: e.Host, Port: e.Port,
-		Security: securityWords(e.Security), TLS: e.Security == autoconfig.TLS}
-}
-
-// securityWords is how the dialogs call a security mode.
-func securityWords(s autoconfig.Security) string {
-	switch s {
-	case autoconfig.TLS:
-		return "SSL/TLS"
-	case autoconfig.STARTTLS:
-		return "STARTTLS"
-	case autoconfig.None:
-		return "None"
-	}
-	return string(s)
+		Security: e.Security.Label(), TLS: e.Security == autoconfig.TLS}
 }
 
 // firstTLS returns the first implicit-TLS endpoint of list, else the

@@ -17,6 +17,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/auth"
 	"mailsetup/templates"
 )
 
@@ -108,7 +109,7 @@ func (a *App) helpCheckRun(c echo.Context) error {
 	}
 	if wait, ok := a.checks.allow(ip, address); !ok {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		ch.Notice = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", waitWords(wait))
+		ch.Notice = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
 		return a.renderCheck(c, http.StatusTooManyRequests, page)
 	}
 
@@ -151,17 +152,8 @@ func (a *App) helpCheckRun(c echo.Context) error {
 // throttled answers a check whose password may not be tried now.
 func (a *App) throttled(c echo.Context, page templates.HelpPage, wait time.Duration) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	page.Check.Notice = fmt.Sprintf("Too many failed logins for this address or from your network: passwords are not tested for a while. Try again in %s, or check your settings now without the password. Also correct the password on every device that checks this mailbox: an old device with a wrong password keeps the account blocked.", waitWords(wait))
+	page.Check.Notice = fmt.Sprintf("Too many failed logins for this address or from your network: passwords are not tested for a while. Try again in %s, or check your settings now without the password. Also correct the password on every device that checks this mailbox: an old device with a wrong password keeps the account blocked.", auth.WaitWords(wait))
 	return a.renderCheck(c, http.StatusTooManyRequests, page)
-}
-
-// waitWords says a wait in minutes ("1 minute", "12 minutes").
-func waitWords(d time.Duration) string {
-	m := int(math.Ceil(d.Minutes()))
-	if m <= 1 {
-		return "1 minute"
-	}
-	return fmt.Sprintf("%d minutes", m)
 }
 
 // checkInput is the parsed form.
@@ -194,24 +186,12 @@ func parseCheckForm(v map[string][]string) checkInput {
 	}
 
 	cl := &in.client
-	switch f.InProto {
-	case "", "imap", "pop3":
-		cl.Incoming.Protocol = f.InProto
-	default:
-		fail("in_proto", "Account type: choose IMAP or POP3.")
-	}
+	cl.Incoming.Protocol = checkProtoField(f.InProto, "in_proto", "Account type", fail)
 	cl.Incoming.Host = checkHostField(f.InHost, "in_host", "Incoming server", fail)
 	cl.Incoming.Port = checkPortField(f.InPort, "in_port", "Incoming port", fail)
 	cl.Incoming.Security = checkSecurityField(f.InSecurity, "in_security", "Incoming connection security", fail)
 	cl.Incoming.Username = checkUserField(f.InUser, "in_user", "Username", fail)
-	switch f.Leave {
-	case "":
-	case "yes", "no":
-		leave := f.Leave == "yes"
-		cl.Incoming.LeaveOnServer = &leave
-	default:
-		fail("leave", "Leave a copy of messages on the server: choose yes or no.")
-	}
+	cl.Incoming.LeaveOnServer = checkYesNoField(f.Leave, "leave", "Leave a copy of messages on the server", fail)
 	days := 0
 	if f.DeleteAfter != "" {
 		n, err := strconv.Atoi(f.DeleteAfter)
@@ -226,14 +206,7 @@ func parseCheckForm(v map[string][]string) checkInput {
 	cl.Outgoing.Host = checkHostField(f.OutHost, "out_host", "Outgoing server", fail)
 	cl.Outgoing.Port = checkPortField(f.OutPort, "out_port", "Outgoing port", fail)
 	cl.Outgoing.Security = checkSecurityField(f.OutSecurity, "out_security", "Outgoing connection security", fail)
-	switch f.OutAuth {
-	case "":
-	case "yes", "no":
-		on := f.OutAuth == "yes"
-		cl.Outgoing.Auth = &on
-	default:
-		fail("out_auth", "Outgoing server requires authentication: choose yes or no.")
-	}
+	cl.Outgoing.Auth = checkYesNoField(f.OutAuth, "out_auth", "Outgoing server requires authentication", fail)
 	cl.Outgoing.Username = checkUserField(f.OutUser, "out_user", "Outgoing username", fail)
 	if len(in.password) > maxPassword {
 		fail("password", "Password: longer than %d characters; this is not a mail password.", maxPassword)
@@ -257,6 +230,29 @@ func checkHostField(v, field, label string, fail func(string, string, ...any)) s
 		return ""
 	}
 	return h
+}
+
+// checkProtoField takes "", imap or pop3 (lower case).
+func checkProtoField(v, field, label string, fail func(string, string, ...any)) string {
+	switch v {
+	case "", "imap", "pop3":
+		return v
+	}
+	fail(field, "%s: choose IMAP or POP3.", label)
+	return ""
+}
+
+// checkYesNoField takes "" (not known), yes or no.
+func checkYesNoField(v, field, label string, fail func(string, string, ...any)) *bool {
+	switch v {
+	case "":
+		return nil
+	case "yes", "no":
+		b := v == "yes"
+		return &b
+	}
+	fail(field, "%s: choose yes or no.", label)
+	return nil
 }
 
 func checkPortField(v, field, label string, fail func(string, string, ...any)) int {
@@ -347,7 +343,7 @@ func serverWords(proto, host string, port int, security string) string {
 		parts = append(parts, "port "+strconv.Itoa(port))
 	}
 	if security != "" {
-		parts = append(parts, securityWords(autoconfig.Security(security)))
+		parts = append(parts, autoconfig.Security(security).Label())
 	}
 	return strings.Join(parts, ", ")
 }
@@ -369,7 +365,7 @@ func rightSteps(steps []probe.Step) []string {
 		}
 		switch {
 		case isConnect:
-			servers = append(servers, fmt.Sprintf("The %s server %s answers (%s)%s", strings.ToUpper(f[1]), f[2], securityWords(autoconfig.Security(f[3])), certWords(f[3])))
+			servers = append(servers, fmt.Sprintf("The %s server %s answers (%s)%s", strings.ToUpper(f[1]), f[2], autoconfig.Security(f[3]).Label(), certWords(f[3])))
 		case len(f) == 4 && f[0] == "login":
 			out = append(out, fmt.Sprintf("Your password works on the %s server %s", strings.ToUpper(f[1]), f[2]))
 		case s.Name == "dns records":

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode"
@@ -87,7 +88,7 @@ type staffState struct {
 	signins *auth.Throttle
 	// dummyHash is checked for unknown names, so that a wrong name costs
 	// as long as a wrong password.
-	dummyHash string
+	dummyHash func() string
 }
 
 // staffCreds are the configured staff members and API tokens.
@@ -96,27 +97,31 @@ type staffCreds struct {
 	tokens map[string]string // SHA-256 hex -> name
 }
 
-func newStaffState(opts StaffOptions, failed func(error)) (*staffState, error) {
+func newStaffState(opts StaffOptions, failed func(error)) *staffState {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	dummy, err := accounts.HashPassword(newRandom(24))
-	if err != nil {
-		return nil, err
-	}
 	st := &staffState{
-		opts:      opts,
-		sessions:  &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
-		audit:     &auditLog{w: opts.Audit, failed: failed},
-		signins:   auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
-		dummyHash: dummy,
+		opts:     opts,
+		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
+		audit:    &auditLog{w: opts.Audit, failed: failed},
+		signins:  auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
+		// Made at the first unknown name, not at start: argon2id takes
+		// 19 MiB and tens of milliseconds.
+		dummyHash: sync.OnceValue(func() string {
+			h, err := accounts.HashPassword(newRandom(24))
+			if err != nil {
+				panic(err) // crypto/rand does not fail on supported platforms
+			}
+			return h
+		}),
 	}
 	st.creds.Store(&staffCreds{users: maps.Clone(opts.Users), tokens: maps.Clone(opts.Tokens)})
 	st.audit.seed(opts.AuditBefore)
-	return st, nil
+	return st
 }
 
 // SetStaff replaces the staff members, API tokens and idle timeout
@@ -245,13 +250,13 @@ func (a *App) staffSignIn(c echo.Context) error {
 	}
 	remote := remoteAddr(c)
 	if wait := a.staff.signins.Blocked(remote, name); wait > 0 {
-		page.Error = fmt.Sprintf("Too many failed sign-ins: try again in %s.", roundMinutes(wait))
+		page.Error = fmt.Sprintf("Too many failed sign-ins: try again in %s.", auth.WaitWords(wait))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return a.staffPage(c, http.StatusTooManyRequests, "staff_signin.html", page)
 	}
 	hash, known := a.staff.creds.Load().users[name]
 	if !known {
-		hash = a.staff.dummyHash
+		hash = a.staff.dummyHash()
 	}
 	ok, err := accounts.CheckPassword(hash, password)
 	if err != nil {
@@ -267,14 +272,6 @@ func (a *App) staffSignIn(c echo.Context) error {
 	setStaffCookie(c, s.id)
 	a.auditAdd(c, name, "sign-in", "", "")
 	return c.Redirect(http.StatusSeeOther, page.Next)
-}
-
-func roundMinutes(d time.Duration) string {
-	m := int(d.Minutes() + 0.999)
-	if m <= 1 {
-		return "a minute"
-	}
-	return fmt.Sprintf("%d minutes", m)
 }
 
 func (a *App) staffSignOut(c echo.Context) error {
@@ -377,14 +374,9 @@ type accountPage struct {
 
 // staffAccountParam parses the :address parameter of a console URL.
 func (a *App) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.Policy, error) {
-	raw, _ := url.PathUnescape(c.Param("address"))
-	addr, err := autoconfig.ParseAddress(strings.ToLower(raw))
-	if err != nil {
-		return addr, autoconfig.Policy{}, echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("%q is not an email address: %v", raw, err))
-	}
-	p, ok := a.policies.Policy(addr.Domain)
-	if !ok {
-		return addr, p, echo.NewHTTPError(http.StatusNotFound, fmt.Sprintf("the domain %s is not served here", addr.Domain))
+	p, addr, code, msg := a.lookup("address", strings.ToLower(pathAddress(c)))
+	if code != 0 {
+		return addr, p, echo.NewHTTPError(code, msg)
 	}
 	return addr, p, nil
 }
@@ -404,7 +396,7 @@ func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip
 	th := a.auth.Throttle()
 	var out []loginBlock
 	if w := th.Blocked(netip.Addr{}, address); w > 0 {
-		out = append(out, loginBlock{What: "the account " + address + " (from any address)", Wait: roundMinutes(w)})
+		out = append(out, loginBlock{What: "the account " + address + " (from any address)", Wait: auth.WaitWords(w)})
 	}
 	var ips []netip.Addr
 	since := a.staff.opts.Now().Add(-24 * time.Hour)
@@ -414,7 +406,7 @@ func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip
 		}
 		if w := th.Blocked(f.Remote, ""); w > 0 {
 			ips = append(ips, f.Remote)
-			out = append(out, loginBlock{What: "every login from " + f.Remote.String(), Wait: roundMinutes(w)})
+			out = append(out, loginBlock{What: "every login from " + f.Remote.String(), Wait: auth.WaitWords(w)})
 		}
 	}
 	return out, ips

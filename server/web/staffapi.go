@@ -14,7 +14,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/observe"
 )
@@ -63,20 +62,9 @@ type observationsReply struct {
 	Observations observe.Account `json:"observations"`
 }
 
-func (a *App) apiAddress(c echo.Context, raw string) (autoconfig.Address, int, string) {
-	addr, err := autoconfig.ParseAddress(raw)
-	if err != nil {
-		return addr, http.StatusBadRequest, fmt.Sprintf("%q is not an email address: %v", raw, err)
-	}
-	if _, ok := a.policies.Policy(addr.Domain); !ok {
-		return addr, http.StatusNotFound, fmt.Sprintf("the domain %s is not served here", addr.Domain)
-	}
-	return addr, 0, ""
-}
-
 func (a *App) apiObservations(c echo.Context) error {
-	raw := c.Param("address")
-	addr, code, msg := a.apiAddress(c, raw)
+	raw := pathAddress(c)
+	_, addr, code, msg := a.lookup("address", raw)
 	if code != 0 {
 		return apiFail(c, code, "%s", msg)
 	}
@@ -118,7 +106,7 @@ func (a *App) apiProbe(c echo.Context) error {
 	if dec.More() {
 		return apiFail(c, http.StatusBadRequest, "the body has data after the JSON object (or is larger than %d bytes)", maxAPIBody)
 	}
-	addr, code, msg := a.apiAddress(c, req.Address)
+	_, addr, code, msg := a.lookup("address", req.Address)
 	if code != 0 {
 		return apiFail(c, code, "address: %s", msg)
 	}

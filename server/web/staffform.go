@@ -41,11 +41,7 @@ func validateClient(cs *probe.ClientSettings) error {
 	fail := func(field, format string, args ...any) {
 		errs = append(errs, templates.HelpFieldError{Field: field, Message: fmt.Sprintf(format, args...)})
 	}
-	switch strings.ToLower(cs.Incoming.Protocol) {
-	case "", "imap", "pop3":
-	default:
-		fail("in_proto", "incoming protocol %q: want imap or pop3.", cs.Incoming.Protocol)
-	}
+	checkProtoField(strings.ToLower(cs.Incoming.Protocol), "in_proto", "Incoming protocol", fail)
 	checkHostField(cs.Incoming.Host, "in_host", "Incoming server", fail)
 	checkHostField(cs.Outgoing.Host, "out_host", "Outgoing server", fail)
 	for _, p := range []struct {
