@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"mailsetup/probe"
+	"mailsetup/server/events"
 )
 
 // The console's start page lists the accounts whose clients had trouble
@@ -31,24 +32,16 @@ type Trouble struct {
 // problem reports whether an event is a client doing something wrong:
 // a refused login, a refused submission (no AUTH, forged sender), a POP3
 // session that left everything or downloaded again.
-func problem(e *eventView) bool {
-	switch {
-	case e.auth:
-		return e.result != "ok"
-	case e.refusal:
-		return e.result == "auth-required" || e.result == "forged-sender"
-	case e.pop3:
-		return e.leftAll || e.redownloaded > 0
+func problem(e *events.Event) bool {
+	switch e.Kind {
+	case events.Auth:
+		return e.Result != "ok"
+	case events.SubmissionRefused:
+		return e.Result == "auth-required" || e.Result == "forged-sender"
+	case events.POP3Session:
+		return e.LeftAll || e.Redownloaded > 0
 	}
 	return false
-}
-
-// eventView is what problem needs of an event.
-type eventView struct {
-	auth, refusal, pop3 bool
-	result              string
-	leftAll             bool
-	redownloaded        int
 }
 
 // markTroubled notes a problem event of an account (caller holds mu).

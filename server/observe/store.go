@@ -211,8 +211,7 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 		return false
 	}
 	s.enforce(a)
-	if problem(&eventView{auth: e.Kind == events.Auth, refusal: e.Kind == events.SubmissionRefused, pop3: e.Kind == events.POP3Session,
-		result: e.Result, leftAll: e.LeftAll, redownloaded: e.Redownloaded}) {
+	if problem(e) {
 		s.markTroubled(a.Key, sec)
 	}
 	return true

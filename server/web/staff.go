@@ -369,7 +369,6 @@ type accountPage struct {
 	// the account now: its own, and those of the addresses its clients
 	// failed from in the last day.
 	Blocks []loginBlock
-	Now    time.Time
 }
 
 // staffAccountParam parses the :address parameter of a console URL.
@@ -413,7 +412,7 @@ func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip
 }
 
 func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
-	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p, Now: a.staff.opts.Now().UTC()}
+	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p}
 	if f := a.staff.opts.Account; f != nil {
 		page.Account = f(addr.String())
 	}
