@@ -94,6 +94,12 @@ func newStaffApp(t testing.TB) *staffEnv {
 			Audit:        env.audit,
 			Observations: obs.Account,
 			Recent:       obs.Recent,
+			Account: func(address string) web.AccountInfo {
+				if address != "john@example.com" {
+					return web.AccountInfo{}
+				}
+				return web.AccountInfo{Exists: true, QuotaBytes: 1 << 30, Aliases: []string{"jd@example.com"}, MailboxKnown: true, Messages: 3, Bytes: 4096}
+			},
 			Search: func(q string, limit int) []string {
 				var out []string
 				for _, a := range []string{"jane@example.com", "john@example.com", "johnny@pop-first.test"} {
@@ -294,7 +300,8 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 	}
 	page := b.do("GET", w.Header().Get("Location"), nil)
 	body := page.Body.String()
-	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_user"`, `/help/john@example.com"`} {
+	for _, want := range []string{"smtp.auth-disabled", "203.0.113.7", "Read to the caller", "imap.example.com", `name="in_user"`, `/help/john@example.com"`,
+		"storage limit 1073741824 bytes", "aliases: jd@example.com", "Inbox: 3 messages, 4096 bytes"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("account page lacks %q", want)
 		}
