@@ -78,11 +78,22 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 	if !strings.Contains(problems, john) || !strings.Contains(problems, "pop3.leave-forever") {
 		t.Errorf("the start page's accounts with trouble:\n%s", problems)
 	}
-	// Look the account up; the observations may need a moment to arrive
-	// (the event bus is asynchronous), so reload until they do.
+	// The caller spells only part of the address: the search lists the
+	// accounts that contain it, and one opens the account (whose
+	// observations may need a moment to arrive: reloadUntil below).
 	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS("#address"), john),
+		chromedp.SendKeys(chromedp.CSS("#address"), "joh"),
 		chromedp.Click(chromedp.CSS("#find")),
+		chromedp.WaitVisible(chromedp.CSS("#matches")),
+	); err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if matches := text("#matches"); !strings.Contains(matches, john) || strings.Contains(matches, "demo@") {
+		t.Errorf("search for joh:\n%s", matches)
+	}
+	checkPhonePage(t, ctx, "search")
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#matches a[href="/staff/accounts/`+john+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#observed")),
 	); err != nil {
 		t.Fatalf("lookup: %v", err)
