@@ -120,6 +120,30 @@ type MailConfig struct {
 	// Default false. It needs at least one domain with expire_days, or
 	// there is nothing to sweep.
 	ExpireDryRun bool `toml:"expire_dry_run"`
+	// LoginTimeoutSeconds closes a connection that has not logged in
+	// (on port 25: not named a recipient) this long after it opened,
+	// whatever it sends meanwhile. Default 60.
+	LoginTimeoutSeconds int `toml:"login_timeout_seconds"`
+	// MaxUnauthenticated is each listener's share of max_connections for
+	// connections that have not logged in yet (port 25: not named a
+	// recipient). When it is full, a new connection pushes out the
+	// oldest of them, so a flood of idle connections cannot keep
+	// customers out. Default half of max_connections.
+	MaxUnauthenticated int `toml:"max_unauthenticated"`
+	// LoginFailuresPerIP, LoginFailuresPerAccount,
+	// LoginFailuresNewAddresses and LoginWindowSeconds are the login
+	// throttle's limits (see the README's security section). Defaults
+	// 10, 30, 10 and 600.
+	LoginFailuresPerIP        int `toml:"login_failures_per_ip"`
+	LoginFailuresPerAccount   int `toml:"login_failures_per_account"`
+	LoginFailuresNewAddresses int `toml:"login_failures_new_addresses"`
+	LoginWindowSeconds        int `toml:"login_window_seconds"`
+	// UnknownRecipientsSlow: after this many unknown recipients in one
+	// SMTP session each further one is answered after a growing delay;
+	// UnknownRecipientsMax: then the session gets 421 and is closed.
+	// Defaults 3 and 10.
+	UnknownRecipientsSlow int `toml:"unknown_recipients_slow"`
+	UnknownRecipientsMax  int `toml:"unknown_recipients_max"`
 }
 
 // HTTPLimitConfig bounds HTTP requests. Zero values take the defaults.
@@ -134,6 +158,14 @@ type HTTPLimitConfig struct {
 	IdleSeconds int `toml:"idle_seconds"`
 	// MaxHeaderBytes: request header size. Default 16384.
 	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// MaxConnections per web listener (HTTP, HTTPS, admin), open and
+	// idle keep-alive ones together; lowered at start if the process's
+	// descriptor limit would not leave the mail listeners their room.
+	// Default 4000.
+	MaxConnections int `toml:"max_connections"`
+	// MaxConnectionsPerIP per web listener and remote address (IPv6:
+	// its /64). Default 200.
+	MaxConnectionsPerIP int `toml:"max_connections_per_ip"`
 }
 
 // DomainConfig is one mail domain's policy as written in the file.
@@ -251,6 +283,16 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Mail.MaxConnections, 500)
 	setDefault(&c.Mail.MaxConnectionsPerIP, 20)
 	setDefault(&c.Mail.POP3IdleMinutes, 10)
+	setDefault(&c.Mail.LoginTimeoutSeconds, 60)
+	setDefault(&c.Mail.MaxUnauthenticated, max(1, c.Mail.MaxConnections/2))
+	setDefault(&c.Mail.LoginFailuresPerIP, 10)
+	setDefault(&c.Mail.LoginFailuresPerAccount, 30)
+	setDefault(&c.Mail.LoginFailuresNewAddresses, 10)
+	setDefault(&c.Mail.LoginWindowSeconds, 600)
+	setDefault(&c.Mail.UnknownRecipientsSlow, 3)
+	setDefault(&c.Mail.UnknownRecipientsMax, 10)
+	setDefault(&c.Limits.MaxConnections, 4000)
+	setDefault(&c.Limits.MaxConnectionsPerIP, 200)
 	l := &c.Limits
 	setDefault(&l.ReadHeaderSeconds, 5)
 	setDefault(&l.ReadSeconds, 10)
@@ -345,6 +387,12 @@ func (c *Config) Validate() error {
 	if c.Mail.MaxConnections < 1 || c.Mail.MaxConnectionsPerIP < 1 {
 		add("mail.max_connections = %d, mail.max_connections_per_ip = %d: want positive numbers", c.Mail.MaxConnections, c.Mail.MaxConnectionsPerIP)
 	}
+	if c.Mail.MaxUnauthenticated < 1 || c.Mail.MaxUnauthenticated > c.Mail.MaxConnections {
+		add("mail.max_unauthenticated = %d: want 1 to mail.max_connections (%d)", c.Mail.MaxUnauthenticated, c.Mail.MaxConnections)
+	}
+	if c.Mail.UnknownRecipientsSlow > c.Mail.UnknownRecipientsMax {
+		add("mail.unknown_recipients_slow = %d is more than mail.unknown_recipients_max = %d", c.Mail.UnknownRecipientsSlow, c.Mail.UnknownRecipientsMax)
+	}
 	if c.Mail.ExpireDryRun && !c.expiryConfigured() {
 		add("mail.expire_dry_run = true, but no domain sets pop3_policy.expire_days: there is nothing to sweep; set expire_days on a domain or remove expire_dry_run")
 	}
@@ -358,11 +406,20 @@ func (c *Config) Validate() error {
 		add("profile_signing: set both cert_file and key_file, or neither")
 	}
 	for key, v := range map[string]int{
-		"http_limits.read_header_seconds": c.Limits.ReadHeaderSeconds,
-		"http_limits.read_seconds":        c.Limits.ReadSeconds,
-		"http_limits.write_seconds":       c.Limits.WriteSeconds,
-		"http_limits.idle_seconds":        c.Limits.IdleSeconds,
-		"http_limits.max_header_bytes":    c.Limits.MaxHeaderBytes,
+		"http_limits.read_header_seconds":    c.Limits.ReadHeaderSeconds,
+		"http_limits.read_seconds":           c.Limits.ReadSeconds,
+		"http_limits.write_seconds":          c.Limits.WriteSeconds,
+		"http_limits.idle_seconds":           c.Limits.IdleSeconds,
+		"http_limits.max_header_bytes":       c.Limits.MaxHeaderBytes,
+		"mail.login_timeout_seconds":         c.Mail.LoginTimeoutSeconds,
+		"mail.login_failures_per_ip":         c.Mail.LoginFailuresPerIP,
+		"mail.login_failures_per_account":    c.Mail.LoginFailuresPerAccount,
+		"mail.login_failures_new_addresses":  c.Mail.LoginFailuresNewAddresses,
+		"mail.login_window_seconds":          c.Mail.LoginWindowSeconds,
+		"mail.unknown_recipients_slow":       c.Mail.UnknownRecipientsSlow,
+		"mail.unknown_recipients_max":        c.Mail.UnknownRecipientsMax,
+		"http_limits.max_connections":        c.Limits.MaxConnections,
+		"http_limits.max_connections_per_ip": c.Limits.MaxConnectionsPerIP,
 	} {
 		if v < 0 {
 			add("%s = %d: want a positive number", key, v)

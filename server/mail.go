@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -42,7 +43,8 @@ type mailSystem struct {
 	pop3Ending map[string]events.Event
 }
 
-func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, opts mailstore.Options) (*mailSystem, error) {
+func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *slog.Logger) (*mailSystem, error) {
+	opts := mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname}
 	data := cfg.Path(cfg.DataDir)
 	accts, err := accounts.Open(filepath.Join(data, AccountsFile))
 	if err != nil {
@@ -61,7 +63,10 @@ func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, op
 		m.domains[p.Domain] = true
 		m.expireDays[p.Domain] = p.POP.ExpireDays
 	}
-	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: ev})
+	mc := cfg.Mail
+	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: ev, Throttle: auth.ThrottleOptions{
+		IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount, NewAddressLimit: mc.LoginFailuresNewAddresses,
+		Window: time.Duration(mc.LoginWindowSeconds) * time.Second, Logger: log.With("component", "auth")}})
 	return m, nil
 }
 

@@ -26,7 +26,6 @@ import (
 	"mailsetup/probe"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/events"
-	"mailsetup/server/mailstore"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
 )
@@ -93,7 +92,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.registerEventMetrics()
 	if cfg.hasMailListeners() {
 		var err error
-		s.mail, err = newMailSystem(cfg, s.policies, s.bus, mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname})
+		s.mail, err = newMailSystem(cfg, s.policies, s.bus, log)
 		if err != nil {
 			return nil, err
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -241,19 +242,38 @@ func staffClient(t *testing.T, base, staffPassword string) (*http.Client, string
 // staffClientAs is staffClient for any staff member.
 func staffClientAs(t *testing.T, base, name, password string) (*http.Client, string) {
 	t.Helper()
+	client := staffHTTPClient("")
+	code, token := staffSignIn(t, client, base, name, password)
+	if code != http.StatusSeeOther {
+		t.Fatalf("sign-in with the HTTP client: %d", code)
+	}
+	return client, token
+}
+
+// staffHTTPClient is an HTTP client with cookies that connects from the
+// loopback address from ("" for the default).
+func staffHTTPClient(from string) *http.Client {
 	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar, Timeout: 30 * time.Second,
-		Transport:     &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the embedded default's self-signed cert
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return &http.Client{Jar: jar, Timeout: 30 * time.Second,
+		Transport:     &http.Transport{DialContext: d.DialContext, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, // the embedded default's self-signed cert
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// staffSignIn posts the sign-in form and returns the status and the
+// form's CSRF token.
+func staffSignIn(t *testing.T, client *http.Client, base, name, password string) (int, string) {
+	t.Helper()
 	_, body := httpDo(t, client, "GET", base+"/staff/signin", nil)
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no csrf field on the sign-in page")
 	}
-	if code, _ := httpDo(t, client, "POST", base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}}); code != http.StatusSeeOther {
-		t.Fatalf("sign-in with the HTTP client: %d", code)
-	}
-	return client, m[1]
+	code, _ := httpDo(t, client, "POST", base+"/staff/signin", url.Values{"csrf": {m[1]}, "name": {name}, "password": {password}})
+	return code, m[1]
 }
 
 func httpDo(t *testing.T, client *http.Client, method, target string, form url.Values) (int, string) {

@@ -230,8 +230,10 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (string, e
 		a.opts.Events.Emit(ev)
 		return "", ErrBadCredentials
 	}
-	// A success resets nothing: an attacker holding one valid account
-	// could otherwise clear his address's count.
+	// A success resets no count (an attacker holding one valid account
+	// could otherwise clear his address's); it makes the address known
+	// to the account, so the account's limits no longer hold it off.
+	a.throttle.Succeed(at.Remote, address)
 	ev.Result = "ok"
 	a.opts.Events.Emit(ev)
 	return address, nil

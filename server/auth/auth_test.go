@@ -58,7 +58,7 @@ func newAuth(t *testing.T, now func() time.Time) (*auth.Authenticator, *accounts
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	return auth.New(auth.Options{Accounts: store, IsLocal: isLocal, Events: rec, Now: now, Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Minute}}), store, rec
+	return auth.New(auth.Options{Accounts: store, IsLocal: isLocal, Events: rec, Now: now, Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, NewAddressLimit: 3, Window: time.Minute}}), store, rec
 }
 
 var ip = netip.MustParseAddr("203.0.113.7")
@@ -189,7 +189,7 @@ func TestThrottleClear(t *testing.T) {
 		th.Fail(a, "john@johndoe.com")
 		th.Fail(b, "")
 	}
-	if th.Blocked(a, "") == 0 || th.Blocked(b, "") == 0 || th.Blocked(netip.Addr{}, "john@johndoe.com") == 0 {
+	if failed, fresh := th.AccountWait("john@johndoe.com"); th.Blocked(a, "") == 0 || th.Blocked(b, "") == 0 || failed+fresh == 0 {
 		t.Fatal("not blocked")
 	}
 	th.Clear("John@JohnDoe.com", a, netip.Addr{})
@@ -198,5 +198,133 @@ func TestThrottleClear(t *testing.T) {
 	}
 	if th.Blocked(b, "") == 0 {
 		t.Error("Clear forgot another address")
+	}
+}
+
+// The issue's attack: 31 wrong passwords against the account from a mix
+// of addresses, then one every 10 s from 8 rotating addresses, each under
+// its own limit. The owner's client, which logged in before, is never
+// refused; a new device of the owner's gets in at once; the attacker's
+// checked passwords stay within the documented bound.
+func TestStrangerCannotLockTheOwnerOut(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	store, err := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Add("john@johndoe.com", "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	a := auth.New(auth.Options{Accounts: store, IsLocal: isLocal, Now: func() time.Time { return now }})
+	login := func(from netip.Addr, pw string) error {
+		_, err := a.Authenticate(context.Background(), auth.Attempt{Proto: "pop3", Remote: from, Username: "john@johndoe.com", Password: pw})
+		return err
+	}
+	owner := netip.MustParseAddr("198.51.100.10")
+	if err := login(owner, "correct horse"); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0 // wrong passwords actually checked
+	attack := func(from netip.Addr) {
+		if err := login(from, "guess"); errors.Is(err, auth.ErrBadCredentials) {
+			checked++
+		}
+	}
+	attackers := make([]netip.Addr, 8)
+	for i := range attackers {
+		attackers[i] = netip.AddrFrom4([4]byte{203, 0, 113, byte(i + 1)})
+	}
+	for i := 0; i < 31; i++ {
+		attack(attackers[i%len(attackers)])
+		now = now.Add(100 * time.Millisecond)
+	}
+	refused := 0
+	for step := 0; step < 15*6; step++ { // 15 minutes, one guess per 10 s
+		attack(attackers[step%len(attackers)])
+		if err := login(owner, "correct horse"); err != nil {
+			refused++
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if refused != 0 {
+		t.Errorf("the owner's known client was refused %d times", refused)
+	}
+	// 18 minutes in all: the bound is (AccountLimit+NewAddressLimit) per
+	// window plus the bursts: 40 + 40*18/10 = 112; in fact far fewer,
+	// since the rotating addresses are held off once the account's
+	// bucket is full.
+	if bound := 40 + 40*18/10; checked > bound {
+		t.Errorf("the attacker had %d passwords checked, more than %d", checked, bound)
+	}
+	t.Logf("attacker: %d passwords checked in 16 minutes", checked)
+	if err := login(netip.MustParseAddr("192.0.2.77"), "correct horse"); err != nil {
+		t.Errorf("the owner's new device: %v", err)
+	}
+}
+
+// An attacker with a fresh address for every guess fills the bucket for
+// new addresses; the owner's new device then waits at most
+// Window/NewAddressLimit for a check.
+func TestBotnetDelaysNewDevicesByABoundedTime(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	th := auth.NewThrottle(auth.ThrottleOptions{}, func() time.Time { return now })
+	const acct = "john@johndoe.com"
+	for i := 0; i < 100; i++ {
+		from := netip.AddrFrom4([4]byte{203, 0, byte(i / 250), byte(i%250 + 1)})
+		if th.Blocked(from, acct) == 0 {
+			th.Fail(from, acct)
+		}
+	}
+	device := netip.MustParseAddr("192.0.2.77")
+	w := th.Blocked(device, acct)
+	if w <= 0 || w > time.Minute {
+		t.Fatalf("a new device waits %v, want (0, 1m]", w)
+	}
+	now = now.Add(w)
+	if w := th.Blocked(device, acct); w != 0 {
+		t.Errorf("after the announced wait, still %v", w)
+	}
+}
+
+// Exactly the documented number of passwords is checked, and "try again
+// in N" is when the next one is.
+func TestThrottleChecksExactlyTheLimit(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	th := auth.NewThrottle(auth.ThrottleOptions{}, func() time.Time { return now })
+	from := netip.MustParseAddr("203.0.113.9")
+	n := 0
+	for th.Blocked(from, "") == 0 && n < 100 {
+		th.Fail(from, "")
+		n++
+		now = now.Add(time.Second)
+	}
+	if n != 10 {
+		t.Errorf("%d failures checked from one address, want 10", n)
+	}
+	w := th.Blocked(from, "")
+	if w < 45*time.Second || w > time.Minute {
+		t.Errorf("wait %v, want about a minute (one per 10 minutes / 10)", w)
+	}
+	now = now.Add(w - time.Second)
+	if th.Blocked(from, "") == 0 {
+		t.Error("allowed a second before the announced time")
+	}
+	now = now.Add(time.Second)
+	if got := th.Blocked(from, ""); got != 0 {
+		t.Errorf("at the announced time still blocked for %v", got)
+	}
+
+	// The account: 30 from addresses that failed before, 10 new ones.
+	acct := "john@johndoe.com"
+	checked := 0
+	for i := 0; i < 300; i++ {
+		from := netip.AddrFrom4([4]byte{198, 51, 100, byte(i%20 + 1)})
+		if th.Blocked(from, acct) == 0 {
+			th.Fail(from, acct)
+			checked++
+		}
+	}
+	if checked != 40 {
+		t.Errorf("%d failures checked against one account from 20 addresses, want 30+10", checked)
 	}
 }

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -10,16 +11,54 @@ import (
 // ThrottleOptions bound failed logins. Each limit is a leaky bucket: it
 // fills by one per failure and drains at Limit per Window, so a client
 // may fail Limit times in a burst and then about Limit times per Window.
+//
+// Why three buckets, and why the account's limits spare known addresses:
+// an account-wide limit that refuses every address lets a stranger lock
+// the owner out of their own mail with one wrong password every 20
+// seconds, from anywhere. So the account-wide limits apply only to
+// addresses that have not logged in to the account lately. The owner's
+// clients, which log in every few minutes from the same address, never
+// meet them; a stranger, who cannot log in, always does.
+//
+//   - Per address (IPv4, or the /64 of IPv6): IPLimit failures, then
+//     refused before any check. Applies to every address, known or not.
+//   - Per account, addresses that already failed against it within
+//     Window: AccountLimit failures together, then they are refused.
+//     This is where a rotating attacker ends up after his first try
+//     from each address.
+//   - Per account, addresses with no failure against it within Window
+//     (a new device of the owner's, or a stranger's first try):
+//     NewAddressLimit failures together, then they are refused until
+//     the bucket drains one. An attacker who rotates through fewer than
+//     NewAddressLimit addresses per Window never fills it, so the owner's
+//     new device gets in at once; one who has more addresses than that
+//     competes with it for one check per Window/NewAddressLimit.
+//
+// So per Window an account sees at most AccountLimit+NewAddressLimit
+// checked wrong passwords from addresses that have not logged in to it
+// (twice that in the first Window, the bursts), and each address at most
+// IPLimit (2×IPLimit in the first Window).
 type ThrottleOptions struct {
 	// IPLimit failures per Window from one address (IPv6: its /64).
 	// Default 10.
 	IPLimit int
-	// AccountLimit failures per Window against one account from any
-	// address. Default 30 (higher, so that one attacker cannot lock a
-	// user out as easily as he locks himself out).
+	// AccountLimit failures per Window against one account from the
+	// addresses that already failed against it. Default 30.
 	AccountLimit int
+	// NewAddressLimit failures per Window against one account from
+	// addresses that had not failed against it. Default AccountLimit/3
+	// (at least 1).
+	NewAddressLimit int
 	// Window, default 10 minutes.
 	Window time.Duration
+	// KnownFor is how long an address that logged in to an account stays
+	// exempt from the account's limits. Default 30 days.
+	KnownFor time.Duration
+	// Logger is told when a bucket starts refusing; nil logs nothing.
+	Logger *slog.Logger
+	// What names the throttled thing in log lines ("login",
+	// "staff sign-in"). Default "login".
+	What string
 }
 
 // Throttle counts failed logins per remote address and per account. It is
@@ -30,6 +69,10 @@ type Throttle struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	// known: "account\x00addr" -> last successful login from there.
+	known map[string]time.Time
+	// failed: "account\x00addr" -> last failure from there.
+	failed map[string]time.Time
 }
 
 type bucket struct {
@@ -37,7 +80,7 @@ type bucket struct {
 	last  time.Time
 }
 
-// maxBuckets bounds the throttle's memory.
+// maxBuckets bounds the throttle's memory (each of its maps).
 const maxBuckets = 200_000
 
 // NewThrottle returns a throttle; now may be nil.
@@ -48,25 +91,44 @@ func NewThrottle(opts ThrottleOptions, now func() time.Time) *Throttle {
 	if opts.AccountLimit <= 0 {
 		opts.AccountLimit = 30
 	}
+	if opts.NewAddressLimit <= 0 {
+		opts.NewAddressLimit = max(1, opts.AccountLimit/3)
+	}
 	if opts.Window <= 0 {
 		opts.Window = 10 * time.Minute
+	}
+	if opts.KnownFor <= 0 {
+		opts.KnownFor = 30 * 24 * time.Hour
+	}
+	if opts.What == "" {
+		opts.What = "login"
 	}
 	if now == nil {
 		now = time.Now
 	}
-	return &Throttle{opts: opts, now: now, buckets: map[string]*bucket{}}
+	return &Throttle{opts: opts, now: now, buckets: map[string]*bucket{},
+		known: map[string]time.Time{}, failed: map[string]time.Time{}}
 }
 
-func ipKey(ip netip.Addr) string {
+// Options returns the limits in effect (defaults filled in).
+func (t *Throttle) Options() ThrottleOptions { return t.opts }
+
+func addrKey(ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		return "ip:" + p.String()
+		return p.String()
 	}
-	return "ip:" + ip.String()
+	return ip.String()
 }
 
-func acctKey(a string) string { return "acct:" + strings.ToLower(a) }
+func ipKey(ip netip.Addr) string { return "ip:" + addrKey(ip) }
+
+func acctKey(a string) string    { return "acct:" + strings.ToLower(a) }
+func newAddrKey(a string) string { return "new:" + strings.ToLower(a) }
+func pairKey(a string, ip netip.Addr) string {
+	return strings.ToLower(a) + "\x00" + addrKey(ip)
+}
 
 // level returns the bucket's drained level now (caller holds mu).
 func (t *Throttle) level(key string, limit int, now time.Time) (*bucket, float64) {
@@ -82,27 +144,61 @@ func (t *Throttle) level(key string, limit int, now time.Time) (*bucket, float64
 	return b, l
 }
 
-// wait is how long until the bucket is below its limit.
+// wait is how long until the bucket has room for one more failure: a
+// bucket of limit L allows exactly L checked failures in a burst.
 func (t *Throttle) wait(key string, limit int, now time.Time) time.Duration {
 	_, l := t.level(key, limit, now)
-	if l < float64(limit) {
+	over := l + 1 - float64(limit)
+	if over <= 1e-9 {
 		return 0
 	}
 	rate := float64(limit) / t.opts.Window.Seconds()
-	return time.Duration((l - float64(limit) + 1) / rate * float64(time.Second))
+	return time.Duration(over / rate * float64(time.Second))
 }
 
-// Blocked returns how long the remote address or the account must wait
-// before another attempt is even checked; 0 means go ahead.
+// accountBucket is the account bucket an address is subject to: "" for
+// an address that logged in to the account lately (caller holds mu).
+func (t *Throttle) accountBucket(ip netip.Addr, account string, now time.Time) (string, int) {
+	if account == "" {
+		return "", 0
+	}
+	if ip.IsValid() {
+		k := pairKey(account, ip)
+		if ok, hit := t.known[k]; hit && now.Sub(ok) < t.opts.KnownFor {
+			return "", 0
+		}
+		if f, hit := t.failed[k]; !hit || now.Sub(f) >= t.opts.Window {
+			return newAddrKey(account), t.opts.NewAddressLimit
+		}
+	}
+	return acctKey(account), t.opts.AccountLimit
+}
+
+// Blocked returns how long the remote address must wait before another
+// attempt at the account is even checked; 0 means go ahead. An address
+// that logged in to the account lately is subject only to its own limit.
 func (t *Throttle) Blocked(ip netip.Addr, account string) time.Duration {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	w := t.wait(ipKey(ip), t.opts.IPLimit, now)
-	if account != "" {
-		w = max(w, t.wait(acctKey(account), t.opts.AccountLimit, now))
+	var w time.Duration
+	if ip.IsValid() {
+		w = t.wait(ipKey(ip), t.opts.IPLimit, now)
+	}
+	if key, limit := t.accountBucket(ip, account, now); key != "" {
+		w = max(w, t.wait(key, limit, now))
 	}
 	return w
+}
+
+// AccountWait is how long the account's limits hold off addresses that
+// have not logged in to it: those that already failed against it, and
+// new ones. Zero for both means nobody is held off.
+func (t *Throttle) AccountWait(account string) (failed, fresh time.Duration) {
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.wait(acctKey(account), t.opts.AccountLimit, now), t.wait(newAddrKey(account), t.opts.NewAddressLimit, now)
 }
 
 // Fail records a failed attempt.
@@ -110,13 +206,62 @@ func (t *Throttle) Fail(ip netip.Addr, account string) {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.add(ipKey(ip), t.opts.IPLimit, now)
-	if account != "" {
-		t.add(acctKey(account), t.opts.AccountLimit, now)
+	if ip.IsValid() {
+		if t.add(ipKey(ip), t.opts.IPLimit, now) {
+			t.logBlock("address", ip.String(), ipKey(ip), t.opts.IPLimit, now)
+		}
+	}
+	key, limit := t.accountBucket(ip, account, now)
+	if key == "" {
+		return
+	}
+	if t.add(key, limit, now) {
+		what := "addresses that failed against the account"
+		if key == newAddrKey(account) {
+			what = "new addresses of the account"
+		}
+		t.logBlock(what, account, key, limit, now)
+	}
+	if ip.IsValid() {
+		t.mark(t.failed, pairKey(account, ip), now, t.opts.Window)
 	}
 }
 
-func (t *Throttle) add(key string, limit int, now time.Time) {
+// Succeed records a successful login: from now on, for KnownFor, the
+// address is not subject to the account's limits.
+func (t *Throttle) Succeed(ip netip.Addr, account string) {
+	if !ip.IsValid() || account == "" {
+		return
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	k := pairKey(account, ip)
+	delete(t.failed, k)
+	t.mark(t.known, k, now, t.opts.KnownFor)
+}
+
+// mark sets m[k] = now, keeping m bounded (caller holds mu).
+func (t *Throttle) mark(m map[string]time.Time, k string, now time.Time, ttl time.Duration) {
+	if _, ok := m[k]; !ok && len(m) >= maxBuckets {
+		for old, at := range m {
+			if now.Sub(at) >= ttl {
+				delete(m, old)
+			}
+		}
+		for old := range m { // still full: forget some at random
+			if len(m) < maxBuckets*9/10 {
+				break
+			}
+			delete(m, old)
+		}
+	}
+	m[k] = now
+}
+
+// add fills a bucket by one and reports whether it just became full
+// (caller holds mu).
+func (t *Throttle) add(key string, limit int, now time.Time) bool {
 	b, l := t.level(key, limit, now)
 	if b == nil {
 		t.sweep(now)
@@ -124,6 +269,16 @@ func (t *Throttle) add(key string, limit int, now time.Time) {
 		t.buckets[key] = b
 	}
 	b.level, b.last = l+1, now
+	full := float64(limit-1) + 1e-9
+	return l <= full && l+1 > full
+}
+
+func (t *Throttle) logBlock(what, who, key string, limit int, now time.Time) {
+	if t.opts.Logger == nil {
+		return
+	}
+	t.opts.Logger.Warn(t.opts.What+" throttle: refusing "+what, "who", who, "failures", limit,
+		"window", t.opts.Window, "for", t.wait(key, limit, now).Round(time.Second))
 }
 
 // sweep drops drained buckets when the map is large (caller holds mu).
@@ -155,10 +310,14 @@ func (t *Throttle) Clear(account string, ips ...netip.Addr) {
 	defer t.mu.Unlock()
 	if account != "" {
 		delete(t.buckets, acctKey(account))
+		delete(t.buckets, newAddrKey(account))
 	}
 	for _, ip := range ips {
 		if ip.IsValid() {
 			delete(t.buckets, ipKey(ip))
+			if account != "" {
+				delete(t.failed, pairKey(account, ip))
+			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/netip"
@@ -97,7 +98,7 @@ type staffCreds struct {
 	tokens map[string]string // SHA-256 hex -> name
 }
 
-func newStaffState(opts StaffOptions, failed func(error)) *staffState {
+func newStaffState(opts StaffOptions, log *slog.Logger, failed func(error)) *staffState {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
@@ -108,7 +109,7 @@ func newStaffState(opts StaffOptions, failed func(error)) *staffState {
 		opts:     opts,
 		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
 		audit:    &auditLog{w: opts.Audit, failed: failed},
-		signins:  auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, Window: 10 * time.Minute}, opts.Now),
+		signins:  auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, NewAddressLimit: 5, Window: 10 * time.Minute, Logger: log, What: "staff sign-in"}, opts.Now),
 		// Made at the first unknown name, not at start: argon2id takes
 		// 19 MiB and tens of milliseconds.
 		dummyHash: sync.OnceValue(func() string {
@@ -268,6 +269,7 @@ func (a *App) staffSignIn(c echo.Context) error {
 		page.Error = "The name or the password is wrong."
 		return a.staffPage(c, http.StatusUnauthorized, "staff_signin.html", page)
 	}
+	a.staff.signins.Succeed(remote, name)
 	s := a.staff.sessions.create(name)
 	setStaffCookie(c, s.id)
 	a.auditAdd(c, name, "sign-in", "", "")
@@ -394,8 +396,12 @@ func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip
 	}
 	th := a.auth.Throttle()
 	var out []loginBlock
-	if w := th.Blocked(netip.Addr{}, address); w > 0 {
-		out = append(out, loginBlock{What: "the account " + address + " (from any address)", Wait: auth.WaitWords(w)})
+	failed, fresh := th.AccountWait(address)
+	if failed > 0 {
+		out = append(out, loginBlock{What: "the account " + address + " from addresses that failed against it (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(failed)})
+	}
+	if fresh > 0 {
+		out = append(out, loginBlock{What: "the account " + address + " from new addresses (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(fresh)})
 	}
 	var ips []netip.Addr
 	since := a.staff.opts.Now().Add(-24 * time.Hour)

@@ -138,7 +138,7 @@ func New(opts Options) (*App, error) {
 	a.policyHosts = hostSet(opts.Policies.Policies())
 	a.checkSlots = make(chan struct{}, maxConcurrentChecks)
 	if opts.Staff != nil {
-		a.staff = newStaffState(*opts.Staff, a.auditFailed)
+		a.staff = newStaffState(*opts.Staff, log, a.auditFailed)
 	}
 	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
 	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
