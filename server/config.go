@@ -242,16 +242,12 @@ func ParseConfig(data []byte, dir, name string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	if und := md.Undecoded(); len(und) > 0 {
-		keys := make([]string, len(und))
-		for i, k := range und {
-			keys[i] = k.String()
-		}
-		return nil, fmt.Errorf("%s: unknown key(s): %s", name, strings.Join(keys, ", "))
-	}
+	// Unknown keys are listed with every other problem, each with the
+	// nearest known key as a suggestion.
+	unknown := unknownKeys(md.Undecoded())
 	c.dir = dir
 	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(append(unknown, c.Validate())...); err != nil {
 		return nil, fmt.Errorf("%s: invalid configuration:\n%w", name, err)
 	}
 	return &c, nil

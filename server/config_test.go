@@ -52,7 +52,7 @@ func TestBrokenConfigs(t *testing.T) {
 		name, toml string
 		want       []string
 	}{
-		{"unknown key", base + "  colour = \"red\"\n", []string{"unknown key(s): domain.submission.colour"}},
+		{"unknown key", base + "  colour = \"red\"\n", []string{"domain.submission.colour: unknown key"}},
 		{"toml syntax", "hostname = \n", []string{"broken.toml"}},
 		{"no domain", "[listen]\nhttp = \"127.0.0.1:8080\"\n", []string{"no [[domain]]"}},
 		{"bad security and port", strings.Replace(strings.Replace(base, `security = "tls"`, `security = "ssl"`, 1), "port = 465", "port = 70000", 1),
