@@ -152,7 +152,9 @@ func loadConfig(c common) (*server.Config, error) {
 	if path == "" {
 		path = filepath.Join(c.data, server.ConfigFile)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no config at %s: run `mailsetup serve --data %s` once to create the embedded default, or pass --config FILE", path, c.data)
+			// Not "run serve": a service may well be running, from
+			// another directory.
+			return nil, fmt.Errorf("no config at %s: pass the --data DIR (or --config FILE) that `mailsetup serve` was started with; only a first `mailsetup serve --data DIR` creates a new one", path)
 		}
 	}
 	return server.LoadConfig(path)

@@ -29,7 +29,7 @@ func TestUsageErrors(t *testing.T) {
 func TestNoConfigYet(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "none")
 	code, _, stderr := runCLI(t, "", "records", "--data", dir)
-	if code != exitError || !strings.Contains(stderr, "run `mailsetup serve --data") {
+	if code != exitError || !strings.Contains(stderr, "pass the --data DIR (or --config FILE) that `mailsetup serve` was started with") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 }
@@ -74,5 +74,29 @@ func TestUserAndRecordsCommands(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "", append([]string{"checkconfig"}, d...)...); code != 0 || !strings.Contains(out, "config OK") {
 		t.Errorf("checkconfig: %d %s", code, out)
+	}
+}
+
+// TestProbeErrorsSayProbeOnce: the probe's errors carry one "mailsetup
+// probe:" prefix, exit 3, and a missing config does not tell the user to
+// start the service again (it may run from another directory).
+func TestProbeErrorsSayProbeOnce(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := server.EnsureDefault(dir, server.DefaultPorts()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"probe", "john@exmaple.com", "--data", dir}, "mailsetup probe: exmaple.com: domain not configured\n"},
+		{[]string{"probe", "--data", dir}, "mailsetup probe: no EMAIL given\n"},
+		{[]string{"probe", server.DemoAddress, "--data", filepath.Join(dir, "elsewhere")},
+			"mailsetup probe: no config at " + filepath.Join(dir, "elsewhere", server.ConfigFile) + ": pass the --data DIR (or --config FILE) that `mailsetup serve` was started with"},
+	} {
+		code, _, stderr := runCLI(t, "", c.args...)
+		if code != probeExitUnknown || !strings.HasPrefix(stderr, c.want) || strings.Contains(stderr, "probe: probe:") {
+			t.Errorf("%v: exit %d, stderr %q; want 3 and %q first", c.args, code, stderr, c.want)
+		}
 	}
 }

@@ -81,7 +81,9 @@ func cmdProbe(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	code, err := probeMain(ctx, args, stdin, stdout, nil)
 	if err != nil {
-		fmt.Fprintf(stderr, "mailsetup probe: %v\n", err)
+		// One "probe: " prefix, whether or not the error has its own
+		// (the probe package's errors do).
+		fmt.Fprintf(stderr, "mailsetup probe: %s\n", strings.TrimPrefix(err.Error(), "probe: "))
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprint(stderr, probeHelp)

@@ -173,6 +173,7 @@ func New(opts Options) (*App, error) {
 
 	a.selfHelpRoutes(e, opts)
 	e.GET("/healthz", Health)
+	e.GET("/favicon.ico", favicon)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
 	// and <domain>/.well-known/...).
 	e.GET("/mail/config-v1.1.xml", a.thunderbird)
