@@ -34,7 +34,7 @@ import (
 type Options struct {
 	// Logger is the service's logger; nil discards.
 	Logger *slog.Logger
-	// LogDropped reports log records dropped by a slow sink (exported as
+	// LogDropped reports log records lost by a slow or failing sink (exported as
 	// mailsetup_log_dropped_total); nil exports nothing.
 	LogDropped func() uint64
 }
@@ -70,7 +70,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if opts.LogDropped != nil {
 		s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "mailsetup_log_dropped_total",
-			Help: "Log records dropped because the log sink was too slow; mail and requests never wait for logging.",
+			Help: "Log records lost because the log sink was too slow or its writes failed (a full disk, a FIFO nobody reads); mail and requests never wait for logging.",
 		}, func() float64 { return float64(opts.LogDropped()) }))
 	}
 	if cfg.Listen.HTTPS != "" {

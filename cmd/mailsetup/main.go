@@ -238,7 +238,7 @@ func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Si
 	var f *os.File
 	if cfg.Log.File != "" {
 		var err error
-		f, err = os.OpenFile(cfg.Path(cfg.Log.File), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err = asynclog.OpenFile(cfg.Path(cfg.Log.File))
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("log.file: %w", err)
 		}
@@ -248,7 +248,7 @@ func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Si
 	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, nil, nil, fmt.Errorf("log.level: %w", err)
 	}
-	h, sink := asynclog.New(w, asynclog.Options{Level: level, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue})
+	h, sink := asynclog.New(w, asynclog.Options{Level: level, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue, Errors: stderr})
 	closeLog := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
