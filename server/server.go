@@ -312,6 +312,9 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			return fail(err)
 		}
 		defer unlock()
+		// Nothing enqueues before the mail listeners start: what a crash
+		// left in the queue (never acknowledged) can go.
+		s.mail.queue.Sweep(s.log.With("component", "queue"))
 		var octx context.Context
 		octx, stopObs = context.WithCancel(context.Background())
 		defer stopObs()

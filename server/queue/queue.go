@@ -4,6 +4,12 @@
 // dropped: an item is a message file and an envelope file, each written
 // to a temporary name, fsync'd, renamed, and the directory fsync'd before
 // Enqueue returns.
+//
+// A crash (kill -9, power loss) in the middle of Enqueue leaves a
+// temporary file (".tmp-*") or a message without its envelope; neither
+// was acknowledged, since Enqueue had not returned. Sweep removes them;
+// the service calls it at start, while it holds the data directory's lock
+// and before its listeners accept mail, so no Enqueue can be running.
 package queue
 
 import (
@@ -12,6 +18,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -92,6 +99,53 @@ func (q *Queue) List() ([]Envelope, error) {
 	return out, nil
 }
 
+// tmpPrefix starts the names of the files writeDurable writes before
+// renaming them into place.
+const tmpPrefix = ".tmp-"
+
+// Sweep removes what interrupted Enqueue calls left behind: temporary
+// files and messages without an envelope (never acknowledged). Call it
+// only while nothing enqueues, i.e. at start under the data directory's
+// lock. It logs each removed file, returns their names, and logs what it
+// cannot remove (that stays, and List ignores it).
+func (q *Queue) Sweep(log *slog.Logger) []string {
+	entries, err := os.ReadDir(q.dir)
+	if err != nil {
+		log.Warn("queue: cannot look for files left by a crash", "dir", q.dir, "err", err)
+		return nil
+	}
+	have := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		have[e.Name()] = true
+	}
+	var removed []string
+	for _, e := range entries {
+		name := e.Name()
+		var why string
+		switch {
+		case e.IsDir():
+			continue
+		case strings.HasPrefix(name, tmpPrefix):
+			why = "temporary file of an interrupted write"
+		case strings.HasSuffix(name, ".eml") && !have[strings.TrimSuffix(name, ".eml")+".json"]:
+			why = "message without an envelope: its write was interrupted before it was acknowledged"
+		default:
+			continue
+		}
+		var size int64
+		if fi, err := e.Info(); err == nil {
+			size = fi.Size()
+		}
+		if err := os.Remove(filepath.Join(q.dir, name)); err != nil && !os.IsNotExist(err) {
+			log.Warn("queue: cannot remove a file left by a crash", "file", name, "err", err)
+			continue
+		}
+		log.Warn("queue: removed a file left by a crash", "file", name, "bytes", size, "why", why)
+		removed = append(removed, name)
+	}
+	return removed
+}
+
 // Open returns an item's message.
 func (q *Queue) Open(id string) (*os.File, error) {
 	if strings.ContainsAny(id, `/\.`) {
@@ -104,7 +158,7 @@ func (q *Queue) Open(id string) (*os.File, error) {
 // it into place and fsyncs the directory.
 func writeDurable(path string, fill func(io.Writer) (int64, error)) (int64, error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	tmp, err := os.CreateTemp(dir, tmpPrefix+"*")
 	if err != nil {
 		return 0, err
 	}

@@ -1,7 +1,12 @@
 package queue_test
 
 import (
+	"bytes"
 	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -32,5 +37,78 @@ func TestEnqueueListOpen(t *testing.T) {
 	}
 	if _, err := q.Open("../x"); err == nil {
 		t.Error("path escape accepted")
+	}
+}
+
+// TestSweepRemovesWhatACrashLeft: after kill -9 during Enqueue, the queue
+// holds a temporary file (message or envelope half written) or a message
+// whose envelope was never written. Sweep removes those, logs each, and
+// keeps every complete item.
+func TestSweepRemovesWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	q, err := queue.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Enqueue("john@johndoe.com", []string{"x@elsewhere.example"}, strings.NewReader("Subject: kept\r\n\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An Enqueue killed while its message streamed in: the temporary file
+	// exists (a reader that stops mid-message keeps it there).
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.Enqueue("john@johndoe.com", []string{"y@elsewhere.example"}, pr)
+		done <- err
+	}()
+	if _, err := pw.Write([]byte("Subject: interrupted\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".tmp-*"))
+	if len(tmps) != 1 {
+		t.Fatalf("temporary files %v", tmps)
+	}
+	// Keep the file as a crash would: a copy under the name, then end
+	// the write (which removes the original).
+	data, _ := os.ReadFile(tmps[0])
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if err := <-done; err == nil {
+		t.Fatal("interrupted Enqueue succeeded")
+	}
+	crashed := []string{filepath.Base(tmps[0]), "20260101T000000-0123456789abcdef01234567.eml"}
+	if err := os.WriteFile(tmps[0], data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, crashed[1]), []byte("Subject: no envelope\r\n\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	removed := q.Sweep(slog.New(slog.NewTextHandler(&logs, nil)))
+	slices.Sort(removed)
+	slices.Sort(crashed)
+	if !slices.Equal(removed, crashed) {
+		t.Errorf("removed %v, want %v", removed, crashed)
+	}
+	for _, name := range crashed {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s still there (%v)", name, err)
+		}
+		if !strings.Contains(logs.String(), "file="+name) {
+			t.Errorf("removal of %s not logged:\n%s", name, logs.String())
+		}
+	}
+	list, err := q.List()
+	if err != nil || len(list) != 1 || list[0].ID != id {
+		t.Fatalf("complete items after the sweep: %+v %v", list, err)
+	}
+	if f, err := q.Open(id); err != nil {
+		t.Errorf("complete item's message: %v", err)
+	} else {
+		f.Close()
+	}
+	if again := q.Sweep(slog.New(slog.NewTextHandler(&logs, nil))); len(again) != 0 {
+		t.Errorf("second sweep removed %v", again)
 	}
 }
