@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors for address parsing. Callers answer each with a message
@@ -38,6 +40,11 @@ func ParseAddress(s string) (Address, error) {
 	if len(s) > MaxAddressLength {
 		return Address{}, fmt.Errorf("%w: longer than %d characters", ErrMalformedAddress, MaxAddressLength)
 	}
+	// Bytes that are not UTF-8 (a URL's %ff%fe) would come out of every
+	// renderer as U+FFFD: refuse them here, for every entry point.
+	if !utf8.ValidString(s) {
+		return Address{}, fmt.Errorf("%w: %q contains bytes that are not UTF-8 text", ErrMalformedAddress, s)
+	}
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 || at == len(s)-1 {
 		return Address{}, fmt.Errorf("%w: %q has no name before or no domain after the @", ErrMalformedAddress, s)
@@ -65,8 +72,8 @@ func isAtext(c rune) bool {
 	switch {
 	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
 		return true
-	case c >= 0x80: // RFC 6532 UTF-8 local parts
-		return true
+	case c >= 0x80: // RFC 6532 UTF-8 local parts, but no control character or U+FFFD (a decoding's loss)
+		return c != utf8.RuneError && !unicode.IsControl(c)
 	}
 	return strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", c)
 }

@@ -33,6 +33,12 @@ func TestParseAddress(t *testing.T) {
 		{"john@johndoe.com\n", "john@johndoe.com", nil},
 		{strings.Repeat("a", 65) + "@johndoe.com", "", autoconfig.ErrMalformedAddress},
 		{"a@" + strings.Repeat("b", 260) + ".com", "", autoconfig.ErrMalformedAddress},
+		{"j\u00f6rg@johndoe.com", "j\u00f6rg@johndoe.com", nil},
+		{"\xff\xfe@example.test", "", autoconfig.ErrMalformedAddress},
+		{"jo\xc3@example.test", "", autoconfig.ErrMalformedAddress},
+		{"john@johndoe.com\xff", "", autoconfig.ErrMalformedAddress},
+		{"\ufffd\ufffd@example.test", "", autoconfig.ErrMalformedAddress},
+		{"jo\u0085hn@example.test", "", autoconfig.ErrMalformedAddress},
 	}
 	for _, tt := range tests {
 		got, err := autoconfig.ParseAddress(tt.in)
