@@ -30,6 +30,10 @@ const (
 	// LockFile is locked (flock) by the process that owns the mail
 	// storage: `serve` with mail listeners, or `expire`.
 	LockFile = "mailsetup.lock"
+	// CredentialsFile keeps the passwords EnsureDefault created (mode
+	// 0600, shell syntax), written before anything else can fail, so they
+	// are never lost; it stays until the user deletes it.
+	CredentialsFile = "credentials.txt"
 )
 
 // DemoDomain and DemoAddress are the embedded default's domain and account.
@@ -65,6 +69,76 @@ type Created struct {
 	// StaffPassword is the password of the staff console's DefaultStaff
 	// member, set when the config was created now; shown once.
 	StaffPassword string
+	// CredentialsPath is the CredentialsFile the passwords created now
+	// were added to ("" when none was created).
+	CredentialsPath string
+}
+
+// Credentials are what a CredentialsFile holds; empty fields were not
+// created.
+type Credentials struct {
+	DemoAddress, DemoPassword string
+	StaffName, StaffPassword  string
+}
+
+// credentialsHeader starts a new CredentialsFile.
+const credentialsHeader = `# mailsetup: the passwords created on the first start of this data
+# directory; they are stored nowhere else (only their hashes are).
+# Shell syntax: sourcing it (". DIR/credentials.txt") sets the
+# variables. Store the passwords elsewhere, then delete this file: serve
+# reminds you at every start while it is here.
+`
+
+// addCredentials appends name=value lines to the CredentialsFile in dir
+// (created with mode 0600) and syncs it.
+func addCredentials(dir string, lines ...string) (string, error) {
+	path := filepath.Join(dir, CredentialsFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("writing credentials: %w", err)
+	}
+	defer f.Close()
+	var b strings.Builder
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		b.WriteString(credentialsHeader)
+	}
+	for _, l := range lines {
+		b.WriteString(l + "\n")
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		return "", fmt.Errorf("writing credentials: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("writing credentials: %w", err)
+	}
+	return path, f.Close()
+}
+
+// ReadCredentials reads a CredentialsFile; a name given twice (a first
+// start that failed half-way, then another) takes its last value.
+func ReadCredentials(path string) (Credentials, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Credentials{}, err
+	}
+	var c Credentials
+	for _, line := range strings.Split(string(data), "\n") {
+		name, value, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		switch name {
+		case "DEMO_ADDRESS":
+			c.DemoAddress = value
+		case "DEMO_PASSWORD":
+			c.DemoPassword = value
+		case "STAFF_NAME":
+			c.StaffName = value
+		case "STAFF_PASSWORD":
+			c.StaffPassword = value
+		}
+	}
+	return c, nil
 }
 
 var defaultConfig = template.Must(template.New("config").Parse(`# mailsetup configuration, generated for local use: the demo domain
@@ -206,13 +280,20 @@ func EnsureDefault(dir string, ports Ports) (Created, error) {
 		return Created{}, err
 	}
 	created := Created{ConfigPath: cfgPath, New: true}
+	// Each password is in the credentials file before it is in use.
 	if _, ok := store.Get(DemoAddress); !ok {
 		created.DemoPassword = RandomPassword()
+		if created.CredentialsPath, err = addCredentials(dir, "DEMO_ADDRESS="+DemoAddress, "DEMO_PASSWORD="+created.DemoPassword); err != nil {
+			return Created{}, err
+		}
 		if err := store.Add(DemoAddress, created.DemoPassword); err != nil {
 			return Created{}, fmt.Errorf("creating demo account: %w", err)
 		}
 	}
 	created.StaffPassword = RandomPassword()
+	if created.CredentialsPath, err = addCredentials(dir, "STAFF_NAME="+DefaultStaff, "STAFF_PASSWORD="+created.StaffPassword); err != nil {
+		return Created{}, err
+	}
 	staffHash, err := accounts.HashPassword(created.StaffPassword)
 	if err != nil {
 		return Created{}, err

@@ -26,9 +26,7 @@ type mailService struct {
 func startMail(t *testing.T) *mailService {
 	t.Helper()
 	dir := t.TempDir()
-	ports := server.Ports{HTTP: freePort(t), HTTPS: freePort(t), DNS: freePort(t), Admin: freePort(t),
-		SMTP: freePort(t), Submission: freePort(t), Submissions: freePort(t),
-		IMAP: freePort(t), IMAPS: freePort(t), POP3: freePort(t), POP3S: freePort(t)}
+	ports := freePorts(t)
 	created, err := server.EnsureDefault(dir, ports)
 	if err != nil {
 		t.Fatal(err)

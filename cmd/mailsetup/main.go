@@ -170,9 +170,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageError{fmt.Sprintf("serve: unexpected argument %q", rest[0])}
 	}
 	var created server.Created
+	// How the account commands name this service's data, for the hints.
+	dataFlag := "--config " + c.config
 	if c.config == "" {
+		dataFlag = "--data " + c.data
 		created, err = server.EnsureDefault(c.data, server.DefaultPorts())
 		if err != nil {
+			if _, serr := os.Stat(filepath.Join(c.data, server.CredentialsFile)); serr == nil {
+				return fmt.Errorf("%w (the passwords created so far are in %s)", err, filepath.Join(c.data, server.CredentialsFile))
+			}
 			return err
 		}
 		c.config = created.ConfigPath
@@ -181,6 +187,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			// back before serving.
 			debug.FreeOSMemory()
 		}
+	}
+	// The credentials, before anything else can fail (a busy port, say).
+	if created.CredentialsPath != "" {
+		printCreated(stdout, created)
+	} else {
+		remindCredentials(stdout, filepath.Join(filepath.Dir(c.config), server.CredentialsFile), c.config, dataFlag)
 	}
 	cfg, err := server.LoadConfig(c.config)
 	if err != nil {
@@ -280,6 +292,8 @@ func printStartup(w io.Writer, cfgPath string, cfg *server.Config, ls []server.L
 			example = server.DemoAddress
 		}
 		fmt.Fprintf(w, "domain %s (%s)\n", p.Domain, p.DisplayName)
+		fmt.Fprintf(w, "  customers    %s/ (the self-help page)\n", p.Web.BaseURL)
+		fmt.Fprintf(w, "  help page    %s/help/%s\n", p.Web.BaseURL, example)
 		fmt.Fprintf(w, "  Thunderbird  %s/mail/config-v1.1.xml?emailaddress=%s\n", p.Web.BaseURL, example)
 		fmt.Fprintf(w, "  Outlook      POST %s/autodiscover/autodiscover.xml\n", p.Web.BaseURL)
 		fmt.Fprintf(w, "  Outlook v2   %s/autodiscover/autodiscover.json/v1.0/%s?Protocol=AutodiscoverV1\n", p.Web.BaseURL, example)
@@ -288,11 +302,40 @@ func printStartup(w io.Writer, cfgPath string, cfg *server.Config, ls []server.L
 			fmt.Fprintf(w, "  advertises   %s\n", e)
 		}
 	}
+	if len(cfg.Staff.Users) > 0 {
+		fmt.Fprintf(w, "staff console %s/staff/\n", staffURL(ls))
+	}
+	if created.CredentialsPath != "" {
+		fmt.Fprintf(w, "the passwords are above and in %s\n", created.CredentialsPath)
+	}
+}
+
+// printCreated shows the passwords EnsureDefault just created, and where
+// they are kept.
+func printCreated(w io.Writer, created server.Created) {
+	fmt.Fprintf(w, "created the embedded default (config %s)\n", created.ConfigPath)
 	if created.DemoPassword != "" {
-		fmt.Fprintf(w, "demo account %s, password %s (shown only this once; change it with `mailsetup user passwd %s`)\n", server.DemoAddress, created.DemoPassword, server.DemoAddress)
+		fmt.Fprintf(w, "  demo account   %s  password %s\n", server.DemoAddress, created.DemoPassword)
 	}
 	if created.StaffPassword != "" {
-		fmt.Fprintf(w, "staff console %s/staff/: name %s, password %s (shown only this once; replace the hash in the config with `mailsetup staff hash %s`)\n", staffURL(ls), server.DefaultStaff, created.StaffPassword, server.DefaultStaff)
+		fmt.Fprintf(w, "  staff console  %-17s  password %s\n", server.DefaultStaff, created.StaffPassword)
+	}
+	fmt.Fprintf(w, "  shown only now, and kept in %s (mode 0600): store them elsewhere, then delete that file\n", created.CredentialsPath)
+}
+
+// remindCredentials says, at a start that created nothing, that the first
+// start's passwords are still in path, and how to set new ones.
+func remindCredentials(w io.Writer, path, config, dataFlag string) {
+	creds, err := server.ReadCredentials(path)
+	if err != nil {
+		return // no such file: the user has stored and deleted it
+	}
+	fmt.Fprintf(w, "%s still holds the passwords created on the first start: store them elsewhere, then delete it. To set new ones:\n", path)
+	if creds.DemoAddress != "" {
+		fmt.Fprintf(w, "  %s: mailsetup user passwd %s %s\n", creds.DemoAddress, dataFlag, creds.DemoAddress)
+	}
+	if creds.StaffName != "" {
+		fmt.Fprintf(w, "  staff console user %s: mailsetup staff hash %s, put the password_hash it prints in %s, then restart serve (or kill -HUP it)\n", creds.StaffName, creds.StaffName, config)
 	}
 }
 
