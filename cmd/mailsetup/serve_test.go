@@ -469,6 +469,12 @@ func TestServeEmbeddedDefault(t *testing.T) {
 	if demo == "" || staff == "" {
 		t.Errorf("no demo or staff password printed:\n%s", first)
 	}
+	// The pages a new user opens first.
+	for _, want := range []string{"\n  customers    https://localhost:8443/ ", "\n  help page    https://localhost:8443/help/demo@example.test\n"} {
+		if !strings.Contains(svc.stdout.String(), want) {
+			t.Errorf("start-up output lacks %q:\n%s", want, svc.stdout)
+		}
+	}
 	for _, f := range []string{server.ConfigFile, server.AccountsFile, server.CertFile, server.KeyFile, server.CredentialsFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
