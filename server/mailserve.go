@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -68,6 +70,16 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 	l := s.cfg.Listen
 	mc := s.cfg.Mail
 	spool := s.cfg.Path(s.cfg.DataDir)
+	sweepSpool(spool, s.log)
+	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_mail_connections_refused_total",
+		Help: "Mail connections refused or closed by the connection limits: too many (in total, from one address), pushed out by a newer one that had not logged in either, no login within mail.login_timeout_seconds, a read timeout.",
+	}, []string{"listener", "reason"})
+	harvest := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_smtp_unknown_recipient_limit_total",
+		Help: "Unknown recipients answered slowly (slowed) and connections closed for too many unknown recipients (disconnected): directory harvest on port 25.",
+	}, []string{"action"})
+	s.registry.MustRegister(refused, harvest)
 	for _, ml := range []mailListener{
 		{"smtp", l.SMTP, false}, {"submission", l.Submission, false}, {"submissions", l.Submissions, true},
 		{"imap", l.IMAP, false}, {"imaps", l.IMAPS, true},
@@ -86,6 +98,10 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		var serve func(net.Listener) error
 		var shutdown func(context.Context) error
 		log := s.log.With("listener", ml.key)
+		// Connections that have not logged in get their own share of the
+		// limit and a deadline; the servers say when one has.
+		var limited *netlimit.Listener
+		loggedIn := func(remote net.Addr) { limited.LoggedIn(remote) }
 		switch ml.key {
 		case "smtp", "submission", "submissions":
 			mode := smtpd.Submission
@@ -94,19 +110,22 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			}
 			srv := smtpd.New(smtpd.Options{Mode: mode, Hostname: s.cfg.Hostname, Auth: s.mail.auth, Directory: s.mail, Deliverer: s.mail,
 				Events: s.bus, Logger: log, TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
-				MaxMessageBytes: mc.MaxMessageBytes, SpoolDir: spool})
+				MaxMessageBytes: mc.MaxMessageBytes, SpoolDir: spool, LoggedIn: loggedIn,
+				UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
+				OnHarvest: func(action string) { harvest.WithLabelValues(action).Inc() }})
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
 			srv := imapd.New(imapd.Options{Store: s.mail.store, Auth: s.mail.auth, Events: s.bus, Logger: log,
 				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes,
-				QuotaBytes: s.mail.quota})
+				QuotaBytes: s.mail.quota, LoggedIn: loggedIn})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
 			expire := preLoginExpire(s.policies)
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
-				MaxSessions: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Logger: log,
-				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.pop3Ended})
+				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts
+				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.pop3Ended, LoggedIn: loggedIn})
+			reject = pop3d.Reject
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
 					return err
@@ -115,21 +134,23 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			}
 			shutdown = srv.Shutdown
 		}
-		var ln net.Listener = raw
-		if reject != nil { // pop3d enforces its own limits with RFC 3206 codes
-			if ml.implicit {
-				// The limit sits under TLS (the servers need to see the
-				// *tls.Conn), so the refusal does the handshake itself.
-				plain := reject
-				reject = func(c net.Conn, reason string) {
-					tc := tls.Server(c, s.tls)
-					if tc.Handshake() == nil {
-						plain(tc, reason)
-					}
+		if ml.implicit {
+			// The limit sits under TLS (the servers need to see the
+			// *tls.Conn), so the refusal does the handshake itself.
+			plain := reject
+			reject = func(c net.Conn, reason string) {
+				tc := tls.Server(c, s.tls)
+				if tc.Handshake() == nil {
+					plain(tc, reason)
 				}
 			}
-			ln = netlimit.Wrap(raw, netlimit.Options{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP, Reject: reject})
 		}
+		key := ml.key
+		limited = netlimit.Wrap(raw, netlimit.Options{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP,
+			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second,
+			CloseOnTimeout: key == "smtp" || key == "submission" || key == "submissions", Logger: log, Reject: reject,
+			OnReject: func(reason string) { refused.WithLabelValues(key, reason).Inc() }})
+		var ln net.Listener = limited
 		if ml.implicit {
 			ln = tls.NewListener(ln, s.tls)
 		}
@@ -174,4 +195,23 @@ func preLoginExpire(policies []autoconfig.Policy) string {
 		v += pop3d.ExpireUserSuffix
 	}
 	return v
+}
+
+// sweepSpool removes the SMTP servers' spool files (smtp-*) that a crash
+// left: a message is spooled during DATA and removed once it is stored,
+// so at start, before any listener opens, every such file is from a
+// transaction that never got its 250.
+func sweepSpool(dir string, log *slog.Logger) {
+	files, _ := filepath.Glob(filepath.Join(dir, smtpd.SpoolPattern))
+	for _, f := range files {
+		fi, err := os.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := os.Remove(f); err != nil {
+			log.Warn("removing a spool file left by a crash", "file", filepath.Base(f), "err", err)
+			continue
+		}
+		log.Warn("removed a spool file left by a crash (its message was never acknowledged)", "file", filepath.Base(f), "bytes", fi.Size())
+	}
 }

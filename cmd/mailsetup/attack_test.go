@@ -7,7 +7,10 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,14 +22,23 @@ import (
 // connection goes to 127.0.0.1; the attackers' addresses are other
 // addresses of the loopback network (127.0.0.0/8 is all loopback).
 
-// inMail adds lines to the generated config's [mail] section.
+// inMail sets keys ("key = value") in the generated config's [mail]
+// section, replacing the generated line where there is one.
 func inMail(lines ...string) func(*testing.T, *mailService, string) string {
 	return func(t *testing.T, _ *mailService, config string) string {
 		t.Helper()
 		if !strings.Contains(config, "[mail]\n") {
 			t.Fatalf("generated config has no [mail]:\n%s", config)
 		}
-		return strings.Replace(config, "[mail]\n", "[mail]\n"+strings.Join(lines, "\n")+"\n", 1)
+		for _, l := range lines {
+			key, _, _ := strings.Cut(l, " = ")
+			if re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`); re.MatchString(config) {
+				config = re.ReplaceAllLiteralString(config, l)
+				continue
+			}
+			config = strings.Replace(config, "[mail]\n", "[mail]\n"+l+"\n", 1)
+		}
+		return config
 	}
 }
 
@@ -158,4 +170,153 @@ func TestStrangerCannotLockStaffOut(t *testing.T) {
 		}
 	}
 	staffClient(t, base, m.staffPassword) // fails the test if refused
+}
+
+// TestSlowClientsDoNotHoldTheSlots: on every mail listener, 2 addresses
+// try to hold 20 connections each (more than max_unauthenticated) that never
+// log in: on the plain ports they trickle a command a byte every 0.5 s,
+// on the TLS ports they never finish the handshake; each reconnects as
+// soon as it is closed. Meanwhile real clients (curl, swaks) check every
+// listener every few seconds: every check succeeds. The trickled partial
+// lines are never answered as commands.
+func TestSlowClientsDoNotHoldTheSlots(t *testing.T) {
+	m := startMailWith(t, inMail("max_connections = 40", "max_connections_per_ip = 20", "max_unauthenticated = 30", "login_timeout_seconds = 3"))
+	defer m.stop(t)
+	ports := map[string]int{"smtp": m.ports.SMTP, "submission": m.ports.Submission, "submissions": m.ports.Submissions,
+		"imap": m.ports.IMAP, "imaps": m.ports.IMAPS, "pop3": m.ports.POP3, "pop3s": m.ports.POP3S}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var answered atomic.Int32 // replies to a trickled partial line
+	for name, port := range ports {
+		implicitTLS := name == "submissions" || name == "imaps" || name == "pop3s"
+		for a := 0; a < 2; a++ {
+			for i := 0; i < 20; i++ {
+				wg.Add(1)
+				go func(from string) {
+					defer wg.Done()
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						c, err := dialFrom(from, fmt.Sprintf("127.0.0.1:%d", port))
+						if err != nil {
+							time.Sleep(200 * time.Millisecond)
+							continue
+						}
+						trickle(c, implicitTLS, stop, &answered)
+						c.Close()
+					}
+				}(fmt.Sprintf("127.0.2.%d", a+1))
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // the flood is in place
+	user := server.DemoAddress + ":" + m.password
+	checks := map[string]func() error{
+		"pop3s": func() error { return curlOK(t, "-u", user, fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S)) },
+		"pop3": func() error {
+			return curlOK(t, "--ssl-reqd", "-u", user, fmt.Sprintf("pop3://127.0.0.1:%d/", m.ports.POP3))
+		},
+		"imaps": func() error { return curlOK(t, "-u", user, fmt.Sprintf("imaps://127.0.0.1:%d/", m.ports.IMAPS)) },
+		"imap": func() error {
+			return curlOK(t, "--ssl-reqd", "-u", user, fmt.Sprintf("imap://127.0.0.1:%d/", m.ports.IMAP))
+		},
+		"submission": func() error {
+			return swaksOK(swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.Submission), "--tls", "--auth", "PLAIN", "--auth-user", server.DemoAddress,
+				"--auth-password", m.password, "--from", server.DemoAddress, "--to", server.DemoAddress))
+		},
+		"submissions": func() error {
+			return swaksOK(swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.Submissions), "--tlsc", "--auth", "PLAIN", "--auth-user", server.DemoAddress,
+				"--auth-password", m.password, "--from", server.DemoAddress, "--to", server.DemoAddress))
+		},
+		"smtp": func() error {
+			return swaksOK(swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.SMTP), "--from", "someone@elsewhere.example", "--to", server.DemoAddress))
+		},
+	}
+	failed, total := 0, 0
+	for round := 0; round < 3; round++ {
+		for name, check := range checks {
+			total++
+			if err := check(); err != nil {
+				failed++
+				t.Errorf("round %d, %s: %v", round, name, err)
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d of %d legitimate checks failed during the flood", failed, total)
+	if n := answered.Load(); n > 0 {
+		t.Errorf("%d trickled partial lines were answered as commands", n)
+	}
+	r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.Admin))
+	for _, want := range []string{`mailsetup_mail_connections_refused_total{listener="pop3",reason="no login in time"}`,
+		`mailsetup_mail_connections_refused_total{listener="imaps",reason="no login in time"}`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// trickle holds a connection without logging in: a byte of a command
+// every 0.5 s on a plain port (after reading the greeting), nothing at
+// all on an implicit-TLS port (a handshake that never ends). A reply to
+// the partial line is counted in answered.
+func trickle(c net.Conn, implicitTLS bool, stop chan struct{}, answered *atomic.Int32) {
+	if !implicitTLS {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+			return
+		}
+	}
+	replies := make(chan struct{}, 1)
+	go func() {
+		b := make([]byte, 512)
+		_ = c.SetReadDeadline(time.Time{})
+		for {
+			n, err := c.Read(b)
+			if n > 0 && !implicitTLS {
+				answered.Add(1)
+			}
+			if err != nil {
+				close(replies)
+				return
+			}
+		}
+	}()
+	cmd := "NOOP and then some more bytes that never end"
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-replies:
+			return // closed by the server
+		case <-time.After(500 * time.Millisecond):
+		}
+		if !implicitTLS {
+			if _, err := c.Write([]byte{cmd[i%len(cmd)]}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func curlOK(t *testing.T, args ...string) error {
+	t.Helper()
+	path := autoconfigtest.Tool(t, "curl", "curl")
+	out, err := exec.Command(path, append([]string{"-sS", "-k", "--max-time", "10"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("curl: %v: %s", err, out)
+	}
+	return nil
+}
+
+func swaksOK(transcript string) error {
+	if !strings.Contains(transcript, "<~  250 2.0.0") && !strings.Contains(transcript, "<-  250 2.0.0") {
+		return fmt.Errorf("swaks:\n%s", transcript)
+	}
+	return nil
 }

@@ -47,8 +47,16 @@ func TestServeSweepsQueueAfterCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// And what a kill -9 during DATA leaves: the SMTP spool file.
+	spoolFile := filepath.Join(m.dir, "smtp-3141592653")
+	if err := os.WriteFile(spoolFile, msg[:len(msg)/3], 0o600); err != nil {
+		t.Fatal(err)
+	}
 	m.service = startServe(t, "--config", m.config)
 	m.stop(t) // the log is written out
+	if _, err := os.Stat(spoolFile); !os.IsNotExist(err) || !strings.Contains(m.stderr.String(), "removed a spool file left by a crash") {
+		t.Errorf("the SMTP spool file left by the crash is still there (%v), or its removal not logged:\n%s", err, m.stderr)
+	}
 	left, _ := os.ReadDir(qdir)
 	var names []string
 	for _, e := range left {

@@ -97,7 +97,10 @@ const (
 	tailMax     = 32       // enough for "{" + 20 digits + "+}\r\n"
 	maxIDInput  = 16 << 10 // one ID command with its literals
 	maxIDLitLen = 1024     // RFC 2971 §3.3: values at most 1024 octets
-	outBufMax   = 64 << 10 // coalesced output written at once
+	// preAuthLiteralMax is the largest literal before login (go-imap's
+	// own limit for the commands that take one then).
+	preAuthLiteralMax = 4096
+	outBufMax         = 64 << 10 // coalesced output written at once
 )
 
 // outDelay bounds how long coalesced output waits when the library does
@@ -194,8 +197,27 @@ func (c *conn) delayedFlush() {
 	}
 }
 
-// Read implements net.Conn for the library.
+// Read implements net.Conn for the library. Its errors name the
+// client's address, for the library's log lines ("failed to read
+// command: ...") that name no connection; io.EOF stays as it is.
 func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.read(p)
+	if err != nil && err != io.EOF {
+		err = &remoteError{remote: c.raw.RemoteAddr(), err: err}
+	}
+	return n, err
+}
+
+// remoteError is a connection's error with the client's address.
+type remoteError struct {
+	remote net.Addr
+	err    error
+}
+
+func (e *remoteError) Error() string { return "client " + e.remote.String() + ": " + e.err.Error() }
+func (e *remoteError) Unwrap() error { return e.err }
+
+func (c *conn) read(p []byte) (int, error) {
 	if len(c.ready) == 0 {
 		// The library waits for input: what it wrote must go out first.
 		if err := c.flush(); err != nil {
@@ -266,6 +288,9 @@ func (c *conn) fill() error {
 		if err != nil || handled {
 			return err
 		}
+	}
+	if n, nonSync, ok := literalAtEnd(line); ok && n > preAuthLiteralMax && !c.authenticated() {
+		return c.refuseLiteral(n, nonSync)
 	}
 	c.ready = line
 	c.endLine(line)
@@ -398,6 +423,25 @@ func (c *conn) handleStartTLS(tag, args string) (bool, error) {
 	c.in.Reset(tc)
 	return true, nil
 }
+
+// refuseLiteral answers a literal over preAuthLiteralMax announced
+// before login (no command then takes more than a username or a
+// password): at once, as the client's error, rather than waiting for
+// octets the client will not send. A synchronising literal on a
+// command's first line is refused and the command dropped; otherwise
+// the library has seen part of the command, or the client sends the
+// octets anyway, so the connection ends.
+func (c *conn) refuseLiteral(n int64, nonSync bool) error {
+	text := fmt.Sprintf(" [LIMIT] a literal of %d octets before login: at most %d\r\n", n, preAuthLiteralMax)
+	if !c.inCmd && !nonSync {
+		return c.writeOwn(c.curTag + " NO" + text)
+	}
+	err := c.writeOwn(c.curTag + " BAD" + text + "* BYE too much data before login\r\n")
+	c.current().Close()
+	return errors.Join(errLiteralTooBig, err)
+}
+
+var errLiteralTooBig = errors.New("imap: a literal over the limit before login")
 
 // writeOwn writes a reply of the filter itself. The library is waiting
 // for input then, so its output is between lines.

@@ -792,3 +792,41 @@ func TestStatusAndNames(t *testing.T) {
 		t.Errorf("create bad.name: %v", err)
 	}
 }
+
+// A literal over the pre-login limit is the client's error, answered at
+// once: a synchronising one is refused and the session goes on; one sent
+// anyway (non-synchronising) ends the connection after BAD and BYE.
+func TestOversizedLiteralBeforeLogin(t *testing.T) {
+	r := start(t)
+	rc := dialRaw(t, r.implicit, r.clientTLS())
+	if got := last(rc.cmd("LOGIN {999999999}")); !strings.HasPrefix(got, "t1 NO [LIMIT]") {
+		t.Errorf("synchronising literal: %q", got)
+	}
+	if got := last(rc.cmd("NOOP")); !strings.HasPrefix(got, "t2 OK") {
+		t.Errorf("after the refusal: %q", got)
+	}
+	rc.send("x1 LOGIN {999999+}\r\n" + strings.Repeat("a", 8192))
+	if got := last(rc.until("x1")); !strings.HasPrefix(got, "x1 BAD [LIMIT]") {
+		t.Errorf("non-synchronising literal: %q", got)
+	}
+	if got := rc.line(); !strings.HasPrefix(got, "* BYE") {
+		t.Errorf("after BAD: %q", got)
+	}
+	if l, err := rc.r.ReadString('\n'); err == nil {
+		t.Errorf("connection still open: %q", l)
+	}
+	// A small literal still logs in.
+	rc = dialRaw(t, r.implicit, r.clientTLS())
+	rc.send("a1 LOGIN {16}\r\n")
+	if got := rc.line(); !strings.HasPrefix(got, "+") {
+		t.Fatalf("continuation: %q", got)
+	}
+	rc.send(john + " {13}\r\n")
+	if got := rc.line(); !strings.HasPrefix(got, "+") {
+		t.Fatalf("continuation: %q", got)
+	}
+	rc.send(password + "\r\n")
+	if got := last(rc.until("a1")); !strings.HasPrefix(got, "a1 OK") {
+		t.Errorf("login with literals: %q", got)
+	}
+}

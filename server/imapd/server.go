@@ -45,6 +45,10 @@ type Options struct {
 	// QuotaBytes returns an account's quota for APPEND, COPY and MOVE
 	// (0: none). Nil: no quota.
 	QuotaBytes func(account string) int64
+	// LoggedIn is told the client's address after each successful login
+	// (the listener's limits then count the connection as a customer's);
+	// may be nil.
+	LoggedIn func(remote net.Addr)
 }
 
 // Limits the library does not set itself. go-imap's server already

@@ -168,6 +168,9 @@ func (s *session) Login(username, password string) error {
 	s.user = u
 	s.log = s.log.With("account", address)
 	s.log.Debug("imap: logged in", "tls", isTLS)
+	if f := s.s.opts.LoggedIn; f != nil {
+		f(s.c.RemoteAddr())
+	}
 	return nil
 }
 

@@ -2,12 +2,33 @@
 // and per remote address (IPv6 per /64). A connection over a limit is
 // answered by the protocol's own "try later" line (Options.Reject) and
 // closed, so a client sees a clear temporary failure, never a hang.
+//
+// It also keeps idle strangers from holding the slots customers need:
+//
+//   - a connection that has not logged in (LoggedIn) within LoginTimeout
+//     of being accepted is closed, whatever it sends meanwhile, so a
+//     trickle of bytes cannot keep it open;
+//   - connections that have not logged in have their own share of the
+//     limit, MaxUnauthenticated; when it is full, a new connection
+//     pushes out the oldest waiting connection of the address that has
+//     the most of them (the flooder's, not a customer's single one), or
+//     is refused if its own address is that one, so a client that logs
+//     in promptly gets through unless the flood comes from more
+//     addresses than the share has places;
+//   - with CloseOnTimeout, a read that times out closes the connection,
+//     so a protocol library that would carry on after a timeout (and
+//     execute the partial line it holds) cannot.
+//
+// Refusals are logged at most once a minute per listener, with a count.
 package netlimit
 
 import (
+	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,12 +39,24 @@ type Options struct {
 	// MaxPerIP is the most open connections from one address; 0 means no
 	// limit.
 	MaxPerIP int
+	// MaxUnauthenticated is the most open connections that have not
+	// logged in yet; 0 means MaxConns.
+	MaxUnauthenticated int
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it was accepted; 0 means never.
+	LoginTimeout time.Duration
+	// CloseOnTimeout closes the connection when a read times out.
+	CloseOnTimeout bool
 	// Reject writes the protocol's refusal (e.g. SMTP "421 4.7.0 ...")
 	// to a connection over a limit before it is closed. It runs in its
-	// own goroutine with a 5 s write deadline. Nil just closes.
+	// own goroutine with a 5 s deadline. Nil just closes.
 	Reject func(c net.Conn, reason string)
-	// OnReject is told of each refusal (for metrics); may be nil.
+	// OnReject is told of each refusal and each connection closed for
+	// the reasons above (for metrics); may be nil.
 	OnReject func(reason string)
+	// Logger gets the refusals, at most a line a minute; nil logs
+	// nothing.
+	Logger *slog.Logger
 }
 
 // Listener enforces Options on an inner listener.
@@ -31,20 +64,38 @@ type Listener struct {
 	net.Listener
 	opts Options
 
-	mu    sync.Mutex
-	total int
-	perIP map[netip.Prefix]int
+	mu      sync.Mutex
+	total   int
+	perIP   map[netip.Prefix]int
+	waiting map[netip.Prefix][]*Conn // not logged in, oldest first
+	nwait   int
+	byAddr  map[string]*Conn // remote ip:port -> open connection
+	logged  time.Time        // last refusal log line
+	unlog   map[string]int   // refusals since, by reason
 }
 
 // Wrap returns a limiting listener.
 func Wrap(ln net.Listener, opts Options) *Listener {
-	return &Listener{Listener: ln, opts: opts, perIP: map[netip.Prefix]int{}}
+	if opts.MaxUnauthenticated <= 0 || opts.MaxConns > 0 && opts.MaxUnauthenticated > opts.MaxConns {
+		opts.MaxUnauthenticated = opts.MaxConns
+	}
+	return &Listener{Listener: ln, opts: opts, perIP: map[netip.Prefix]int{},
+		waiting: map[netip.Prefix][]*Conn{}, byAddr: map[string]*Conn{}, unlog: map[string]int{}}
 }
 
-// Reasons given to Reject.
+// Reasons given to Reject and OnReject.
 const (
 	ReasonTotal = "too many connections"
 	ReasonPerIP = "too many connections from your address"
+	// ReasonWaiting: the share for connections that have not logged in
+	// is full, and the new one's address holds the most of them.
+	ReasonWaiting = "too many connections from your address that have not logged in"
+	// ReasonPushedOut: a waiting connection made room for a new one.
+	ReasonPushedOut = "pushed out by a newer connection that had not logged in either"
+	// ReasonLoginTimeout: no login within LoginTimeout.
+	ReasonLoginTimeout = "no login in time"
+	// ReasonReadTimeout: a read timed out (CloseOnTimeout).
+	ReasonReadTimeout = "read timeout"
 )
 
 func prefixOf(a net.Addr) netip.Prefix {
@@ -70,26 +121,50 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		p := prefixOf(c.RemoteAddr())
 		reason := ""
+		var victim *Conn
 		l.mu.Lock()
+		waitFull := l.opts.MaxUnauthenticated > 0 && l.nwait >= l.opts.MaxUnauthenticated
+		totalFull := l.opts.MaxConns > 0 && l.total >= l.opts.MaxConns
 		switch {
-		case l.opts.MaxConns > 0 && l.total >= l.opts.MaxConns:
-			reason = ReasonTotal
 		case l.opts.MaxPerIP > 0 && l.perIP[p] >= l.opts.MaxPerIP:
 			reason = ReasonPerIP
-		default:
+		case (waitFull || totalFull) && l.nwait > 0:
+			if victim = l.pushOutLocked(p); victim == nil {
+				reason = ReasonWaiting
+			}
+		case totalFull:
+			reason = ReasonTotal
+		}
+		var nc *Conn
+		if reason == "" {
+			nc = &Conn{Conn: c, l: l, p: p, key: c.RemoteAddr().String(), accepted: time.Now()}
 			l.total++
 			l.perIP[p]++
+			l.waiting[p] = append(l.waiting[p], nc)
+			l.nwait++
+			l.byAddr[nc.key] = nc
+			if l.opts.LoginTimeout > 0 {
+				nc.timer = time.AfterFunc(l.opts.LoginTimeout, func() {
+					l.mu.Lock()
+					in := nc.loggedIn
+					l.mu.Unlock()
+					if !in {
+						nc.closeFor(ReasonLoginTimeout)
+					}
+				})
+			}
 		}
 		l.mu.Unlock()
+		if victim != nil {
+			victim.closeFor(ReasonPushedOut)
+		}
 		if reason == "" {
-			return &conn{Conn: c, l: l, p: p}, nil
+			return nc, nil
 		}
-		if l.opts.OnReject != nil {
-			l.opts.OnReject(reason)
-		}
+		l.refused(reason)
 		go func() {
 			if l.opts.Reject != nil {
-				_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second)) // a TLS handshake reads too
 				l.opts.Reject(c, reason)
 			}
 			c.Close()
@@ -97,12 +172,104 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-func (l *Listener) release(p netip.Prefix) {
+// pushOutLocked takes the oldest waiting connection of the address with
+// the most waiting connections out of the waiting list, for the caller
+// to close (caller holds mu). When the new connection's own address p
+// has as many waiting as any other, it gets nil: the newcomer is the one
+// to refuse, so that a flooder's reconnections do not churn through his
+// own waiting connections.
+func (l *Listener) pushOutLocked(p netip.Prefix) *Conn {
+	var worst netip.Prefix
+	n := 0
+	for q, list := range l.waiting {
+		if len(list) > n {
+			worst, n = q, len(list)
+		}
+	}
+	if n == 0 || len(l.waiting[p]) >= n {
+		return nil
+	}
+	v := l.waiting[worst][0]
+	l.unwaitLocked(v)
+	return v
+}
+
+// unwaitLocked removes c from the waiting list (caller holds mu).
+func (l *Listener) unwaitLocked(c *Conn) {
+	list := l.waiting[c.p]
+	for i, w := range list {
+		if w == c {
+			list = append(list[:i:i], list[i+1:]...)
+			l.nwait--
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(l.waiting, c.p)
+	} else {
+		l.waiting[c.p] = list
+	}
+}
+
+// refused counts a refusal and logs at most a line a minute.
+func (l *Listener) refused(reason string) {
+	if l.opts.OnReject != nil {
+		l.opts.OnReject(reason)
+	}
+	if l.opts.Logger == nil {
+		return
+	}
+	l.mu.Lock()
+	l.unlog[reason]++
+	now := time.Now()
+	if now.Sub(l.logged) < time.Minute {
+		l.mu.Unlock()
+		return
+	}
+	counts := l.unlog
+	l.unlog, l.logged = map[string]int{}, now
+	open, waiting := l.total, l.nwait
+	l.mu.Unlock()
+	for r, n := range counts {
+		l.opts.Logger.Warn("connections refused or closed (at most one line a minute per reason)", "reason", r, "count", n,
+			"open", open, "not_logged_in", waiting, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxPerIP, "max_not_logged_in", l.opts.MaxUnauthenticated)
+	}
+}
+
+// LoggedIn tells the listener that the connection from remote has
+// logged in (or, on port 25, named a recipient): it no longer counts
+// against MaxUnauthenticated and LoginTimeout no longer applies. An
+// unknown address is ignored.
+func (l *Listener) LoggedIn(remote net.Addr) {
+	if remote == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.byAddr[remote.String()]
+	if c == nil || c.loggedIn {
+		return
+	}
+	c.loggedIn = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	l.unwaitLocked(c)
+}
+
+func (l *Listener) release(c *Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
-	if l.perIP[p]--; l.perIP[p] <= 0 {
-		delete(l.perIP, p)
+	if l.perIP[c.p]--; l.perIP[c.p] <= 0 {
+		delete(l.perIP, c.p)
+	}
+	if !c.loggedIn {
+		c.loggedIn = true // no longer waiting
+		l.unwaitLocked(c)
+	}
+	if l.byAddr[c.key] == c {
+		delete(l.byAddr, c.key)
 	}
 }
 
@@ -113,15 +280,57 @@ func (l *Listener) Open() int {
 	return l.total
 }
 
-type conn struct {
-	net.Conn
-	l    *Listener
-	p    netip.Prefix
-	once sync.Once
+// Waiting returns the number of open connections that have not logged
+// in.
+func (l *Listener) Waiting() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.nwait
 }
 
-func (c *conn) Close() error {
+// Conn is an accepted connection.
+type Conn struct {
+	net.Conn
+	l        *Listener
+	p        netip.Prefix
+	key      string
+	accepted time.Time
+	timer    *time.Timer
+	loggedIn bool // under l.mu
+	once     sync.Once
+	closed   atomic.Bool
+}
+
+// Closed reports whether the connection was closed (by a limit, or by
+// the server).
+func (c *Conn) Closed() bool { return c.closed.Load() }
+
+// Read closes the connection when a read times out and the listener
+// says so (CloseOnTimeout).
+func (c *Conn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	var ne net.Error
+	if err != nil && c.l.opts.CloseOnTimeout && errors.As(err, &ne) && ne.Timeout() {
+		c.closeFor(ReasonReadTimeout)
+	}
+	return n, err
+}
+
+// closeFor closes the connection for one of the listener's reasons.
+func (c *Conn) closeFor(reason string) {
+	c.l.refused(reason)
+	_ = c.Close()
+}
+
+// Close closes the connection and frees its place.
+func (c *Conn) Close() error {
+	c.closed.Store(true)
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.p) })
+	c.once.Do(func() {
+		if c.timer != nil {
+			c.timer.Stop()
+		}
+		c.l.release(c)
+	})
 	return err
 }

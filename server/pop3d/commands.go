@@ -330,6 +330,9 @@ func (c *conn) login(user, pass string) {
 		return
 	}
 	c.sess = sess // closed by finish, even if Messages panics
+	if f := c.s.opts.LoggedIn; f != nil {
+		f(info.RemoteAddr)
+	}
 	msgs, err := sess.Messages()
 	var d *maildrop
 	if err == nil {

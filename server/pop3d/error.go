@@ -2,6 +2,7 @@ package pop3d
 
 import (
 	"errors"
+	"net"
 	"strings"
 )
 
@@ -116,4 +117,10 @@ func sanitize(s string, code bool) string {
 		}
 	}
 	return string(b)
+}
+
+// Reject is the refusal for a connection limit in front of the server:
+// "-ERR [SYS/TEMP] reason" instead of the greeting (RFC 3206 §4).
+func Reject(c net.Conn, reason string) {
+	_, _ = c.Write([]byte(errLine(CodeSysTemp, reason+", try again later") + "\r\n"))
 }

@@ -134,6 +134,10 @@ type Options struct {
 	// Session.Close. The callee must not block (hand the event to a
 	// bounded queue); a panic in it is recovered and logged.
 	Events func(SessionEvent)
+	// LoggedIn, when set, is told the client's address after each
+	// successful login (a connection limit in front of the server then
+	// counts the connection as a customer's). It must not block.
+	LoggedIn func(remote net.Addr)
 }
 
 // SessionEvent summarises one session for Options.Events.

@@ -101,7 +101,26 @@ type Options struct {
 	MaxLineLength int
 	// SpoolDir holds message data while it is delivered. Required.
 	SpoolDir string
+	// LoggedIn is told the client's address after a successful AUTH (on
+	// port 25: after the first accepted recipient), so that a
+	// connection limit in front of the server counts the connection as
+	// a customer's; may be nil.
+	LoggedIn func(remote net.Addr)
+	// UnknownRecipientsSlow: after this many unknown local recipients in
+	// one connection each further one is answered after a growing delay
+	// (1 s more each, at most 5 s); UnknownRecipientsMax: the one after
+	// that gets 421 and the connection is closed (directory harvest).
+	// Defaults 3 and 10.
+	UnknownRecipientsSlow, UnknownRecipientsMax int
+	// OnHarvest is told "slowed" or "disconnected" for each such
+	// answer (for metrics); may be nil.
+	OnHarvest func(action string)
 }
+
+// SpoolPattern names the files a message is spooled to during DATA
+// (os.CreateTemp pattern; also a filepath.Glob pattern for the sweep
+// after a crash).
+const SpoolPattern = "smtp-*"
 
 // Server is one SMTP listener's server.
 type Server struct {
@@ -133,6 +152,12 @@ func New(opts Options) *Server {
 	if opts.MaxLineLength == 0 {
 		opts.MaxLineLength = 2000
 	}
+	if opts.UnknownRecipientsMax == 0 {
+		opts.UnknownRecipientsMax = 10
+	}
+	if opts.UnknownRecipientsSlow == 0 {
+		opts.UnknownRecipientsSlow = min(3, opts.UnknownRecipientsMax)
+	}
 	s := &Server{opts: opts, log: opts.Logger.With("proto", opts.Mode.String())}
 	srv := smtp.NewServer(s)
 	srv.Domain = opts.Hostname
@@ -152,6 +177,9 @@ func New(opts Options) *Server {
 
 // Serve accepts connections on ln until Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
+	if !s.opts.ImplicitTLS {
+		ln = guardListener{ln}
+	}
 	err := s.smtp.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -182,6 +210,7 @@ var (
 	errUnknownUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
 	errTempFailure = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary local problem, please try again later"}
 	errBadAddress  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Bad address syntax"}
+	errClosing     = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection closed"}
 )
 
 // NewSession implements smtp.Backend.
@@ -206,6 +235,7 @@ type session struct {
 	tls    bool
 
 	account string // authenticated account (submission)
+	unknown int    // unknown local recipients in this connection
 	from    string
 	local   []string // accounts to deliver to
 	relay   []string // remote recipients to queue
@@ -244,6 +274,9 @@ func (ss *submissionSession) AuthMechanisms() []string { return []string{sasl.Pl
 // Auth implements smtp.AuthSession.
 func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 	check := func(username, password string) error {
+		if ss.closed() {
+			return errClosing
+		}
 		account, err := ss.s.opts.Auth.Authenticate(context.Background(), auth.Attempt{
 			Proto: "submission", Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password, Client: ss.conn.Hostname()})
 		var fe *auth.FormError
@@ -251,6 +284,7 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 		switch {
 		case err == nil:
 			ss.account = account
+			ss.loggedIn()
 			return nil
 		case errors.As(err, &fe):
 			// RFC 4954 §6: 535 5.7.8 for invalid credentials.
@@ -307,6 +341,9 @@ func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
 
 // Mail implements smtp.Session.
 func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.closed() {
+		return errClosing
+	}
 	if ss.account == "" {
 		// Attribute the refusal to the sender's account when it is ours:
 		// support looks it up by that address.
@@ -329,12 +366,18 @@ func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
 // Mail implements smtp.Session (inbound: any sender, including <>).
 // go-smtp refuses a SIZE= over MaxMessageBytes itself (552, RFC 1870).
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if ss.closed() {
+		return errClosing
+	}
 	ss.from = from
 	return nil
 }
 
 // Rcpt implements smtp.Session.
 func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if ss.closed() {
+		return errClosing
+	}
 	addr, err := autoconfig.ParseAddress(to)
 	if err != nil {
 		return errBadAddress
@@ -350,16 +393,72 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	account, ok := ss.s.opts.Directory.Resolve(addr.String())
 	if !ok {
 		ss.event(events.SubmissionRefused, "unknown-recipient", "RCPT TO:<"+to+">")
-		return errUnknownUser
+		return ss.unknownRecipient()
 	}
 	ss.local = append(ss.local, account)
+	if ss.s.opts.Mode == Inbound {
+		ss.loggedIn()
+	}
 	return nil
+}
+
+// unknownRecipient answers an unknown local recipient: 550 at first,
+// then slower, then 421 and the end of the connection, so that guessing
+// addresses (a directory harvest) costs the guesser time and
+// connections.
+func (ss *session) unknownRecipient() error {
+	ss.unknown++
+	o := &ss.s.opts
+	if ss.unknown > o.UnknownRecipientsMax {
+		if o.OnHarvest != nil {
+			o.OnHarvest("disconnected")
+		}
+		ss.s.log.Warn("too many unknown recipients: closing the connection", "remote", ss.remote, "unknown", ss.unknown-1)
+		c := ss.conn.Conn()
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "421 4.7.0 Too many unknown recipients, closing connection\r\n")
+		c.Close()
+		return errClosing
+	}
+	if ss.unknown > o.UnknownRecipientsSlow {
+		if o.OnHarvest != nil {
+			o.OnHarvest("slowed")
+		}
+		time.Sleep(min(time.Duration(ss.unknown-o.UnknownRecipientsSlow)*time.Second, 5*time.Second))
+	}
+	return errUnknownUser
+}
+
+// loggedIn tells the connection limit that this is a customer's
+// connection now.
+func (ss *session) loggedIn() {
+	if f := ss.s.opts.LoggedIn; f != nil {
+		f(ss.conn.Conn().RemoteAddr())
+	}
+}
+
+// closed reports whether the connection was closed under the library,
+// after a read timed out: the library may still hand over the partial
+// line it read, which must not be acted on.
+func (ss *session) closed() bool {
+	var c net.Conn = ss.conn.Conn()
+	for c != nil {
+		if cc, ok := c.(interface{ Closed() bool }); ok && cc.Closed() {
+			return true
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return false
+		}
+		c = u.NetConn()
+	}
+	return false
 }
 
 // Data implements smtp.Session: spool the message with our trace
 // headers, then store every copy; 250 only when all are durable.
 func (ss *session) Data(r io.Reader) error {
-	spool, err := os.CreateTemp(ss.s.opts.SpoolDir, "smtp-*")
+	spool, err := os.CreateTemp(ss.s.opts.SpoolDir, SpoolPattern)
 	if err != nil {
 		ss.s.log.Error("spool", "err", err)
 		return errTempFailure

@@ -104,6 +104,12 @@ type rig struct {
 
 func start(t *testing.T) *rig {
 	t.Helper()
+	return startWith(t, nil)
+}
+
+// startWith is start with the servers' options changed by edit.
+func startWith(t *testing.T, edit func(*smtpd.Options)) *rig {
+	t.Helper()
 	tlsConf, _ := autoconfigtest.TLS(t)
 	store, err := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
 	if err != nil {
@@ -124,8 +130,12 @@ func start(t *testing.T) *rig {
 		if implicit {
 			ln = tls.NewListener(ln, tlsConf)
 		}
-		s := smtpd.New(smtpd.Options{Mode: mode, Hostname: "mail.johndoe.com", Auth: authn, Directory: directory{},
-			Deliverer: r.del, Events: ev, TLSConfig: tlsConf, ImplicitTLS: implicit, SpoolDir: spool, MaxMessageBytes: 64 << 10})
+		opts := smtpd.Options{Mode: mode, Hostname: "mail.johndoe.com", Auth: authn, Directory: directory{},
+			Deliverer: r.del, Events: ev, TLSConfig: tlsConf, ImplicitTLS: implicit, SpoolDir: spool, MaxMessageBytes: 64 << 10}
+		if edit != nil {
+			edit(&opts)
+		}
+		s := smtpd.New(opts)
 		go s.Serve(ln)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
