@@ -26,6 +26,7 @@ import (
 	"mailsetup/probe"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/events"
+	"mailsetup/server/netlimit"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
 )
@@ -227,17 +228,51 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		}
 	}
+	webListeners := 0
+	for _, a := range []string{s.cfg.Listen.HTTP, s.cfg.Listen.HTTPS} {
+		if a != "" {
+			webListeners++
+		}
+	}
+	budget := planDescriptors(s.cfg, webListeners, s.log)
+	webRefused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_web_connections_refused_total",
+		Help: "Web connections refused or closed by the connection limits (http_limits.max_connections, within the descriptor budget, and max_connections_per_ip); idle keep-alive connections are closed first.",
+	}, []string{"listener", "reason"})
+	s.registry.MustRegister(webRefused)
 	startHTTP := func(name, addr string, h http.Handler, tlsConf *tls.Config) error {
-		ln, err := net.Listen("tcp", addr)
+		raw, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("listen.%s = %q: %w", name, addr, err)
 		}
+		// Bounded, so that the web can never take the descriptors the
+		// mail listeners need; an idle keep-alive connection makes room
+		// for a new one (ConnState below says which are idle).
+		maxConns, perIP := budget.web, lim.MaxConnectionsPerIP
+		if name == "admin" {
+			maxConns, perIP = budget.admin, budget.admin
+		}
+		var reject func(net.Conn, string)
+		if tlsConf == nil {
+			reject = rejectHTTP
+		}
+		limited := netlimit.Wrap(raw, netlimit.Options{MaxConns: maxConns, MaxPerIP: perIP, Reject: reject, Logger: s.log.With("listener", name),
+			OnReject: func(reason string) { webRefused.WithLabelValues(name, reason).Inc() }})
+		var ln net.Listener = limited
 		scheme := "http"
 		if tlsConf != nil {
 			ln = tls.NewListener(ln, tlsConf)
 			scheme = "https"
 		}
 		srv := httpServer(h)
+		srv.ConnState = func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateActive:
+				limited.LoggedIn(c.RemoteAddr())
+			case http.StateIdle:
+				limited.Idle(c.RemoteAddr())
+			}
+		}
 		listeners = append(listeners, Listener{Name: name, Addr: ln.Addr(), URL: scheme + "://" + ln.Addr().String()})
 		closers = append(closers, srv.Shutdown)
 		wg.Add(1)
@@ -359,4 +394,10 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 	}
 	return runErr
+}
+
+// rejectHTTP answers a plain-HTTP connection over the limits.
+func rejectHTTP(c net.Conn, reason string) {
+	body := reason + ", try again later\n"
+	fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 10\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -319,4 +320,87 @@ func swaksOK(transcript string) error {
 		return fmt.Errorf("swaks:\n%s", transcript)
 	}
 	return nil
+}
+
+// TestWebFloodLeavesMailListenersRoom: with 2048 descriptors, 3000 idle
+// keep-alive connections to the HTTP listener (a GET /healthz each, from
+// 15 addresses) cannot take the descriptors the mail listeners need:
+// every mail listener greets at once during the flood, the admin
+// listener answers, and a new web client gets its page (an idle
+// connection makes room).
+func TestWebFloodLeavesMailListenersRoom(t *testing.T) {
+	prlimit := autoconfigtest.Tool(t, "prlimit", "util-linux")
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		// Idle connections kept for 10 minutes, as a flood keeps them.
+		return inMail("max_connections = 100")(t, m, config) + "\n[http_limits]\nidle_seconds = 600\n"
+	})
+	m.service = startServeUnder(t, []string{prlimit, "--nofile=2048:2048", "--"}, "--config", m.config)
+	defer m.stop(t)
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", m.ports.HTTP)
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	served, refused, stalled := 0, 0, 0
+	for i := 0; i < 3000 && stalled < 5; i++ {
+		c, err := dialFrom(fmt.Sprintf("127.0.3.%d", 1+i%15), httpAddr)
+		if err != nil {
+			t.Fatalf("flood connection %d: %v", i, err)
+		}
+		flood = append(flood, c)
+		// Short: a connection the server cannot accept must not stall
+		// the flood until the idle ones time out.
+		_ = c.SetDeadline(time.Now().Add(time.Second))
+		fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		var ne net.Error
+		switch {
+		case errors.As(err, &ne) && ne.Timeout():
+			stalled++ // not accepted: the server is out of descriptors
+			refused++
+		case err != nil:
+			refused++ // pushed out, or closed
+		case resp.StatusCode == http.StatusOK:
+			served++
+		default:
+			refused++
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
+	t.Logf("flood: %d served and left idle, %d refused or closed (%d not answered)", served, refused, stalled)
+
+	greets := map[int]bool{m.ports.SMTP: false, m.ports.Submission: false, m.ports.Submissions: true,
+		m.ports.IMAP: false, m.ports.IMAPS: true, m.ports.POP3: false, m.ports.POP3S: true}
+	for port, implicitTLS := range greets {
+		start := time.Now()
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 2*time.Second)
+		if err != nil {
+			t.Errorf("port %d during the flood: %v", port, err)
+			continue
+		}
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if implicitTLS {
+			c = tls.Client(c, &tls.Config{InsecureSkipVerify: true}) // the demo's self-signed certificate
+		}
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil || !(strings.HasPrefix(line, "220 ") || strings.HasPrefix(line, "* OK") || strings.HasPrefix(line, "+OK")) {
+			t.Errorf("port %d during the flood: %q %v", port, line, err)
+		} else if took := time.Since(start); took > time.Second {
+			t.Errorf("port %d greeted after %v", port, took)
+		}
+	}
+	if r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", m.ports.Admin)); r.status != http.StatusOK {
+		t.Errorf("admin during the flood: %d", r.status)
+	}
+	if r := curl(t, "-k", fmt.Sprintf("http://127.0.0.1:%d/mail/config-v1.1.xml?emailaddress=%s", m.ports.HTTP, server.DemoAddress)); r.status != http.StatusOK {
+		t.Errorf("a new web client during the flood: %d", r.status)
+	}
+	if !strings.Contains(m.stderr.String(), "descriptor budget") {
+		t.Errorf("the descriptor budget is not logged:\n%s", m.stderr)
+	}
 }

@@ -25,6 +25,14 @@ import (
 // before the service starts.
 func startMailWith(t *testing.T, edit func(t *testing.T, m *mailService, config string) string) *mailService {
 	t.Helper()
+	m := prepareMail(t, edit)
+	m.service = startServe(t, "--config", m.config)
+	return m
+}
+
+// prepareMail is startMailWith without the start.
+func prepareMail(t *testing.T, edit func(t *testing.T, m *mailService, config string) string) *mailService {
+	t.Helper()
 	dir := t.TempDir()
 	ports := freePorts(t)
 	created, err := server.EnsureDefault(dir, ports)
@@ -39,7 +47,6 @@ func startMailWith(t *testing.T, edit func(t *testing.T, m *mailService, config 
 	if err := os.WriteFile(m.config, []byte(edit(t, m, string(data))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m.service = startServe(t, "--config", m.config)
 	return m
 }
 

@@ -101,7 +101,15 @@ type service struct {
 // listeners (readiness, not a sleep).
 func startServe(t *testing.T, args ...string) *service {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"serve"}, args...)...)
+	return startServeUnder(t, nil, args...)
+}
+
+// startServeUnder is startServe with the binary run by a wrapper command
+// (such as prlimit).
+func startServeUnder(t *testing.T, wrapper []string, args ...string) *service {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrapper...), binary, "serve"), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderrWriter{stderr}
 	pipe, err := cmd.StdoutPipe()

@@ -257,6 +257,25 @@ func (l *Listener) LoggedIn(remote net.Addr) {
 	l.unwaitLocked(c)
 }
 
+// Idle puts the connection from remote back among those that may be
+// pushed out: an HTTP keep-alive connection between requests (the web
+// listeners call LoggedIn when a request starts, Idle when it ends). An
+// unknown address is ignored.
+func (l *Listener) Idle(remote net.Addr) {
+	if remote == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.byAddr[remote.String()]
+	if c == nil || !c.loggedIn || c.closed.Load() {
+		return
+	}
+	c.loggedIn = false
+	l.waiting[c.p] = append(l.waiting[c.p], c)
+	l.nwait++
+}
+
 func (l *Listener) release(c *Conn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
