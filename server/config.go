@@ -144,6 +144,11 @@ type MailConfig struct {
 	// Defaults 3 and 10.
 	UnknownRecipientsSlow int `toml:"unknown_recipients_slow"`
 	UnknownRecipientsMax  int `toml:"unknown_recipients_max"`
+	// SMTPCommandSeconds is how long an SMTP client may take to send one
+	// command line (RFC 5321 §4.5.3.2 suggests 5 minutes); a line
+	// trickled slower is not executed and the connection is closed.
+	// Default 300.
+	SMTPCommandSeconds int `toml:"smtp_command_seconds"`
 }
 
 // HTTPLimitConfig bounds HTTP requests. Zero values take the defaults.
@@ -287,6 +292,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Mail.LoginWindowSeconds, 600)
 	setDefault(&c.Mail.UnknownRecipientsSlow, 3)
 	setDefault(&c.Mail.UnknownRecipientsMax, 10)
+	setDefault(&c.Mail.SMTPCommandSeconds, 300)
 	setDefault(&c.Limits.MaxConnections, 4000)
 	setDefault(&c.Limits.MaxConnectionsPerIP, 200)
 	l := &c.Limits
@@ -414,6 +420,7 @@ func (c *Config) Validate() error {
 		"mail.login_window_seconds":          c.Mail.LoginWindowSeconds,
 		"mail.unknown_recipients_slow":       c.Mail.UnknownRecipientsSlow,
 		"mail.unknown_recipients_max":        c.Mail.UnknownRecipientsMax,
+		"mail.smtp_command_seconds":          c.Mail.SMTPCommandSeconds,
 		"http_limits.max_connections":        c.Limits.MaxConnections,
 		"http_limits.max_connections_per_ip": c.Limits.MaxConnectionsPerIP,
 	} {

@@ -112,7 +112,8 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				Events: s.bus, Logger: log, TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				MaxMessageBytes: mc.MaxMessageBytes, SpoolDir: spool, LoggedIn: loggedIn,
 				UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
-				OnHarvest: func(action string) { harvest.WithLabelValues(action).Inc() }})
+				ReadTimeout: time.Duration(mc.SMTPCommandSeconds) * time.Second,
+				OnHarvest:   func(action string) { harvest.WithLabelValues(action).Inc() }})
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
 			srv := imapd.New(imapd.Options{Store: s.mail.store, Auth: s.mail.auth, Events: s.bus, Logger: log,

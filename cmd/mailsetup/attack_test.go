@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os/exec"
@@ -253,11 +255,21 @@ func TestSlowClientsDoNotHoldTheSlots(t *testing.T) {
 	if n := answered.Load(); n > 0 {
 		t.Errorf("%d trickled partial lines were answered as commands", n)
 	}
+	// Thousands of refusals, a few log lines: at most one a minute per
+	// listener and reason (the test runs for less than a minute).
+	if n := strings.Count(m.stderr.String(), "connections refused or closed"); n == 0 || n > 7*5 {
+		t.Errorf("%d log lines about refused connections", n)
+	}
 	r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.Admin))
 	for _, want := range []string{`mailsetup_mail_connections_refused_total{listener="pop3",reason="no login in time"}`,
 		`mailsetup_mail_connections_refused_total{listener="imaps",reason="no login in time"}`} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %s", want)
+			for _, l := range strings.Split(string(r.body), "\n") {
+				if strings.HasPrefix(l, "mailsetup_mail_connections_refused_total") {
+					t.Log(l)
+				}
+			}
 		}
 	}
 }
@@ -402,5 +414,76 @@ func TestWebFloodLeavesMailListenersRoom(t *testing.T) {
 	}
 	if !strings.Contains(m.stderr.String(), "descriptor budget") {
 		t.Errorf("the descriptor budget is not logged:\n%s", m.stderr)
+	}
+}
+
+// TestDirectoryHarvestOnPort25: swaks names 6 unknown recipients in one
+// session; after 3 they come slower, the 5th gets 421 and the
+// connection ends; the metric counts it.
+func TestDirectoryHarvestOnPort25(t *testing.T) {
+	m := startMailWith(t, inMail("unknown_recipients_slow = 2", "unknown_recipients_max = 4"))
+	defer m.stop(t)
+	var to []string
+	for i := 1; i <= 6; i++ {
+		to = append(to, fmt.Sprintf("nobody%d@example.test", i))
+	}
+	start := time.Now()
+	out := swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.SMTP), "--from", "guesser@elsewhere.example", "--to", strings.Join(to, ","))
+	if strings.Count(out, "550 5.1.1") != 4 || !strings.Contains(out, "421 4.7.0 Too many unknown recipients") {
+		t.Errorf("swaks:\n%s", out)
+	}
+	if took := time.Since(start); took < 3*time.Second {
+		t.Errorf("4 unknown recipients took %v: not slowed (1 s + 2 s)", took)
+	}
+	r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.Admin))
+	if !strings.Contains(string(r.body), `mailsetup_smtp_unknown_recipient_limit_total{action="disconnected"} 1`) {
+		t.Errorf("metric:\n%s", r.body)
+	}
+}
+
+// TestTrickledCommandAfterLoginIsNotExecuted: a customer's connection
+// (logged in, so the login timeout no longer applies) that trickles a
+// command slower than mail.smtp_command_seconds is closed, and the
+// partial command is not executed.
+func TestTrickledCommandAfterLoginIsNotExecuted(t *testing.T) {
+	m := startMailWith(t, inMail("smtp_command_seconds = 2"))
+	defer m.stop(t)
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", m.ports.Submissions), &tls.Config{InsecureSkipVerify: true}) // the demo's self-signed certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	reply := func(cmd string) string {
+		if cmd != "" {
+			fmt.Fprintf(c, "%s\r\n", cmd)
+		}
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%q: %v", cmd, err)
+			}
+			if len(l) < 4 || l[3] != '-' {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	reply("")
+	reply("EHLO client.example")
+	cred := base64.StdEncoding.EncodeToString([]byte("\x00" + server.DemoAddress + "\x00" + m.password))
+	if l := reply("AUTH PLAIN " + cred); !strings.HasPrefix(l, "235") {
+		t.Fatalf("AUTH: %q", l)
+	}
+	fmt.Fprint(c, "MAIL FROM:<"+server.DemoAddress+">")
+	for i := 0; i < 8; i++ {
+		time.Sleep(500 * time.Millisecond)
+		if _, err := c.Write([]byte(" ")); err != nil {
+			break
+		}
+	}
+	rest, _ := io.ReadAll(r)
+	if strings.Contains(string(rest), "250") {
+		t.Errorf("the partial command was executed: %q", rest)
 	}
 }

@@ -12,7 +12,8 @@
 //     limit, MaxUnauthenticated; when it is full, a new connection
 //     pushes out the oldest waiting connection of the address that has
 //     the most of them (the flooder's, not a customer's single one), or
-//     is refused if its own address is that one, so a client that logs
+//     is refused if its own address holds half as many or more, so a
+//     client that logs
 //     in promptly gets through unless the flood comes from more
 //     addresses than the share has places;
 //   - with CloseOnTimeout, a read that times out closes the connection,
@@ -175,9 +176,11 @@ func (l *Listener) Accept() (net.Conn, error) {
 // pushOutLocked takes the oldest waiting connection of the address with
 // the most waiting connections out of the waiting list, for the caller
 // to close (caller holds mu). When the new connection's own address p
-// has as many waiting as any other, it gets nil: the newcomer is the one
-// to refuse, so that a flooder's reconnections do not churn through his
-// own waiting connections.
+// has half as many waiting as that address or more, it gets nil: the
+// newcomer is the one to refuse, so that a flooder's reconnections (or
+// two of his addresses taking turns) do not churn through the waiting
+// connections, while a customer with one or two waiting connections
+// still gets in.
 func (l *Listener) pushOutLocked(p netip.Prefix) *Conn {
 	var worst netip.Prefix
 	n := 0
@@ -186,7 +189,7 @@ func (l *Listener) pushOutLocked(p netip.Prefix) *Conn {
 			worst, n = q, len(list)
 		}
 	}
-	if n == 0 || len(l.waiting[p]) >= n {
+	if n == 0 || 2*len(l.waiting[p]) >= n {
 		return nil
 	}
 	v := l.waiting[worst][0]
