@@ -64,6 +64,7 @@ type rig struct {
 
 	implicit, starttls, insecure string
 	servers                      []*imapd.Server
+	log                          *testWriter // the servers' log
 }
 
 func start(t *testing.T) *rig {
@@ -88,7 +89,7 @@ func start(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &rig{store: store, ev: ev, certFile: certFile, roots: roots, tlsConf: tlsConf}
+	r := &rig{store: store, ev: ev, certFile: certFile, roots: roots, tlsConf: tlsConf, log: newTestWriter(t)}
 	serve := func(opts imapd.Options) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -97,7 +98,7 @@ func start(t *testing.T) *rig {
 		if opts.ImplicitTLS {
 			ln = tls.NewListener(ln, tlsConf)
 		}
-		opts.Store, opts.Auth, opts.Events, opts.Logger = store, authn, ev, testLogger(t)
+		opts.Store, opts.Auth, opts.Events, opts.Logger = store, authn, ev, slog.New(slog.NewTextHandler(r.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		s := imapd.New(opts)
 		done := make(chan error, 1)
 		go func() { done <- s.Serve(ln) }()
@@ -251,24 +252,38 @@ func hasLine(lines []string, prefix string) bool {
 
 // testLogger logs to t until the test ends.
 func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newTestWriter passes log lines to t until the test ends and keeps them.
+func newTestWriter(t *testing.T) *testWriter {
 	w := &testWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
 		w.done = true
 		w.mu.Unlock()
 	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return w
 }
 
 type testWriter struct {
 	mu   sync.Mutex
 	t    *testing.T
 	done bool
+	all  strings.Builder
+}
+
+// String returns everything logged so far.
+func (w *testWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.all.String()
 }
 
 func (w *testWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.all.Write(p)
 	if !w.done {
 		w.t.Log(strings.TrimSpace(string(p)))
 	}

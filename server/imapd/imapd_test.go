@@ -815,6 +815,14 @@ func TestOversizedLiteralBeforeLogin(t *testing.T) {
 	if l, err := rc.r.ReadString('\n'); err == nil {
 		t.Errorf("connection still open: %q", l)
 	}
+	// The library's log line about it names the client.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(r.log.String(), "client 127.0.0.1:") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(r.log.String(), "client 127.0.0.1:") {
+		t.Errorf("no log line names the client:\n%s", r.log)
+	}
 	// A small literal still logs in.
 	rc = dialRaw(t, r.implicit, r.clientTLS())
 	rc.send("a1 LOGIN {16}\r\n")
