@@ -266,11 +266,15 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		srv := httpServer(h)
 		srv.ConnState = func(c net.Conn, st http.ConnState) {
+			nc := netlimit.Of(c)
+			if nc == nil {
+				return
+			}
 			switch st {
 			case http.StateActive:
-				limited.LoggedIn(c.RemoteAddr())
+				nc.LoggedIn()
 			case http.StateIdle:
-				limited.Idle(c.RemoteAddr())
+				nc.Idle()
 			}
 		}
 		listeners = append(listeners, Listener{Name: name, Addr: ln.Addr(), URL: scheme + "://" + ln.Addr().String()})

@@ -119,8 +119,21 @@ func ParseRequest(r io.Reader) (Request, error) {
 	if len(data) > MaxRequestBytes {
 		return Request{}, ErrTooLarge
 	}
-	data = bytes.TrimPrefix(data, utf8BOM)
+	return parseRequest(bytes.TrimPrefix(data, utf8BOM))
+}
 
+// parseRequest parses a body (without its byte order mark): the common
+// shape by parseCanonical, anything else by parseFull. The two agree on
+// every body parseCanonical accepts (FuzzCanonicalAgrees).
+func parseRequest(data []byte) (Request, error) {
+	if req, rootSpace, seenSchema, ok := parseCanonical(data); ok {
+		return checkRequest(req, rootSpace, seenSchema)
+	}
+	return parseFull(data)
+}
+
+// parseFull parses any body with encoding/xml.
+func parseFull(data []byte) (Request, error) {
 	var (
 		req         Request
 		rootSpace   string
@@ -213,7 +226,12 @@ func ParseRequest(r io.Reader) (Request, error) {
 	if !seenRoot {
 		return malformed("no XML element in the body")
 	}
+	return checkRequest(req, rootSpace, seenSchema)
+}
 
+// checkRequest applies the rules on the schema and the address to a
+// parsed request.
+func checkRequest(req Request, rootSpace string, seenSchema bool) (Request, error) {
 	if seenSchema && req.AcceptableResponseSchema != "" {
 		if !sameSchema(req.AcceptableResponseSchema, OutlookResponseSchema) {
 			return req, fmt.Errorf("%w: %q", ErrSchemaNotSupported, req.AcceptableResponseSchema)

@@ -68,7 +68,7 @@ type Listener struct {
 	mu      sync.Mutex
 	total   int
 	perIP   map[netip.Prefix]int
-	waiting map[netip.Prefix][]*Conn // not logged in, oldest first
+	waiting map[netip.Prefix]*waitList // not logged in (web: idle), per address
 	nwait   int
 	byAddr  map[string]*Conn // remote ip:port -> open connection
 	logged  time.Time        // last refusal log line
@@ -81,7 +81,7 @@ func Wrap(ln net.Listener, opts Options) *Listener {
 		opts.MaxUnauthenticated = opts.MaxConns
 	}
 	return &Listener{Listener: ln, opts: opts, perIP: map[netip.Prefix]int{},
-		waiting: map[netip.Prefix][]*Conn{}, byAddr: map[string]*Conn{}, unlog: map[string]int{}}
+		waiting: map[netip.Prefix]*waitList{}, byAddr: map[string]*Conn{}, unlog: map[string]int{}}
 }
 
 // Reasons given to Reject and OnReject.
@@ -141,8 +141,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			nc = &Conn{Conn: c, l: l, p: p, key: c.RemoteAddr().String(), accepted: time.Now()}
 			l.total++
 			l.perIP[p]++
-			l.waiting[p] = append(l.waiting[p], nc)
-			l.nwait++
+			l.waitLocked(nc)
 			l.byAddr[nc.key] = nc
 			if l.opts.LoginTimeout > 0 {
 				nc.timer = time.AfterFunc(l.opts.LoginTimeout, func() {
@@ -182,35 +181,71 @@ func (l *Listener) Accept() (net.Conn, error) {
 // connections, while a customer with one or two waiting connections
 // still gets in.
 func (l *Listener) pushOutLocked(p netip.Prefix) *Conn {
-	var worst netip.Prefix
-	n := 0
-	for q, list := range l.waiting {
-		if len(list) > n {
-			worst, n = q, len(list)
+	var worst *waitList
+	for _, w := range l.waiting {
+		if worst == nil || w.n > worst.n {
+			worst = w
 		}
 	}
-	if n == 0 || 2*len(l.waiting[p]) >= n {
+	if worst == nil || worst.n == 0 {
 		return nil
 	}
-	v := l.waiting[worst][0]
+	if own := l.waiting[p]; own != nil && 2*own.n >= worst.n {
+		return nil
+	}
+	v := worst.head
 	l.unwaitLocked(v)
 	return v
 }
 
-// unwaitLocked removes c from the waiting list (caller holds mu).
-func (l *Listener) unwaitLocked(c *Conn) {
-	list := l.waiting[c.p]
-	for i, w := range list {
-		if w == c {
-			list = append(list[:i:i], list[i+1:]...)
-			l.nwait--
-			break
-		}
+// waitList is one address's waiting connections, oldest first, linked
+// through the connections themselves: a web listener moves a connection
+// in and out on every request, so both are O(1) and allocate nothing.
+type waitList struct {
+	head, tail *Conn
+	n          int
+}
+
+// waitLocked appends c to its address's waiting list (caller holds mu).
+func (l *Listener) waitLocked(c *Conn) {
+	w := l.waiting[c.p]
+	if w == nil {
+		w = &waitList{}
+		l.waiting[c.p] = w
 	}
-	if len(list) == 0 {
-		delete(l.waiting, c.p)
+	c.prev, c.next, c.inWait = w.tail, nil, true
+	if w.tail != nil {
+		w.tail.next = c
 	} else {
-		l.waiting[c.p] = list
+		w.head = c
+	}
+	w.tail = c
+	w.n++
+	l.nwait++
+}
+
+// unwaitLocked removes c from its waiting list, if it is on it (caller
+// holds mu).
+func (l *Listener) unwaitLocked(c *Conn) {
+	if !c.inWait {
+		return
+	}
+	w := l.waiting[c.p]
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		w.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		w.tail = c.prev
+	}
+	c.prev, c.next, c.inWait = nil, nil, false
+	w.n--
+	l.nwait--
+	if w.n == 0 {
+		delete(l.waiting, c.p)
 	}
 }
 
@@ -248,9 +283,19 @@ func (l *Listener) LoggedIn(remote net.Addr) {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	c := l.byAddr[remote.String()]
-	if c == nil || c.loggedIn {
+	l.mu.Unlock()
+	if c != nil {
+		c.LoggedIn()
+	}
+}
+
+// LoggedIn is Listener.LoggedIn for a connection at hand.
+func (c *Conn) LoggedIn() {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.loggedIn {
 		return
 	}
 	c.loggedIn = true
@@ -269,14 +314,23 @@ func (l *Listener) Idle(remote net.Addr) {
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	c := l.byAddr[remote.String()]
-	if c == nil || !c.loggedIn || c.closed.Load() {
+	l.mu.Unlock()
+	if c != nil {
+		c.Idle()
+	}
+}
+
+// Idle is Listener.Idle for a connection at hand.
+func (c *Conn) Idle() {
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !c.loggedIn || c.closed.Load() {
 		return
 	}
 	c.loggedIn = false
-	l.waiting[c.p] = append(l.waiting[c.p], c)
-	l.nwait++
+	l.waitLocked(c)
 }
 
 func (l *Listener) release(c *Conn) {
@@ -319,8 +373,11 @@ type Conn struct {
 	accepted time.Time
 	timer    *time.Timer
 	loggedIn bool // under l.mu
-	once     sync.Once
-	closed   atomic.Bool
+	// prev, next, inWait: the address's waiting list (under l.mu).
+	prev, next *Conn
+	inWait     bool
+	once       sync.Once
+	closed     atomic.Bool
 }
 
 // Closed reports whether the connection was closed (by a limit, or by
@@ -355,4 +412,20 @@ func (c *Conn) Close() error {
 		c.l.release(c)
 	})
 	return err
+}
+
+// Of returns the listener's connection under c (c itself, or the one
+// under a *tls.Conn or another wrapper with NetConn), or nil.
+func Of(c net.Conn) *Conn {
+	for c != nil {
+		if nc, ok := c.(*Conn); ok {
+			return nc
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = u.NetConn()
+	}
+	return nil
 }

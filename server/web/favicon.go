@@ -17,5 +17,5 @@ var faviconICO []byte
 // favicon serves faviconICO; browsers may keep it for a day.
 func favicon(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=86400")
-	return c.Blob(http.StatusOK, "image/x-icon", faviconICO)
+	return blob(c, http.StatusOK, "image/x-icon", faviconICO)
 }

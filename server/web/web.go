@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -111,6 +112,9 @@ type App struct {
 	policyHosts map[string]bool
 
 	requests *prometheus.CounterVec
+	// metrics caches the series of each route and status (routeKey):
+	// looking them up by label values hashed the labels on every request.
+	metrics sync.Map
 	// checksRun counts the settings checks by source and outcome.
 	checksRun *prometheus.CounterVec
 	// auditErrors counts audit lines that could not be written.
@@ -235,8 +239,9 @@ func (a *App) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		code := c.Response().Status
 		d := time.Since(start)
-		a.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-		a.duration.WithLabelValues(route).Observe(d.Seconds())
+		m := a.routeMetrics(route, code)
+		m.requests.Inc()
+		m.duration.Observe(d.Seconds())
 		r := c.Request()
 		level := slog.LevelInfo
 		if code < 400 && !a.accessLog {
@@ -254,6 +259,37 @@ func (a *App) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return nil
 	}
+}
+
+type routeKey struct {
+	route string
+	code  int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// routeMetrics returns the request counter and the duration histogram
+// of a route and status. Routes are echo's patterns (a bounded set) and
+// "unmatched".
+func (a *App) routeMetrics(route string, code int) *routeSeries {
+	k := routeKey{route, code}
+	if m, ok := a.metrics.Load(k); ok {
+		return m.(*routeSeries)
+	}
+	m := &routeSeries{requests: a.requests.WithLabelValues(route, strconv.Itoa(code)), duration: a.duration.WithLabelValues(route)}
+	v, _ := a.metrics.LoadOrStore(k, m)
+	return v.(*routeSeries)
+}
+
+// blob writes a whole document with its Content-Length: a document over
+// net/http's 2 KiB buffer would otherwise go out chunked, which costs the
+// server the framing and tells the client nothing about the size.
+func blob(c echo.Context, code int, contentType string, b []byte) error {
+	c.Response().Header()["Content-Length"] = []string{strconv.Itoa(len(b))}
+	return c.Blob(code, contentType, b)
 }
 
 // errorHandler answers echo's own errors (404 no route, 405) as text.
@@ -324,7 +360,7 @@ func (a *App) thunderbird(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, mozilla.ContentType, doc)
+	return blob(c, http.StatusOK, mozilla.ContentType, doc)
 }
 
 // autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
@@ -358,7 +394,7 @@ func (a *App) autodiscoverPOX(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, autodiscover.ContentType, doc)
+	return blob(c, http.StatusOK, autodiscover.ContentType, doc)
 }
 
 func poxError(c echo.Context, status, code int, msg string) error {
@@ -366,7 +402,7 @@ func poxError(c echo.Context, status, code int, msg string) error {
 	if err := autodiscover.WriteError(&buf, code, msg, time.Now()); err != nil {
 		return err
 	}
-	return c.Blob(status, autodiscover.ContentType, buf.Bytes())
+	return blob(c, status, autodiscover.ContentType, buf.Bytes())
 }
 
 // autodiscoverV2 answers Autodiscover v2 with the POX URL of the
@@ -385,7 +421,7 @@ func (a *App) autodiscoverV2(c echo.Context) error {
 		return c.JSON(code, map[string]string{"ErrorCode": errCode, "ErrorMessage": msg})
 	}
 	status, body := autodiscover.V2(queryFold(c, "protocol"), p.Web.BaseURL+"/Autodiscover/Autodiscover.xml")
-	return c.Blob(status, echo.MIMEApplicationJSON, body)
+	return blob(c, status, echo.MIMEApplicationJSON, body)
 }
 
 // queryFold returns a query parameter matched without regard to case
@@ -418,7 +454,7 @@ func (a *App) appleProfile(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", mobileconfig.Filename(p)))
 	h.Set("Cache-Control", "private, no-cache")
-	return c.Blob(http.StatusOK, mobileconfig.ContentType, data)
+	return blob(c, http.StatusOK, mobileconfig.ContentType, data)
 }
 
 func hostOnly(hostport string) string {
