@@ -5,7 +5,11 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
+	"sync"
+
+	"github.com/labstack/echo/v4"
 
 	"mailsetup/autoconfig"
 )
@@ -65,9 +69,12 @@ func (t *addressTemplate) size(n int) int {
 // appendTo appends the document for address (escaped for XML text and
 // attributes) to dst.
 func (t *addressTemplate) appendTo(dst []byte, address string) []byte {
-	var esc strings.Builder
-	_ = xml.EscapeText(&esc, []byte(address)) // writes to a strings.Builder never fail
-	a := esc.String()
+	a := address
+	if needsEscape(address) {
+		var esc strings.Builder
+		_ = xml.EscapeText(&esc, []byte(address)) // writes to a strings.Builder never fail
+		a = esc.String()
+	}
 	if dst == nil {
 		dst = make([]byte, 0, t.size(len(a)))
 	}
@@ -79,6 +86,22 @@ func (t *addressTemplate) appendTo(dst []byte, address string) []byte {
 	}
 	return dst
 }
+
+// needsEscape reports whether xml.EscapeText would change s: anything
+// but printable ASCII without the five markup characters.
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < ' ' || c > '~', c == '"', c == '\'', c == '&', c == '<', c == '>':
+			return true
+		}
+	}
+	return false
+}
+
+// docBufs are buffers for documents built per request; a handler puts
+// its buffer back once the response is written.
+var docBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // docCache holds one template per domain for one renderer.
 type docCache struct {
@@ -99,13 +122,33 @@ func newDocCache(render renderFunc, policies []autoconfig.Policy) *docCache {
 }
 
 // document returns the document for a non-empty address.
-func (c *docCache) document(p autoconfig.Policy, address string) ([]byte, error) {
+// appendDocument appends the policy's document for the address to dst.
+func (c *docCache) appendDocument(dst []byte, p autoconfig.Policy, address string) ([]byte, error) {
 	if t, ok := c.byDom[p.Domain]; ok && address != "" {
-		return t.appendTo(nil, address), nil
+		if dst == nil {
+			dst = make([]byte, 0, t.size(len(address)*6))
+		}
+		return t.appendTo(dst, address), nil
 	}
-	var buf bytes.Buffer
-	if err := c.render(&buf, p, address); err != nil {
+	buf := bytes.NewBuffer(dst)
+	if err := c.render(buf, p, address); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// serve writes the document from a pooled buffer.
+func (c *docCache) serve(ec echo.Context, contentType string, p autoconfig.Policy, address string) error {
+	bp := docBufs.Get().(*[]byte)
+	doc, err := c.appendDocument((*bp)[:0], p, address)
+	if err != nil {
+		docBufs.Put(bp)
+		return err
+	}
+	err = blob(ec, http.StatusOK, contentType, doc)
+	if cap(doc) <= 64<<10 { // do not keep an outsized buffer
+		*bp = doc[:0]
+		docBufs.Put(bp)
+	}
+	return err
 }

@@ -355,12 +355,8 @@ func (a *App) thunderbird(c echo.Context) error {
 			return textError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
 		}
 	}
-	doc, err := a.thunderbirdDocs.document(p, address)
-	if err != nil {
-		return err
-	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return blob(c, http.StatusOK, mozilla.ContentType, doc)
+	return a.thunderbirdDocs.serve(c, mozilla.ContentType, p, address)
 }
 
 // autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
@@ -389,12 +385,8 @@ func (a *App) autodiscoverPOX(c echo.Context) error {
 		}
 		return poxError(c, code, adCode, msg)
 	}
-	doc, err := a.poxDocs.document(p, addr.String())
-	if err != nil {
-		return err
-	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return blob(c, http.StatusOK, autodiscover.ContentType, doc)
+	return a.poxDocs.serve(c, autodiscover.ContentType, p, addr.String())
 }
 
 func poxError(c echo.Context, status, code int, msg string) error {
