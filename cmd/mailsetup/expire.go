@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"time"
 
 	"mailsetup/server"
@@ -34,10 +33,6 @@ running service), 2 usage error.
 `
 
 func cmdExpire(ctx context.Context, args []string, stdout io.Writer) error {
-	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
-		fmt.Fprint(stdout, expireHelp)
-		return nil
-	}
 	var (
 		c      common
 		dryRun bool
@@ -51,13 +46,13 @@ func cmdExpire(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("expire: unexpected argument %q", rest[0])}
+		return usageError{"expire", fmt.Sprintf("unexpected argument %q", rest[0])}
 	}
 	var now time.Time
 	if nowArg != "" {
 		now, err = time.Parse(time.RFC3339, nowArg)
 		if err != nil {
-			return usageError{fmt.Sprintf("expire: --now %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", nowArg)}
+			return usageError{"expire", fmt.Sprintf("--now %q: want an RFC 3339 time such as 2026-01-02T15:04:05Z", nowArg)}
 		}
 	}
 	cfg, err := loadConfig(c)

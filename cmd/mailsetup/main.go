@@ -6,13 +6,15 @@
 //	mailsetup serve [--config FILE] [--data DIR]
 //	mailsetup records [--config FILE] [--data DIR]
 //	mailsetup checkconfig [--config FILE] [--data DIR]
-//	mailsetup user add|passwd|list|remove [--config FILE] [--data DIR] [ADDRESS]
+//	mailsetup user add|passwd|list|remove|alias|unalias|quota [--config FILE] [--data DIR] [ADDRESS ...]
+//	mailsetup probe EMAIL [flags]
 //	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
 //	mailsetup staff hash|token NAME
 //
-// Without --config, the config is DIR/mailsetup.toml (DIR defaults to
-// ./mailsetup-data); serve creates it there, with a demo domain, on first
-// run.
+// Flags may come anywhere after the command's name; "--" ends them, and
+// COMMAND --help prints the command's usage. Without --config, the config
+// is DIR/mailsetup.toml (DIR defaults to ./mailsetup-data); serve creates
+// it there, with a demo domain, on first run.
 package main
 
 import (
@@ -26,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,48 +50,41 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage:
-  mailsetup serve [--config FILE] [--data DIR]      run the service (creates an embedded default in DIR)
-  mailsetup records [--config FILE] [--data DIR]    print the DNS records to publish (zone-file syntax)
-  mailsetup checkconfig [--config FILE] [--data DIR] validate the config, print every problem
-  mailsetup user add ADDRESS                        add an account (password from stdin or a prompt)
-  mailsetup user passwd ADDRESS                     change an account's password
-  mailsetup user remove ADDRESS                     remove an account (its mail stays on disk)
-  mailsetup user list                               list the accounts
-  mailsetup user alias ADDRESS ALIAS                mail to ALIAS goes to ADDRESS, which may send as ALIAS
-  mailsetup user unalias ADDRESS ALIAS              remove an alias
-  mailsetup user quota ADDRESS BYTES                set the storage limit (500M, 2G; 0: none)
-  mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
-  mailsetup staff hash NAME                         print a [[staff.user]] entry (password from stdin or a prompt)
-  mailsetup staff token NAME                        print a new API token and its [[staff.token]] entry
-  mailsetup expire [--config FILE] [--data DIR] [--dry-run]
-                                                    delete mail retrieved over POP3 more than
-                                                    pop3_policy.expire_days ago (--help for more)
-DIR defaults to ./mailsetup-data.
-`
-
 // exitStatus is an error that only carries an exit status; its command
 // has already said what it had to.
 type exitStatus int
 
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// usageError is a command-line mistake: exit status 2 and the usage text.
-type usageError struct{ msg string }
+// usageError is a command-line mistake of the command cmd ("user add";
+// empty for none): exit status 2 and the command's synopsis.
+type usageError struct{ cmd, msg string }
 
-func (e usageError) Error() string { return e.msg }
+func (e usageError) Error() string {
+	if e.cmd == "" {
+		return e.msg
+	}
+	return e.cmd + ": " + e.msg
+}
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	err := dispatch(ctx, args, stdin, stdout, stderr)
 	var ue usageError
 	var es exitStatus
+	var hr helpRequest
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &es):
 		return int(es)
-	case errors.As(err, &ue):
+	case errors.As(err, &hr):
+		fmt.Fprint(stdout, helpText(hr.cmd))
+		return exitOK
+	case errors.As(err, &ue) && ue.cmd == "":
 		fmt.Fprintf(stderr, "mailsetup: %s\n%s", ue.msg, usage)
+		return exitUsage
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "mailsetup %s: %s\n%s", ue.cmd, ue.msg, synopsis(ue.cmd))
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "mailsetup: %v\n", err)
@@ -98,7 +94,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return usageError{"no command given"}
+		return usageError{msg: "no command given"}
 	}
 	switch args[0] {
 	case "serve":
@@ -120,11 +116,11 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 			return exitStatus(code)
 		}
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+	case "help", "-h", "-help", "--help":
+		// "mailsetup help user add" is "mailsetup user add --help".
+		return helpRequest{strings.Join(args[1:], " ")}
 	}
-	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+	return usageError{msg: fmt.Sprintf("unknown command %q", args[0])}
 }
 
 // common holds the flags every subcommand takes.
@@ -132,18 +128,38 @@ type common struct {
 	config, data string
 }
 
-func parseFlags(name string, args []string, c *common, extra func(*flag.FlagSet)) ([]string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+// flags defines --config and --data on fs.
+func (c *common) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.config, "config", "", "config file")
 	fs.StringVar(&c.data, "data", "mailsetup-data", "data directory")
+}
+
+// parseFlags parses the command line of the command cmd: the common
+// flags, those extra defines, anywhere among the positional arguments,
+// which it returns. The error is a helpRequest or a usageError.
+func parseFlags(cmd string, args []string, c *common, extra func(*flag.FlagSet)) ([]string, error) {
+	fs := newFlagSet(cmd)
+	c.flags(fs)
 	if extra != nil {
 		extra(fs)
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, usageError{fmt.Sprintf("%s: %v", name, err)}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return nil, commandError(cmd, err)
 	}
-	return fs.Args(), nil
+	return pos, nil
+}
+
+// noArguments parses the command line of a command that takes only flags.
+func noArguments(cmd string, args []string, c *common) error {
+	rest, err := parseFlags(cmd, args, c, nil)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageError{cmd, fmt.Sprintf("unexpected argument %q", rest[0])}
+	}
+	return nil
 }
 
 // loadConfig loads --config, or DIR/mailsetup.toml which must exist.
@@ -162,14 +178,13 @@ func loadConfig(c common) (*server.Config, error) {
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
-	rest, err := parseFlags("serve", args, &c, nil)
-	if err != nil {
+	if err := noArguments("serve", args, &c); err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("serve: unexpected argument %q", rest[0])}
-	}
-	var created server.Created
+	var (
+		created server.Created
+		err     error
+	)
 	// How the account commands name this service's data, for the hints.
 	dataFlag := "--config " + c.config
 	if c.config == "" {
@@ -341,12 +356,8 @@ func remindCredentials(w io.Writer, path, config, dataFlag string) {
 
 func cmdRecords(args []string, stdout io.Writer) error {
 	var c common
-	rest, err := parseFlags("records", args, &c, nil)
-	if err != nil {
+	if err := noArguments("records", args, &c); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("records: unexpected argument %q", rest[0])}
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {
@@ -357,12 +368,8 @@ func cmdRecords(args []string, stdout io.Writer) error {
 
 func cmdCheckConfig(args []string, stdout io.Writer) error {
 	var c common
-	rest, err := parseFlags("checkconfig", args, &c, nil)
-	if err != nil {
+	if err := noArguments("checkconfig", args, &c); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usageError{fmt.Sprintf("checkconfig: unexpected argument %q", rest[0])}
 	}
 	cfg, err := loadConfig(c)
 	if err != nil {

@@ -399,17 +399,7 @@ func TestMpopKeepNeverDownloadsTwice(t *testing.T) {
 // runExpire runs the real binary's expire command.
 func runExpire(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"expire"}, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, out.String(), errb.String()
+	return runBinary(t, "", "", append([]string{"expire"}, args...)...)
 }
 
 // TestExpireEndToEnd: a domain with expire_days; curl retrieves two of

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,164 +76,214 @@ func (o optBool) IsBoolFlag() bool { return true }
 
 // cmdProbe runs `mailsetup probe` and returns its exit status.
 func cmdProbe(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "-help" || a == "--help" }) {
+	code, err := probeMain(ctx, args, stdin, stdout, nil)
+	var help helpRequest
+	switch {
+	case err == nil:
+		return code
+	case errors.As(err, &help):
 		fmt.Fprint(stdout, probeHelp)
 		return 0
 	}
-	code, err := probeMain(ctx, args, stdin, stdout, nil)
-	if err != nil {
-		// One "probe: " prefix, whether or not the error has its own
-		// (the probe package's errors do).
-		fmt.Fprintf(stderr, "mailsetup probe: %s\n", strings.TrimPrefix(err.Error(), "probe: "))
-		var ue usageError
-		if errors.As(err, &ue) {
-			fmt.Fprint(stderr, probeHelp)
-		}
-		return probeExitUnknown
+	// One "probe: " prefix, whether or not the error has its own (the
+	// probe package's errors and usage errors do).
+	fmt.Fprintf(stderr, "mailsetup probe: %s\n", strings.TrimPrefix(err.Error(), "probe: "))
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprint(stderr, probeHelp)
 	}
-	return code
+	return probeExitUnknown
 }
 
 // probeMain parses args and runs the probe. tune, when set, adjusts the
 // options just before the run (tests set the probe's testing hooks).
 func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, tune func(*probe.Options)) (int, error) {
-	var (
-		c                         common
-		pwStdin, asJSON, discover bool
-		settingsFile, resolver    string
-		caFile                    string
-		timeout                   time.Duration
-		in                        probe.Incoming
-		out                       probe.Outgoing
-		inPort, outPort, delAfter string
-		leave, auth               *bool
-	)
-	// Go's flag package stops at the first non-flag: accept EMAIL first.
-	var email string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		email, args = args[0], args[1:]
-	}
-	rest, err := parseFlags("probe", args, &c, func(fs *flag.FlagSet) {
-		fs.BoolVar(&pwStdin, "password-stdin", false, "")
-		fs.BoolVar(&asJSON, "json", false, "")
-		fs.BoolVar(&discover, "discover", false, "")
-		fs.StringVar(&settingsFile, "settings", "", "")
-		fs.StringVar(&resolver, "resolver", "", "")
-		fs.StringVar(&caFile, "ca", "", "")
-		fs.DurationVar(&timeout, "timeout", probe.DefaultTimeout, "")
-		fs.StringVar(&in.Protocol, "in-proto", "", "")
-		fs.StringVar(&in.Host, "in-host", "", "")
-		fs.StringVar(&inPort, "in-port", "", "")
-		fs.StringVar(&in.Security, "in-security", "", "")
-		fs.StringVar(&in.Username, "in-user", "", "")
-		fs.Var(optBool{&leave}, "leave-on-server", "")
-		fs.StringVar(&delAfter, "delete-after", "", "")
-		fs.StringVar(&out.Host, "out-host", "", "")
-		fs.StringVar(&outPort, "out-port", "", "")
-		fs.StringVar(&out.Security, "out-security", "", "")
-		fs.Var(optBool{&auth}, "out-auth", "")
-		fs.StringVar(&out.Username, "out-user", "", "")
-	})
+	a, err := parseProbeArgs(args)
 	if err != nil {
 		return 0, err
 	}
-	if email == "" && len(rest) > 0 {
-		email, rest = rest[0], rest[1:]
+	settings, err := a.clientSettings()
+	if err != nil {
+		return 0, err
 	}
-	if email == "" {
-		return 0, usageError{"probe: no EMAIL given"}
+	password, err := a.password(stdin)
+	if err != nil {
+		return 0, err
 	}
-	if len(rest) > 0 {
-		return 0, usageError{fmt.Sprintf("probe: unexpected argument %q", rest[0])}
+	opts, err := a.options()
+	if err != nil {
+		return 0, err
 	}
+	if tune != nil {
+		tune(&opts)
+	}
+	rep, err := probe.Run(ctx, probe.Request{Address: a.email, Password: password, Client: settings}, opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := writeProbeReport(stdout, rep, a.asJSON); err != nil {
+		return 0, fmt.Errorf("writing the report: %w", err)
+	}
+	return probe.ExitCode(rep), nil
+}
 
-	var settings *probe.ClientSettings
-	if settingsFile != "" {
-		data, err := os.ReadFile(settingsFile)
-		if err != nil {
-			return 0, fmt.Errorf("--settings: %w", err)
-		}
-		settings = new(probe.ClientSettings)
-		dec := json.NewDecoder(strings.NewReader(string(data)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(settings); err != nil {
-			return 0, fmt.Errorf("--settings %s: %w", settingsFile, err)
+// probeArgs is the probe's command line.
+type probeArgs struct {
+	common
+	email                          string
+	pwStdin, asJSON, discover      bool
+	settingsFile, resolver, caFile string
+	timeout                        time.Duration
+	// What the client shows, field by field: each given one overrides
+	// the --settings file's. The numbers are checked after parsing.
+	in                        probe.Incoming
+	out                       probe.Outgoing
+	inPort, outPort, delAfter string
+	leave, auth               *bool
+}
+
+// parseProbeArgs reads the flags, anywhere, and the one EMAIL.
+func parseProbeArgs(args []string) (*probeArgs, error) {
+	a := &probeArgs{}
+	rest, err := parseFlags("probe", args, &a.common, func(fs *flag.FlagSet) {
+		fs.BoolVar(&a.pwStdin, "password-stdin", false, "")
+		fs.BoolVar(&a.asJSON, "json", false, "")
+		fs.BoolVar(&a.discover, "discover", false, "")
+		fs.StringVar(&a.settingsFile, "settings", "", "")
+		fs.StringVar(&a.resolver, "resolver", "", "")
+		fs.StringVar(&a.caFile, "ca", "", "")
+		fs.DurationVar(&a.timeout, "timeout", probe.DefaultTimeout, "")
+		fs.StringVar(&a.in.Protocol, "in-proto", "", "")
+		fs.StringVar(&a.in.Host, "in-host", "", "")
+		fs.StringVar(&a.inPort, "in-port", "", "")
+		fs.StringVar(&a.in.Security, "in-security", "", "")
+		fs.StringVar(&a.in.Username, "in-user", "", "")
+		fs.Var(optBool{&a.leave}, "leave-on-server", "")
+		fs.StringVar(&a.delAfter, "delete-after", "", "")
+		fs.StringVar(&a.out.Host, "out-host", "", "")
+		fs.StringVar(&a.outPort, "out-port", "", "")
+		fs.StringVar(&a.out.Security, "out-security", "", "")
+		fs.Var(optBool{&a.auth}, "out-auth", "")
+		fs.StringVar(&a.out.Username, "out-user", "", "")
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case len(rest) == 0:
+		return nil, usageError{"probe", "no EMAIL given"}
+	case len(rest) > 1:
+		return nil, usageError{"probe", fmt.Sprintf("unexpected argument %q", rest[1])}
+	}
+	a.email = rest[0]
+	return a, nil
+}
+
+// clientSettings is what the customer's program shows: the --settings
+// file with the flags over it, or nil when neither says anything.
+func (a *probeArgs) clientSettings() (*probe.ClientSettings, error) {
+	s, given, err := readClientSettings(a.settingsFile)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{
+		{&s.Incoming.Protocol, a.in.Protocol}, {&s.Incoming.Host, a.in.Host},
+		{&s.Incoming.Security, a.in.Security}, {&s.Incoming.Username, a.in.Username},
+		{&s.Outgoing.Host, a.out.Host}, {&s.Outgoing.Security, a.out.Security}, {&s.Outgoing.Username, a.out.Username},
+	} {
+		if f.v != "" {
+			*f.dst, given = f.v, true
 		}
 	}
-	overlay := func() *probe.ClientSettings {
-		if settings == nil {
-			settings = new(probe.ClientSettings)
-		}
-		return settings
-	}
-	setStr := func(v string, dst func(*probe.ClientSettings) *string) {
-		if v != "" {
-			*dst(overlay()) = v
-		}
-	}
-	setStr(in.Protocol, func(s *probe.ClientSettings) *string { return &s.Incoming.Protocol })
-	setStr(in.Host, func(s *probe.ClientSettings) *string { return &s.Incoming.Host })
-	setStr(in.Security, func(s *probe.ClientSettings) *string { return &s.Incoming.Security })
-	setStr(in.Username, func(s *probe.ClientSettings) *string { return &s.Incoming.Username })
-	setStr(out.Host, func(s *probe.ClientSettings) *string { return &s.Outgoing.Host })
-	setStr(out.Security, func(s *probe.ClientSettings) *string { return &s.Outgoing.Security })
-	setStr(out.Username, func(s *probe.ClientSettings) *string { return &s.Outgoing.Username })
 	for _, p := range []struct {
 		name, v string
-		dst     func(*probe.ClientSettings) *int
+		dst     *int
 	}{
-		{"in-port", inPort, func(s *probe.ClientSettings) *int { return &s.Incoming.Port }},
-		{"out-port", outPort, func(s *probe.ClientSettings) *int { return &s.Outgoing.Port }},
+		{"in-port", a.inPort, &s.Incoming.Port},
+		{"out-port", a.outPort, &s.Outgoing.Port},
 	} {
 		if p.v == "" {
 			continue
 		}
 		n, err := strconv.Atoi(p.v)
 		if err != nil || n < 1 || n > 65535 {
-			return 0, usageError{fmt.Sprintf("probe: --%s %q: want a port 1..65535", p.name, p.v)}
+			return nil, usageError{"probe", fmt.Sprintf("--%s %q: want a port 1..65535", p.name, p.v)}
 		}
-		*p.dst(overlay()) = n
+		*p.dst, given = n, true
 	}
-	if delAfter != "" {
-		n, err := strconv.Atoi(delAfter)
+	if a.delAfter != "" {
+		n, err := strconv.Atoi(a.delAfter)
 		if err != nil || n < 0 {
-			return 0, usageError{fmt.Sprintf("probe: --delete-after %q: want a number of days (0: never)", delAfter)}
+			return nil, usageError{"probe", fmt.Sprintf("--delete-after %q: want a number of days (0: never)", a.delAfter)}
 		}
-		overlay().Incoming.DeleteAfterDays = &n
+		s.Incoming.DeleteAfterDays, given = &n, true
 	}
-	if leave != nil {
-		overlay().Incoming.LeaveOnServer = leave
+	if a.leave != nil {
+		s.Incoming.LeaveOnServer, given = a.leave, true
 	}
-	if auth != nil {
-		overlay().Outgoing.Auth = auth
+	if a.auth != nil {
+		s.Outgoing.Auth, given = a.auth, true
 	}
+	if !given {
+		return nil, nil
+	}
+	return s, nil
+}
 
-	password := os.Getenv("MAILSETUP_PROBE_PASSWORD")
-	if pwStdin {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return 0, fmt.Errorf("reading the password from stdin: %w", err)
-		}
-		password = strings.TrimRight(line, "\r\n")
-		if password == "" {
-			return 0, errors.New("--password-stdin: stdin has no password")
-		}
+// readClientSettings reads the --settings file, if one is named.
+func readClientSettings(file string) (s *probe.ClientSettings, given bool, err error) {
+	s = new(probe.ClientSettings)
+	if file == "" {
+		return s, false, nil
 	}
-
-	cfg, err := loadConfig(c)
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return 0, err
+		return nil, false, fmt.Errorf("--settings: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(s); err != nil {
+		return nil, false, fmt.Errorf("--settings %s: %w", file, err)
+	}
+	return s, true, nil
+}
+
+// password is the one to log in with: the first line of stdin with
+// --password-stdin, else MAILSETUP_PROBE_PASSWORD (empty: no logins).
+func (a *probeArgs) password(stdin io.Reader) (string, error) {
+	if !a.pwStdin {
+		return os.Getenv("MAILSETUP_PROBE_PASSWORD"), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading the password from stdin: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return "", errors.New("--password-stdin: stdin has no password")
+	}
+	return password, nil
+}
+
+// options are the probe's: the config's policies and certificates, and
+// the flags that tune the run.
+func (a *probeArgs) options() (probe.Options, error) {
+	cfg, err := loadConfig(a.common)
+	if err != nil {
+		return probe.Options{}, err
 	}
 	var extra []string
-	if caFile != "" {
-		extra = append(extra, caFile)
+	if a.caFile != "" {
+		extra = append(extra, a.caFile)
 	}
 	roots, err := server.ProbeRoots(cfg, extra...)
 	if err != nil {
-		return 0, fmt.Errorf("--ca: %w", err)
+		return probe.Options{}, fmt.Errorf("--ca: %w", err)
 	}
 	policies := cfg.Policies()
-	opts := probe.Options{
+	return probe.Options{
 		Policy: func(domain string) (autoconfig.Policy, bool) {
 			i := slices.IndexFunc(policies, func(p autoconfig.Policy) bool { return p.Domain == domain })
 			if i < 0 {
@@ -240,26 +291,19 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 			}
 			return policies[i], true
 		},
-		Resolver: resolver,
+		Resolver: a.resolver,
 		RootCAs:  roots,
-		Timeout:  timeout,
-		Discover: discover,
+		Timeout:  a.timeout,
+		Discover: a.discover,
+	}, nil
+}
+
+// writeProbeReport prints the report as text or, with --json, as JSON.
+func writeProbeReport(w io.Writer, rep *probe.Report, asJSON bool) error {
+	if !asJSON {
+		return probe.WriteText(w, rep)
 	}
-	if tune != nil {
-		tune(&opts)
-	}
-	rep, err := probe.Run(ctx, probe.Request{Address: email, Password: password, Client: settings}, opts)
-	if err != nil {
-		return 0, err
-	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return 0, fmt.Errorf("writing the report: %w", err)
-		}
-	} else if err := probe.WriteText(stdout, rep); err != nil {
-		return 0, fmt.Errorf("writing the report: %w", err)
-	}
-	return probe.ExitCode(rep), nil
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
 }

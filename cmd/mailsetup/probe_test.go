@@ -44,25 +44,15 @@ func runProbe(t *testing.T, m *mailService, password string, args ...string) (in
 	if password != "" {
 		all = append(all, "--password-stdin")
 	}
-	cmd := exec.Command(binary, all...)
-	cmd.Stdin = strings.NewReader(password + "\n")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if password != "" && strings.Contains(stdout.String()+stderr.String(), password) {
+	code, stdout, stderr := runBinary(t, "", password+"\n", all...)
+	if password != "" && strings.Contains(stdout+stderr, password) {
 		t.Fatalf("the password appears in the probe's output")
 	}
 	var rep probe.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("probe %v: exit %d, JSON: %v\nstdout:\n%s\nstderr:\n%s", args, code, err, stdout.String(), stderr.String())
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("probe %v: exit %d, JSON: %v\nstdout:\n%s\nstderr:\n%s", args, code, err, stdout, stderr)
 	}
-	return code, &rep, stdout.String()
+	return code, &rep, stdout
 }
 
 func findingIDs(r *probe.Report) []string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strings"
 
 	"mailsetup/server"
 	"mailsetup/server/accounts"
@@ -19,14 +20,22 @@ var staffNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$`)
 // staff accounts live in the config file ([[staff.user]],
 // [[staff.token]]), hashed, so this command never edits the file.
 func cmdStaff(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) != 2 || (args[0] != "hash" && args[0] != "token") {
-		return usageError{"staff: want `staff hash NAME` or `staff token NAME`"}
+	pos, err := parseArgs(newFlagSet("staff"), args)
+	verb := oneOf(pos, "hash", "token")
+	cmd := strings.TrimSpace("staff " + verb)
+	switch {
+	case err != nil:
+		return commandError(cmd, err)
+	case verb == "":
+		return usageError{cmd, "want `staff hash NAME` or `staff token NAME`"}
+	case len(pos) != 2:
+		return usageError{cmd, "want exactly one NAME"}
 	}
-	name := args[1]
+	name := pos[1]
 	if !staffNameRE.MatchString(name) {
 		return fmt.Errorf("staff: name %q: want 1 to 64 letters, digits, '.', '_', '-' or '@'", name)
 	}
-	switch args[0] {
+	switch verb {
 	case "hash":
 		pw, err := readPassword(stdin, stderr)
 		if err != nil {

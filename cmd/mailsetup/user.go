@@ -19,23 +19,27 @@ func writeZone(w io.Writer, cfg *server.Config) error {
 	return autoconfig.WriteZone(w, cfg.Policies())
 }
 
+// userActions are the actions of `mailsetup user`.
+var userActions = []string{"add", "passwd", "remove", "list", "alias", "unalias", "quota"}
+
 // cmdUser manages accounts. Passwords come from standard input (first
 // line) or, on a terminal, from a prompt without echo; never from a flag.
 func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"user: want add, passwd, remove or list"}
-	}
-	verb := args[0]
-	switch verb {
-	case "add", "passwd", "remove", "list", "alias", "unalias", "quota":
-	default:
-		return usageError{fmt.Sprintf("user: unknown action %q: want add, passwd, remove, list, alias, unalias or quota", verb)}
-	}
 	var c common
-	rest, err := parseFlags("user "+verb, args[1:], &c, nil)
-	if err != nil {
-		return err
+	fs := newFlagSet("user")
+	c.flags(fs)
+	pos, err := parseArgs(fs, args)
+	verb := oneOf(pos, userActions...)
+	cmd := strings.TrimSpace("user " + verb)
+	switch {
+	case err != nil:
+		return commandError(cmd, err)
+	case len(pos) == 0:
+		return usageError{cmd, "want an action: " + strings.Join(userActions, ", ")}
+	case verb == "":
+		return usageError{cmd, fmt.Sprintf("unknown action %q: want %s", pos[0], strings.Join(userActions, ", "))}
 	}
+	rest := pos[1:]
 	cfg, err := loadConfig(c)
 	if err != nil {
 		return err
@@ -47,7 +51,7 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	switch verb {
 	case "list":
 		if len(rest) > 0 {
-			return usageError{fmt.Sprintf("user list: unexpected argument %q", rest[0])}
+			return usageError{cmd, fmt.Sprintf("unexpected argument %q", rest[0])}
 		}
 		for _, a := range store.List() {
 			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
@@ -59,7 +63,7 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	case "quota":
 		if len(rest) != 2 {
-			return usageError{"user quota: want ADDRESS BYTES (0: no limit; suffixes K, M, G allowed)"}
+			return usageError{cmd, "want ADDRESS BYTES (0: no limit; suffixes K, M, G allowed)"}
 		}
 		n, err := parseSize(rest[1])
 		if err != nil {
@@ -72,7 +76,7 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	case "alias", "unalias":
 		if len(rest) != 2 {
-			return usageError{fmt.Sprintf("user %s: want ADDRESS ALIAS", verb)}
+			return usageError{cmd, "want ADDRESS ALIAS"}
 		}
 		if verb == "unalias" {
 			if err := store.RemoveAlias(rest[0], rest[1]); err != nil {
@@ -95,7 +99,7 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if len(rest) != 1 {
-		return usageError{fmt.Sprintf("user %s: want exactly one ADDRESS", verb)}
+		return usageError{cmd, "want exactly one ADDRESS"}
 	}
 	addr, err := autoconfig.ParseAddress(rest[0])
 	if err != nil {
