@@ -1,26 +1,13 @@
 package probe
 
 import (
-	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 
 	"mailsetup/autoconfig"
-)
-
-// The names of the fields as the clients' settings dialogs call them
-// (Thunderbird first, Outlook in brackets).
-const (
-	fieldInUser  = `the incoming server's "Username" [Outlook: "User Name"]`
-	fieldInHost  = `the incoming server's "Server" / "Hostname" [Outlook: "Incoming mail server"]`
-	fieldInPort  = `the incoming server's "Port"`
-	fieldInSec   = `the incoming server's "Connection security" [Outlook: "Use the following type of encrypted connection"]`
-	fieldOutUser = `the outgoing server's (SMTP) "Username" [Outlook: "Logon using ... User Name"]`
-	fieldOutHost = `the outgoing server's (SMTP) "Server" / "Hostname" [Outlook: "Outgoing mail server (SMTP)"]`
-	fieldOutPort = `the outgoing server's (SMTP) "Port"`
-	fieldOutSec  = `the outgoing server's (SMTP) "Connection security" [Outlook: "Use the following type of encrypted connection"]`
+	"mailsetup/finding"
 )
 
 // NormalizeSecurity maps what clients call the connection security to
@@ -53,8 +40,8 @@ func wellKnownSecurity(port int) string {
 // Compare checks what a client reports against the policy, field by
 // field, and returns the findings (settings.ok when nothing is wrong).
 // Fields left empty in c are not compared.
-func Compare(p autoconfig.Policy, address string, c ClientSettings) []Finding {
-	var out []Finding
+func Compare(p autoconfig.Policy, address string, c ClientSettings) []finding.Finding {
+	var out []finding.Finding
 	in := c.Incoming
 	proto := strings.ToLower(strings.TrimSpace(in.Protocol))
 	candidates := p.Incoming()
@@ -64,20 +51,20 @@ func Compare(p autoconfig.Policy, address string, c ClientSettings) []Finding {
 		candidates = p.Endpoints(autoconfig.Protocol(proto))
 		if len(candidates) == 0 {
 			want, _ := p.Preferred()
-			out = append(out, newFinding("server.protocol-not-offered", vars{"value": strings.ToUpper(proto), "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+			out = append(out, finding.New("server.protocol-not-offered", finding.Vars{"value": strings.ToUpper(proto), "expected": strings.ToUpper(string(want.Protocol)), "address": address},
 				fmt.Sprintf("incoming protocol %s; the policy offers %s", proto, describe(p.Incoming()))))
 		}
 	default:
 		want, _ := p.Preferred()
-		out = append(out, newFinding("server.protocol-not-offered", vars{"value": in.Protocol, "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+		out = append(out, finding.New("server.protocol-not-offered", finding.Vars{"value": in.Protocol, "expected": strings.ToUpper(string(want.Protocol)), "address": address},
 			fmt.Sprintf("incoming protocol %q", in.Protocol)))
 		candidates = p.Incoming()
 	}
 	if len(candidates) > 0 {
-		out = append(out, compareEndpoint(candidates, in.Host, in.Port, in.Security, fieldInHost, fieldInPort, fieldInSec, "incoming")...)
+		out = append(out, compareEndpoint(candidates, in.Host, in.Port, in.Security, finding.FieldInHost, finding.FieldInPort, finding.FieldInSec, "incoming")...)
 	}
 	if in.Username != "" {
-		if f, bad := compareUsername(address, in.Username, fieldInUser, "incoming"); bad {
+		if f, bad := compareUsername(address, in.Username, finding.FieldInUser, "incoming"); bad {
 			out = append(out, f)
 		}
 	}
@@ -87,21 +74,21 @@ func Compare(p autoconfig.Policy, address string, c ClientSettings) []Finding {
 
 	outg := c.Outgoing
 	if outg.Auth != nil && !*outg.Auth {
-		out = append(out, newFinding("smtp.auth-disabled", vars{"address": address}, `outgoing "requires authentication" is off`))
+		out = append(out, finding.New("smtp.auth-disabled", finding.Vars{"address": address}, `outgoing "requires authentication" is off`))
 	}
 	if len(p.Submission) > 0 {
-		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, fieldOutHost, fieldOutPort, fieldOutSec, "outgoing")...)
+		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, finding.FieldOutHost, finding.FieldOutPort, finding.FieldOutSec, "outgoing")...)
 	}
 	if outg.Username != "" && (outg.Auth == nil || *outg.Auth) {
-		if f, bad := compareUsername(address, outg.Username, fieldOutUser, "outgoing"); bad {
+		if f, bad := compareUsername(address, outg.Username, finding.FieldOutUser, "outgoing"); bad {
 			out = append(out, f)
 		}
 	}
-	out = mergeFindings(out)
+	out = finding.Merge(out)
 	if len(out) == 0 {
-		out = append(out, newFinding("settings.ok", nil, "every reported setting matches the policy"))
+		out = append(out, finding.New("settings.ok", nil, "every reported setting matches the policy"))
 	}
-	sortFindings(out)
+	finding.Sort(out)
 	return out
 }
 
@@ -114,20 +101,20 @@ func describe(list []autoconfig.Endpoint) string {
 }
 
 // compareEndpoint checks one server's host, port and security.
-func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, security, fHost, fPort, fSec, side string) []Finding {
-	var out []Finding
+func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, security, fHost, fPort, fSec, side string) []finding.Finding {
+	var out []finding.Finding
 	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
 	sec := ""
 	if security != "" {
 		sec = NormalizeSecurity(security)
 	}
 	if host != "" && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Host == host }) {
-		out = append(out, newFinding("server.wrong-host", vars{"field": fHost, "value": host, "expected": candidates[0].Host},
+		out = append(out, finding.New("server.wrong-host", finding.Vars{"field": fHost, "value": host, "expected": candidates[0].Host},
 			fmt.Sprintf("%s host %q; the policy has %s", side, host, describe(candidates))))
 	}
 	if port == 0 {
 		if sec == string(autoconfig.None) && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Security == autoconfig.None }) {
-			out = append(out, newFinding("security.none", vars{"field": fSec, "value": side, "expected": securityLabel(string(candidates[0].Security))},
+			out = append(out, finding.New("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(string(candidates[0].Security))},
 				fmt.Sprintf("%s connection security None", side)))
 		}
 		return out
@@ -138,10 +125,10 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 		switch {
 		case sec == "" || sec == want:
 		case sec == string(autoconfig.None):
-			out = append(out, newFinding("security.none", vars{"field": fSec, "value": side, "expected": securityLabel(want)},
+			out = append(out, finding.New("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(want)},
 				fmt.Sprintf("%s port %d with connection security None; the port speaks %s", side, port, securityLabel(want))))
 		default:
-			out = append(out, newFinding("port.security-mismatch", vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
+			out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
 				fmt.Sprintf("%s port %d with %s; the port speaks %s", side, port, securityLabel(sec), securityLabel(want))))
 		}
 		return out
@@ -149,7 +136,7 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 	// A port the policy does not have. A standard port with the other
 	// standard mode is the classic 465/587 confusion: say that first.
 	if wk := wellKnownSecurity(port); sec != "" && wk != "" && sec != wk {
-		out = append(out, newFinding("port.security-mismatch", vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
+		out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
 			fmt.Sprintf("%s port %d with %s; port %d speaks %s", side, port, securityLabel(sec), port, securityLabel(wk))))
 	}
 	want := candidates[0]
@@ -160,15 +147,15 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 	if port == 25 && side == "outgoing" {
 		ev += "; port 25 is for server-to-server mail and many internet providers block it"
 	}
-	out = append(out, newFinding("server.wrong-port", vars{"field": fPort, "value": strconv.Itoa(port), "expected": fmt.Sprintf("%d (%s)", want.Port, securityLabel(string(want.Security)))}, ev))
+	out = append(out, finding.New("server.wrong-port", finding.Vars{"field": fPort, "value": strconv.Itoa(port), "expected": fmt.Sprintf("%d (%s)", want.Port, securityLabel(string(want.Security)))}, ev))
 	return out
 }
 
 // compareUsername reports a username that is not the full address.
-func compareUsername(address, username, field, side string) (Finding, bool) {
+func compareUsername(address, username, field, side string) (finding.Finding, bool) {
 	u := strings.TrimSpace(username)
 	if strings.EqualFold(u, address) {
-		return Finding{}, false
+		return finding.Finding{}, false
 	}
 	local, domain, _ := strings.Cut(address, "@")
 	var form string
@@ -182,76 +169,36 @@ func compareUsername(address, username, field, side string) (Finding, bool) {
 	default:
 		form = "not an email address"
 	}
-	return newFinding("username.not-full-address", vars{"field": field, "value": u, "address": address},
+	return finding.New("username.not-full-address", finding.Vars{"field": field, "value": u, "address": address},
 		fmt.Sprintf("%s username %q: %s", side, u, form)), true
 }
 
 // comparePOP checks "leave a copy on the server" and "delete after".
-func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []Finding {
+func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []finding.Finding {
 	days := strconv.Itoa(pol.DeleteAfterDays)
 	if !pol.LeaveOnServer {
-		return []Finding{newFinding("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
+		return []finding.Finding{finding.New("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
 	}
 	if deleteAfter == nil || *deleteAfter <= 0 {
-		f := newFinding("pop3.leave-forever", vars{"value": "no remove-after days", "expected": days},
+		f := finding.New("pop3.leave-forever", finding.Vars{"value": "no remove-after days", "expected": days},
 			fmt.Sprintf("leave on server: yes, remove after: never; the policy: remove after %s days", days))
 		if pol.ExpireDays > 0 {
 			// The server's own expiry (EXPIRE) bounds the damage: mail
 			// retrieved is removed after ExpireDays anyway.
-			f.Severity = Warning
+			f.Severity = finding.Warning
 			f.Evidence = append(f.Evidence, fmt.Sprintf("the server itself removes mail retrieved over POP3 more than %d days ago (CAPA EXPIRE %d), so it does not pile up for ever", pol.ExpireDays, pol.ExpireDays))
 		}
-		return []Finding{f}
+		return []finding.Finding{f}
 	}
 	if d := *deleteAfter; d > pol.DeleteAfterDays {
-		f := newFinding("pop3.delete-after-too-long", vars{"value": strconv.Itoa(d), "expected": days},
+		f := finding.New("pop3.delete-after-too-long", finding.Vars{"value": strconv.Itoa(d), "expected": days},
 			fmt.Sprintf("remove after %d days; the policy: %s days (at most %d)", d, days, autoconfig.MaxDeleteAfterDays))
 		if d > autoconfig.MaxDeleteAfterDays {
-			f.Severity = Critical
+			f.Severity = finding.Critical
 		}
-		return []Finding{f}
+		return []finding.Finding{f}
 	}
 	return nil
-}
-
-// mergeFindings folds findings with the same id into one, keeping the
-// worst severity and every piece of evidence and fix.
-func mergeFindings(in []Finding) []Finding {
-	var out []Finding
-	for _, f := range in {
-		i := slices.IndexFunc(out, func(g Finding) bool { return g.ID == f.ID })
-		if i < 0 {
-			out = append(out, f)
-			continue
-		}
-		g := &out[i]
-		g.Severity = max(g.Severity, f.Severity)
-		for _, e := range f.Evidence {
-			if !slices.Contains(g.Evidence, e) {
-				g.Evidence = append(g.Evidence, e)
-			}
-		}
-		if f.Fix != "" && !strings.Contains(g.Fix, f.Fix) {
-			g.Fix += " " + f.Fix
-		}
-		if f.Staff != "" && !strings.Contains(g.Staff, f.Staff) {
-			g.Staff += "; " + f.Staff
-		}
-	}
-	return out
-}
-
-// sortFindings orders worst first, then by catalog order.
-func sortFindings(fs []Finding) {
-	order := func(id string) int {
-		return slices.IndexFunc(Catalog, func(e Entry) bool { return e.ID == id })
-	}
-	slices.SortStableFunc(fs, func(a, b Finding) int {
-		if c := cmp.Compare(b.Severity, a.Severity); c != 0 {
-			return c
-		}
-		return cmp.Compare(order(a.ID), order(b.ID))
-	})
 }
 
 // securityLabel is how a dialog shows a security mode.

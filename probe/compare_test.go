@@ -6,11 +6,12 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/finding"
 )
 
 func ptr[T any](v T) *T { return &v }
 
-func ids(fs []Finding) []string {
+func ids(fs []finding.Finding) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, f.ID)
@@ -40,41 +41,41 @@ func TestCompare(t *testing.T) {
 		edit func(*ClientSettings)
 		pop  bool
 		want []string
-		sev  Severity
+		sev  finding.Severity
 	}{
-		{"correct imap", func(*ClientSettings) {}, false, []string{"settings.ok"}, OK},
-		{"correct pop3", func(*ClientSettings) {}, true, []string{"settings.ok"}, OK},
-		{"nothing reported", func(c *ClientSettings) { *c = ClientSettings{} }, false, []string{"settings.ok"}, OK},
-		{"bare local part", func(c *ClientSettings) { c.Incoming.Username = "john" }, false, []string{"username.not-full-address"}, Critical},
-		{"user/domain", func(c *ClientSettings) { c.Incoming.Username = "john/example.com" }, false, []string{"username.not-full-address"}, Critical},
-		{"backslash form", func(c *ClientSettings) { c.Outgoing.Username = `example.com\john` }, false, []string{"username.not-full-address"}, Critical},
-		{"both usernames wrong: one finding", func(c *ClientSettings) { c.Incoming.Username, c.Outgoing.Username = "john", "john" }, false, []string{"username.not-full-address"}, Critical},
-		{"address in other case", func(c *ClientSettings) { c.Incoming.Username = "John@Example.COM" }, false, []string{"settings.ok"}, OK},
-		{"outgoing auth off", func(c *ClientSettings) { c.Outgoing.Auth = ptr(false) }, false, []string{"smtp.auth-disabled"}, Critical},
-		{"465 with starttls", func(c *ClientSettings) { c.Outgoing.Port, c.Outgoing.Security = 465, "starttls" }, false, []string{"port.security-mismatch"}, Critical},
-		{"587 with ssl", func(c *ClientSettings) { c.Outgoing.Security = "ssl" }, false, []string{"port.security-mismatch"}, Critical},
-		{"993 with starttls", func(c *ClientSettings) { c.Incoming.Security = "starttls" }, false, []string{"port.security-mismatch"}, Critical},
-		{"143 with ssl", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 143, "tls" }, false, []string{"port.security-mismatch"}, Critical},
-		{"995 with starttls", func(c *ClientSettings) { c.Incoming.Security = "starttls" }, true, []string{"port.security-mismatch"}, Critical},
-		{"110 with ssl", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 110, "ssl" }, true, []string{"port.security-mismatch"}, Critical},
-		{"no encryption", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 143, "none" }, false, []string{"security.none"}, Critical},
-		{"wrong incoming host", func(c *ClientSettings) { c.Incoming.Host = "mail.example.com" }, false, []string{"server.wrong-host"}, Critical},
-		{"wrong outgoing host", func(c *ClientSettings) { c.Outgoing.Host = "smtp.isp.example" }, false, []string{"server.wrong-host"}, Critical},
-		{"host with trailing dot and case", func(c *ClientSettings) { c.Incoming.Host = "IMAP.example.com." }, false, []string{"settings.ok"}, OK},
-		{"port 25", func(c *ClientSettings) { c.Outgoing.Port, c.Outgoing.Security = 25, "none" }, false, []string{"server.wrong-port"}, Critical},
-		{"pop3 host for imap", func(c *ClientSettings) { c.Incoming.Host = "pop.example.com" }, false, []string{"server.wrong-host"}, Critical},
-		{"leave forever", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = nil }, true, []string{"pop3.leave-forever"}, Critical},
-		{"leave, delete after 0", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(0) }, true, []string{"pop3.leave-forever"}, Critical},
-		{"delete after 9 days", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(9) }, true, []string{"pop3.delete-after-too-long"}, Warning},
-		{"delete after 30 days", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(30) }, true, []string{"pop3.delete-after-too-long"}, Critical},
-		{"delete after 1 day", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(1) }, true, []string{"settings.ok"}, OK},
-		{"no leave", func(c *ClientSettings) { c.Incoming.LeaveOnServer = ptr(false); c.Incoming.DeleteAfterDays = nil }, true, []string{"settings.ok"}, OK},
-		{"unknown protocol", func(c *ClientSettings) { c.Incoming.Protocol = "exchange" }, false, []string{"server.protocol-not-offered"}, Critical},
+		{"correct imap", func(*ClientSettings) {}, false, []string{"settings.ok"}, finding.OK},
+		{"correct pop3", func(*ClientSettings) {}, true, []string{"settings.ok"}, finding.OK},
+		{"nothing reported", func(c *ClientSettings) { *c = ClientSettings{} }, false, []string{"settings.ok"}, finding.OK},
+		{"bare local part", func(c *ClientSettings) { c.Incoming.Username = "john" }, false, []string{"username.not-full-address"}, finding.Critical},
+		{"user/domain", func(c *ClientSettings) { c.Incoming.Username = "john/example.com" }, false, []string{"username.not-full-address"}, finding.Critical},
+		{"backslash form", func(c *ClientSettings) { c.Outgoing.Username = `example.com\john` }, false, []string{"username.not-full-address"}, finding.Critical},
+		{"both usernames wrong: one finding", func(c *ClientSettings) { c.Incoming.Username, c.Outgoing.Username = "john", "john" }, false, []string{"username.not-full-address"}, finding.Critical},
+		{"address in other case", func(c *ClientSettings) { c.Incoming.Username = "John@Example.COM" }, false, []string{"settings.ok"}, finding.OK},
+		{"outgoing auth off", func(c *ClientSettings) { c.Outgoing.Auth = ptr(false) }, false, []string{"smtp.auth-disabled"}, finding.Critical},
+		{"465 with starttls", func(c *ClientSettings) { c.Outgoing.Port, c.Outgoing.Security = 465, "starttls" }, false, []string{"port.security-mismatch"}, finding.Critical},
+		{"587 with ssl", func(c *ClientSettings) { c.Outgoing.Security = "ssl" }, false, []string{"port.security-mismatch"}, finding.Critical},
+		{"993 with starttls", func(c *ClientSettings) { c.Incoming.Security = "starttls" }, false, []string{"port.security-mismatch"}, finding.Critical},
+		{"143 with ssl", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 143, "tls" }, false, []string{"port.security-mismatch"}, finding.Critical},
+		{"995 with starttls", func(c *ClientSettings) { c.Incoming.Security = "starttls" }, true, []string{"port.security-mismatch"}, finding.Critical},
+		{"110 with ssl", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 110, "ssl" }, true, []string{"port.security-mismatch"}, finding.Critical},
+		{"no encryption", func(c *ClientSettings) { c.Incoming.Port, c.Incoming.Security = 143, "none" }, false, []string{"security.none"}, finding.Critical},
+		{"wrong incoming host", func(c *ClientSettings) { c.Incoming.Host = "mail.example.com" }, false, []string{"server.wrong-host"}, finding.Critical},
+		{"wrong outgoing host", func(c *ClientSettings) { c.Outgoing.Host = "smtp.isp.example" }, false, []string{"server.wrong-host"}, finding.Critical},
+		{"host with trailing dot and case", func(c *ClientSettings) { c.Incoming.Host = "IMAP.example.com." }, false, []string{"settings.ok"}, finding.OK},
+		{"port 25", func(c *ClientSettings) { c.Outgoing.Port, c.Outgoing.Security = 25, "none" }, false, []string{"server.wrong-port"}, finding.Critical},
+		{"pop3 host for imap", func(c *ClientSettings) { c.Incoming.Host = "pop.example.com" }, false, []string{"server.wrong-host"}, finding.Critical},
+		{"leave forever", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = nil }, true, []string{"pop3.leave-forever"}, finding.Critical},
+		{"leave, delete after 0", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(0) }, true, []string{"pop3.leave-forever"}, finding.Critical},
+		{"delete after 9 days", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(9) }, true, []string{"pop3.delete-after-too-long"}, finding.Warning},
+		{"delete after 30 days", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(30) }, true, []string{"pop3.delete-after-too-long"}, finding.Critical},
+		{"delete after 1 day", func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(1) }, true, []string{"settings.ok"}, finding.OK},
+		{"no leave", func(c *ClientSettings) { c.Incoming.LeaveOnServer = ptr(false); c.Incoming.DeleteAfterDays = nil }, true, []string{"settings.ok"}, finding.OK},
+		{"unknown protocol", func(c *ClientSettings) { c.Incoming.Protocol = "exchange" }, false, []string{"server.protocol-not-offered"}, finding.Critical},
 		{"several wrong, worst first", func(c *ClientSettings) {
 			c.Incoming.Username = "john"
 			c.Outgoing.Auth = ptr(false)
 			c.Incoming.DeleteAfterDays = ptr(9)
-		}, true, []string{"username.not-full-address", "smtp.auth-disabled", "pop3.delete-after-too-long"}, Critical},
+		}, true, []string{"username.not-full-address", "smtp.auth-disabled", "pop3.delete-after-too-long"}, finding.Critical},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := goodIMAP()
@@ -106,7 +107,7 @@ func TestLeaveForeverWithServerExpiry(t *testing.T) {
 	s := goodPOP()
 	s.Incoming.DeleteAfterDays = nil
 	got := Compare(p, "john@example.com", s)
-	if len(got) != 1 || got[0].ID != "pop3.leave-forever" || got[0].Severity != Warning || !strings.Contains(strings.Join(got[0].Evidence, " "), "EXPIRE 30") {
+	if len(got) != 1 || got[0].ID != "pop3.leave-forever" || got[0].Severity != finding.Warning || !strings.Contains(strings.Join(got[0].Evidence, " "), "EXPIRE 30") {
 		t.Errorf("findings %+v", got)
 	}
 }
@@ -124,30 +125,6 @@ func TestCompareNamesTheField(t *testing.T) {
 	f = Compare(p, "john@example.com", s)[0]
 	if !strings.Contains(f.Fix, "SSL/TLS") || !strings.Contains(f.Fix, "465") || !strings.Contains(f.Fix, "outgoing") {
 		t.Errorf("fix %q", f.Fix)
-	}
-}
-
-func TestCatalog(t *testing.T) {
-	seen := map[string]bool{}
-	for _, e := range Catalog {
-		if seen[e.ID] {
-			t.Errorf("duplicate id %s", e.ID)
-		}
-		seen[e.ID] = true
-		area, thing, ok := strings.Cut(e.ID, ".")
-		if !ok || area == "" || thing == "" || e.ID != strings.ToLower(e.ID) {
-			t.Errorf("id %q is not area.thing", e.ID)
-		}
-		if e.Title == "" || e.Fix == "" || e.Staff == "" {
-			t.Errorf("%s: incomplete entry", e.ID)
-		}
-	}
-	for _, id := range []string{"username.not-full-address", "smtp.auth-disabled", "smtp.open-relay", "pop3.leave-forever",
-		"pop3.delete-after-too-long", "port.security-mismatch", "server.wrong-host", "server.unreachable", "login.failed",
-		"tls.name-mismatch", "tls.expired", "tls.expires-soon", "dns.srv-missing", "autoconfig.mismatch"} {
-		if !seen[id] {
-			t.Errorf("catalog lacks %s", id)
-		}
 	}
 }
 

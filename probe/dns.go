@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // connect inspects one endpoint without logging in.
@@ -59,14 +60,14 @@ func (r *runner) checkDNS(ctx context.Context, s *stepState) {
 			have = strings.Join(got, ", ")
 		}
 		ev := fmt.Sprintf("%s %s: got %s, want %s", k.name, k.typ, have, strings.Join(w, ", "))
-		v := vars{"value": k.name, "expected": strings.Join(w, ", ")}
+		v := finding.Vars{"value": k.name, "expected": strings.Join(w, ", ")}
 		switch {
 		case k.typ == "MX":
-			s.find(newFinding("dns.mx-missing", v, ev))
+			s.find(finding.New("dns.mx-missing", v, ev))
 		case k.typ == "SRV" && !strings.HasPrefix(k.name, "_autodiscover."):
-			s.find(newFinding("dns.srv-missing", v, ev))
+			s.find(finding.New("dns.srv-missing", v, ev))
 		default:
-			s.find(newFinding("dns.autoconfig-missing", v, ev))
+			s.find(finding.New("dns.autoconfig-missing", v, ev))
 		}
 	}
 }

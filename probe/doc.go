@@ -6,11 +6,16 @@
 // logins (IMAP, POP3, SMTP; read-only), the DNS records (SRV, MX,
 // autoconfig names) and the published Thunderbird document.
 //
-// Every problem is a Finding with a stable id from Catalog, a severity,
-// the evidence, the fix in the words of the client's settings dialog, and
-// one line for support staff. Run returns a Report; ExitCode maps it to
-// the monitoring-plugin convention (0 OK, 1 WARNING, 2 CRITICAL; 3
-// UNKNOWN when Run could not run); WriteText prints it for people.
+// Every problem is a finding.Finding with a stable id from the findings
+// catalog (package finding), a severity, the evidence, the fix in the
+// words of the client's settings dialog, and one line for support staff.
+// Run returns a Report; ExitCode maps it to the monitoring-plugin
+// convention (0 OK, 1 WARNING, 2 CRITICAL; 3 UNKNOWN when Run could not
+// run); WriteText prints it for people.
+//
+// Imports: the standard library, the mail and DNS client libraries,
+// autoconfig (the policy model and its document parsers) and finding;
+// never anything under server/.
 //
 // Safety: the probe only contacts hosts the policy (or discovery, below)
 // names (narrowed by Options.AllowedHost), so it can never be used as a port scanner. It
@@ -109,5 +114,7 @@
 // leave_on_server, delete_after_days and auth are pointers so that "not
 // reported" differs from false/0; delete_after_days 0 means the "remove
 // after N days" box is unticked. Findings are sorted worst first, then in
-// catalog order; findings with the same id are merged.
+// catalog order; findings with the same id are merged (finding.Merge:
+// each fix is said once, and servers that do not answer are named in
+// one sentence).
 package probe

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // imapTagged sends "tag cmd" and reads up to the tagged reply, returning
@@ -141,13 +142,13 @@ func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		switch ie.Code {
 		case imap.ResponseCodeUnavailable:
 			if strings.Contains(strings.ToLower(ie.Text), "too many") {
-				s.find(newFinding("login.throttled", vars{"value": reply}, reply))
+				s.find(finding.New("login.throttled", finding.Vars{"value": reply}, reply))
 				return loginRefused
 			}
-			s.find(newFinding("server.temporary-failure", vars{"value": reply}, reply))
+			s.find(finding.New("server.temporary-failure", finding.Vars{"value": reply}, reply))
 			return loginOther
 		}
-		s.find(newFinding("login.failed", vars{"value": reply, "address": r.address}, reply))
+		s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
 		return loginRefused
 	}
 	s.note("login accepted")

@@ -22,6 +22,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/finding"
 )
 
 // peers is a private instance of the reference Dovecot + Postfix
@@ -306,7 +307,7 @@ func TestPeers(t *testing.T) {
 
 	t.Run("baseline", func(t *testing.T) {
 		rep := p.expect(t, host, roots, nil)
-		if rep.Worst != OK {
+		if rep.Worst != finding.OK {
 			t.Errorf("worst %s, want ok", rep.Worst)
 		}
 	})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // pop3Client is a minimal, read-only POP3 client (RFC 1939, 2449 CAPA,
@@ -187,7 +188,7 @@ func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *step
 			// RFC 2449 §6.8: the probe's own login counts too.
 			ev = append(ev, "this check logs in over POP3 too: the customer's mail program may be refused with [LOGIN-DELAY] for the next "+v+" seconds")
 		}
-		s.find(newFinding("pop3.login-delay", vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, ev...))
+		s.find(finding.New("pop3.login-delay", finding.Vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, ev...))
 	}
 	p.cmd("QUIT")
 }
@@ -270,9 +271,9 @@ func (r *runner) oldest(hdr []string, count int64, s *stepState) {
 		s.note("oldest message dated %s (%d days old)", t.UTC().Format(time.RFC3339), days)
 		pol := r.pol.POP
 		if pol.LeaveOnServer && pol.DeleteAfterDays > 0 && days > 2*pol.DeleteAfterDays {
-			f := newFinding("pop3.leave-forever", vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays)},
+			f := finding.New("pop3.leave-forever", finding.Vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays)},
 				fmt.Sprintf("mailbox holds %d messages, the oldest %d days old; the policy removes mail after %d days: some client never removes it", count, days, pol.DeleteAfterDays))
-			f.Severity = Warning
+			f.Severity = finding.Warning
 			s.find(f)
 		}
 		return
@@ -289,20 +290,20 @@ func (r *runner) pop3LoginFailed(s *stepState, e autoconfig.Endpoint, err error)
 	reply := "POP3 " + pe.Error()
 	switch pe.Code {
 	case "IN-USE":
-		s.find(newFinding("pop3.in-use", vars{"value": reply}, reply))
+		s.find(finding.New("pop3.in-use", finding.Vars{"value": reply}, reply))
 		return loginOK // the credentials were right
 	case "LOGIN-DELAY":
-		s.find(newFinding("pop3.login-delay", vars{"value": reply, "expected": "the server's LOGIN-DELAY"}, reply))
+		s.find(finding.New("pop3.login-delay", finding.Vars{"value": reply, "expected": "the server's LOGIN-DELAY"}, reply))
 		return loginOther
 	case "SYS/TEMP", "SYS/PERM":
 		if strings.Contains(strings.ToLower(pe.Text), "too many") {
-			s.find(newFinding("login.throttled", vars{"value": reply}, reply))
+			s.find(finding.New("login.throttled", finding.Vars{"value": reply}, reply))
 			return loginRefused
 		}
-		s.find(newFinding("server.temporary-failure", vars{"value": reply}, reply))
+		s.find(finding.New("server.temporary-failure", finding.Vars{"value": reply}, reply))
 		return loginOther
 	}
-	s.find(newFinding("login.failed", vars{"value": reply, "address": r.address}, reply))
+	s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
 	return loginRefused
 }
 
@@ -317,9 +318,9 @@ func connFailed(s *stepState, e autoconfig.Endpoint, err error) {
 		tlsFailed(s, e, err)
 	case errors.As(err, &ne) && ne.Timeout():
 		s.fail(err)
-		s.find(newFinding("server.unreachable", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, "timed out: "+err.Error()))
+		s.find(finding.New("server.unreachable", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, "timed out: "+err.Error()))
 	default:
 		s.fail(err)
-		s.find(newFinding("server.temporary-failure", vars{"value": err.Error()}, err.Error()))
+		s.find(finding.New("server.temporary-failure", finding.Vars{"value": err.Error()}, err.Error()))
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/finding"
 )
 
 // fakePOP3 is a scripted POP3S server on loopback. It records the verbs
@@ -194,7 +195,7 @@ func TestAllowedHost(t *testing.T) {
 }
 
 func TestExitCodeAndJSON(t *testing.T) {
-	for sev, want := range map[Severity]int{OK: 0, Info: 0, Warning: 1, Critical: 2} {
+	for sev, want := range map[finding.Severity]int{finding.OK: 0, finding.Info: 0, finding.Warning: 1, finding.Critical: 2} {
 		if got := ExitCode(&Report{Worst: sev}); got != want {
 			t.Errorf("%s: %d, want %d", sev, got, want)
 		}
@@ -202,7 +203,7 @@ func TestExitCodeAndJSON(t *testing.T) {
 	if ExitCode(nil) != 3 {
 		t.Error("nil report: want 3")
 	}
-	rep := &Report{Address: "a@b.test", Worst: Warning, Findings: []Finding{newFinding("tls.expires-soon", vars{"value": "h:1", "days": "3"}, "x")}}
+	rep := &Report{Address: "a@b.test", Worst: finding.Warning, Findings: []finding.Finding{finding.New("tls.expires-soon", finding.Vars{"value": "h:1", "days": "3"}, "x")}}
 	data, err := json.Marshal(rep)
 	if err != nil {
 		t.Fatal(err)
@@ -211,7 +212,7 @@ func TestExitCodeAndJSON(t *testing.T) {
 		t.Errorf("JSON %s", data)
 	}
 	var back Report
-	if err := json.Unmarshal(data, &back); err != nil || back.Worst != Warning || back.Findings[0].Severity != Warning {
+	if err := json.Unmarshal(data, &back); err != nil || back.Worst != finding.Warning || back.Findings[0].Severity != finding.Warning {
 		t.Errorf("round trip: %v %+v", err, back)
 	}
 	var b strings.Builder

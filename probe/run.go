@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // Defaults for Options.
@@ -42,13 +43,13 @@ type runner struct {
 	mu       sync.Mutex
 	steps    []Step
 	order    []int
-	findings []Finding
+	findings []finding.Finding
 }
 
 // stepState collects what one step saw.
 type stepState struct {
 	evidence []string
-	findings []Finding
+	findings []finding.Finding
 	err      string
 }
 
@@ -56,7 +57,7 @@ func (s *stepState) note(format string, args ...any) {
 	s.evidence = append(s.evidence, fmt.Sprintf(format, args...))
 }
 
-func (s *stepState) find(f Finding) { s.findings = append(s.findings, f) }
+func (s *stepState) find(f finding.Finding) { s.findings = append(s.findings, f) }
 
 func (s *stepState) fail(err error) { s.err = err.Error() }
 
@@ -180,10 +181,10 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	}
 
 	rep.Steps = r.sortedSteps()
-	rep.Findings = mergeFindings(r.findings)
-	sortFindings(rep.Findings)
+	rep.Findings = finding.Merge(r.findings)
+	finding.Sort(rep.Findings)
 	if rep.Findings == nil {
-		rep.Findings = []Finding{}
+		rep.Findings = []finding.Finding{}
 	}
 	for _, f := range rep.Findings {
 		rep.Worst = max(rep.Worst, f.Severity)
@@ -222,12 +223,12 @@ func (r *runner) sortedSteps() []Step {
 // compare is Compare against r.pol; for discovered settings it leaves
 // out what the source does not say (POP3 retention for Autodiscover and
 // SRV) and accepts the username form the document names.
-func (r *runner) compare(c ClientSettings) []Finding {
+func (r *runner) compare(c ClientSettings) []finding.Finding {
 	fs := Compare(r.pol, r.address, c)
 	if !r.discovered {
 		return fs
 	}
-	fs = slices.DeleteFunc(fs, func(f Finding) bool {
+	fs = slices.DeleteFunc(fs, func(f finding.Finding) bool {
 		switch f.ID {
 		case "pop3.leave-forever", "pop3.delete-after-too-long", "pop3.leave-against-policy":
 			return r.popUnknown
@@ -237,7 +238,7 @@ func (r *runner) compare(c ClientSettings) []Finding {
 		return false
 	})
 	if len(fs) == 0 {
-		fs = append(fs, newFinding("settings.ok", nil, "every reported setting matches the discovered settings"))
+		fs = append(fs, finding.New("settings.ok", nil, "every reported setting matches the discovered settings"))
 	}
 	return fs
 }
@@ -320,7 +321,7 @@ func (r *runner) dialAddr(ctx context.Context, hostport string) (net.Conn, error
 // unreachable records server.unreachable for a failed connect.
 func unreachable(s *stepState, e autoconfig.Endpoint, err error) {
 	s.fail(fmt.Errorf("connect %s:%d: %w", e.Host, e.Port, err))
-	s.find(newFinding("server.unreachable", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, s.err))
+	s.find(finding.New("server.unreachable", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, s.err))
 }
 
 // ExitCode maps a report to the monitoring-plugin convention: 0 OK (ok
@@ -331,9 +332,9 @@ func ExitCode(r *Report) int {
 		return 3
 	}
 	switch r.Worst {
-	case OK, Info:
+	case finding.OK, finding.Info:
 		return 0
-	case Warning:
+	case finding.Warning:
 		return 1
 	}
 	return 2

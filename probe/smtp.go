@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // reported says whether the client reports username u.
@@ -105,7 +106,7 @@ func (r *runner) connectSMTP(ctx context.Context, e autoconfig.Endpoint, s *step
 		}
 		if authOK {
 			s.note("AUTH %s advertised before STARTTLS", mechs)
-			s.find(newFinding("smtp.auth-before-tls", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": "STARTTLS"}, "EHLO before STARTTLS lists AUTH "+mechs))
+			s.find(finding.New("smtp.auth-before-tls", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": "STARTTLS"}, "EHLO before STARTTLS lists AUTH "+mechs))
 		} else {
 			s.note("no AUTH before STARTTLS")
 		}
@@ -136,7 +137,7 @@ func (r *runner) connectSMTP(ctx context.Context, e autoconfig.Endpoint, s *step
 	switch {
 	case err == nil:
 		s.note("MAIL FROM and RCPT TO:<%s> without AUTH were accepted", r.address)
-		s.find(newFinding("smtp.open-relay", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, fmt.Sprintf("MAIL FROM and RCPT TO:<%s> without AUTH: accepted", r.address)))
+		s.find(finding.New("smtp.open-relay", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, fmt.Sprintf("MAIL FROM and RCPT TO:<%s> without AUTH: accepted", r.address)))
 	default:
 		s.note("RCPT TO without AUTH refused: %s", smtpReply(err))
 	}
@@ -164,16 +165,16 @@ func (r *runner) loginSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		}
 		switch {
 		case se.Code == 454 && strings.Contains(strings.ToLower(se.Message), "too many"):
-			s.find(newFinding("login.throttled", vars{"value": reply}, reply))
+			s.find(finding.New("login.throttled", finding.Vars{"value": reply}, reply))
 			return loginRefused
 		case se.Code >= 400 && se.Code < 500:
-			s.find(newFinding("server.temporary-failure", vars{"value": reply}, reply))
+			s.find(finding.New("server.temporary-failure", finding.Vars{"value": reply}, reply))
 			return loginOther
 		case se.Code == 538:
-			s.find(newFinding("tls.failed", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": securityLabel(string(e.Security))}, reply))
+			s.find(finding.New("tls.failed", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": securityLabel(string(e.Security))}, reply))
 			return loginOther
 		}
-		s.find(newFinding("login.failed", vars{"value": reply, "address": r.address}, reply))
+		s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
 		return loginRefused
 	}
 	s.note("login accepted")
@@ -214,14 +215,14 @@ func (r *runner) loginSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		cl2.Quit()
 		cl2.Close()
 		if err == nil {
-			s.find(newFinding("login.local-part-accepted", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "address": r.address}, fmt.Sprintf("AUTH as %q accepted", form)))
+			s.find(finding.New("login.local-part-accepted", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "address": r.address}, fmt.Sprintf("AUTH as %q accepted", form)))
 			continue
 		}
 		s.note("username %q refused: %s", form, smtpReply(err))
 		if r.client != nil && reported(r.client, form) {
 			// Evidence for the comparison's finding of the same id,
 			// which already names the field and the fix.
-			f := newFinding("username.not-full-address", vars{"value": form, "address": r.address},
+			f := finding.New("username.not-full-address", finding.Vars{"value": form, "address": r.address},
 				fmt.Sprintf("the server refuses %q with the right password: %s", form, smtpReply(err)))
 			f.Fix, f.Staff = "", ""
 			s.find(f)

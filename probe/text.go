@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"mailsetup/finding"
 )
 
 // sourceLabel names a Report.Source for people.
@@ -43,7 +45,7 @@ func WriteText(w io.Writer, r *Report) error {
 			fmt.Fprintf(b, "  pop3: download and remove\n")
 		}
 	}
-	for sev := Critical; sev >= OK; sev-- {
+	for sev := finding.Critical; sev >= finding.OK; sev-- {
 		first := true
 		for _, f := range r.Findings {
 			if f.Severity != sev {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // inspectConfig completes any handshake so that the certificate can be
@@ -44,10 +45,10 @@ func (r *runner) checkCert(e autoconfig.Endpoint, st tls.ConnectionState, s *ste
 	where := fmt.Sprintf("%s:%d", e.Host, e.Port)
 	s.note("%s, %s", tlsVersion(st.Version), tls.CipherSuiteName(st.CipherSuite))
 	if st.Version < tls.VersionTLS12 {
-		s.find(newFinding("tls.old-version", vars{"value": where, "expected": tlsVersion(st.Version)}, "negotiated "+tlsVersion(st.Version)))
+		s.find(finding.New("tls.old-version", finding.Vars{"value": where, "expected": tlsVersion(st.Version)}, "negotiated "+tlsVersion(st.Version)))
 	}
 	if len(st.PeerCertificates) == 0 {
-		s.find(newFinding("tls.untrusted", vars{"value": where}, "no certificate"))
+		s.find(finding.New("tls.untrusted", finding.Vars{"value": where}, "no certificate"))
 		return
 	}
 	leaf := st.PeerCertificates[0]
@@ -56,15 +57,15 @@ func (r *runner) checkCert(e autoconfig.Endpoint, st tls.ConnectionState, s *ste
 	s.note("certificate %q for %s, issued by %q, valid until %s (%d days)", leaf.Subject.CommonName, strings.Join(leaf.DNSNames, ", "),
 		leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.DateOnly), int(left.Hours()/24))
 	if err := leaf.VerifyHostname(e.Host); err != nil {
-		s.find(newFinding("tls.name-mismatch", vars{"value": where, "expected": e.Host}, err.Error()))
+		s.find(finding.New("tls.name-mismatch", finding.Vars{"value": where, "expected": e.Host}, err.Error()))
 	}
 	switch {
 	case now.After(leaf.NotAfter):
-		s.find(newFinding("tls.expired", vars{"value": where}, "expired on "+leaf.NotAfter.UTC().Format(time.RFC3339)))
+		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "expired on "+leaf.NotAfter.UTC().Format(time.RFC3339)))
 	case now.Before(leaf.NotBefore):
-		s.find(newFinding("tls.expired", vars{"value": where}, "not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339)))
+		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339)))
 	case left < ExpiryWarning:
-		f := newFinding("tls.expires-soon", vars{"value": where, "days": fmt.Sprint(int(left.Hours() / 24))}, "expires "+leaf.NotAfter.UTC().Format(time.RFC3339))
+		f := finding.New("tls.expires-soon", finding.Vars{"value": where, "days": fmt.Sprint(int(left.Hours() / 24))}, "expires "+leaf.NotAfter.UTC().Format(time.RFC3339))
 		s.find(f)
 	}
 	inter := x509.NewCertPool()
@@ -83,7 +84,7 @@ func (r *runner) checkCert(e autoconfig.Endpoint, st tls.ConnectionState, s *ste
 		if errors.As(err, &ua) {
 			msg = "issuer not trusted: " + msg
 		}
-		s.find(newFinding("tls.untrusted", vars{"value": where}, msg))
+		s.find(finding.New("tls.untrusted", finding.Vars{"value": where}, msg))
 	}
 }
 
@@ -104,5 +105,5 @@ func tlsVersion(v uint16) string {
 // tlsFailed records a failed handshake.
 func tlsFailed(s *stepState, e autoconfig.Endpoint, err error) {
 	s.fail(err)
-	s.find(newFinding("tls.failed", vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": securityLabel(string(e.Security))}, err.Error()))
+	s.find(finding.New("tls.failed", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": securityLabel(string(e.Security))}, err.Error()))
 }

@@ -8,9 +8,11 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"net"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +104,41 @@ func TestUnreachable(t *testing.T) {
 	}
 	if got := ids(rep.Findings); !slices.Equal(got, []string{"server.unreachable"}) || ExitCode(rep) != 2 || len(rep.Steps) != 2 || rep.Steps[0].Error == "" || rep.Steps[1].Error == "" {
 		t.Errorf("findings %v %+v", got, rep.Findings)
+	}
+}
+
+// TestUnreachableSaysCallUsOnce: several servers that do not answer are
+// one server.unreachable whose fix says "call us" once and names each
+// server (it used to repeat the whole sentence per server).
+func TestUnreachableSaysCallUsOnce(t *testing.T) {
+	var ports []int
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ln.Close()
+	}
+	pol := popPolicy(ports[0])
+	pol.IMAP = []autoconfig.Endpoint{{Protocol: autoconfig.IMAP, Host: "localhost", Port: ports[1], Security: autoconfig.TLS}}
+	pol.Submission = []autoconfig.Endpoint{{Protocol: autoconfig.SMTP, Host: "localhost", Port: ports[2], Security: autoconfig.TLS}}
+	rep, err := Run(context.Background(), Request{Address: "john@example.test"}, Options{
+		Policy: func(string) (autoconfig.Policy, bool) { return pol, true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].ID != "server.unreachable" {
+		t.Fatalf("findings %+v", rep.Findings)
+	}
+	fix := rep.Findings[0].Fix
+	if strings.Count(fix, "call us") != 1 || !strings.Contains(fix, "the servers ") {
+		t.Errorf("fix %q", fix)
+	}
+	for _, p := range ports {
+		if !strings.Contains(fix, fmt.Sprintf("localhost:%d", p)) {
+			t.Errorf("fix %q does not name port %d", fix, p)
+		}
 	}
 }

@@ -4,74 +4,18 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
-
-// Severity orders how bad a finding or step is: ok < info < warning <
-// critical. In JSON it is the lower-case word.
-type Severity int
-
-const (
-	OK Severity = iota
-	Info
-	Warning
-	Critical
-)
-
-var severityNames = [...]string{"ok", "info", "warning", "critical"}
-
-// String returns "ok", "info", "warning" or "critical".
-func (s Severity) String() string {
-	if s < OK || s > Critical {
-		return fmt.Sprintf("severity(%d)", int(s))
-	}
-	return severityNames[s]
-}
-
-// MarshalText writes the lower-case word.
-func (s Severity) MarshalText() ([]byte, error) {
-	if s < OK || s > Critical {
-		return nil, fmt.Errorf("probe: invalid severity %d", int(s))
-	}
-	return []byte(s.String()), nil
-}
-
-// UnmarshalText reads the lower-case word.
-func (s *Severity) UnmarshalText(b []byte) error {
-	for i, n := range severityNames {
-		if strings.EqualFold(string(b), n) {
-			*s = Severity(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("probe: unknown severity %q: want ok, info, warning or critical", b)
-}
-
-// Finding is one thing the probe found, with the fix in plain words.
-type Finding struct {
-	// ID is stable and documented, "area.thing" (see Catalog).
-	ID       string   `json:"id"`
-	Severity Severity `json:"severity"`
-	// Title is one short line.
-	Title string `json:"title"`
-	// Evidence is what was seen: reported values, server replies.
-	Evidence []string `json:"evidence,omitempty"`
-	// Fix tells the customer what to change, naming the field as the
-	// client's settings dialog calls it.
-	Fix string `json:"fix,omitempty"`
-	// Staff is one line for support staff.
-	Staff string `json:"staff,omitempty"`
-}
 
 // Step is one check the probe ran (a connection, a login, a DNS query).
 type Step struct {
-	Name     string        `json:"name"`
-	Severity Severity      `json:"severity"`
-	Duration time.Duration `json:"duration_ns"`
-	Evidence []string      `json:"evidence,omitempty"`
+	Name     string           `json:"name"`
+	Severity finding.Severity `json:"severity"`
+	Duration time.Duration    `json:"duration_ns"`
+	Evidence []string         `json:"evidence,omitempty"`
 	// Error is why the step could not complete; empty when it did.
 	Error string `json:"error,omitempty"`
 }
@@ -123,10 +67,10 @@ type Report struct {
 	Client   *ClientSettings `json:"client,omitempty"`
 	Steps    []Step          `json:"steps"`
 	// Findings are sorted worst first.
-	Findings []Finding     `json:"findings"`
-	Worst    Severity      `json:"worst"`
-	Started  time.Time     `json:"started"`
-	Duration time.Duration `json:"duration_ns"`
+	Findings []finding.Finding `json:"findings"`
+	Worst    finding.Severity  `json:"worst"`
+	Started  time.Time         `json:"started"`
+	Duration time.Duration     `json:"duration_ns"`
 }
 
 // ClientSettings is what the customer's mail client shows. Zero values

@@ -14,6 +14,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/finding"
 )
 
 // maxDocument bounds the autoconfig document the probe reads.
@@ -27,26 +28,26 @@ func (r *runner) checkAutoconfig(ctx context.Context, s *stepState) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		s.fail(fmt.Errorf("autoconfig URL: %w", err))
-		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, err.Error()))
+		s.find(finding.New("autoconfig.unreachable", finding.Vars{"value": u}, err.Error()))
 		return
 	}
 	resp, err := client.Do(req)
 	if err != nil {
 		s.fail(fmt.Errorf("GET %s: %w", u, err))
-		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, err.Error()))
+		s.find(finding.New("autoconfig.unreachable", finding.Vars{"value": u}, err.Error()))
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		s.fail(fmt.Errorf("GET %s: %s", u, resp.Status))
-		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, "HTTP "+resp.Status))
+		s.find(finding.New("autoconfig.unreachable", finding.Vars{"value": u}, "HTTP "+resp.Status))
 		return
 	}
 	s.note("GET %s: %s", u, resp.Status)
 	got, err := mozilla.Parse(io.LimitReader(resp.Body, maxDocument))
 	if err != nil {
 		s.fail(fmt.Errorf("parsing the autoconfig document: %w", err))
-		s.find(newFinding("autoconfig.mismatch", vars{"value": err.Error()}, err.Error()))
+		s.find(finding.New("autoconfig.mismatch", finding.Vars{"value": err.Error()}, err.Error()))
 		return
 	}
 	diffs := diffPolicy(r.pol, got)
@@ -57,7 +58,7 @@ func (r *runner) checkAutoconfig(ctx context.Context, s *stepState) {
 	for _, d := range diffs {
 		s.note("%s", d)
 	}
-	s.find(newFinding("autoconfig.mismatch", vars{"value": diffs[0]}, diffs...))
+	s.find(finding.New("autoconfig.mismatch", finding.Vars{"value": diffs[0]}, diffs...))
 }
 
 // diffPolicy lists how a published document differs from the policy in
@@ -120,20 +121,20 @@ func (r *runner) checkAutodiscover(ctx context.Context, s *stepState) {
 	}
 	if err != nil {
 		s.fail(fmt.Errorf("POST %s: %w", u, err))
-		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, err.Error()))
+		s.find(finding.New("autoconfig.unreachable", finding.Vars{"value": u}, err.Error()))
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		s.fail(fmt.Errorf("POST %s: %s", u, resp.Status))
-		s.find(newFinding("autoconfig.unreachable", vars{"value": u}, "HTTP "+resp.Status))
+		s.find(finding.New("autoconfig.unreachable", finding.Vars{"value": u}, "HTTP "+resp.Status))
 		return
 	}
 	s.note("POST %s: %s", u, resp.Status)
 	got, err := autodiscover.ParseResponse(io.LimitReader(resp.Body, maxDocument))
 	if err != nil {
 		s.fail(fmt.Errorf("parsing the Autodiscover response: %w", err))
-		s.find(newFinding("autoconfig.mismatch", vars{"value": err.Error()}, err.Error()))
+		s.find(finding.New("autoconfig.mismatch", finding.Vars{"value": err.Error()}, err.Error()))
 		return
 	}
 	diffs := diffEndpoints(r.pol, got)
@@ -144,5 +145,5 @@ func (r *runner) checkAutodiscover(ctx context.Context, s *stepState) {
 	for _, d := range diffs {
 		s.note("Autodiscover: %s", d)
 	}
-	s.find(newFinding("autoconfig.mismatch", vars{"value": "Autodiscover: " + diffs[0]}, diffs...))
+	s.find(finding.New("autoconfig.mismatch", finding.Vars{"value": "Autodiscover: " + diffs[0]}, diffs...))
 }

@@ -32,6 +32,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server"
 )
@@ -80,7 +81,7 @@ func TestProbeEndToEnd(t *testing.T) {
 	resolver := []string{"--resolver", fmt.Sprintf("127.0.0.1:%d", p.DNS)}
 
 	code, rep, out := runProbe(t, m, m.password, slices.Concat(good, resolver)...)
-	if code != 0 || rep.Worst > probe.Info || !slices.Equal(findingIDs(rep), []string{"settings.ok"}) {
+	if code != 0 || rep.Worst > finding.Info || !slices.Equal(findingIDs(rep), []string{"settings.ok"}) {
 		t.Fatalf("correct settings: exit %d, findings %v\n%s", code, findingIDs(rep), out)
 	}
 	for _, want := range []string{"login imap", "login pop3", "login smtp", "dns records", "autoconfig document", "autodiscover document"} {
@@ -248,7 +249,7 @@ func BenchmarkProbe(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if rep.Worst > probe.Info {
+		if rep.Worst > finding.Info {
 			b.Fatalf("findings %v", findingIDs(rep))
 		}
 		for _, s := range rep.Steps {

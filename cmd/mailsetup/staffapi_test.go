@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"mailsetup/finding"
 	"mailsetup/probe"
 )
 
@@ -72,7 +73,7 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 	var obs struct {
 		Observed     bool `json:"observed"`
 		Observations struct {
-			Findings []probe.Finding `json:"findings"`
+			Findings []finding.Finding `json:"findings"`
 		} `json:"observations"`
 	}
 	if err := json.Unmarshal(r.body, &obs); err != nil || r.status != http.StatusOK || !obs.Observed {
@@ -102,7 +103,7 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 	for _, f := range rep.Findings {
 		got[f.ID] = true
 	}
-	if !got["username.not-full-address"] || !got["smtp.auth-disabled"] || rep.Worst != probe.Critical {
+	if !got["username.not-full-address"] || !got["smtp.auth-disabled"] || rep.Worst != finding.Critical {
 		t.Errorf("probe findings: %v", got)
 	}
 	if r := curl(t, "-H", auth, "-H", "Content-Type: application/json", "--data-binary", `{"address":"demo@elsewhere.test"}`, base+"/api/v1/probe"); r.status != http.StatusNotFound || !strings.Contains(string(r.body), `"error"`) {

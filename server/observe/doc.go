@@ -5,7 +5,10 @@
 // failed logins and the username typed, refused submissions, POP3
 // session behaviour, deliveries and the mailbox size. Support staff look
 // an account up (Store.Account) and read the observations as findings
-// with the same ids and wording as the probe (probe.NewFinding).
+// with the same ids and wording as the probe (finding.New).
+//
+// Imports: the standard library, server/events (what comes in) and
+// finding (the catalog); never the probe or the protocol servers.
 //
 // # What is recorded
 //

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/probe"
+	"mailsetup/finding"
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
 )
@@ -241,7 +241,7 @@ func TestThrottledAndStale(t *testing.T) {
 	if len(findings(a, "login.throttled")) != 1 || len(findings(a, "login.failed")) != 0 {
 		t.Fatalf("findings %v, want login.throttled", ids(a))
 	}
-	if !slices.IsSortedFunc(a.Findings, func(x, y probe.Finding) int { return int(y.Severity) - int(x.Severity) }) {
+	if !slices.IsSortedFunc(a.Findings, func(x, y finding.Finding) int { return int(y.Severity) - int(x.Severity) }) {
 		t.Errorf("findings not worst first: %v", ids(a))
 	}
 	clk.Add(25 * time.Hour)
@@ -322,7 +322,7 @@ func TestLeaveForeverWithExpiry(t *testing.T) {
 	s := open(t, observe.Options{Now: newClock(t0).Now, DeleteAfterDays: func(string) int { return 2 }, ExpireDays: func(string) int { return 30 }})
 	s.Record(pop3Session(t0, "192.0.2.1", "john@johndoe.com", 5, 0, 0))
 	fs := findings(mustAccount(t, s, "john@johndoe.com"), "pop3.leave-forever")
-	if len(fs) != 1 || fs[0].Severity != probe.Warning || !hasLine(fs[0].Evidence, "CAPA EXPIRE 30") {
+	if len(fs) != 1 || fs[0].Severity != finding.Warning || !hasLine(fs[0].Evidence, "CAPA EXPIRE 30") {
 		t.Errorf("findings %+v", fs)
 	}
 }

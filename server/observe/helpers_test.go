@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/probe"
+	"mailsetup/finding"
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
 )
@@ -63,8 +63,8 @@ func mustAccount(t testing.TB, s *observe.Store, address string) observe.Account
 }
 
 // findings returns the findings of id.
-func findings(a observe.Account, id string) []probe.Finding {
-	var out []probe.Finding
+func findings(a observe.Account, id string) []finding.Finding {
+	var out []finding.Finding
 	for _, f := range a.Findings {
 		if f.ID == id {
 			out = append(out, f)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"mailsetup/probe"
+	"mailsetup/finding"
 	"mailsetup/server/events"
 )
 
@@ -24,9 +24,9 @@ type Trouble struct {
 	// Last is the latest problem event.
 	Last time.Time `json:"last"`
 	// Worst is the worst finding's severity.
-	Worst probe.Severity `json:"worst"`
+	Worst finding.Severity `json:"worst"`
 	// Findings are the account's findings that are not ok, worst first.
-	Findings []probe.Finding `json:"findings"`
+	Findings []finding.Finding `json:"findings"`
 }
 
 // problem reports whether an event is a client doing something wrong:
@@ -128,7 +128,7 @@ func (s *Store) Recent(n int, window time.Duration) []Trouble {
 		}
 		t := Trouble{Address: a.Address, Last: time.Unix(e.sec, 0).UTC()}
 		for _, f := range a.Findings {
-			if f.Severity >= probe.Warning {
+			if f.Severity >= finding.Warning {
 				t.Findings = append(t.Findings, f)
 				t.Worst = max(t.Worst, f.Severity)
 			}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"mailsetup/probe"
+	"mailsetup/finding"
 )
 
 // Account is what the server saw from one account's clients during the
@@ -41,7 +41,7 @@ type Account struct {
 	Mailbox *Mailbox `json:"mailbox,omitempty"`
 	// Findings are derived from the lists above, worst first, with the
 	// probe's ids and wording (see the package doc for the rules).
-	Findings []probe.Finding `json:"findings"`
+	Findings []finding.Finding `json:"findings"`
 }
 
 // Login is a group of successful logins.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/auth"
 )
@@ -81,7 +82,7 @@ func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult,
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
-	var extra []probe.Finding
+	var extra []finding.Finding
 	password := ""
 	switch {
 	case req.Password == "":
@@ -97,10 +98,10 @@ func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult,
 			password, res.PasswordChecked = req.Password, true
 		case errors.As(err, &throttled):
 			res.Throttled = throttled.RetryAfter
-			extra = append(extra, probe.NewFinding("login.throttled", map[string]string{"value": throttled.Error()},
+			extra = append(extra, finding.New("login.throttled", map[string]string{"value": throttled.Error()},
 				"the password was not tried: "+throttled.Error()))
 		case errors.Is(err, auth.ErrBadCredentials):
-			extra = append(extra, probe.NewFinding("login.failed", map[string]string{"address": req.Address, "value": "the password was refused"},
+			extra = append(extra, finding.New("login.failed", map[string]string{"address": req.Address, "value": "the password was refused"},
 				fmt.Sprintf("the password given for %s was checked by the mail server and refused", req.Address)))
 		default:
 			res.AuthFailed = true
@@ -128,8 +129,8 @@ func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult,
 	defer func() { a.checksRun.WithLabelValues(req.Source, rep.Worst.String()).Inc() }()
 	if len(extra) > 0 {
 		// settings.ok no longer holds with a refused or untried password.
-		rep.Findings = slices.DeleteFunc(append(extra, rep.Findings...), func(f probe.Finding) bool { return f.ID == "settings.ok" })
-		slices.SortStableFunc(rep.Findings, func(x, y probe.Finding) int { return cmp.Compare(y.Severity, x.Severity) })
+		rep.Findings = slices.DeleteFunc(append(extra, rep.Findings...), func(f finding.Finding) bool { return f.ID == "settings.ok" })
+		slices.SortStableFunc(rep.Findings, func(x, y finding.Finding) int { return cmp.Compare(y.Severity, x.Severity) })
 		for _, f := range rep.Findings {
 			rep.Worst = max(rep.Worst, f.Severity)
 		}

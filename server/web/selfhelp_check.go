@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/auth"
 	"mailsetup/templates"
@@ -139,9 +140,9 @@ func (a *App) helpCheckRun(c echo.Context) error {
 	for _, f := range rep.Findings {
 		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: f.Title, Fix: f.Fix, Evidence: f.Evidence}
 		switch {
-		case f.Severity >= probe.Warning:
+		case f.Severity >= finding.Warning:
 			ch.Problems = append(ch.Problems, hf)
-		case f.Severity == probe.Info:
+		case f.Severity == finding.Info:
 			ch.Notes = append(ch.Notes, hf)
 		}
 	}
@@ -360,7 +361,7 @@ func rightSteps(steps []probe.Step) []string {
 			connects++
 			plain = plain || f[3] == string(autoconfig.None)
 		}
-		if s.Severity != probe.OK || s.Error != "" {
+		if s.Severity != finding.OK || s.Error != "" {
 			continue
 		}
 		switch {

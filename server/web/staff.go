@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
@@ -364,7 +365,7 @@ type accountPage struct {
 	// the retention period (or runs without mail).
 	Observed     bool
 	Observations observe.Account
-	Findings     []probe.Finding
+	Findings     []finding.Finding
 	Form         templates.HelpCheckForm
 	Error        string
 	// Blocks are the login blocks of the shared throttle that concern
@@ -504,8 +505,8 @@ type reportPage struct {
 	Report *probe.Report
 	Print  bool
 	Steps  []probe.Step
-	Right  []probe.Finding
-	Wrong  []probe.Finding
+	Right  []finding.Finding
+	Wrong  []finding.Finding
 }
 
 func (a *App) staffReport(c echo.Context) error {
@@ -523,7 +524,7 @@ func (a *App) staffReport(c echo.Context) error {
 	page.Steps = append([]probe.Step(nil), rep.Steps...)
 	sort.SliceStable(page.Steps, func(i, j int) bool { return page.Steps[i].Severity > page.Steps[j].Severity })
 	for _, f := range rep.Findings {
-		if f.Severity == probe.OK {
+		if f.Severity == finding.OK {
 			page.Right = append(page.Right, f)
 		} else {
 			page.Wrong = append(page.Wrong, f)

@@ -1,13 +1,10 @@
-package probe
+package finding
 
-import (
-	"slices"
-	"strings"
-)
+import "slices"
 
 // Entry describes one kind of finding. Fix and Staff may contain
 // placeholders in braces ({address}, {field}, {value}, {expected},
-// {days}) that a finding fills in.
+// {days}, {port}) that a finding fills in (New).
 type Entry struct {
 	ID       string
 	Severity Severity
@@ -16,9 +13,10 @@ type Entry struct {
 	Staff    string
 }
 
-// Catalog is every finding the probe can report, by stable id. The ids
-// are a public interface (JSON, monitoring, the web pages): never rename
-// one; add new ones.
+// Catalog is every finding the probe and the server's observations can
+// report, by stable id, in the order reports list the findings of one
+// severity. The ids are a public interface (JSON, monitoring, the web
+// pages, the README's findings table): never rename one; add new ones.
 var Catalog = []Entry{
 	{"settings.ok", OK, "The settings match",
 		"Nothing to change.",
@@ -121,6 +119,14 @@ var Catalog = []Entry{
 		"fetching {value} failed"},
 }
 
+// fixForMany is the fix of several findings of one id merged (Merge)
+// that differ only in {value}: {value} then lists their values ("a, b
+// and c"), so that the sentence is said once. Ids not here keep one
+// sentence per distinct fix.
+var fixForMany = map[string]string{
+	"server.unreachable": "If this persists for more than a few minutes, call us: the servers {value} are not answering.",
+}
+
 // Lookup returns the catalog entry of id.
 func Lookup(id string) (Entry, bool) {
 	i := slices.IndexFunc(Catalog, func(e Entry) bool { return e.ID == id })
@@ -128,31 +134,4 @@ func Lookup(id string) (Entry, bool) {
 		return Entry{}, false
 	}
 	return Catalog[i], true
-}
-
-// vars fill the placeholders of an entry.
-type vars map[string]string
-
-// NewFinding builds the finding id with its catalog wording, the
-// placeholders ({address}, {field}, {value}, {expected}, {days}, {port})
-// filled from v. Other packages (the server's observations) use it so
-// that what the server saw reads exactly like what the probe found. It
-// panics on an id that is not in the catalog: ids are constants.
-func NewFinding(id string, v map[string]string, evidence ...string) Finding {
-	return newFinding(id, v, evidence...)
-}
-
-// newFinding builds the finding id with its catalog wording. It panics on
-// an unknown id: ids are constants in this package.
-func newFinding(id string, v vars, evidence ...string) Finding {
-	e, ok := Lookup(id)
-	if !ok {
-		panic("probe: finding id not in the catalog: " + id)
-	}
-	pairs := make([]string, 0, 2*len(v))
-	for k, val := range v {
-		pairs = append(pairs, "{"+k+"}", val)
-	}
-	r := strings.NewReplacer(pairs...)
-	return Finding{ID: e.ID, Severity: e.Severity, Title: e.Title, Evidence: evidence, Fix: r.Replace(e.Fix), Staff: r.Replace(e.Staff)}
 }

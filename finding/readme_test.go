@@ -1,11 +1,11 @@
-package probe_test
+package finding_test
 
 import (
 	"os"
 	"strings"
 	"testing"
 
-	"mailsetup/probe"
+	"mailsetup/finding"
 )
 
 // TestREADMEListsEveryFinding: every finding id is documented in the
@@ -16,7 +16,7 @@ func TestREADMEListsEveryFinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	readme := string(data)
-	for _, e := range probe.Catalog {
+	for _, e := range finding.Catalog {
 		if !strings.Contains(readme, "| `"+e.ID+"` |") {
 			t.Errorf("README's findings table lacks %s", e.ID)
 		}
