@@ -1,8 +1,6 @@
 package mailstore
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +9,10 @@ import (
 	"path/filepath"
 	"time"
 )
+
+// Delivery (SMTP, import) and IMAP APPEND: a new message, streamed to
+// tmp/, then given its UID and placed under the mailbox lock. See
+// "Guarantees" in the package documentation.
 
 // DeliverOptions tune one delivery.
 type DeliverOptions struct {
@@ -46,8 +48,19 @@ func (u *User) Deliver(mailbox string, r io.Reader, opts DeliverOptions) (Messag
 	return m.deliver(r, opts)
 }
 
+// Append stores a message in this mailbox, like User.Deliver (IMAP
+// APPEND, RFC 3501 §6.3.11). A zero date means now.
+func (m *Mailbox) Append(r io.Reader, flags []string, date time.Time) (Message, error) {
+	return m.deliver(r, DeliverOptions{Flags: flags, InternalDate: date})
+}
+
+// sizeLimit is how large a delivery may get, and the error for larger.
+type sizeLimit struct {
+	max int64 // -1: none
+	err error
+}
+
 func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
-	s := m.u.s
 	sys, kws, err := parseFlags(opts.Flags)
 	if err != nil {
 		return Message{}, err
@@ -55,39 +68,21 @@ func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
 	if opts.UIDL != "" && !ValidUIDL(opts.UIDL) {
 		return Message{}, fmt.Errorf("%w: UIDL %q (RFC 1939 §7: 1 to 70 characters 0x21..0x7E)", ErrBadName, opts.UIDL)
 	}
-	now := s.now()
+	now := m.u.s.now()
 	date := opts.InternalDate
 	if date.IsZero() {
 		date = now
 	}
 	date = time.Unix(date.Unix(), 0)
-
-	limit, limitErr := int64(-1), error(nil)
-	if opts.MaxSize > 0 {
-		limit, limitErr = opts.MaxSize, ErrTooLarge
-	}
-	if opts.QuotaBytes > 0 {
-		used, _, err := m.u.Usage()
-		if err != nil {
-			return Message{}, err
-		}
-		left := opts.QuotaBytes - used
-		if left < 0 {
-			return Message{}, fmt.Errorf("mailstore: delivering to %s: %d of %d bytes used: %w", m.st.logName, used, opts.QuotaBytes, ErrOverQuota)
-		}
-		if limit < 0 || left < limit {
-			limit, limitErr = left, ErrOverQuota
-		}
-	}
-
-	uniq := s.newUnique(now)
-	tmpPath := filepath.Join(m.st.dir, "tmp", uniq)
-	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	limit, err := m.deliveryLimit(opts)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, ErrNoMailbox)
-		}
-		return Message{}, fmt.Errorf("mailstore: delivering to %s: creating file in tmp/: %w", m.st.logName, err)
+		return Message{}, err
+	}
+	uniq := m.u.s.newUnique(now)
+	tmpPath := filepath.Join(m.st.dir, "tmp", uniq)
+	size, err := m.writeTmp(tmpPath, r, now, date, limit)
+	if err != nil {
+		return Message{}, err
 	}
 	placed := false
 	defer func() {
@@ -95,9 +90,65 @@ func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
 			_ = os.Remove(tmpPath)
 		}
 	}()
-	size, err := copyCRLF(f, r, limit)
+
+	if err := m.lock(); err != nil {
+		return Message{}, err
+	}
+	defer m.unlock()
+	st := m.st
+	uniq, err = st.uniqueFor(uniq, opts.UIDL, now)
+	if err != nil {
+		return Message{}, err
+	}
+	if err := st.checkUIDSpace(1); err != nil {
+		return Message{}, err
+	}
+	rc := newRec(uniq, st.uidnext, st.uv, size, date.Unix(), sys, joinKeywords(kws), opts.UIDL)
+	dst := st.path(&rc)
+	if err := os.Rename(tmpPath, dst); err != nil {
+		return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
+	}
+	placed = true
+	return st.recordDelivery(rc, dst)
+}
+
+// deliveryLimit combines DeliverOptions.MaxSize and what is left of
+// DeliverOptions.QuotaBytes; ErrOverQuota when nothing is left.
+func (m *Mailbox) deliveryLimit(opts DeliverOptions) (sizeLimit, error) {
+	limit := sizeLimit{max: -1}
+	if opts.MaxSize > 0 {
+		limit = sizeLimit{opts.MaxSize, ErrTooLarge}
+	}
+	if opts.QuotaBytes > 0 {
+		used, _, err := m.u.Usage()
+		if err != nil {
+			return limit, err
+		}
+		left := opts.QuotaBytes - used
+		if left < 0 {
+			return limit, fmt.Errorf("mailstore: delivering to %s: %d of %d bytes used: %w", m.st.logName, used, opts.QuotaBytes, ErrOverQuota)
+		}
+		if limit.max < 0 || left < limit.max {
+			limit = sizeLimit{left, ErrOverQuota}
+		}
+	}
+	return limit, nil
+}
+
+// writeTmp streams the message to a new file at tmpPath with CRLF line
+// endings, sets its modification time to date and fsyncs it. It returns
+// the size written; on error the file is removed.
+func (m *Mailbox) writeTmp(tmpPath string, r io.Reader, now, date time.Time, limit sizeLimit) (int64, error) {
+	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, ErrNoMailbox)
+		}
+		return 0, fmt.Errorf("mailstore: delivering to %s: creating file in tmp/: %w", m.st.logName, err)
+	}
+	size, err := copyCRLF(f, r, limit.max)
 	if errors.Is(err, errLimit) {
-		err = limitErr
+		err = limit.err
 	}
 	if err == nil {
 		// The mtime is the internal date (as Dovecot reads it); set it
@@ -105,149 +156,62 @@ func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
 		err = os.Chtimes(tmpPath, now, date)
 	}
 	if err == nil {
-		err = s.syncFile(f)
+		err = m.u.s.syncFile(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
+		_ = os.Remove(tmpPath)
+		return 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
 	}
+	return size, nil
+}
 
-	if err := m.lock(); err != nil {
-		return Message{}, err
+// uniqueFor makes sure a new message's UIDL is unique in the mailbox and
+// returns the unique part to name it with. A given UIDL (from an import)
+// already present is ErrDuplicateUIDL; a generated one that an import
+// chose alike is replaced by a new one.
+func (st *mbox) uniqueFor(uniq, given string, now time.Time) (string, error) {
+	// Generated UIDLs are unique by construction unless an import chose
+	// one alike.
+	if given == "" && st.nGiven == 0 {
+		return uniq, nil
 	}
-	defer m.unlock()
-	st := m.st
-	if opts.UIDL != "" || st.nGiven > 0 {
-		// A UIDL must be unique in its mailbox. Generated ones are
-		// unique by construction unless an import chose one alike.
-		want := opts.UIDL
-		if want == "" {
-			want = uniq
-		}
-		for i := range st.recs {
-			if st.recs[i].uidl == want {
-				if opts.UIDL != "" {
-					return Message{}, fmt.Errorf("mailstore: delivering to %s: UIDL %q: %w", m.st.logName, want, ErrDuplicateUIDL)
-				}
-				uniq = s.newUnique(now)
-				break
+	want := given
+	if want == "" {
+		want = uniq
+	}
+	for i := range st.recs {
+		if st.recs[i].uidl == want {
+			if given != "" {
+				return "", fmt.Errorf("mailstore: delivering to %s: UIDL %q: %w", st.logName, want, ErrDuplicateUIDL)
 			}
+			return st.s.newUnique(now), nil
 		}
 	}
-	if err := st.checkUIDSpace(1); err != nil {
-		return Message{}, err
-	}
-	rc := rec{
-		uid: st.uidnext, sys: sys, kw: joinKeywords(kws), size: size, date: date.Unix(),
-		base: makeBase(uniq, size, st.uidnext, st.uv, opts.UIDL),
-	}
-	rc.uidl = uidlFromBase(rc.base)
-	rc.inCur = len(opts.Flags) > 0
-	rc.bare = !rc.inCur
-	dst := st.path(&rc)
-	if err := os.Rename(tmpPath, dst); err != nil {
-		return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
-	}
-	placed = true
+	return uniq, nil
+}
+
+// recordDelivery makes the new file at dst durable and adds its record
+// rc; on failure the file is removed again.
+func (st *mbox) recordDelivery(rc rec, dst string) (Message, error) {
 	dstDir := filepath.Dir(dst)
 	undo := func(err error) (Message, error) {
 		_ = os.Remove(dst)
-		_ = s.syncDir(dstDir)
+		_ = st.s.syncDir(dstDir)
 		st.unload()
-		return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
+		return Message{}, fmt.Errorf("mailstore: delivering to %s: %w", st.logName, err)
 	}
-	if err := s.syncDir(dstDir); err != nil {
+	if err := st.s.syncDir(dstDir); err != nil {
 		return undo(err)
 	}
-	st.recs = append(st.recs, rc)
+	st.addRecs([]rec{rc})
 	st.uidnext++
-	st.bytes += rc.size
-	if opts.UIDL != "" {
-		st.nGiven++
-	}
 	if err := st.appendLog(appendAdd(nil, &rc), 1); err != nil {
 		return undo(err)
 	}
 	st.noteOwnChange()
 	st.notify()
 	return st.message(&rc), nil
-}
-
-func joinKeywords(kws []string) string {
-	switch len(kws) {
-	case 0:
-		return ""
-	case 1:
-		return kws[0]
-	}
-	var b []byte
-	for i, k := range kws {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, k...)
-	}
-	return string(b)
-}
-
-// errLimit: copyCRLF went over its limit.
-var errLimit = errors.New("size limit exceeded")
-
-// copyCRLF streams r to w, writing every LF not preceded by CR as CRLF,
-// and returns the bytes written. limit >= 0: errLimit as soon as more than
-// limit bytes would be written.
-func copyCRLF(w io.Writer, r io.Reader, limit int64) (int64, error) {
-	bw := bufio.NewWriterSize(w, 64<<10)
-	buf := make([]byte, 32<<10)
-	var n int64
-	prevCR := false
-	for {
-		k, rerr := r.Read(buf)
-		chunk := buf[:k]
-		for len(chunk) > 0 {
-			i := bytes.IndexByte(chunk, '\n')
-			if i < 0 {
-				if _, err := bw.Write(chunk); err != nil {
-					return n, err
-				}
-				n += int64(len(chunk))
-				prevCR = chunk[len(chunk)-1] == '\r'
-				break
-			}
-			cr := prevCR
-			if i > 0 {
-				cr = chunk[i-1] == '\r'
-			}
-			var err error
-			if cr {
-				_, err = bw.Write(chunk[:i+1])
-				n += int64(i + 1)
-			} else {
-				if _, err = bw.Write(chunk[:i]); err == nil {
-					_, err = bw.WriteString("\r\n")
-				}
-				n += int64(i + 2)
-			}
-			if err != nil {
-				return n, err
-			}
-			prevCR = false
-			chunk = chunk[i+1:]
-		}
-		if limit >= 0 && n > limit {
-			return n, errLimit
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return n, fmt.Errorf("reading message: %w", rerr)
-		}
-	}
-	if err := bw.Flush(); err != nil {
-		return n, err
-	}
-	return n, nil
 }

@@ -12,6 +12,20 @@
 // UIDLs. The UIDL lives in the message's file name, which only this
 // package creates, and is never derived from anything that changes.
 //
+// # What it owns and what it imports
+//
+// The package owns everything below the storage root: the Maildirs, the
+// index, uidvalidity and subscription files in them, the rules for message
+// file names and UIDLs, and the in-memory index of every loaded mailbox.
+// Other packages reach the storage only through this package's API: the
+// IMAP backend directly, POP3 and SMTP delivery through the mail backend.
+//
+// It imports the standard library and nothing else: no package of this
+// project, and never a protocol package (smtpd, imapd, pop3d, dnsd).
+// Protocol rules that the storage serves (UIDL syntax, UID and
+// UIDVALIDITY, flags, mailbox names) are implemented here from the RFCs,
+// so the storage does not depend on how one server reads them.
+//
 // # On-disk layout
 //
 // Domain and local part are lower-cased. Names of folders on disk are the
@@ -155,4 +169,41 @@
 // index, and readers get snapshots. One process owns a storage root; other
 // processes may only act as a Maildir agent would (deliver into new/, move
 // and re-flag files, delete files).
+//
+// # Files
+//
+// The public API, by the object it acts on:
+//
+//	store.go               Store, Options, Open, Evict; the registry of mailbox states
+//	errors.go              the sentinel errors and what a caller answers for each
+//	user.go                User: a user's storage by address, HasUser, Usage
+//	user_mailboxes.go      LIST, CREATE, DELETE, RENAME of a user's mailboxes
+//	user_subscriptions.go  subscriptions (mailsetup.subscriptions)
+//	mailbox.go             Mailbox and Message: snapshots, UIDVALIDITY, UIDNEXT, Open, Changed
+//	deliver.go             Deliver and Append: tmp/, then a UID and new/ or cur/ under the lock
+//	mailbox_flags.go       StoreFlags: flag changes, renames for the info suffix
+//	mailbox_expunge.go     Expunge: files first, then the index
+//	mailbox_copy.go        CopyTo: link or copy into the destination, then place there
+//	mailbox_retrieved.go   MarkRetrieved: first POP3 retrieval times, for expiry
+//
+// Names and formats:
+//
+//	mailboxname.go         mailbox names: validation, canonical form, folder names on disk
+//	mutf7.go               modified UTF-7 (RFC 3501 §5.1.3) for folder names
+//	flags.go               system flags, keywords, the STORE operations
+//	filename.go            message file names: unique part, S/U/V/X fields, info suffix, paths
+//	uidl.go                UIDLs: validity, the UIDL of a base name, given UIDLs
+//	index.go               the index file format: records, encoding, parsing (FuzzIndex)
+//	crlf.go                CRLF line endings: while delivering, and for other agents' files
+//
+// One mailbox's state, behind the API:
+//
+//	state.go               mbox: lock, freshness, unloading, the records' totals, Changed
+//	uids.go                UID assignment: UIDVALIDITY, UID space, mailsetup.uidvalidity floor
+//	index_write.go         appending records to the index, fsync, compaction
+//	load.go                loading: index, torn tail, uidvalidity file, first scan
+//	scan.go                other agents' changes in new/ and cur/; relocate and retry a file
+//	rebuild.go             rebuilding a missing or damaged index from the Maildir
+//	maildir.go             Maildir directories: creating them, leftovers, stale tmp/ files
+//	durable.go             fsync, atomic file replacement, directory listing
 package mailstore

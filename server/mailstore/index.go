@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -10,7 +11,10 @@ import (
 	"strings"
 )
 
-// The index file format is described in the package documentation.
+// The index file format (described in the package documentation):
+// rec, one message as the index records it; encoding the header and the
+// A, F, R and X records; parsing an index, dropping a torn last line.
+// Writing the file is in index_write.go.
 
 const (
 	indexMagic   = "mailsetup-index"
@@ -33,6 +37,28 @@ type rec struct {
 	uidl      string
 	kw        string // keywords, sorted, space-separated
 	extra     string // info letters other than D F R S T, from other agents
+}
+
+// newRec is the record of a new message this package names: its unique
+// part, with the UID and UIDVALIDITY it gets and the UIDL given on import
+// (or ""). The file goes to cur/ when it has flags, else to new/.
+func newRec(uniq string, uid, uv uint32, size, date int64, sys sysFlags, kw, givenUIDL string) rec {
+	r := rec{
+		uid: uid, sys: sys, kw: kw, size: size, date: date,
+		base: makeBase(uniq, size, uid, uv, givenUIDL),
+	}
+	r.uidl = uidlFromBase(r.base)
+	r.inCur = sys != 0 || kw != ""
+	r.bare = !r.inCur
+	return r
+}
+
+// cmpRecs orders records by UID.
+func cmpRecs(a, b rec) int { return cmp.Compare(a.uid, b.uid) }
+
+// findRec finds uid in recs, sorted by UID.
+func findRec(recs []rec, uid uint32) (int, bool) {
+	return slices.BinarySearchFunc(recs, uid, func(r rec, u uint32) int { return cmp.Compare(r.uid, u) })
 }
 
 // index is a parsed index file.
@@ -225,15 +251,7 @@ func parseIndex(data []byte) (index, error) {
 }
 
 func (idx *index) find(uid uint32) *rec {
-	i, ok := slices.BinarySearchFunc(idx.recs, uid, func(r rec, u uint32) int {
-		switch {
-		case r.uid < u:
-			return -1
-		case r.uid > u:
-			return 1
-		}
-		return 0
-	})
+	i, ok := findRec(idx.recs, uid)
 	if !ok || idx.recs[i].dead {
 		return nil
 	}
@@ -263,41 +281,7 @@ func (idx *index) apply(body string) (int, error) {
 	}
 	switch kind {
 	case 'A':
-		var sizeS, dateS, retrS, baseS string
-		sizeS, rest, _ = strings.Cut(rest, " ")
-		dateS, rest, _ = strings.Cut(rest, " ")
-		retrS, rest, _ = strings.Cut(rest, " ")
-		baseS, rest, _ = strings.Cut(rest, " ")
-		size, err1 := strconv.ParseInt(sizeS, 10, 64)
-		date, err2 := strconv.ParseInt(dateS, 10, 64)
-		retr, err3 := strconv.ParseInt(retrS, 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil || size < 0 || retr < 0 {
-			return 0, fmt.Errorf("bad numbers in add record")
-		}
-		base, err := unescapeBase(baseS)
-		if err != nil {
-			return 0, err
-		}
-		if !validBase(base) {
-			return 0, fmt.Errorf("bad file name %q", base)
-		}
-		if n := len(idx.recs); n > 0 && idx.recs[n-1].uid >= uid {
-			return 0, fmt.Errorf("uid %d not increasing", uid)
-		}
-		if uid == math.MaxUint32 {
-			return 0, fmt.Errorf("uid %d out of range", uid)
-		}
-		sys, kw, err := parseFlagTokens(rest)
-		if err != nil {
-			return 0, err
-		}
-		idx.recs = append(idx.recs, rec{
-			uid: uid, sys: sys, size: size, date: date, retrieved: retr,
-			base: base, uidl: uidlFromBase(base), kw: kw,
-		})
-		if uid >= idx.uidnext {
-			idx.uidnext = uid + 1
-		}
+		return 0, idx.add(uid, rest)
 	case 'F':
 		sys, kw, err := parseFlagTokens(rest)
 		if err != nil {
@@ -326,6 +310,46 @@ func (idx *index) apply(body string) (int, error) {
 		return 0, fmt.Errorf("unknown record kind %q", kind)
 	}
 	return 0, nil
+}
+
+// add applies an A record: the message uid, described by rest.
+func (idx *index) add(uid uint32, rest string) error {
+	var sizeS, dateS, retrS, baseS string
+	sizeS, rest, _ = strings.Cut(rest, " ")
+	dateS, rest, _ = strings.Cut(rest, " ")
+	retrS, rest, _ = strings.Cut(rest, " ")
+	baseS, rest, _ = strings.Cut(rest, " ")
+	size, err1 := strconv.ParseInt(sizeS, 10, 64)
+	date, err2 := strconv.ParseInt(dateS, 10, 64)
+	retr, err3 := strconv.ParseInt(retrS, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || size < 0 || retr < 0 {
+		return fmt.Errorf("bad numbers in add record")
+	}
+	base, err := unescapeBase(baseS)
+	if err != nil {
+		return err
+	}
+	if !validBase(base) {
+		return fmt.Errorf("bad file name %q", base)
+	}
+	if n := len(idx.recs); n > 0 && idx.recs[n-1].uid >= uid {
+		return fmt.Errorf("uid %d not increasing", uid)
+	}
+	if uid == math.MaxUint32 {
+		return fmt.Errorf("uid %d out of range", uid)
+	}
+	sys, kw, err := parseFlagTokens(rest)
+	if err != nil {
+		return err
+	}
+	idx.recs = append(idx.recs, rec{
+		uid: uid, sys: sys, size: size, date: date, retrieved: retr,
+		base: base, uidl: uidlFromBase(base), kw: kw,
+	})
+	if uid >= idx.uidnext {
+		idx.uidnext = uid + 1
+	}
+	return nil
 }
 
 func unescapeBase(s string) (string, error) {
