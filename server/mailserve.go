@@ -15,8 +15,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
+	"mailsetup/server/auth"
 	"mailsetup/server/events"
 	"mailsetup/server/imapd"
+	"mailsetup/server/mailbackend"
 	"mailsetup/server/netlimit"
 	"mailsetup/server/pop3d"
 	"mailsetup/server/smtpd"
@@ -92,7 +94,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		if err != nil {
 			return out, closers, fmt.Errorf("listen.%s = %q: %w", ml.key, ml.addr, err)
 		}
-		loopback := remoteIP(raw.Addr()).IsLoopback()
+		loopback := mailbackend.RemoteIP(raw.Addr()).IsLoopback()
 		insecure := mc.InsecureAuthOnLoopback && loopback
 		var reject func(net.Conn, string)
 		var serve func(net.Listener) error
@@ -108,7 +110,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			if ml.key == "smtp" {
 				mode = smtpd.Inbound
 			}
-			srv := smtpd.New(smtpd.Options{Mode: mode, Hostname: s.cfg.Hostname, Auth: s.mail.auth, Directory: s.mail, Deliverer: s.mail,
+			srv := smtpd.New(smtpd.Options{Mode: mode, Hostname: s.cfg.Hostname, Auth: s.mail.Auth(), Directory: s.mail, Deliverer: s.mail,
 				Events: s.bus, Logger: log, TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				MaxMessageBytes: mc.MaxMessageBytes, SpoolDir: spool, LoggedIn: loggedIn,
 				UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
@@ -116,16 +118,16 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				OnHarvest:   func(action string) { harvest.WithLabelValues(action).Inc() }})
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
-			srv := imapd.New(imapd.Options{Store: s.mail.store, Auth: s.mail.auth, Events: s.bus, Logger: log,
+			srv := imapd.New(imapd.Options{Store: s.mail.Store(), Auth: s.mail.Auth(), Events: s.bus, Logger: log,
 				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes,
-				QuotaBytes: s.mail.quota, LoggedIn: loggedIn})
+				QuotaBytes: s.mail.Quota, LoggedIn: loggedIn})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
 			expire := preLoginExpire(s.policies)
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts
-				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.pop3Ended, LoggedIn: loggedIn})
+				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.POP3Ended, LoggedIn: loggedIn})
 			reject = pop3d.Reject
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
@@ -191,7 +193,7 @@ func preLoginExpire(policies []autoconfig.Policy) string {
 			smallest = d
 		}
 	}
-	v := expireValue(smallest)
+	v := mailbackend.ExpireValue(smallest)
 	if varies {
 		v += pop3d.ExpireUserSuffix
 	}
@@ -215,4 +217,20 @@ func sweepSpool(dir string, log *slog.Logger) {
 		}
 		log.Warn("removed a spool file left by a crash (its message was never acknowledged)", "file", filepath.Base(f), "bytes", fi.Size())
 	}
+}
+
+// openMail opens the mail back end of a config.
+func openMail(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *slog.Logger) (*mailbackend.Backend, error) {
+	days := make(map[string]int, len(policies))
+	for _, p := range policies {
+		days[p.Domain] = p.POP.ExpireDays
+	}
+	data := cfg.Path(cfg.DataDir)
+	mc := cfg.Mail
+	return mailbackend.Open(mailbackend.Options{
+		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: filepath.Join(data, "queue"),
+		Hostname: cfg.Hostname, Domains: days, MaxMessageBytes: mc.MaxMessageBytes, POP3LoginDelaySeconds: mc.POP3LoginDelaySeconds,
+		Throttle: auth.ThrottleOptions{IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount,
+			NewAddressLimit: mc.LoginFailuresNewAddresses, Window: time.Duration(mc.LoginWindowSeconds) * time.Second},
+		Events: ev, Logger: log})
 }

@@ -15,7 +15,7 @@ import (
 // and never the probe's own checks.
 func TestObservableEvents(t *testing.T) {
 	s, cfg := defaultServer(t)
-	if err := s.mail.accounts.AddAlias(DemoAddress, "info@example.test"); err != nil {
+	if err := s.mail.Accounts().AddAlias(DemoAddress, "info@example.test"); err != nil {
 		t.Fatal(err)
 	}
 	remote := netip.MustParseAddr("203.0.113.7")
@@ -37,7 +37,7 @@ func TestObservableEvents(t *testing.T) {
 		{"inbound delivery", events.Event{Kind: events.Delivery, Result: "ok", Detail: "local " + DemoAddress}, true},
 	} {
 		c.e.Remote = remote
-		if got := s.mail.observable(c.e); got != c.want {
+		if got := observable(s.mail, c.e); got != c.want {
 			t.Errorf("%s: observable = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -50,7 +50,7 @@ func TestObservableEvents(t *testing.T) {
 	if err := other.Add("john@example.test", "a long enough password"); err != nil {
 		t.Fatal(err)
 	}
-	if !s.mail.observable(events.Event{Kind: events.Auth, Username: "john", Form: "local-part", Result: "username-form", Remote: remote}) {
+	if !observable(s.mail, events.Event{Kind: events.Auth, Username: "john", Form: "local-part", Result: "username-form", Remote: remote}) {
 		t.Error("an account added by another process is not observed")
 	}
 }
@@ -59,11 +59,11 @@ func TestObservableEvents(t *testing.T) {
 func TestSearchAccounts(t *testing.T) {
 	s, _ := defaultServer(t)
 	for _, a := range []string{"john@example.test", "johnny@example.test", "jane@example.test"} {
-		if err := s.mail.accounts.Add(a, "a long enough password"); err != nil {
+		if err := s.mail.Accounts().Add(a, "a long enough password"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.mail.accounts.AddAlias("jane@example.test", "sales@example.test"); err != nil {
+	if err := s.mail.Accounts().AddAlias("jane@example.test", "sales@example.test"); err != nil {
 		t.Fatal(err)
 	}
 	for q, want := range map[string]string{
@@ -71,11 +71,11 @@ func TestSearchAccounts(t *testing.T) {
 		"sales":  "[jane@example.test]",
 		"nobody": "[]",
 	} {
-		if got := fmt.Sprint(s.mail.searchAccounts(q, 20)); got != want {
+		if got := fmt.Sprint(s.mail.Search(q, 20)); got != want {
 			t.Errorf("search %q = %s, want %s", q, got, want)
 		}
 	}
-	if got := s.mail.searchAccounts("example", 2); len(got) != 2 {
+	if got := s.mail.Search("example", 2); len(got) != 2 {
 		t.Errorf("limit 2: %v", got)
 	}
 }

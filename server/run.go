@@ -232,7 +232,7 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 	}
 	// Nothing enqueues before the mail listeners start: what a crash
 	// left in the queue (never acknowledged) can go.
-	s.mail.queue.Sweep(s.log.With("component", "queue"))
+	s.mail.Queue().Sweep(s.log.With("component", "queue"))
 	octx, stopObs := context.WithCancel(context.Background())
 	r.stopObs = stopObs
 	r.obsDone = s.runObservations(octx)

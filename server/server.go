@@ -21,6 +21,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/events"
+	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
 )
@@ -44,10 +45,10 @@ type Server struct {
 	web      *web.App
 	tls      *tls.Config
 	bus      *events.Bus
-	mail     *mailSystem    // nil when no mail listener is configured
-	obs      *observe.Store // observations; nil without mail
-	audit    *os.File       // the staff audit log; nil without staff
-	expiry   *expirer       // POP3 expiry; nil without mail
+	mail     *mailbackend.Backend // nil when no mail listener is configured
+	obs      *observe.Store       // observations; nil without mail
+	audit    *os.File             // the staff audit log; nil without staff
+	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -87,12 +88,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.registerEventMetrics()
 	if cfg.hasMailListeners() {
 		var err error
-		s.mail, err = newMailSystem(cfg, s.policies, s.bus, log)
+		s.mail, err = openMail(cfg, s.policies, s.bus, log)
 		if err != nil {
 			return nil, err
 		}
-		s.expiry = &expirer{accounts: s.mail.accounts, store: s.mail.store, days: s.mail.expireDays,
-			claim: s.mail.claimMaildrop, metrics: newExpireMetrics(s.registry)}
+		s.expiry = s.mail.Expirer(mailbackend.NewExpireMetrics(s.registry))
 		if err := s.openObservations(); err != nil {
 			return nil, err
 		}
@@ -109,7 +109,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
 		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour}
 	if s.mail != nil {
-		webOpts.Auth = s.mail.auth
+		webOpts.Auth = s.mail.Auth()
 	}
 	app, err := web.New(webOpts)
 	if err != nil {
@@ -156,7 +156,7 @@ func (s *Server) startMaintenance(ctx context.Context) func() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.sweepLoop(ctx, expireFirstDelay, expireInterval)
+			s.expiry.Run(ctx, expireFirstDelay, expireInterval, s.cfg.Mail.ExpireDryRun, s.log)
 		}()
 	}
 	wg.Add(1)
@@ -169,7 +169,7 @@ func (s *Server) startMaintenance(ctx context.Context) func() {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				s.mail.store.Evict(10 * time.Minute)
+				s.mail.Store().Evict(10 * time.Minute)
 			}
 		}
 	}()

@@ -13,6 +13,7 @@ import (
 
 	"mailsetup/probe"
 	"mailsetup/server/events"
+	"mailsetup/server/mailbackend"
 	"mailsetup/server/mailstore"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
@@ -57,7 +58,7 @@ func (s *Server) openObservations() error {
 	}
 	s.obs = obs
 	s.bus.Subscribe(func(e events.Event) {
-		if s.mail.observable(e) {
+		if observable(s.mail, e) {
 			obs.Record(e)
 		}
 	})
@@ -106,23 +107,24 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 		opts.Recent = s.obs.Recent
 	}
 	if s.mail != nil {
-		opts.Account = s.mail.accountInfo
-		opts.Search = s.mail.searchAccounts
+		m := s.mail
+		opts.Account = func(address string) web.AccountInfo { return accountInfo(m, address) }
+		opts.Search = m.Search
 	}
 	return opts, nil
 }
 
 // accountInfo is the console's view of an account and its inbox.
-func (m *mailSystem) accountInfo(address string) web.AccountInfo {
-	a, ok := m.accounts.Get(address)
+func accountInfo(m *mailbackend.Backend, address string) web.AccountInfo {
+	a, ok := m.Accounts().Get(address)
 	if !ok {
 		return web.AccountInfo{}
 	}
 	info := web.AccountInfo{Exists: true, Aliases: a.Aliases, QuotaBytes: a.QuotaBytes, Created: a.Created, PasswordChanged: a.Changed}
-	if has, err := m.store.HasUser(a.Address); err != nil || !has {
+	if has, err := m.Store().HasUser(a.Address); err != nil || !has {
 		return info
 	}
-	u, err := m.store.User(a.Address)
+	u, err := m.Store().User(a.Address)
 	if err != nil {
 		return info
 	}
@@ -163,58 +165,26 @@ func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
 // bare local part only when some served domain has such an account, and
 // never the probe's own checks (MAIL without AUTH, the bare local part
 // with the right password), which are not the customer's doing.
-func (m *mailSystem) observable(e events.Event) bool {
+func observable(m *mailbackend.Backend, e events.Event) bool {
 	if e.Client == probe.HeloName {
 		return false
 	}
 	if e.Account != "" {
-		return m.known(e.Account)
+		return m.Known(e.Account)
 	}
 	if e.Kind == events.Auth && (e.Form == "local-part" || e.Form == "unknown-domain") {
 		local := e.Username
 		if i := strings.LastIndexByte(local, '@'); i >= 0 {
 			local = local[:i] // a domain typo: john@exmaple.com
 		}
-		for d := range m.domains {
-			if m.known(local + "@" + d) {
+		for _, d := range m.Domains() {
+			if m.Known(local + "@" + d) {
 				return true
 			}
 		}
 		return false
 	}
 	return true // the store decides (a delivery names its recipient in Detail)
-}
-
-// known reports whether address is an account or an alias, re-reading
-// the accounts file (one stat) only when it is not: an account added
-// by `mailsetup user add` since is seen at once.
-func (m *mailSystem) known(address string) bool {
-	if _, ok := m.accounts.Resolve(address); ok {
-		return true
-	}
-	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
-	_, ok := m.accounts.Resolve(address)
-	return ok
-}
-
-// searchAccounts returns up to limit accounts whose address or an alias
-// contains q (lower case), sorted.
-func (m *mailSystem) searchAccounts(q string, limit int) []string {
-	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
-	var out []string
-	for _, a := range m.accounts.List() {
-		match := strings.Contains(strings.ToLower(a.Address), q)
-		for _, al := range a.Aliases {
-			match = match || strings.Contains(strings.ToLower(al), q)
-		}
-		if match {
-			out = append(out, a.Address)
-			if len(out) >= limit {
-				break
-			}
-		}
-	}
-	return out
 }
 
 // Reload re-reads the config file and applies what can change while

@@ -250,11 +250,6 @@ func hasLine(lines []string, prefix string) bool {
 	return false
 }
 
-// testLogger logs to t until the test ends.
-func testLogger(t *testing.T) *slog.Logger {
-	return slog.New(slog.NewTextHandler(newTestWriter(t), &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
 // newTestWriter passes log lines to t until the test ends and keeps them.
 func newTestWriter(t *testing.T) *testWriter {
 	w := &testWriter{t: t}

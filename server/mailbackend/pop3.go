@@ -1,119 +1,24 @@
-package server
+package mailbackend
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"mailsetup/autoconfig"
-	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
 	"mailsetup/server/mailstore"
 	"mailsetup/server/pop3d"
-	"mailsetup/server/queue"
 )
 
-// mailSystem joins accounts, authentication, storage and the queue for
-// the protocol servers: it is their Directory, Deliverer and POP3 Backend.
-type mailSystem struct {
-	cfg      *Config
-	domains  map[string]bool
-	accounts *accounts.Store
-	auth     *auth.Authenticator
-	store    *mailstore.Store
-	queue    *queue.Queue
-	events   events.Sink
-	// expireDays is each domain's pop3_policy.expire_days (0: never).
-	expireDays map[string]int
-
-	mu        sync.Mutex
-	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
-	lastLogin map[string]time.Time // last POP3 login per account, for LOGIN-DELAY
-	// pop3Ending holds a closed POP3 session's event until pop3d's report.
-	pop3Ending map[string]events.Event
-}
-
-func newMailSystem(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *slog.Logger) (*mailSystem, error) {
-	opts := mailstore.Options{Logger: log.With("component", "mailstore"), Hostname: cfg.Hostname}
-	data := cfg.Path(cfg.DataDir)
-	accts, err := accounts.Open(filepath.Join(data, AccountsFile))
-	if err != nil {
-		return nil, err
-	}
-	store, err := mailstore.Open(mailRoot(cfg), opts)
-	if err != nil {
-		return nil, fmt.Errorf("mail storage: %w", err)
-	}
-	q, err := queue.Open(filepath.Join(data, "queue"))
-	if err != nil {
-		return nil, err
-	}
-	m := &mailSystem{cfg: cfg, domains: map[string]bool{}, expireDays: map[string]int{}, accounts: accts, store: store, queue: q, events: ev, pop3Use: map[string]bool{}}
-	for _, p := range policies {
-		m.domains[p.Domain] = true
-		m.expireDays[p.Domain] = p.POP.ExpireDays
-	}
-	mc := cfg.Mail
-	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: ev, Throttle: auth.ThrottleOptions{
-		IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount, NewAddressLimit: mc.LoginFailuresNewAddresses,
-		Window: time.Duration(mc.LoginWindowSeconds) * time.Second, Logger: log.With("component", "auth")}})
-	return m, nil
-}
-
-// IsLocalDomain implements smtpd.Directory.
-func (m *mailSystem) IsLocalDomain(d string) bool { return m.domains[strings.ToLower(d)] }
-
-// Resolve implements smtpd.Directory.
-func (m *mailSystem) Resolve(address string) (string, bool) {
-	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
-	a, ok := m.accounts.Resolve(address)
-	return a.Address, ok
-}
-
-// MaySendAs implements smtpd.Directory.
-func (m *mailSystem) MaySendAs(account, from string) bool {
-	owner, ok := m.Resolve(from)
-	return ok && strings.EqualFold(owner, account)
-}
-
-// DeliverLocal implements smtpd.Deliverer.
-func (m *mailSystem) DeliverLocal(account string, msg io.Reader) error {
-	a, ok := m.accounts.Get(account)
-	if !ok {
-		return fmt.Errorf("deliver: no account %s", account)
-	}
-	u, err := m.store.User(a.Address)
-	if err != nil {
-		return err
-	}
-	// The trace headers smtpd adds count against the limit too.
-	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.cfg.Mail.MaxMessageBytes + 4096, QuotaBytes: a.QuotaBytes})
-	return err
-}
-
-// quota returns an account's storage limit (0: none).
-func (m *mailSystem) quota(account string) int64 {
-	a, _ := m.accounts.Get(account)
-	return a.QuotaBytes
-}
-
-// Enqueue implements smtpd.Deliverer.
-func (m *mailSystem) Enqueue(from string, to []string, msg io.Reader) error {
-	_, err := m.queue.Enqueue(from, to, msg)
-	return err
-}
-
-func remoteIP(a net.Addr) netip.Addr {
+// RemoteIP is the IP address of a connection's address (IPv4 unmapped).
+func RemoteIP(a net.Addr) netip.Addr {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return netip.Addr{}
@@ -122,8 +27,8 @@ func remoteIP(a net.Addr) netip.Addr {
 }
 
 // Login implements pop3d.Backend.
-func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, password string) (pop3d.Session, error) {
-	remote := remoteIP(c.RemoteAddr)
+func (m *Backend) Login(ctx context.Context, c pop3d.ConnInfo, username, password string) (pop3d.Session, error) {
+	remote := RemoteIP(c.RemoteAddr)
 	account, err := m.auth.Authenticate(ctx, auth.Attempt{Proto: "pop3", Remote: remote, TLS: c.TLS, Username: username, Password: password})
 	var fe *auth.FormError
 	var te *auth.ThrottledError
@@ -139,9 +44,9 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 	}
 	if wait := m.loginDelay(account); wait > 0 {
 		// RFC 2449 §8.1.1: the client logged in again before LOGIN-DELAY.
-		return nil, &pop3d.Error{Code: pop3d.CodeLoginDelay, Text: fmt.Sprintf("checking mail too often: wait %d more seconds between checks (set your mail program to check every %d minutes or more)", int(wait.Seconds())+1, (m.cfg.Mail.POP3LoginDelaySeconds+59)/60)}
+		return nil, &pop3d.Error{Code: pop3d.CodeLoginDelay, Text: fmt.Sprintf("checking mail too often: wait %d more seconds between checks (set your mail program to check every %d minutes or more)", int(wait.Seconds())+1, (m.opts.POP3LoginDelaySeconds+59)/60)}
 	}
-	release, ok := m.claimMaildrop(account)
+	release, ok := m.ClaimMaildrop(account)
 	if !ok {
 		// RFC 2449 §8.1.2
 		return nil, &pop3d.Error{Code: "IN-USE", Text: "the mailbox is open in another POP3 session: close the other mail program, or wait for it to finish"}
@@ -162,14 +67,14 @@ func (m *mailSystem) Login(ctx context.Context, c pop3d.ConnInfo, username, pass
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
 	return &pop3Session{m: m, connID: c.ID, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
-		expire: expireValue(m.expireDays[accountDomain(account)])}, nil
+		expire: ExpireValue(m.expireDays[accountDomain(account)])}, nil
 }
 
 // loginDelay records a POP3 login and returns how long the account must
 // still wait when mail.pop3_login_delay_seconds is set and the previous
 // login was more recent than that.
-func (m *mailSystem) loginDelay(account string) time.Duration {
-	delay := time.Duration(m.cfg.Mail.POP3LoginDelaySeconds) * time.Second
+func (m *Backend) loginDelay(account string) time.Duration {
+	delay := time.Duration(m.opts.POP3LoginDelaySeconds) * time.Second
 	if delay <= 0 {
 		return 0
 	}
@@ -190,10 +95,10 @@ func (m *mailSystem) loginDelay(account string) time.Duration {
 // maxLoginTimes bounds the LOGIN-DELAY bookkeeping.
 const maxLoginTimes = 100_000
 
-// claimMaildrop marks an account's INBOX as used by one POP3 session (or
+// ClaimMaildrop marks an account's INBOX as used by one POP3 session (or
 // an expiry sweep, which must not change a session's snapshot); ok is
 // false when it already is. release ends the claim.
-func (m *mailSystem) claimMaildrop(account string) (release func(), ok bool) {
+func (m *Backend) ClaimMaildrop(account string) (release func(), ok bool) {
 	key := strings.ToLower(account)
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -214,9 +119,9 @@ func accountDomain(address string) string {
 	return d
 }
 
-// expireValue is the POP3 EXPIRE value (RFC 2449 §6.7) of an
+// ExpireValue is the POP3 EXPIRE value (RFC 2449 §6.7) of an
 // expire_days setting: 0 is NEVER.
-func expireValue(days int) string {
+func ExpireValue(days int) string {
 	if days <= 0 {
 		return pop3d.ExpireNever
 	}
@@ -225,7 +130,7 @@ func expireValue(days int) string {
 
 // pop3Session is one POP3 maildrop: a snapshot of INBOX at login.
 type pop3Session struct {
-	m       *mailSystem
+	m       *Backend
 	connID  string
 	release func()
 	account string
@@ -292,7 +197,7 @@ func (s *pop3Session) Close() error {
 		}
 	}
 	// pop3d reports the session's protocol counts (LIST/UIDL) right after
-	// Close; pop3Ended merges them and emits the event.
+	// Close; POP3Ended merges them and emits the event.
 	s.m.mu.Lock()
 	if s.m.pop3Ending == nil || len(s.m.pop3Ending) > maxLoginTimes {
 		s.m.pop3Ending = map[string]events.Event{}
@@ -304,9 +209,9 @@ func (s *pop3Session) Close() error {
 	return err
 }
 
-// pop3Ended is pop3d's end-of-session report: it completes the
+// POP3Ended is pop3d's end-of-session report: it completes the
 // session's event with the LIST/UIDL count and emits it.
-func (m *mailSystem) pop3Ended(e pop3d.SessionEvent) {
+func (m *Backend) POP3Ended(e pop3d.SessionEvent) {
 	m.mu.Lock()
 	ev, ok := m.pop3Ending[e.ConnID]
 	delete(m.pop3Ending, e.ConnID)

@@ -1,0 +1,164 @@
+// Package mailbackend is the embedded mail server's back end: it joins
+// accounts, authentication, the Maildir store and the outbound queue for
+// the protocol servers. It is smtpd's Directory and Deliverer, pop3d's
+// Backend (with its POP3 session over an INBOX snapshot), and the POP3
+// expiry sweeper.
+//
+// It may import the project's storage and service packages (accounts,
+// auth, events, mailstore, queue) and pop3d for the Backend interface;
+// never smtpd, imapd, the web or the server that composes them.
+package mailbackend
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"mailsetup/server/accounts"
+	"mailsetup/server/auth"
+	"mailsetup/server/events"
+	"mailsetup/server/mailstore"
+	"mailsetup/server/queue"
+)
+
+// Options configure a Backend.
+type Options struct {
+	// AccountsFile is the accounts file; MailRoot the Maildir tree;
+	// QueueDir the outbound queue.
+	AccountsFile, MailRoot, QueueDir string
+	// Hostname names this server in the mail it stores.
+	Hostname string
+	// Domains are the domains served here, each with its POP3
+	// expire_days (0: never).
+	Domains map[string]int
+	// MaxMessageBytes is the largest message accepted.
+	MaxMessageBytes int64
+	// POP3LoginDelaySeconds, when set, is the least time between two
+	// POP3 logins of one account (RFC 2449 LOGIN-DELAY).
+	POP3LoginDelaySeconds int
+	// Throttle limits failed logins.
+	Throttle auth.ThrottleOptions
+	Events   events.Sink
+	Logger   *slog.Logger
+}
+
+// Backend joins accounts, authentication, storage and the queue for the
+// protocol servers: it is their Directory, Deliverer and POP3 Backend.
+type Backend struct {
+	opts     Options
+	domains  map[string]bool
+	accounts *accounts.Store
+	auth     *auth.Authenticator
+	store    *mailstore.Store
+	queue    *queue.Queue
+	events   events.Sink
+	// expireDays is each domain's pop3_policy.expire_days (0: never).
+	expireDays map[string]int
+
+	mu        sync.Mutex
+	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
+	lastLogin map[string]time.Time // last POP3 login per account, for LOGIN-DELAY
+	// pop3Ending holds a closed POP3 session's event until pop3d's report.
+	pop3Ending map[string]events.Event
+}
+
+// Open opens the accounts, the mail storage and the queue.
+func Open(opts Options) (*Backend, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Events == nil {
+		opts.Events = events.Discard{}
+	}
+	accts, err := accounts.Open(opts.AccountsFile)
+	if err != nil {
+		return nil, err
+	}
+	store, err := mailstore.Open(opts.MailRoot, mailstore.Options{Logger: opts.Logger.With("component", "mailstore"), Hostname: opts.Hostname})
+	if err != nil {
+		return nil, fmt.Errorf("mail storage: %w", err)
+	}
+	q, err := queue.Open(opts.QueueDir)
+	if err != nil {
+		return nil, err
+	}
+	m := &Backend{opts: opts, domains: map[string]bool{}, expireDays: map[string]int{}, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
+	for d, days := range opts.Domains {
+		m.domains[d] = true
+		m.expireDays[d] = days
+	}
+	th := opts.Throttle
+	th.Logger = opts.Logger.With("component", "auth")
+	m.auth = auth.New(auth.Options{Accounts: accts, IsLocal: m.IsLocalDomain, Events: opts.Events, Throttle: th})
+	return m, nil
+}
+
+// Auth is the login check every protocol shares.
+func (m *Backend) Auth() *auth.Authenticator { return m.auth }
+
+// Accounts are the accounts and aliases.
+func (m *Backend) Accounts() *accounts.Store { return m.accounts }
+
+// Store is the Maildir storage.
+func (m *Backend) Store() *mailstore.Store { return m.store }
+
+// Queue is the outbound queue.
+func (m *Backend) Queue() *queue.Queue { return m.queue }
+
+// ExpireDays is each served domain's POP3 expire_days.
+func (m *Backend) ExpireDays() map[string]int { return m.expireDays }
+
+// Domains lists the domains served here.
+func (m *Backend) Domains() []string {
+	out := make([]string, 0, len(m.domains))
+	for d := range m.domains {
+		out = append(out, d)
+	}
+	return out
+}
+
+// IsLocalDomain implements smtpd.Directory.
+func (m *Backend) IsLocalDomain(d string) bool { return m.domains[strings.ToLower(d)] }
+
+// Resolve implements smtpd.Directory.
+func (m *Backend) Resolve(address string) (string, bool) {
+	_ = m.accounts.Reload() // a failed reload keeps the last good accounts
+	a, ok := m.accounts.Resolve(address)
+	return a.Address, ok
+}
+
+// MaySendAs implements smtpd.Directory.
+func (m *Backend) MaySendAs(account, from string) bool {
+	owner, ok := m.Resolve(from)
+	return ok && strings.EqualFold(owner, account)
+}
+
+// DeliverLocal implements smtpd.Deliverer.
+func (m *Backend) DeliverLocal(account string, msg io.Reader) error {
+	a, ok := m.accounts.Get(account)
+	if !ok {
+		return fmt.Errorf("deliver: no account %s", account)
+	}
+	u, err := m.store.User(a.Address)
+	if err != nil {
+		return err
+	}
+	// The trace headers smtpd adds count against the limit too.
+	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.opts.MaxMessageBytes + 4096, QuotaBytes: a.QuotaBytes})
+	return err
+}
+
+// Quota returns an account's storage limit (0: none).
+func (m *Backend) Quota(account string) int64 {
+	a, _ := m.accounts.Get(account)
+	return a.QuotaBytes
+}
+
+// Enqueue implements smtpd.Deliverer.
+func (m *Backend) Enqueue(from string, to []string, msg io.Reader) error {
+	_, err := m.queue.Enqueue(from, to, msg)
+	return err
+}
