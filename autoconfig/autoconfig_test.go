@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 )
 
 func TestParseAddress(t *testing.T) {
@@ -55,7 +55,7 @@ func TestParseAddress(t *testing.T) {
 }
 
 func TestValidateSamples(t *testing.T) {
-	for _, p := range []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()} {
+	for _, p := range []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()} {
 		if err := p.Validate(); err != nil {
 			t.Errorf("%s: %v", p.Domain, err)
 		}
@@ -65,7 +65,7 @@ func TestValidateSamples(t *testing.T) {
 // TestValidateCollectsEveryProblem: an operator sees all mistakes at once,
 // each naming the key and the bad value.
 func TestValidateCollectsEveryProblem(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	p.IMAP[0].Port = 0
 	p.POP3[1].Security = "ssl"
 	p.Submission[0].Host = "Smtp.Example.com"
@@ -93,7 +93,7 @@ func TestValidateCollectsEveryProblem(t *testing.T) {
 }
 
 func TestValidateLeaveForeverRefused(t *testing.T) {
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	p.POP.DeleteAfterDays = 0
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "delete_after_days = 0") {
 		t.Errorf("leave on server without delete-after accepted: %v", err)
@@ -105,7 +105,7 @@ func TestValidateLeaveForeverRefused(t *testing.T) {
 }
 
 func TestIncomingOrder(t *testing.T) {
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	in := p.Incoming()
 	if in[0].Protocol != autoconfig.POP3 || in[0].Security != autoconfig.TLS || in[len(in)-1].Protocol != autoconfig.IMAP {
 		t.Errorf("POP-first incoming order = %v", in)
@@ -114,7 +114,7 @@ func TestIncomingOrder(t *testing.T) {
 
 func TestRecords(t *testing.T) {
 	var b strings.Builder
-	if err := autoconfig.WriteZone(&b, []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}); err != nil {
+	if err := autoconfig.WriteZone(&b, []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()}); err != nil {
 		t.Fatal(err)
 	}
 	got := b.String()

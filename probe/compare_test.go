@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/finding"
 )
 
@@ -34,7 +34,7 @@ func goodPOP() ClientSettings {
 }
 
 func TestCompare(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	const addr = "john@example.com"
 	for _, c := range []struct {
 		name string
@@ -102,7 +102,7 @@ func TestCompare(t *testing.T) {
 // TestLeaveForeverWithServerExpiry: with server-side expiry the mail
 // does not pile up for ever, so leaving it is a warning, and says why.
 func TestLeaveForeverWithServerExpiry(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	p.POP.ExpireDays = 30
 	s := goodPOP()
 	s.Incoming.DeleteAfterDays = nil
@@ -113,7 +113,7 @@ func TestLeaveForeverWithServerExpiry(t *testing.T) {
 }
 
 func TestCompareNamesTheField(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	s := goodIMAP()
 	s.Incoming.Username = "john"
 	f := Compare(p, "john@example.com", s)[0]

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/finding"
 )
 
@@ -41,8 +41,8 @@ func requireFile(t *testing.T, path, what string) string {
 		return path
 	}
 	msg := what + " not found at " + path
-	if os.Getenv(autoconfigtest.RequireEnv) != "" {
-		t.Fatalf("%s; %s is set, so a missing tool fails the test", msg, autoconfigtest.RequireEnv)
+	if os.Getenv(testkit.RequireEnv) != "" {
+		t.Fatalf("%s; %s is set, so a missing tool fails the test", msg, testkit.RequireEnv)
 	}
 	t.Skip(msg)
 	return ""
@@ -76,8 +76,8 @@ func freePorts(t *testing.T, n int) []int {
 // directory and stops them when the test ends.
 func startPeers(t *testing.T) *peers {
 	t.Helper()
-	autoconfigtest.Tool(t, "dovecot", "dovecot-imapd")
-	autoconfigtest.Tool(t, "postfix", "postfix")
+	testkit.Tool(t, "dovecot", "dovecot-imapd")
+	testkit.Tool(t, "postfix", "postfix")
 	script, err := filepath.Abs(filepath.Join("..", "..", "shared", "peers", "dovecot-postfix.sh"))
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func startPeers(t *testing.T) *peers {
 	requireFile(t, script, "the reference servers' script (shared/peers next to the repository)")
 	if os.Geteuid() != 0 {
 		msg := "the reference servers need root"
-		if os.Getenv(autoconfigtest.RequireEnv) != "" {
+		if os.Getenv(testkit.RequireEnv) != "" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)

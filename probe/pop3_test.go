@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/finding"
 )
 
@@ -116,7 +116,7 @@ func rootsFrom(t *testing.T, path string) *x509.CertPool {
 // its own finding; the probe reads STAT, UIDL and TOP and never RETR or
 // DELE; the short-lived certificate gives tls.expires-soon.
 func TestPOP3Codes(t *testing.T) {
-	cfg, certPath := autoconfigtest.TLS(t)
+	cfg, certPath := testkit.TLS(t)
 	roots := rootsFrom(t, certPath)
 	now := time.Now()
 	old := now.Add(-40 * 24 * time.Hour).Format(time.RFC1123Z)
@@ -162,7 +162,7 @@ func TestPOP3Codes(t *testing.T) {
 }
 
 func TestRunErrors(t *testing.T) {
-	pol := autoconfigtest.IMAPFirst()
+	pol := testkit.IMAPFirst()
 	opts := Options{Policy: func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain }}
 	if _, err := Run(context.Background(), Request{Address: "not an address"}, opts); !errors.Is(err, autoconfig.ErrMalformedAddress) {
 		t.Errorf("bad address: %v", err)
@@ -179,7 +179,7 @@ func TestRunErrors(t *testing.T) {
 
 // TestAllowedHost: a host refused by AllowedHost is never contacted.
 func TestAllowedHost(t *testing.T) {
-	cfg, _ := autoconfigtest.TLS(t)
+	cfg, _ := testkit.TLS(t)
 	f := startFakePOP3(t, cfg, "+OK", "")
 	pol := popPolicy(f.ln.Addr().(*net.TCPAddr).Port)
 	rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "x"}, Options{

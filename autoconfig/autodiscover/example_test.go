@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 )
 
@@ -60,7 +60,7 @@ func ExampleV2() {
 // This example is the shape of a POX handler: parse, map each sentinel to
 // its answer, render, and read the answer back as a client would.
 func Example_handler() {
-	policy := autoconfigtest.POPFirst()
+	policy := testkit.POPFirst()
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := autodiscover.ParseRequest(r.Body)
 		w.Header().Set("Content-Type", autodiscover.ContentType)

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 )
 
@@ -41,8 +41,8 @@ func golden(t *testing.T, name string, got []byte) {
 
 func samplePolicies() map[string]autoconfig.Policy {
 	return map[string]autoconfig.Policy{
-		"imapfirst": autoconfigtest.IMAPFirst(),
-		"popfirst":  autoconfigtest.POPFirst(),
+		"imapfirst": testkit.IMAPFirst(),
+		"popfirst":  testkit.POPFirst(),
 	}
 }
 
@@ -95,7 +95,7 @@ func checkResponseShape(t *testing.T, out string, p autoconfig.Policy) {
 }
 
 func TestWriteResponseDeterministic(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	var a, b bytes.Buffer
 	if err := autodiscover.WriteResponse(&a, p, "john@example.com"); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestWriteResponseDeterministic(t *testing.T) {
 }
 
 func TestWriteResponseEscapes(t *testing.T) {
-	p := autoconfigtest.IMAPFirst() // DisplayName "Example Mail & Co <Test>"
+	p := testkit.IMAPFirst() // DisplayName "Example Mail & Co <Test>"
 	var buf bytes.Buffer
 	if err := autodiscover.WriteResponse(&buf, p, "o'hara&co@example.com"); err != nil {
 		t.Fatal(err)
@@ -127,17 +127,17 @@ func TestWriteResponseEscapes(t *testing.T) {
 }
 
 func TestWriteResponseRejects(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	var buf bytes.Buffer
 	if err := autodiscover.WriteResponse(&buf, p, ""); err == nil {
 		t.Error("empty address accepted")
 	}
-	bad := autoconfigtest.IMAPFirst()
+	bad := testkit.IMAPFirst()
 	bad.IMAP[0].Security = "ssl"
 	if err := autodiscover.WriteResponse(&buf, bad, "john@example.com"); err == nil {
 		t.Error("unknown security accepted")
 	}
-	bad = autoconfigtest.IMAPFirst()
+	bad = testkit.IMAPFirst()
 	bad.Submission[0].Protocol = "lmtp"
 	if err := autodiscover.WriteResponse(&buf, bad, "john@example.com"); err == nil {
 		t.Error("unknown protocol accepted")
@@ -161,7 +161,7 @@ func project(p autoconfig.Policy) autoconfig.Policy {
 
 func TestRoundTrip(t *testing.T) {
 	policies := samplePolicies()
-	plain := autoconfigtest.IMAPFirst()
+	plain := testkit.IMAPFirst()
 	plain.IMAP = []autoconfig.Endpoint{{Protocol: autoconfig.IMAP, Host: "localhost", Port: 1143, Security: autoconfig.None}}
 	plain.POP3 = nil
 	policies["plain"] = plain

@@ -11,12 +11,12 @@ import (
 	"math/big"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
 )
 
 func Example() {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	profile, err := mobileconfig.Render(p, "john.doe@example.com")
 	if err != nil {
 		log.Fatal(err)
@@ -63,7 +63,7 @@ func ExampleSign() {
 		log.Fatal(err)
 	}
 
-	profile, err := mobileconfig.Render(autoconfigtest.POPFirst(), "jane@pop-first.test")
+	profile, err := mobileconfig.Render(testkit.POPFirst(), "jane@pop-first.test")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
 )
 
@@ -29,8 +29,8 @@ type goldenCase struct {
 // goldenCases are the profiles kept in testdata.
 func goldenCases() []goldenCase {
 	return []goldenCase{
-		{"imap-first.golden.mobileconfig", autoconfigtest.IMAPFirst, "john.doe@example.com"},
-		{"pop-first.golden.mobileconfig", autoconfigtest.POPFirst, "jane@pop-first.test"},
+		{"imap-first.golden.mobileconfig", testkit.IMAPFirst, "john.doe@example.com"},
+		{"pop-first.golden.mobileconfig", testkit.POPFirst, "jane@pop-first.test"},
 	}
 }
 
@@ -125,7 +125,7 @@ func plistValues(t *testing.T, data []byte) map[string][]string {
 }
 
 func TestRenderWellFormedAndEscaped(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	if !strings.ContainsAny(p.DisplayName, "&<") {
 		t.Fatalf("sample display name %q no longer tests escaping", p.DisplayName)
 	}
@@ -172,7 +172,7 @@ func TestRenderWellFormedAndEscaped(t *testing.T) {
 }
 
 func TestRenderHostileStrings(t *testing.T) {
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	p.DisplayName = `]]></string><key>IncomingPassword</key><string>x</string> "quoted" 'single' tab	end` + "\nline\x00nul\x1besc"
 	out, err := mobileconfig.Render(p, "jane@pop-first.test")
 	if err != nil {
@@ -197,13 +197,13 @@ func TestRenderHostileStrings(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	startTLSOnly := autoconfigtest.IMAPFirst()
+	startTLSOnly := testkit.IMAPFirst()
 	startTLSOnly.IMAP = startTLSOnly.IMAP[1:]
 	startTLSOnly.Submission = []autoconfig.Endpoint{
 		{Protocol: autoconfig.SMTP, Host: "smtp.example.com", Port: 587, Security: autoconfig.STARTTLS},
 		{Protocol: autoconfig.SMTP, Host: "smtp2.example.com", Port: 465, Security: autoconfig.TLS},
 	}
-	plain := autoconfigtest.POPFirst()
+	plain := testkit.POPFirst()
 	plain.POP3 = []autoconfig.Endpoint{{Protocol: autoconfig.POP3, Host: "localhost", Port: 1110, Security: autoconfig.None}}
 	plain.DisplayName = ""
 	cases := []struct {
@@ -211,10 +211,10 @@ func TestRoundTrip(t *testing.T) {
 		policy  autoconfig.Policy
 		address string
 	}{
-		{"imap-first", autoconfigtest.IMAPFirst(), "john.doe@example.com"},
-		{"imap-first-odd-local-part", autoconfigtest.IMAPFirst(), "o'neil&co+tag@example.com"},
-		{"imap-first-upper-case-domain", autoconfigtest.IMAPFirst(), "John@EXAMPLE.COM"},
-		{"pop-first", autoconfigtest.POPFirst(), "jane@pop-first.test"},
+		{"imap-first", testkit.IMAPFirst(), "john.doe@example.com"},
+		{"imap-first-odd-local-part", testkit.IMAPFirst(), "o'neil&co+tag@example.com"},
+		{"imap-first-upper-case-domain", testkit.IMAPFirst(), "John@EXAMPLE.COM"},
+		{"pop-first", testkit.POPFirst(), "jane@pop-first.test"},
 		{"starttls-first", startTLSOnly, "john@example.com"},
 		{"no-tls-no-name", plain, "jane@pop-first.test"},
 	}
@@ -238,7 +238,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestProject(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	got := mobileconfig.Project(p)
 	want := autoconfig.Policy{
 		Domain:      "example.com",
@@ -251,7 +251,7 @@ func TestProject(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Project(IMAPFirst) =\n%+v\nwant\n%+v", got, want)
 	}
-	pop := mobileconfig.Project(autoconfigtest.POPFirst())
+	pop := mobileconfig.Project(testkit.POPFirst())
 	if len(pop.IMAP) != 0 || len(pop.POP3) != 1 || pop.POP3[0].Port != 995 || pop.POP3[0].Security != autoconfig.TLS ||
 		pop.Submission[0].Port != 587 || pop.Submission[0].Security != autoconfig.STARTTLS || pop.POP != (autoconfig.POP3Policy{}) {
 		t.Errorf("Project(POPFirst) = %+v", pop)
@@ -260,7 +260,7 @@ func TestProject(t *testing.T) {
 
 func TestPayloadUUIDs(t *testing.T) {
 	uuidRE := regexp.MustCompile(`^[0-9A-F]{8}-[0-9A-F]{4}-8[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$`)
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	uuidsOf := func(address string) []string {
 		t.Helper()
 		out, err := mobileconfig.Render(p, address)
@@ -312,18 +312,18 @@ func TestPayloadUUIDs(t *testing.T) {
 }
 
 func TestRenderErrors(t *testing.T) {
-	noSubmission := autoconfigtest.IMAPFirst()
+	noSubmission := testkit.IMAPFirst()
 	noSubmission.Submission = nil
-	noPOP := autoconfigtest.IMAPFirst()
+	noPOP := testkit.IMAPFirst()
 	noPOP.Prefer = autoconfig.POP3
 	noPOP.POP3 = nil
-	noPrefer := autoconfigtest.IMAPFirst()
+	noPrefer := testkit.IMAPFirst()
 	noPrefer.Prefer = ""
-	badPort := autoconfigtest.IMAPFirst()
+	badPort := testkit.IMAPFirst()
 	badPort.IMAP = []autoconfig.Endpoint{{Protocol: autoconfig.IMAP, Host: "imap.example.com", Port: 0, Security: autoconfig.TLS}}
-	badHost := autoconfigtest.IMAPFirst()
+	badHost := testkit.IMAPFirst()
 	badHost.Submission = []autoconfig.Endpoint{{Protocol: autoconfig.SMTP, Host: "smtp.example.com</string>", Port: 465, Security: autoconfig.TLS}}
-	badDomain := autoconfigtest.IMAPFirst()
+	badDomain := testkit.IMAPFirst()
 	badDomain.Domain = "Example.com"
 	cases := []struct {
 		name    string
@@ -331,12 +331,12 @@ func TestRenderErrors(t *testing.T) {
 		address string
 		is      error
 	}{
-		{"empty address", autoconfigtest.IMAPFirst(), "", autoconfig.ErrEmptyAddress},
-		{"blank address", autoconfigtest.IMAPFirst(), "  ", autoconfig.ErrEmptyAddress},
-		{"no at", autoconfigtest.IMAPFirst(), "john.example.com", autoconfig.ErrMalformedAddress},
-		{"markup in address", autoconfigtest.IMAPFirst(), "<john>@example.com", autoconfig.ErrMalformedAddress},
-		{"other domain", autoconfigtest.IMAPFirst(), "john@example.org", mobileconfig.ErrWrongDomain},
-		{"subdomain", autoconfigtest.IMAPFirst(), "john@mail.example.com", mobileconfig.ErrWrongDomain},
+		{"empty address", testkit.IMAPFirst(), "", autoconfig.ErrEmptyAddress},
+		{"blank address", testkit.IMAPFirst(), "  ", autoconfig.ErrEmptyAddress},
+		{"no at", testkit.IMAPFirst(), "john.example.com", autoconfig.ErrMalformedAddress},
+		{"markup in address", testkit.IMAPFirst(), "<john>@example.com", autoconfig.ErrMalformedAddress},
+		{"other domain", testkit.IMAPFirst(), "john@example.org", mobileconfig.ErrWrongDomain},
+		{"subdomain", testkit.IMAPFirst(), "john@mail.example.com", mobileconfig.ErrWrongDomain},
 		{"no submission", noSubmission, "john@example.com", nil},
 		{"prefer pop without pop", noPOP, "john@example.com", nil},
 		{"no preference", noPrefer, "john@example.com", nil},
@@ -358,7 +358,7 @@ func TestRenderErrors(t *testing.T) {
 }
 
 func TestPOPRetentionHint(t *testing.T) {
-	out, err := mobileconfig.Render(autoconfigtest.POPFirst(), "jane@pop-first.test")
+	out, err := mobileconfig.Render(testkit.POPFirst(), "jane@pop-first.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,13 +381,13 @@ func TestFilename(t *testing.T) {
 		"...":            "mail.mobileconfig",
 	}
 	for domain, want := range cases {
-		p := autoconfigtest.IMAPFirst()
+		p := testkit.IMAPFirst()
 		p.Domain = domain
 		if got := mobileconfig.Filename(p); got != want {
 			t.Errorf("Filename(%q) = %q, want %q", domain, got, want)
 		}
 	}
-	if got := mobileconfig.Filename(autoconfigtest.IMAPFirst()); !regexp.MustCompile(`^[a-z0-9.-]+\.mobileconfig$`).MatchString(got) {
+	if got := mobileconfig.Filename(testkit.IMAPFirst()); !regexp.MustCompile(`^[a-z0-9.-]+\.mobileconfig$`).MatchString(got) {
 		t.Errorf("Filename = %q", got)
 	}
 }
@@ -474,7 +474,7 @@ func TestParseHandWritten(t *testing.T) {
 }
 
 func TestParseMalformed(t *testing.T) {
-	good, err := mobileconfig.Render(autoconfigtest.IMAPFirst(), "john@example.com")
+	good, err := mobileconfig.Render(testkit.IMAPFirst(), "john@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
 )
 
@@ -134,7 +134,7 @@ func signers(t *testing.T) []signer {
 }
 
 func TestSignParseVerify(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	profile, err := mobileconfig.Render(p, "john.doe@example.com")
 	if err != nil {
 		t.Fatal(err)
@@ -210,8 +210,8 @@ func TestSignParseVerify(t *testing.T) {
 // TestSignOpenSSL verifies signed profiles with the openssl program, the
 // reference CMS implementation, and parses a profile openssl signed.
 func TestSignOpenSSL(t *testing.T) {
-	openssl := autoconfigtest.Tool(t, "openssl", "openssl")
-	profile, err := mobileconfig.Render(autoconfigtest.POPFirst(), "jane@pop-first.test")
+	openssl := testkit.Tool(t, "openssl", "openssl")
+	profile, err := mobileconfig.Render(testkit.POPFirst(), "jane@pop-first.test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestSignOpenSSL(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Parse(openssl-signed profile): %v", err)
 			}
-			if want := mobileconfig.Project(autoconfigtest.POPFirst()); !reflect.DeepEqual(got, want) {
+			if want := mobileconfig.Project(testkit.POPFirst()); !reflect.DeepEqual(got, want) {
 				t.Errorf("Parse(openssl-signed) =\n%+v\nwant\n%+v", got, want)
 			}
 		})
@@ -305,7 +305,7 @@ func TestSignOpenSSL(t *testing.T) {
 }
 
 func TestSignErrors(t *testing.T) {
-	profile, err := mobileconfig.Render(autoconfigtest.IMAPFirst(), "john@example.com")
+	profile, err := mobileconfig.Render(testkit.IMAPFirst(), "john@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +348,7 @@ func TestParseSignedMalformed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A signed signed profile: Parse unwraps one layer only.
-	profile, err := mobileconfig.Render(autoconfigtest.IMAPFirst(), "john@example.com")
+	profile, err := mobileconfig.Render(testkit.IMAPFirst(), "john@example.com")
 	if err != nil {
 		t.Fatal(err)
 	}

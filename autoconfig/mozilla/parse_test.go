@@ -12,7 +12,7 @@ import (
 	"testing/iotest"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mozilla"
 )
 
@@ -347,7 +347,7 @@ func TestParseReadError(t *testing.T) {
 // TestParsedPolicyValidates: a parsed sample policy, completed with what
 // the format does not carry, is a valid policy again.
 func TestParsedPolicyValidates(t *testing.T) {
-	for _, src := range []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()} {
+	for _, src := range []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()} {
 		p := mustParse(t, render(t, src, ""))
 		p.MX, p.Web, p.Auth = src.MX, src.Web, src.Auth
 		if err := p.Validate(); err != nil {

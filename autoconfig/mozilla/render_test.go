@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mozilla"
 )
 
@@ -25,9 +25,9 @@ var goldenCases = []struct {
 	policy  func() autoconfig.Policy
 	address string
 }{
-	{"imap-first.golden.xml", autoconfigtest.IMAPFirst, "john@example.com"},
-	{"pop-first.golden.xml", autoconfigtest.POPFirst, "jane.doe@pop-first.test"},
-	{"imap-first-placeholder.golden.xml", autoconfigtest.IMAPFirst, ""},
+	{"imap-first.golden.xml", testkit.IMAPFirst, "john@example.com"},
+	{"pop-first.golden.xml", testkit.POPFirst, "jane.doe@pop-first.test"},
+	{"imap-first-placeholder.golden.xml", testkit.IMAPFirst, ""},
 }
 
 func render(t testing.TB, p autoconfig.Policy, address string) []byte {
@@ -187,13 +187,13 @@ func TestRenderShape(t *testing.T) {
 }
 
 func TestRenderEscapes(t *testing.T) {
-	out := string(render(t, autoconfigtest.IMAPFirst(), ""))
+	out := string(render(t, testkit.IMAPFirst(), ""))
 	want := "<displayName>Example Mail &amp; Co &lt;Test&gt;</displayName>"
 	if !strings.Contains(out, want) {
 		t.Errorf("display name not escaped; want %s in\n%s", want, out)
 	}
 	// An address is escaped too (it comes from the query string).
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	out = string(render(t, p, "o'neil&co@example.com"))
 	if !strings.Contains(out, "<username>o&#39;neil&amp;co@example.com</username>") {
 		t.Errorf("address not escaped:\n%s", out)
@@ -201,7 +201,7 @@ func TestRenderEscapes(t *testing.T) {
 }
 
 func TestRenderPOPLeaveFalse(t *testing.T) {
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	p.POP = autoconfig.POP3Policy{LeaveOnServer: false}
 	out := string(render(t, p, ""))
 	if !strings.Contains(out, "<leaveMessagesOnServer>false</leaveMessagesOnServer>") {
@@ -213,7 +213,7 @@ func TestRenderPOPLeaveFalse(t *testing.T) {
 }
 
 func TestRenderFallbacks(t *testing.T) {
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	p.ShortName = ""
 	p.Web.BaseURL = ""
 	out := string(render(t, p, ""))
@@ -250,7 +250,7 @@ func TestRenderErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := autoconfigtest.IMAPFirst()
+			p := testkit.IMAPFirst()
 			if tc.edit != nil {
 				tc.edit(&p)
 			}
@@ -265,7 +265,7 @@ func TestRenderErrors(t *testing.T) {
 		})
 	}
 	var buf bytes.Buffer
-	err := mozilla.Render(&buf, autoconfigtest.IMAPFirst(), "not-an-address")
+	err := mozilla.Render(&buf, testkit.IMAPFirst(), "not-an-address")
 	if !errors.Is(err, autoconfig.ErrMalformedAddress) {
 		t.Errorf("bad address error %v does not wrap autoconfig.ErrMalformedAddress", err)
 	}
@@ -276,7 +276,7 @@ type failWriter struct{}
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestRenderWriteError(t *testing.T) {
-	if err := mozilla.Render(failWriter{}, autoconfigtest.IMAPFirst(), ""); err == nil || !strings.Contains(err.Error(), "disk full") {
+	if err := mozilla.Render(failWriter{}, testkit.IMAPFirst(), ""); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("Render to a failing writer = %v, want the write error", err)
 	}
 }
@@ -284,7 +284,7 @@ func TestRenderWriteError(t *testing.T) {
 // TestRenderLeavesOutPlaintext: K-9 / Thunderbird for Android reject the
 // whole document if any server says socketType plain.
 func TestRenderLeavesOutPlaintext(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	p.IMAP = append(p.IMAP, autoconfig.Endpoint{Protocol: autoconfig.IMAP, Host: "imap.example.com", Port: 1143, Security: autoconfig.None})
 	p.Submission = append(p.Submission, autoconfig.Endpoint{Protocol: autoconfig.SMTP, Host: "smtp.example.com", Port: 2525, Security: autoconfig.None})
 	var buf bytes.Buffer

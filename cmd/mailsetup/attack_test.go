@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -93,7 +93,7 @@ func TestStrangerCannotLockTheOwnerOut(t *testing.T) {
 	m := startMailWith(t, inMail("login_window_seconds = 60"))
 	defer m.stop(t)
 	owner := func() error {
-		path := autoconfigtest.Tool(t, "curl", "curl")
+		path := testkit.Tool(t, "curl", "curl")
 		out, err := exec.Command(path, "-sS", "-k", "--max-time", "20", "-u", server.DemoAddress+":"+m.password,
 			fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S)).CombinedOutput()
 		if err != nil {
@@ -319,7 +319,7 @@ func trickle(c net.Conn, implicitTLS bool, stop chan struct{}, answered *atomic.
 
 func curlOK(t *testing.T, args ...string) error {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "curl", "curl")
+	path := testkit.Tool(t, "curl", "curl")
 	out, err := exec.Command(path, append([]string{"-sS", "-k", "--max-time", "10"}, args...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("curl: %v: %s", err, out)
@@ -341,7 +341,7 @@ func swaksOK(transcript string) error {
 // listener answers, and a new web client gets its page (an idle
 // connection makes room).
 func TestWebFloodLeavesMailListenersRoom(t *testing.T) {
-	prlimit := autoconfigtest.Tool(t, "prlimit", "util-linux")
+	prlimit := testkit.Tool(t, "prlimit", "util-linux")
 	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
 		// Idle connections kept for 10 minutes, as a flood keeps them.
 		return inMail("max_connections = 100")(t, m, config) + "\n[http_limits]\nidle_seconds = 600\n"

@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 )
 
 // newBrowser starts headless Chromium (Debian's chromium) at phone width
@@ -17,7 +17,7 @@ import (
 // server.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "chromium", "chromium")
+	path := testkit.Tool(t, "chromium", "chromium")
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.NoFirstRun,

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -53,7 +53,7 @@ func (m *mailService) send(t *testing.T, subject string) {
 
 func swaks(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "swaks", "swaks")
+	path := testkit.Tool(t, "swaks", "swaks")
 	host, port, _ := strings.Cut(addr, ":")
 	out, _ := exec.Command(path, append([]string{"--server", host, "--port", port, "--timeout", "20", "--helo", "client.example"}, args...)...).CombinedOutput()
 	return string(out)
@@ -99,7 +99,7 @@ func TestMailEndToEnd(t *testing.T) {
 		t.Errorf("pop3 STLS UIDL: %q", r.body)
 	}
 	// curl exits 67 (login denied) on -ERR [AUTH].
-	bad := exec.Command(autoconfigtest.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20", "-v", "-u", "demo:"+m.password, fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S))
+	bad := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20", "-v", "-u", "demo:"+m.password, fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S))
 	res, err := bad.CombinedOutput()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 67 || !strings.Contains(string(res), "-ERR [AUTH] use your full email address") {
 		t.Errorf("pop3 bare local part: %v\n%s", err, res)
@@ -132,7 +132,7 @@ func fetchmailRun(t *testing.T, m *mailService, work string) int {
 // fetchmailRunAs is fetchmailRun for another account.
 func fetchmailRunAs(t *testing.T, m *mailService, work, user, password string) int {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "fetchmail", "fetchmail")
+	path := testkit.Tool(t, "fetchmail", "fetchmail")
 	out := filepath.Join(work, "out")
 	os.MkdirAll(out, 0o700)
 	before, _ := os.ReadDir(out)

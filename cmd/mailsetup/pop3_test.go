@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -64,7 +64,7 @@ func setExpireDays(t *testing.T, config string, days int) string {
 // standard output and, with -v, the dialogue on standard error.
 func (m *mailService) pop3Curl(t *testing.T, user, password string, args ...string) (stdout, stderr string) {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "curl", "curl")
+	path := testkit.Tool(t, "curl", "curl")
 	all := append([]string{"-sS", "-k", "--max-time", "20", "-u", user + ":" + password}, args...)
 	all = append(all, fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S))
 	cmd := exec.Command(path, all...)
@@ -244,7 +244,7 @@ func (s *lmtpSink) count() int {
 // sink, and returns its output.
 func getmailRun(t *testing.T, m *mailService, work string, sink *lmtpSink, deleteAfter int) string {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "getmail", "getmail6")
+	path := testkit.Tool(t, "getmail", "getmail6")
 	rc := fmt.Sprintf("[retriever]\ntype = SimplePOP3SSLRetriever\nserver = 127.0.0.1\nport = %d\nusername = %s\npassword = %s\n\n"+
 		"[destination]\ntype = MDA_lmtp\nhost = 127.0.0.1\nport = %d\noverride = inbox@sink.example\n\n"+
 		"[options]\nverbose = 2\nread_all = false\ndelete = false\ndelete_after = %d\n",
@@ -349,7 +349,7 @@ func countFiles(t *testing.T, maildir string) int {
 // returns how many messages it delivered this time.
 func mpopRun(t *testing.T, m *mailService, work string) int {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "mpop", "mpop")
+	path := testkit.Tool(t, "mpop", "mpop")
 	maildir := filepath.Join(work, "Maildir")
 	for _, d := range []string{"cur", "new", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(maildir, d), 0o700); err != nil {
@@ -521,7 +521,7 @@ func TestPOP3LoginDelay(t *testing.T) {
 	if !strings.Contains(dialogue, "LOGIN-DELAY 300") {
 		t.Errorf("CAPA lacks LOGIN-DELAY 300:\n%s", dialogue)
 	}
-	path := autoconfigtest.Tool(t, "curl", "curl")
+	path := testkit.Tool(t, "curl", "curl")
 	out, err := exec.Command(path, "-sS", "-k", "-v", "--max-time", "20", "-u", server.DemoAddress+":"+m.password,
 		fmt.Sprintf("pop3s://127.0.0.1:%d/", m.ports.POP3S)).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "-ERR [LOGIN-DELAY] checking mail too often") || !strings.Contains(string(out), "every 5 minutes") {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -59,8 +59,8 @@ func readmeBlock(t *testing.T, heading string) []string {
 // go build runs in this repository (go build -C) but writes ./mailsetup in
 // the test's directory, as the README's does in the reader's.
 func TestReadmeTryIt(t *testing.T) {
-	autoconfigtest.Tool(t, "curl", "curl")
-	autoconfigtest.Tool(t, "dig", "dnsutils")
+	testkit.Tool(t, "curl", "curl")
+	testkit.Tool(t, "dig", "dnsutils")
 	cmds := readmeBlock(t, "### Try it")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {

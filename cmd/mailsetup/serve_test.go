@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/autoconfig/mozilla"
@@ -212,7 +212,7 @@ type curlResult struct {
 // curl runs the real curl program against the service.
 func curl(t *testing.T, args ...string) curlResult {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "curl", "curl")
+	path := testkit.Tool(t, "curl", "curl")
 	dir := t.TempDir()
 	body, hdr := filepath.Join(dir, "body"), filepath.Join(dir, "headers")
 	all := append([]string{"-sS", "--max-time", "20", "-k", "-o", body, "-D", hdr, "-w", "%{http_code} %{content_type}"}, args...)
@@ -392,7 +392,7 @@ func TestServeEndToEnd(t *testing.T) {
 		if r.status != 200 || r.contentType != mobileconfig.ContentType || !strings.Contains(r.headers, "attachment; filename=") {
 			t.Fatalf("%d %s\n%s", r.status, r.contentType, r.headers)
 		}
-		openssl := autoconfigtest.Tool(t, "openssl", "openssl")
+		openssl := testkit.Tool(t, "openssl", "openssl")
 		signed := filepath.Join(t.TempDir(), "profile.der")
 		content := signed + ".plist"
 		os.WriteFile(signed, r.body, 0o600)
@@ -414,7 +414,7 @@ func TestServeEndToEnd(t *testing.T) {
 	})
 
 	t.Run("dns", func(t *testing.T) {
-		dig := autoconfigtest.Tool(t, "dig", "dnsutils")
+		dig := testkit.Tool(t, "dig", "dnsutils")
 		for _, proto := range []string{"+notcp", "+tcp"} {
 			out, err := exec.Command(dig, "@127.0.0.1", "-p", fmt.Sprint(ports.DNS), proto, "+short", "+time=5", "SRV", "_imaps._tcp.example.test").Output()
 			if err != nil {

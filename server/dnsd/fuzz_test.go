@@ -6,7 +6,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/dnsd"
 )
 
@@ -36,7 +36,7 @@ func FuzzServeDNS(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11})
 
 	h := dnsd.NewHandler(dnsd.Options{Policies: func() []autoconfig.Policy {
-		return []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst(), bigPolicy()}
+		return []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst(), bigPolicy()}
 	}})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q := new(dns.Msg)

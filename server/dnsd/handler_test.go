@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/dnsd"
 )
 
@@ -170,10 +170,10 @@ func soaLine(p autoconfig.Policy) string {
 }
 
 func TestPolicies(t *testing.T) {
-	for _, p := range []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()} {
+	for _, p := range []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()} {
 		t.Run(p.Domain, func(t *testing.T) {
 			d := p.Domain + "."
-			h := handlerFor(autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst())
+			h := handlerFor(testkit.IMAPFirst(), testkit.POPFirst())
 			var cases []expect
 			for _, label := range autoconfig.SRVServices {
 				name := label + "." + d
@@ -250,7 +250,7 @@ func respell(lines []string, owner string) []string {
 
 func TestNotOfferedServiceHasRootTarget(t *testing.T) {
 	// POPFirst offers no implicit-TLS submission and no STARTTLS IMAP.
-	h := handlerFor(autoconfigtest.POPFirst())
+	h := handlerFor(testkit.POPFirst())
 	for _, name := range []string{"_submissions._tcp.pop-first.test.", "_imap._tcp.pop-first.test."} {
 		resp := serve(t, h, question(name, dns.TypeSRV), false)
 		if len(resp.Answer) != 1 {
@@ -263,7 +263,7 @@ func TestNotOfferedServiceHasRootTarget(t *testing.T) {
 }
 
 func TestMalformedQueries(t *testing.T) {
-	h := handlerFor(autoconfigtest.IMAPFirst())
+	h := handlerFor(testkit.IMAPFirst())
 	two := question("example.com.", dns.TypeMX)
 	two.Question = append(two.Question, dns.Question{Name: "example.com.", Qtype: dns.TypeA, Qclass: dns.ClassINET})
 	none := question("example.com.", dns.TypeMX)
@@ -313,7 +313,7 @@ func TestMalformedQueries(t *testing.T) {
 }
 
 func TestHeaderBits(t *testing.T) {
-	h := handlerFor(autoconfigtest.IMAPFirst())
+	h := handlerFor(testkit.IMAPFirst())
 	q := question("example.com.", dns.TypeMX)
 	q.Id = 4242
 	q.RecursionDesired = true
@@ -328,12 +328,12 @@ func TestHeaderBits(t *testing.T) {
 }
 
 func TestSOA(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	soa := dnsd.SOA(p)
 	if soa.Hdr.Name != "example.com." || soa.Ns != "ns.example.com." || soa.Mbox != "hostmaster.example.com." || soa.Minttl != 300 {
 		t.Errorf("SOA %v, want ns.example.com. hostmaster.example.com. ... 300", soa)
 	}
-	if again := dnsd.SOA(autoconfigtest.IMAPFirst()); again.Serial != soa.Serial {
+	if again := dnsd.SOA(testkit.IMAPFirst()); again.Serial != soa.Serial {
 		t.Errorf("serial changed between calls: %d, %d", soa.Serial, again.Serial)
 	}
 	p.MX = p.MX[:1]
@@ -346,7 +346,7 @@ func TestSOA(t *testing.T) {
 }
 
 func TestEDNS(t *testing.T) {
-	h := handlerFor(autoconfigtest.IMAPFirst())
+	h := handlerFor(testkit.IMAPFirst())
 	q := question("_imaps._tcp.example.com.", dns.TypeSRV)
 	q.SetEdns0(4096, true)
 	resp := serve(t, h, q, false)
@@ -372,7 +372,7 @@ func TestEDNS(t *testing.T) {
 
 // bigPolicy has more addresses than fit in 512 bytes.
 func bigPolicy() autoconfig.Policy {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	p.Web.Addresses = nil
 	for i := range 60 {
 		p.Web.Addresses = append(p.Web.Addresses, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)}))
@@ -408,20 +408,20 @@ func TestTruncation(t *testing.T) {
 }
 
 func TestLongestDomainWins(t *testing.T) {
-	sub := autoconfigtest.IMAPFirst()
+	sub := testkit.IMAPFirst()
 	sub.Domain = "eu.example.com"
 	sub.Web = autoconfig.Web{BaseURL: "https://autoconfig.eu.example.com", Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}
-	h := handlerFor(autoconfigtest.IMAPFirst(), sub)
+	h := handlerFor(testkit.IMAPFirst(), sub)
 	check(t, h, "eu.example.com.", expect{name: "autoconfig.eu.example.com.", qtype: dns.TypeA, answer: want(sub, "autoconfig.eu.example.com.", "A"), aa: true})
 	check(t, h, "eu.example.com.", expect{name: "nosuch.eu.example.com.", qtype: dns.TypeA, rcode: dns.RcodeNameError, aa: true, soa: true})
-	check(t, h, "example.com.", expect{name: "autoconfig.example.com.", qtype: dns.TypeA, answer: want(autoconfigtest.IMAPFirst(), "autoconfig.example.com.", "A"), aa: true})
+	check(t, h, "example.com.", expect{name: "autoconfig.example.com.", qtype: dns.TypeA, answer: want(testkit.IMAPFirst(), "autoconfig.example.com.", "A"), aa: true})
 }
 
 func TestCNAMEChain(t *testing.T) {
-	a := autoconfigtest.POPFirst()
+	a := testkit.POPFirst()
 	a.Domain = "a.test"
 	a.Web = autoconfig.Web{BaseURL: "https://autoconfig.b.test"}
-	b := autoconfigtest.POPFirst()
+	b := testkit.POPFirst()
 	b.Domain = "b.test"
 	b.Web = autoconfig.Web{BaseURL: "https://autoconfig.b.test", Addresses: []netip.Addr{netip.MustParseAddr("192.0.2.7")}}
 	h := handlerFor(a, b)
@@ -441,12 +441,12 @@ func TestCNAMEChain(t *testing.T) {
 }
 
 func TestPoliciesReloaded(t *testing.T) {
-	current := []autoconfig.Policy{autoconfigtest.IMAPFirst()}
+	current := []autoconfig.Policy{testkit.IMAPFirst()}
 	h := dnsd.NewHandler(dnsd.Options{Policies: func() []autoconfig.Policy { return current }})
 	if resp := serve(t, h, question("pop-first.test.", dns.TypeMX), false); resp.Rcode != dns.RcodeRefused {
 		t.Fatalf("before reload: rcode %d, want REFUSED", resp.Rcode)
 	}
-	current = append(current, autoconfigtest.POPFirst())
+	current = append(current, testkit.POPFirst())
 	if resp := serve(t, h, question("pop-first.test.", dns.TypeMX), false); resp.Rcode != dns.RcodeSuccess || len(resp.Answer) != 1 {
 		t.Fatalf("after reload: rcode %d answer %v, want the MX", resp.Rcode, resp.Answer)
 	}
@@ -468,7 +468,7 @@ func TestPanicAnswersServfail(t *testing.T) {
 }
 
 func TestUnencodableDataAnswersServfail(t *testing.T) {
-	p := autoconfigtest.IMAPFirst()
+	p := testkit.IMAPFirst()
 	p.MX = []autoconfig.MX{{Host: strings.Repeat("x", 70) + ".example.com", Preference: 10}}
 	resp := serve(t, handlerFor(p), question("example.com.", dns.TypeMX), false)
 	if resp.Rcode != dns.RcodeServerFailure {
@@ -488,7 +488,7 @@ func TestNilPoliciesPanicsEarly(t *testing.T) {
 func TestLogsOneLinePerQuery(t *testing.T) {
 	var logs bytes.Buffer
 	h := dnsd.NewHandler(dnsd.Options{
-		Policies: func() []autoconfig.Policy { return []autoconfig.Policy{autoconfigtest.IMAPFirst()} },
+		Policies: func() []autoconfig.Policy { return []autoconfig.Policy{testkit.IMAPFirst()} },
 		Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	serve(t, h, question("nosuch.Example.com.", dns.TypeSRV), false)

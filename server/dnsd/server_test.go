@@ -15,7 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/dnsd"
 )
 
@@ -72,7 +72,7 @@ func exchange(t *testing.T, network, addr string, q *dns.Msg) *dns.Msg {
 }
 
 func TestLoopback(t *testing.T) {
-	policies := []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}
+	policies := []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()}
 	udpAddr, tcpAddr := loopback(t, policies...)
 	for _, network := range []string{"udp", "tcp"} {
 		addr := udpAddr
@@ -112,7 +112,7 @@ func TestLoopbackTruncationThenTCP(t *testing.T) {
 }
 
 func TestLoopbackDropsResponses(t *testing.T) {
-	udpAddr, _ := loopback(t, autoconfigtest.IMAPFirst())
+	udpAddr, _ := loopback(t, testkit.IMAPFirst())
 	q := question("example.com.", dns.TypeMX)
 	q.Response = true
 	c := &dns.Client{Net: "udp", Timeout: 300 * time.Millisecond}
@@ -169,8 +169,8 @@ func TestServeFailureStopsOther(t *testing.T) {
 }
 
 func TestDig(t *testing.T) {
-	dig := autoconfigtest.Tool(t, "dig", "dnsutils")
-	policies := []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}
+	dig := testkit.Tool(t, "dig", "dnsutils")
+	policies := []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()}
 	udpAddr, tcpAddr := loopback(t, policies...)
 	for _, p := range policies {
 		name := "_submissions._tcp." + p.Domain

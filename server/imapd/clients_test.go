@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/mailstore"
 )
 
@@ -27,7 +27,7 @@ func run(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestCurl(t *testing.T) {
-	curl := autoconfigtest.Tool(t, "curl", "curl")
+	curl := testkit.Tool(t, "curl", "curl")
 	r := start(t)
 	r.deliver(t, "INBOX", "for curl", "fetched by curl")
 	_, port, _ := net.SplitHostPort(r.implicit)
@@ -89,7 +89,7 @@ func TestCurl(t *testing.T) {
 }
 
 func TestMbsync(t *testing.T) {
-	mbsync := autoconfigtest.Tool(t, "mbsync", "isync")
+	mbsync := testkit.Tool(t, "mbsync", "isync")
 	r := start(t)
 	r.deliver(t, "INBOX", "server one", "first")
 	r.deliver(t, "INBOX", "server two", "second")

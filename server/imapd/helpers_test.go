@@ -17,7 +17,7 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
@@ -69,7 +69,7 @@ type rig struct {
 
 func start(t *testing.T) *rig {
 	t.Helper()
-	tlsConf, certFile := autoconfigtest.TLS(t)
+	tlsConf, certFile := testkit.TLS(t)
 	pem, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
@@ -110,7 +110,7 @@ func start(t *testing.T) *rig {
 // startWith is start with the servers' options changed by edit.
 func startWith(t *testing.T, edit func(*smtpd.Options)) *rig {
 	t.Helper()
-	tlsConf, _ := autoconfigtest.TLS(t)
+	tlsConf, _ := testkit.TLS(t)
 	store, err := accounts.Open(filepath.Join(t.TempDir(), "accounts.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func startWith(t *testing.T, edit func(*smtpd.Options)) *rig {
 // swaks runs the real swaks client and returns its transcript.
 func swaks(t *testing.T, addr string, args ...string) string {
 	t.Helper()
-	path := autoconfigtest.Tool(t, "swaks", "swaks")
+	path := testkit.Tool(t, "swaks", "swaks")
 	host, port, _ := net.SplitHostPort(addr)
 	all := append([]string{"--server", host, "--port", port, "--timeout", "20", "--helo", "client.example"}, args...)
 	out, _ := exec.Command(path, all...).CombinedOutput() // exit status varies with the failure; the transcript is what we check

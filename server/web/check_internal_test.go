@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 )
 
 type onePolicy struct{ p autoconfig.Policy }
@@ -19,7 +19,7 @@ func (o onePolicy) Policies() []autoconfig.Policy             { return []autocon
 // TestChecksBounded: when every check slot is taken, another check waits
 // a little and then answers busy; it never runs.
 func TestChecksBounded(t *testing.T) {
-	a, err := New(Options{Policies: onePolicy{autoconfigtest.IMAPFirst()}})
+	a, err := New(Options{Policies: onePolicy{testkit.IMAPFirst()}})
 	if err != nil {
 		t.Fatal(err)
 	}

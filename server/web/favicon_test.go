@@ -10,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/web"
 )
 
@@ -18,7 +18,7 @@ import (
 // (every page view does) logs nothing at info.
 func TestFavicon(t *testing.T) {
 	var log lockedBuffer
-	app, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
+	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})), QuietAccess: true})
 	if err != nil {
 		t.Fatal(err)

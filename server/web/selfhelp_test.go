@@ -25,7 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
 	"mailsetup/server/asynclog"
@@ -45,7 +45,7 @@ func updating() bool { return *update }
 func helpApp(t testing.TB, opts web.Options, live bool) *web.App {
 	t.Helper()
 	if opts.Policies == nil {
-		opts.Policies = policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}
+		opts.Policies = policies{testkit.IMAPFirst(), testkit.POPFirst()}
 	}
 	opts.Registerer = prometheus.NewRegistry()
 	if !live {
@@ -71,7 +71,7 @@ func popOnly() autoconfig.Policy {
 // TestSelfHelpGolden compares each instruction page, per policy, with
 // its golden file in testdata/selfhelp.
 func TestSelfHelpGolden(t *testing.T) {
-	app := helpApp(t, web.Options{Policies: policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst(), popOnly()}}, false)
+	app := helpApp(t, web.Options{Policies: policies{testkit.IMAPFirst(), testkit.POPFirst(), popOnly()}}, false)
 	for _, c := range []struct{ name, address string }{
 		{"imap-first", "john@example.com"},
 		{"pop-first", "jane.doe+list@pop-first.test"},
@@ -220,7 +220,7 @@ func TestSettingsJSON(t *testing.T) {
 			t.Errorf("JSON lacks %s: %s", key, w.Body)
 		}
 	}
-	p := autoconfigtest.POPFirst()
+	p := testkit.POPFirst()
 	if got.Address != "jane@pop-first.test" || got.Domain != p.Domain || got.DisplayName != p.DisplayName || got.Username != "jane@pop-first.test" || got.Prefer != "pop3" || !got.OutgoingAuth {
 		t.Errorf("got %+v", got)
 	}

@@ -22,7 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
 	"mailsetup/server/asynclog"
@@ -81,7 +81,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 	env.auth = auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
 		Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Hour}, Now: clk.now})
 	env.app, err = web.New(web.Options{
-		Policies:   policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()},
+		Policies:   policies{testkit.IMAPFirst(), testkit.POPFirst()},
 		Registerer: env.reg,
 		Auth:       env.auth,
 		// The sample policies' hosts do not exist: dial loopback, where
@@ -580,7 +580,7 @@ func TestStaffAuditWriteFailure(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs lockedBuffer
 	h, _ := asynclog.New(&logs, asynclog.Options{})
-	app, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst()}, Registerer: reg, Logger: slog.New(h),
+	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: reg, Logger: slog.New(h),
 		Staff: &web.StaffOptions{Users: map[string]string{"alice": hash}, Audit: failingWriter{}}})
 	if err != nil {
 		t.Fatal(err)
@@ -641,7 +641,7 @@ func TestSetStaff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
+	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
 		Staff: &web.StaffOptions{}})
 	if err != nil {
 		t.Fatal(err)

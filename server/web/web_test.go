@@ -18,7 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
-	"mailsetup/autoconfig/autoconfigtest"
+	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mozilla"
 	"mailsetup/server/asynclog"
@@ -40,7 +40,7 @@ func (ps policies) Policies() []autoconfig.Policy { return ps }
 
 func newApp(t testing.TB, log *slog.Logger) *web.App {
 	t.Helper()
-	a, err := web.New(web.Options{Policies: policies{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()}, Logger: log, Registerer: prometheus.NewRegistry()})
+	a, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst(), testkit.POPFirst()}, Logger: log, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestStuckLogSinkDoesNotSlowRequests(t *testing.T) {
 // exactly what the renderers give, for addresses that need escaping.
 func TestPrerenderedDocumentsEqualRenderer(t *testing.T) {
 	app := newApp(t, nil)
-	for _, p := range []autoconfig.Policy{autoconfigtest.IMAPFirst(), autoconfigtest.POPFirst()} {
+	for _, p := range []autoconfig.Policy{testkit.IMAPFirst(), testkit.POPFirst()} {
 		for _, local := range []string{"john", "O'Brien&Co", "x{y}|z"} {
 			addr := local + "@" + p.Domain
 			var want bytes.Buffer

@@ -1,6 +1,11 @@
-// Package autoconfigtest provides sample policies for tests of the
-// renderers, the DNS responder and the web handlers.
-package autoconfigtest
+// Package testkit is what the project's tests share: sample policies for
+// the renderers, the DNS responder and the web handlers (policies.go),
+// test certificates (tls.go), and Tool, which finds a real program and
+// checks it can do what the tests ask of it, or skips the test (fails it
+// with MAILSETUP_REQUIRE_TOOLS=1) naming the Debian package to install
+// (tools.go). Only tests import it; it imports autoconfig and the
+// standard library.
+package testkit
 
 import (
 	"net/netip"

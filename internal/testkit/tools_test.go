@@ -1,4 +1,4 @@
-package autoconfigtest
+package testkit
 
 import (
 	"fmt"
