@@ -48,23 +48,18 @@ func (e *DiscoveryError) Error() string {
 
 func (e *DiscoveryError) Unwrap() error { return ErrNotDiscovered }
 
-// discovery sequence numbers: before every other step of the report.
-const seqDiscover = -100
-
 // discover finds the settings of addr's domain the way clients do and
 // returns them as a policy with its source. Each attempt is a step.
 func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autoconfig.Policy, string, error) {
 	domain := addr.Domain
 	client := r.httpClient()
-	seq := seqDiscover
-	next := func() int { seq++; return seq }
 
 	q := "?emailaddress=" + url.QueryEscape(addr.String())
 	for _, u := range []string{
 		r.discoveryURL("autoconfig."+domain, "/mail/config-v1.1.xml"+q),
 		r.discoveryURL(domain, "/.well-known/autoconfig/mail/config-v1.1.xml"+q),
 	} {
-		if pol, found := r.tryThunderbirdDocument(ctx, client, next(), "discover autoconfig "+u, u, domain); found {
+		if pol, found := r.tryThunderbirdDocument(ctx, client, "autoconfig "+u, u, domain); found {
 			return pol, "autoconfig", nil
 		}
 	}
@@ -75,7 +70,7 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 	} {
 		var pol autoconfig.Policy
 		found := false
-		r.record(next(), "discover autodiscover "+u, func(ctx context.Context, s *stepState) {
+		r.record(ctx, discoverStep("autodiscover "+u), func(ctx context.Context, s *stepState) {
 			body, ok := r.fetch(ctx, client, http.MethodPost, u, autodiscoverRequest(addr.String()), s)
 			if !ok {
 				return
@@ -89,7 +84,7 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 			s.note("settings: %s", describePolicy(p))
 			s.note("POP3 retention is not in Autodiscover: not compared")
 			pol, found = p, true
-		}, ctx, nil)
+		}, nil)
 		if found {
 			r.popUnknown = true
 			return pol, "autodiscover", nil
@@ -98,7 +93,7 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 
 	var pol autoconfig.Policy
 	found := false
-	r.record(next(), "discover srv "+domain, func(ctx context.Context, s *stepState) {
+	r.record(ctx, discoverStep("srv "+domain), func(ctx context.Context, s *stepState) {
 		if r.opts.Resolver == "" {
 			s.note("skipped: no DNS resolver given")
 			return
@@ -109,16 +104,16 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 			s.note("POP3 retention is not in DNS: not compared")
 			pol, found = p, true
 		}
-	}, ctx, nil)
+	}, nil)
 	if found {
 		r.popUnknown = true
 		return pol, "srv", nil
 	}
 
-	if p, ok := r.discoverMX(ctx, addr, next); ok {
+	if p, ok := r.discoverMX(ctx, addr); ok {
 		return p, "mx-autoconfig", nil
 	}
-	if p, ok := r.discoverGuess(ctx, domain, next); ok {
+	if p, ok := r.discoverGuess(ctx, domain); ok {
 		r.popUnknown = true
 		return p, "guess", nil
 	}
@@ -126,6 +121,11 @@ func (r *runner) discover(ctx context.Context, addr autoconfig.Address) (autocon
 	steps := r.sortedSteps()
 	r.mu.Unlock()
 	return autoconfig.Policy{}, "", &DiscoveryError{Domain: domain, Steps: steps}
+}
+
+// discoverStep is a discovery attempt named "discover <what>".
+func discoverStep(what string) Step {
+	return Step{Name: "discover " + what, Kind: KindDiscover}
 }
 
 // describePolicy lists a discovered policy's endpoints in one line.
@@ -325,10 +325,10 @@ func (r *runner) lookupSRV(ctx context.Context, c *dns.Client, name string) ([]*
 // tryThunderbirdDocument fetches a Thunderbird document as one discovery
 // step and returns its settings for domain (a document written for another
 // domain is used as Thunderbird uses it).
-func (r *runner) tryThunderbirdDocument(ctx context.Context, client *http.Client, seq int, name, u, domain string) (autoconfig.Policy, bool) {
+func (r *runner) tryThunderbirdDocument(ctx context.Context, client *http.Client, what, u, domain string) (autoconfig.Policy, bool) {
 	var pol autoconfig.Policy
 	found := false
-	r.record(seq, name, func(ctx context.Context, s *stepState) {
+	r.record(ctx, discoverStep(what), func(ctx context.Context, s *stepState) {
 		body, ok := r.fetch(ctx, client, http.MethodGet, u, nil, s)
 		if !ok {
 			return
@@ -344,6 +344,6 @@ func (r *runner) tryThunderbirdDocument(ctx context.Context, client *http.Client
 		p.Domain = domain
 		s.note("settings: %s", describePolicy(p))
 		pol, found = p, true
-	}, ctx, nil)
+	}, nil)
 	return pol, found
 }

@@ -101,14 +101,23 @@
 //	    "outgoing": {"host": "...", "port": 587, "security": "starttls",
 //	                 "auth": true, "username": "..."}
 //	  },
-//	  "steps": [{"name": "connect imap imap.example.com:993 tls", "severity": "ok",
-//	             "duration_ns": 12000000, "evidence": ["TLS 1.3, ..."], "error": ""}],
+//	  "steps": [{"name": "connect imap imap.example.com:993 tls", // for people
+//	             "kind": "connect",          // StepKind: what the step checked
+//	             "endpoint": {"protocol": "imap", "host": "imap.example.com",
+//	                          "port": 993, "security": "tls"}, // connect, security-mode, login
+//	             "severity": "ok", "duration_ns": 12000000,
+//	             "evidence": ["TLS 1.3, ..."], "error": ""}],
 //	  "findings": [{"id": "username.not-full-address", "severity": "critical",
 //	                "title": "...", "evidence": ["..."], "fix": "...", "staff": "..."}],
 //	  "worst": "critical",                 // ok | info | warning | critical
 //	  "started": "2026-01-02T15:04:05Z",
 //	  "duration_ns": 250000000
 //	}
+//
+// A Step is a structured value: its Kind and Endpoint say what it
+// checked, and the report lists the steps in an order that comes from
+// them (stepOrder); programs and pages read those fields, never the
+// Name.
 //
 // Fields of ClientSettings left out (or zero) are not compared.
 // leave_on_server, delete_after_days and auth are pointers so that "not

@@ -84,10 +84,10 @@ func (r *runner) mxDomains(ctx context.Context, domain string, s *stepState) []s
 
 // discoverMX is Thunderbird's forMX source: the autoconfig document of
 // the MX host's domains, https only. ok is true when one was found.
-func (r *runner) discoverMX(ctx context.Context, addr autoconfig.Address, next func() int) (autoconfig.Policy, bool) {
+func (r *runner) discoverMX(ctx context.Context, addr autoconfig.Address) (autoconfig.Policy, bool) {
 	domain := addr.Domain
 	var mxd []string
-	r.record(next(), "discover mx "+domain, func(ctx context.Context, s *stepState) {
+	r.record(ctx, discoverStep("mx "+domain), func(ctx context.Context, s *stepState) {
 		if r.opts.Resolver == "" {
 			s.note("skipped: no DNS resolver given")
 			return
@@ -96,12 +96,12 @@ func (r *runner) discoverMX(ctx context.Context, addr autoconfig.Address, next f
 		if len(mxd) > 0 {
 			s.note("MX domains: %s", strings.Join(mxd, ", "))
 		}
-	}, ctx, nil)
+	}, nil)
 	client := r.httpClient()
 	q := "?emailaddress=" + url.QueryEscape(addr.String())
 	for _, d := range mxd {
 		u := r.discoveryURL("autoconfig."+d, "/mail/config-v1.1.xml"+q)
-		if pol, found := r.tryThunderbirdDocument(ctx, client, next(), "discover mx-autoconfig "+u, u, domain); found {
+		if pol, found := r.tryThunderbirdDocument(ctx, client, "mx-autoconfig "+u, u, domain); found {
 			return pol, true
 		}
 	}
@@ -136,7 +136,7 @@ func guessTries(d string) []autoconfig.Endpoint {
 // discoverGuess is the last resort: it tries Thunderbird's guessed hosts
 // and builds the policy from the first working IMAP or POP3 endpoint and
 // the first working SMTP one.
-func (r *runner) discoverGuess(ctx context.Context, domain string, next func() int) (autoconfig.Policy, bool) {
+func (r *runner) discoverGuess(ctx context.Context, domain string) (autoconfig.Policy, bool) {
 	tries := guessTries(domain)
 	results := make([]guessTry, len(tries))
 	timeout := min(r.opts.StepTimeout, guessTimeout)
@@ -179,7 +179,7 @@ func (r *runner) discoverGuess(ctx context.Context, domain string, next func() i
 	out, okOut := pick(autoconfig.SMTP)
 	var pol autoconfig.Policy
 	found := false
-	r.record(next(), "discover guess "+domain, nil, ctx, func(s *stepState) {
+	r.record(ctx, discoverStep("guess "+domain), nil, func(s *stepState) {
 		s.note("Thunderbird's guesses, in its order (TCP, greeting, TLS or STARTTLS/STLS offered; %s each):", timeout)
 		for _, t := range results {
 			s.note("%s %s:%d %s: %s", t.e.Protocol, t.e.Host, r.guessPort(t.e.Port), t.e.Security, t.result)

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,6 @@ type runner struct {
 
 	mu       sync.Mutex
 	steps    []Step
-	order    []int
 	findings []finding.Finding
 }
 
@@ -119,19 +119,19 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	}
 
 	if req.Client != nil {
-		r.record(0, "compare reported settings", nil, ctx, func(s *stepState) {
+		r.record(ctx, Step{Name: "compare reported settings", Kind: KindCompare}, nil, func(s *stepState) {
 			s.findings = r.compare(*req.Client)
 			s.note("compared the reported settings with the %s settings of %s", source, addr.Domain)
 		})
 	}
 
 	var wg sync.WaitGroup
-	for i, e := range slices.Concat(pol.IMAP, pol.POP3, pol.Submission) {
+	for _, e := range slices.Concat(pol.IMAP, pol.POP3, pol.Submission) {
 		if !r.allowed(e.Host) {
 			continue
 		}
 		wg.Go(func() {
-			r.record(100+i, "connect "+e.String(), func(ctx context.Context, s *stepState) { r.connect(ctx, e, s) }, ctx, nil)
+			r.record(ctx, endpointStep(KindConnect, e), func(ctx context.Context, s *stepState) { r.connect(ctx, e, s) }, nil)
 		})
 	}
 	// Ports whose reported connection security is in doubt: find out live
@@ -141,7 +141,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 		if inProto == "" {
 			inProto = pol.Prefer
 		}
-		for i, p := range []struct {
+		for _, p := range []struct {
 			proto    autoconfig.Protocol
 			host     string
 			port     int
@@ -154,22 +154,26 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 			if !r.modeInDoubt(p.proto, p.host, p.port, p.security) {
 				continue
 			}
+			st := Step{Name: fmt.Sprintf("connection security of %s port %s:%d", p.side, p.host, p.port), Kind: KindSecurityMode,
+				Endpoint: &Endpoint{Protocol: p.proto, Host: p.host, Port: p.port, Security: autoconfig.Security(p.security)}}
 			wg.Go(func() {
-				r.record(150+i, fmt.Sprintf("connection security of %s port %s:%d", p.side, p.host, p.port), func(ctx context.Context, s *stepState) {
+				r.record(ctx, st, func(ctx context.Context, s *stepState) {
 					r.checkReportedMode(ctx, s, p.proto, p.host, p.port, p.security)
-				}, ctx, nil)
+				}, nil)
 			})
 		}
 	}
 	// The DNS records and the published document are checked against a
 	// configured policy only: discovered settings came from them.
 	if opts.Resolver != "" && !r.discovered {
-		wg.Go(func() { r.record(300, "dns records", r.checkDNS, ctx, nil) })
+		wg.Go(func() { r.record(ctx, Step{Name: "dns records", Kind: KindDNS}, r.checkDNS, nil) })
 	}
 	if pol.Web.BaseURL != "" && r.allowed(pol.Web.Host()) {
-		wg.Go(func() { r.record(400, "autoconfig document", r.checkAutoconfig, ctx, nil) })
+		wg.Go(func() { r.record(ctx, Step{Name: "autoconfig document", Kind: KindAutoconfig}, r.checkAutoconfig, nil) })
 		if !r.discovered {
-			wg.Go(func() { r.record(410, "autodiscover document", r.checkAutodiscover, ctx, nil) })
+			wg.Go(func() {
+				r.record(ctx, Step{Name: "autodiscover document", Kind: KindAutodiscover}, r.checkAutodiscover, nil)
+			})
 		}
 	}
 	if req.Password != "" {
@@ -205,19 +209,44 @@ func (r *runner) loginName() string {
 	return r.address
 }
 
-// sortedSteps returns the steps in report order. The caller holds r.mu
-// or runs no step concurrently.
+// sortedSteps returns the steps in report order (stepOrder). The caller
+// holds r.mu or runs no step concurrently.
 func (r *runner) sortedSteps() []Step {
-	idx := make([]int, len(r.steps))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return r.order[a] - r.order[b] })
-	out := make([]Step, 0, len(idx))
-	for _, i := range idx {
-		out = append(out, r.steps[i])
-	}
+	out := slices.Clone(r.steps)
+	slices.SortStableFunc(out, r.compareSteps)
 	return out
+}
+
+// compareSteps orders two steps by their kind in stepOrder, then within
+// the kind by their endpoint: connections in the policy's order, the
+// incoming port's security before the outgoing (SMTP) one's, logins in
+// loginOrder. Other steps keep the order they were recorded in: the
+// discovery attempts run one after another.
+func (r *runner) compareSteps(a, b Step) int {
+	if c := cmp.Compare(slices.Index(stepOrder, a.Kind), slices.Index(stepOrder, b.Kind)); c != 0 || a.Endpoint == nil || b.Endpoint == nil {
+		return c
+	}
+	var rank func(Endpoint) int
+	switch a.Kind {
+	case KindConnect:
+		all := slices.Concat(r.pol.IMAP, r.pol.POP3, r.pol.Submission)
+		rank = func(e Endpoint) int {
+			return slices.IndexFunc(all, func(p autoconfig.Endpoint) bool { return fromPolicy(p) == e })
+		}
+	case KindSecurityMode:
+		rank = func(e Endpoint) int {
+			if e.Protocol == autoconfig.SMTP {
+				return 1
+			}
+			return 0
+		}
+	case KindLogin:
+		order := r.loginOrder()
+		rank = func(e Endpoint) int { return slices.Index(order, e.Protocol) }
+	default:
+		return 0
+	}
+	return cmp.Compare(rank(*a.Endpoint), rank(*b.Endpoint))
 }
 
 // compare is Compare against r.pol; for discovered settings it leaves
@@ -243,11 +272,11 @@ func (r *runner) compare(c ClientSettings) []finding.Finding {
 	return fs
 }
 
-// record runs one step with its own timeout and stores its result. fn
-// does the work; direct, when set, runs instead without a context. seq
-// orders the steps in the report: negative the discovery, 0 the comparison, 100+ connections in
-// policy order, 200+ logins, 300 DNS, 400 the autoconfig document.
-func (r *runner) record(seq int, name string, fn func(context.Context, *stepState), ctx context.Context, direct func(*stepState)) {
+// record runs step st (its name, kind and endpoint) with its own timeout
+// and stores its result. fn does the work; direct, when set, runs instead
+// without a context. The report orders the steps by their fields
+// (sortedSteps), not by when they finished.
+func (r *runner) record(ctx context.Context, st Step, fn func(context.Context, *stepState), direct func(*stepState)) {
 	start := time.Now()
 	var s stepState
 	if direct != nil {
@@ -257,14 +286,13 @@ func (r *runner) record(seq int, name string, fn func(context.Context, *stepStat
 		fn(sctx, &s)
 		cancel()
 	}
-	st := Step{Name: name, Duration: time.Since(start), Evidence: s.evidence, Error: s.err}
+	st.Duration, st.Evidence, st.Error = time.Since(start), s.evidence, s.err
 	for _, f := range s.findings {
 		st.Severity = max(st.Severity, f.Severity)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.steps = append(r.steps, st)
-	r.order = append(r.order, seq)
 	r.findings = append(r.findings, s.findings...)
 }
 
@@ -370,12 +398,10 @@ const (
 	loginOther
 )
 
-// logins checks the password: first on the protocol the client uses for
-// incoming mail (or the preferred one), and only if that worked or failed
-// for another reason than the credentials, on the other services. One
-// refused password is not tried again elsewhere, so the probe never adds
-// to a lockout.
-func (r *runner) logins(ctx context.Context) {
+// loginOrder is the order in which logins tries the protocols: the one
+// the client uses for incoming mail (or the preferred one) first, then
+// IMAP, POP3, SMTP.
+func (r *runner) loginOrder() []autoconfig.Protocol {
 	first := r.pol.Prefer
 	if r.client != nil {
 		switch p := autoconfig.Protocol(strings.ToLower(r.client.Incoming.Protocol)); p {
@@ -391,14 +417,23 @@ func (r *runner) logins(ctx context.Context) {
 			order = append(order, p)
 		}
 	}
-	seqOf := func(p autoconfig.Protocol) int { return 200 + slices.Index(order, p) }
+	return order
+}
+
+// logins checks the password: first on the protocol the client uses for
+// incoming mail (or the preferred one), and only if that worked or failed
+// for another reason than the credentials, on the other services. One
+// refused password is not tried again elsewhere, so the probe never adds
+// to a lockout.
+func (r *runner) logins(ctx context.Context) {
+	order := r.loginOrder()
 	run := func(p autoconfig.Protocol) loginOutcome {
 		e, ok := r.clientEndpoint(p)
 		if !ok {
 			return loginOther
 		}
 		out := loginOther
-		r.record(seqOf(p), "login "+e.String(), func(ctx context.Context, s *stepState) {
+		r.record(ctx, endpointStep(KindLogin, e), func(ctx context.Context, s *stepState) {
 			switch p {
 			case autoconfig.IMAP:
 				out = r.loginIMAP(ctx, e, s)
@@ -407,13 +442,13 @@ func (r *runner) logins(ctx context.Context) {
 			default:
 				out = r.loginSMTP(ctx, e, s)
 			}
-		}, ctx, nil)
+		}, nil)
 		return out
 	}
 	if run(order[0]) == loginRefused {
 		for _, p := range order[1:] {
 			if e, ok := r.clientEndpoint(p); ok {
-				r.record(seqOf(p), "login "+e.String(), nil, ctx, func(s *stepState) {
+				r.record(ctx, endpointStep(KindLogin, e), nil, func(s *stepState) {
 					s.note("skipped: the password was refused on %s; not tried again, so the probe does not add to a lockout", order[0])
 				})
 			}

@@ -11,8 +11,16 @@ import (
 )
 
 // Step is one check the probe ran (a connection, a login, a DNS query).
+// Kind and Endpoint say what it checked; Name says the same for people
+// and is not meant to be parsed.
 type Step struct {
-	Name     string           `json:"name"`
+	Name string   `json:"name"`
+	Kind StepKind `json:"kind"`
+	// Endpoint is the mail server the step spoke to (its protocol, host,
+	// port and connection security): set for KindConnect, KindLogin and
+	// KindSecurityMode (there with the security the client reports), nil
+	// for the other kinds.
+	Endpoint *Endpoint        `json:"endpoint,omitempty"`
 	Severity finding.Severity `json:"severity"`
 	Duration time.Duration    `json:"duration_ns"`
 	Evidence []string         `json:"evidence,omitempty"`
@@ -20,20 +28,64 @@ type Step struct {
 	Error string `json:"error,omitempty"`
 }
 
+// StepKind says what a step checked. The report lists the steps in the
+// order of stepOrder.
+type StepKind string
+
+const (
+	// KindDiscover is one attempt to find an unknown domain's settings
+	// (Options.Discover): a document, the SRV or MX records, the guesses.
+	KindDiscover StepKind = "discover"
+	// KindCompare compares the reported client settings with the
+	// expected ones.
+	KindCompare StepKind = "compare"
+	// KindConnect connects to an expected server: TCP, greeting,
+	// TLS or STARTTLS with the certificate, capabilities.
+	KindConnect StepKind = "connect"
+	// KindSecurityMode finds out which connection security a port the
+	// client reports really speaks.
+	KindSecurityMode StepKind = "security-mode"
+	// KindLogin logs in with the password.
+	KindLogin StepKind = "login"
+	// KindDNS checks the domain's DNS records.
+	KindDNS StepKind = "dns"
+	// KindAutoconfig checks the published Thunderbird document.
+	KindAutoconfig StepKind = "autoconfig"
+	// KindAutodiscover checks the live Outlook Autodiscover answer.
+	KindAutodiscover StepKind = "autodiscover"
+)
+
+// stepOrder is the order of the report's steps by kind. Within a kind:
+// discovery attempts in the order they ran, connections in the policy's
+// order, the incoming port's security before the outgoing one's, logins
+// in the order they are tried (loginOrder).
+var stepOrder = []StepKind{KindDiscover, KindCompare, KindConnect, KindSecurityMode, KindLogin, KindDNS, KindAutoconfig, KindAutodiscover}
+
 // Endpoint is one server a client should use.
 type Endpoint struct {
-	Protocol string `json:"protocol"` // imap, pop3, smtp
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	Security string `json:"security"` // tls, starttls, none
+	Protocol autoconfig.Protocol `json:"protocol"` // imap, pop3, smtp
+	Host     string              `json:"host"`
+	Port     int                 `json:"port"`
+	Security autoconfig.Security `json:"security"` // tls, starttls, none
 }
 
 func (e Endpoint) String() string {
 	return fmt.Sprintf("%s %s:%d %s", e.Protocol, e.Host, e.Port, e.Security)
 }
 
+// HostPort is "host:port" as String writes it.
+func (e Endpoint) HostPort() string {
+	return fmt.Sprintf("%s:%d", e.Host, e.Port)
+}
+
 func fromPolicy(e autoconfig.Endpoint) Endpoint {
-	return Endpoint{Protocol: string(e.Protocol), Host: e.Host, Port: e.Port, Security: string(e.Security)}
+	return Endpoint{Protocol: e.Protocol, Host: e.Host, Port: e.Port, Security: e.Security}
+}
+
+// endpointStep is the step of kind k on e, named "<kind> <endpoint>".
+func endpointStep(k StepKind, e autoconfig.Endpoint) Step {
+	ep := fromPolicy(e)
+	return Step{Name: string(k) + " " + ep.String(), Kind: k, Endpoint: &ep}
 }
 
 // Expected are the settings the probe compares against.

@@ -349,33 +349,34 @@ func serverWords(proto, host string, port int, security string) string {
 	return strings.Join(parts, ", ")
 }
 
-// rightSteps says in words which live checks passed. Servers that all
-// answered are one line.
+// rightSteps says in words which live checks passed, from each step's
+// kind and endpoint (never its name, which is for people). Servers that
+// all answered are one line.
 func rightSteps(steps []probe.Step) []string {
 	var out, servers []string
 	connects, plain := 0, false
 	for _, s := range steps {
-		f := strings.Fields(s.Name)
-		isConnect := len(f) == 4 && f[0] == "connect"
+		e := s.Endpoint
+		isConnect := s.Kind == probe.KindConnect && e != nil
 		if isConnect {
 			connects++
-			plain = plain || f[3] == string(autoconfig.None)
+			plain = plain || e.Security == autoconfig.None
 		}
 		if s.Severity != finding.OK || s.Error != "" {
 			continue
 		}
 		switch {
 		case isConnect:
-			servers = append(servers, fmt.Sprintf("The %s server %s answers (%s)%s", strings.ToUpper(f[1]), f[2], autoconfig.Security(f[3]).Label(), certWords(f[3])))
-		case len(f) == 4 && f[0] == "login":
-			out = append(out, fmt.Sprintf("Your password works on the %s server %s", strings.ToUpper(f[1]), f[2]))
-		case s.Name == "dns records":
+			servers = append(servers, fmt.Sprintf("The %s server %s answers (%s)%s", strings.ToUpper(string(e.Protocol)), e.HostPort(), e.Security.Label(), certWords(e.Security)))
+		case s.Kind == probe.KindLogin && e != nil:
+			out = append(out, fmt.Sprintf("Your password works on the %s server %s", strings.ToUpper(string(e.Protocol)), e.HostPort()))
+		case s.Kind == probe.KindDNS:
 			out = append(out, "The domain's DNS records for automatic setup are right")
-		case s.Name == "autoconfig document":
+		case s.Kind == probe.KindAutoconfig:
 			out = append(out, "Automatic setup for Thunderbird and similar programs is published correctly")
-		case s.Name == "autodiscover document":
+		case s.Kind == probe.KindAutodiscover:
 			out = append(out, "Automatic setup for Outlook is published correctly")
-		case s.Name == "compare reported settings":
+		case s.Kind == probe.KindCompare:
 		default:
 			out = append(out, s.Name+": OK")
 		}
@@ -390,8 +391,8 @@ func rightSteps(steps []probe.Step) []string {
 	return append(servers, out...)
 }
 
-func certWords(security string) string {
-	if security == string(autoconfig.None) {
+func certWords(security autoconfig.Security) string {
+	if security == autoconfig.None {
 		return ""
 	}
 	return " with a valid certificate"
