@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"mailsetup/internal/testkit"
 	"mailsetup/finding"
+	"mailsetup/internal/testkit"
 )
 
 func ptr[T any](v T) *T { return &v }

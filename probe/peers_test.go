@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/finding"
+	"mailsetup/internal/testkit"
 )
 
 // peers is a private instance of the reference Dovecot + Postfix

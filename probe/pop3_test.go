@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/finding"
+	"mailsetup/internal/testkit"
 )
 
 // fakePOP3 is a scripted POP3S server on loopback. It records the verbs

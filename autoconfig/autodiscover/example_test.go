@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
+	"mailsetup/internal/testkit"
 )
 
 func ExampleParseRequest() {

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
+	"mailsetup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.xml from the current output")

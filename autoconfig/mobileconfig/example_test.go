@@ -11,8 +11,8 @@ import (
 	"math/big"
 	"time"
 
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
+	"mailsetup/internal/testkit"
 )
 
 func Example() {

@@ -14,8 +14,8 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
+	"mailsetup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

@@ -21,8 +21,8 @@ import (
 
 	"github.com/smallstep/pkcs7"
 
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mobileconfig"
+	"mailsetup/internal/testkit"
 )
 
 // certSpec describes a test certificate.

@@ -12,8 +12,8 @@ import (
 	"testing/iotest"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/internal/testkit"
 )
 
 // project keeps the policy fields the document carries, in the form Parse

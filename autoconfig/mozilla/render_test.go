@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")

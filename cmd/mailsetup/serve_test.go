@@ -20,10 +20,10 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 

@@ -18,9 +18,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
-	"mailsetup/internal/testkit"
 	"mailsetup/autoconfig/autodiscover"
 	"mailsetup/autoconfig/mozilla"
+	"mailsetup/internal/testkit"
 	"mailsetup/server/asynclog"
 	"mailsetup/server/web"
 )
