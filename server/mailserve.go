@@ -41,13 +41,13 @@ func (s *Server) registerEventMetrics() {
 		Help: "Observations dropped because their consumer fell behind; mail handling never waits for it.",
 	}, func() float64 { return float64(s.bus.Dropped()) }))
 	s.bus.Subscribe(func(e events.Event) {
-		counts.WithLabelValues(string(e.Kind), e.Proto, e.Result).Inc()
+		counts.WithLabelValues(string(e.Kind), string(e.Proto), string(e.Result)).Inc()
 		if !s.log.Enabled(context.Background(), slog.LevelDebug) {
 			return
 		}
 		attrs := []slog.Attr{slog.String("kind", string(e.Kind)),
-			slog.String("proto", e.Proto), slog.String("remote", e.Remote.String()), slog.String("account", e.Account),
-			slog.String("username_form", e.Form), slog.String("result", e.Result), slog.String("detail", e.Detail)}
+			slog.String("proto", string(e.Proto)), slog.String("remote", e.Remote.String()), slog.String("account", e.Account),
+			slog.String("username_form", string(e.Form)), slog.String("result", string(e.Result)), slog.String("detail", e.Detail)}
 		if e.Kind == events.POP3Session {
 			attrs = append(attrs, slog.Int("messages", e.Messages), slog.Int("listed", e.Listed), slog.Int("retrieved", e.Retrieved),
 				slog.Int("redownloaded", e.Redownloaded), slog.Int("deleted", e.Deleted), slog.Bool("left_all", e.LeftAll))

@@ -172,7 +172,7 @@ func observable(m *mailbackend.Backend, e events.Event) bool {
 	if e.Account != "" {
 		return m.Known(e.Account)
 	}
-	if e.Kind == events.Auth && (e.Form == "local-part" || e.Form == "unknown-domain") {
+	if e.Kind == events.Auth && (e.Form == events.FormLocalPart || e.Form == events.FormUnknownDomain) {
 		local := e.Username
 		if i := strings.LastIndexByte(local, '@'); i >= 0 {
 			local = local[:i] // a domain typo: john@exmaple.com

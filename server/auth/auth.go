@@ -33,15 +33,16 @@ import (
 	"mailsetup/server/events"
 )
 
-// Form is the shape of a username as typed.
-type Form string
+// Form is the shape of a username as typed; the events carry it.
+type Form = events.Form
 
+// The forms Classify tells apart.
 const (
-	FormFull          Form = "full-address"
-	FormLocalPart     Form = "local-part"      // "john"
-	FormSeparator     Form = "wrong-separator" // "john/johndoe.com", "john%johndoe.com", "johndoe.com\john"
-	FormUnknownDomain Form = "unknown-domain"  // "john@elsewhere.example"
-	FormMalformed     Form = "malformed"
+	FormFull          = events.FormFull
+	FormLocalPart     = events.FormLocalPart
+	FormSeparator     = events.FormSeparator
+	FormUnknownDomain = events.FormUnknownDomain
+	FormMalformed     = events.FormMalformed
 )
 
 // Classify tells the form of username and, where it can, the full
@@ -135,7 +136,7 @@ func WaitWords(d time.Duration) string {
 
 // Attempt is one login.
 type Attempt struct {
-	Proto    string // smtp, submission, imap, pop3, web
+	Proto    events.Proto
 	Remote   netip.Addr
 	TLS      bool
 	Username string
@@ -206,17 +207,17 @@ func (a *Authenticator) Throttle() *Throttle { return a.throttle }
 func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (string, error) {
 	ev := events.Event{Time: a.opts.Now(), Kind: events.Auth, Proto: at.Proto, Remote: at.Remote, TLS: at.TLS, Username: at.Username, Client: at.Client}
 	form, address := Classify(at.Username, a.opts.IsLocal)
-	ev.Form, ev.Account = string(form), address
+	ev.Form, ev.Account = form, address
 	if form != FormFull {
 		// Refused before any password check: a wrong-form username can
 		// never log in, so it is no guessing oracle, and the client is
 		// told the fix every time rather than throttled.
-		ev.Result = "username-form"
+		ev.Result = events.ResultUsernameForm
 		a.opts.Events.Emit(ev)
 		return "", &FormError{Form: form, Suggest: address, Username: at.Username}
 	}
 	if wait := a.throttle.Blocked(at.Remote, address); wait > 0 {
-		ev.Result = "throttled"
+		ev.Result = events.ResultThrottled
 		a.opts.Events.Emit(ev)
 		return "", &ThrottledError{RetryAfter: wait}
 	}
@@ -226,7 +227,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (string, e
 	}
 	if !ok {
 		a.throttle.Fail(at.Remote, address)
-		ev.Result = "bad-password"
+		ev.Result = events.ResultBadPassword
 		a.opts.Events.Emit(ev)
 		return "", ErrBadCredentials
 	}
@@ -234,7 +235,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, at Attempt) (string, e
 	// could otherwise clear his address's); it makes the address known
 	// to the account, so the account's limits no longer hold it off.
 	a.throttle.Succeed(at.Remote, address)
-	ev.Result = "ok"
+	ev.Result = events.ResultOK
 	a.opts.Events.Emit(ev)
 	return address, nil
 }

@@ -85,7 +85,7 @@ func TestUsernameFormsGetTheFixWhetherOrNotTheAccountExists(t *testing.T) {
 			t.Fatalf("attempt %d: %v", i, err)
 		}
 	}
-	if rec.got[0].Form != string(auth.FormLocalPart) || rec.got[0].Result != "username-form" || rec.got[0].Proto != "pop3" {
+	if rec.got[0].Form != auth.FormLocalPart || rec.got[0].Result != "username-form" || rec.got[0].Proto != "pop3" {
 		t.Errorf("event %+v", rec.got[0])
 	}
 }

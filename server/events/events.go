@@ -1,9 +1,18 @@
-// Package events carries what the mail servers observe about each client
+// Package events owns what the mail servers observe about each client
 // (authentication attempts and the username form used, refused
-// submissions, deliveries, POP3 session behaviour) to whoever consumes it:
-// the log today, the observations store later. Emitting never blocks mail
-// handling: events go through a bounded queue and are dropped, and
-// counted, when the consumer falls behind.
+// submissions, deliveries, POP3 session behaviour, client names) and the
+// bus that carries it to its consumers: the observations store, the
+// metrics and the log. It defines the contract between them: Event, and
+// the typed values of its fields (Kind, Proto, Result, Form), whose
+// strings are written to logs, metric labels and snapshots and so never
+// change. Emitting never blocks mail handling: events go through a
+// bounded queue and are dropped, and counted, when the consumer falls
+// behind.
+//
+// Imports: the standard library only. Imported by the servers that emit
+// (auth, smtpd, imapd, the POP3 back end in mailbackend), by observe,
+// which consumes, and by the composition root (server), which wires the
+// bus to them and to the metrics and the log.
 package events
 
 import (
@@ -30,24 +39,92 @@ const (
 	ClientID Kind = "client-id"
 )
 
+// Proto is the protocol an event was seen on.
+type Proto string
+
+const (
+	// ProtoSMTP is the inbound port (mail from other servers).
+	ProtoSMTP Proto = "smtp"
+	// ProtoSubmission is authenticated submission (587 and 465).
+	ProtoSubmission Proto = "submission"
+	ProtoIMAP       Proto = "imap"
+	ProtoPOP3       Proto = "pop3"
+	// ProtoWeb is the settings check of the web pages (a login check
+	// with the customer's password).
+	ProtoWeb Proto = "web"
+)
+
+// Protos returns every Proto the servers emit.
+func Protos() []Proto {
+	return []Proto{ProtoIMAP, ProtoPOP3, ProtoSMTP, ProtoSubmission, ProtoWeb}
+}
+
+// Result is what became of an attempt: ResultOK or the reason of a
+// refusal.
+type Result string
+
+const (
+	ResultOK Result = "ok"
+	// ResultBadPassword: a wrong password or no such account (never told
+	// apart).
+	ResultBadPassword Result = "bad-password"
+	// ResultUsernameForm: the username was not the full address (Form
+	// says what it was).
+	ResultUsernameForm Result = "username-form"
+	// ResultThrottled: refused for too many failed logins.
+	ResultThrottled Result = "throttled"
+	// ResultAuthRequired: MAIL on submission without logging in.
+	ResultAuthRequired Result = "auth-required"
+	// ResultForgedSender: MAIL FROM an address the login may not send as.
+	ResultForgedSender Result = "forged-sender"
+	// ResultRelay: RCPT to a domain not served here on the inbound port.
+	ResultRelay Result = "relay"
+	// ResultUnknownRecipient: RCPT to an address of a served domain that
+	// has no account or alias.
+	ResultUnknownRecipient Result = "unknown-recipient"
+	// ResultTooLarge: a message over the size limit.
+	ResultTooLarge Result = "too-large"
+	// ResultOverQuota: a recipient's mailbox is full.
+	ResultOverQuota Result = "over-quota"
+)
+
+// Results returns every Result the servers emit.
+func Results() []Result {
+	return []Result{ResultOK, ResultBadPassword, ResultUsernameForm, ResultThrottled, ResultAuthRequired,
+		ResultForgedSender, ResultRelay, ResultUnknownRecipient, ResultTooLarge, ResultOverQuota}
+}
+
+// Form is the shape of a username as typed.
+type Form string
+
+const (
+	FormFull          Form = "full-address"
+	FormLocalPart     Form = "local-part"      // "john"
+	FormSeparator     Form = "wrong-separator" // "john/johndoe.com", "john%johndoe.com", "johndoe.com\john"
+	FormUnknownDomain Form = "unknown-domain"  // "john@elsewhere.example"
+	FormMalformed     Form = "malformed"
+)
+
+// Forms returns every Form.
+func Forms() []Form {
+	return []Form{FormFull, FormLocalPart, FormSeparator, FormUnknownDomain, FormMalformed}
+}
+
 // Event is one observation. Fields that do not apply stay zero.
 type Event struct {
 	Time   time.Time
 	Kind   Kind
-	Proto  string // smtp, submission, imap, pop3, web
+	Proto  Proto
 	Remote netip.Addr
 	TLS    bool
 	// Account is the full address the event belongs to, when known.
 	Account string
 	// Username is what the client typed (never the password).
 	Username string
-	// Form is the username's form: full-address, local-part,
-	// wrong-separator, unknown-domain, malformed.
-	Form string
-	// Result is ok or the reason of a refusal: bad-password,
-	// username-form, throttled, auth-required, forged-sender, relay,
-	// unknown-recipient, too-large, over-quota.
-	Result string
+	// Form is the username's form (Auth events).
+	Form Form
+	// Result is ResultOK or the reason of a refusal.
+	Result Result
 	// Client is the client's name (IMAP ID, EHLO argument).
 	Client string
 	// Detail is free text for people (e.g. the refused sender).

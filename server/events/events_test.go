@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,4 +38,26 @@ func TestBusDeliversInOrderAndNeverBlocks(t *testing.T) {
 		t.Errorf("delivered %d, dropped %d", len(got), b.Dropped())
 	}
 	b.Emit(events.Event{}) // after Close: dropped, no panic
+}
+
+// The values are written to logs, metric labels and the observations
+// snapshot: they never change, and each list names each value once.
+func TestValuesAreStable(t *testing.T) {
+	check := func(got []string, want string) {
+		t.Helper()
+		if s := strings.Join(got, " "); s != want {
+			t.Errorf("values = %q, want %q", s, want)
+		}
+	}
+	check(strs(events.Protos()), "imap pop3 smtp submission web")
+	check(strs(events.Results()), "ok bad-password username-form throttled auth-required forged-sender relay unknown-recipient too-large over-quota")
+	check(strs(events.Forms()), "full-address local-part wrong-separator unknown-domain malformed")
+}
+
+func strs[T ~string](v []T) []string {
+	out := make([]string, len(v))
+	for i, s := range v {
+		out[i] = string(s)
+	}
+	return out
 }

@@ -85,7 +85,7 @@ func (c *conn) recordID(params map[string]string) {
 	ev := events.Event{
 		Time:    time.Now(),
 		Kind:    events.ClientID,
-		Proto:   "imap",
+		Proto:   events.ProtoIMAP,
 		Remote:  sess.remote,
 		TLS:     c.TLS(),
 		Account: sess.accountName(),

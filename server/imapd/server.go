@@ -100,7 +100,7 @@ func New(opts Options) *Server {
 	opts.MaxLiteralBytes = min(opts.MaxLiteralBytes, math.MaxUint32)
 	s := &Server{
 		opts:      opts,
-		log:       opts.Logger.With("proto", "imap"),
+		log:       opts.Logger.With("proto", string(events.ProtoIMAP)),
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[*session]struct{}{},
 		drained:   make(chan struct{}),

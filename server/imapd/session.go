@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"mailsetup/server/auth"
+	"mailsetup/server/events"
 	"mailsetup/server/mailstore"
 )
 
@@ -141,7 +142,7 @@ func (s *session) Login(username, password string) error {
 	s.mu.Lock()
 	client := s.client
 	s.mu.Unlock()
-	address, err := s.s.opts.Auth.Authenticate(ctx, auth.Attempt{Proto: "imap", Remote: s.remote, TLS: isTLS, Username: username, Password: password, Client: client})
+	address, err := s.s.opts.Auth.Authenticate(ctx, auth.Attempt{Proto: events.ProtoIMAP, Remote: s.remote, TLS: isTLS, Username: username, Password: password, Client: client})
 	var fe *auth.FormError
 	var te *auth.ThrottledError
 	switch {

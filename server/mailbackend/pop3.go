@@ -29,7 +29,7 @@ func RemoteIP(a net.Addr) netip.Addr {
 // Login implements pop3d.Backend.
 func (m *Backend) Login(ctx context.Context, c pop3d.ConnInfo, username, password string) (pop3d.Session, error) {
 	remote := RemoteIP(c.RemoteAddr)
-	account, err := m.auth.Authenticate(ctx, auth.Attempt{Proto: "pop3", Remote: remote, TLS: c.TLS, Username: username, Password: password})
+	account, err := m.auth.Authenticate(ctx, auth.Attempt{Proto: events.ProtoPOP3, Remote: remote, TLS: c.TLS, Username: username, Password: password})
 	var fe *auth.FormError
 	var te *auth.ThrottledError
 	switch {
@@ -202,7 +202,7 @@ func (s *pop3Session) Close() error {
 	if s.m.pop3Ending == nil || len(s.m.pop3Ending) > maxLoginTimes {
 		s.m.pop3Ending = map[string]events.Event{}
 	}
-	s.m.pop3Ending[s.connID] = events.Event{Kind: events.POP3Session, Proto: "pop3", Remote: s.remote, TLS: s.tls, Account: s.account, Result: "ok",
+	s.m.pop3Ending[s.connID] = events.Event{Kind: events.POP3Session, Proto: events.ProtoPOP3, Remote: s.remote, TLS: s.tls, Account: s.account, Result: events.ResultOK,
 		Retrieved: len(s.retrieved), Redownloaded: s.redownloaded, Deleted: s.deleted, Messages: len(s.msgs), Bytes: bytes,
 		LeftAll: len(s.retrieved) > 0 && s.deleted == 0, Oldest: oldest}
 	s.m.mu.Unlock()

@@ -12,9 +12,10 @@
 //
 // # What is recorded
 //
-//   - events.Auth with Result "ok" is a login, grouped by (protocol,
-//     remote address); every other Result is a failure, grouped by
-//     (protocol, remote address, result, username form, username typed).
+//   - events.Auth with Result events.ResultOK is a login, grouped by
+//     (protocol, remote address); every other Result is a failure,
+//     grouped by (protocol, remote address, result, username form,
+//     username typed).
 //   - events.SubmissionRefused is a refusal, grouped by (protocol, remote
 //     address, result, client name), with the latest detail as a sample.
 //   - events.POP3Session adds to the POP3 client of its remote address;

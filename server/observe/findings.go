@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"mailsetup/finding"
+	"mailsetup/server/events"
 )
 
 // defaultDeleteAfterDays is the "remove after" days advised when the
@@ -56,7 +57,7 @@ type deriving struct {
 
 // loginFrom is where logins come from: a protocol and an address.
 type loginFrom struct {
-	proto  string
+	proto  events.Proto
 	remote netip.Addr
 }
 
@@ -80,11 +81,11 @@ func (d *deriving) usernameNotFullAddress() []finding.Finding {
 	var users []userKey
 	byUser := map[userKey][]string{}
 	for _, f := range d.v.Failures {
-		if f.Result != "username-form" || f.Last.Before(d.current) {
+		if f.Result != events.ResultUsernameForm || f.Last.Before(d.current) {
 			continue
 		}
 		k := userKey{f.Username, finding.FieldInUser}
-		if f.Protocol == "smtp" || f.Protocol == "submission" {
+		if f.Protocol == events.ProtoSMTP || f.Protocol == events.ProtoSubmission {
 			k.field = finding.FieldOutUser
 		}
 		if _, ok := byUser[k]; !ok {
@@ -126,7 +127,7 @@ func (d *deriving) loginFailed() []finding.Finding {
 	var failedN int
 	var failedRemotes []netip.Addr
 	for _, f := range d.v.Failures {
-		if f.Result != "bad-password" || f.Last.Before(d.current) {
+		if f.Result != events.ResultBadPassword || f.Last.Before(d.current) {
 			continue
 		}
 		ok := d.lastOK[loginFrom{f.Protocol, f.Remote}]
@@ -157,7 +158,7 @@ func (d *deriving) loginThrottled() []finding.Finding {
 	var throttled []string
 	var throttledLast time.Time
 	for _, f := range d.v.Failures {
-		if f.Result != "throttled" || f.Last.Before(d.now.Add(-24*time.Hour)) {
+		if f.Result != events.ResultThrottled || f.Last.Before(d.now.Add(-24*time.Hour)) {
 			continue
 		}
 		throttled = append(throttled, fmt.Sprintf("%s %s as %q; %s", seen("blocked", f.Today, f.Count, d.days),
@@ -175,7 +176,7 @@ func (d *deriving) loginThrottled() []finding.Finding {
 
 // refusals returns the evidence lines of the current refusals with
 // result, in order.
-func (d *deriving) refusals(result string) (lines []string, refused []Refusal) {
+func (d *deriving) refusals(result events.Result) (lines []string, refused []Refusal) {
 	for _, r := range d.v.Refusals {
 		if r.Result != result || r.Last.Before(d.current) {
 			continue
@@ -190,7 +191,7 @@ func (d *deriving) refusals(result string) (lines []string, refused []Refusal) {
 // smtpAuthDisabled: submissions refused because the client did not log
 // in.
 func (d *deriving) smtpAuthDisabled() []finding.Finding {
-	lines, _ := d.refusals("auth-required")
+	lines, _ := d.refusals(events.ResultAuthRequired)
 	if len(lines) == 0 {
 		return nil
 	}
@@ -199,7 +200,7 @@ func (d *deriving) smtpAuthDisabled() []finding.Finding {
 
 // smtpForgedSender: one smtp.forged-sender per refused sender address.
 func (d *deriving) smtpForgedSender() []finding.Finding {
-	lines, refused := d.refusals("forged-sender")
+	lines, refused := d.refusals(events.ResultForgedSender)
 	var senders []string
 	bySender := map[string][]string{}
 	for i, r := range refused {
@@ -340,8 +341,8 @@ func addr(a netip.Addr) string {
 	return a.String()
 }
 
-func over(proto string, remote netip.Addr) string {
-	return "over " + proto + " from " + addr(remote)
+func over(proto events.Proto, remote netip.Addr) string {
+	return "over " + string(proto) + " from " + addr(remote)
 }
 
 func addresses(as []netip.Addr) string {
@@ -358,20 +359,20 @@ func clientWords(c string) string {
 	return fmt.Sprintf(" (client %q)", c)
 }
 
-func formWords(form string) string {
+func formWords(form events.Form) string {
 	switch form {
-	case "local-part":
+	case events.FormLocalPart:
 		return "the bare local part"
-	case "wrong-separator":
+	case events.FormSeparator:
 		return "a user/domain form instead of the address"
-	case "unknown-domain":
+	case events.FormUnknownDomain:
 		return "an address of a domain this server does not host"
-	case "malformed":
+	case events.FormMalformed:
 		return "not an email address"
-	case "full-address":
+	case events.FormFull:
 		return "the full address"
 	}
-	return "form " + strconv.Quote(form)
+	return "form " + strconv.Quote(string(form))
 }
 
 // senderOf takes the address out of "MAIL FROM:<x>".

@@ -272,7 +272,7 @@ func TestClientNamesAndDeliveries(t *testing.T) {
 	s.Record(events.Event{Time: t0, Kind: events.Delivery, Proto: "submission", Remote: ip("192.0.2.1"), Account: john,
 		Result: "ok", Detail: "queued for 2 remote recipient(s)", Client: "laptop.home"})
 	a := mustAccount(t, s, john)
-	clients := map[string]string{}
+	clients := map[events.Proto]string{}
 	for _, l := range a.Logins {
 		clients[l.Protocol] = l.Client
 	}

@@ -39,7 +39,7 @@ func randomRemote(rng *rand.Rand) netip.Addr {
 func randomEvent(rng *rand.Rand, account string, now time.Time) events.Event {
 	e := events.Event{
 		Time:    now.Add(-time.Duration(rng.Int64N(int64(29 * 24 * time.Hour)))),
-		Proto:   []string{"imap", "pop3", "submission", "smtp"}[rng.IntN(4)],
+		Proto:   []events.Proto{"imap", "pop3", "submission", "smtp"}[rng.IntN(4)],
 		Remote:  randomRemote(rng),
 		TLS:     rng.IntN(2) == 0,
 		Account: account,
@@ -49,11 +49,11 @@ func randomEvent(rng *rand.Rand, account string, now time.Time) events.Event {
 		e.Kind, e.Result, e.Username, e.Form = events.Auth, "ok", account, "full-address"
 	case 1, 2:
 		e.Kind, e.Username = events.Auth, randomText(rng, 300)
-		e.Result = []string{"bad-password", "username-form", "throttled"}[rng.IntN(3)]
-		e.Form = []string{"full-address", "local-part", "wrong-separator", "malformed"}[rng.IntN(4)]
+		e.Result = []events.Result{"bad-password", "username-form", "throttled"}[rng.IntN(3)]
+		e.Form = []events.Form{"full-address", "local-part", "wrong-separator", "malformed"}[rng.IntN(4)]
 	case 3:
 		e.Kind, e.Client, e.Detail = events.SubmissionRefused, randomText(rng, 300), "MAIL FROM:<"+randomText(rng, 300)+">"
-		e.Result = []string{"auth-required", "forged-sender", "relay"}[rng.IntN(3)]
+		e.Result = []events.Result{"auth-required", "forged-sender", "relay"}[rng.IntN(3)]
 	case 4:
 		e.Kind, e.Proto = events.POP3Session, "pop3"
 		e.Retrieved, e.Redownloaded, e.Deleted = rng.IntN(100), rng.IntN(10), rng.IntN(2)*rng.IntN(100)

@@ -108,19 +108,19 @@ func hasLine(lines []string, parts ...string) bool {
 
 // Events as the servers emit them.
 
-func login(at time.Time, proto, remote, account string) events.Event {
+func login(at time.Time, proto events.Proto, remote, account string) events.Event {
 	return events.Event{Time: at, Kind: events.Auth, Proto: proto, Remote: ip(remote), TLS: true,
 		Account: account, Username: account, Form: "full-address", Result: "ok"}
 }
 
-func badPassword(at time.Time, proto, remote, account string) events.Event {
+func badPassword(at time.Time, proto events.Proto, remote, account string) events.Event {
 	return events.Event{Time: at, Kind: events.Auth, Proto: proto, Remote: ip(remote), TLS: true,
 		Account: account, Username: account, Form: "full-address", Result: "bad-password"}
 }
 
 // bareLocalPart is what auth emits for "john": no account, since the
 // local part names no domain.
-func bareLocalPart(at time.Time, proto, remote, username string) events.Event {
+func bareLocalPart(at time.Time, proto events.Proto, remote, username string) events.Event {
 	return events.Event{Time: at, Kind: events.Auth, Proto: proto, Remote: ip(remote), TLS: true,
 		Username: username, Form: "local-part", Result: "username-form"}
 }

@@ -35,9 +35,9 @@ type Trouble struct {
 func problem(e *events.Event) bool {
 	switch e.Kind {
 	case events.Auth:
-		return e.Result != "ok"
+		return e.Result != events.ResultOK
 	case events.SubmissionRefused:
-		return e.Result == "auth-required" || e.Result == "forged-sender"
+		return e.Result == events.ResultAuthRequired || e.Result == events.ResultForgedSender
 	case events.POP3Session:
 		return e.LeftAll || e.Redownloaded > 0
 	}
@@ -78,7 +78,7 @@ func (s *Store) rebuildTroubled() {
 			last = max(last, g.Last)
 		}
 		for _, g := range a.Refusals {
-			if g.Result == "auth-required" || g.Result == "forged-sender" {
+			if g.Result == events.ResultAuthRequired || g.Result == events.ResultForgedSender {
 				last = max(last, g.Last)
 			}
 		}

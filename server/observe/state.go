@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"mailsetup/server/events"
 )
 
 // Per-account caps; the least recently seen group goes first.
@@ -260,8 +262,8 @@ func sums(s []dayCount, today int32) (total, onToday int) {
 }
 
 type loginGroup struct {
-	Proto  string     `json:"proto"`
-	Remote netip.Addr `json:"remote"`
+	Proto  events.Proto `json:"proto"`
+	Remote netip.Addr   `json:"remote"`
 	// Username is the one typed at the last login.
 	Username string `json:"username,omitempty"`
 	// Client is the IMAP ID name or EHLO name.
@@ -272,11 +274,11 @@ type loginGroup struct {
 }
 
 type failureGroup struct {
-	Proto    string     `json:"proto"`
-	Remote   netip.Addr `json:"remote"`
-	Result   string     `json:"result"`
-	Form     string     `json:"form,omitempty"`
-	Username string     `json:"username"`
+	Proto    events.Proto  `json:"proto"`
+	Remote   netip.Addr    `json:"remote"`
+	Result   events.Result `json:"result"`
+	Form     events.Form   `json:"form,omitempty"`
+	Username string        `json:"username"`
 	// Client is the client's name at the last attempt (EHLO, IMAP ID).
 	Client string `json:"client,omitempty"`
 	TLS    bool   `json:"tls,omitempty"`
@@ -285,10 +287,10 @@ type failureGroup struct {
 }
 
 type refusalGroup struct {
-	Proto  string     `json:"proto"`
-	Remote netip.Addr `json:"remote"`
-	Result string     `json:"result"`
-	Client string     `json:"client,omitempty"`
+	Proto  events.Proto  `json:"proto"`
+	Remote netip.Addr    `json:"remote"`
+	Result events.Result `json:"result"`
+	Client string        `json:"client,omitempty"`
 	// Detail is the latest refusal's detail.
 	Detail string `json:"detail,omitempty"`
 	TLS    bool   `json:"tls,omitempty"`
@@ -431,23 +433,25 @@ func slot[G any](s *[]G, max int, match func(*G) bool, last func(*G) int64) (i i
 // so that groups do not keep the events' strings alive.
 var tokens = func() map[string]string {
 	m := map[string]string{}
-	for _, t := range []string{
-		"imap", "pop3", "smtp", "submission", "web",
-		"ok", "bad-password", "username-form", "throttled", "auth-required",
-		"forged-sender", "relay", "unknown-recipient", "too-large", "over-quota",
-		"full-address", "local-part", "wrong-separator", "unknown-domain", "malformed",
-	} {
-		m[t] = t
+	for _, p := range events.Protos() {
+		m[string(p)] = string(p)
+	}
+	for _, r := range events.Results() {
+		m[string(r)] = string(r)
+	}
+	for _, f := range events.Forms() {
+		m[string(f)] = string(f)
 	}
 	return m
 }()
 
-// token returns the interned value of a known token, else a short copy.
-func token(s string) string {
-	if t, ok := tokens[s]; ok {
-		return t
+// token returns the interned value of a known token (an events.Proto,
+// Result or Form), else a short copy.
+func token[T ~string](s T) T {
+	if t, ok := tokens[string(s)]; ok {
+		return T(t)
 	}
-	return clip(s, maxToken)
+	return T(clip(string(s), maxToken))
 }
 
 // clip returns a copy of s, valid UTF-8, at most n bytes, cut at a

@@ -158,11 +158,11 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 	switch e.Kind {
 	case events.Auth:
 		key := accountKey(e.Account)
-		if key == "" && e.Result == "username-form" {
+		if key == "" && e.Result == events.ResultUsernameForm {
 			switch e.Form {
-			case "local-part":
+			case events.FormLocalPart:
 				key = localPartKey(e.Username)
-			case "unknown-domain":
+			case events.FormUnknownDomain:
 				// A typo in the domain ("john@exmaple.com"): kept
 				// under the local part, like a bare local part.
 				if i := strings.LastIndexByte(e.Username, '@'); i > 0 {
@@ -174,7 +174,7 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 			return false
 		}
 		a = s.touch(key, sec)
-		if e.Result == "ok" {
+		if e.Result == events.ResultOK {
 			s.addLogin(a, e, sec, cut)
 		} else {
 			s.addFailure(a, e, sec, cut)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mailsetup/finding"
+	"mailsetup/server/events"
 )
 
 // Account is what the server saw from one account's clients during the
@@ -46,8 +47,8 @@ type Account struct {
 
 // Login is a group of successful logins.
 type Login struct {
-	Protocol string     `json:"protocol"` // imap, pop3, submission, smtp, web
-	Remote   netip.Addr `json:"remote"`
+	Protocol events.Proto `json:"protocol"`
+	Remote   netip.Addr   `json:"remote"`
 	// Username is what the client typed at the last login.
 	Username string `json:"username"`
 	// Client is the client's name: IMAP ID name and version, or the EHLO
@@ -63,14 +64,13 @@ type Login struct {
 
 // Failure is a group of refused logins.
 type Failure struct {
-	Protocol string     `json:"protocol"`
-	Remote   netip.Addr `json:"remote"`
+	Protocol events.Proto `json:"protocol"`
+	Remote   netip.Addr   `json:"remote"`
 	// Result is why: bad-password (or no such account: never told
 	// apart), username-form, throttled.
-	Result string `json:"result"`
-	// Form is the username's form: full-address, local-part,
-	// wrong-separator, unknown-domain, malformed.
-	Form string `json:"form,omitempty"`
+	Result events.Result `json:"result"`
+	// Form is the username's form.
+	Form events.Form `json:"form,omitempty"`
 	// Client is the client's name at the last attempt, when the
 	// protocol tells it (EHLO on submission, IMAP ID before login).
 	Client   string `json:"client,omitempty"`
@@ -89,11 +89,11 @@ type Failure struct {
 
 // Refusal is a group of refused submissions.
 type Refusal struct {
-	Protocol string     `json:"protocol"`
-	Remote   netip.Addr `json:"remote"`
+	Protocol events.Proto `json:"protocol"`
+	Remote   netip.Addr   `json:"remote"`
 	// Result is why: auth-required, forged-sender, relay,
 	// unknown-recipient, too-large, over-quota.
-	Result string `json:"result"`
+	Result events.Result `json:"result"`
 	// Client is the EHLO name.
 	Client string `json:"client,omitempty"`
 	// Detail is the latest refusal, e.g. "MAIL FROM:<x> without AUTH".
@@ -255,15 +255,15 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 func (v *Account) sort() {
 	recent := func(a, b time.Time) int { return b.Compare(a) }
 	slices.SortStableFunc(v.Logins, func(a, b Login) int {
-		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote))
+		return cmp.Or(recent(a.Last, b.Last), cmp.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote))
 	})
 	slices.SortStableFunc(v.Failures, func(a, b Failure) int {
-		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
-			strings.Compare(a.Result, b.Result), strings.Compare(a.Form, b.Form), strings.Compare(a.Username, b.Username))
+		return cmp.Or(recent(a.Last, b.Last), cmp.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
+			cmp.Compare(a.Result, b.Result), cmp.Compare(a.Form, b.Form), strings.Compare(a.Username, b.Username))
 	})
 	slices.SortStableFunc(v.Refusals, func(a, b Refusal) int {
-		return cmp.Or(recent(a.Last, b.Last), strings.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
-			strings.Compare(a.Result, b.Result), strings.Compare(a.Client, b.Client))
+		return cmp.Or(recent(a.Last, b.Last), cmp.Compare(a.Protocol, b.Protocol), a.Remote.Compare(b.Remote),
+			cmp.Compare(a.Result, b.Result), strings.Compare(a.Client, b.Client))
 	})
 	slices.SortStableFunc(v.POP3, func(a, b POP3Client) int {
 		return cmp.Or(recent(a.Last, b.Last), a.Remote.Compare(b.Remote))

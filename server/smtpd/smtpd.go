@@ -46,11 +46,14 @@ const (
 	Inbound
 )
 
-func (m Mode) String() string {
+func (m Mode) String() string { return string(m.Proto()) }
+
+// Proto is the protocol the mode's events carry.
+func (m Mode) Proto() events.Proto {
 	if m == Inbound {
-		return "smtp"
+		return events.ProtoSMTP
 	}
-	return "submission"
+	return events.ProtoSubmission
 }
 
 // Directory answers questions about local addresses.
@@ -250,8 +253,8 @@ var (
 	_ smtp.AuthSession = (*submissionSession)(nil)
 )
 
-func (ss *session) event(kind events.Kind, result, detail string) {
-	ss.s.opts.Events.Emit(events.Event{Kind: kind, Proto: ss.s.opts.Mode.String(), Remote: ss.remote, TLS: ss.isTLS(),
+func (ss *session) event(kind events.Kind, result events.Result, detail string) {
+	ss.s.opts.Events.Emit(events.Event{Kind: kind, Proto: ss.s.opts.Mode.Proto(), Remote: ss.remote, TLS: ss.isTLS(),
 		Account: ss.account, Result: result, Detail: detail, Client: ss.conn.Hostname()})
 }
 
@@ -278,7 +281,7 @@ func (ss *submissionSession) Auth(mech string) (sasl.Server, error) {
 			return errClosing
 		}
 		account, err := ss.s.opts.Auth.Authenticate(context.Background(), auth.Attempt{
-			Proto: "submission", Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password, Client: ss.conn.Hostname()})
+			Proto: events.ProtoSubmission, Remote: ss.remote, TLS: ss.isTLS(), Username: username, Password: password, Client: ss.conn.Hostname()})
 		var fe *auth.FormError
 		var te *auth.ThrottledError
 		switch {
@@ -347,8 +350,8 @@ func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.account == "" {
 		// Attribute the refusal to the sender's account when it is ours:
 		// support looks it up by that address.
-		ev := events.Event{Kind: events.SubmissionRefused, Proto: ss.s.opts.Mode.String(), Remote: ss.remote, TLS: ss.isTLS(),
-			Result: "auth-required", Detail: "MAIL FROM:<" + from + "> without AUTH", Client: ss.conn.Hostname()}
+		ev := events.Event{Kind: events.SubmissionRefused, Proto: ss.s.opts.Mode.Proto(), Remote: ss.remote, TLS: ss.isTLS(),
+			Result: events.ResultAuthRequired, Detail: "MAIL FROM:<" + from + "> without AUTH", Client: ss.conn.Hostname()}
 		if account, ok := ss.s.opts.Directory.Resolve(from); ok {
 			ev.Account = account
 		}
@@ -356,7 +359,7 @@ func (ss *submissionSession) Mail(from string, opts *smtp.MailOptions) error {
 		return errAuthRequired
 	}
 	if !ss.s.opts.Directory.MaySendAs(ss.account, from) {
-		ss.event(events.SubmissionRefused, "forged-sender", "MAIL FROM:<"+from+">")
+		ss.event(events.SubmissionRefused, events.ResultForgedSender, "MAIL FROM:<"+from+">")
 		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 			Message: fmt.Sprintf("Sender address rejected: you are logged in as %s; send from that address or one of its aliases", ss.account)}
 	}
@@ -384,7 +387,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	if !ss.s.opts.Directory.IsLocalDomain(addr.Domain) {
 		if ss.s.opts.Mode == Inbound {
-			ss.event(events.SubmissionRefused, "relay", "RCPT TO:<"+to+"> from MAIL FROM:<"+ss.from+">")
+			ss.event(events.SubmissionRefused, events.ResultRelay, "RCPT TO:<"+to+"> from MAIL FROM:<"+ss.from+">")
 			return errRelay
 		}
 		ss.relay = append(ss.relay, addr.String())
@@ -392,7 +395,7 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	account, ok := ss.s.opts.Directory.Resolve(addr.String())
 	if !ok {
-		ss.event(events.SubmissionRefused, "unknown-recipient", "RCPT TO:<"+to+">")
+		ss.event(events.SubmissionRefused, events.ResultUnknownRecipient, "RCPT TO:<"+to+">")
 		return ss.unknownRecipient()
 	}
 	ss.local = append(ss.local, account)
@@ -495,14 +498,14 @@ func (ss *session) Data(r io.Reader) error {
 			ss.s.log.Error("delivery", "account", account, "err", err)
 			return errTempFailure
 		}
-		ss.event(events.Delivery, "ok", "local "+account)
+		ss.event(events.Delivery, events.ResultOK, "local "+account)
 	}
 	if len(ss.relay) > 0 {
 		if err := deliver(func(m io.Reader) error { return ss.s.opts.Deliverer.Enqueue(ss.from, ss.relay, m) }); err != nil {
 			ss.s.log.Error("queue", "err", err)
 			return errTempFailure
 		}
-		ss.event(events.Delivery, "ok", fmt.Sprintf("queued for %d remote recipient(s)", len(ss.relay)))
+		ss.event(events.Delivery, events.ResultOK, fmt.Sprintf("queued for %d remote recipient(s)", len(ss.relay)))
 	}
 	return nil
 }

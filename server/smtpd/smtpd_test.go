@@ -85,7 +85,7 @@ func (l *eventLog) Emit(e events.Event) {
 	l.got = append(l.got, e)
 }
 
-func (l *eventLog) find(result string) (events.Event, bool) {
+func (l *eventLog) find(result events.Result) (events.Event, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, e := range l.got {
