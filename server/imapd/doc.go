@@ -34,10 +34,11 @@
 //
 // go-imap's server has no hook for commands it does not know, and it
 // performs STARTTLS inside its own connection object. So every connection
-// passes through a thin filter (conn.go) that reads the client's stream
-// command by command (tracking literals), answers ID itself, performs
-// STARTTLS itself so that it keeps seeing the plaintext afterwards,
-// refuses LOGIN and AUTHENTICATE before TLS, and edits the capability
-// lists the library writes (adding ID, STARTTLS and LOGINDISABLED where
-// they apply).
+// passes through the stream filter of server/imapd/filter, which answers
+// ID, performs STARTTLS, refuses LOGIN before TLS and edits the
+// capability lists; the session tells it whether the client has logged
+// in and receives the client's ID (clientid.go).
+//
+// It imports mailstore, auth, events and the filter; never another
+// protocol server.
 package imapd

@@ -16,6 +16,7 @@ import (
 
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
+	"mailsetup/server/imapd/filter"
 	"mailsetup/server/mailstore"
 )
 
@@ -58,10 +59,6 @@ type Options struct {
 const (
 	// authTimeout bounds one credential check.
 	authTimeout = 30 * time.Second
-	// tlsHandshakeTimeout bounds the STARTTLS handshake.
-	tlsHandshakeTimeout = 30 * time.Second
-	// ownWriteTimeout bounds the lines the filter writes itself.
-	ownWriteTimeout = 30 * time.Second
 	// maxFailedLogins per connection; then the connection is closed.
 	maxFailedLogins = 5
 	// rescanInterval: a selected mailbox is re-read at least this often
@@ -210,12 +207,13 @@ func (l *listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConn(c, l.s), nil
+	o := l.s.opts
+	return filter.New(c, filter.Options{TLSConfig: o.TLSConfig, ImplicitTLS: o.ImplicitTLS, AllowInsecureAuth: o.AllowInsecureAuth}), nil
 }
 
 // newSession is imapserver's session factory.
 func (s *Server) newSession(ic *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-	c, ok := ic.NetConn().(*conn)
+	c, ok := ic.NetConn().(*filter.Conn)
 	if !ok {
 		return nil, nil, fmt.Errorf("imapd: connection of type %T not from our listener", ic.NetConn())
 	}
@@ -227,7 +225,7 @@ func (s *Server) newSession(ic *imapserver.Conn) (imapserver.Session, *imapserve
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Code: imap.ResponseCodeUnavailable, Text: "server shutting down, please reconnect later"}
 	}
 	s.sessions[sess] = struct{}{}
-	c.sess.Store(sess)
+	c.SetSession(sess)
 	return sess, nil, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
+	"mailsetup/server/imapd/filter"
 	"mailsetup/server/mailstore"
 )
 
@@ -22,7 +23,7 @@ import (
 type session struct {
 	s      *Server
 	ic     *imapserver.Conn
-	c      *conn
+	c      *filter.Conn
 	remote netip.Addr
 	log    *slog.Logger
 
@@ -64,6 +65,9 @@ func (s *session) enter() func() {
 }
 
 func (s *session) loggedIn() bool { return s.accountName() != "" }
+
+// Authenticated implements filter.Session.
+func (s *session) Authenticated() bool { return s.loggedIn() }
 
 func (s *session) accountName() string {
 	s.mu.Lock()
@@ -179,7 +183,7 @@ func (s *session) Login(username, password string) error {
 func (s *session) failed() {
 	s.failures++
 	if s.failures >= maxFailedLogins {
-		s.c.byeAfterReply("too many failed logins")
+		s.c.ByeAfterReply("too many failed logins")
 	}
 }
 

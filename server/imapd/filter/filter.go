@@ -1,4 +1,23 @@
-package imapd
+// Package filter is the stream filter between an IMAP client connection
+// and go-imap's server (github.com/emersion/go-imap/v2/imapserver).
+//
+// go-imap's server has no hook for commands it does not know, and it
+// performs STARTTLS inside its own connection object. So the embedded
+// IMAP server (server/imapd) puts every connection through a Conn that
+// reads the client's stream command by command (tracking literals),
+// answers ID itself, performs STARTTLS itself so that it keeps seeing the
+// plaintext afterwards, refuses LOGIN and AUTHENTICATE before TLS,
+// refuses a literal over 4096 octets before login at once, and edits the
+// capability lists the library writes (adding ID, STARTTLS and
+// LOGINDISABLED where they apply). It also coalesces the library's
+// output (one TLS record per batch of FETCH responses).
+//
+// It was written against github.com/emersion/go-imap/v2 v2.0.0-beta.8
+// (LibraryVersion; a test fails when go.mod names another version, so an
+// upgrade comes with a review of what the library writes and expects).
+//
+// It imports only the standard library.
+package filter
 
 import (
 	"bufio"
@@ -15,7 +34,7 @@ import (
 	"time"
 )
 
-// conn is the filter between a client connection and go-imap's server
+// Conn is the filter between a client connection and go-imap's server
 // (see the package documentation). The library's connection goroutine is
 // the only reader; writes come from that goroutine, from an IDLE
 // goroutine and from Shutdown, serialised by wmu.
@@ -33,15 +52,15 @@ import (
 //
 // Writing: the library's output is cut into lines and literals too, to
 // edit capability lists and to notice continuations and tagged replies.
-type conn struct {
-	s   *Server
-	raw net.Conn
+type Conn struct {
+	opts Options
+	raw  net.Conn
 
 	mu    sync.Mutex // guards cur and isTLS
 	cur   net.Conn   // raw, or the TLS connection after STARTTLS
 	isTLS bool
 
-	sess atomic.Pointer[session]
+	sess atomic.Pointer[sessionBox]
 
 	// Reader state, owned by the library's connection goroutine.
 	in      *bufio.Reader
@@ -89,6 +108,14 @@ type pendingLiteral struct {
 	sync   bool
 }
 
+// Timeouts of the filter's own work.
+const (
+	// tlsHandshakeTimeout bounds the STARTTLS handshake.
+	tlsHandshakeTimeout = 30 * time.Second
+	// ownWriteTimeout bounds the lines the filter writes itself.
+	ownWriteTimeout = 30 * time.Second
+)
+
 // Sizes of the filter's buffers.
 const (
 	inBufSize   = 16 << 10 // longest line inspected; longer ones pass through
@@ -110,44 +137,80 @@ const (
 	outWriteTimeout = time.Minute
 )
 
-func newConn(c net.Conn, s *Server) *conn {
+// LibraryVersion is the go-imap version this filter was written against.
+const LibraryVersion = "v2.0.0-beta.8"
+
+// Options configure a Conn.
+type Options struct {
+	// TLSConfig enables STARTTLS on a plain connection; nil leaves
+	// STARTTLS to the library (which then says it is not supported).
+	TLSConfig *tls.Config
+	// ImplicitTLS says the connection is already TLS (993).
+	ImplicitTLS bool
+	// AllowInsecureAuth lets LOGIN and AUTHENTICATE through without TLS.
+	AllowInsecureAuth bool
+	// ServerName is the name the filter answers ID with. Default
+	// "mailsetup".
+	ServerName string
+}
+
+// Session is what the filter asks of the IMAP session on the
+// connection.
+type Session interface {
+	// Authenticated reports whether the session has logged in.
+	Authenticated() bool
+	// ClientID receives the client's ID parameters (RFC 2971), keys in
+	// lower case, after the filter has answered the command.
+	ClientID(params map[string]string)
+}
+
+type sessionBox struct{ s Session }
+
+// SetSession tells the filter which session runs on the connection.
+func (c *Conn) SetSession(s Session) { c.sess.Store(&sessionBox{s}) }
+
+// New wraps a client connection.
+func New(c net.Conn, opts Options) *Conn {
+	if opts.ServerName == "" {
+		opts.ServerName = "mailsetup"
+	}
 	_, isTLS := c.(*tls.Conn)
-	return &conn{
-		s:     s,
+	return &Conn{
+		opts:  opts,
 		raw:   c,
 		cur:   c,
-		isTLS: isTLS || s.opts.ImplicitTLS,
+		isTLS: isTLS || opts.ImplicitTLS,
 		in:    bufio.NewReaderSize(c, inBufSize),
 		buf:   make([]byte, 0, inBufSize),
 	}
 }
 
-func (c *conn) current() net.Conn {
+func (c *Conn) current() net.Conn {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.cur
 }
 
 // TLS reports whether the connection is encrypted.
-func (c *conn) TLS() bool {
+func (c *Conn) TLS() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.isTLS
 }
 
-func (c *conn) authenticated() bool {
-	sess := c.sess.Load()
-	return sess != nil && sess.loggedIn()
+func (c *Conn) authenticated() bool {
+	b := c.sess.Load()
+	return b != nil && b.s.Authenticated()
 }
 
-func (c *conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
-func (c *conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
-func (c *conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
-func (c *conn) SetReadDeadline(t time.Time) error  { return c.current().SetReadDeadline(t) }
-func (c *conn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
+func (c *Conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *Conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *Conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
+func (c *Conn) SetReadDeadline(t time.Time) error  { return c.current().SetReadDeadline(t) }
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.current().SetWriteDeadline(t) }
 
 // Close writes what is still coalesced (a BYE, say) and closes.
-func (c *conn) Close() error {
+func (c *Conn) Close() error {
 	c.wmu.Lock()
 	if len(c.obuf) > 0 {
 		c.current().SetWriteDeadline(time.Now().Add(ownWriteTimeout))
@@ -160,7 +223,7 @@ func (c *conn) Close() error {
 }
 
 // flushLocked writes the coalesced output (caller holds wmu).
-func (c *conn) flushLocked() error {
+func (c *Conn) flushLocked() error {
 	if c.flushArm != nil {
 		c.flushArm.Stop()
 	}
@@ -176,7 +239,7 @@ func (c *conn) flushLocked() error {
 }
 
 // flush writes the coalesced output.
-func (c *conn) flush() error {
+func (c *Conn) flush() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	return c.flushLocked()
@@ -184,7 +247,7 @@ func (c *conn) flush() error {
 
 // delayedFlush runs from the timer: output the library wrote without
 // reading afterwards (an IDLE update) goes out after outDelay.
-func (c *conn) delayedFlush() {
+func (c *Conn) delayedFlush() {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if len(c.obuf) == 0 {
@@ -200,7 +263,7 @@ func (c *conn) delayedFlush() {
 // Read implements net.Conn for the library. Its errors name the
 // client's address, for the library's log lines ("failed to read
 // command: ...") that name no connection; io.EOF stays as it is.
-func (c *conn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.read(p)
 	if err != nil && err != io.EOF {
 		err = &remoteError{remote: c.raw.RemoteAddr(), err: err}
@@ -217,7 +280,7 @@ type remoteError struct {
 func (e *remoteError) Error() string { return "client " + e.remote.String() + ": " + e.err.Error() }
 func (e *remoteError) Unwrap() error { return e.err }
 
-func (c *conn) read(p []byte) (int, error) {
+func (c *Conn) read(p []byte) (int, error) {
 	if len(c.ready) == 0 {
 		// The library waits for input: what it wrote must go out first.
 		if err := c.flush(); err != nil {
@@ -236,7 +299,7 @@ func (c *conn) read(p []byte) (int, error) {
 
 // fill reads the next piece of the client's stream and either queues it
 // for the library or handles it here.
-func (c *conn) fill() error {
+func (c *Conn) fill() error {
 	if c.pend.active {
 		c.decideLiteral()
 	}
@@ -299,7 +362,7 @@ func (c *conn) fill() error {
 
 // endLine notes how the command goes on after a complete line: with a
 // literal, or with a new command.
-func (c *conn) endLine(line []byte) {
+func (c *Conn) endLine(line []byte) {
 	n, nonSync, ok := literalAtEnd(line)
 	if !ok {
 		c.inCmd = false
@@ -324,7 +387,7 @@ func (c *conn) endLine(line []byte) {
 // decideLiteral settles a pending literal now that the library wants
 // more input: it has either sent a continuation, refused the command
 // with a tagged reply, or (non-synchronising) is simply reading on.
-func (c *conn) decideLiteral() {
+func (c *Conn) decideLiteral() {
 	p := c.pend
 	c.pend = pendingLiteral{}
 	c.wmu.Lock()
@@ -340,7 +403,7 @@ func (c *conn) decideLiteral() {
 	}
 }
 
-func (c *conn) resetOutputMarks() {
+func (c *Conn) resetOutputMarks() {
 	c.wmu.Lock()
 	c.lastTag = ""
 	c.wmu.Unlock()
@@ -348,7 +411,7 @@ func (c *conn) resetOutputMarks() {
 
 // command inspects a line that starts a command. It reports whether the
 // line was handled here (and must not reach the library).
-func (c *conn) command(line []byte) (bool, error) {
+func (c *Conn) command(line []byte) (bool, error) {
 	text := strings.TrimRight(string(line), "\r\n")
 	tag, rest, ok := strings.Cut(text, " ")
 	if !ok || tag == "" {
@@ -375,7 +438,7 @@ func (c *conn) command(line []byte) (bool, error) {
 	case "STARTTLS":
 		return c.handleStartTLS(tag, args)
 	case "LOGIN", "AUTHENTICATE":
-		if c.TLS() || c.s.opts.AllowInsecureAuth || c.authenticated() {
+		if c.TLS() || c.opts.AllowInsecureAuth || c.authenticated() {
 			return false, nil
 		}
 		if err := c.writeOwn(tag + " NO [PRIVACYREQUIRED] TLS is required before login: turn on SSL/TLS or STARTTLS in your mail client\r\n"); err != nil {
@@ -392,8 +455,8 @@ func (c *conn) command(line []byte) (bool, error) {
 }
 
 // handleStartTLS performs STARTTLS (RFC 3501 §6.2.1) when it applies.
-func (c *conn) handleStartTLS(tag, args string) (bool, error) {
-	cfg := c.s.opts.TLSConfig
+func (c *Conn) handleStartTLS(tag, args string) (bool, error) {
+	cfg := c.opts.TLSConfig
 	switch {
 	case cfg == nil:
 		return false, nil // the library answers that it is not supported
@@ -431,7 +494,7 @@ func (c *conn) handleStartTLS(tag, args string) (bool, error) {
 // command's first line is refused and the command dropped; otherwise
 // the library has seen part of the command, or the client sends the
 // octets anyway, so the connection ends.
-func (c *conn) refuseLiteral(n int64, nonSync bool) error {
+func (c *Conn) refuseLiteral(n int64, nonSync bool) error {
 	text := fmt.Sprintf(" [LIMIT] a literal of %d octets before login: at most %d\r\n", n, preAuthLiteralMax)
 	if !c.inCmd && !nonSync {
 		return c.writeOwn(c.curTag + " NO" + text)
@@ -445,7 +508,7 @@ var errLiteralTooBig = errors.New("imap: a literal over the limit before login")
 
 // writeOwn writes a reply of the filter itself. The library is waiting
 // for input then, so its output is between lines.
-func (c *conn) writeOwn(s string) error {
+func (c *Conn) writeOwn(s string) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.flushLocked(); err != nil {
@@ -488,7 +551,7 @@ func literalAtEnd(line []byte) (n int64, nonSync, ok bool) {
 
 // Write implements net.Conn for the library: its output passes through
 // unchanged except for capability lists.
-func (c *conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var out net.Buffers
@@ -570,15 +633,15 @@ func (c *conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// byeAfterReply ends the connection with an untagged BYE right after the
+// ByeAfterReply ends the connection with an untagged BYE right after the
 // reply to the command being handled. Called from a session method.
-func (c *conn) byeAfterReply(text string) {
+func (c *Conn) ByeAfterReply(text string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.byeTag, c.byeText = c.curTag, text
 }
 
-func (c *conn) keepTail(b []byte) {
+func (c *Conn) keepTail(b []byte) {
 	c.otail = append(c.otail, b...)
 	if len(c.otail) > tailMax {
 		c.otail = append(c.otail[:0], c.otail[len(c.otail)-tailMax:]...)
@@ -588,7 +651,7 @@ func (c *conn) keepTail(b []byte) {
 // classify notes the first two tokens of an output line and whether it
 // lists capabilities: "* CAPABILITY ..." or a status reply with a
 // [CAPABILITY ...] code.
-func (c *conn) classify(line []byte) {
+func (c *Conn) classify(line []byte) {
 	if c.classified {
 		return
 	}
@@ -615,7 +678,7 @@ func isStatus(tok string) bool {
 
 // endOutputLine notes what a finished output line means for the reader
 // side, and whether a literal follows it.
-func (c *conn) endOutputLine(line []byte) {
+func (c *Conn) endOutputLine(line []byte) {
 	defer func() {
 		c.tok1, c.tok2, c.isCap, c.classified = "", "", false, false
 		c.decided = false
@@ -639,7 +702,7 @@ func (c *conn) endOutputLine(line []byte) {
 // does not know it); on a plain connection before login STARTTLS is
 // added when available, and unless insecure logins are allowed the AUTH=
 // mechanisms are replaced by LOGINDISABLED (RFC 3501 §6.2.3, §7.2.1).
-func (c *conn) editCaps(line []byte) []byte {
+func (c *Conn) editCaps(line []byte) []byte {
 	s := strings.TrimRight(string(line), "\r\n")
 	start := strings.Index(strings.ToUpper(s), "CAPABILITY ")
 	if start < 0 {
@@ -659,7 +722,7 @@ func (c *conn) editCaps(line []byte) []byte {
 	has := map[string]bool{}
 	for _, cp := range strings.Fields(s[start:end]) {
 		up := strings.ToUpper(cp)
-		if plain && !c.s.opts.AllowInsecureAuth && strings.HasPrefix(up, "AUTH=") {
+		if plain && !c.opts.AllowInsecureAuth && strings.HasPrefix(up, "AUTH=") {
 			continue
 		}
 		has[up] = true
@@ -671,10 +734,10 @@ func (c *conn) editCaps(line []byte) []byte {
 			caps = append(caps, cp)
 		}
 	}
-	if plain && c.s.opts.TLSConfig != nil {
+	if plain && c.opts.TLSConfig != nil {
 		add("STARTTLS")
 	}
-	if plain && !c.s.opts.AllowInsecureAuth {
+	if plain && !c.opts.AllowInsecureAuth {
 		add("LOGINDISABLED")
 	}
 	add("ID")

@@ -1,24 +1,20 @@
-package imapd
+package filter
 
 import (
 	"bufio"
 	"errors"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
-	"time"
-
-	"mailsetup/server/events"
 )
 
 // errIDSyntax: the ID arguments do not parse.
 var errIDSyntax = errors.New("invalid ID arguments")
 
-// handleID answers the ID command (RFC 2971) and records the client's
-// self-description as an events.ClientID event. first is the command's
+// handleID answers the ID command (RFC 2971) and hands the client's
+// self-description to the session (Session.ClientID). first is the command's
 // first line; literals and continuation lines are read here.
-func (c *conn) handleID(tag string, first []byte) error {
+func (c *Conn) handleID(tag string, first []byte) error {
 	cmd := append([]byte(nil), first...)
 	line := first
 	for {
@@ -61,39 +57,10 @@ func (c *conn) handleID(tag string, first []byte) error {
 	if err != nil {
 		return c.writeOwn(tag + " BAD " + err.Error() + "\r\n")
 	}
-	c.recordID(params)
-	return c.writeOwn("* ID (\"name\" \"mailsetup\")\r\n" + tag + " OK ID completed\r\n")
-}
-
-// recordID emits the client's ID as an event.
-func (c *conn) recordID(params map[string]string) {
-	sess := c.sess.Load()
-	if sess == nil || len(params) == 0 {
-		return
+	if b := c.sess.Load(); b != nil && len(params) > 0 {
+		b.s.ClientID(params)
 	}
-	client := strings.TrimSpace(params["name"] + " " + params["version"])
-	sess.mu.Lock()
-	sess.client = client
-	sess.mu.Unlock()
-	var extra []string
-	for k, v := range params {
-		if k != "name" && k != "version" && v != "" {
-			extra = append(extra, k+"="+v)
-		}
-	}
-	sort.Strings(extra)
-	ev := events.Event{
-		Time:    time.Now(),
-		Kind:    events.ClientID,
-		Proto:   events.ProtoIMAP,
-		Remote:  sess.remote,
-		TLS:     c.TLS(),
-		Account: sess.accountName(),
-		Client:  client,
-		Detail:  strings.Join(extra, " "),
-	}
-	c.s.opts.Events.Emit(ev)
-	sess.log.Debug("client id", "client", client, "detail", ev.Detail)
+	return c.writeOwn("* ID (\"name\" \"" + c.opts.ServerName + "\")\r\n" + tag + " OK ID completed\r\n")
 }
 
 // parseID parses `tag ID SP (NIL / "(" key SP nstring *(SP key SP
