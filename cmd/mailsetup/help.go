@@ -20,6 +20,9 @@ const usage = `usage:
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
+  mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify]
+                                                    take mailboxes over from the old server with
+                                                    their POP3 UIDLs; --verify compares (--help)
 The user commands take --config FILE and --data DIR too. Flags may come
 anywhere after the command's name, before, between or after its
 arguments; "--" ends them. DIR defaults to ./mailsetup-data.
@@ -154,6 +157,7 @@ SHA-256. Add it, then reload serve (kill -HUP its pid) or restart it.
 
 	"probe":  probeHelp,
 	"expire": expireHelp,
+	"import": importHelp,
 }
 
 // helpText is the --help of cmd ("user add"), or the overall usage.

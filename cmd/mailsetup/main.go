@@ -9,6 +9,7 @@
 //	mailsetup user add|passwd|list|remove|alias|unalias|quota [--config FILE] [--data DIR] [ADDRESS ...]
 //	mailsetup probe EMAIL [flags]
 //	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
+//	mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify] [flags]
 //	mailsetup staff hash|token NAME
 //
 // Flags may come anywhere after the command's name; "--" ends them, and
@@ -107,6 +108,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdUser(args[1:], stdin, stdout, stderr)
 	case "expire":
 		return cmdExpire(ctx, args[1:], stdout)
+	case "import":
+		return cmdImport(ctx, args[1:], stdout)
 	case "staff":
 		return cmdStaff(args[1:], stdin, stdout, stderr)
 	case "probe":

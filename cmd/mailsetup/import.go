@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"mailsetup/server"
+	"mailsetup/server/migrate"
+)
+
+// importHelp is `mailsetup import --help`.
+const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FILE [flags]
+       mailsetup import --from-maildir DIR --accounts FILE [--uidl-format FORMAT] [flags]
+       mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
+
+Takes mailboxes over from the old server into the accounts' INBOX with
+every POP3 UIDL kept, so that POP3 clients that leave mail on the server
+do not download it again. The accounts must exist here (mailsetup user
+add); an import never creates one. A message whose UIDL is already in the
+INBOX is skipped, so an import can be stopped and run again. The source
+is never changed (no DELE). mail.max_message_bytes and the account's
+quota apply; a refused message is reported with the reason.
+
+The accounts FILE is CSV, one account a line (an optional header line
+starting with "address"; "#" starts a comment), or a JSON array of
+objects with the same names:
+  --from-pop3:     address,username,password   (the old server's login)
+  --from-maildir:  address,path                (the account's Maildir,
+                                                relative to DIR)
+
+  --from-pop3 HOST:PORT  the old POP3 server
+  --security MODE        tls (default: implicit TLS, port 995), starttls
+                         (STLS, port 110), or none (plain text: only to a
+                         loopback address unless --force-plain)
+  --ca FILE              verify the old server's certificate against the
+                         PEM certificates in FILE instead of the system's
+  --force-plain          allow --security none to another host
+  --from-maildir DIR     read Dovecot Maildirs from disk (INBOX only); a
+                         UIDL Dovecot saved in dovecot-uidlist (P) wins
+  --uidl-format FORMAT   the old server's pop3_uidl_format (default
+                         %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...)
+  --accounts FILE        the accounts (see above)
+  --concurrency N        accounts at once (default 4)
+  --timeout DURATION     the deadline of each network step (default 1m)
+  --verify               compare the old server's UIDLs with ours and
+                         import nothing; runs beside "mailsetup serve"
+  --json                 print the report as JSON
+` + dataFlagsHelp + `
+The import itself refuses to run while "mailsetup serve" owns the data
+(stop it for the import; --verify runs beside it).
+
+Exit status: 0 every message imported or already here (--verify: no
+message would be downloaded again); 1 an account failed, a message was
+refused (--verify: an account differs or could not be compared); 2 usage
+error.
+`
+
+// importArgs are the flags of `mailsetup import`.
+type importArgs struct {
+	c                          common
+	fromPOP3, fromMaildir      string
+	security, ca, uidlFormat   string
+	accounts                   string
+	concurrency                int
+	timeout                    time.Duration
+	verify, asJSON, forcePlain bool
+}
+
+func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
+	var a importArgs
+	rest, err := parseFlags("import", args, &a.c, func(fs *flag.FlagSet) {
+		fs.StringVar(&a.fromPOP3, "from-pop3", "", "")
+		fs.StringVar(&a.fromMaildir, "from-maildir", "", "")
+		fs.StringVar(&a.security, "security", "tls", "")
+		fs.StringVar(&a.ca, "ca", "", "")
+		fs.BoolVar(&a.forcePlain, "force-plain", false, "")
+		fs.StringVar(&a.uidlFormat, "uidl-format", migrate.DefaultUIDLFormat, "")
+		fs.StringVar(&a.accounts, "accounts", "", "")
+		fs.IntVar(&a.concurrency, "concurrency", 4, "")
+		fs.DurationVar(&a.timeout, "timeout", migrate.DefaultTimeout, "")
+		fs.BoolVar(&a.verify, "verify", false, "")
+		fs.BoolVar(&a.asJSON, "json", false, "")
+	})
+	if err != nil {
+		return err
+	}
+	if err := a.check(rest); err != nil {
+		return err
+	}
+	acctData, err := os.ReadFile(a.accounts)
+	if err != nil {
+		return fmt.Errorf("--accounts: %w", err)
+	}
+	cfg, err := loadConfig(a.c)
+	if err != nil {
+		return err
+	}
+	opts := server.ImportOptions{Concurrency: a.concurrency}
+	if a.fromMaildir != "" {
+		f, err := migrate.ParseUIDLFormat(a.uidlFormat)
+		if err != nil {
+			return usageError{"import", "--uidl-format: " + err.Error()}
+		}
+		opts.Maildir = &migrate.MaildirSource{UIDLFormat: f}
+		if opts.MaildirAccounts, err = migrate.ReadMaildirAccounts(strings.NewReader(string(acctData))); err != nil {
+			return fmt.Errorf("--accounts %s: %w", a.accounts, err)
+		}
+		for i, m := range opts.MaildirAccounts {
+			if !filepath.IsAbs(m.Path) {
+				opts.MaildirAccounts[i].Path = filepath.Join(a.fromMaildir, m.Path)
+			}
+		}
+	} else {
+		src, err := a.pop3Source()
+		if err != nil {
+			return err
+		}
+		opts.POP3 = &src
+		if opts.POP3Accounts, err = migrate.ReadPOP3Accounts(strings.NewReader(string(acctData))); err != nil {
+			return fmt.Errorf("--accounts %s: %w", a.accounts, err)
+		}
+	}
+	if a.verify {
+		rep, err := server.VerifyImport(ctx, cfg, *opts.POP3, opts.POP3Accounts, a.concurrency)
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, a.asJSON, rep, printVerifyReport)
+	}
+	rep, err := server.Import(ctx, cfg, opts)
+	if err != nil {
+		return err
+	}
+	return writeReport(stdout, a.asJSON, rep, printImportReport)
+}
+
+// check refuses contradicting or missing flags.
+func (a *importArgs) check(rest []string) error {
+	switch {
+	case len(rest) > 0:
+		return usageError{"import", fmt.Sprintf("unexpected argument %q", rest[0])}
+	case a.fromPOP3 == "" && a.fromMaildir == "":
+		return usageError{"import", "give the source: --from-pop3 HOST:PORT or --from-maildir DIR"}
+	case a.fromPOP3 != "" && a.fromMaildir != "":
+		return usageError{"import", "give one source: --from-pop3 or --from-maildir"}
+	case a.verify && a.fromPOP3 == "":
+		return usageError{"import", "--verify compares with a POP3 server: give --from-pop3 HOST:PORT"}
+	case a.accounts == "":
+		return usageError{"import", "give the accounts: --accounts FILE"}
+	case a.concurrency < 1 || a.concurrency > 256:
+		return usageError{"import", fmt.Sprintf("--concurrency %d: want 1 to 256", a.concurrency)}
+	case a.timeout <= 0:
+		return usageError{"import", "--timeout: want a positive duration such as 30s"}
+	}
+	return nil
+}
+
+// pop3Source builds the source from --from-pop3, --security, --ca and
+// --force-plain.
+func (a *importArgs) pop3Source() (migrate.POP3Source, error) {
+	src := migrate.POP3Source{Addr: a.fromPOP3, Security: migrate.Security(a.security), Timeout: a.timeout}
+	host, _, err := net.SplitHostPort(a.fromPOP3)
+	if err != nil {
+		return src, usageError{"import", fmt.Sprintf("--from-pop3 %q: want HOST:PORT", a.fromPOP3)}
+	}
+	switch src.Security {
+	case migrate.SecurityTLS, migrate.SecuritySTARTTLS:
+	case migrate.SecurityNone:
+		ip := net.ParseIP(host)
+		if !a.forcePlain && host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return src, usageError{"import", fmt.Sprintf("--security none sends the old server's passwords in plain text; %s is not a loopback address (add --force-plain if the network is private)", host)}
+		}
+	default:
+		return src, usageError{"import", fmt.Sprintf("--security %q: want tls, starttls or none", a.security)}
+	}
+	if a.ca != "" {
+		pem, err := os.ReadFile(a.ca)
+		if err != nil {
+			return src, fmt.Errorf("--ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return src, fmt.Errorf("--ca %s: no PEM certificate in it", a.ca)
+		}
+		src.TLS = &tls.Config{RootCAs: pool}
+	}
+	return src, nil
+}
+
+// writeReport prints rep as JSON or as text; the error is exit status 1
+// when the report is not OK.
+func writeReport[R interface{ OK() bool }](w io.Writer, asJSON bool, rep R, text func(io.Writer, R)) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		text(w, rep)
+	}
+	if !rep.OK() {
+		return exitStatus(exitError)
+	}
+	return nil
+}
+
+func printImportReport(w io.Writer, rep migrate.Report) {
+	for _, a := range rep.Accounts {
+		fmt.Fprintf(w, "%s: found %d, imported %d, skipped %d (already here), refused %d, %d bytes\n",
+			a.Address, a.Found, a.Imported, a.Skipped, len(a.Refused), a.Bytes)
+		for _, r := range a.Refused {
+			uidl := ""
+			if r.UIDL != "" {
+				uidl = fmt.Sprintf(" (UIDL %q)", r.UIDL)
+			}
+			fmt.Fprintf(w, "  refused %s%s: %s\n", r.Message, uidl, r.Reason)
+		}
+		if a.Error != "" {
+			fmt.Fprintf(w, "  failed: %s\n", a.Error)
+		}
+	}
+	t := rep.Totals
+	fmt.Fprintf(w, "total: %d accounts (%d failed), found %d, imported %d, skipped %d, refused %d, %d bytes\n",
+		t.Accounts, t.Failed, t.Found, t.Imported, t.Skipped, t.Refused, t.Bytes)
+}
+
+func printVerifyReport(w io.Writer, rep migrate.VerifyReport) {
+	for _, v := range rep.Checked {
+		if v.Error != "" {
+			fmt.Fprintf(w, "%s: not compared: %s\n", v.Address, v.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%s: %d on the old server, %d here, %d would be downloaded again\n", v.Address, v.Old, v.Ours, v.Missing)
+		if len(v.MissingUIDLs) > 0 {
+			more := ""
+			if v.Missing > len(v.MissingUIDLs) {
+				more = fmt.Sprintf(" and %d more", v.Missing-len(v.MissingUIDLs))
+			}
+			fmt.Fprintf(w, "  missing UIDLs: %s%s\n", strings.Join(v.MissingUIDLs, " "), more)
+		}
+	}
+	fmt.Fprintf(w, "%d accounts, %d messages: %d would be downloaded again", rep.Accounts, rep.Messages, rep.Redownload)
+	if len(rep.Differ) > 0 {
+		fmt.Fprintf(w, "; %d accounts differ: %s", len(rep.Differ), strings.Join(rep.Differ, ", "))
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,168 @@
+package migrate
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"mailsetup/server/accounts"
+	"mailsetup/server/mailstore"
+)
+
+// The cutover report: for each account, the old POP3 server's UIDLs
+// against ours. A UIDL the old server lists that our INBOX lacks is a
+// message the account's POP3 clients would download again.
+
+// VerifyReport compares the old server's UIDLs with ours.
+type VerifyReport struct {
+	Source string `json:"source"`
+	// Accounts and Messages count what was compared (the old server's
+	// messages); Redownload is how many of them our INBOXes lack.
+	Accounts   int `json:"accounts"`
+	Messages   int `json:"messages"`
+	Redownload int `json:"would_download_again"`
+	// Checked is every account, Differ those with missing messages or
+	// that could not be compared.
+	Checked []VerifyAccount `json:"checked"`
+	Differ  []string        `json:"differ"`
+}
+
+// VerifyAccount is one account's comparison.
+type VerifyAccount struct {
+	Address string `json:"address"`
+	Old     int    `json:"old"`  // messages on the old server
+	Ours    int    `json:"ours"` // messages in our INBOX
+	// Missing is how many of the old server's UIDLs we lack; MissingUIDLs
+	// lists the first of them (at most 20).
+	Missing      int      `json:"missing"`
+	MissingUIDLs []string `json:"missing_uidls,omitempty"`
+	// Error: the account could not be compared (counts as differing).
+	Error string `json:"error,omitempty"`
+}
+
+// maxListed bounds the UIDLs listed per account.
+const maxListed = 20
+
+// OK reports whether no account would download again and every account
+// was compared.
+func (r VerifyReport) OK() bool { return len(r.Differ) == 0 }
+
+// VerifyPOP3 compares each account's UIDLs on the POP3 server src with
+// those of its INBOX in the mail storage at mailRoot. It changes nothing,
+// here or there: our UIDLs are read from the Maildir file names (see
+// "File names and UIDLs" in package mailstore), so it runs beside a
+// running service too.
+func VerifyPOP3(ctx context.Context, mailRoot string, accts *accounts.Store, src POP3Source, list []POP3Account, opts Options) VerifyReport {
+	rep := VerifyReport{Source: "pop3 " + src.Addr, Accounts: len(list), Differ: []string{}}
+	rep.Checked = make([]VerifyAccount, len(list))
+	forEach(ctx, len(list), opts.Concurrency, func(i int) AccountReport {
+		rep.Checked[i] = verifyAccount(ctx, mailRoot, accts, src, list[i])
+		return AccountReport{}
+	})
+	for _, v := range rep.Checked {
+		if ctx.Err() != nil && v.Error == "" {
+			v.Error = "stopped: " + ctx.Err().Error()
+		}
+		rep.Messages += v.Old
+		rep.Redownload += v.Missing
+		if v.Missing > 0 || v.Error != "" {
+			rep.Differ = append(rep.Differ, v.Address)
+		}
+	}
+	return rep
+}
+
+func verifyAccount(ctx context.Context, mailRoot string, accts *accounts.Store, src POP3Source, a POP3Account) VerifyAccount {
+	v := VerifyAccount{Address: a.Address}
+	acct, ok := accts.Get(a.Address)
+	if !ok {
+		v.Error = "no account " + a.Address + " here"
+		return v
+	}
+	ours, err := StoredUIDLs(mailRoot, acct.Address)
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	v.Ours = len(ours)
+	var rep AccountReport
+	c, cands, _, err := pop3Listing(ctx, src, a, &rep)
+	if err != nil {
+		v.Error = err.Error()
+		return v
+	}
+	c.quit()
+	v.Old = rep.Found
+	for _, r := range rep.Refused {
+		// A UIDL that cannot be kept is a download again.
+		v.Missing++
+		if len(v.MissingUIDLs) < maxListed {
+			v.MissingUIDLs = append(v.MissingUIDLs, r.UIDL)
+		}
+	}
+	for _, m := range cands {
+		if !ours[m.uidl] {
+			v.Missing++
+			if len(v.MissingUIDLs) < maxListed {
+				v.MissingUIDLs = append(v.MissingUIDLs, m.uidl)
+			}
+		}
+	}
+	return v
+}
+
+// StoredUIDLs returns the UIDLs of an address's INBOX in the mail
+// storage at root, read from the file names in new/ and cur/ without
+// opening the index (which only the process owning the storage may
+// write). A missing Maildir has none.
+func StoredUIDLs(root, address string) (map[string]bool, error) {
+	local, domain, ok := strings.Cut(strings.ToLower(address), "@")
+	if !ok || strings.ContainsAny(local+domain, "/\\\x00") || local == ".." || domain == ".." {
+		return nil, errors.New("address " + address + ": not storable")
+	}
+	dir := filepath.Join(root, domain, local, "Maildir")
+	out := map[string]bool{}
+	for _, sub := range []string{"new", "cur"} {
+		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if name := e.Name(); e.Type().IsRegular() && !strings.HasPrefix(name, ".") {
+				out[uidlOfFile(name)] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// uidlOfFile is the UIDL mailstore gives a message file (see "File names
+// and UIDLs" in package mailstore): the base32 X field, else the unique
+// part when it is a valid UIDL, else "H" and the first 16 bytes of its
+// SHA-256 in hex.
+func uidlOfFile(name string) string {
+	base, _, _ := strings.Cut(name, ":")
+	uniq, rest, _ := strings.Cut(base, ",")
+	for _, f := range strings.Split(rest, ",") {
+		if v, ok := strings.CutPrefix(f, "X="); ok {
+			raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(v)
+			if err == nil && mailstore.ValidUIDL(string(raw)) {
+				return string(raw)
+			}
+		}
+	}
+	if mailstore.ValidUIDL(uniq) {
+		return uniq
+	}
+	sum := sha256.Sum256([]byte(uniq))
+	return "H" + hex.EncodeToString(sum[:16])
+}
