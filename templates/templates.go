@@ -1,6 +1,9 @@
 // Package templates holds the HTML pages, embedded in the binary, and
 // parses them with html/template, which escapes every value for its
 // context.
+//
+// Imports: the standard library only (html/template, embed); the pages'
+// data comes from server/web.
 package templates
 
 import (

@@ -37,4 +37,7 @@
 // a CMS SignedData so that devices show it as verified when the signer's
 // certificate chains to a trusted root (an ordinary TLS server certificate
 // will do).
+//
+// Imports: autoconfig and the standard library (CMS signing through a
+// well-kept PKCS #7 library); nothing under server/.
 package mobileconfig

@@ -19,4 +19,6 @@
 //
 // Render writes the document from an [autoconfig.Policy]; Parse reads any
 // clientConfig document back into the policy fields the format carries.
+//
+// Imports: autoconfig and the standard library; nothing under server/.
 package mozilla

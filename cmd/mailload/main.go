@@ -7,6 +7,9 @@
 //	mailload imap -addr 127.0.0.1:10993 -user U -pass P [-repeat 5] [-fetch 100]
 //	mailload idle -addr 127.0.0.1:10993 -user U -pass P [-conns 200] [-hold 10s]
 //	mailload pop3 -addr 127.0.0.1:10995 -user 'user%d@example.test' -users 10 -pass P [-clients 50] [-duration 15s]
+//
+// Imports: the standard library and the mail client libraries only,
+// nothing of the project, so it measures any server alike.
 package main
 
 import (

@@ -4,6 +4,9 @@
 // rename, fsync the directory). Another process (the `mailsetup user`
 // command) may change the file while the server runs; Reload picks the
 // change up.
+//
+// Imports: autoconfig (address parsing), the password-hash library and
+// the standard library.
 package accounts
 
 import (

@@ -11,6 +11,8 @@
 // failure is reported once on the Errors writer (stderr), not once per
 // record. OpenFile opens a log file without ever blocking, also when it
 // names a FIFO.
+//
+// Imports: the standard library only.
 package asynclog
 
 import (

@@ -13,6 +13,9 @@
 //     (HMAC-SHA-256 with a per-process random key; never the password),
 //     so polling clients do not pay argon2id on every login; a password
 //     change invalidates the entry.
+//
+// Imports: autoconfig (address parsing), accounts and events; no protocol
+// server (they import it).
 package auth
 
 import (

@@ -44,4 +44,7 @@
 //
 // Handler can be used without sockets (it implements dns.Handler); Server
 // runs it on a UDP PacketConn and a TCP Listener.
+//
+// Imports: autoconfig (the records come from the policies), miekg/dns and
+// the standard library; no other server package.
 package dnsd

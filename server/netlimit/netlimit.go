@@ -21,6 +21,9 @@
 //     execute the partial line it holds) cannot.
 //
 // Refusals are logged at most once a minute per listener, with a count.
+//
+// Imports: the standard library only; the servers tell it about logins
+// (LoggedIn, Idle).
 package netlimit
 
 import (

@@ -71,4 +71,7 @@
 // Shutdown is two-phased (see Server.Shutdown) and never commits the
 // deletions of a session that did not QUIT. Options.Events receives one
 // SessionEvent per session, for the observations of client behaviour.
+//
+// Imports: the standard library only; the mail store is behind the
+// Backend and Session interfaces (server/mailbackend implements them).
 package pop3d

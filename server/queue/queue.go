@@ -10,6 +10,8 @@
 // was acknowledged, since Enqueue had not returned. Sweep removes them;
 // the service calls it at start, while it holds the data directory's lock
 // and before its listeners accept mail, so no Enqueue can be running.
+//
+// Imports: the standard library only.
 package queue
 
 import (

@@ -13,6 +13,10 @@
 //
 // A message is acknowledged (250) only after every local copy and the
 // queue entry are durable.
+//
+// Imports: go-smtp, autoconfig, auth and events; the mail store is behind
+// the Directory and Deliverer interfaces (server/mailbackend implements
+// them); never another protocol server.
 package smtpd
 
 import (
