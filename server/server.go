@@ -2,6 +2,9 @@
 // the configuration, derives the domain policies, opens the listeners (web
 // over HTTP and HTTPS, the embedded DNS responder, the admin endpoint with
 // metrics) and shuts them down gracefully.
+//
+// Imports: every package under server/ it composes, probe (the settings
+// check), autoconfig and finding; nothing imports it but cmd/mailsetup.
 package server
 
 import (
