@@ -1,0 +1,273 @@
+package main
+
+import (
+	"encoding/base32"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"mailsetup/internal/testkit"
+	"mailsetup/server"
+	"mailsetup/server/migrate"
+)
+
+// oldDovecot is a private reference Dovecot (../shared/peers) on loopback
+// ports of its own: the old server of an import.
+type oldDovecot struct {
+	dir   string
+	pop3s int
+}
+
+// startOldDovecot starts the reference servers with users user1..user3
+// (password "secret") under a private directory.
+func startOldDovecot(t *testing.T) *oldDovecot {
+	t.Helper()
+	testkit.Tool(t, "dovecot", "dovecot-pop3d")
+	testkit.Tool(t, "postfix", "postfix")
+	script, err := filepath.Abs(filepath.Join("..", "..", "..", "shared", "peers", "dovecot-postfix.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skip := func(msg string) {
+		if os.Getenv(testkit.RequireEnv) != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if _, err := os.Stat(script); err != nil {
+		skip("the reference servers' script (shared/peers next to the repository) is missing")
+	}
+	if os.Geteuid() != 0 {
+		skip("the reference servers need root")
+	}
+	// Not t.TempDir: the mail processes run as nobody.
+	dir, err := os.MkdirTemp("", "import-peers-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := &oldDovecot{dir: dir}
+	env := append(os.Environ(), "PEERS_DIR="+dir, "PEERS_USERS=3", "PEERS_EXTRA_USERS=")
+	for _, n := range []string{"POP3", "POP3S", "IMAP", "IMAPS", "SUBMISSION", "SUBMISSIONS", "LMTP", "AUTH"} {
+		p := freePort(t)
+		if n == "POP3S" {
+			d.pop3s = p
+		}
+		env = append(env, n+"_PORT="+strconv.Itoa(p))
+	}
+	run := func(arg string) error {
+		log, err := os.Create(filepath.Join(dir, arg+".log"))
+		if err != nil {
+			return err
+		}
+		defer log.Close()
+		c := exec.Command(script, arg)
+		c.Env, c.Stdout, c.Stderr = env, log, log
+		if err := c.Run(); err != nil {
+			out, _ := os.ReadFile(log.Name())
+			return fmt.Errorf("%s %s: %v\n%s", script, arg, err, out)
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		if err := run("stop"); err != nil {
+			t.Error(err)
+		}
+		os.RemoveAll(dir)
+	})
+	if err := run("start"); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// maildir is the Maildir of user@example.test on the old server.
+func (d *oldDovecot) maildir(user string) string {
+	return filepath.Join(d.dir, "mail", "example.test", user, "Maildir")
+}
+
+// put delivers messages into user's Maildir as a local agent would
+// (owned by nobody, as Dovecot's mail processes run).
+func (d *oldDovecot) put(t *testing.T, user string, msgs ...string) {
+	t.Helper()
+	md := d.maildir(user)
+	for _, sub := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(md, sub), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, m := range msgs {
+		name := filepath.Join(md, "new", fmt.Sprintf("17000000%02d.M%dP1.old", i, i))
+		if err := os.WriteFile(name, []byte(m), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := exec.Command("chown", "-R", "65534:65534", filepath.Dir(md)).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+}
+
+// runImport runs `mailsetup import` on the config of m.
+func runImport(t *testing.T, m *mailService, args ...string) (int, string, string) {
+	t.Helper()
+	return runBinary(t, "", "", append([]string{"import", "--config", m.config}, args...)...)
+}
+
+// writeAccounts writes an accounts file.
+func writeAccounts(t *testing.T, lines ...string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "accounts.csv")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// importReport parses an import's --json output.
+func importReport(t *testing.T, out string) map[string]migrate.AccountReport {
+	t.Helper()
+	var rep migrate.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("import --json: %v\n%s", err, out)
+	}
+	m := map[string]migrate.AccountReport{}
+	for _, a := range rep.Accounts {
+		m[a.Address] = a
+	}
+	return m
+}
+
+// TestImportFromDovecotKeepsClientsState is the cutover with real parts:
+// fetchmail (keep, UIDL) fetches everything from a real Dovecot; the
+// account is imported into mailsetup from Dovecot's POP3 and, separately,
+// from its Maildir on disk; the same fetchmail with the same UIDL state
+// pointed at mailsetup downloads nothing. --verify says 0 and exits 0,
+// and names the account after one UIDL is changed. A wrong password, an
+// unreachable source, a resumed import and a message over
+// mail.max_message_bytes are each reported per account.
+func TestImportFromDovecotKeepsClientsState(t *testing.T) {
+	old := startOldDovecot(t)
+	const n = 5
+	var msgs []string
+	for i := range n {
+		msgs = append(msgs, fmt.Sprintf("From: a@example.org\nTo: user1@example.test\nSubject: old %d\nMessage-ID: <old%d@example.org>\n\nbody %d\n", i, i, i))
+	}
+	old.put(t, "user1", msgs...)
+	old.put(t, "user3", "Subject: small\n\nsmall\n", "Subject: big\n\n"+strings.Repeat("0123456789abcde\n", 400))
+	oldPOP3 := &mailService{ports: server.Ports{POP3S: old.pop3s}}
+	work := t.TempDir()
+	if got := fetchmailRunAs(t, oldPOP3, work, "user1@example.test", "secret"); got != n {
+		t.Fatalf("fetchmail from the old Dovecot fetched %d, want %d", got, n)
+	}
+	state, err := os.ReadFile(filepath.Join(work, "fetchids"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return strings.Replace(config, "max_message_bytes = 26214400", "max_message_bytes = 4096", 1)
+	})
+	const password = "new-server-password"
+	for _, u := range []string{"user1", "user2", "user3"} {
+		if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, u+"@example.test"); code != 0 {
+			t.Fatalf("user add %s: %s", u, stderr)
+		}
+	}
+	ca := filepath.Join(old.dir, "dovecot", "ssl", "cert.pem")
+	source := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", ca}
+	all := writeAccounts(t, "address,username,password",
+		"user1@example.test,user1@example.test,secret",
+		"user2@example.test,user2@example.test,not-the-password",
+		"user3@example.test,user3@example.test,secret",
+		"nobody@example.test,user1@example.test,secret")
+
+	code, out, stderr := runImport(t, m, append(source, "--accounts", all, "--json")...)
+	if code != 1 {
+		t.Errorf("import with a failed account: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	rep := importReport(t, out)
+	if a := rep["user1@example.test"]; a.Found != n || a.Imported != n || a.Skipped != 0 || len(a.Refused) != 0 || a.Error != "" || a.Bytes == 0 {
+		t.Errorf("user1: %+v", a)
+	}
+	if a := rep["user2@example.test"]; !strings.Contains(a.Error, "login as user2@example.test") || !strings.Contains(a.Error, "-ERR") || strings.Contains(a.Error, "not-the-password") {
+		t.Errorf("user2 (wrong password): %+v", a)
+	}
+	if a := rep["user3@example.test"]; a.Found != 2 || a.Imported != 1 || len(a.Refused) != 1 || !strings.Contains(a.Refused[0].Reason, "larger than mail.max_message_bytes (4096)") {
+		t.Errorf("user3 (one message over the limit): %+v", a)
+	}
+	if a := rep["nobody@example.test"]; !strings.Contains(a.Error, "mailsetup user add nobody@example.test") {
+		t.Errorf("missing account: %+v", a)
+	}
+
+	user1 := writeAccounts(t, "user1@example.test,user1@example.test,secret")
+	code, out, stderr = runImport(t, m, append(source, "--accounts", user1)...)
+	if code != 0 || !strings.Contains(out, "user1@example.test: found 5, imported 0, skipped 5 (already here), refused 0, 0 bytes") {
+		t.Errorf("resumed import: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runImport(t, m, "--from-pop3", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--security", "none", "--timeout", "5s", "--accounts", user1)
+	if code != 1 || !strings.Contains(out, "failed: connecting to the old server") {
+		t.Errorf("unreachable source: exit %d\n%s", code, out)
+	}
+
+	m.service = startServe(t, "--config", m.config)
+	if got := fetchmailRunAs(t, m, work, "user1@example.test", password); got != 0 {
+		t.Errorf("fetchmail with the old server's UIDL state downloaded %d from mailsetup, want 0", got)
+	}
+	code, out, stderr = runImport(t, m, append(source, "--accounts", user1, "--verify")...)
+	if code != 0 || !strings.Contains(out, "1 accounts, 5 messages: 0 would be downloaded again\n") {
+		t.Errorf("--verify beside serve: exit %d\n%s%s", code, out, stderr)
+	}
+	m.stop(t)
+
+	// One message's UIDL changes: --verify names the account.
+	newDir := filepath.Join(m.dir, "mail", "example.test", "user1", "Maildir", "new")
+	files, _ := os.ReadDir(newDir)
+	if len(files) != n {
+		t.Fatalf("%d files in %s, want %d", len(files), newDir, n)
+	}
+	name := files[0].Name()
+	i := strings.Index(name, ",X=")
+	changed := name[:i] + ",X=" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte("changed-uidl"))
+	if err := os.Rename(filepath.Join(newDir, name), filepath.Join(newDir, changed)); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runImport(t, m, append(source, "--accounts", user1, "--verify")...)
+	if code != 1 || !strings.Contains(out, "1 would be downloaded again; 1 accounts differ: user1@example.test") {
+		t.Errorf("--verify after a UIDL changed: exit %d\n%s", code, out)
+	}
+
+	// From the Maildir on disk, with Dovecot's default pop3_uidl_format,
+	// into a new data directory.
+	m2 := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+	if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m2.config, "user1@example.test"); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	fromDisk := writeAccounts(t, "user1@example.test,example.test/user1/Maildir")
+	code, out, stderr = runImport(t, m2, "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", fromDisk)
+	if code != 0 || !strings.Contains(out, "user1@example.test: found 5, imported 5, skipped 0") {
+		t.Fatalf("import --from-maildir: exit %d\n%s%s", code, out, stderr)
+	}
+	work2 := t.TempDir()
+	if err := os.WriteFile(filepath.Join(work2, "fetchids"), state, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m2.service = startServe(t, "--config", m2.config)
+	defer m2.stop(t)
+	if got := fetchmailRunAs(t, m2, work2, "user1@example.test", password); got != 0 {
+		t.Errorf("after the Maildir import fetchmail downloaded %d, want 0", got)
+	}
+	if got := fetchmailRunAs(t, m2, t.TempDir(), "user1@example.test", password); got != n {
+		t.Errorf("a client without the old state downloaded %d, want %d (the control)", got, n)
+	}
+	code, out, _ = runImport(t, m2, append(source, "--accounts", user1, "--verify")...)
+	if code != 0 || !strings.Contains(out, "0 would be downloaded again") {
+		t.Errorf("--verify after the Maildir import: exit %d\n%s", code, out)
+	}
+}
