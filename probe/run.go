@@ -31,7 +31,10 @@ var ErrUnknownDomain = errors.New("domain not configured")
 
 // runner is one probe run in progress.
 type runner struct {
-	opts     Options
+	opts Options
+	// stop is the caller's context: when it ends, the probe was stopped
+	// (rather than out of time).
+	stop     context.Context
 	pol      autoconfig.Policy
 	address  string
 	local    string
@@ -51,6 +54,7 @@ type stepState struct {
 	evidence []string
 	findings []finding.Finding
 	err      string
+	cut      bool // see runner.cut
 }
 
 func (s *stepState) note(format string, args ...any) {
@@ -92,12 +96,17 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	// Stopped before it began: no report (stopped while running: the
+	// partial report, Report.Interrupted).
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("probe: %w", err)
+	}
 	started := opts.Now()
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	r := &runner{opts: opts, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client}
+	r := &runner{opts: opts, stop: parent, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client}
 	source := "policy"
 	if !ok {
 		pol, source, err = r.discover(ctx, addr)
@@ -180,9 +189,8 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 		wg.Go(func() { r.logins(ctx) })
 	}
 	wg.Wait()
-	if err := parent.Err(); err != nil {
-		return nil, fmt.Errorf("probe: %w", err)
-	}
+	// Stopped: the report holds the steps done and the cut ones.
+	rep.Interrupted = parent.Err() != nil
 
 	rep.Steps = r.sortedSteps()
 	rep.Findings = finding.Merge(r.findings)
@@ -284,9 +292,14 @@ func (r *runner) record(ctx context.Context, st Step, fn func(context.Context, *
 	} else {
 		sctx, cancel := context.WithTimeout(ctx, r.opts.StepTimeout)
 		fn(sctx, &s)
+		// A connection's deadline is the context's: the read that timed
+		// out may return a moment before the context says so.
+		if dl, _ := sctx.Deadline(); sctx.Err() != nil || !time.Now().Before(dl) {
+			r.cut(&s, ctx)
+		}
 		cancel()
 	}
-	st.Duration, st.Evidence, st.Error = time.Since(start), s.evidence, s.err
+	st.Duration, st.Evidence, st.Error, st.NotFinished = time.Since(start), s.evidence, s.err, s.cut
 	for _, f := range s.findings {
 		st.Severity = max(st.Severity, f.Severity)
 	}
@@ -294,6 +307,33 @@ func (r *runner) record(ctx context.Context, st Step, fn func(context.Context, *
 	defer r.mu.Unlock()
 	r.steps = append(r.steps, st)
 	r.findings = append(r.findings, s.findings...)
+}
+
+// cut marks a step whose context ended before it did: by the step's
+// own time limit, the probe's, or the probe being stopped. What a
+// stopped step found is dropped (its failures are the stop's doing);
+// what a step out of time found stays (a server that does not answer in
+// time is a finding).
+func (r *runner) cut(s *stepState, probeCtx context.Context) {
+	s.cut = true
+	why := fmt.Sprintf("its time limit (%s) ran out", r.opts.StepTimeout)
+	switch {
+	case r.stop.Err() != nil:
+		why = "the probe was stopped"
+		s.findings = nil
+	case probeCtx.Err() != nil || pastDeadline(probeCtx):
+		why = fmt.Sprintf("the probe's time limit (%s) ran out", r.opts.Timeout)
+	}
+	if s.err != "" {
+		s.err = "not finished: " + why + " (" + s.err + ")"
+	} else {
+		s.err = "not finished: " + why
+	}
+}
+
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // allowed: only hosts the policy names, narrowed by Options.AllowedHost.
@@ -325,10 +365,7 @@ func (r *runner) dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	return c, nil
+	return bound(ctx, c), nil
 }
 
 // dialAddr dials host:port over TCP, through Options.Resolve when set.
@@ -356,7 +393,7 @@ func unreachable(s *stepState, e autoconfig.Endpoint, err error) {
 // and info), 1 WARNING, 2 CRITICAL. 3 UNKNOWN is for a Run error (and a
 // nil report).
 func ExitCode(r *Report) int {
-	if r == nil {
+	if r == nil || r.Interrupted {
 		return 3
 	}
 	switch r.Worst {

@@ -29,6 +29,9 @@ func sourceLabel(source string) string {
 func WriteText(w io.Writer, r *Report) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, "%s: %s (%d finding(s), %s)\n", r.Address, strings.ToUpper(r.Worst.String()), len(r.Findings), r.Duration.Round(time.Millisecond))
+	if r.Interrupted {
+		fmt.Fprintf(b, "INTERRUPTED: the probe was stopped; this is what it did until then (steps marked \"not finished\" were cut)\n")
+	}
 	fmt.Fprintf(b, "expected settings (from the %s):\n", sourceLabel(r.Source))
 	for _, group := range [][]Endpoint{r.Expected.IMAP, r.Expected.POP3, r.Expected.Submission} {
 		for _, e := range group {

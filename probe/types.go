@@ -26,6 +26,10 @@ type Step struct {
 	Evidence []string         `json:"evidence,omitempty"`
 	// Error is why the step could not complete; empty when it did.
 	Error string `json:"error,omitempty"`
+	// NotFinished: the step was cut by its time limit, the probe's, or
+	// the probe being stopped (Error says which); what it saw until then
+	// is in Evidence.
+	NotFinished bool `json:"not_finished,omitempty"`
 }
 
 // StepKind says what a step checked. The report lists the steps in the
@@ -123,6 +127,10 @@ type Report struct {
 	Worst    finding.Severity  `json:"worst"`
 	Started  time.Time         `json:"started"`
 	Duration time.Duration     `json:"duration_ns"`
+	// Interrupted: the probe was stopped (SIGTERM, a closed request)
+	// before every step finished; the report holds what was done, and
+	// ExitCode says UNKNOWN.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // ClientSettings is what the customer's mail client shows. Zero values
