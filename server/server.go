@@ -139,13 +139,13 @@ func loadSigner(certFile, keyFile string) (*web.ProfileSigner, error) {
 	return &web.ProfileSigner{Cert: certs[0], Key: pair.PrivateKey, Chain: certs[1:]}, nil
 }
 
-// Policy implements web.PolicySource.
+// Policy implements request.PolicySource (the web's).
 func (s *Server) Policy(domain string) (autoconfig.Policy, bool) {
 	p, ok := s.byDomain[domain]
 	return p, ok
 }
 
-// Policies implements web.PolicySource.
+// Policies implements request.PolicySource (the web's).
 func (s *Server) Policies() []autoconfig.Policy { return s.policies }
 
 // startMaintenance starts the mail store's background work: the POP3

@@ -16,7 +16,7 @@ import (
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/mailstore"
 	"mailsetup/server/observe"
-	"mailsetup/server/web"
+	"mailsetup/server/web/console"
 )
 
 // openObservations opens the observations store of the mail system and
@@ -85,9 +85,9 @@ func staffCreds(st StaffConfig) (users, tokens map[string]string) {
 // staffOptions builds the console's options from the config. The
 // console and the API are always built, and are on while the config has
 // staff members or tokens (a reload may add them).
-func (s *Server) staffOptions() (*web.StaffOptions, error) {
+func (s *Server) staffOptions() (*console.Options, error) {
 	st := s.cfg.Staff
-	opts := &web.StaffOptions{IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
+	opts := &console.Options{IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
 	opts.Users, opts.Tokens = staffCreds(st)
 	path := st.AuditLog
 	if !filepath.IsAbs(path) {
@@ -98,7 +98,7 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 		return nil, fmt.Errorf("staff.audit_log: %w", err)
 	}
 	if fi, err := f.Stat(); err == nil {
-		opts.AuditBefore = web.ReadAuditTail(f, fi.Size(), 500)
+		opts.AuditBefore = console.ReadAuditTail(f, fi.Size(), 500)
 	}
 	s.audit = f
 	opts.Audit = f
@@ -108,19 +108,19 @@ func (s *Server) staffOptions() (*web.StaffOptions, error) {
 	}
 	if s.mail != nil {
 		m := s.mail
-		opts.Account = func(address string) web.AccountInfo { return accountInfo(m, address) }
+		opts.Account = func(address string) console.AccountInfo { return accountInfo(m, address) }
 		opts.Search = m.Search
 	}
 	return opts, nil
 }
 
 // accountInfo is the console's view of an account and its inbox.
-func accountInfo(m *mailbackend.Backend, address string) web.AccountInfo {
+func accountInfo(m *mailbackend.Backend, address string) console.AccountInfo {
 	a, ok := m.Accounts().Get(address)
 	if !ok {
-		return web.AccountInfo{}
+		return console.AccountInfo{}
 	}
-	info := web.AccountInfo{Exists: true, Aliases: a.Aliases, QuotaBytes: a.QuotaBytes, Created: a.Created, PasswordChanged: a.Changed}
+	info := console.AccountInfo{Exists: true, Aliases: a.Aliases, QuotaBytes: a.QuotaBytes, Created: a.Created, PasswordChanged: a.Changed}
 	if has, err := m.Store().HasUser(a.Address); err != nil || !has {
 		return info
 	}

@@ -3,7 +3,7 @@
 // context.
 //
 // Imports: the standard library only (html/template, embed); the pages'
-// data comes from server/web.
+// data comes from server/web/selfhelp and server/web/console.
 package templates
 
 import (

@@ -79,10 +79,11 @@ func TestRulesCatchViolations(t *testing.T) {
 		{ImportPath: m("server/mailstore"), Imports: []string{m("server/imapd")}},
 		{ImportPath: m("server/web/selfhelp"), Imports: []string{m("server/web/console")}},
 		{ImportPath: m("server/web/console"), Imports: []string{m("server/web/check")}}, // allowed
+		{ImportPath: m("server/web/check"), Imports: []string{m("server/smtpd")}},
 	}
 	v := violations(bad)
-	if len(v) != 4 {
-		t.Fatalf("%d violations, want 4:\n%s", len(v), strings.Join(v, "\n"))
+	if len(v) != 5 {
+		t.Fatalf("%d violations, want 5:\n%s", len(v), strings.Join(v, "\n"))
 	}
 }
 
@@ -121,6 +122,15 @@ func violations(pkgs []pkg) []string {
 				for _, proto := range protocols {
 					if under(i, proto) {
 						out = append(out, fmt.Sprintf("%s imports %s: the mail store may not import a protocol server", p.ImportPath, i))
+					}
+				}
+			}
+		}
+		if under(p.ImportPath, "server/web") {
+			for _, i := range p.Imports {
+				for _, proto := range protocols {
+					if under(i, proto) {
+						out = append(out, fmt.Sprintf("%s imports %s: the web may not import a protocol server", p.ImportPath, i))
 					}
 				}
 			}

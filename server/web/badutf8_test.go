@@ -6,8 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"mailsetup/server/web"
 )
 
 // TestInvalidUTF8AddressIs400 sends an address whose bytes are not UTF-8
@@ -15,7 +13,7 @@ import (
 // each answers 400 with a message, never 200 with U+FFFD in place of the
 // bytes.
 func TestInvalidUTF8AddressIs400(t *testing.T) {
-	srv := httptest.NewServer(helpApp(t, web.Options{}, false))
+	srv := httptest.NewServer(newApp(t, nil))
 	defer srv.Close()
 	for _, target := range []string{
 		"/settings/%ff%fe@example.com",

@@ -12,18 +12,19 @@ import (
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server/web"
+	"mailsetup/server/web/webtest"
 )
 
 // TestFavicon: /favicon.ico is a real icon, cacheable, and asking for it
 // (every page view does) logs nothing at info.
 func TestFavicon(t *testing.T) {
-	var log lockedBuffer
-	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
+	var log webtest.LockedBuffer
+	app, err := web.New(web.Options{Policies: webtest.Policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
 		Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelInfo})), QuietAccess: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := do(app, "GET", "/favicon.ico", nil)
+	w := webtest.Do(app, "GET", "/favicon.ico", nil)
 	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "image/x-icon" || w.Header().Get("Cache-Control") == "" {
 		t.Fatalf("GET /favicon.ico: %d %q %q", w.Code, w.Header().Get("Content-Type"), w.Header().Get("Cache-Control"))
 	}

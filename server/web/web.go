@@ -1,13 +1,19 @@
-// Package web is the HTTP side of mailsetup: the autoconfig endpoints
-// clients fetch (Thunderbird autoconfig, Outlook Autodiscover POX and v2
-// JSON, the Apple profile), health, and the pages. It only routes and
-// renders: every setting comes from the domain policy (package
-// autoconfig), rendered by the format packages.
+// Package web is the HTTP side of mailsetup: the echo shell (routes,
+// request metrics and logging, the error handler), the autoconfig
+// endpoints clients fetch (Thunderbird autoconfig, Outlook Autodiscover
+// POX and v2 JSON, the Apple profile, with their pre-rendered document
+// cache), health and the favicon. It only routes and renders: every
+// setting comes from the domain policy (package autoconfig), rendered
+// by the format packages. The pages are its parts: server/web/selfhelp
+// (customers) and server/web/console (staff), which run their settings
+// checks through server/web/check; New wires them into one route table.
+//
+// It may import autoconfig and its format packages, probe (the checks'
+// options), templates and its parts; never a protocol server.
 package web
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"crypto/x509"
 	"errors"
@@ -28,17 +34,12 @@ import (
 	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/autoconfig/mozilla"
 	"mailsetup/probe"
-	"mailsetup/server/auth"
+	"mailsetup/server/web/check"
+	"mailsetup/server/web/console"
+	"mailsetup/server/web/request"
+	"mailsetup/server/web/selfhelp"
 	"mailsetup/templates"
 )
-
-// PolicySource gives the current policy of each configured domain.
-type PolicySource interface {
-	// Policy returns the policy of a lower-case domain.
-	Policy(domain string) (autoconfig.Policy, bool)
-	// Policies returns every policy, in configuration order.
-	Policies() []autoconfig.Policy
-}
 
 // ProfileSigner signs Apple profiles (CMS). Leave nil to serve them
 // unsigned; Apple devices then show "Unverified" before installing.
@@ -51,7 +52,7 @@ type ProfileSigner struct {
 // Options configure the web app.
 type Options struct {
 	// Policies is required.
-	Policies PolicySource
+	Policies request.PolicySource
 	// Logger gets one line per request (method, path, status, duration).
 	// Request headers and bodies are never logged: Thunderbird sends the
 	// user's password in HTTP Basic auth to Autodiscover.
@@ -67,7 +68,7 @@ type Options struct {
 	// Auth checks a customer's password for the self-help check and the
 	// staff probe, with the mail server's shared login throttle; nil
 	// disables checks that take a password.
-	Auth Authenticator
+	Auth check.Authenticator
 	// Probe is the base of every probe the pages run: Policy is set by
 	// the app; RootCAs and Resolver come from the server. Discovery is
 	// never enabled from the web.
@@ -78,48 +79,27 @@ type Options struct {
 	SelfHelpChecksPerIP, SelfHelpChecksPerAddress int
 	// Staff enables the staff console and the support API; nil: both
 	// answer 404.
-	Staff *StaffOptions
-}
-
-// Authenticator is the mail server's login check (server/auth).
-type Authenticator interface {
-	Authenticate(ctx context.Context, at auth.Attempt) (string, error)
-	Throttle() *auth.Throttle
+	Staff *console.Options
 }
 
 // App is the web application; it is an http.Handler.
 type App struct {
 	e        *echo.Echo
-	policies PolicySource
+	policies request.PolicySource
 	log      *slog.Logger
 	signer   *ProfileSigner
 	// accessLog: log successful requests at info (else debug).
 	accessLog bool
-	pages     *templates.Set
 	// thunderbirdDocs and poxDocs are the documents pre-rendered per
 	// policy; the App must be rebuilt when the policies change.
 	thunderbirdDocs, poxDocs *docCache
-	// formKey signs the anonymous form tokens (random per process).
-	formKey []byte
-	auth    Authenticator
-	probe   probe.Options
-	staff   *staffState // nil without staff
-	// checkSlots bounds the settings checks running at once.
-	checkSlots chan struct{}
-	// checks limits the self-help checks; policyHosts are the hosts
-	// the configured policies name (the only ones a check contacts).
-	checks      *checkLimiter
-	policyHosts map[string]bool
+	console                  *console.Console
 
 	requests *prometheus.CounterVec
 	// metrics caches the series of each route and status (routeKey):
 	// looking them up by label values hashed the labels on every request.
-	metrics sync.Map
-	// checksRun counts the settings checks by source and outcome.
-	checksRun *prometheus.CounterVec
-	// auditErrors counts audit lines that could not be written.
-	auditErrors prometheus.Counter
-	duration    *prometheus.HistogramVec
+	metrics  sync.Map
+	duration *prometheus.HistogramVec
 }
 
 // New builds the app and its routes.
@@ -135,15 +115,14 @@ func New(opts Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, pages: pages, accessLog: !opts.QuietAccess,
-		formKey: []byte(newRandom(32)), auth: opts.Auth, probe: opts.Probe}
-	a.probe.Discover = false
-	a.probe.Policy = opts.Policies.Policy
-	a.policyHosts = hostSet(opts.Policies.Policies())
-	a.checkSlots = make(chan struct{}, maxConcurrentChecks)
-	if opts.Staff != nil {
-		a.staff = newStaffState(*opts.Staff, log, a.auditFailed)
-	}
+	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, accessLog: !opts.QuietAccess}
+	// One form key for the whole site: the customer's check and the
+	// staff sign-in share the browser's form cookie.
+	forms := request.NewForms()
+	checks := check.New(check.Options{Policies: opts.Policies, Auth: opts.Auth, Probe: opts.Probe, Logger: log})
+	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
+		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress})
+	a.console = console.New(opts.Staff, console.Env{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks, Logger: log})
 	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
 	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -153,16 +132,8 @@ func New(opts Options) (*App, error) {
 		Name: "mailsetup_http_request_duration_seconds", Help: "HTTP request handling time by route.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, 1},
 	}, []string{"route"})
-	a.checksRun = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "mailsetup_settings_checks_total",
-		Help: "Settings checks (probes) run from the web, by source (self-help, staff, api) and worst finding (ok, info, warning, critical, error).",
-	}, []string{"source", "worst"})
-	a.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "mailsetup_audit_write_errors_total",
-		Help: "Staff audit log lines that could not be written (the file system is full or failing); alert on any.",
-	})
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{a.requests, a.duration, a.checksRun, a.auditErrors} {
+		for _, c := range []prometheus.Collector{a.requests, a.duration, checks.Collector(), a.console.Collector()} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("web: registering metrics: %w", err)
 			}
@@ -175,7 +146,7 @@ func New(opts Options) (*App, error) {
 	e.Pre(caseInsensitiveAutodiscover)
 	e.Use(a.observe)
 
-	a.selfHelpRoutes(e, opts)
+	selfHelp.Routes(e)
 	e.GET("/healthz", Health)
 	e.GET("/favicon.ico", favicon)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
@@ -187,8 +158,14 @@ func New(opts Options) (*App, error) {
 	e.GET(v2Path, a.autodiscoverV2)
 	e.GET(v2Path+"/v1.0/:email", a.autodiscoverV2)
 	e.GET("/apple/mail.mobileconfig", a.appleProfile)
-	a.staffRoutes(e)
+	a.console.Routes(e)
 	return a, nil
+}
+
+// SetStaff replaces the staff members, API tokens and idle timeout (a
+// config reload) without a restart; see console.Console.SetStaff.
+func (a *App) SetStaff(users, tokens map[string]string, idle time.Duration) {
+	a.console.SetStaff(users, tokens, idle)
 }
 
 // ServeHTTP implements http.Handler.
@@ -308,28 +285,6 @@ func (a *App) errorHandler(err error, c echo.Context) {
 	_ = c.String(code, msg+"\n")
 }
 
-// textError answers a request the client got wrong, in plain words.
-func textError(c echo.Context, code int, format string, args ...any) error {
-	return c.String(code, fmt.Sprintf(format, args...)+"\n")
-}
-
-// lookup validates an address parameter and finds its domain's policy.
-// It returns the HTTP status and message to answer with when it fails.
-func (a *App) lookup(param, value string) (autoconfig.Policy, autoconfig.Address, int, string) {
-	addr, err := autoconfig.ParseAddress(value)
-	if err != nil {
-		if errors.Is(err, autoconfig.ErrEmptyAddress) {
-			return autoconfig.Policy{}, addr, http.StatusBadRequest, fmt.Sprintf("missing %s parameter: add ?%s=you@example.com", param, param)
-		}
-		return autoconfig.Policy{}, addr, http.StatusBadRequest, fmt.Sprintf("%s: %v", param, err)
-	}
-	p, ok := a.policies.Policy(addr.Domain)
-	if !ok {
-		return p, addr, http.StatusNotFound, fmt.Sprintf("no settings for %q: the domain %s is not served here", addr.String(), addr.Domain)
-	}
-	return p, addr, 0, ""
-}
-
 // thunderbird serves clientConfig v1.1. Without ?emailaddress= (the
 // Thunderbird pref that omits it) the domain comes from the Host header,
 // autoconfig.<domain>, and the document uses %EMAILADDRESS%.
@@ -342,9 +297,9 @@ func (a *App) thunderbird(c echo.Context) error {
 		var code int
 		var msg string
 		var addr autoconfig.Address
-		p, addr, code, msg = a.lookup("emailaddress", q)
+		p, addr, code, msg = request.Lookup(a.policies, "emailaddress", q)
 		if code != 0 {
-			return textError(c, code, "%s", msg)
+			return request.TextError(c, code, "%s", msg)
 		}
 		address = addr.String()
 	} else {
@@ -352,7 +307,7 @@ func (a *App) thunderbird(c echo.Context) error {
 		var ok bool
 		p, ok = a.policies.Policy(strings.TrimPrefix(host, "autoconfig."))
 		if !ok {
-			return textError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
+			return request.TextError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
 		}
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
@@ -377,7 +332,7 @@ func (a *App) autodiscoverPOX(c echo.Context) error {
 	case err != nil:
 		return poxError(c, http.StatusBadRequest, autodiscover.CodeInvalidRequest, "Invalid Request: the body is not an Autodiscover request")
 	}
-	p, addr, code, msg := a.lookup("EMailAddress", req.EMailAddress)
+	p, addr, code, msg := request.Lookup(a.policies, "EMailAddress", req.EMailAddress)
 	if code != 0 {
 		adCode := autodiscover.CodeInvalidRequest
 		if code == http.StatusNotFound {
@@ -404,7 +359,7 @@ func (a *App) autodiscoverV2(c echo.Context) error {
 	if email == "" {
 		email = queryFold(c, "email")
 	}
-	p, _, code, msg := a.lookup("Email", email)
+	p, _, code, msg := request.Lookup(a.policies, "Email", email)
 	if code != 0 {
 		errCode := "InvalidUser"
 		if code == http.StatusNotFound {
@@ -429,9 +384,9 @@ func queryFold(c echo.Context, name string) string {
 
 // appleProfile serves the .mobileconfig, signed when a signer is set.
 func (a *App) appleProfile(c echo.Context) error {
-	p, addr, code, msg := a.lookup("email", c.QueryParam("email"))
+	p, addr, code, msg := request.Lookup(a.policies, "email", c.QueryParam("email"))
 	if code != 0 {
-		return textError(c, code, "%s", msg)
+		return request.TextError(c, code, "%s", msg)
 	}
 	data, err := mobileconfig.Render(p, addr.String())
 	if err != nil {
@@ -454,10 +409,4 @@ func hostOnly(hostport string) string {
 		return strings.ToLower(h)
 	}
 	return strings.ToLower(hostport)
-}
-
-// auditFailed reports an audit line that could not be written.
-func (a *App) auditFailed(err error) {
-	a.auditErrors.Inc()
-	a.log.Error("writing the staff audit log failed", "err", err)
 }

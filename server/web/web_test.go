@@ -5,13 +5,11 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,38 +21,16 @@ import (
 	"mailsetup/internal/testkit"
 	"mailsetup/server/asynclog"
 	"mailsetup/server/web"
+	"mailsetup/server/web/webtest"
 )
-
-type policies []autoconfig.Policy
-
-func (ps policies) Policy(d string) (autoconfig.Policy, bool) {
-	for _, p := range ps {
-		if p.Domain == d {
-			return p, true
-		}
-	}
-	return autoconfig.Policy{}, false
-}
-
-func (ps policies) Policies() []autoconfig.Policy { return ps }
 
 func newApp(t testing.TB, log *slog.Logger) *web.App {
 	t.Helper()
-	a, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst(), testkit.POPFirst()}, Logger: log, Registerer: prometheus.NewRegistry()})
+	a, err := web.New(web.Options{Policies: webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()}, Logger: log, Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
-}
-
-func do(h http.Handler, method, target string, body io.Reader, hdr ...string) *httptest.ResponseRecorder {
-	r := httptest.NewRequest(method, target, body)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		r.Header.Set(hdr[i], hdr[i+1])
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return w
 }
 
 // TestAutodiscoverCorpusOverHTTP sends the request shapes Outlook and
@@ -96,7 +72,7 @@ func TestAutodiscoverCorpusOverHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := do(app, "POST", "/Autodiscover/Autodiscover.xml", bytes.NewReader(tt.body), "Content-Type", "text/xml")
+			w := webtest.Do(app, "POST", "/Autodiscover/Autodiscover.xml", bytes.NewReader(tt.body), "Content-Type", "text/xml")
 			if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.want) {
 				t.Errorf("%d %s\nwant %d with %q", w.Code, w.Body, tt.status, tt.want)
 			}
@@ -125,38 +101,21 @@ func TestAddressesValidated(t *testing.T) {
 		{"/autodiscover/autodiscover.json/v1.0/john@evil.example?Protocol=AutodiscoverV1", 404},
 		{"/nope", 404},
 	} {
-		if w := do(app, "GET", c.target, nil); w.Code != c.status {
+		if w := webtest.Do(app, "GET", c.target, nil); w.Code != c.status {
 			t.Errorf("%s: %d %s, want %d", c.target, w.Code, w.Body, c.status)
 		}
 	}
 	// An unknown domain never gets another domain's settings.
-	w := do(app, "GET", "/mail/config-v1.1.xml?emailaddress=john@pop-first.test", nil)
+	w := webtest.Do(app, "GET", "/mail/config-v1.1.xml?emailaddress=john@pop-first.test", nil)
 	if strings.Contains(w.Body.String(), "example.com") {
 		t.Errorf("pop-first.test got example.com's settings:\n%s", w.Body)
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestNoSecretsLogged: Thunderbird sends the password in Basic auth to
 // Autodiscover; neither headers nor bodies reach the log.
 func TestNoSecretsLogged(t *testing.T) {
-	var buf lockedBuffer
+	var buf webtest.LockedBuffer
 	h, sink := asynclog.New(&buf, asynclog.Options{Level: slog.LevelDebug})
 	app := newApp(t, slog.New(h))
 	body := `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>john@example.com</EMailAddress></Request></Autodiscover>`
@@ -168,7 +127,7 @@ func TestNoSecretsLogged(t *testing.T) {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
 	sink.Close(context.Background())
-	log := buf.b.String()
+	log := buf.String()
 	if !strings.Contains(log, "/autodiscover/autodiscover.xml") {
 		t.Fatalf("request not logged: %q", log)
 	}
@@ -196,7 +155,7 @@ func TestStuckLogSinkDoesNotSlowRequests(t *testing.T) {
 		app := newApp(t, slog.New(h))
 		start := time.Now()
 		for i := 0; i < n; i++ {
-			if w := do(app, "GET", "/mail/config-v1.1.xml?emailaddress=john@example.com", nil); w.Code != 200 {
+			if w := webtest.Do(app, "GET", "/mail/config-v1.1.xml?emailaddress=john@example.com", nil); w.Code != 200 {
 				t.Fatalf("status %d", w.Code)
 			}
 		}
@@ -214,7 +173,7 @@ func TestStuckLogSinkDoesNotSlowRequests(t *testing.T) {
 	}
 	// The counter keeps rising while the sink stays stuck.
 	for i := 0; i < 10; i++ {
-		do(app, "GET", "/healthz", nil)
+		webtest.Do(app, "GET", "/healthz", nil)
 	}
 	if after := sink.Dropped(); after != before+10 {
 		t.Errorf("drop counter went from %d to %d over 10 requests", before, after)
@@ -238,7 +197,7 @@ func TestPrerenderedDocumentsEqualRenderer(t *testing.T) {
 			if err := mozilla.Render(&want, p, addr); err != nil {
 				t.Fatal(err)
 			}
-			w := do(app, "GET", "/mail/config-v1.1.xml?emailaddress="+url.QueryEscape(addr), nil)
+			w := webtest.Do(app, "GET", "/mail/config-v1.1.xml?emailaddress="+url.QueryEscape(addr), nil)
 			if w.Body.String() != want.String() {
 				t.Errorf("thunderbird %s:\n%s\nwant\n%s", addr, w.Body, want.String())
 			}
@@ -247,7 +206,7 @@ func TestPrerenderedDocumentsEqualRenderer(t *testing.T) {
 				t.Fatal(err)
 			}
 			body := `<Autodiscover xmlns="http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request><EMailAddress>` + strings.ReplaceAll(addr, "&", "&amp;") + `</EMailAddress></Request></Autodiscover>`
-			w = do(app, "POST", "/autodiscover/autodiscover.xml", strings.NewReader(body))
+			w = webtest.Do(app, "POST", "/autodiscover/autodiscover.xml", strings.NewReader(body))
 			if w.Body.String() != want.String() {
 				t.Errorf("pox %s:\n%s\nwant\n%s", addr, w.Body, want.String())
 			}

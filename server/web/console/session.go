@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"crypto/subtle"
@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailsetup/probe"
+	"mailsetup/server/web/request"
 )
 
 // Staff sessions live in memory: a restart signs everybody out, which is
@@ -46,7 +47,7 @@ type storedReport struct {
 }
 
 func (s *staffSession) addReport(r *probe.Report) string {
-	id := newRandom(9)
+	id := request.NewRandom(9)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reports = append(s.reports, storedReport{id: id, report: r})
@@ -90,7 +91,7 @@ func (ss *staffSessions) reconfigure(idle time.Duration, keep func(user string) 
 
 func (ss *staffSessions) create(user string) *staffSession {
 	now := ss.now()
-	s := &staffSession{id: newRandom(32), user: user, csrf: newRandom(32), created: now, seen: now}
+	s := &staffSession{id: request.NewRandom(32), user: user, csrf: request.NewRandom(32), created: now, seen: now}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= maxStaffSessions {
@@ -161,7 +162,7 @@ func setStaffCookie(c echo.Context, id string) {
 // requireStaff lets signed-in staff through and checks the session's
 // CSRF token on every POST. Without a session a page view is sent to
 // the sign-in form and a form post is refused.
-func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *Console) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		staffHeaders(c)
 		var s *staffSession
@@ -176,11 +177,11 @@ func (a *App) requireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return echo.NewHTTPError(http.StatusUnauthorized, "not signed in, or signed out after a time without use: sign in again at /staff/signin")
 		}
 		if r.Method == http.MethodPost {
-			if err := sameOrigin(c); err != nil {
+			if err := request.SameOrigin(c); err != nil {
 				return err
 			}
-			if subtle.ConstantTimeCompare([]byte(c.FormValue(formField)), []byte(s.csrf)) != 1 {
-				return errCSRF
+			if subtle.ConstantTimeCompare([]byte(c.FormValue(request.FormField)), []byte(s.csrf)) != 1 {
+				return request.ErrCSRF
 			}
 		}
 		c.Set("staff", s)

@@ -1,4 +1,4 @@
-package web
+package check
 
 import (
 	"context"
@@ -19,16 +19,13 @@ func (o onePolicy) Policies() []autoconfig.Policy             { return []autocon
 // TestChecksBounded: when every check slot is taken, another check waits
 // a little and then answers busy; it never runs.
 func TestChecksBounded(t *testing.T) {
-	a, err := New(Options{Policies: onePolicy{testkit.IMAPFirst()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for range cap(a.checkSlots) {
-		a.checkSlots <- struct{}{}
+	a := New(Options{Policies: onePolicy{testkit.IMAPFirst()}})
+	for range cap(a.slots) {
+		a.slots <- struct{}{}
 	}
 	start := time.Now()
-	res, err := a.checkSettings(context.Background(), checkRequest{Address: "john@example.com", Remote: netip.MustParseAddr("127.0.0.1"), Source: "api"})
-	if !errors.Is(err, errChecksBusy) || res.Report != nil {
+	res, err := a.Run(context.Background(), Request{Address: "john@example.com", Remote: netip.MustParseAddr("127.0.0.1"), Source: "api"})
+	if !errors.Is(err, ErrBusy) || res.Report != nil {
 		t.Fatalf("check with every slot taken: %v, %+v", err, res)
 	}
 	if d := time.Since(start); d < checkQueueWait {
@@ -37,7 +34,7 @@ func TestChecksBounded(t *testing.T) {
 	// A check whose request is cancelled while waiting stops waiting.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	if _, err := a.checkSettings(ctx, checkRequest{Address: "john@example.com", Source: "api"}); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := a.Run(ctx, Request{Address: "john@example.com", Source: "api"}); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("cancelled while waiting: %v", err)
 	}
 }

@@ -1,4 +1,15 @@
-package web
+// Package console is the staff's side of the web: the console under
+// /staff/ (sign-in with its throttle, sessions, the start page with the
+// accounts in trouble, an account's observations and login blocks, the
+// probe form and its reports), the support API under /api/v1/ (bearer
+// tokens), and the audit log of both. Staff members and tokens can be
+// replaced at run time (SetStaff, a config reload).
+//
+// It may import autoconfig, finding, probe, templates, server/accounts
+// (password hashes), server/auth (the throttle), server/observe (what
+// the mail server saw), server/web/request and server/web/check; never
+// server/web, server/web/selfhelp or a protocol server.
+package console
 
 import (
 	"bytes"
@@ -19,6 +30,7 @@ import (
 	"unicode"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
@@ -26,13 +38,15 @@ import (
 	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
 	"mailsetup/server/observe"
+	"mailsetup/server/web/check"
+	"mailsetup/server/web/request"
 	"mailsetup/templates"
 )
 
-// StaffOptions enable the staff console (/staff/) and the support API
+// Options enable the staff console (/staff/) and the support API
 // (/api/v1/). Without users the console answers 404; without tokens the
 // API does.
-type StaffOptions struct {
+type Options struct {
 	// Users maps a staff member's name to an argon2id password hash.
 	Users map[string]string
 	// Tokens maps the SHA-256 (lower-case hex) of an API token to the
@@ -78,9 +92,64 @@ type AccountInfo struct {
 	Oldest       time.Time
 }
 
-// staffState is the console's part of the App.
+// Env is what the console takes from the web app.
+type Env struct {
+	Policies request.PolicySource
+	Pages    *templates.Set
+	// Forms signs the sign-in form's token (shared with the rest of
+	// the site).
+	Forms *request.Forms
+	// Check runs the probes of the console and the API.
+	Check  *check.Service
+	Logger *slog.Logger
+}
+
+// Console is the staff console and the support API.
+type Console struct {
+	policies request.PolicySource
+	log      *slog.Logger
+	pages    *templates.Set
+	forms    *request.Forms
+	check    *check.Service
+	// auth is the check's authenticator, whose throttle the account page
+	// shows and lifts; nil without mail accounts.
+	auth  check.Authenticator
+	staff *staffState // nil without staff
+	// auditErrors counts audit lines that could not be written.
+	auditErrors prometheus.Counter
+}
+
+// New builds the console; with opts nil the console and the API answer
+// 404, saying how to turn them on.
+func New(opts *Options, env Env) *Console {
+	log := env.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &Console{policies: env.Policies, log: log, pages: env.Pages, forms: env.Forms, check: env.Check, auth: env.Check.Auth()}
+	a.auditErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "mailsetup_audit_write_errors_total",
+		Help: "Staff audit log lines that could not be written (the file system is full or failing); alert on any.",
+	})
+	if opts != nil {
+		a.staff = newStaffState(*opts, log, a.auditFailed)
+	}
+	return a
+}
+
+// Collector is the audit log's error metric, for the web app to
+// register.
+func (a *Console) Collector() prometheus.Collector { return a.auditErrors }
+
+// auditFailed reports an audit line that could not be written.
+func (a *Console) auditFailed(err error) {
+	a.auditErrors.Inc()
+	a.log.Error("writing the staff audit log failed", "err", err)
+}
+
+// staffState is the console's state when staff is configured.
 type staffState struct {
-	opts StaffOptions
+	opts Options
 	// creds are the staff members and tokens, replaced as a whole by
 	// SetStaff (a config reload) while requests read them.
 	creds    atomic.Pointer[staffCreds]
@@ -99,7 +168,7 @@ type staffCreds struct {
 	tokens map[string]string // SHA-256 hex -> name
 }
 
-func newStaffState(opts StaffOptions, log *slog.Logger, failed func(error)) *staffState {
+func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffState {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Minute
 	}
@@ -114,7 +183,7 @@ func newStaffState(opts StaffOptions, log *slog.Logger, failed func(error)) *sta
 		// Made at the first unknown name, not at start: argon2id takes
 		// 19 MiB and tens of milliseconds.
 		dummyHash: sync.OnceValue(func() string {
-			h, err := accounts.HashPassword(newRandom(24))
+			h, err := accounts.HashPassword(request.NewRandom(24))
 			if err != nil {
 				panic(err) // crypto/rand does not fail on supported platforms
 			}
@@ -129,9 +198,9 @@ func newStaffState(opts StaffOptions, log *slog.Logger, failed func(error)) *sta
 // SetStaff replaces the staff members, API tokens and idle timeout
 // (a config reload) without a restart. Sessions of members no longer
 // configured, or whose password changed, end at once; the others stay
-// signed in. It does nothing when the app was built without
-// Options.Staff.
-func (a *App) SetStaff(users, tokens map[string]string, idle time.Duration) {
+// signed in. It does nothing when the console was built without
+// Options.
+func (a *Console) SetStaff(users, tokens map[string]string, idle time.Duration) {
 	if a.staff == nil {
 		return
 	}
@@ -150,10 +219,10 @@ var (
 	apiOffText    = "the support API is off: no API token is configured; add a [[staff.token]] entry to the config (`mailsetup staff token NAME` prints one) and reload (SIGHUP) or restart"
 )
 
-// staffRoutes registers the console and the API. Whether they are on is
+// Routes registers the console and the API. Whether they are on is
 // decided per request (consoleOn, apiOn), so that a reload can turn them
 // on or off.
-func (a *App) staffRoutes(e *echo.Echo) {
+func (a *Console) Routes(e *echo.Echo) {
 	if a.staff == nil {
 		e.Any("/staff", func(echo.Context) error { return errConsoleOff })
 		e.Any("/staff/*", func(echo.Context) error { return errConsoleOff })
@@ -187,9 +256,25 @@ func (a *App) staffRoutes(e *echo.Echo) {
 	}
 }
 
+// bodyLimit refuses request bodies larger than n bytes: 413 when the
+// length is announced, and a read error (the form then counts as not
+// sent) when a chunked body runs over.
+func bodyLimit(n int64) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > n {
+				return echo.NewHTTPError(http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", n))
+			}
+			r.Body = http.MaxBytesReader(c.Response(), r.Body, n)
+			return next(c)
+		}
+	}
+}
+
 // consoleOn answers 404 with how to turn the console on while no staff
 // member is configured.
-func (a *App) consoleOn(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *Console) consoleOn(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if len(a.staff.creds.Load().users) == 0 {
 			return errConsoleOff
@@ -200,7 +285,7 @@ func (a *App) consoleOn(next echo.HandlerFunc) echo.HandlerFunc {
 
 // apiOn answers 404 with how to turn the API on while no token is
 // configured.
-func (a *App) apiOn(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *Console) apiOn(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if len(a.staff.creds.Load().tokens) == 0 {
 			return c.JSON(http.StatusNotFound, apiError{Error: apiOffText})
@@ -210,7 +295,7 @@ func (a *App) apiOn(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // staffPage renders a console page.
-func (a *App) staffPage(c echo.Context, status int, name string, data any) error {
+func (a *Console) staffPage(c echo.Context, status int, name string, data any) error {
 	var buf bytes.Buffer
 	if err := a.pages.Staff(&buf, name, data); err != nil {
 		return err
@@ -218,9 +303,9 @@ func (a *App) staffPage(c echo.Context, status int, name string, data any) error
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-func (a *App) auditAdd(c echo.Context, staff, action, target, detail string) {
+func (a *Console) auditAdd(c echo.Context, staff, action, target, detail string) {
 	a.staff.audit.add(AuditEntry{Time: a.staff.opts.Now().UTC(), Staff: staff, Action: action, Target: target,
-		Remote: remoteAddr(c).String(), Detail: detail})
+		Remote: request.Remote(c).String(), Detail: detail})
 }
 
 // signInPage is the sign-in form's data.
@@ -229,28 +314,28 @@ type signInPage struct {
 	CSRF, Next, Name, Error string
 }
 
-func (a *App) staffSignInForm(c echo.Context) error {
+func (a *Console) staffSignInForm(c echo.Context) error {
 	staffHeaders(c)
-	return a.staffPage(c, http.StatusOK, "staff_signin.html", signInPage{CSRF: a.formToken(c), Next: localNext(c.QueryParam("next"))})
+	return a.staffPage(c, http.StatusOK, "staff_signin.html", signInPage{CSRF: a.forms.Token(c), Next: localNext(c.QueryParam("next"))})
 }
 
-func (a *App) staffSignIn(c echo.Context) error {
+func (a *Console) staffSignIn(c echo.Context) error {
 	staffHeaders(c)
-	if err := a.checkFormToken(c); err != nil {
+	if err := a.forms.Check(c); err != nil {
 		return err
 	}
 	name, password := strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
-	page := signInPage{CSRF: a.formToken(c), Next: localNext(c.FormValue("next"))}
+	page := signInPage{CSRF: a.forms.Token(c), Next: localNext(c.FormValue("next"))}
 	if len(name) > 64 || len(password) > 1024 {
 		page.Error = "The name or the password is far too long."
 		return a.staffPage(c, http.StatusBadRequest, "staff_signin.html", page)
 	}
 	page.Name = name
-	if !secretsAllowed(c) {
+	if !request.SecretsAllowed(c) {
 		page.Error = "Sign in over HTTPS: this connection is not encrypted, so the password was not checked."
 		return a.staffPage(c, http.StatusForbidden, "staff_signin.html", page)
 	}
-	remote := remoteAddr(c)
+	remote := request.Remote(c)
 	if wait := a.staff.signins.Blocked(remote, name); wait > 0 {
 		page.Error = fmt.Sprintf("Too many failed sign-ins: try again in %s.", auth.WaitWords(wait))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
@@ -277,7 +362,7 @@ func (a *App) staffSignIn(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, page.Next)
 }
 
-func (a *App) staffSignOut(c echo.Context) error {
+func (a *Console) staffSignOut(c echo.Context) error {
 	s := staffOf(c)
 	a.staff.sessions.remove(s.id)
 	setStaffCookie(c, "")
@@ -308,11 +393,11 @@ type homePage struct {
 	ShowTroubles bool
 }
 
-func (a *App) staffHome(c echo.Context) error {
+func (a *Console) staffHome(c echo.Context) error {
 	return a.renderHome(c, http.StatusOK, "", "", nil)
 }
 
-func (a *App) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
+func (a *Console) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
 	s := staffOf(c)
 	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg, Matches: matches}
 	for _, pol := range a.policies.Policies() {
@@ -331,7 +416,7 @@ func (a *App) renderHome(c echo.Context, status int, address, msg string, matche
 
 // staffLookup is the search form's target: a full address opens the
 // account; part of one lists the accounts that contain it.
-func (a *App) staffLookup(c echo.Context) error {
+func (a *Console) staffLookup(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("address"))
 	addr, err := autoconfig.ParseAddress(q)
 	if err != nil {
@@ -375,8 +460,8 @@ type accountPage struct {
 }
 
 // staffAccountParam parses the :address parameter of a console URL.
-func (a *App) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.Policy, error) {
-	p, addr, code, msg := a.lookup("address", strings.ToLower(pathAddress(c)))
+func (a *Console) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.Policy, error) {
+	p, addr, code, msg := request.Lookup(a.policies, "address", strings.ToLower(request.PathAddress(c)))
 	if code != 0 {
 		return addr, p, echo.NewHTTPError(code, msg)
 	}
@@ -391,7 +476,7 @@ type loginBlock struct {
 
 // blocks returns the throttle's blocks that concern an account now, and
 // the addresses among them.
-func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip.Addr) {
+func (a *Console) blocks(address string, obs observe.Account) ([]loginBlock, []netip.Addr) {
 	if a.auth == nil {
 		return nil, nil
 	}
@@ -418,7 +503,7 @@ func (a *App) blocks(address string, obs observe.Account) ([]loginBlock, []netip
 	return out, ips
 }
 
-func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
+func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
 	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p}
 	if f := a.staff.opts.Account; f != nil {
 		page.Account = f(addr.String())
@@ -433,7 +518,7 @@ func (a *App) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.
 
 // staffUnblock lifts the login blocks that concern an account (once the
 // customer has corrected the password on every device).
-func (a *App) staffUnblock(c echo.Context) error {
+func (a *Console) staffUnblock(c echo.Context) error {
 	addr, _, err := a.staffAccountParam(c)
 	if err != nil {
 		return err
@@ -455,7 +540,7 @@ func (a *App) staffUnblock(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/staff/accounts/"+url.PathEscape(addr.String()))
 }
 
-func (a *App) staffAccount(c echo.Context) error {
+func (a *Console) staffAccount(c echo.Context) error {
 	addr, p, err := a.staffAccountParam(c)
 	if err != nil {
 		return err
@@ -467,7 +552,7 @@ func (a *App) staffAccount(c echo.Context) error {
 
 // staffProbe runs the probe with what the caller reads out of the
 // client, stores the report in the session and shows it.
-func (a *App) staffProbe(c echo.Context) error {
+func (a *Console) staffProbe(c echo.Context) error {
 	addr, p, err := a.staffAccountParam(c)
 	if err != nil {
 		return err
@@ -476,26 +561,36 @@ func (a *App) staffProbe(c echo.Context) error {
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, "the form could not be read: send it from the account page")
 	}
-	in := parseCheckForm(params)
-	if ferr := fieldErrors(in.errs); ferr != nil {
+	in := check.ParseForm(params)
+	if ferr := check.FieldErrors(in.Errs); ferr != nil {
 		page := a.accountData(c, addr, p)
-		page.Form, page.Error = in.form, ferr.Error()
+		page.Form, page.Error = in.Form, ferr.Error()
 		return a.staffPage(c, http.StatusBadRequest, "staff_account.html", page)
 	}
 	s := staffOf(c)
-	res, err := a.checkSettings(c.Request().Context(), checkRequest{Address: addr.String(), Password: in.password,
-		Client: reported(in), Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "staff"})
+	rep, err := a.runProbe(c, s.user, "probe",
+		check.Request{Address: addr.String(), Password: in.Password, Client: in.Reported(), Source: "staff"})
 	if err != nil {
 		return err
 	}
-	rep := res.Report
-	detail := "without password"
-	if in.password != "" {
-		detail = "with password"
-	}
-	a.auditAdd(c, s.user, "probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
 	id := s.addReport(rep)
 	return c.Redirect(http.StatusSeeOther, "/staff/reports/"+id)
+}
+
+// runProbe runs a check for the console or the API and audits it as
+// action by who: whether a password came with it, and the worst finding.
+func (a *Console) runProbe(c echo.Context, who, action string, req check.Request) (*probe.Report, error) {
+	req.Remote, req.TLS = request.Remote(c), c.IsTLS()
+	res, err := a.check.Run(c.Request().Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	detail := "without password"
+	if req.Password != "" {
+		detail = "with password"
+	}
+	a.auditAdd(c, who, action, req.Address, fmt.Sprintf("%s; worst %s", detail, res.Report.Worst))
+	return res.Report, nil
 }
 
 // reportPage is a probe report's view.
@@ -509,7 +604,7 @@ type reportPage struct {
 	Wrong  []finding.Finding
 }
 
-func (a *App) staffReport(c echo.Context) error {
+func (a *Console) staffReport(c echo.Context) error {
 	s := staffOf(c)
 	id, asJSON := strings.CutSuffix(c.Param("id"), ".json")
 	rep, ok := s.report(id)
@@ -538,6 +633,6 @@ type auditPage struct {
 	Entries []AuditEntry
 }
 
-func (a *App) staffAudit(c echo.Context) error {
+func (a *Console) staffAudit(c echo.Context) error {
 	return a.staffPage(c, http.StatusOK, "staff_audit.html", auditPage{staffFrame: frameOf(c), Entries: a.staff.audit.latest(200)})
 }

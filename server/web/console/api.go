@@ -1,4 +1,4 @@
-package web
+package console
 
 import (
 	"crypto/sha256"
@@ -16,6 +16,8 @@ import (
 
 	"mailsetup/probe"
 	"mailsetup/server/observe"
+	"mailsetup/server/web/check"
+	"mailsetup/server/web/request"
 )
 
 // The support API answers JSON to tools holding a staff API token
@@ -31,10 +33,10 @@ func apiFail(c echo.Context, status int, format string, args ...any) error {
 }
 
 // requireToken checks the bearer token; only its SHA-256 is configured.
-func (a *App) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
+func (a *Console) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header().Set("Cache-Control", "no-store")
-		if !secretsAllowed(c) {
+		if !request.SecretsAllowed(c) {
 			return apiFail(c, http.StatusForbidden, "the API takes tokens over HTTPS only (or from this machine): this connection is not encrypted, so the token was not checked; use the https URL and create a new token if this one was sent elsewhere")
 		}
 		h := c.Request().Header.Get("Authorization")
@@ -62,9 +64,9 @@ type observationsReply struct {
 	Observations observe.Account `json:"observations"`
 }
 
-func (a *App) apiObservations(c echo.Context) error {
-	raw := pathAddress(c)
-	_, addr, code, msg := a.lookup("address", raw)
+func (a *Console) apiObservations(c echo.Context) error {
+	raw := request.PathAddress(c)
+	_, addr, code, msg := request.Lookup(a.policies, "address", raw)
 	if code != 0 {
 		return apiFail(c, code, "%s", msg)
 	}
@@ -89,7 +91,7 @@ type apiProbeRequest struct {
 
 const maxAPIBody = 64 << 10
 
-func (a *App) apiProbe(c echo.Context) error {
+func (a *Console) apiProbe(c echo.Context) error {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(strings.ToLower(ct), "application/json") {
 		return apiFail(c, http.StatusUnsupportedMediaType, "send the request as JSON (Content-Type: application/json), not %q", ct)
@@ -106,26 +108,20 @@ func (a *App) apiProbe(c echo.Context) error {
 	if dec.More() {
 		return apiFail(c, http.StatusBadRequest, "the body has data after the JSON object (or is larger than %d bytes)", maxAPIBody)
 	}
-	_, addr, code, msg := a.lookup("address", req.Address)
+	_, addr, code, msg := request.Lookup(a.policies, "address", req.Address)
 	if code != 0 {
 		return apiFail(c, code, "address: %s", msg)
 	}
 	if req.Client != nil {
-		if err := validateClient(req.Client); err != nil {
+		if err := check.ValidateClient(req.Client); err != nil {
 			return apiFail(c, http.StatusBadRequest, "client: %v", err)
 		}
 	}
-	res, err := a.checkSettings(r.Context(), checkRequest{Address: addr.String(), Password: req.Password, Client: req.Client,
-		Remote: remoteAddr(c), TLS: c.IsTLS(), Source: "api"})
+	rep, err := a.runProbe(c, "token:"+c.Get("token").(string), "api-probe",
+		check.Request{Address: addr.String(), Password: req.Password, Client: req.Client, Source: "api"})
 	if err != nil {
 		return err
 	}
-	rep := res.Report
-	detail := "without password"
-	if req.Password != "" {
-		detail = "with password"
-	}
-	a.auditAdd(c, "token:"+c.Get("token").(string), "api-probe", addr.String(), fmt.Sprintf("%s; worst %s", detail, rep.Worst))
 	return c.JSON(http.StatusOK, rep)
 }
 
@@ -137,7 +133,7 @@ type troublesReply struct {
 
 // apiTroubles lists the accounts whose clients had trouble lately:
 // ?hours=1..720 (default 24), ?limit=1..500 (default 50).
-func (a *App) apiTroubles(c echo.Context) error {
+func (a *Console) apiTroubles(c echo.Context) error {
 	num := func(name string, def, lo, hi int) (int, error) {
 		v := c.QueryParam(name)
 		if v == "" {

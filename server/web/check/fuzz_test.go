@@ -1,4 +1,4 @@
-package web
+package check
 
 import (
 	"net/url"
@@ -24,19 +24,19 @@ func FuzzCheckForm(f *testing.F) {
 		for i, val := range []string{proto, inHost, inPort, inSec, inUser, leave, days, outHost, outPort, outSec, outAuth, outUser, password} {
 			v.Set(fields[i], val)
 		}
-		in := parseCheckForm(v)
-		for _, e := range in.errs {
+		in := ParseForm(v)
+		for _, e := range in.Errs {
 			if !strings.Contains(strings.Join(fields, " "), e.Field) || e.Message == "" {
 				t.Fatalf("field error %+v names no form field", e)
 			}
 		}
-		if len(in.errs) > 0 {
+		if len(in.Errs) > 0 {
 			return
 		}
-		if in.password != password {
-			t.Fatalf("password %q kept as %q", password, in.password)
+		if in.Password != password {
+			t.Fatalf("password %q kept as %q", password, in.Password)
 		}
-		c := in.client
+		c := in.Client
 		for _, p := range []int{c.Incoming.Port, c.Outgoing.Port} {
 			if p < 0 || p > 65535 {
 				t.Fatalf("port %d accepted", p)
@@ -47,7 +47,7 @@ func FuzzCheckForm(f *testing.F) {
 				t.Fatalf("host %q accepted", h)
 			}
 		}
-		if err := validateClient(&c); err != nil {
+		if err := ValidateClient(&c); err != nil {
 			t.Fatalf("the form accepted what the API refuses: %v (%+v)", err, c)
 		}
 	})

@@ -1,4 +1,14 @@
-package web
+// Package selfhelp is the customer's side of the web: the start page,
+// the settings and step-by-step instructions per mail program
+// (/help/...), the settings check form (/check/..., run through
+// server/web/check, with its per-IP and per-address limits) and the
+// settings as JSON (/settings/...). Every value on its pages comes from
+// the domain policy.
+//
+// It may import autoconfig, finding, probe, server/auth (the wait's
+// words), templates, server/web/request and server/web/check; never
+// server/web, server/web/console or a protocol server.
+package selfhelp
 
 import (
 	"bytes"
@@ -12,6 +22,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"mailsetup/autoconfig"
+	"mailsetup/server/web/check"
+	"mailsetup/server/web/request"
 	"mailsetup/templates"
 )
 
@@ -25,21 +37,53 @@ import (
 
 // Default limits of the settings check, per hour.
 const (
-	DefaultSelfHelpChecksPerIP      = 30
-	DefaultSelfHelpChecksPerAddress = 10
+	DefaultChecksPerIP      = 30
+	DefaultChecksPerAddress = 10
 )
 
-// selfHelpRoutes registers the self-help pages.
-func (a *App) selfHelpRoutes(e *echo.Echo, opts Options) {
-	perIP, perAddr := opts.SelfHelpChecksPerIP, opts.SelfHelpChecksPerAddress
+// Options configure the pages.
+type Options struct {
+	Policies request.PolicySource
+	Pages    *templates.Set
+	// Forms signs the check form's token (shared with the rest of the
+	// site).
+	Forms *request.Forms
+	// Check runs the settings checks.
+	Check *check.Service
+	// ChecksPerIP and ChecksPerAddress limit the settings checks per
+	// hour, per client IP (IPv6: its /64) and per checked address; zero
+	// takes the defaults.
+	ChecksPerIP, ChecksPerAddress int
+}
+
+// Pages are the self-help pages.
+type Pages struct {
+	policies request.PolicySource
+	pages    *templates.Set
+	forms    *request.Forms
+	check    *check.Service
+	// auth is the check's authenticator: nil when passwords cannot be
+	// checked (the form then has no password field).
+	auth check.Authenticator
+	// limits limits the checks per IP and per address.
+	limits *checkLimiter
+}
+
+// New builds the pages.
+func New(opts Options) *Pages {
+	perIP, perAddr := opts.ChecksPerIP, opts.ChecksPerAddress
 	if perIP <= 0 {
-		perIP = DefaultSelfHelpChecksPerIP
+		perIP = DefaultChecksPerIP
 	}
 	if perAddr <= 0 {
-		perAddr = DefaultSelfHelpChecksPerAddress
+		perAddr = DefaultChecksPerAddress
 	}
-	a.checks = newCheckLimiter(perIP, perAddr, time.Now)
+	return &Pages{policies: opts.Policies, pages: opts.Pages, forms: opts.Forms, check: opts.Check, auth: opts.Check.Auth(),
+		limits: newCheckLimiter(perIP, perAddr, time.Now)}
+}
 
+// Routes registers the self-help pages.
+func (a *Pages) Routes(e *echo.Echo) {
 	e.GET("/", a.helpStart)
 	e.GET("/help", a.helpLookup)
 	e.GET("/help/:address", a.helpDomain)
@@ -61,26 +105,13 @@ func pageHeaders(c echo.Context, cache string) {
 
 // render runs one of the page methods into a buffer, so that a template
 // error becomes a 500 and not half a page.
-func (a *App) render(c echo.Context, code int, cache string, fn func(*bytes.Buffer) error) error {
+func (a *Pages) render(c echo.Context, code int, cache string, fn func(*bytes.Buffer) error) error {
 	var buf bytes.Buffer
 	if err := fn(&buf); err != nil {
 		return err
 	}
 	pageHeaders(c, cache)
 	return c.HTMLBlob(code, buf.Bytes())
-}
-
-// pathAddress returns the :address path parameter, unescaped (echo
-// leaves it escaped when the request path had escapes Go would not
-// write, e.g. %2F).
-func pathAddress(c echo.Context) string {
-	v := c.Param("address")
-	if c.Request().URL.RawPath != "" {
-		if u, err := url.PathUnescape(v); err == nil {
-			return u
-		}
-	}
-	return v
 }
 
 // helpLookupResult is an address checked for the pages: the policy, or
@@ -94,7 +125,7 @@ type helpLookupResult struct {
 
 // helpAddress validates an address typed by a customer and finds its
 // policy, with messages written for the customer.
-func (a *App) helpAddress(value string) helpLookupResult {
+func (a *Pages) helpAddress(value string) helpLookupResult {
 	addr, err := autoconfig.ParseAddress(value)
 	switch {
 	case errors.Is(err, autoconfig.ErrEmptyAddress):
@@ -111,7 +142,7 @@ func (a *App) helpAddress(value string) helpLookupResult {
 }
 
 // servedDomains lists the configured domains for messages.
-func (a *App) servedDomains() string {
+func (a *Pages) servedDomains() string {
 	var names []string
 	for _, p := range a.policies.Policies() {
 		names = append(names, p.Domain)
@@ -125,7 +156,7 @@ func (a *App) servedDomains() string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-func (a *App) startPage(address, msg string) templates.HelpPage {
+func (a *Pages) startPage(address, msg string) templates.HelpPage {
 	p := templates.HelpPage{Title: "Set up your email", Address: address, Error: msg}
 	for _, pol := range a.policies.Policies() {
 		p.Providers = append(p.Providers, templates.HelpProvider{Domain: pol.Domain, DisplayName: pol.DisplayName})
@@ -134,7 +165,7 @@ func (a *App) startPage(address, msg string) templates.HelpPage {
 }
 
 // helpStart is the start page: the address form.
-func (a *App) helpStart(c echo.Context) error {
+func (a *Pages) helpStart(c echo.Context) error {
 	p := a.startPage(c.QueryParam("address"), "")
 	return a.render(c, http.StatusOK, "no-cache", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 }
@@ -142,7 +173,7 @@ func (a *App) helpStart(c echo.Context) error {
 // helpLookup answers the start page's form: a valid address of a
 // served domain goes on to its overview; anything else shows the form
 // again with the reason (400 malformed, 404 unknown domain).
-func (a *App) helpLookup(c echo.Context) error {
+func (a *Pages) helpLookup(c echo.Context) error {
 	value := c.QueryParam("address")
 	r := a.helpAddress(value)
 	if r.code != 0 {
@@ -154,8 +185,8 @@ func (a *App) helpLookup(c echo.Context) error {
 
 // helpPageFor looks up the :address of a help page; on failure it has
 // answered with the start page and the reason, and ok is false.
-func (a *App) helpPageFor(c echo.Context, title string) (templates.HelpPage, autoconfig.Policy, bool, error) {
-	value := pathAddress(c)
+func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpPage, autoconfig.Policy, bool, error) {
+	value := request.PathAddress(c)
 	r := a.helpAddress(value)
 	if r.code != 0 {
 		p := a.startPage(value, r.msg)
@@ -171,7 +202,7 @@ func (a *App) helpPageFor(c echo.Context, title string) (templates.HelpPage, aut
 }
 
 // helpDomain is an address's overview: the settings and the clients.
-func (a *App) helpDomain(c echo.Context) error {
+func (a *Pages) helpDomain(c echo.Context) error {
 	page, _, ok, err := a.helpPageFor(c, "Mail settings for %s")
 	if !ok {
 		return err
@@ -189,7 +220,7 @@ var helpClientTitles = map[string]string{
 }
 
 // helpClient is one client's step-by-step instructions.
-func (a *App) helpClient(c echo.Context) error {
+func (a *Pages) helpClient(c echo.Context) error {
 	id := c.Param("client")
 	title, known := helpClientTitles[id]
 	if !known {
@@ -200,7 +231,7 @@ func (a *App) helpClient(c echo.Context) error {
 		return err
 	}
 	if !known {
-		return textError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, page.Settings.HelpURL)
+		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, page.Settings.HelpURL)
 	}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
@@ -322,9 +353,9 @@ type settingsEndpoint struct {
 }
 
 // settingsJSON is the policy of one address as JSON.
-func (a *App) settingsJSON(c echo.Context) error {
+func (a *Pages) settingsJSON(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	r := a.helpAddress(pathAddress(c))
+	r := a.helpAddress(request.PathAddress(c))
 	if r.code != 0 {
 		return c.JSON(r.code, map[string]string{"error": r.msg})
 	}
@@ -350,21 +381,4 @@ func (a *App) settingsJSON(c echo.Context) error {
 	d.URLs.Autodiscover = base + "/Autodiscover/Autodiscover.xml"
 	d.URLs.Help = base + helpURL(address)
 	return c.JSON(http.StatusOK, d)
-}
-
-// hostSet is every host the policies name (mail endpoints and the web
-// host), lower case: the only hosts a check from the web may contact.
-func hostSet(ps []autoconfig.Policy) map[string]bool {
-	set := map[string]bool{}
-	for _, p := range ps {
-		for _, list := range [][]autoconfig.Endpoint{p.IMAP, p.POP3, p.Submission} {
-			for _, ep := range list {
-				set[strings.ToLower(ep.Host)] = true
-			}
-		}
-		if h := p.Web.Host(); h != "" {
-			set[strings.ToLower(h)] = true
-		}
-	}
-	return set
 }

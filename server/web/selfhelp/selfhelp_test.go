@@ -1,4 +1,4 @@
-package web_test
+package selfhelp_test
 
 import (
 	"context"
@@ -31,9 +31,10 @@ import (
 	"mailsetup/server/asynclog"
 	"mailsetup/server/auth"
 	"mailsetup/server/web"
+	"mailsetup/server/web/webtest"
 )
 
-// update rewrites the self-help goldens: go test ./server/web/ -update.
+// update rewrites the self-help goldens: go test ./server/web/selfhelp -update.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // updating reports whether -update was given.
@@ -45,7 +46,7 @@ func updating() bool { return *update }
 func helpApp(t testing.TB, opts web.Options, live bool) *web.App {
 	t.Helper()
 	if opts.Policies == nil {
-		opts.Policies = policies{testkit.IMAPFirst(), testkit.POPFirst()}
+		opts.Policies = webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()}
 	}
 	opts.Registerer = prometheus.NewRegistry()
 	if !live {
@@ -69,9 +70,9 @@ func popOnly() autoconfig.Policy {
 }
 
 // TestSelfHelpGolden compares each instruction page, per policy, with
-// its golden file in testdata/selfhelp.
+// its golden file in testdata.
 func TestSelfHelpGolden(t *testing.T) {
-	app := helpApp(t, web.Options{Policies: policies{testkit.IMAPFirst(), testkit.POPFirst(), popOnly()}}, false)
+	app := helpApp(t, web.Options{Policies: webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst(), popOnly()}}, false)
 	for _, c := range []struct{ name, address string }{
 		{"imap-first", "john@example.com"},
 		{"pop-first", "jane.doe+list@pop-first.test"},
@@ -80,7 +81,7 @@ func TestSelfHelpGolden(t *testing.T) {
 		for _, page := range []string{"", "/thunderbird", "/outlook", "/apple", "/android", "/other"} {
 			name := c.name + strings.ReplaceAll(page, "/", "-")
 			t.Run(name, func(t *testing.T) {
-				w := do(app, "GET", "/help/"+url.PathEscape(c.address)+page, nil)
+				w := webtest.Do(app, "GET", "/help/"+url.PathEscape(c.address)+page, nil)
 				if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
 					t.Fatalf("%d %s\n%s", w.Code, w.Header().Get("Content-Type"), w.Body)
 				}
@@ -88,7 +89,7 @@ func TestSelfHelpGolden(t *testing.T) {
 					t.Errorf("Content-Security-Policy %q", csp)
 				}
 				got := w.Body.Bytes()
-				path := filepath.Join("testdata", "selfhelp", name+".golden.html")
+				path := filepath.Join("testdata", name+".golden.html")
 				if updating() {
 					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 						t.Fatal(err)
@@ -122,7 +123,7 @@ func TestSelfHelpPagesCarryThePolicy(t *testing.T) {
 		{"jane@pop-first.test", []string{"mail.pop-first.test", "995", "587", "STARTTLS", "delete after 2 days"}},
 	} {
 		for _, page := range []string{"thunderbird", "outlook", "apple", "android", "other"} {
-			w := do(app, "GET", "/help/"+c.address+"/"+page, nil)
+			w := webtest.Do(app, "GET", "/help/"+c.address+"/"+page, nil)
 			body := w.Body.String()
 			for _, want := range append(c.want, c.address, "full email address", "requires authentication", "same username") {
 				if !strings.Contains(body, want) {
@@ -131,13 +132,13 @@ func TestSelfHelpPagesCarryThePolicy(t *testing.T) {
 			}
 		}
 	}
-	w := do(app, "GET", "/help/john@example.com/thunderbird", nil)
+	w := webtest.Do(app, "GET", "/help/john@example.com/thunderbird", nil)
 	for _, want := range []string{`"Hostname"`, `"Connection security"`, `"Authentication method": <strong>Normal password`, `"Username"`, "Configure manually", `"For at most"`} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("thunderbird page: no %q", want)
 		}
 	}
-	w = do(app, "GET", "/help/john@example.com/apple", nil)
+	w = webtest.Do(app, "GET", "/help/john@example.com/apple", nil)
 	if !strings.Contains(w.Body.String(), `href="/apple/mail.mobileconfig?email=john%40example.com"`) {
 		t.Errorf("apple page: no profile link:\n%s", w.Body)
 	}
@@ -159,7 +160,7 @@ func TestSelfHelpAddressErrors(t *testing.T) {
 		{"/help/john@example.com/netscape", 404, []string{"no instructions for"}},
 		{"/check/john@evil.example", 404, []string{"evil.example"}},
 	} {
-		w := do(app, "GET", c.target, nil)
+		w := webtest.Do(app, "GET", c.target, nil)
 		if w.Code != c.status {
 			t.Errorf("%s: %d, want %d\n%s", c.target, w.Code, c.status, w.Body)
 			continue
@@ -173,12 +174,12 @@ func TestSelfHelpAddressErrors(t *testing.T) {
 			t.Errorf("%s: unescaped input", c.target)
 		}
 	}
-	w := do(app, "GET", "/help?address=+John.Doe@EXAMPLE.com+", nil)
+	w := webtest.Do(app, "GET", "/help?address=+John.Doe@EXAMPLE.com+", nil)
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/help/John.Doe@example.com" {
 		t.Errorf("lookup: %d to %q", w.Code, w.Header().Get("Location"))
 	}
 	// An address with a slash survives the path.
-	w = do(app, "GET", "/help/"+url.PathEscape("a/b@example.com"), nil)
+	w = webtest.Do(app, "GET", "/help/"+url.PathEscape("a/b@example.com"), nil)
 	if w.Code != 200 || !strings.Contains(w.Body.String(), "a/b@example.com") {
 		t.Errorf("escaped address: %d", w.Code)
 	}
@@ -186,7 +187,7 @@ func TestSelfHelpAddressErrors(t *testing.T) {
 
 func TestSettingsJSON(t *testing.T) {
 	app := helpApp(t, web.Options{}, false)
-	w := do(app, "GET", "/settings/jane@pop-first.test", nil)
+	w := webtest.Do(app, "GET", "/settings/jane@pop-first.test", nil)
 	if w.Code != 200 || !strings.HasPrefix(w.Header().Get("Content-Type"), "application/json") {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -243,7 +244,7 @@ func TestSettingsJSON(t *testing.T) {
 		{"/settings/jane", 400, "not a complete email address"},
 		{"/settings/jane@evil.example", 404, "evil.example"},
 	} {
-		w := do(app, "GET", c.target, nil)
+		w := webtest.Do(app, "GET", c.target, nil)
 		var e struct{ Error string }
 		if w.Code != c.status || json.Unmarshal(w.Body.Bytes(), &e) != nil || !strings.Contains(e.Error, c.want) {
 			t.Errorf("%s: %d %s", c.target, w.Code, w.Body)
@@ -432,7 +433,7 @@ func TestSelfHelpCheckNeverDialsOtherHosts(t *testing.T) {
 		IMAP:       []autoconfig.Endpoint{{Protocol: autoconfig.IMAP, Host: "127.0.0.1", Port: ownPort, Security: autoconfig.TLS}},
 		Submission: []autoconfig.Endpoint{{Protocol: autoconfig.SMTP, Host: "127.0.0.1", Port: ownPort, Security: autoconfig.TLS}},
 		Web:        autoconfig.Web{BaseURL: fmt.Sprintf("https://127.0.0.1:%d", ownPort)}}
-	app := helpApp(t, web.Options{Policies: policies{pol}, Probe: probe.Options{StepTimeout: 2 * time.Second}}, true)
+	app := helpApp(t, web.Options{Policies: webtest.Policies{pol}, Probe: probe.Options{StepTimeout: 2 * time.Second}}, true)
 	b := &helpBrowser{t: t, app: app}
 
 	fp := fmt.Sprint(foreignPort)
@@ -534,7 +535,7 @@ func TestSelfHelpCheckPassword(t *testing.T) {
 	}
 	authn := auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" || d == "pop-first.test" },
 		Throttle: auth.ThrottleOptions{IPLimit: 4, AccountLimit: 100, Window: time.Hour}})
-	var logBuf lockedBuffer
+	var logBuf webtest.LockedBuffer
 	h, sink := asynclog.New(&logBuf, asynclog.Options{Level: slog.LevelDebug})
 	app := helpApp(t, web.Options{Auth: authn, Logger: slog.New(h), SelfHelpChecksPerAddress: 100, SelfHelpChecksPerIP: 100}, false)
 	b := &helpBrowser{t: t, app: app, remote: "203.0.113.9:6000"}
@@ -587,7 +588,7 @@ func TestSelfHelpCheckPassword(t *testing.T) {
 		t.Errorf("check without password while throttled: %d %v", w.Code, helpProblemIDs(w.Body.String()))
 	}
 	sink.Close(context.Background())
-	logs := logBuf.b.String()
+	logs := logBuf.String()
 	if strings.Contains(logs, wrongPrefix) || strings.Contains(logs, right) {
 		t.Errorf("a password is in the log:\n%s", logs)
 	}

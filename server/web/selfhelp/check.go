@@ -1,4 +1,4 @@
-package web
+package selfhelp
 
 import (
 	"bytes"
@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,6 +17,8 @@ import (
 	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/auth"
+	"mailsetup/server/web/check"
+	"mailsetup/server/web/request"
 	"mailsetup/templates"
 )
 
@@ -35,39 +35,29 @@ import (
 // never collects failures for everybody. The password is not logged,
 // stored, or written back into the form.
 
-const (
-	// checkTimeout bounds one check: the page must answer within the
-	// HTTP write timeout (10 s by default).
-	checkTimeout     = 8 * time.Second
-	checkStepTimeout = 5 * time.Second
-	// maxCheckForm bounds the form body.
-	maxCheckForm = 16 << 10
-	// maxPassword bounds the password field.
-	maxPassword = 1024
-	// maxDeleteAfter is the largest "remove after" days the form takes.
-	maxDeleteAfter = 3650
-)
+// maxCheckForm bounds the form body.
+const maxCheckForm = 16 << 10
 
 // checkPage builds the check page of an address, or answers with the
 // start page and the reason (ok false).
-func (a *App) checkPage(c echo.Context) (templates.HelpPage, autoconfig.Policy, bool, error) {
+func (a *Pages) checkPage(c echo.Context) (templates.HelpPage, autoconfig.Policy, bool, error) {
 	page, pol, ok, err := a.helpPageFor(c, "Check the settings of %s")
 	if !ok {
 		return page, pol, false, err
 	}
-	page.Check = &templates.HelpCheck{CSRF: a.formToken(c), PasswordAvailable: a.auth != nil && secretsAllowed(c)}
-	if a.auth != nil && !secretsAllowed(c) {
+	page.Check = &templates.HelpCheck{CSRF: a.forms.Token(c), PasswordAvailable: a.auth != nil && request.SecretsAllowed(c)}
+	if a.auth != nil && !request.SecretsAllowed(c) {
 		page.Check.SecureURL = pol.Web.BaseURL + "/check/" + url.PathEscape(page.Settings.Address)
 	}
 	return page, pol, true, nil
 }
 
-func (a *App) renderCheck(c echo.Context, code int, page templates.HelpPage) error {
+func (a *Pages) renderCheck(c echo.Context, code int, page templates.HelpPage) error {
 	return a.render(c, code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpCheck(b, page) })
 }
 
 // helpCheckForm shows the empty check form.
-func (a *App) helpCheckForm(c echo.Context) error {
+func (a *Pages) helpCheckForm(c echo.Context) error {
 	page, _, ok, err := a.checkPage(c)
 	if !ok {
 		return err
@@ -76,17 +66,17 @@ func (a *App) helpCheckForm(c echo.Context) error {
 }
 
 // helpCheckRun runs the check a customer posted.
-func (a *App) helpCheckRun(c echo.Context) error {
+func (a *Pages) helpCheckRun(c echo.Context) error {
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxCheckForm)
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return textError(c, http.StatusRequestEntityTooLarge, "the form is larger than %d bytes", maxCheckForm)
+			return request.TextError(c, http.StatusRequestEntityTooLarge, "the form is larger than %d bytes", maxCheckForm)
 		}
-		return textError(c, http.StatusBadRequest, "the form could not be read: send it from the check page")
+		return request.TextError(c, http.StatusBadRequest, "the form could not be read: send it from the check page")
 	}
-	if err := a.checkFormToken(c); err != nil {
+	if err := a.forms.Check(c); err != nil {
 		return err
 	}
 	page, pol, ok, err := a.checkPage(c)
@@ -94,31 +84,31 @@ func (a *App) helpCheckRun(c echo.Context) error {
 		return err
 	}
 	address := page.Settings.Address
-	in := parseCheckForm(r.PostForm)
+	in := check.ParseForm(r.PostForm)
 	ch := page.Check
-	ch.Form, ch.FieldErrors = in.form, in.errs
-	if len(in.errs) > 0 {
+	ch.Form, ch.FieldErrors = in.Form, in.Errs
+	if len(in.Errs) > 0 {
 		return a.renderCheck(c, http.StatusBadRequest, page)
 	}
-	ip := remoteAddr(c)
-	password := in.password
+	ip := request.Remote(c)
+	password := in.Password
 	if password != "" && a.auth != nil {
 		// A blocked address or IP is told at once; nothing is tried.
 		if wait := a.auth.Throttle().Blocked(ip, address); wait > 0 {
 			return a.throttled(c, page, wait)
 		}
 	}
-	if wait, ok := a.checks.allow(ip, address); !ok {
+	if wait, ok := a.limits.allow(ip, address); !ok {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		ch.Notice = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
 		return a.renderCheck(c, http.StatusTooManyRequests, page)
 	}
 
-	res, err := a.checkSettings(r.Context(), checkRequest{Address: address, Password: password, Client: &in.client, Remote: ip, TLS: c.IsTLS(), Source: "self-help"})
+	res, err := a.check.Run(r.Context(), check.Request{Address: address, Password: password, Client: &in.Client, Remote: ip, TLS: c.IsTLS(), Source: "self-help"})
 	switch {
 	case errors.Is(err, probe.ErrUnknownDomain):
-		return textError(c, http.StatusNotFound, "no settings for %s", address)
-	case errors.Is(err, errChecksBusy):
+		return request.TextError(c, http.StatusNotFound, "no settings for %s", address)
+	case errors.Is(err, check.ErrBusy):
 		c.Response().Header().Set("Retry-After", "60")
 		ch.Notice = "Many people are checking their settings right now. Please try again in a minute."
 		return a.renderCheck(c, http.StatusServiceUnavailable, page)
@@ -146,153 +136,15 @@ func (a *App) helpCheckRun(c echo.Context) error {
 			ch.Notes = append(ch.Notes, hf)
 		}
 	}
-	ch.Right = append(rightSettings(pol, address, in.client), rightSteps(rep.Steps)...)
+	ch.Right = append(rightSettings(pol, address, in.Client), rightSteps(rep.Steps)...)
 	return a.renderCheck(c, http.StatusOK, page)
 }
 
 // throttled answers a check whose password may not be tried now.
-func (a *App) throttled(c echo.Context, page templates.HelpPage, wait time.Duration) error {
+func (a *Pages) throttled(c echo.Context, page templates.HelpPage, wait time.Duration) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	page.Check.Notice = fmt.Sprintf("Too many failed logins for this address or from your network: passwords are not tested for a while. Try again in %s, or check your settings now without the password. Also correct the password on every device that checks this mailbox: an old device with a wrong password keeps the account blocked.", auth.WaitWords(wait))
 	return a.renderCheck(c, http.StatusTooManyRequests, page)
-}
-
-// checkInput is the parsed form.
-type checkInput struct {
-	form     templates.HelpCheckForm
-	client   probe.ClientSettings
-	password string
-	errs     []templates.HelpFieldError
-}
-
-// parseCheckForm validates every field and converts the form into the
-// probe's client settings. Fields left empty are not compared.
-func parseCheckForm(v map[string][]string) checkInput {
-	get := func(name string) string {
-		if vs := v[name]; len(vs) > 0 {
-			return strings.TrimSpace(vs[0])
-		}
-		return ""
-	}
-	var in checkInput
-	fail := func(field, format string, args ...any) {
-		in.errs = append(in.errs, templates.HelpFieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-	f := &in.form
-	f.InProto, f.InHost, f.InPort, f.InSecurity, f.InUser = strings.ToLower(get("in_proto")), get("in_host"), get("in_port"), strings.ToLower(get("in_security")), get("in_user")
-	f.Leave, f.DeleteAfter = strings.ToLower(get("leave")), get("delete_after")
-	f.OutHost, f.OutPort, f.OutSecurity, f.OutAuth, f.OutUser = get("out_host"), get("out_port"), strings.ToLower(get("out_security")), strings.ToLower(get("out_auth")), get("out_user")
-	if vs := v["password"]; len(vs) > 0 {
-		in.password = vs[0] // as typed: spaces may be part of it
-	}
-
-	cl := &in.client
-	cl.Incoming.Protocol = checkProtoField(f.InProto, "in_proto", "Account type", fail)
-	cl.Incoming.Host = checkHostField(f.InHost, "in_host", "Incoming server", fail)
-	cl.Incoming.Port = checkPortField(f.InPort, "in_port", "Incoming port", fail)
-	cl.Incoming.Security = checkSecurityField(f.InSecurity, "in_security", "Incoming connection security", fail)
-	cl.Incoming.Username = checkUserField(f.InUser, "in_user", "Username", fail)
-	cl.Incoming.LeaveOnServer = checkYesNoField(f.Leave, "leave", "Leave a copy of messages on the server", fail)
-	days := 0
-	if f.DeleteAfter != "" {
-		n, err := strconv.Atoi(f.DeleteAfter)
-		if err != nil || n < 0 || n > maxDeleteAfter {
-			fail("delete_after", "Remove from server after: %q is not a number of days; type a number like 7, or leave it empty if that box is not ticked.", f.DeleteAfter)
-		}
-		days = n
-	}
-	if cl.Incoming.LeaveOnServer != nil && *cl.Incoming.LeaveOnServer {
-		cl.Incoming.DeleteAfterDays = &days
-	}
-	cl.Outgoing.Host = checkHostField(f.OutHost, "out_host", "Outgoing server", fail)
-	cl.Outgoing.Port = checkPortField(f.OutPort, "out_port", "Outgoing port", fail)
-	cl.Outgoing.Security = checkSecurityField(f.OutSecurity, "out_security", "Outgoing connection security", fail)
-	cl.Outgoing.Auth = checkYesNoField(f.OutAuth, "out_auth", "Outgoing server requires authentication", fail)
-	cl.Outgoing.Username = checkUserField(f.OutUser, "out_user", "Outgoing username", fail)
-	if len(in.password) > maxPassword {
-		fail("password", "Password: longer than %d characters; this is not a mail password.", maxPassword)
-		in.password = ""
-	}
-	return in
-}
-
-// checkHostField validates a server name as typed: a host name or an IP
-// address, without port or scheme. It returns the name to compare.
-func checkHostField(v, field, label string, fail func(string, string, ...any)) string {
-	if v == "" {
-		return ""
-	}
-	h := strings.TrimSuffix(strings.ToLower(v), ".")
-	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")); err == nil {
-		return ip.String()
-	}
-	if err := autoconfig.ValidHost(h); err != nil {
-		fail(field, "%s: %q is not a server name; type only the name, like mail.example.com, without http:// or a port (%v).", label, v, err)
-		return ""
-	}
-	return h
-}
-
-// checkProtoField takes "", imap or pop3 (lower case).
-func checkProtoField(v, field, label string, fail func(string, string, ...any)) string {
-	switch v {
-	case "", "imap", "pop3":
-		return v
-	}
-	fail(field, "%s: choose IMAP or POP3.", label)
-	return ""
-}
-
-// checkYesNoField takes "" (not known), yes or no.
-func checkYesNoField(v, field, label string, fail func(string, string, ...any)) *bool {
-	switch v {
-	case "":
-		return nil
-	case "yes", "no":
-		b := v == "yes"
-		return &b
-	}
-	fail(field, "%s: choose yes or no.", label)
-	return nil
-}
-
-func checkPortField(v, field, label string, fail func(string, string, ...any)) int {
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 {
-		fail(field, "%s: %q is not a port; type a number from 1 to 65535, like 993.", label, v)
-		return 0
-	}
-	return n
-}
-
-func checkSecurityField(v, field, label string, fail func(string, string, ...any)) string {
-	switch v {
-	case "":
-		return ""
-	case "tls", "ssl", "ssl/tls":
-		return string(autoconfig.TLS)
-	case "starttls":
-		return string(autoconfig.STARTTLS)
-	case "none":
-		return string(autoconfig.None)
-	}
-	fail(field, "%s: choose SSL/TLS, STARTTLS or None.", label)
-	return ""
-}
-
-func checkUserField(v, field, label string, fail func(string, string, ...any)) string {
-	if len(v) > autoconfig.MaxAddressLength {
-		fail(field, "%s: longer than %d characters; type your email address.", label, autoconfig.MaxAddressLength)
-		return ""
-	}
-	if strings.ContainsFunc(v, unicode.IsControl) {
-		fail(field, "%s: contains a control character; type your email address.", label)
-		return ""
-	}
-	return v
 }
 
 // rightSettings lists the parts of the reported settings that match

@@ -1,10 +1,23 @@
-package web
+// Package check is the one settings-check service of the web: the
+// self-help page, the staff console and the support API all run their
+// checks through Service.Run. It owns the machine-wide bound on checks
+// running at once, the password check through the mail server's
+// authenticator (counted in the shared login throttle) before any
+// probe login, the probe limited to the hosts the configured policies
+// name, and the checks' metric; and the parsing of the client settings
+// a form or the API reports (form.go).
+//
+// It may import autoconfig, finding, probe, server/auth, templates (the
+// form's view types) and server/web/request; never server/web, its
+// other parts, or a protocol server.
+package check
 
 import (
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -12,15 +25,96 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/auth"
+	"mailsetup/server/web/request"
 )
 
-// checkRequest is one settings check from the self-help page, the staff
+// Authenticator is the mail server's login check (server/auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, at auth.Attempt) (string, error)
+	Throttle() *auth.Throttle
+}
+
+// Options configure the service.
+type Options struct {
+	// Policies is required: a check runs for a configured domain only,
+	// against the hosts the policies name.
+	Policies request.PolicySource
+	// Auth checks a customer's password with the mail server's shared
+	// login throttle; nil disables checks that take a password.
+	Auth Authenticator
+	// Probe is the base of every probe: Policy is set from Policies;
+	// RootCAs and Resolver come from the server. Discovery is never
+	// enabled from the web.
+	Probe probe.Options
+	// Logger gets the password checks that failed for an internal
+	// reason.
+	Logger *slog.Logger
+}
+
+// Service runs the settings checks.
+type Service struct {
+	log   *slog.Logger
+	auth  Authenticator
+	probe probe.Options
+	// slots bounds the checks running at once.
+	slots chan struct{}
+	// policyHosts are the hosts the configured policies name (the only
+	// ones a check contacts).
+	policyHosts map[string]bool
+	// checksRun counts the checks by source and outcome.
+	checksRun *prometheus.CounterVec
+}
+
+// New builds the service.
+func New(opts Options) *Service {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{log: log, auth: opts.Auth, probe: opts.Probe,
+		slots: make(chan struct{}, maxConcurrentChecks), policyHosts: hostSet(opts.Policies.Policies())}
+	s.probe.Discover = false
+	s.probe.Policy = opts.Policies.Policy
+	s.checksRun = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_settings_checks_total",
+		Help: "Settings checks (probes) run from the web, by source (self-help, staff, api) and worst finding (ok, info, warning, critical, error).",
+	}, []string{"source", "worst"})
+	return s
+}
+
+// Collector is the checks' metric, for the web app to register.
+func (a *Service) Collector() prometheus.Collector { return a.checksRun }
+
+// Auth is the authenticator passwords are checked with; nil when the
+// server has no mail accounts.
+func (a *Service) Auth() Authenticator { return a.auth }
+
+// hostSet is every host the policies name (mail endpoints and the web
+// host), lower case: the only hosts a check from the web may contact.
+func hostSet(ps []autoconfig.Policy) map[string]bool {
+	set := map[string]bool{}
+	for _, p := range ps {
+		for _, list := range [][]autoconfig.Endpoint{p.IMAP, p.POP3, p.Submission} {
+			for _, ep := range list {
+				set[strings.ToLower(ep.Host)] = true
+			}
+		}
+		if h := p.Web.Host(); h != "" {
+			set[strings.ToLower(h)] = true
+		}
+	}
+	return set
+}
+
+// Request is one settings check from the self-help page, the staff
 // console or the API.
-type checkRequest struct {
+type Request struct {
 	Address  string
 	Password string
 	Client   *probe.ClientSettings
@@ -31,8 +125,8 @@ type checkRequest struct {
 	Source string
 }
 
-// errChecksBusy: every check slot stayed taken while the request waited.
-var errChecksBusy = echo.NewHTTPError(http.StatusServiceUnavailable,
+// ErrBusy: every check slot stayed taken while the request waited.
+var ErrBusy = echo.NewHTTPError(http.StatusServiceUnavailable,
 	"too many settings checks are running right now: try again in a minute")
 
 const (
@@ -40,10 +134,14 @@ const (
 	maxConcurrentChecks = 8
 	// checkQueueWait is how long a check waits for a slot.
 	checkQueueWait = 3 * time.Second
+	// checkTimeout bounds one check: the page must answer within the
+	// HTTP write timeout (10 s by default).
+	checkTimeout     = 8 * time.Second
+	checkStepTimeout = 5 * time.Second
 )
 
-// checkResult is a check's report and what became of the password.
-type checkResult struct {
+// Result is a check's report and what became of the password.
+type Result struct {
 	Report *probe.Report
 	// PasswordChecked: the password was right and the probe logged in
 	// with it.
@@ -62,7 +160,7 @@ type checkResult struct {
 	Insecure bool
 }
 
-// checkSettings runs the probe for a configured domain only, against its
+// Run runs the probe for a configured domain only, against its
 // own servers only (the policies' hosts; never a host the form names,
 // never discovery). A password is first checked with the mail server's
 // authenticator on behalf of the person asking: their address takes the
@@ -70,15 +168,15 @@ type checkResult struct {
 // this machine, never fail and never lock anybody out. A wrong password
 // becomes login.failed without any login by the probe. The password is
 // never logged, stored or put into the report.
-func (a *App) checkSettings(ctx context.Context, req checkRequest) (checkResult, error) {
-	var res checkResult
+func (a *Service) Run(ctx context.Context, req Request) (Result, error) {
+	var res Result
 	// Checks are bounded machine-wide: each one may hash a password
 	// (argon2id, 19 MiB) and opens about ten connections.
 	select {
-	case a.checkSlots <- struct{}{}:
-		defer func() { <-a.checkSlots }()
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
 	case <-time.After(checkQueueWait):
-		return res, errChecksBusy
+		return res, ErrBusy
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}

@@ -1,4 +1,4 @@
-package web_test
+package console_test
 
 import (
 	"bytes"
@@ -30,6 +30,8 @@ import (
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
+	"mailsetup/server/web/console"
+	"mailsetup/server/web/webtest"
 )
 
 const staffPassword = "correct horse battery"
@@ -81,24 +83,24 @@ func newStaffApp(t testing.TB) *staffEnv {
 	env.auth = auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
 		Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Hour}, Now: clk.now})
 	env.app, err = web.New(web.Options{
-		Policies:   policies{testkit.IMAPFirst(), testkit.POPFirst()},
+		Policies:   webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()},
 		Registerer: env.reg,
 		Auth:       env.auth,
 		// The sample policies' hosts do not exist: dial loopback, where
 		// nothing listens on the standard mail ports.
 		Probe: probe.Options{Resolve: func(string) (string, bool) { return "127.0.0.1", true }, StepTimeout: 2 * time.Second},
-		Staff: &web.StaffOptions{
+		Staff: &console.Options{
 			Users:        map[string]string{"alice": hash},
 			Tokens:       map[string]string{hex.EncodeToString(sum[:]): "helpdesk"},
 			IdleTimeout:  30 * time.Minute,
 			Audit:        env.audit,
 			Observations: obs.Account,
 			Recent:       obs.Recent,
-			Account: func(address string) web.AccountInfo {
+			Account: func(address string) console.AccountInfo {
 				if address != "john@example.com" {
-					return web.AccountInfo{}
+					return console.AccountInfo{}
 				}
-				return web.AccountInfo{Exists: true, QuotaBytes: 1 << 30, Aliases: []string{"jd@example.com"}, MailboxKnown: true, Messages: 3, Bytes: 4096}
+				return console.AccountInfo{Exists: true, QuotaBytes: 1 << 30, Aliases: []string{"jd@example.com"}, MailboxKnown: true, Messages: 3, Bytes: 4096}
 			},
 			Search: func(q string, limit int) []string {
 				var out []string
@@ -490,13 +492,16 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value str
 // Without staff members or tokens the console and the API say how to
 // turn them on.
 func TestStaffOffSaysHow(t *testing.T) {
-	app := newApp(t, nil)
+	app, err := web.New(web.Options{Policies: webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()}, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for target, want := range map[string]string{
 		"/staff/":                       "mailsetup staff hash",
 		"/staff/accounts/x@example.com": "mailsetup staff hash",
 		"/api/v1/probe":                 "mailsetup staff token",
 	} {
-		w := do(app, "GET", target, nil)
+		w := webtest.Do(app, "GET", target, nil)
 		if w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), want) {
 			t.Errorf("%s: %d %s", target, w.Code, w.Body)
 		}
@@ -578,10 +583,10 @@ func TestStaffAuditWriteFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	var logs lockedBuffer
+	var logs webtest.LockedBuffer
 	h, _ := asynclog.New(&logs, asynclog.Options{})
-	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: reg, Logger: slog.New(h),
-		Staff: &web.StaffOptions{Users: map[string]string{"alice": hash}, Audit: failingWriter{}}})
+	app, err := web.New(web.Options{Policies: webtest.Policies{testkit.IMAPFirst()}, Registerer: reg, Logger: slog.New(h),
+		Staff: &console.Options{Users: map[string]string{"alice": hash}, Audit: failingWriter{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -641,12 +646,12 @@ func TestSetStaff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := web.New(web.Options{Policies: policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
-		Staff: &web.StaffOptions{}})
+	app, err := web.New(web.Options{Policies: webtest.Policies{testkit.IMAPFirst()}, Registerer: prometheus.NewRegistry(),
+		Staff: &console.Options{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "SIGHUP") {
+	if w := webtest.Do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "SIGHUP") {
 		t.Fatalf("console without members: %d %s", w.Code, w.Body)
 	}
 	app.SetStaff(map[string]string{"alice": hash, "bob": hash}, nil, time.Hour)
@@ -683,7 +688,7 @@ func TestSetStaff(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Errorf("API after adding a token: %d %s", w.Code, w.Body)
 	}
-	if w := do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound {
+	if w := webtest.Do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound {
 		t.Errorf("console after removing every member: %d", w.Code)
 	}
 }
