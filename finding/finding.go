@@ -13,6 +13,9 @@ type Finding struct {
 	// ID is stable and documented, "area.thing" (see Catalog).
 	ID       string   `json:"id"`
 	Severity Severity `json:"severity"`
+	// Fault says whether the customer's settings or the server is at
+	// fault ("settings" or "server").
+	Fault Fault `json:"fault"`
 	// Title is one short line.
 	Title string `json:"title"`
 	// Evidence is what was seen: reported values, server replies.
@@ -42,7 +45,7 @@ func New(id string, v Vars, evidence ...string) Finding {
 	if !ok {
 		panic("finding: id not in the catalog: " + id)
 	}
-	return Finding{ID: e.ID, Severity: e.Severity, Title: e.Title, Evidence: evidence,
+	return Finding{ID: e.ID, Severity: e.Severity, Fault: e.Fault, Title: e.Title, Evidence: evidence,
 		Fix: fill(e.Fix, v), Staff: fill(e.Staff, v), vars: v}
 }
 

@@ -24,6 +24,18 @@ func TestCatalog(t *testing.T) {
 		if e.Title == "" || e.Fix == "" || e.Staff == "" {
 			t.Errorf("%s: incomplete entry", e.ID)
 		}
+		switch e.Fault {
+		case finding.FaultServer:
+			if !strings.Contains(e.Fix, "Nothing on your side is wrong") {
+				t.Errorf("%s: a server fault's fix must tell the customer that nothing on their side is wrong: %q", e.ID, e.Fix)
+			}
+		case finding.FaultSettings:
+			if strings.Contains(e.Fix, "Nothing on your side is wrong") {
+				t.Errorf("%s: a settings fault's fix says nothing is wrong on the customer's side", e.ID)
+			}
+		default:
+			t.Errorf("%s: fault %q, want settings or server", e.ID, e.Fault)
+		}
 	}
 	for _, id := range []string{"username.not-full-address", "smtp.auth-disabled", "smtp.open-relay", "pop3.leave-forever",
 		"pop3.delete-after-too-long", "port.security-mismatch", "server.wrong-host", "server.unreachable", "login.failed",
@@ -54,7 +66,7 @@ func TestMergeSaysAFixOnce(t *testing.T) {
 	}
 	f := out[0]
 	want := "If this persists for more than a few minutes, call us: the servers " +
-		strings.Join(hosts[:5], ", ") + " and " + hosts[5] + " are not answering."
+		strings.Join(hosts[:5], ", ") + " and " + hosts[5] + " are not answering. Nothing on your side is wrong."
 	if f.Fix != want {
 		t.Errorf("fix\n %q\nwant\n %q", f.Fix, want)
 	}
@@ -163,5 +175,21 @@ func TestMergeWithoutVars(t *testing.T) {
 	out = finding.Merge([]finding.Finding{{ID: "x.y"}, {ID: "x.y", Staff: "s"}})
 	if len(out) != 1 || out[0].Fix != "" || out[0].Staff != "s" {
 		t.Errorf("merged %+v", out)
+	}
+}
+
+// TestFaultJSON: every finding says whose fault it is, in its JSON.
+func TestFaultJSON(t *testing.T) {
+	for _, c := range []struct {
+		id    string
+		fault string
+	}{{"username.not-full-address", "settings"}, {"tls.expired", "server"}, {"smtp.open-relay", "server"}, {"pop3.leave-forever", "settings"}} {
+		b, err := json.Marshal(finding.New(c.id, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"fault":"` + c.fault + `"`; !strings.Contains(string(b), want) {
+			t.Errorf("%s: %s lacks %s", c.id, b, want)
+		}
 	}
 }

@@ -219,4 +219,11 @@ func TestExitCodeAndJSON(t *testing.T) {
 	if err := WriteText(&b, rep); err != nil || !strings.Contains(b.String(), "WARNING") || !strings.Contains(b.String(), "[tls.expires-soon]") {
 		t.Errorf("text %v:\n%s", err, b.String())
 	}
+	// Whose fault it is: in the JSON and the text.
+	if !strings.Contains(string(data), `"fault":"server"`) || back.Findings[0].Fault != finding.FaultServer {
+		t.Errorf("JSON lacks the fault: %s", data)
+	}
+	if !strings.Contains(b.String(), "    fault: the server (nothing on the customer's side is wrong)\n") {
+		t.Errorf("text lacks the fault:\n%s", b.String())
+	}
 }

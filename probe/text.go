@@ -62,6 +62,9 @@ func WriteText(w io.Writer, r *Report) error {
 			for _, e := range f.Evidence {
 				fmt.Fprintf(b, "    seen:  %s\n", e)
 			}
+			if f.Fault != "" && f.Severity > finding.OK {
+				fmt.Fprintf(b, "    fault: %s\n", f.Fault.Label())
+			}
 			if f.Fix != "" {
 				fmt.Fprintf(b, "    fix:   %s\n", f.Fix)
 			}
