@@ -16,6 +16,10 @@
 // COMMAND --help prints the command's usage. Without --config, the config
 // is DIR/mailsetup.toml (DIR defaults to ./mailsetup-data); serve creates
 // it there, with a demo domain, on first run.
+//
+// Imports: server (the composition root), probe, autoconfig and the
+// server packages its subcommands drive directly (accounts, asynclog,
+// migrate); the commands' logic lives in those packages, not here.
 package main
 
 import (

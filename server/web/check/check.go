@@ -31,6 +31,7 @@ import (
 	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/server/auth"
+	"mailsetup/server/events"
 	"mailsetup/server/web/request"
 )
 
@@ -189,7 +190,7 @@ func (a *Service) Run(ctx context.Context, req Request) (Result, error) {
 	case a.auth == nil:
 		res.NoAuth = true
 	default:
-		_, err := a.auth.Authenticate(ctx, auth.Attempt{Proto: "web", Remote: req.Remote, TLS: req.TLS, Username: req.Address, Password: req.Password})
+		_, err := a.auth.Authenticate(ctx, auth.Attempt{Proto: events.ProtoWeb, Remote: req.Remote, TLS: req.TLS, Username: req.Address, Password: req.Password})
 		var throttled *auth.ThrottledError
 		switch {
 		case err == nil:
