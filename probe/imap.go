@@ -78,8 +78,13 @@ func (r *runner) connectIMAP(ctx context.Context, e autoconfig.Endpoint, s *step
 		}
 		caps := imapCaps(u)
 		s.note("CAPABILITY before STARTTLS: %s", caps)
-		if !strings.Contains(" "+strings.ToUpper(caps)+" ", " LOGINDISABLED ") {
+		upper := " " + strings.ToUpper(caps) + " "
+		if !strings.Contains(upper, " LOGINDISABLED ") {
 			s.note("LOGINDISABLED is not advertised before TLS")
+			if strings.Contains(upper, " AUTH=PLAIN ") || strings.Contains(upper, " AUTH=LOGIN ") {
+				s.find(finding.New("imap.auth-before-tls", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": "STARTTLS"},
+					"CAPABILITY before STARTTLS: "+caps))
+			}
 		}
 		if _, err := imapTagged(l, "a2", "STARTTLS"); err != nil {
 			tlsFailed(s, e, err)

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -220,6 +221,10 @@ func (p *peers) probe(t *testing.T, host string, roots *x509.CertPool) *Report {
 		RootCAs:     roots,
 		StepTimeout: 10 * time.Second,
 		Resolve:     func(string) (string, bool) { return "127.0.0.1", true },
+		// From another loopback address: Dovecot takes a client whose
+		// address is its own for a local, secure one and offers it
+		// plaintext logins whatever disable_plaintext_auth says.
+		Dialer: &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -244,6 +249,41 @@ func (p *peers) expect(t *testing.T, host string, roots *x509.CertPool, want []s
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
+}
+
+// dovecotSet changes "name = from" to "name = to" in the private
+// Dovecot configuration (the caller reloads).
+func (p *peers) dovecotSet(t *testing.T, name, from, to string) {
+	t.Helper()
+	data, err := os.ReadFile(p.dovecotConf())
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, repl := name+" = "+from+"\n", name+" = "+to+"\n"
+	if !strings.Contains(string(data), old) {
+		t.Fatalf("%s lacks %q", p.dovecotConf(), old)
+	}
+	if err := os.WriteFile(p.dovecotConf(), []byte(strings.Replace(string(data), old, repl, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// certFrom reads the first certificate of a PEM file.
+func certFrom(t *testing.T, file string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatalf("%s: no PEM", file)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // writeExpiredCert writes an expired self-signed certificate for the
@@ -296,13 +336,13 @@ func TestPeers(t *testing.T) {
 	submission := "127.0.0.1:" + strconv.Itoa(p.port["SUBMISSION"]) + "/inet/"
 
 	// The script's Postfix offers AUTH before STARTTLS
-	// (smtpd_tls_auth_only = no); a correct setup has it on. Dovecot
-	// (disable_plaintext_auth = no, and it treats 127.0.0.1 as secure
-	// anyway) offers plaintext logins before STARTTLS on loopback; the
-	// probe only notes that for IMAP and POP3, so it is no finding.
+	// (smtpd_tls_auth_only = no) and its Dovecot plaintext logins before
+	// STARTTLS/STLS (disable_plaintext_auth = no); a correct setup has
+	// both on.
 	if err := p.cmd("postconf", "-c", p.postfixConf(), "-e", "smtpd_tls_auth_only=yes"); err != nil {
 		t.Fatal(err)
 	}
+	p.dovecotSet(t, "disable_plaintext_auth", "no", "yes")
 	p.reload(t)
 
 	t.Run("baseline", func(t *testing.T) {
@@ -312,14 +352,38 @@ func TestPeers(t *testing.T) {
 		}
 	})
 	t.Run("certificate for another name", func(t *testing.T) {
-		p.expect(t, "imap.other.test", roots, []string{"tls.name-mismatch", "tls.failed"})
+		rep := p.expect(t, "imap.other.test", roots, []string{"tls.name-mismatch", "tls.failed"})
+		// The customer uses the name given; the server's certificate is
+		// at fault, and the fix must not send them to "use the name".
+		for _, f := range rep.Findings {
+			if f.Fault != finding.FaultServer || strings.Contains(f.Fix, "exactly as given") || !strings.Contains(f.Fix, "Nothing on your side is wrong") {
+				t.Errorf("%s: fault %s, fix %q", f.ID, f.Fault, f.Fix)
+			}
+		}
 	})
 	t.Run("expired certificate", func(t *testing.T) {
 		p.keep(t, certFile, keyFile)
 		writeExpiredCert(t, certFile, keyFile)
 		p.reload(t)
-		expired := rootsFrom(t, certFile)
-		p.expect(t, host, expired, []string{"tls.expired", "tls.failed"})
+		leaf := certFrom(t, certFile)
+		// The expiry is reported alone (no tls.untrusted checked at a
+		// made-up moment), with the certificate's real dates.
+		rep := p.expect(t, host, rootsFrom(t, certFile), []string{"tls.expired", "tls.failed"})
+		valid := "valid from " + leaf.NotBefore.UTC().Format(time.RFC3339) + " until " + leaf.NotAfter.UTC().Format(time.RFC3339)
+		if ev := rep.Findings[0].Evidence; !slices.ContainsFunc(ev, func(e string) bool { return strings.Contains(e, valid) }) {
+			t.Errorf("tls.expired evidence %q lacks %q", ev, valid)
+		}
+	})
+	t.Run("plaintext logins before TLS", func(t *testing.T) {
+		p.keep(t, p.dovecotConf())
+		p.dovecotSet(t, "disable_plaintext_auth", "yes", "no")
+		p.reload(t)
+		rep := p.expect(t, host, roots, []string{"imap.auth-before-tls", "pop3.auth-before-tls"})
+		for _, f := range rep.Findings {
+			if f.Fault != finding.FaultServer || f.Severity != finding.Warning {
+				t.Errorf("%s: %s, fault %s", f.ID, f.Severity, f.Fault)
+			}
+		}
 	})
 	t.Run("no STARTTLS", func(t *testing.T) {
 		p.postconf(t, "-P", submission+"smtpd_tls_security_level=none")

@@ -160,6 +160,11 @@ func (r *runner) dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.C
 	return p, tc.ConnectionState(), before, after, nil
 }
 
+// plaintextMech: a SASL mechanism that sends the password itself.
+func plaintextMech(m string) bool {
+	return strings.EqualFold(m, "PLAIN") || strings.EqualFold(m, "LOGIN")
+}
+
 // connectError marks a failed TCP connect (server.unreachable).
 type connectError struct{ err error }
 
@@ -177,8 +182,17 @@ func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *step
 	r.checkCert(e, st, s)
 	if e.Security == autoconfig.STARTTLS {
 		s.note("CAPA before STLS: %s", strings.Join(before, ", "))
+		var offered []string
 		if _, ok := hasCap(before, "USER"); ok {
-			s.note("USER is offered before TLS")
+			offered = append(offered, "USER")
+		}
+		if mechs, ok := hasCap(before, "SASL"); ok && slices.ContainsFunc(strings.Fields(mechs), plaintextMech) {
+			offered = append(offered, "SASL "+mechs)
+		}
+		if len(offered) > 0 {
+			s.note("%s offered before TLS", strings.Join(offered, " and "))
+			s.find(finding.New("pop3.auth-before-tls", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": "STARTTLS"},
+				"CAPA before STLS lists "+strings.Join(offered, " and ")))
 		}
 	}
 	s.note("CAPA: %s", strings.Join(after, ", "))

@@ -379,7 +379,10 @@ func (r *runner) dialAddr(ctx context.Context, hostport string) (net.Conn, error
 			host = to
 		}
 	}
-	var d net.Dialer
+	d := r.opts.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
 	return d.DialContext(ctx, "tcp", net.JoinHostPort(host, port))
 }
 

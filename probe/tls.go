@@ -59,11 +59,18 @@ func (r *runner) checkCert(e autoconfig.Endpoint, st tls.ConnectionState, s *ste
 	if err := leaf.VerifyHostname(e.Host); err != nil {
 		s.find(finding.New("tls.name-mismatch", finding.Vars{"value": where, "expected": e.Host}, err.Error()))
 	}
+	// An expired (or not yet valid) certificate is reported as that
+	// alone, with its real dates: the chain is checked only for an
+	// issuer that is not trusted, never at a made-up moment whose
+	// "current time" would read as if it were now.
+	valid := fmt.Sprintf("valid from %s until %s; now %s", leaf.NotBefore.UTC().Format(time.RFC3339),
+		leaf.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	outside := now.After(leaf.NotAfter) || now.Before(leaf.NotBefore)
 	switch {
 	case now.After(leaf.NotAfter):
-		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "expired on "+leaf.NotAfter.UTC().Format(time.RFC3339)))
+		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "expired on "+leaf.NotAfter.UTC().Format(time.RFC3339)+" ("+valid+")"))
 	case now.Before(leaf.NotBefore):
-		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339)))
+		s.find(finding.New("tls.expired", finding.Vars{"value": where}, "not valid before "+leaf.NotBefore.UTC().Format(time.RFC3339)+" ("+valid+")"))
 	case left < ExpiryWarning:
 		f := finding.New("tls.expires-soon", finding.Vars{"value": where, "days": fmt.Sprint(int(left.Hours() / 24))}, "expires "+leaf.NotAfter.UTC().Format(time.RFC3339))
 		s.find(f)
@@ -72,19 +79,22 @@ func (r *runner) checkCert(e autoconfig.Endpoint, st tls.ConnectionState, s *ste
 	for _, c := range st.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	// Verify the chain at a moment inside the validity period, so that
-	// an expired certificate is reported once, as tls.expired.
-	at := now
-	if at.After(leaf.NotAfter) || at.Before(leaf.NotBefore) {
-		at = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
+	opts := x509.VerifyOptions{Roots: r.opts.RootCAs, Intermediates: inter, CurrentTime: now}
+	if outside {
+		opts.CurrentTime = leaf.NotBefore.Add(leaf.NotAfter.Sub(leaf.NotBefore) / 2)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: r.opts.RootCAs, Intermediates: inter, CurrentTime: at}); err != nil {
+	if _, err := leaf.Verify(opts); err != nil {
 		var ua x509.UnknownAuthorityError
-		msg := err.Error()
-		if errors.As(err, &ua) {
-			msg = "issuer not trusted: " + msg
+		var ci x509.CertificateInvalidError
+		switch {
+		case errors.As(err, &ua):
+			s.find(finding.New("tls.untrusted", finding.Vars{"value": where}, "issuer not trusted: "+err.Error()))
+		case outside && errors.As(err, &ci) && ci.Reason == x509.Expired:
+			// An issuer outside its validity at the moment the leaf
+			// was checked: part of the expiry already reported.
+		default:
+			s.find(finding.New("tls.untrusted", finding.Vars{"value": where}, err.Error()))
 		}
-		s.find(finding.New("tls.untrusted", finding.Vars{"value": where}, msg))
 	}
 }
 

@@ -3,6 +3,7 @@ package probe
 import (
 	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -218,6 +219,11 @@ type Options struct {
 	// (ok false: dial the name itself); used for mail connections and the
 	// default HTTPClient. Testing hook, e.g. every name to 127.0.0.1.
 	Resolve func(host string) (addr string, ok bool)
+	// Dialer, when set, dials the mail and discovery connections
+	// (default: a zero net.Dialer). Testing hook, e.g. a LocalAddr of
+	// 127.0.0.2 so that a server on 127.0.0.1 does not take the probe
+	// for a local, trusted client.
+	Dialer *net.Dialer
 	// HTTPSPort is the port of the discovery URLs (0: 443). Testing hook
 	// for an httptest TLS server.
 	HTTPSPort int
