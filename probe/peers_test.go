@@ -268,6 +268,20 @@ func (p *peers) dovecotSet(t *testing.T, name, from, to string) {
 	}
 }
 
+// dovecotAppend appends text to the private Dovecot configuration (the
+// caller reloads).
+func (p *peers) dovecotAppend(t *testing.T, text string) {
+	t.Helper()
+	f, err := os.OpenFile(p.dovecotConf(), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // certFrom reads the first certificate of a PEM file.
 func certFrom(t *testing.T, file string) *x509.Certificate {
 	t.Helper()
@@ -372,6 +386,19 @@ func TestPeers(t *testing.T) {
 		valid := "valid from " + leaf.NotBefore.UTC().Format(time.RFC3339) + " until " + leaf.NotAfter.UTC().Format(time.RFC3339)
 		if ev := rep.Findings[0].Evidence; !slices.ContainsFunc(ev, func(e string) bool { return strings.Contains(e, valid) }) {
 			t.Errorf("tls.expired evidence %q lacks %q", ev, valid)
+		}
+	})
+	t.Run("POP3 without STLS", func(t *testing.T) {
+		p.keep(t, p.dovecotConf())
+		p.dovecotAppend(t, "protocol pop3 {\n  ssl = no\n}\n")
+		p.reload(t)
+		// Dovecot's POP3 without TLS: the STARTTLS port lacks STLS (a
+		// missing STARTTLS, not a temporary failure) and the SSL/TLS
+		// port fails its handshake.
+		rep := p.expect(t, host, roots, []string{"server.starttls-missing", "tls.failed"})
+		f := rep.Findings[0]
+		if f.Fault != finding.FaultServer || !strings.Contains(f.Staff, strconv.Itoa(p.port["POP3"])) {
+			t.Errorf("%+v", f)
 		}
 	})
 	t.Run("plaintext logins before TLS", func(t *testing.T) {

@@ -140,7 +140,7 @@ func (r *runner) dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.C
 	}
 	if _, ok := hasCap(before, "STLS"); !ok {
 		c.Close()
-		return nil, st, before, nil, errors.New("STLS is not advertised in CAPA")
+		return nil, st, before, nil, errNoSTARTTLS{"STLS is not advertised in CAPA"}
 	}
 	if _, err := p.cmd("STLS"); err != nil {
 		c.Close()
@@ -164,6 +164,12 @@ func (r *runner) dialPOP3(ctx context.Context, e autoconfig.Endpoint, cfg *tls.C
 func plaintextMech(m string) bool {
 	return strings.EqualFold(m, "PLAIN") || strings.EqualFold(m, "LOGIN")
 }
+
+// errNoSTARTTLS: a port that should speak STARTTLS does not offer it
+// (server.starttls-missing).
+type errNoSTARTTLS struct{ what string }
+
+func (e errNoSTARTTLS) Error() string { return e.what }
 
 // connectError marks a failed TCP connect (server.unreachable).
 type connectError struct{ err error }
@@ -325,9 +331,13 @@ func (r *runner) pop3LoginFailed(s *stepState, e autoconfig.Endpoint, err error)
 func connFailed(s *stepState, e autoconfig.Endpoint, err error) {
 	var ce *connectError
 	var ne net.Error
+	var nt errNoSTARTTLS
 	switch {
 	case errors.As(err, &ce):
 		unreachable(s, e, ce.err)
+	case errors.As(err, &nt):
+		s.fail(err)
+		s.find(finding.New("server.starttls-missing", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port)}, err.Error()))
 	case strings.Contains(err.Error(), "TLS handshake"), strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "x509:"):
 		tlsFailed(s, e, err)
 	case errors.As(err, &ne) && ne.Timeout():
