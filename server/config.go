@@ -40,6 +40,8 @@ type Config struct {
 
 	// dir is the directory relative paths are resolved against.
 	dir string
+	// policyOnly: loaded by LoadPolicyConfig (listeners not required).
+	policyOnly bool
 }
 
 // LogConfig configures logging. Logging never blocks request or mail
@@ -239,10 +241,31 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(data, filepath.Dir(abs), path)
 }
 
+// LoadPolicyConfig reads and validates a config for a command that only
+// needs the domain policies (the probe, pointed at servers that may not
+// be ours): listeners are not required, and the endpoints are not checked
+// against them. Everything else is validated as LoadConfig does.
+func LoadPolicyConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return parseConfig(data, filepath.Dir(abs), path, true)
+}
+
 // ParseConfig decodes a config from data; dir resolves relative paths and
 // name is used in error messages.
 func ParseConfig(data []byte, dir, name string) (*Config, error) {
+	return parseConfig(data, dir, name, false)
+}
+
+func parseConfig(data []byte, dir, name string, policyOnly bool) (*Config, error) {
 	var c Config
+	c.policyOnly = policyOnly
 	md, err := toml.Decode(string(data), &c)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -398,7 +421,7 @@ func (c *Config) Validate() error {
 	if c.Mail.ExpireDryRun && !c.expiryConfigured() {
 		add("mail.expire_dry_run = true, but no domain sets pop3_policy.expire_days: there is nothing to sweep; set expire_days on a domain or remove expire_dry_run")
 	}
-	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
+	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" && !c.policyOnly {
 		add("listen: neither http nor https is set: nothing would serve autoconfig")
 	}
 	if c.Listen.HTTPS != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
@@ -448,7 +471,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, c.checkAdvertised(p)...)
+		if !c.policyOnly {
+			errs = append(errs, c.checkAdvertised(p)...)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -171,16 +171,35 @@ func noArguments(cmd string, args []string, c *common) error {
 
 // loadConfig loads --config, or DIR/mailsetup.toml which must exist.
 func loadConfig(c common) (*server.Config, error) {
+	path, err := configPath(c)
+	if err != nil {
+		return nil, err
+	}
+	return server.LoadConfig(path)
+}
+
+// loadPolicyConfig is loadConfig for a command that needs only the
+// domain policies (the probe): listeners are not required.
+func loadPolicyConfig(c common) (*server.Config, error) {
+	path, err := configPath(c)
+	if err != nil {
+		return nil, err
+	}
+	return server.LoadPolicyConfig(path)
+}
+
+// configPath is --config, or DIR/mailsetup.toml which must exist.
+func configPath(c common) (string, error) {
 	path := c.config
 	if path == "" {
 		path = filepath.Join(c.data, server.ConfigFile)
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			// Not "run serve": a service may well be running, from
 			// another directory.
-			return nil, fmt.Errorf("no config at %s: pass the --data DIR (or --config FILE) that `mailsetup serve` was started with; only a first `mailsetup serve --data DIR` creates a new one", path)
+			return "", fmt.Errorf("no config at %s: pass the --data DIR (or --config FILE) that `mailsetup serve` was started with; only a first `mailsetup serve --data DIR` creates a new one", path)
 		}
 	}
-	return server.LoadConfig(path)
+	return path, nil
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -270,7 +270,7 @@ func (a *probeArgs) password(stdin io.Reader) (string, error) {
 // options are the probe's: the config's policies and certificates, and
 // the flags that tune the run.
 func (a *probeArgs) options() (probe.Options, error) {
-	cfg, err := loadConfig(a.common)
+	cfg, err := loadPolicyConfig(a.common)
 	if err != nil {
 		return probe.Options{}, err
 	}

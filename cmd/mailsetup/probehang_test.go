@@ -141,3 +141,36 @@ func TestWebCheckNeverHangs(t *testing.T) {
 		t.Errorf("report: worst %s, %d steps", rep.Worst, len(rep.Steps))
 	}
 }
+
+// TestProbeWithPolicyOnlyConfig: a config that only describes a domain's
+// policy (servers that are not ours, no listeners) is enough for the
+// probe; serve still refuses it.
+func TestProbeWithPolicyOnlyConfig(t *testing.T) {
+	dir := t.TempDir()
+	port := tarpitPort(t)
+	config := fmt.Sprintf(`[[domain]]
+name = "elsewhere.test"
+display_name = "Elsewhere"
+web_url = "https://127.0.0.1:%d"
+  [[domain.imap]]
+  host = "127.0.0.1"
+  port = %d
+  security = "tls"
+  [[domain.submission]]
+  host = "127.0.0.1"
+  port = %d
+  security = "starttls"
+`, port, port, port)
+	path := dir + "/policy.toml"
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runBinary(t, "", "", "probe", "john@elsewhere.test", "--config", path, "--timeout", "2s")
+	if code != 2 || !strings.Contains(stdout, "john@elsewhere.test: CRITICAL") {
+		t.Errorf("probe with a policy-only config: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runBinary(t, "", "", "serve", "--config", path)
+	if code == 0 || !strings.Contains(stderr, "neither http nor https") {
+		t.Errorf("serve with a policy-only config: exit %d\n%s", code, stderr)
+	}
+}
