@@ -30,13 +30,16 @@ func sample() templates.HelpPage {
 
 func checkPage(t *testing.T, name, out string, want ...string) {
 	t.Helper()
-	for _, w := range append(want, `<html lang="en">`, `<meta name="viewport"`, "<h1>") {
+	link := `<link rel="stylesheet" href="` + templates.StylesheetPath + `">`
+	for _, w := range append(want, `<html lang="en">`, `<meta name="viewport"`, "<h1>", link) {
 		if !strings.Contains(out, w) {
 			t.Errorf("%s lacks %q", name, w)
 		}
 	}
-	for _, bad := range []string{"<Test>", "<script", "<b>", "http://", "https://", "<img", "<link"} {
-		if strings.Contains(out, bad) {
+	// The one stylesheet is the only thing a page may link.
+	rest := strings.Replace(out, link, "", 1)
+	for _, bad := range []string{"<Test>", "<script", "<b>", "http://", "https://", "<img", "<link", "<style"} {
+		if strings.Contains(rest, bad) {
 			t.Errorf("%s: unescaped text or an external asset: %q", name, bad)
 		}
 	}

@@ -2,7 +2,7 @@
 // request metrics and logging, the error handler), the autoconfig
 // endpoints clients fetch (Thunderbird autoconfig, Outlook Autodiscover
 // POX and v2 JSON, the Apple profile, with their pre-rendered document
-// cache), health and the favicon. It only routes and renders: every
+// cache), health, the favicon and the pages' stylesheet. It only routes and renders: every
 // setting comes from the domain policy (package autoconfig), rendered
 // by the format packages. The pages are its parts: server/web/selfhelp
 // (customers) and server/web/console (staff), which run their settings
@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,6 +150,7 @@ func New(opts Options) (*App, error) {
 	selfHelp.Routes(e)
 	e.GET("/healthz", Health)
 	e.GET("/favicon.ico", favicon)
+	e.GET(path.Dir(templates.StylesheetPath)+"/:name", stylesheet)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
 	// and <domain>/.well-known/...).
 	e.GET("/mail/config-v1.1.xml", a.thunderbird)
