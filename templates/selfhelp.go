@@ -117,8 +117,6 @@ type HelpFieldError struct {
 
 // HelpCheck is the check form and, after a check, its result.
 type HelpCheck struct {
-	// CSRF is the hidden form token.
-	CSRF string
 	Form HelpCheckForm
 	// FieldErrors are the form's invalid fields, in form order.
 	FieldErrors []HelpFieldError
@@ -152,47 +150,68 @@ func (c *HelpCheck) FieldError(name string) string {
 	return ""
 }
 
-// HelpPage is the view-model of every self-help page.
-type HelpPage struct {
-	// Title is the page's title and first heading.
-	Title string
-	// Providers are the served domains (start page).
+// HelpStartPage is the start page (index.html): the address form.
+type HelpStartPage struct {
+	Frame
+	// Providers are the served domains.
 	Providers []HelpProvider
 	// Address is the address as typed, to re-fill the form.
 	Address string
-	// Error is what is wrong with the address (start page).
+	// Error is what is wrong with the address.
 	Error string
-	// Settings is the address's settings (every page but the start).
-	Settings *HelpSettings
-	// Clients link to each client's page; Client is the current one.
+}
+
+// HelpAddress is what every page about one address has.
+type HelpAddress struct {
+	Settings HelpSettings
+	// Clients link to each client's page.
 	Clients []HelpClient
-	Client  HelpClient
-	// Check is the check form and result (check page).
-	Check *HelpCheck
+}
+
+// HelpDomainPage is an address's overview (help_domain.html).
+type HelpDomainPage struct {
+	Frame
+	HelpAddress
+}
+
+// HelpClientPage is one mail client's instructions
+// (help_<Client.ID>.html).
+type HelpClientPage struct {
+	Frame
+	HelpAddress
+	Client HelpClient
+}
+
+// HelpCheckPage is the settings check (help_check.html); its form
+// carries Frame.CSRF.
+type HelpCheckPage struct {
+	Frame
+	HelpAddress
+	Check HelpCheck
 }
 
 // HelpStart renders the start page: the address form, with an error
 // when the address was refused.
-func (s *Set) HelpStart(w io.Writer, p HelpPage) error {
-	return s.t.ExecuteTemplate(w, "index.html", p)
+func (s *Set) HelpStart(w io.Writer, p HelpStartPage) error {
+	return s.render(w, "index.html", &p)
 }
 
 // HelpDomain renders an address's overview: its settings and the list
 // of clients.
-func (s *Set) HelpDomain(w io.Writer, p HelpPage) error {
-	return s.t.ExecuteTemplate(w, "help_domain.html", p)
+func (s *Set) HelpDomain(w io.Writer, p HelpDomainPage) error {
+	return s.render(w, "help_domain.html", &p)
 }
 
-// HelpClientPage renders p.Client's step-by-step instructions.
-func (s *Set) HelpClientPage(w io.Writer, p HelpPage) error {
+// HelpClient renders p.Client's step-by-step instructions.
+func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
 	if !slices.ContainsFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID }) {
 		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
 	}
-	return s.t.ExecuteTemplate(w, "help_"+p.Client.ID+".html", p)
+	return s.render(w, "help_"+p.Client.ID+".html", &p)
 }
 
 // HelpCheck renders the settings check: the form, and the result when
 // p.Check.Done.
-func (s *Set) HelpCheck(w io.Writer, p HelpPage) error {
-	return s.t.ExecuteTemplate(w, "help_check.html", p)
+func (s *Set) HelpCheck(w io.Writer, p HelpCheckPage) error {
+	return s.render(w, "help_check.html", &p)
 }

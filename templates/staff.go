@@ -1,9 +1,144 @@
 package templates
 
-import "io"
+import (
+	"io"
+	"time"
 
-// Staff renders a page of the staff console (the staff_*.html files);
-// data is the page's view from package server/web/console.
-func (s *Set) Staff(w io.Writer, name string, data any) error {
-	return s.t.ExecuteTemplate(w, name, data)
+	"mailsetup/autoconfig"
+	"mailsetup/finding"
+	"mailsetup/probe"
+	"mailsetup/server/observe"
+)
+
+// The staff console's pages (staff_*.html, laid out by
+// staff_layout.html). Package server/web/console fills these view
+// models from the session, the observations and the probe; the
+// templates only lay them out.
+
+// StaffFrame is what every console page has besides the Frame: who is
+// signed in (empty on the sign-in page, which then shows no menu).
+// Frame.CSRF is the session's token, for the sign-out button and the
+// page's forms.
+type StaffFrame struct {
+	Frame
+	User string
+}
+
+// StaffSignInPage is the sign-in form (staff_signin.html); Frame.CSRF
+// is the signed form token.
+type StaffSignInPage struct {
+	StaffFrame
+	// Next is the console page to go to after signing in.
+	Next string
+	// Name is the name as typed, to re-fill the form.
+	Name  string
+	Error string
+}
+
+// StaffAuditEntry is one line of the audit log as the console shows it.
+type StaffAuditEntry struct {
+	Time time.Time
+	// Staff is the staff member's name, or "token:<name>" for the API.
+	Staff, Action, Target, Remote, Detail string
+}
+
+// StaffHomePage is the start page (staff_home.html): the lookup form,
+// a partial search's matches and the accounts in trouble.
+type StaffHomePage struct {
+	StaffFrame
+	Address, Error string
+	// Matches are the accounts a partial address matched.
+	Matches []string
+	Domains []string
+	// Recent are the signed-in member's latest lookups and probes.
+	Recent []StaffAuditEntry
+	// Troubles are the accounts whose clients had trouble in the last
+	// 24 hours; ShowTroubles is false when the server observes nothing.
+	Troubles     []observe.Trouble
+	ShowTroubles bool
+}
+
+// StaffAccountInfo is what the console shows of the account itself.
+type StaffAccountInfo struct {
+	Exists          bool
+	Aliases         []string
+	QuotaBytes      int64
+	Created         time.Time
+	PasswordChanged time.Time
+	// Messages, Bytes and Oldest describe the inbox, when it was read.
+	MailboxKnown bool
+	Messages     int
+	Bytes        int64
+	Oldest       time.Time
+}
+
+// StaffLoginBlock is one block of the shared login throttle.
+type StaffLoginBlock struct {
+	What string // "the account" or an address
+	Wait string // "12 minutes"
+}
+
+// StaffAccountPage is an account's view (staff_account.html).
+type StaffAccountPage struct {
+	StaffFrame
+	Address string
+	Policy  autoconfig.Policy
+	Account StaffAccountInfo
+	// Observed is false when the server saw nothing of the account in
+	// the retention period (or runs without mail).
+	Observed     bool
+	Observations observe.Account
+	Findings     []finding.Finding
+	// Form is the probe form as typed, Error what is wrong with it.
+	Form  HelpCheckForm
+	Error string
+	// Blocks are the login blocks of the shared throttle that concern
+	// the account now: its own, and those of the addresses its clients
+	// failed from in the last day.
+	Blocks []StaffLoginBlock
+}
+
+// StaffReportPage is a probe report (staff_report.html); Print is the
+// printable view, without the menu.
+type StaffReportPage struct {
+	StaffFrame
+	ID     string
+	Report *probe.Report
+	Print  bool
+	// Steps are the report's steps, worst first; Right and Wrong its
+	// findings that are OK and the others.
+	Steps []probe.Step
+	Right []finding.Finding
+	Wrong []finding.Finding
+}
+
+// StaffAuditPage is the latest audit log entries (staff_audit.html).
+type StaffAuditPage struct {
+	StaffFrame
+	Entries []StaffAuditEntry
+}
+
+// StaffSignIn renders the sign-in form.
+func (s *Set) StaffSignIn(w io.Writer, p StaffSignInPage) error {
+	return s.render(w, "staff_signin.html", &p)
+}
+
+// StaffHome renders the console's start page.
+func (s *Set) StaffHome(w io.Writer, p StaffHomePage) error {
+	return s.render(w, "staff_home.html", &p)
+}
+
+// StaffAccount renders an account's view.
+func (s *Set) StaffAccount(w io.Writer, p StaffAccountPage) error {
+	return s.render(w, "staff_account.html", &p)
+}
+
+// StaffReport renders a probe report.
+func (s *Set) StaffReport(w io.Writer, p StaffReportPage) error {
+	return s.render(w, "staff_report.html", &p)
+}
+
+// StaffAudit renders the audit log page.
+func (s *Set) StaffAudit(w io.Writer, p StaffAuditPage) error {
+	return s.render(w, "staff_audit.html", &p)
 }

@@ -10,8 +10,24 @@
 // "staff"). The pages carry no inline style, so their Content Security
 // Policy needs only style-src 'self'.
 //
-// Imports: the standard library only (html/template, embed); the pages'
-// data comes from server/web/selfhelp and server/web/console.
+// One view-model convention serves both families. Every page has its
+// own typed view model declared here, a struct named for the page with
+// the suffix Page (HelpStartPage, HelpDomainPage, HelpClientPage,
+// HelpCheckPage; StaffSignInPage, StaffHomePage, StaffAccountPage,
+// StaffReportPage, StaffAuditPage), and one method of Set renders it,
+// named for the page without the suffix (Set.HelpStart(w,
+// HelpStartPage), Set.StaffHome(w, StaffHomePage), ...). Each view
+// model embeds Frame, what every layout needs: the title, the language,
+// the CSRF token on a page with a form, and the stylesheet's path; the
+// staff pages embed it through StaffFrame, which adds who is signed in.
+// The handlers (server/web/selfhelp, server/web/console) fill the view
+// models, Title and CSRF included; the render methods fill Lang and
+// Stylesheet. No page takes an untyped value.
+//
+// Imports: the standard library (html/template, embed), and the types
+// the staff pages show as they are: autoconfig, finding, probe and
+// server/observe. The pages' data comes from server/web/selfhelp and
+// server/web/console.
 package templates
 
 import (
@@ -47,8 +63,7 @@ type Set struct {
 
 // Parse parses every embedded page.
 func Parse() (*Set, error) {
-	funcs := template.FuncMap{"stylesheet": func() string { return StylesheetPath }}
-	t, err := template.New("").Funcs(funcs).ParseFS(files, "*.html")
+	t, err := template.New("").ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("parsing templates: %w", err)
 	}

@@ -7,20 +7,19 @@ import (
 	"mailsetup/templates"
 )
 
-// sample is a view-model with hostile strings in every field a policy
-// or a customer controls.
-func sample() templates.HelpPage {
+// sample is an address's view model with hostile strings in every
+// field a policy or a customer controls.
+func sample() templates.HelpDomainPage {
 	in := templates.HelpServer{Protocol: "IMAP", Host: "imap.example.com", Port: 993, Security: "SSL/TLS", TLS: true}
 	pop := templates.HelpServer{Protocol: "POP3", Host: "pop.example.com", Port: 995, Security: "SSL/TLS", TLS: true}
 	out := templates.HelpServer{Protocol: "SMTP", Host: "smtp.example.com", Port: 587, Security: "STARTTLS"}
-	s := &templates.HelpSettings{Address: "john@example.com", Domain: "example.com", DisplayName: "Example Mail & Co <Test>",
+	s := templates.HelpSettings{Address: "john@example.com", Domain: "example.com", DisplayName: "Example Mail & Co <Test>",
 		Username: "john@example.com", Prefer: "IMAP", Incoming: []templates.HelpServer{in, pop}, Outgoing: []templates.HelpServer{out},
 		In: in, Out: out, InTLS: in, OutTLS: out, IMAP: &in, POP3: &pop, Phone: in,
 		POP:     templates.HelpPOP{Offered: true, LeaveOnServer: true, DeleteAfterDays: 2},
 		HelpURL: "/help/john@example.com", CheckURL: "/check/john@example.com", JSONURL: "/settings/john@example.com",
 		ProfileURL: "/apple/mail.mobileconfig?email=john%40example.com", ThunderbirdURL: "/mail/config-v1.1.xml?emailaddress=john%40example.com"}
-	p := templates.HelpPage{Title: "Title <b>", Address: `"><script>x</script>`, Settings: s,
-		Providers: []templates.HelpProvider{{Domain: "example.com", DisplayName: "Example Mail & Co <Test>"}}}
+	p := templates.HelpDomainPage{Frame: templates.Frame{Title: "Title <b>"}, HelpAddress: templates.HelpAddress{Settings: s}}
 	for _, c := range templates.HelpClients {
 		c.URL = s.HelpURL + "/" + c.ID
 		p.Clients = append(p.Clients, c)
@@ -54,7 +53,8 @@ func TestEveryHelpPageRendersEscaped(t *testing.T) {
 	}
 	p := sample()
 	var b strings.Builder
-	if err := set.HelpStart(&b, templates.HelpPage{Title: "Start", Address: p.Address, Error: "bad <address>", Providers: p.Providers}); err != nil {
+	if err := set.HelpStart(&b, templates.HelpStartPage{Frame: templates.Frame{Title: "Start"}, Address: `"><script>x</script>`, Error: "bad <address>",
+		Providers: []templates.HelpProvider{{Domain: "example.com", DisplayName: "Example Mail & Co <Test>"}}}); err != nil {
 		t.Fatal(err)
 	}
 	checkPage(t, "start", b.String(), `<label for="address">`, `type="email"`, `autocomplete="email"`, "bad &lt;address&gt;", "Example Mail &amp; Co &lt;Test&gt;")
@@ -67,27 +67,26 @@ func TestEveryHelpPageRendersEscaped(t *testing.T) {
 
 	for _, c := range p.Clients {
 		b.Reset()
-		q := p
-		q.Client = c
-		if err := set.HelpClientPage(&b, q); err != nil {
+		q := templates.HelpClientPage{Frame: p.Frame, HelpAddress: p.HelpAddress, Client: c}
+		if err := set.HelpClient(&b, q); err != nil {
 			t.Fatalf("%s: %v", c.ID, err)
 		}
 		checkPage(t, c.ID, b.String(), "john@example.com", "smtp.example.com", "Other mail programs")
 	}
-	q := p
-	q.Client = templates.HelpClient{ID: "netscape"}
-	if err := set.HelpClientPage(&b, q); err == nil {
+	q := templates.HelpClientPage{Frame: p.Frame, HelpAddress: p.HelpAddress, Client: templates.HelpClient{ID: "netscape"}}
+	if err := set.HelpClient(&b, q); err == nil {
 		t.Error("an unknown client rendered")
 	}
 
 	b.Reset()
-	q = p
-	q.Check = &templates.HelpCheck{CSRF: "tok<en>", PasswordAvailable: true, Done: true,
+	c := templates.HelpCheckPage{Frame: p.Frame, HelpAddress: p.HelpAddress}
+	c.CSRF = "tok<en>"
+	c.Check = templates.HelpCheck{PasswordAvailable: true, Done: true,
 		Form:        templates.HelpCheckForm{InHost: `x"><script>`, InProto: "pop3", OutAuth: "no"},
 		FieldErrors: []templates.HelpFieldError{{Field: "in_port", Message: "Incoming port: <bad>"}},
 		Problems:    []templates.HelpFinding{{ID: "smtp.auth-disabled", Severity: "critical", Title: "Auth <off>", Fix: "Turn it on.", Evidence: []string{"seen <this>"}}},
 		Right:       []string{"Incoming username: <john>"}}
-	if err := set.HelpCheck(&b, q); err != nil {
+	if err := set.HelpCheck(&b, c); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
@@ -99,4 +98,21 @@ func TestEveryHelpPageRendersEscaped(t *testing.T) {
 			t.Errorf("check form: field %s has no label", id)
 		}
 	}
+}
+
+// TestStaffPageTakesTheFrame: a console page's layout shows its frame
+// (title, language, stylesheet, the session's token) and who is signed
+// in.
+func TestStaffPageTakesTheFrame(t *testing.T) {
+	set, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	p := templates.StaffAuditPage{StaffFrame: templates.StaffFrame{Frame: templates.Frame{Title: "Audit <log>", CSRF: "tok<en>"}, User: "alice"}}
+	if err := set.StaffAudit(&b, p); err != nil {
+		t.Fatal(err)
+	}
+	checkPage(t, "staff audit", b.String(), "<title>Audit &lt;log&gt; · mailsetup staff</title>", `<body class="staff">`,
+		`name="csrf" value="tok&lt;en&gt;"`, `<span class="muted">alice</span>`)
 }

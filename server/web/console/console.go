@@ -78,19 +78,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// AccountInfo is what the console shows of the account itself.
-type AccountInfo struct {
-	Exists          bool
-	Aliases         []string
-	QuotaBytes      int64
-	Created         time.Time
-	PasswordChanged time.Time
-	// Messages, Bytes and Oldest describe the inbox, when it was read.
-	MailboxKnown bool
-	Messages     int
-	Bytes        int64
-	Oldest       time.Time
-}
+// AccountInfo is what the console shows of the account itself: the
+// account page's view of it, declared with the page in templates.
+type AccountInfo = templates.StaffAccountInfo
 
 // Env is what the console takes from the web app.
 type Env struct {
@@ -294,10 +284,11 @@ func (a *Console) apiOn(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// staffPage renders a console page.
-func (a *Console) staffPage(c echo.Context, status int, name string, data any) error {
+// staffPage answers with a console page that render writes (one of
+// the typed templates.Set.Staff* methods), whole or not at all.
+func staffPage(c echo.Context, status int, render func(io.Writer) error) error {
 	var buf bytes.Buffer
-	if err := a.pages.Staff(&buf, name, data); err != nil {
+	if err := render(&buf); err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, buf.Bytes())
@@ -308,15 +299,21 @@ func (a *Console) auditAdd(c echo.Context, staff, action, target, detail string)
 		Remote: request.Remote(c).String(), Detail: detail})
 }
 
-// signInPage is the sign-in form's data.
-type signInPage struct {
-	staffFrame              // empty: nobody is signed in
-	CSRF, Next, Name, Error string
+// signInPage is the sign-in form's view: nobody is signed in, and the
+// form's token is the signed cookie token.
+func (a *Console) signInPage(c echo.Context, next string) templates.StaffSignInPage {
+	return templates.StaffSignInPage{StaffFrame: templates.StaffFrame{Frame: templates.Frame{Title: "Sign in", CSRF: a.forms.Token(c)}},
+		Next: localNext(next)}
+}
+
+// signIn answers with the sign-in form.
+func (a *Console) signIn(c echo.Context, status int, p templates.StaffSignInPage) error {
+	return staffPage(c, status, func(w io.Writer) error { return a.pages.StaffSignIn(w, p) })
 }
 
 func (a *Console) staffSignInForm(c echo.Context) error {
 	staffHeaders(c)
-	return a.staffPage(c, http.StatusOK, "staff_signin.html", signInPage{CSRF: a.forms.Token(c), Next: localNext(c.QueryParam("next"))})
+	return a.signIn(c, http.StatusOK, a.signInPage(c, c.QueryParam("next")))
 }
 
 func (a *Console) staffSignIn(c echo.Context) error {
@@ -325,21 +322,21 @@ func (a *Console) staffSignIn(c echo.Context) error {
 		return err
 	}
 	name, password := strings.TrimSpace(c.FormValue("name")), c.FormValue("password")
-	page := signInPage{CSRF: a.forms.Token(c), Next: localNext(c.FormValue("next"))}
+	page := a.signInPage(c, c.FormValue("next"))
 	if len(name) > 64 || len(password) > 1024 {
 		page.Error = "The name or the password is far too long."
-		return a.staffPage(c, http.StatusBadRequest, "staff_signin.html", page)
+		return a.signIn(c, http.StatusBadRequest, page)
 	}
 	page.Name = name
 	if !request.SecretsAllowed(c) {
 		page.Error = "Sign in over HTTPS: this connection is not encrypted, so the password was not checked."
-		return a.staffPage(c, http.StatusForbidden, "staff_signin.html", page)
+		return a.signIn(c, http.StatusForbidden, page)
 	}
 	remote := request.Remote(c)
 	if wait := a.staff.signins.Blocked(remote, name); wait > 0 {
 		page.Error = fmt.Sprintf("Too many failed sign-ins: try again in %s.", auth.WaitWords(wait))
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		return a.staffPage(c, http.StatusTooManyRequests, "staff_signin.html", page)
+		return a.signIn(c, http.StatusTooManyRequests, page)
 	}
 	hash, known := a.staff.creds.Load().users[name]
 	if !known {
@@ -353,7 +350,7 @@ func (a *Console) staffSignIn(c echo.Context) error {
 		a.staff.signins.Fail(remote, name)
 		a.auditAdd(c, name, "sign-in-failed", "", "")
 		page.Error = "The name or the password is wrong."
-		return a.staffPage(c, http.StatusUnauthorized, "staff_signin.html", page)
+		return a.signIn(c, http.StatusUnauthorized, page)
 	}
 	a.staff.signins.Succeed(remote, name)
 	s := a.staff.sessions.create(name)
@@ -370,27 +367,11 @@ func (a *Console) staffSignOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/staff/signin")
 }
 
-// staffFrame is what every console page has.
-type staffFrame struct {
-	User, CSRF string
-}
-
-func frameOf(c echo.Context) staffFrame {
+// frameOf is the frame of a page titled title for the signed-in staff
+// member: the forms carry the session's token.
+func frameOf(c echo.Context, title string) templates.StaffFrame {
 	s := staffOf(c)
-	return staffFrame{User: s.user, CSRF: s.csrf}
-}
-
-type homePage struct {
-	staffFrame
-	Address, Error string
-	// Matches are the accounts a partial address matched.
-	Matches []string
-	Domains []string
-	Recent  []AuditEntry
-	// Troubles are the accounts whose clients had trouble in the last
-	// 24 hours; ShowTroubles is false when the server observes nothing.
-	Troubles     []observe.Trouble
-	ShowTroubles bool
+	return templates.StaffFrame{Frame: templates.Frame{Title: title, CSRF: s.csrf}, User: s.user}
 }
 
 func (a *Console) staffHome(c echo.Context) error {
@@ -399,7 +380,7 @@ func (a *Console) staffHome(c echo.Context) error {
 
 func (a *Console) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
 	s := staffOf(c)
-	p := homePage{staffFrame: frameOf(c), Address: address, Error: msg, Matches: matches}
+	p := templates.StaffHomePage{StaffFrame: frameOf(c, "Find an account"), Address: address, Error: msg, Matches: matches}
 	for _, pol := range a.policies.Policies() {
 		p.Domains = append(p.Domains, pol.Domain)
 	}
@@ -408,10 +389,10 @@ func (a *Console) renderHome(c echo.Context, status int, address, msg string, ma
 	}
 	for _, e := range a.staff.audit.latest(auditRecent) {
 		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {
-			p.Recent = append(p.Recent, e)
+			p.Recent = append(p.Recent, templates.StaffAuditEntry(e))
 		}
 	}
-	return a.staffPage(c, status, "staff_home.html", p)
+	return staffPage(c, status, func(w io.Writer) error { return a.pages.StaffHome(w, p) })
 }
 
 // staffLookup is the search form's target: a full address opens the
@@ -440,25 +421,6 @@ func (a *Console) staffLookup(c echo.Context) error {
 // maxMatches bounds a partial search's list.
 const maxMatches = 20
 
-// accountPage is the account view's data.
-type accountPage struct {
-	staffFrame
-	Address string
-	Policy  autoconfig.Policy
-	Account AccountInfo
-	// Observed is false when the server saw nothing of the account in
-	// the retention period (or runs without mail).
-	Observed     bool
-	Observations observe.Account
-	Findings     []finding.Finding
-	Form         templates.HelpCheckForm
-	Error        string
-	// Blocks are the login blocks of the shared throttle that concern
-	// the account now: its own, and those of the addresses its clients
-	// failed from in the last day.
-	Blocks []loginBlock
-}
-
 // staffAccountParam parses the :address parameter of a console URL.
 func (a *Console) staffAccountParam(c echo.Context) (autoconfig.Address, autoconfig.Policy, error) {
 	p, addr, code, msg := request.Lookup(a.policies, "address", strings.ToLower(request.PathAddress(c)))
@@ -468,26 +430,20 @@ func (a *Console) staffAccountParam(c echo.Context) (autoconfig.Address, autocon
 	return addr, p, nil
 }
 
-// loginBlock is one block of the shared login throttle.
-type loginBlock struct {
-	What string // "the account" or an address
-	Wait string // "12 minutes"
-}
-
 // blocks returns the throttle's blocks that concern an account now, and
 // the addresses among them.
-func (a *Console) blocks(address string, obs observe.Account) ([]loginBlock, []netip.Addr) {
+func (a *Console) blocks(address string, obs observe.Account) ([]templates.StaffLoginBlock, []netip.Addr) {
 	if a.auth == nil {
 		return nil, nil
 	}
 	th := a.auth.Throttle()
-	var out []loginBlock
+	var out []templates.StaffLoginBlock
 	failed, fresh := th.AccountWait(address)
 	if failed > 0 {
-		out = append(out, loginBlock{What: "the account " + address + " from addresses that failed against it (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(failed)})
+		out = append(out, templates.StaffLoginBlock{What: "the account " + address + " from addresses that failed against it (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(failed)})
 	}
 	if fresh > 0 {
-		out = append(out, loginBlock{What: "the account " + address + " from new addresses (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(fresh)})
+		out = append(out, templates.StaffLoginBlock{What: "the account " + address + " from new addresses (addresses it logged in from lately are not held off)", Wait: auth.WaitWords(fresh)})
 	}
 	var ips []netip.Addr
 	since := a.staff.opts.Now().Add(-24 * time.Hour)
@@ -497,14 +453,14 @@ func (a *Console) blocks(address string, obs observe.Account) ([]loginBlock, []n
 		}
 		if w := th.Blocked(f.Remote, ""); w > 0 {
 			ips = append(ips, f.Remote)
-			out = append(out, loginBlock{What: "every login from " + f.Remote.String(), Wait: auth.WaitWords(w)})
+			out = append(out, templates.StaffLoginBlock{What: "every login from " + f.Remote.String(), Wait: auth.WaitWords(w)})
 		}
 	}
 	return out, ips
 }
 
-func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) accountPage {
-	page := accountPage{staffFrame: frameOf(c), Address: addr.String(), Policy: p}
+func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autoconfig.Policy) templates.StaffAccountPage {
+	page := templates.StaffAccountPage{StaffFrame: frameOf(c, addr.String()), Address: addr.String(), Policy: p}
 	if f := a.staff.opts.Account; f != nil {
 		page.Account = f(addr.String())
 	}
@@ -546,8 +502,12 @@ func (a *Console) staffAccount(c echo.Context) error {
 		return err
 	}
 	a.auditAdd(c, staffOf(c).user, "lookup", addr.String(), "")
-	page := a.accountData(c, addr, p)
-	return a.staffPage(c, http.StatusOK, "staff_account.html", page)
+	return a.account(c, http.StatusOK, a.accountData(c, addr, p))
+}
+
+// account answers with an account's page.
+func (a *Console) account(c echo.Context, status int, p templates.StaffAccountPage) error {
+	return staffPage(c, status, func(w io.Writer) error { return a.pages.StaffAccount(w, p) })
 }
 
 // staffProbe runs the probe with what the caller reads out of the
@@ -565,7 +525,7 @@ func (a *Console) staffProbe(c echo.Context) error {
 	if ferr := check.FieldErrors(in.Errs); ferr != nil {
 		page := a.accountData(c, addr, p)
 		page.Form, page.Error = in.Form, ferr.Error()
-		return a.staffPage(c, http.StatusBadRequest, "staff_account.html", page)
+		return a.account(c, http.StatusBadRequest, page)
 	}
 	s := staffOf(c)
 	rep, err := a.runProbe(c, s.user, "probe",
@@ -593,17 +553,6 @@ func (a *Console) runProbe(c echo.Context, who, action string, req check.Request
 	return res.Report, nil
 }
 
-// reportPage is a probe report's view.
-type reportPage struct {
-	staffFrame
-	ID     string
-	Report *probe.Report
-	Print  bool
-	Steps  []probe.Step
-	Right  []finding.Finding
-	Wrong  []finding.Finding
-}
-
 func (a *Console) staffReport(c echo.Context) error {
 	s := staffOf(c)
 	id, asJSON := strings.CutSuffix(c.Param("id"), ".json")
@@ -615,7 +564,7 @@ func (a *Console) staffReport(c echo.Context) error {
 		c.Response().Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "probe-"+rep.Address+".json"))
 		return c.JSONPretty(http.StatusOK, rep, "  ")
 	}
-	page := reportPage{staffFrame: frameOf(c), ID: id, Report: rep, Print: c.QueryParam("print") != ""}
+	page := templates.StaffReportPage{StaffFrame: frameOf(c, "Probe of "+rep.Address), ID: id, Report: rep, Print: c.QueryParam("print") != ""}
 	page.Steps = append([]probe.Step(nil), rep.Steps...)
 	sort.SliceStable(page.Steps, func(i, j int) bool { return page.Steps[i].Severity > page.Steps[j].Severity })
 	for _, f := range rep.Findings {
@@ -625,14 +574,13 @@ func (a *Console) staffReport(c echo.Context) error {
 			page.Wrong = append(page.Wrong, f)
 		}
 	}
-	return a.staffPage(c, http.StatusOK, "staff_report.html", page)
-}
-
-type auditPage struct {
-	staffFrame
-	Entries []AuditEntry
+	return staffPage(c, http.StatusOK, func(w io.Writer) error { return a.pages.StaffReport(w, page) })
 }
 
 func (a *Console) staffAudit(c echo.Context) error {
-	return a.staffPage(c, http.StatusOK, "staff_audit.html", auditPage{staffFrame: frameOf(c), Entries: a.staff.audit.latest(200)})
+	p := templates.StaffAuditPage{StaffFrame: frameOf(c, "Audit log")}
+	for _, e := range a.staff.audit.latest(200) {
+		p.Entries = append(p.Entries, templates.StaffAuditEntry(e))
+	}
+	return staffPage(c, http.StatusOK, func(w io.Writer) error { return a.pages.StaffAudit(w, p) })
 }

@@ -40,19 +40,21 @@ const maxCheckForm = 16 << 10
 
 // checkPage builds the check page of an address, or answers with the
 // start page and the reason (ok false).
-func (a *Pages) checkPage(c echo.Context) (templates.HelpPage, autoconfig.Policy, bool, error) {
-	page, pol, ok, err := a.helpPageFor(c, "Check the settings of %s")
+func (a *Pages) checkPage(c echo.Context) (templates.HelpCheckPage, autoconfig.Policy, bool, error) {
+	d, pol, ok, err := a.helpPageFor(c, "Check the settings of %s")
 	if !ok {
-		return page, pol, false, err
+		return templates.HelpCheckPage{}, pol, false, err
 	}
-	page.Check = &templates.HelpCheck{CSRF: a.forms.Token(c), PasswordAvailable: a.auth != nil && request.SecretsAllowed(c)}
+	page := templates.HelpCheckPage{Frame: d.Frame, HelpAddress: d.HelpAddress,
+		Check: templates.HelpCheck{PasswordAvailable: a.auth != nil && request.SecretsAllowed(c)}}
+	page.CSRF = a.forms.Token(c)
 	if a.auth != nil && !request.SecretsAllowed(c) {
 		page.Check.SecureURL = pol.Web.BaseURL + "/check/" + url.PathEscape(page.Settings.Address)
 	}
 	return page, pol, true, nil
 }
 
-func (a *Pages) renderCheck(c echo.Context, code int, page templates.HelpPage) error {
+func (a *Pages) renderCheck(c echo.Context, code int, page templates.HelpCheckPage) error {
 	return a.render(c, code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpCheck(b, page) })
 }
 
@@ -85,7 +87,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	}
 	address := page.Settings.Address
 	in := check.ParseForm(r.PostForm)
-	ch := page.Check
+	ch := &page.Check
 	ch.Form, ch.FieldErrors = in.Form, in.Errs
 	if len(in.Errs) > 0 {
 		return a.renderCheck(c, http.StatusBadRequest, page)
@@ -141,7 +143,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 }
 
 // throttled answers a check whose password may not be tried now.
-func (a *Pages) throttled(c echo.Context, page templates.HelpPage, wait time.Duration) error {
+func (a *Pages) throttled(c echo.Context, page templates.HelpCheckPage, wait time.Duration) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	page.Check.Notice = fmt.Sprintf("Too many failed logins for this address or from your network: passwords are not tested for a while. Try again in %s, or check your settings now without the password. Also correct the password on every device that checks this mailbox: an old device with a wrong password keeps the account blocked.", auth.WaitWords(wait))
 	return a.renderCheck(c, http.StatusTooManyRequests, page)

@@ -156,8 +156,8 @@ func (a *Pages) servedDomains() string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-func (a *Pages) startPage(address, msg string) templates.HelpPage {
-	p := templates.HelpPage{Title: "Set up your email", Address: address, Error: msg}
+func (a *Pages) startPage(address, msg string) templates.HelpStartPage {
+	p := templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
 	for _, pol := range a.policies.Policies() {
 		p.Providers = append(p.Providers, templates.HelpProvider{Domain: pol.Domain, DisplayName: pol.DisplayName})
 	}
@@ -183,17 +183,19 @@ func (a *Pages) helpLookup(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, helpURL(r.address.String()))
 }
 
-// helpPageFor looks up the :address of a help page; on failure it has
-// answered with the start page and the reason, and ok is false.
-func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpPage, autoconfig.Policy, bool, error) {
+// helpPageFor looks up the :address of a help page: the overview's
+// view, whose parts (the frame titled with title, what every page about
+// the address has) the other pages take. On failure it has answered
+// with the start page and the reason, and ok is false.
+func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpDomainPage, autoconfig.Policy, bool, error) {
 	value := request.PathAddress(c)
 	r := a.helpAddress(value)
 	if r.code != 0 {
 		p := a.startPage(value, r.msg)
-		return p, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
+		return templates.HelpDomainPage{}, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 	}
 	s := helpSettings(r.policy, r.address.String())
-	page := templates.HelpPage{Title: fmt.Sprintf(title, s.Address), Address: s.Address, Settings: &s}
+	page := templates.HelpDomainPage{Frame: templates.Frame{Title: fmt.Sprintf(title, s.Address)}, HelpAddress: templates.HelpAddress{Settings: s}}
 	for _, cl := range templates.HelpClients {
 		cl.URL = s.HelpURL + "/" + cl.ID
 		page.Clients = append(page.Clients, cl)
@@ -226,19 +228,20 @@ func (a *Pages) helpClient(c echo.Context) error {
 	if !known {
 		title = "Mail settings for %s"
 	}
-	page, _, ok, err := a.helpPageFor(c, title)
+	d, _, ok, err := a.helpPageFor(c, title)
 	if !ok {
 		return err
 	}
 	if !known {
-		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, page.Settings.HelpURL)
+		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
 	}
+	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
 			page.Client = cl
 		}
 	}
-	return a.render(c, http.StatusOK, "private, no-cache", func(b *bytes.Buffer) error { return a.pages.HelpClientPage(b, page) })
+	return a.render(c, http.StatusOK, "private, no-cache", func(b *bytes.Buffer) error { return a.pages.HelpClient(b, page) })
 }
 
 func helpURL(address string) string { return "/help/" + url.PathEscape(address) }
