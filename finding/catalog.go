@@ -4,7 +4,7 @@ import "slices"
 
 // Entry describes one kind of finding. Fix and Staff may contain
 // placeholders in braces ({address}, {field}, {value}, {expected},
-// {days}, {port}) that a finding fills in (New).
+// {days}, {port}, {speaks}) that a finding fills in (New).
 type Entry struct {
 	ID       string
 	Severity Severity
@@ -67,6 +67,9 @@ var Catalog = []Entry{
 	{"server.starttls-missing", Critical, FaultServer, "The server offers no encryption on this port",
 		"Nothing on your side is wrong: the server does not offer STARTTLS on {value}. Keep the connection security at STARTTLS (do not turn encryption off) and call us.",
 		"{value} does not advertise STARTTLS (POP3: STLS in CAPA): enable TLS on that listener (Dovecot: ssl = yes with a certificate)"},
+	{"server.tls-mode-mismatch", Critical, FaultServer, "The server's port speaks the other connection security than published",
+		"Nothing on your side is wrong: the server's port {port} speaks {speaks}, but the published settings say {expected}. Keep the settings you were given and call us.",
+		"{value} speaks {speaks}, the policy says {expected}: change the port's mode (Dovecot: ssl = yes on an inet_listener means SSL/TLS; Postfix: smtpd_tls_wrappermode) or publish {speaks} for this port"},
 	{"server.temporary-failure", Warning, FaultServer, "The server reported a temporary problem",
 		"Nothing on your side is wrong: the server reported a temporary problem. Try again in a few minutes; if it persists, call us.",
 		"server answered with a temporary failure: {value}; see the server's log"},

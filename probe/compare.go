@@ -41,6 +41,17 @@ func wellKnownSecurity(port int) string {
 // field, and returns the findings (settings.ok when nothing is wrong).
 // Fields left empty in c are not compared.
 func Compare(p autoconfig.Policy, address string, c ClientSettings) []finding.Finding {
+	return compareLive(p, address, c, liveModes{})
+}
+
+// liveModes is the connection security the reported incoming and
+// outgoing ports were found to speak live ("" when not checked).
+type liveModes struct{ in, out autoconfig.Security }
+
+// compareLive is Compare where what a reported port speaks is known
+// live: port.security-mismatch then names the mode the port really
+// speaks, not the one the policy says it should.
+func compareLive(p autoconfig.Policy, address string, c ClientSettings, live liveModes) []finding.Finding {
 	var out []finding.Finding
 	in := c.Incoming
 	proto := strings.ToLower(strings.TrimSpace(in.Protocol))
@@ -61,7 +72,7 @@ func Compare(p autoconfig.Policy, address string, c ClientSettings) []finding.Fi
 		candidates = p.Incoming()
 	}
 	if len(candidates) > 0 {
-		out = append(out, compareEndpoint(candidates, in.Host, in.Port, in.Security, finding.FieldInHost, finding.FieldInPort, finding.FieldInSec, "incoming")...)
+		out = append(out, compareEndpoint(candidates, in.Host, in.Port, in.Security, live.in, finding.FieldInHost, finding.FieldInPort, finding.FieldInSec, "incoming")...)
 	}
 	if in.Username != "" {
 		if f, bad := compareUsername(address, in.Username, finding.FieldInUser, "incoming"); bad {
@@ -77,7 +88,7 @@ func Compare(p autoconfig.Policy, address string, c ClientSettings) []finding.Fi
 		out = append(out, finding.New("smtp.auth-disabled", finding.Vars{"address": address}, `outgoing "requires authentication" is off`))
 	}
 	if len(p.Submission) > 0 {
-		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, finding.FieldOutHost, finding.FieldOutPort, finding.FieldOutSec, "outgoing")...)
+		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, live.out, finding.FieldOutHost, finding.FieldOutPort, finding.FieldOutSec, "outgoing")...)
 	}
 	if outg.Username != "" && (outg.Auth == nil || *outg.Auth) {
 		if f, bad := compareUsername(address, outg.Username, finding.FieldOutUser, "outgoing"); bad {
@@ -100,8 +111,9 @@ func describe(list []autoconfig.Endpoint) string {
 	return strings.Join(parts, ", ")
 }
 
-// compareEndpoint checks one server's host, port and security.
-func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, security, fHost, fPort, fSec, side string) []finding.Finding {
+// compareEndpoint checks one server's host, port and security; live,
+// when known, is what the port was found to speak.
+func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, security string, live autoconfig.Security, fHost, fPort, fSec, side string) []finding.Finding {
 	var out []finding.Finding
 	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
 	sec := ""
@@ -120,22 +132,35 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 		return out
 	}
 	i := slices.IndexFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Port == port })
+	speaks := "the port speaks"
+	if live != "" {
+		speaks = "the port was found to speak"
+	}
 	if i >= 0 {
 		want := string(candidates[i].Security)
+		if live != "" {
+			// A port that speaks what the client says: the server is at
+			// fault (server.tls-mode-mismatch of its connect step).
+			want = string(live)
+		}
 		switch {
 		case sec == "" || sec == want:
 		case sec == string(autoconfig.None):
 			out = append(out, finding.New("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(want)},
-				fmt.Sprintf("%s port %d with connection security None; the port speaks %s", side, port, securityLabel(want))))
+				fmt.Sprintf("%s port %d with connection security None; %s %s", side, port, speaks, securityLabel(want))))
 		default:
 			out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
-				fmt.Sprintf("%s port %d with %s; the port speaks %s", side, port, securityLabel(sec), securityLabel(want))))
+				fmt.Sprintf("%s port %d with %s; %s %s", side, port, securityLabel(sec), speaks, securityLabel(want))))
 		}
 		return out
 	}
 	// A port the policy does not have. A standard port with the other
 	// standard mode is the classic 465/587 confusion: say that first.
-	if wk := wellKnownSecurity(port); sec != "" && wk != "" && sec != wk {
+	wk := wellKnownSecurity(port)
+	if live != "" {
+		wk = string(live)
+	}
+	if sec != "" && wk != "" && sec != wk {
 		out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
 			fmt.Sprintf("%s port %d with %s; port %d speaks %s", side, port, securityLabel(sec), port, securityLabel(wk))))
 	}

@@ -14,14 +14,16 @@ import (
 
 // connect inspects one endpoint without logging in.
 func (r *runner) connect(ctx context.Context, e autoconfig.Endpoint, s *stepState) {
-	switch e.Protocol {
-	case autoconfig.IMAP:
-		r.connectIMAP(ctx, e, s)
-	case autoconfig.POP3:
-		r.connectPOP3(ctx, e, s)
-	default:
-		r.connectSMTP(ctx, e, s)
-	}
+	r.withModeCheck(ctx, e, s, func(ctx context.Context, s *stepState) {
+		switch e.Protocol {
+		case autoconfig.IMAP:
+			r.connectIMAP(ctx, e, s)
+		case autoconfig.POP3:
+			r.connectPOP3(ctx, e, s)
+		default:
+			r.connectSMTP(ctx, e, s)
+		}
+	})
 }
 
 // checkDNS asks opts.Resolver for every record the policy says the

@@ -213,10 +213,10 @@ func (p *peers) policy(host string) autoconfig.Policy {
 
 // probe runs the probe for user1 against the peers under host (every
 // name resolves to 127.0.0.1), trusting the peers' original certificate.
-func (p *peers) probe(t *testing.T, host string, roots *x509.CertPool) *Report {
+func (p *peers) probe(t *testing.T, host string, roots *x509.CertPool, client *ClientSettings) *Report {
 	t.Helper()
 	pol := p.policy(host)
-	rep, err := Run(context.Background(), Request{Address: "user1@example.test", Password: "secret"}, Options{
+	rep, err := Run(context.Background(), Request{Address: "user1@example.test", Password: "secret", Client: client}, Options{
 		Policy:      func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain },
 		RootCAs:     roots,
 		StepTimeout: 10 * time.Second,
@@ -237,9 +237,15 @@ func (p *peers) probe(t *testing.T, host string, roots *x509.CertPool) *Report {
 // report after 15 s.
 func (p *peers) expect(t *testing.T, host string, roots *x509.CertPool, want []string) *Report {
 	t.Helper()
+	return p.expectWith(t, host, roots, nil, want)
+}
+
+// expectWith is expect for a customer who reports client's settings.
+func (p *peers) expectWith(t *testing.T, host string, roots *x509.CertPool, client *ClientSettings, want []string) *Report {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		rep := p.probe(t, host, roots)
+		rep := p.probe(t, host, roots, client)
 		got := ids(rep.Findings)
 		if slices.Equal(got, want) {
 			return rep
@@ -425,6 +431,49 @@ func TestPeers(t *testing.T) {
 			submission+"smtpd_relay_restrictions=permit_mynetworks,permit_sasl_authenticated,reject",
 			submission+"smtpd_recipient_restrictions=permit_mynetworks,permit_sasl_authenticated,reject")
 		p.expect(t, host, roots, []string{"smtp.open-relay"})
+	})
+	t.Run("submission port in SSL/TLS mode", func(t *testing.T) {
+		p.postconf(t, "-P", submission+"smtpd_tls_wrappermode=yes")
+		rep := p.expect(t, host, roots, []string{"server.tls-mode-mismatch"})
+		f := rep.Findings[0]
+		port := strconv.Itoa(p.port["SUBMISSION"])
+		if f.Fault != finding.FaultServer || !strings.Contains(f.Staff, port) || !strings.Contains(f.Staff, "speaks SSL/TLS") ||
+			!strings.Contains(f.Fix, "Nothing on your side is wrong") {
+			t.Errorf("%+v", f)
+		}
+		// A customer who set what the port really speaks is told
+		// nothing about their settings; the live check, not the policy,
+		// says what the port speaks.
+		client := &ClientSettings{Incoming: Incoming{Protocol: "imap", Host: host, Port: p.port["IMAPS"], Security: "ssl"},
+			Outgoing: Outgoing{Host: host, Port: p.port["SUBMISSION"], Security: "ssl"}}
+		rep = p.expectWith(t, host, roots, client, []string{"server.tls-mode-mismatch", "settings.ok"})
+		if !slices.ContainsFunc(rep.Steps, func(s Step) bool {
+			return s.Kind == KindSecurityMode && slices.ContainsFunc(s.Evidence, func(e string) bool { return strings.Contains(e, "it speaks SSL/TLS") })
+		}) {
+			t.Errorf("no live mode step: %+v", rep.Steps)
+		}
+		client.Outgoing.Port, client.Outgoing.Security = p.port["SUBMISSIONS"], "starttls"
+		rep = p.expectWith(t, host, roots, client, []string{"port.security-mismatch", "server.tls-mode-mismatch"})
+		if f := rep.Findings[0]; !strings.Contains(f.Fix, "SSL/TLS") {
+			t.Errorf("%+v", f)
+		}
+	})
+	t.Run("IMAP STARTTLS port in SSL/TLS mode", func(t *testing.T) {
+		p.keep(t, p.dovecotConf())
+		port := strconv.Itoa(p.port["IMAP"])
+		data, err := os.ReadFile(p.dovecotConf())
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf := strings.Replace(string(data), "port = "+port+"\n", "port = "+port+"\n    ssl = yes\n", 1)
+		if err := os.WriteFile(p.dovecotConf(), []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.reload(t)
+		rep := p.expect(t, host, roots, []string{"server.tls-mode-mismatch"})
+		if f := rep.Findings[0]; !strings.Contains(f.Staff, port) || !strings.Contains(f.Staff, "the policy says STARTTLS") {
+			t.Errorf("%+v", f)
+		}
 	})
 	// The restored configuration is clean again.
 	t.Run("restored", func(t *testing.T) {

@@ -44,8 +44,11 @@ type runner struct {
 	// says nothing about POP3 retention.
 	discovered, popUnknown bool
 
-	mu       sync.Mutex
-	steps    []Step
+	mu    sync.Mutex
+	steps []Step
+	// live is the connection security the reported ports really speak
+	// (checkReportedMode), by side: "incoming", "outgoing".
+	live     map[string]autoconfig.Security
 	findings []finding.Finding
 }
 
@@ -106,7 +109,8 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 
-	r := &runner{opts: opts, stop: parent, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client}
+	r := &runner{opts: opts, stop: parent, pol: pol, address: addr.String(), local: addr.Local, password: req.Password, client: req.Client,
+		live: map[string]autoconfig.Security{}}
 	source := "policy"
 	if !ok {
 		pol, source, err = r.discover(ctx, addr)
@@ -127,14 +131,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 		rep.Expected.POP3RetentionUnknown = true
 	}
 
-	if req.Client != nil {
-		r.record(ctx, Step{Name: "compare reported settings", Kind: KindCompare}, nil, func(s *stepState) {
-			s.findings = r.compare(*req.Client)
-			s.note("compared the reported settings with the %s settings of %s", source, addr.Domain)
-		})
-	}
-
-	var wg sync.WaitGroup
+	var wg, modes sync.WaitGroup
 	for _, e := range slices.Concat(pol.IMAP, pol.POP3, pol.Submission) {
 		if !r.allowed(e.Host) {
 			continue
@@ -165,12 +162,27 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 			}
 			st := Step{Name: fmt.Sprintf("connection security of %s port %s:%d", p.side, p.host, p.port), Kind: KindSecurityMode,
 				Endpoint: &Endpoint{Protocol: p.proto, Host: p.host, Port: p.port, Security: autoconfig.Security(p.security)}}
-			wg.Go(func() {
+			modes.Go(func() {
 				r.record(ctx, st, func(ctx context.Context, s *stepState) {
-					r.checkReportedMode(ctx, s, p.proto, p.host, p.port, p.security)
+					if live := r.checkReportedMode(ctx, s, p.proto, p.host, p.port, p.security); live != "" {
+						r.mu.Lock()
+						r.live[p.side] = live
+						r.mu.Unlock()
+					}
 				}, nil)
 			})
 		}
+	}
+	// The reported settings are compared once the live modes are known:
+	// port.security-mismatch says what the port really speaks.
+	if req.Client != nil {
+		wg.Go(func() {
+			modes.Wait()
+			r.record(ctx, Step{Name: "compare reported settings", Kind: KindCompare}, nil, func(s *stepState) {
+				s.findings = r.compare(*req.Client)
+				s.note("compared the reported settings with the %s settings of %s", source, addr.Domain)
+			})
+		})
 	}
 	// The DNS records and the published document are checked against a
 	// configured policy only: discovered settings came from them.
@@ -189,6 +201,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 		wg.Go(func() { r.logins(ctx) })
 	}
 	wg.Wait()
+	modes.Wait()
 	// Stopped: the report holds the steps done and the cut ones.
 	rep.Interrupted = parent.Err() != nil
 
@@ -261,7 +274,10 @@ func (r *runner) compareSteps(a, b Step) int {
 // out what the source does not say (POP3 retention for Autodiscover and
 // SRV) and accepts the username form the document names.
 func (r *runner) compare(c ClientSettings) []finding.Finding {
-	fs := Compare(r.pol, r.address, c)
+	r.mu.Lock()
+	live := liveModes{in: r.live["incoming"], out: r.live["outgoing"]}
+	r.mu.Unlock()
+	fs := compareLive(r.pol, r.address, c, live)
 	if !r.discovered {
 		return fs
 	}
@@ -474,14 +490,16 @@ func (r *runner) logins(ctx context.Context) {
 		}
 		out := loginOther
 		r.record(ctx, endpointStep(KindLogin, e), func(ctx context.Context, s *stepState) {
-			switch p {
-			case autoconfig.IMAP:
-				out = r.loginIMAP(ctx, e, s)
-			case autoconfig.POP3:
-				out = r.loginPOP3(ctx, e, s)
-			default:
-				out = r.loginSMTP(ctx, e, s)
-			}
+			r.withModeCheck(ctx, e, s, func(ctx context.Context, s *stepState) {
+				switch p {
+				case autoconfig.IMAP:
+					out = r.loginIMAP(ctx, e, s)
+				case autoconfig.POP3:
+					out = r.loginPOP3(ctx, e, s)
+				default:
+					out = r.loginSMTP(ctx, e, s)
+				}
+			})
 		}, nil)
 		return out
 	}

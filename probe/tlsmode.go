@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/finding"
 )
 
 // greetingWait is how long the mode check waits for a server greeting
@@ -74,7 +75,8 @@ func (r *runner) detectMode(ctx context.Context, host string, port int) (speaks,
 // connection security that differs from the policy's for that port, find
 // out live which mode the server speaks there (RFC 8314 ports and the
 // policy's own). Only hosts the policy names are contacted.
-func (r *runner) checkReportedMode(ctx context.Context, s *stepState, proto autoconfig.Protocol, host string, port int, reported string) {
+// It returns the mode the port speaks ("" when unknown).
+func (r *runner) checkReportedMode(ctx context.Context, s *stepState, proto autoconfig.Protocol, host string, port int, reported string) autoconfig.Security {
 	want := autoconfig.Security("")
 	for _, e := range r.pol.Endpoints(proto) {
 		if e.Port == port && strings.EqualFold(e.Host, host) {
@@ -90,6 +92,10 @@ func (r *runner) checkReportedMode(ctx context.Context, s *stepState, proto auto
 	if want != "" {
 		s.note("the policy says %s for port %d", securityLabel(string(want)), port)
 	}
+	if want == "" {
+		want = autoconfig.Security(wellKnownSecurity(port))
+	}
+	return got.security(want)
 }
 
 // modeInDoubt reports whether a reported connection security differs
@@ -108,4 +114,81 @@ func (r *runner) modeInDoubt(proto autoconfig.Protocol, host string, port int, r
 	}
 	wk := wellKnownSecurity(port)
 	return wk != "" && wk != reported
+}
+
+// security is the connection security a port that speaks m has, given
+// what the policy says for it (a plaintext greeting is STARTTLS, or no
+// encryption where the policy says so); "" when unknown.
+func (m speaks) security(policy autoconfig.Security) autoconfig.Security {
+	switch m {
+	case speaksTLS:
+		return autoconfig.TLS
+	case speaksPlain:
+		if policy == autoconfig.None {
+			return autoconfig.None
+		}
+		return autoconfig.STARTTLS
+	}
+	return ""
+}
+
+// connFailure: the step's attempt could not talk to the port at all
+// (no connection, no greeting, no TLS), as opposed to a refused login.
+func connFailure(s *stepState) bool {
+	for _, f := range s.findings {
+		switch f.ID {
+		case "tls.failed", "server.unreachable", "server.temporary-failure", "server.starttls-missing":
+			return true
+		}
+	}
+	return s.err != "" && len(s.findings) == 0
+}
+
+// withModeCheck runs fn, the connect or login step of e. When fn fails to
+// talk to the port, or has not finished within greetingWait (a client
+// waiting for the greeting of a port that waits for a TLS handshake), it
+// finds out live which mode the port speaks (detectMode). A port that
+// speaks the other mode than the policy says is server.tls-mode-mismatch,
+// instead of what the attempt made of it: a timeout waiting for the
+// greeting, or a record that "does not look like a TLS handshake".
+func (r *runner) withModeCheck(ctx context.Context, e autoconfig.Endpoint, s *stepState, fn func(context.Context, *stepState)) {
+	if e.Security != autoconfig.TLS && e.Security != autoconfig.STARTTLS {
+		fn(ctx, s)
+		return
+	}
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var as stepState
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(actx, &as)
+	}()
+	wait := time.NewTimer(greetingWait)
+	defer wait.Stop()
+	select {
+	case <-done:
+		if !connFailure(&as) {
+			*s = as
+			return
+		}
+	case <-wait.C:
+	}
+	got, evidence := r.detectMode(ctx, e.Host, e.Port)
+	live := got.security(e.Security)
+	if live == "" || live == e.Security {
+		<-done
+		*s = as
+		return
+	}
+	cancel()
+	<-done
+	where := fmt.Sprintf("%s:%d", e.Host, e.Port)
+	s.evidence = append(as.evidence, evidence)
+	s.err = fmt.Sprintf("%s speaks %s; the policy says %s", where, securityLabel(string(live)), securityLabel(string(e.Security)))
+	if as.err != "" {
+		s.note("the attempt with %s failed: %s", securityLabel(string(e.Security)), as.err)
+	}
+	s.find(finding.New("server.tls-mode-mismatch", finding.Vars{"value": where, "port": strconv.Itoa(e.Port),
+		"speaks": securityLabel(string(live)), "expected": securityLabel(string(e.Security))}, evidence))
 }
