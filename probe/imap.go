@@ -111,29 +111,10 @@ func (r *runner) connectIMAP(ctx context.Context, e autoconfig.Endpoint, s *step
 // loginIMAP logs in with the full address (go-imap's client) and reads
 // the INBOX message count.
 func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepState) loginOutcome {
-	c, err := r.dial(ctx, e)
+	cl, err := r.imapClient(ctx, e)
 	if err != nil {
-		unreachable(s, e, err)
+		connFailed(s, e, err)
 		return loginOther
-	}
-	defer c.Close()
-	var cl *imapclient.Client
-	switch e.Security {
-	case autoconfig.TLS:
-		tc, err := handshake(ctx, c, r.strictConfig(e.Host))
-		if err != nil {
-			tlsFailed(s, e, err)
-			return loginOther
-		}
-		cl = imapclient.New(tc, nil)
-	case autoconfig.STARTTLS:
-		cl, err = imapclient.NewStartTLS(c, &imapclient.Options{TLSConfig: r.strictConfig(e.Host)})
-		if err != nil {
-			tlsFailed(s, e, fmt.Errorf("TLS handshake (STARTTLS): %w", err))
-			return loginOther
-		}
-	default:
-		cl = imapclient.New(c, nil)
 	}
 	defer cl.Close()
 	s.note("LOGIN as %s", r.loginName())
@@ -153,8 +134,7 @@ func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 			s.find(finding.New("server.temporary-failure", finding.Vars{"value": reply}, reply))
 			return loginOther
 		}
-		s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
-		return loginRefused
+		return r.refused(ctx, e, s, reply)
 	}
 	s.note("login accepted")
 	if data, err := cl.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait(); err == nil && data.NumMessages != nil {
@@ -162,4 +142,30 @@ func (r *runner) loginIMAP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 	}
 	cl.Logout().Wait()
 	return loginOK
+}
+
+// imapClient connects to e with a verified certificate (TLS or
+// STARTTLS as e says), ready to log in.
+func (r *runner) imapClient(ctx context.Context, e autoconfig.Endpoint) (*imapclient.Client, error) {
+	c, err := r.dial(ctx, e)
+	if err != nil {
+		return nil, &connectError{err}
+	}
+	switch e.Security {
+	case autoconfig.TLS:
+		tc, err := handshake(ctx, c, r.strictConfig(e.Host))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return imapclient.New(tc, nil), nil
+	case autoconfig.STARTTLS:
+		cl, err := imapclient.NewStartTLS(c, &imapclient.Options{TLSConfig: r.strictConfig(e.Host)})
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake (STARTTLS): %w", err)
+		}
+		return cl, nil
+	}
+	return imapclient.New(c, nil), nil
 }

@@ -370,6 +370,13 @@ func TestPeers(t *testing.T) {
 		if rep.Worst != finding.OK {
 			t.Errorf("worst %s, want ok", rep.Worst)
 		}
+		// The full address works: no extra login with the bare local
+		// part (it would leave a failed-login line on the server).
+		for _, st := range rep.Steps {
+			if slices.ContainsFunc(st.Evidence, func(e string) bool { return strings.Contains(e, "extra login") }) {
+				t.Errorf("%s: %q", st.Name, st.Evidence)
+			}
+		}
 	})
 	t.Run("certificate for another name", func(t *testing.T) {
 		rep := p.expect(t, "imap.other.test", roots, []string{"tls.name-mismatch", "tls.failed"})
@@ -474,6 +481,32 @@ func TestPeers(t *testing.T) {
 		if f := rep.Findings[0]; !strings.Contains(f.Staff, port) || !strings.Contains(f.Staff, "the policy says STARTTLS") {
 			t.Errorf("%+v", f)
 		}
+	})
+	t.Run("passdb knows only the bare local part", func(t *testing.T) {
+		users := filepath.Join(p.dir, "dovecot", "users")
+		p.keep(t, users)
+		data, err := os.ReadFile(users)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(users, []byte(strings.ReplaceAll(string(data), "@example.test:", ":")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p.reload(t)
+		// The right password with the full address is refused: not
+		// login.failed, but the server's fault, found by one extra login
+		// as the bare local part that the report mentions.
+		rep := p.expect(t, host, roots, []string{"server.username-form"})
+		f := rep.Findings[0]
+		if f.Fault != finding.FaultServer || !strings.Contains(f.Fix, `"user1"`) ||
+			!slices.ContainsFunc(f.Evidence, func(e string) bool { return strings.Contains(e, "extra login") }) {
+			t.Errorf("%+v", f)
+		}
+		// A customer whose working username is the bare local part is
+		// not told to switch to the full address.
+		client := &ClientSettings{Incoming: Incoming{Protocol: "imap", Host: host, Port: p.port["IMAPS"], Security: "ssl", Username: "user1"},
+			Outgoing: Outgoing{Host: host, Port: p.port["SUBMISSIONS"], Security: "ssl", Username: "user1"}}
+		p.expectWith(t, host, roots, client, []string{"server.username-form", "settings.ok"})
 	})
 	// The restored configuration is clean again.
 	t.Run("restored", func(t *testing.T) {

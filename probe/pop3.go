@@ -222,18 +222,10 @@ func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		return loginOther
 	}
 	defer p.c.Close()
-	if mechs, ok := hasCap(caps, "SASL"); ok && slices.ContainsFunc(strings.Fields(mechs), func(m string) bool { return strings.EqualFold(m, "PLAIN") }) {
-		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + r.loginName() + "\x00" + r.password))
-		_, err = p.cmd("AUTH PLAIN %s", ir)
-		s.note("AUTH PLAIN as %s", r.loginName())
-	} else {
-		if _, err = p.cmd("USER %s", r.loginName()); err == nil {
-			_, err = p.cmd("PASS %s", r.password)
-		}
-		s.note("USER/PASS as %s", r.loginName())
-	}
+	how, err := p.auth(caps, r.loginName(), r.password)
+	s.note("%s as %s", how, r.loginName())
 	if err != nil {
-		return r.pop3LoginFailed(s, e, err)
+		return r.pop3LoginFailed(ctx, s, e, err)
 	}
 	s.note("login accepted")
 	if after, err := p.capa(); err == nil {
@@ -273,6 +265,21 @@ func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 	return loginOK
 }
 
+// auth logs in as user with AUTH PLAIN when CAPA offers it, else with
+// USER/PASS, and says which.
+func (p *pop3Client) auth(caps []string, user, password string) (string, error) {
+	if mechs, ok := hasCap(caps, "SASL"); ok && slices.ContainsFunc(strings.Fields(mechs), func(m string) bool { return strings.EqualFold(m, "PLAIN") }) {
+		ir := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+		_, err := p.cmd("AUTH PLAIN %s", ir)
+		return "AUTH PLAIN", err
+	}
+	_, err := p.cmd("USER %s", user)
+	if err == nil {
+		_, err = p.cmd("PASS %s", password)
+	}
+	return "USER/PASS", err
+}
+
 // oldest judges the age of message 1 (the oldest in the maildrop)
 // against the policy's delete-after days.
 func (r *runner) oldest(hdr []string, count int64, s *stepState) {
@@ -301,7 +308,7 @@ func (r *runner) oldest(hdr []string, count int64, s *stepState) {
 }
 
 // pop3LoginFailed maps the RFC 2449/3206 response codes to findings.
-func (r *runner) pop3LoginFailed(s *stepState, e autoconfig.Endpoint, err error) loginOutcome {
+func (r *runner) pop3LoginFailed(ctx context.Context, s *stepState, e autoconfig.Endpoint, err error) loginOutcome {
 	s.fail(fmt.Errorf("POP3 login: %w", err))
 	var pe *pop3Error
 	if !errors.As(err, &pe) {
@@ -323,8 +330,7 @@ func (r *runner) pop3LoginFailed(s *stepState, e autoconfig.Endpoint, err error)
 		s.find(finding.New("server.temporary-failure", finding.Vars{"value": reply}, reply))
 		return loginOther
 	}
-	s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
-	return loginRefused
+	return r.refused(ctx, e, s, reply)
 }
 
 // connFailed records a failed connection: unreachable or TLS.

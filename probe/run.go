@@ -46,6 +46,10 @@ type runner struct {
 
 	mu    sync.Mutex
 	steps []Step
+	// bareOnly: the server refused the full address and accepted the
+	// bare local part with the same password (server.username-form);
+	// the later logins use the bare form.
+	bareOnly bool
 	// live is the connection security the reported ports really speak
 	// (checkReportedMode), by side: "incoming", "outgoing".
 	live     map[string]autoconfig.Security
@@ -206,7 +210,7 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 	rep.Interrupted = parent.Err() != nil
 
 	rep.Steps = r.sortedSteps()
-	rep.Findings = finding.Merge(r.findings)
+	rep.Findings = finding.Merge(r.usernameForm(r.findings))
 	finding.Sort(rep.Findings)
 	if rep.Findings == nil {
 		rep.Findings = []finding.Finding{}
@@ -224,7 +228,10 @@ func Run(ctx context.Context, req Request, opts Options) (*Report, error) {
 // loginName is the username the logins use: the full address, or the
 // bare local part when discovered settings name that form.
 func (r *runner) loginName() string {
-	if r.discovered && r.pol.Username == autoconfig.LocalPart {
+	r.mu.Lock()
+	bare := r.bareOnly
+	r.mu.Unlock()
+	if bare || r.discovered && r.pol.Username == autoconfig.LocalPart {
 		return r.local
 	}
 	return r.address

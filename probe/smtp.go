@@ -174,8 +174,7 @@ func (r *runner) loginSMTP(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 			s.find(finding.New("tls.failed", finding.Vars{"value": fmt.Sprintf("%s:%d", e.Host, e.Port), "expected": securityLabel(string(e.Security))}, reply))
 			return loginOther
 		}
-		s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
-		return loginRefused
+		return r.refused(ctx, e, s, reply)
 	}
 	s.note("login accepted")
 	if err := cl.Mail(r.address, nil); err != nil {
