@@ -508,6 +508,41 @@ func TestPeers(t *testing.T) {
 			Outgoing: Outgoing{Host: host, Port: p.port["SUBMISSIONS"], Security: "ssl", Username: "user1"}}
 		p.expectWith(t, host, roots, client, []string{"server.username-form", "settings.ok"})
 	})
+	t.Run("POP3 UIDLs over time", func(t *testing.T) {
+		// Dovecot keeps its UIDLs: the second session lists the same
+		// ones, and nothing is reported.
+		maildir := filepath.Join(p.dir, "mail", "example.test", "user1", "Maildir")
+		for _, d := range []string{"new", "cur", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(maildir, d), 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 3 {
+			msg := fmt.Sprintf("From: user2@example.test\r\nTo: user1@example.test\r\nDate: %s\r\nSubject: %d\r\n\r\nbody %d\r\n",
+				time.Now().Format(time.RFC1123Z), i, i)
+			name := fmt.Sprintf("%d.probe%d.localhost", time.Now().Unix(), i)
+			if err := os.WriteFile(filepath.Join(maildir, "new", name), []byte(msg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := filepath.Walk(maildir, func(path string, _ os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			return os.Chown(path, 65534, 65534)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rep := p.expect(t, host, roots, nil)
+		if !slices.ContainsFunc(rep.Steps, func(s Step) bool {
+			return s.Kind == KindLogin && s.Endpoint.Protocol == autoconfig.POP3 &&
+				slices.ContainsFunc(s.Evidence, func(e string) bool {
+					return strings.Contains(e, "UIDLs unchanged in a second session") && strings.Contains(e, "(3 and 3 messages)")
+				})
+		}) {
+			t.Errorf("no UIDL comparison: %+v", rep.Steps)
+		}
+	})
 	// The restored configuration is clean again.
 	t.Run("restored", func(t *testing.T) {
 		p.expect(t, host, roots, nil)

@@ -202,15 +202,58 @@ func (r *runner) connectPOP3(ctx context.Context, e autoconfig.Endpoint, s *step
 		}
 	}
 	s.note("CAPA: %s", strings.Join(after, ", "))
-	if v, ok := hasCap(after, "LOGIN-DELAY"); ok && v != "0" {
-		ev := []string{"CAPA LOGIN-DELAY " + v}
-		if r.password != "" {
-			// RFC 2449 §6.8: the probe's own login counts too.
-			ev = append(ev, "this check logs in over POP3 too: the customer's mail program may be refused with [LOGIN-DELAY] for the next "+v+" seconds")
-		}
-		s.find(finding.New("pop3.login-delay", finding.Vars{"value": "LOGIN-DELAY " + v, "expected": v + " seconds"}, ev...))
+	if v, _ := hasCap(after, "LOGIN-DELAY"); strings.HasSuffix(strings.ToUpper(v), " USER") && r.password != "" {
+		// Varies by user: the login step reads the user's own value.
+		s.note("LOGIN-DELAY %s: the user's own delay is in the CAPA after login", v)
+	} else if d, ok := loginDelay(after); ok {
+		r.loginDelayFinding(s, d, "CAPA LOGIN-DELAY "+strconv.Itoa(int(d/time.Second)))
 	}
 	p.cmd("QUIT")
+}
+
+// loginDelay reads CAPA's LOGIN-DELAY (RFC 2449 §6.8: before login
+// possibly followed by USER, after login the user's own value); ok only
+// for a delay above zero.
+func loginDelay(caps []string) (time.Duration, bool) {
+	v, ok := hasCap(caps, "LOGIN-DELAY")
+	if !ok {
+		return 0, false
+	}
+	f := strings.Fields(v)
+	if len(f) == 0 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return time.Duration(n) * time.Second, true
+}
+
+// minutes says a delay in minutes: "15 minutes", "1 minute", "2 minutes
+// (90 seconds)".
+func minutes(d time.Duration) string {
+	sec := int(d / time.Second)
+	m := (sec + 59) / 60
+	text := fmt.Sprintf("%d minutes", m)
+	if m == 1 {
+		text = "1 minute"
+	}
+	if sec%60 != 0 {
+		text += fmt.Sprintf(" (%d seconds)", sec)
+	}
+	return text
+}
+
+// loginDelayFinding reports the server's LOGIN-DELAY d, in minutes, and
+// with a password warns that the probe's own logins count against the
+// customer's mail program (RFC 2449 §6.8).
+func (r *runner) loginDelayFinding(s *stepState, d time.Duration, seen string) {
+	ev := []string{seen}
+	if r.password != "" {
+		ev = append(ev, "this check logs in over POP3 too: the customer's mail program may be refused with [LOGIN-DELAY] for the next "+minutes(d))
+	}
+	s.find(finding.New("pop3.login-delay", finding.Vars{"value": seen, "expected": minutes(d)}, ev...))
 }
 
 // loginPOP3 logs in read-only: STAT, UIDL count, TOP 1 0 for the oldest
@@ -222,15 +265,20 @@ func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		return loginOther
 	}
 	defer p.c.Close()
+	delay, _ := loginDelay(caps)
 	how, err := p.auth(caps, r.loginName(), r.password)
 	s.note("%s as %s", how, r.loginName())
 	if err != nil {
-		return r.pop3LoginFailed(ctx, s, e, err)
+		return r.pop3LoginFailed(ctx, s, e, err, delay)
 	}
 	s.note("login accepted")
 	if after, err := p.capa(); err == nil {
 		if v, ok := hasCap(after, "EXPIRE"); ok {
 			s.note("server expiry (CAPA EXPIRE after login): %s", v)
+		}
+		if d, ok := loginDelay(after); ok {
+			delay = d
+			r.loginDelayFinding(s, d, fmt.Sprintf("CAPA after login: LOGIN-DELAY %d", int(d/time.Second)))
 		}
 	}
 	text, err := p.cmd("STAT")
@@ -241,16 +289,12 @@ func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 	}
 	var count, size int64
 	fmt.Sscanf(text, "%d %d", &count, &size)
-	uidls := 0
-	if _, err := p.cmd("UIDL"); err == nil {
-		l, err := p.lines()
-		if err != nil {
-			s.fail(fmt.Errorf("UIDL: %w", err))
-			return loginOK
-		}
-		uidls = len(l)
+	first, err := p.uidlList()
+	if err != nil {
+		s.fail(err)
+		return loginOK
 	}
-	s.note("mailbox: %d messages, %d bytes, %d UIDLs", count, size, uidls)
+	s.note("mailbox: %d messages, %d bytes, %d UIDLs", count, size, len(first))
 	if count > 0 {
 		if _, err := p.cmd("TOP 1 0"); err == nil {
 			hdr, err := p.lines()
@@ -262,6 +306,7 @@ func (r *runner) loginPOP3(ctx context.Context, e autoconfig.Endpoint, s *stepSt
 		}
 	}
 	p.cmd("QUIT")
+	r.recheckUIDLs(ctx, e, s, first, delay)
 	return loginOK
 }
 
@@ -308,7 +353,8 @@ func (r *runner) oldest(hdr []string, count int64, s *stepState) {
 }
 
 // pop3LoginFailed maps the RFC 2449/3206 response codes to findings.
-func (r *runner) pop3LoginFailed(ctx context.Context, s *stepState, e autoconfig.Endpoint, err error) loginOutcome {
+// delay is the LOGIN-DELAY the CAPA before login named (0: none).
+func (r *runner) pop3LoginFailed(ctx context.Context, s *stepState, e autoconfig.Endpoint, err error, delay time.Duration) loginOutcome {
 	s.fail(fmt.Errorf("POP3 login: %w", err))
 	var pe *pop3Error
 	if !errors.As(err, &pe) {
@@ -320,7 +366,11 @@ func (r *runner) pop3LoginFailed(ctx context.Context, s *stepState, e autoconfig
 		s.find(finding.New("pop3.in-use", finding.Vars{"value": reply}, reply))
 		return loginOK // the credentials were right
 	case "LOGIN-DELAY":
-		s.find(finding.New("pop3.login-delay", finding.Vars{"value": reply, "expected": "the server's LOGIN-DELAY"}, reply))
+		every := "a few minutes (the server does not say how long)"
+		if delay > 0 {
+			every = minutes(delay)
+		}
+		s.find(finding.New("pop3.login-delay", finding.Vars{"value": reply, "expected": every}, reply))
 		return loginOther
 	case "SYS/TEMP", "SYS/PERM":
 		if strings.Contains(strings.ToLower(pe.Text), "too many") {

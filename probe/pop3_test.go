@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"slices"
@@ -29,6 +30,12 @@ type fakePOP3 struct {
 
 	mu    sync.Mutex
 	verbs []string
+	// capa is the CAPA line about LOGIN-DELAY before login ("": none),
+	// capaAfter after login; rotate gives the messages new UIDLs at
+	// each login; logins counts the accepted logins.
+	capa, capaAfter string
+	rotate          bool
+	logins          int
 }
 
 func startFakePOP3(t *testing.T, cfg *tls.Config, login, date string) *fakePOP3 {
@@ -37,7 +44,7 @@ func startFakePOP3(t *testing.T, cfg *tls.Config, login, date string) *fakePOP3 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakePOP3{ln: ln, login: login, date: date}
+	f := &fakePOP3{ln: ln, login: login, date: date, capa: "LOGIN-DELAY 900"}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -57,6 +64,7 @@ func (f *fakePOP3) serve(c net.Conn) {
 	r := bufio.NewReader(c)
 	w := func(s string) { c.Write([]byte(s + "\r\n")) }
 	w("+OK fake ready")
+	authed := false
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -66,15 +74,31 @@ func (f *fakePOP3) serve(c net.Conn) {
 		f.mu.Lock()
 		f.verbs = append(f.verbs, verb)
 		f.mu.Unlock()
+		f.mu.Lock()
+		capa, session := f.capa, 0
+		if authed {
+			capa = f.capaAfter
+		}
+		if f.rotate {
+			session = f.logins
+		}
+		f.mu.Unlock()
 		switch verb {
 		case "CAPA":
-			w("+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nSASL PLAIN\r\nLOGIN-DELAY 900\r\n.")
+			w("+OK\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nSASL PLAIN\r\n" + capa + "\r\n.")
 		case "AUTH":
 			w(f.login)
+			if authed = strings.HasPrefix(f.login, "+OK"); authed {
+				f.mu.Lock()
+				f.logins++
+				f.mu.Unlock()
+			}
 		case "STAT":
 			w("+OK 2 3000")
 		case "UIDL":
-			w("+OK\r\n1 a\r\n2 b\r\n.")
+			w(fmt.Sprintf("+OK\r\n1 a%d\r\n2 b%d\r\n.", session, session))
+		case "LIST":
+			w("+OK\r\n1 1000\r\n2 2000\r\n.")
 		case "TOP":
 			w("+OK\r\nFrom: x@example.net\r\nDate: " + f.date + "\r\nSubject: old\r\n\r\n.")
 		case "QUIT":
@@ -90,6 +114,12 @@ func (f *fakePOP3) got() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.verbs)
+}
+
+func (f *fakePOP3) loginCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.logins
 }
 
 func popPolicy(port int) autoconfig.Policy {
@@ -226,4 +256,72 @@ func TestExitCodeAndJSON(t *testing.T) {
 	if !strings.Contains(b.String(), "    fault: the server (nothing on the customer's side is wrong)\n") {
 		t.Errorf("text lacks the fault:\n%s", b.String())
 	}
+}
+
+// TestPOP3OverTime: with a password the probe lists the UIDLs in two
+// sessions; a server that renames the messages at each login is caught
+// in one run (pop3.uidl-unstable, the server's fault), one that does
+// not raises nothing. The LOGIN-DELAY named after login is stated in
+// minutes, and a delay too long to wait for skips the comparison.
+func TestPOP3OverTime(t *testing.T) {
+	cfg, certPath := testkit.TLS(t)
+	roots := rootsFrom(t, certPath)
+	run := func(t *testing.T, f *fakePOP3) *Report {
+		t.Helper()
+		pol := popPolicy(f.ln.Addr().(*net.TCPAddr).Port)
+		rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "pw"}, Options{
+			Policy:  func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain },
+			RootCAs: roots, StepTimeout: 8 * time.Second,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	date := time.Now().Format(time.RFC1123Z)
+	t.Run("UIDLs change at each login", func(t *testing.T) {
+		f := startFakePOP3(t, cfg, "+OK welcome", date)
+		f.capa, f.rotate = "", true
+		rep := run(t, f)
+		i := slices.IndexFunc(rep.Findings, func(f finding.Finding) bool { return f.ID == "pop3.uidl-unstable" })
+		if i < 0 {
+			t.Fatalf("findings %v\n%+v", ids(rep.Findings), rep.Steps)
+		}
+		got := rep.Findings[i]
+		if got.Severity != finding.Critical || got.Fault != finding.FaultServer || !strings.Contains(got.Staff, "download everything again") ||
+			!slices.ContainsFunc(got.Evidence, func(e string) bool { return strings.Contains(e, `UIDL "a1", then "a2"`) }) {
+			t.Errorf("%+v", got)
+		}
+		if n := f.loginCount(); n != 2 {
+			t.Errorf("%d logins, want 2", n)
+		}
+	})
+	t.Run("stable UIDLs", func(t *testing.T) {
+		f := startFakePOP3(t, cfg, "+OK welcome", date)
+		f.capa = ""
+		rep := run(t, f)
+		if len(rep.Findings) != 1 || rep.Findings[0].ID != "tls.expires-soon" {
+			t.Errorf("findings %v", ids(rep.Findings))
+		}
+		if !slices.ContainsFunc(rep.Steps, func(s Step) bool {
+			return slices.ContainsFunc(s.Evidence, func(e string) bool { return strings.Contains(e, "UIDLs unchanged in a second session") })
+		}) {
+			t.Errorf("no comparison: %+v", rep.Steps)
+		}
+	})
+	t.Run("LOGIN-DELAY after login", func(t *testing.T) {
+		f := startFakePOP3(t, cfg, "+OK welcome", date)
+		f.capa, f.capaAfter, f.rotate = "LOGIN-DELAY 900 USER", "LOGIN-DELAY 1200", true
+		rep := run(t, f)
+		i := slices.IndexFunc(rep.Findings, func(f finding.Finding) bool { return f.ID == "pop3.login-delay" })
+		if i < 0 || !strings.HasSuffix(rep.Findings[i].Fix, "every 20 minutes.") || slices.Contains(ids(rep.Findings), "pop3.uidl-unstable") {
+			t.Fatalf("findings %+v", rep.Findings)
+		}
+		if !slices.ContainsFunc(rep.Findings[i].Evidence, func(e string) bool { return strings.Contains(e, "for the next 20 minutes") }) {
+			t.Errorf("%+v", rep.Findings[i])
+		}
+		if n := f.loginCount(); n != 1 {
+			t.Errorf("%d logins, want 1: the probe must not log in again within LOGIN-DELAY", n)
+		}
+	})
 }
