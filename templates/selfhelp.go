@@ -106,6 +106,8 @@ type HelpFinding struct {
 	Title    string
 	Fix      string
 	Evidence []string
+	// Server: the server is at fault, not the customer's settings.
+	Server bool
 }
 
 // HelpFieldError is what is wrong with one form field's value.

@@ -116,3 +116,28 @@ func TestStaffPageTakesTheFrame(t *testing.T) {
 	checkPage(t, "staff audit", b.String(), "<title>Audit &lt;log&gt; · mailsetup staff</title>", `<body class="staff">`,
 		`name="csrf" value="tok&lt;en&gt;"`, `<span class="muted">alice</span>`)
 }
+
+// TestCheckPageSaysWhoseFault: a server fault tells the customer that
+// nothing on their side is wrong; a settings problem that they can fix it
+// in their mail program. The staff view says whose fault each finding is.
+func TestCheckPageSaysWhoseFault(t *testing.T) {
+	set, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sample()
+	c := templates.HelpCheckPage{Frame: p.Frame, HelpAddress: p.HelpAddress}
+	c.Check = templates.HelpCheck{Done: true, Problems: []templates.HelpFinding{
+		{ID: "server.starttls-missing", Severity: "critical", Title: "No STARTTLS", Fix: "Nothing on your side is wrong.", Server: true},
+		{ID: "smtp.auth-disabled", Severity: "critical", Title: "Auth off", Fix: "Turn it on."},
+	}}
+	var b strings.Builder
+	if err := set.HelpCheck(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	server, settings := strings.Index(out, "Not your settings:"), strings.Index(out, "In your settings:")
+	if server < 0 || settings < 0 || server > strings.Index(out, "Auth off") || settings < strings.Index(out, "Auth off") {
+		t.Errorf("whose fault is not shown with each finding:\n%s", out)
+	}
+}

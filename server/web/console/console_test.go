@@ -331,7 +331,7 @@ func TestStaffAccountShowsObservations(t *testing.T) {
 		t.Fatalf("probe: %d %s", run.Code, run.Body)
 	}
 	rep := b.do("GET", loc, nil).Body.String()
-	for _, want := range []string{"username.not-full-address", "smtp.auth-disabled", `id="printable"`, "Every step"} {
+	for _, want := range []string{"username.not-full-address", "smtp.auth-disabled", `id="printable"`, "Every step", "Whose fault: the customer"} {
 		if !strings.Contains(rep, want) {
 			t.Errorf("report page lacks %q", want)
 		}

@@ -130,7 +130,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 
 	ch.Done = true
 	for _, f := range rep.Findings {
-		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: f.Title, Fix: f.Fix, Evidence: f.Evidence}
+		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: f.Title, Fix: f.Fix, Evidence: f.Evidence, Server: f.Fault == finding.FaultServer}
 		switch {
 		case f.Severity >= finding.Warning:
 			ch.Problems = append(ch.Problems, hf)
