@@ -48,19 +48,19 @@ var Catalog = []Entry{
 		"POP3 on {value} offers USER or SASL PLAIN before STLS: passwords could travel in clear text; refuse logins before TLS (Dovecot: disable_plaintext_auth = yes)"},
 	{"port.security-mismatch", Critical, FaultSettings, "Port and connection security do not match",
 		`Set {field} to {expected}: port {port} needs {expected}, not "{value}". (465, 993 and 995 need SSL/TLS; 587, 143 and 110 need STARTTLS.)`,
-		"client uses {value} on port {port}; the port speaks {expected}"},
+		"the customer reports {value} on port {port}; the port speaks {expected}"},
 	{"security.none", Critical, FaultSettings, "The connection is not encrypted",
 		`Set {field} to {expected}; "None" sends your password unencrypted and the server refuses it.`,
-		"client reports no TLS for {value}"},
+		"the customer reports no TLS for {value}"},
 	{"server.wrong-host", Critical, FaultSettings, "Wrong server name",
 		`Change {field} from "{value}" to {expected}.`,
-		`client uses host "{value}", the policy has {expected}`},
+		`the customer reports host "{value}", the policy has {expected}`},
 	{"server.wrong-port", Critical, FaultSettings, "Wrong port",
 		`Change {field} from {value} to {expected}.`,
-		"client uses port {value}, the policy has {expected}"},
+		"the customer reports port {value}, the policy has {expected}"},
 	{"server.protocol-not-offered", Critical, FaultSettings, "This kind of incoming server is not offered",
 		`Set up the account again with {expected}: "{value}" is not offered for {address}.`,
-		"client uses {value}, which the policy does not offer"},
+		"the customer reports {value}, which the policy does not offer"},
 	{"server.unreachable", Critical, FaultServer, "The server cannot be reached",
 		"If this persists for more than a few minutes, call us: the server {value} is not answering. Nothing on your side is wrong.",
 		"could not connect to {value}: check that the service runs and listens there and that no firewall drops it"},
@@ -90,7 +90,7 @@ var Catalog = []Entry{
 		"POP3 leave-on-server without delete-after: {value}"},
 	{"pop3.delete-after-too-long", Warning, FaultSettings, "Mail stays on the server too long",
 		`Change "Remove from server after" (Thunderbird: "For at most ... days") from {value} to {expected} days.`,
-		"POP3 delete-after {value} days, policy {expected}"},
+		"the customer reports POP3 remove-after {value} days; the policy: {expected} days"},
 	{"pop3.leave-against-policy", Warning, FaultSettings, "The client leaves mail on the server",
 		`Untick "Leave a copy of messages on the server": this provider expects POP3 clients to download and remove mail (or use IMAP instead).`,
 		"POP3 leave-on-server reported, policy says download and delete"},
@@ -139,6 +139,16 @@ var Catalog = []Entry{
 	{"autoconfig.unreachable", Warning, FaultServer, "The autoconfig document cannot be fetched",
 		"Nothing on your side is wrong; enter the settings by hand.",
 		"fetching {value} failed: make the autoconfig web host answer"},
+}
+
+// staffReported is the staff line of a finding built from what the
+// customer reports (Reported) where the catalog's Staff states what the
+// server observed: a reported value is said as reported, never as seen.
+var staffReported = map[string]string{
+	"username.not-full-address": `the customer reports the username "{value}", not the full address {address}`,
+	"smtp.auth-disabled":        `the customer reports "requires authentication" off for outgoing mail; submission needs AUTH`,
+	"pop3.leave-forever":        `the customer reports POP3 "leave a copy on the server" without "remove after" days; the policy removes mail after {expected} days`,
+	"pop3.leave-against-policy": `the customer reports POP3 "leave a copy on the server"; the policy says download and delete`,
 }
 
 // fixForMany is the fix of several findings of one id merged (Merge)

@@ -49,6 +49,17 @@ func New(id string, v Vars, evidence ...string) Finding {
 		Fix: fill(e.Fix, v), Staff: fill(e.Staff, v), vars: v}
 }
 
+// Reported is New for a finding built from what the customer reports
+// (the probe's comparison of the client settings): its staff line says
+// "the customer reports ...", never states the value as observed.
+func Reported(id string, v Vars, evidence ...string) Finding {
+	f := New(id, v, evidence...)
+	if s, ok := staffReported[id]; ok {
+		f.Staff = fill(s, v)
+	}
+	return f
+}
+
 // fill replaces the placeholders of text with the values of v.
 func fill(text string, v Vars) string {
 	pairs := make([]string, 0, 2*len(v))

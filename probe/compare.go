@@ -62,12 +62,12 @@ func compareLive(p autoconfig.Policy, address string, c ClientSettings, live liv
 		candidates = p.Endpoints(autoconfig.Protocol(proto))
 		if len(candidates) == 0 {
 			want, _ := p.Preferred()
-			out = append(out, finding.New("server.protocol-not-offered", finding.Vars{"value": strings.ToUpper(proto), "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+			out = append(out, finding.Reported("server.protocol-not-offered", finding.Vars{"value": strings.ToUpper(proto), "expected": strings.ToUpper(string(want.Protocol)), "address": address},
 				fmt.Sprintf("incoming protocol %s; the policy offers %s", proto, describe(p.Incoming()))))
 		}
 	default:
 		want, _ := p.Preferred()
-		out = append(out, finding.New("server.protocol-not-offered", finding.Vars{"value": in.Protocol, "expected": strings.ToUpper(string(want.Protocol)), "address": address},
+		out = append(out, finding.Reported("server.protocol-not-offered", finding.Vars{"value": in.Protocol, "expected": strings.ToUpper(string(want.Protocol)), "address": address},
 			fmt.Sprintf("incoming protocol %q", in.Protocol)))
 		candidates = p.Incoming()
 	}
@@ -85,7 +85,7 @@ func compareLive(p autoconfig.Policy, address string, c ClientSettings, live liv
 
 	outg := c.Outgoing
 	if outg.Auth != nil && !*outg.Auth {
-		out = append(out, finding.New("smtp.auth-disabled", finding.Vars{"address": address}, `outgoing "requires authentication" is off`))
+		out = append(out, finding.Reported("smtp.auth-disabled", finding.Vars{"address": address}, `outgoing "requires authentication" is off`))
 	}
 	if len(p.Submission) > 0 {
 		out = append(out, compareEndpoint(p.Submission, outg.Host, outg.Port, outg.Security, live.out, finding.FieldOutHost, finding.FieldOutPort, finding.FieldOutSec, "outgoing")...)
@@ -121,12 +121,12 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 		sec = NormalizeSecurity(security)
 	}
 	if host != "" && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Host == host }) {
-		out = append(out, finding.New("server.wrong-host", finding.Vars{"field": fHost, "value": host, "expected": candidates[0].Host},
+		out = append(out, finding.Reported("server.wrong-host", finding.Vars{"field": fHost, "value": host, "expected": candidates[0].Host},
 			fmt.Sprintf("%s host %q; the policy has %s", side, host, describe(candidates))))
 	}
 	if port == 0 {
 		if sec == string(autoconfig.None) && !slices.ContainsFunc(candidates, func(e autoconfig.Endpoint) bool { return e.Security == autoconfig.None }) {
-			out = append(out, finding.New("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(string(candidates[0].Security))},
+			out = append(out, finding.Reported("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(string(candidates[0].Security))},
 				fmt.Sprintf("%s connection security None", side)))
 		}
 		return out
@@ -146,10 +146,10 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 		switch {
 		case sec == "" || sec == want:
 		case sec == string(autoconfig.None):
-			out = append(out, finding.New("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(want)},
+			out = append(out, finding.Reported("security.none", finding.Vars{"field": fSec, "value": side, "expected": securityLabel(want)},
 				fmt.Sprintf("%s port %d with connection security None; %s %s", side, port, speaks, securityLabel(want))))
 		default:
-			out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
+			out = append(out, finding.Reported("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(want), "port": strconv.Itoa(port)},
 				fmt.Sprintf("%s port %d with %s; %s %s", side, port, securityLabel(sec), speaks, securityLabel(want))))
 		}
 		return out
@@ -161,7 +161,7 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 		wk = string(live)
 	}
 	if sec != "" && wk != "" && sec != wk {
-		out = append(out, finding.New("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
+		out = append(out, finding.Reported("port.security-mismatch", finding.Vars{"field": fSec, "value": securityLabel(sec), "expected": securityLabel(wk), "port": strconv.Itoa(port)},
 			fmt.Sprintf("%s port %d with %s; port %d speaks %s", side, port, securityLabel(sec), port, securityLabel(wk))))
 	}
 	want := candidates[0]
@@ -172,7 +172,7 @@ func compareEndpoint(candidates []autoconfig.Endpoint, host string, port int, se
 	if port == 25 && side == "outgoing" {
 		ev += "; port 25 is for server-to-server mail and many internet providers block it"
 	}
-	out = append(out, finding.New("server.wrong-port", finding.Vars{"field": fPort, "value": strconv.Itoa(port), "expected": fmt.Sprintf("%d (%s)", want.Port, securityLabel(string(want.Security)))}, ev))
+	out = append(out, finding.Reported("server.wrong-port", finding.Vars{"field": fPort, "value": strconv.Itoa(port), "expected": fmt.Sprintf("%d (%s)", want.Port, securityLabel(string(want.Security)))}, ev))
 	return out
 }
 
@@ -194,7 +194,7 @@ func compareUsername(address, username, field, side string) (finding.Finding, bo
 	default:
 		form = "not an email address"
 	}
-	return finding.New("username.not-full-address", finding.Vars{"field": field, "value": u, "address": address},
+	return finding.Reported("username.not-full-address", finding.Vars{"field": field, "value": u, "address": address},
 		fmt.Sprintf("%s username %q: %s", side, u, form)), true
 }
 
@@ -202,10 +202,10 @@ func compareUsername(address, username, field, side string) (finding.Finding, bo
 func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []finding.Finding {
 	days := strconv.Itoa(pol.DeleteAfterDays)
 	if !pol.LeaveOnServer {
-		return []finding.Finding{finding.New("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
+		return []finding.Finding{finding.Reported("pop3.leave-against-policy", nil, "leave on server: yes; the policy: download and remove")}
 	}
 	if deleteAfter == nil || *deleteAfter <= 0 {
-		f := finding.New("pop3.leave-forever", finding.Vars{"value": "no remove-after days", "expected": days},
+		f := finding.Reported("pop3.leave-forever", finding.Vars{"value": "no remove-after days", "expected": days},
 			fmt.Sprintf("leave on server: yes, remove after: never; the policy: remove after %s days", days))
 		if pol.ExpireDays > 0 {
 			// The server's own expiry (EXPIRE) bounds the damage: mail
@@ -216,7 +216,7 @@ func comparePOP(pol autoconfig.POP3Policy, deleteAfter *int) []finding.Finding {
 		return []finding.Finding{f}
 	}
 	if d := *deleteAfter; d > pol.DeleteAfterDays {
-		f := finding.New("pop3.delete-after-too-long", finding.Vars{"value": strconv.Itoa(d), "expected": days},
+		f := finding.Reported("pop3.delete-after-too-long", finding.Vars{"value": strconv.Itoa(d), "expected": days},
 			fmt.Sprintf("remove after %d days; the policy: %s days (at most %d)", d, days, autoconfig.MaxDeleteAfterDays))
 		if d > autoconfig.MaxDeleteAfterDays {
 			f.Severity = finding.Critical

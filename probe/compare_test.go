@@ -135,3 +135,37 @@ func TestNormalizeSecurity(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareStaffSaysReported: every finding of the comparison is built
+// from what the customer reports, and its staff line says so ("the
+// customer reports ..."), never states the value as observed.
+func TestCompareStaffSaysReported(t *testing.T) {
+	p := testkit.IMAPFirst()
+	for name, edit := range map[string]func(*ClientSettings){
+		"leave forever":      func(c *ClientSettings) { c.Incoming.DeleteAfterDays = nil },
+		"delete after 9":     func(c *ClientSettings) { c.Incoming.DeleteAfterDays = ptr(9) },
+		"bare local part":    func(c *ClientSettings) { c.Incoming.Username = "john" },
+		"auth off":           func(c *ClientSettings) { c.Outgoing.Auth = ptr(false) },
+		"wrong host":         func(c *ClientSettings) { c.Incoming.Host = "mail.example.org" },
+		"wrong port":         func(c *ClientSettings) { c.Outgoing.Port = 2525 },
+		"security mismatch":  func(c *ClientSettings) { c.Outgoing.Security = "ssl" },
+		"no security":        func(c *ClientSettings) { c.Incoming.Security = "none" },
+		"protocol not known": func(c *ClientSettings) { c.Incoming.Protocol = "exchange" },
+	} {
+		c := goodPOP()
+		edit(&c)
+		for _, f := range Compare(p, "john@example.com", c) {
+			if f.ID == "settings.ok" {
+				t.Errorf("%s: settings.ok", name)
+				continue
+			}
+			if !strings.HasPrefix(f.Staff, "the customer reports ") {
+				t.Errorf("%s: %s staff %q: want \"the customer reports ...\"", name, f.ID, f.Staff)
+			}
+		}
+	}
+	// The leave + 7 days the policy asks for is settings.ok alone.
+	if got := ids(Compare(p, "john@example.com", goodPOP())); !slices.Equal(got, []string{"settings.ok"}) {
+		t.Errorf("leave + 7 days: %v, want settings.ok", got)
+	}
+}

@@ -346,6 +346,13 @@ func (r *runner) oldest(hdr []string, count int64, s *stepState) {
 			f := finding.New("pop3.leave-forever", finding.Vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays)},
 				fmt.Sprintf("mailbox holds %d messages, the oldest %d days old; the policy removes mail after %d days: some client never removes it", count, days, pol.DeleteAfterDays))
 			f.Severity = finding.Warning
+			if reportedKeeps(r.client, pol.DeleteAfterDays) {
+				// The customer's own program already removes mail in
+				// time: another program keeps it. Do not ask them for
+				// what they have.
+				f.Fix = fmt.Sprintf(otherProgramFix, pol.DeleteAfterDays)
+				f.Staff += "; " + reportedPOP(r.client) + ", so another POP3 client keeps the mail"
+			}
 			s.find(f)
 		}
 		return
@@ -403,4 +410,29 @@ func connFailed(s *stepState, e autoconfig.Endpoint, err error) {
 		s.fail(err)
 		s.find(finding.New("server.temporary-failure", finding.Vars{"value": err.Error()}, err.Error()))
 	}
+}
+
+// otherProgramFix is pop3.leave-forever's fix when the customer reports
+// settings that already remove mail in time (reportedKeeps).
+const otherProgramFix = `Your mail program's settings are right. Another device or program that checks this mailbox with POP3 never removes mail from the server: on each one, keep "Leave a copy of messages on the server" only together with "Remove from server after %d days" (Thunderbird: "For at most ... days"), or use IMAP there.`
+
+// reportedKeeps says whether the customer reports POP3 settings that do
+// not pile up mail: no copy left on the server, or removed within days.
+func reportedKeeps(c *ClientSettings, days int) bool {
+	if c == nil || c.Incoming.LeaveOnServer == nil || strings.EqualFold(strings.TrimSpace(c.Incoming.Protocol), string(autoconfig.IMAP)) {
+		return false
+	}
+	if !*c.Incoming.LeaveOnServer {
+		return true
+	}
+	d := c.Incoming.DeleteAfterDays
+	return d != nil && *d > 0 && *d <= days
+}
+
+// reportedPOP says what the customer reports about POP3 retention.
+func reportedPOP(c *ClientSettings) string {
+	if !*c.Incoming.LeaveOnServer {
+		return `the customer reports "leave a copy on the server" off`
+	}
+	return fmt.Sprintf(`the customer reports "leave a copy on the server" with "remove after" %d days`, *c.Incoming.DeleteAfterDays)
 }

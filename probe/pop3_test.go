@@ -325,3 +325,44 @@ func TestPOP3OverTime(t *testing.T) {
 		}
 	})
 }
+
+// TestPOP3ReportedLeaveNotAskedAgain: a customer who reports leave on
+// server with remove after 7 days, the policy's own setting, is not told
+// to "tick that box and set 7" when the mailbox shows old mail: another
+// program keeps it. The staff line says what the customer reports as
+// reported.
+func TestPOP3ReportedLeaveNotAskedAgain(t *testing.T) {
+	cfg, certPath := testkit.TLS(t)
+	old := time.Now().Add(-40 * 24 * time.Hour).Format(time.RFC1123Z)
+	f := startFakePOP3(t, cfg, "+OK welcome", old)
+	f.capa = ""
+	port := f.ln.Addr().(*net.TCPAddr).Port
+	pol := popPolicy(port)
+	pol.POP.DeleteAfterDays = 7
+	client := &ClientSettings{Incoming: Incoming{Protocol: "pop3", Host: "localhost", Port: port, Security: "ssl",
+		Username: "john@example.test", LeaveOnServer: ptr(true), DeleteAfterDays: ptr(7)}}
+	rep, err := Run(context.Background(), Request{Address: "john@example.test", Password: "s3cret-pass", Client: client}, Options{
+		Policy:  func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain },
+		RootCAs: rootsFrom(t, certPath), StepTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ids(rep.Findings)
+	if !slices.Contains(got, "pop3.leave-forever") || !slices.Contains(got, "settings.ok") {
+		t.Fatalf("findings %v: want pop3.leave-forever (the old mail) and settings.ok\n%+v", got, rep.Steps)
+	}
+	for _, g := range rep.Findings {
+		if strings.Contains(g.Fix, "tick that box") || strings.Contains(g.Fix, "set 7") {
+			t.Errorf("%s asks for what the customer already has: %q", g.ID, g.Fix)
+		}
+		if g.ID == "pop3.leave-forever" {
+			if !strings.Contains(g.Fix, "settings are right") || !strings.Contains(g.Fix, "Another device or program") {
+				t.Errorf("fix %q: want the customer's settings right and another program named", g.Fix)
+			}
+			if !strings.Contains(g.Staff, `the customer reports "leave a copy on the server" with "remove after" 7 days`) {
+				t.Errorf("staff %q: want what the customer reports, said as reported", g.Staff)
+			}
+		}
+	}
+}
