@@ -57,16 +57,63 @@ func (s *Server) openObservations() error {
 		}
 	}
 	s.obs = obs
+	redownloaded := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "mailsetup_pop3_redownloaded_messages_total",
+		Help: "Messages POP3 clients retrieved again after retrieving them before, per served domain.",
+	}, []string{"domain"})
+	served := map[string]bool{}
+	for _, p := range s.policies {
+		served[p.Domain] = true
+		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
+	}
 	s.bus.Subscribe(func(e events.Event) {
 		if observable(s.mail, e) {
 			obs.Record(e)
+			if e.Kind == events.POP3Session && e.Redownloaded > 0 {
+				if d := domainOf(e.Account); served[d] {
+					redownloaded.WithLabelValues(d).Add(float64(e.Redownloaded))
+				}
+			}
 		}
 	})
 	s.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "mailsetup_observations_accounts",
 		Help: "Accounts the observations store holds.",
-	}, func() float64 { return float64(obs.Stats().Accounts) }))
+	}, func() float64 { return float64(obs.Stats().Accounts) }), redownloaded,
+		&redownloadCollector{obs: obs, served: served})
 	return nil
+}
+
+// domainOf is the lower-case domain of an address.
+func domainOf(address string) string {
+	if i := strings.LastIndexByte(address, '@'); i >= 0 {
+		return strings.ToLower(address[i+1:])
+	}
+	return ""
+}
+
+// redownloadAccountsDesc is the alarm after a cutover, to alert on.
+var redownloadAccountsDesc = prometheus.NewDesc("mailsetup_pop3_redownload_accounts",
+	"Accounts whose POP3 clients retrieved messages again in the last hour (counted per UTC hour), per served domain.",
+	[]string{"domain"}, nil)
+
+// redownloadCollector reports mailsetup_pop3_redownload_accounts from
+// the observations at each scrape: every served domain, 0 when quiet.
+type redownloadCollector struct {
+	obs    *observe.Store
+	served map[string]bool
+}
+
+func (c *redownloadCollector) Describe(ch chan<- *prometheus.Desc) { ch <- redownloadAccountsDesc }
+
+func (c *redownloadCollector) Collect(ch chan<- prometheus.Metric) {
+	n := map[string]int{}
+	for _, d := range c.obs.Redownloads(time.Hour) {
+		n[d.Domain] = d.Accounts
+	}
+	for d := range c.served {
+		ch <- prometheus.MustNewConstMetric(redownloadAccountsDesc, prometheus.GaugeValue, float64(n[d]), d)
+	}
 }
 
 // staffCreds are the config's staff members (name -> hash) and API
@@ -105,6 +152,7 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	if s.obs != nil {
 		opts.Observations = s.obs.Account
 		opts.Recent = s.obs.Recent
+		opts.Redownloads = s.obs.Redownloads
 	}
 	if s.mail != nil {
 		m := s.mail

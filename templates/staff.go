@@ -56,6 +56,10 @@ type StaffHomePage struct {
 	// 24 hours; ShowTroubles is false when the server observes nothing.
 	Troubles     []observe.Trouble
 	ShowTroubles bool
+	// Redownloads are the domains whose accounts' POP3 clients
+	// downloaded messages again in the last 24 hours (the alarm after a
+	// cutover); the box is shown only when there are any.
+	Redownloads []observe.DomainRedownloads
 }
 
 // StaffAccountInfo is what the console shows of the account itself.

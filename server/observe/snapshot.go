@@ -122,7 +122,7 @@ func (a *account) clone() account {
 	c := account{Key: a.Key, Last: a.Last, LastDelivery: a.LastDelivery,
 		Logins: slices.Clone(a.Logins), Failures: slices.Clone(a.Failures),
 		Refusals: slices.Clone(a.Refusals), POP3: slices.Clone(a.POP3),
-		Deliveries: slices.Clone(a.Deliveries)}
+		Deliveries: slices.Clone(a.Deliveries), Redownloads: slices.Clone(a.Redownloads), RedownloadLast: a.RedownloadLast}
 	for i := range c.Logins {
 		c.Logins[i].Days = slices.Clone(c.Logins[i].Days)
 	}
@@ -154,6 +154,7 @@ func (s *Store) load() error {
 	}
 	s.savedGen = s.gen
 	s.rebuildTroubled()
+	s.rebuildRedownloaders()
 	s.log.Info("observations loaded", "path", s.opts.Path, "accounts", len(s.accounts), "groups", s.groups)
 	return nil
 }

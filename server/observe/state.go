@@ -322,6 +322,10 @@ type account struct {
 	POP3         []pop3Group    `json:"pop3,omitempty"`
 	Deliveries   days           `json:"deliveries,omitempty"`
 	LastDelivery int64          `json:"last_delivery,omitempty"`
+	// Redownloads are the POP3 re-downloads per UTC hour of the last
+	// day, RedownloadLast the latest (redownload.go).
+	Redownloads    hourCounts `json:"redownloads,omitempty"`
+	RedownloadLast int64      `json:"redownload_last,omitempty"`
 
 	// oldest is the earliest day held, so that pruning skips accounts
 	// with nothing to drop.

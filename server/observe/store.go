@@ -89,6 +89,8 @@ type Store struct {
 	recorded, ignored, evictedAcc, evictedGroups uint64
 	// troubled maps accounts to their latest problem event (recent.go).
 	troubled map[string]int64
+	// redownloaders are the accounts with Redownloads (redownload.go).
+	redownloaders map[string]struct{}
 }
 
 // Open loads the snapshot at opts.Path if present (a missing file is
@@ -205,6 +207,9 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 		}
 		a = s.touch(key, sec)
 		s.addPOP3(a, e, sec, cut)
+		if e.Redownloaded > 0 {
+			s.addRedownload(a, e.Redownloaded, sec, now)
+		}
 	case events.ClientID:
 		return s.nameClient(e, sec)
 	default:
@@ -422,6 +427,7 @@ func (s *Store) unlink(a *account) {
 func (s *Store) remove(a *account) {
 	s.unlink(a)
 	delete(s.accounts, a.Key)
+	delete(s.redownloaders, a.Key)
 	s.groups -= a.groups()
 }
 

@@ -129,10 +129,20 @@ func (a *Console) apiProbe(c echo.Context) error {
 type troublesReply struct {
 	Hours    int               `json:"hours"`
 	Accounts []observe.Trouble `json:"accounts"`
+	// Redownloads is the alarm after a cutover.
+	Redownloads redownloadsReply `json:"pop3_redownloads"`
+}
+
+// redownloadsReply counts per domain the accounts whose POP3 clients
+// downloaded messages again within the last hours (at most 24).
+type redownloadsReply struct {
+	Hours   int                         `json:"hours"`
+	Domains []observe.DomainRedownloads `json:"domains"`
 }
 
 // apiTroubles lists the accounts whose clients had trouble lately:
-// ?hours=1..720 (default 24), ?limit=1..500 (default 50).
+// ?hours=1..720 (default 24), ?limit=1..500 (default 50); and per
+// domain the POP3 re-downloads of the last hours (at most 24).
 func (a *Console) apiTroubles(c echo.Context) error {
 	num := func(name string, def, lo, hi int) (int, error) {
 		v := c.QueryParam(name)
@@ -157,6 +167,10 @@ func (a *Console) apiTroubles(c echo.Context) error {
 	rep := troublesReply{Hours: hours, Accounts: []observe.Trouble{}}
 	if f := a.staff.opts.Recent; f != nil {
 		rep.Accounts = f(limit, time.Duration(hours)*time.Hour)
+	}
+	rep.Redownloads = redownloadsReply{Hours: min(hours, int(observe.MaxRedownloadWindow/time.Hour)), Domains: []observe.DomainRedownloads{}}
+	if f := a.staff.opts.Redownloads; f != nil {
+		rep.Redownloads.Domains = f(time.Duration(rep.Redownloads.Hours) * time.Hour)
 	}
 	return c.JSON(http.StatusOK, rep)
 }

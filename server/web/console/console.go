@@ -71,6 +71,10 @@ type Options struct {
 	// Recent lists up to n accounts whose clients had trouble within
 	// the window, most recent first; nil shows no list.
 	Recent func(n int, window time.Duration) []observe.Trouble
+	// Redownloads lists per domain the accounts whose POP3 clients
+	// downloaded messages again within the window (at most a day); nil
+	// shows none.
+	Redownloads func(window time.Duration) []observe.DomainRedownloads
 	// Account returns the account's own data (exists, aliases, quota,
 	// mailbox size); nil shows none.
 	Account func(address string) AccountInfo
@@ -386,6 +390,9 @@ func (a *Console) renderHome(c echo.Context, status int, address, msg string, ma
 	}
 	if f := a.staff.opts.Recent; f != nil {
 		p.Troubles, p.ShowTroubles = f(20, 24*time.Hour), true
+	}
+	if f := a.staff.opts.Redownloads; f != nil {
+		p.Redownloads = f(24 * time.Hour)
 	}
 	for _, e := range a.staff.audit.latest(auditRecent) {
 		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {

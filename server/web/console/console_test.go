@@ -96,6 +96,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 			Audit:        env.audit,
 			Observations: obs.Account,
 			Recent:       obs.Recent,
+			Redownloads:  obs.Redownloads,
 			Account: func(address string) console.AccountInfo {
 				if address != "john@example.com" {
 					return console.AccountInfo{}
@@ -690,5 +691,82 @@ func TestSetStaff(t *testing.T) {
 	}
 	if w := webtest.Do(app, "GET", "/staff/", nil); w.Code != http.StatusNotFound {
 		t.Errorf("console after removing every member: %d", w.Code)
+	}
+}
+
+// TestStaffRedownloadAlarm: the alarm after a cutover. The start page
+// shows a box above the troubles list, only while some POP3 client
+// downloaded mail again, per domain; the API has it in a new field of
+// GET /api/v1/troubles, the other fields unchanged.
+func TestStaffRedownloadAlarm(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	b.signIn(staffPassword)
+	if home := b.do("GET", "/staff/", nil).Body.String(); strings.Contains(home, `id="redownloads"`) {
+		t.Errorf("the alarm shows with nothing re-downloaded:\n%s", home)
+	}
+	api := func(target string) (int, string) {
+		r := httptest.NewRequest("GET", target, nil)
+		r.TLS = &tls.ConnectionState{}
+		r.Header.Set("Authorization", "Bearer "+env.token)
+		w := httptest.NewRecorder()
+		env.app.ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	if code, body := api("/api/v1/troubles"); code != 200 || !strings.Contains(body, `"pop3_redownloads":{"hours":24,"domains":[]}`) {
+		t.Errorf("API with nothing re-downloaded: %d %s", code, body)
+	}
+
+	now := env.clock.now()
+	for i, who := range []string{"john@example.com", "jane@example.com", "jim@example.com", "ann@pop-first.test"} {
+		env.obs.Record(events.Event{Time: now.Add(-time.Duration(i) * time.Minute), Kind: events.POP3Session, Proto: "pop3",
+			Remote: netip.MustParseAddr("203.0.113.8"), Account: who, Result: "ok", Retrieved: 120, Redownloaded: 120 + i, Messages: 130})
+	}
+	home := b.do("GET", "/staff/", nil).Body.String()
+	box, problems := strings.Index(home, `id="redownloads"`), strings.Index(home, `id="problems"`)
+	if box < 0 || problems < 0 || box > problems {
+		t.Fatalf("the alarm is not above the troubles list:\n%s", home)
+	}
+	for _, want := range []string{
+		`<strong>example.com</strong>: 3 accounts, 363 messages downloaded again, latest ` + now.UTC().Format("2006-01-02 15:04 UTC"),
+		`<strong>pop-first.test</strong>: 1 account, 123 messages downloaded again`,
+		`<a href="/staff/accounts/john@example.com">john@example.com</a>, <a href="/staff/accounts/jane@example.com">`,
+		`aria-labelledby="redownloads-title"`,
+	} {
+		if !strings.Contains(home, want) {
+			t.Errorf("start page lacks %q:\n%s", want, home)
+		}
+	}
+	if n := strings.Count(home, "<h1"); n != 1 || strings.Contains(home, "<script") {
+		t.Errorf("start page: %d h1, or a script:\n%s", n, home)
+	}
+
+	code, body := api("/api/v1/troubles?hours=72")
+	var rep struct {
+		Hours       int `json:"hours"`
+		Accounts    []struct{ Address string }
+		Redownloads struct {
+			Hours   int `json:"hours"`
+			Domains []struct {
+				Domain    string    `json:"domain"`
+				Accounts  int       `json:"accounts"`
+				Messages  int       `json:"messages"`
+				Sessions  int       `json:"sessions"`
+				Last      time.Time `json:"last"`
+				Addresses []string  `json:"addresses"`
+			} `json:"domains"`
+		} `json:"pop3_redownloads"`
+	}
+	if err := json.Unmarshal([]byte(body), &rep); err != nil || code != 200 {
+		t.Fatalf("API: %d %s", code, body)
+	}
+	r := rep.Redownloads
+	if rep.Hours != 72 || len(rep.Accounts) != 4 || r.Hours != 24 || len(r.Domains) != 2 || r.Domains[0].Domain != "example.com" ||
+		r.Domains[0].Accounts != 3 || r.Domains[0].Messages != 363 || r.Domains[0].Sessions != 3 ||
+		!r.Domains[0].Last.Equal(now.Truncate(time.Second)) || len(r.Domains[0].Addresses) != 3 || r.Domains[1].Accounts != 1 {
+		t.Errorf("API: %s", body)
+	}
+	if code, body := api("/api/v1/troubles?hours=1"); code != 200 || !strings.Contains(body, `"pop3_redownloads":{"hours":1,"domains":[{"domain":"example.com","accounts":3,`) {
+		t.Errorf("API over an hour: %d %s", code, body)
 	}
 }
