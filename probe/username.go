@@ -32,10 +32,13 @@ func (r *runner) refused(ctx context.Context, e autoconfig.Endpoint, s *stepStat
 			r.mu.Unlock()
 			s.find(finding.New("server.username-form", finding.Vars{"value": r.local, "expected": where, "address": r.address},
 				fmt.Sprintf("%s refused %s with the right password: %s", where, r.address, reply),
-				fmt.Sprintf("an extra login as %q (made by this check, only because the full address was refused) was accepted", r.local)))
+				fmt.Sprintf("an extra login as %q was made (only because the full address was refused) and accepted", r.local)))
 			return loginOK
 		}
-		s.note("login as %q refused too: %v", r.local, err)
+		extra := fmt.Sprintf("an extra login as %q was made (only because the full address was refused) and refused too: %v; it leaves one more failed-login line in the server's log", r.local, err)
+		s.note("%s", extra)
+		s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply, extra))
+		return loginRefused
 	}
 	s.find(finding.New("login.failed", finding.Vars{"value": reply, "address": r.address}, reply))
 	return loginRefused
