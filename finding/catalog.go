@@ -159,6 +159,12 @@ var fixForMany = map[string]string{
 	"server.unreachable": "If this persists for more than a few minutes, call us: the servers {value} are not answering. Nothing on your side is wrong.",
 }
 
+// staffForMany is fixForMany for the staff line: several findings of one
+// id that differ only in {value} say it once, naming every value.
+var staffForMany = map[string]string{
+	"autoconfig.unreachable": "fetching {value} failed: make the autoconfig web host answer",
+}
+
 // Lookup returns the catalog entry of id.
 func Lookup(id string) (Entry, bool) {
 	i := slices.IndexFunc(Catalog, func(e Entry) bool { return e.ID == id })

@@ -114,6 +114,13 @@ func fold(fs []Finding) Finding {
 		}
 	}
 	g.Fix, g.Staff = fixOf(fixed), strings.Join(staff, "; ")
+	if many, ok := staffForMany[g.ID]; ok && len(staff) > 1 {
+		if values, ok := valuesOf(fs); ok {
+			v := maps.Clone(fs[0].vars)
+			v["value"] = list(values)
+			g.Staff = fill(many, v)
+		}
+	}
 	return g
 }
 

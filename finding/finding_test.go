@@ -193,3 +193,25 @@ func TestFaultJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeWarnsOnce: the autoconfig document and the Autodiscover
+// answer failing on the same web host are one warning whose fix and
+// staff line say it once, naming both URLs.
+func TestMergeWarnsOnce(t *testing.T) {
+	a := "https://autoconfig.example.test/mail/config-v1.1.xml?emailaddress=john%40example.test"
+	b := "https://autoconfig.example.test/autodiscover/autodiscover.xml"
+	out := finding.Merge([]finding.Finding{
+		finding.New("autoconfig.unreachable", finding.Vars{"value": a}, "connection refused"),
+		finding.New("autoconfig.unreachable", finding.Vars{"value": b}, "connection refused"),
+	})
+	if len(out) != 1 || out[0].Severity != finding.Warning {
+		t.Fatalf("%+v: want one warning", out)
+	}
+	f := out[0]
+	if n := strings.Count(f.Staff, "make the autoconfig web host answer"); n != 1 || !strings.Contains(f.Staff, a) || !strings.Contains(f.Staff, b) {
+		t.Errorf("staff %q: want it said once, naming both URLs", f.Staff)
+	}
+	if n := strings.Count(f.Fix, "enter the settings by hand"); n != 1 {
+		t.Errorf("fix %q says it %d times", f.Fix, n)
+	}
+}

@@ -3,10 +3,15 @@ package probe
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/internal/testkit"
 )
 
 // TestStepsOrderedByFields: the report lists the steps by kind
@@ -102,5 +107,33 @@ func TestStepJSON(t *testing.T) {
 			(back.Endpoint == nil) != (c.step.Endpoint == nil) || (back.Endpoint != nil && *back.Endpoint != *c.step.Endpoint) {
 			t.Errorf("round trip: %+v (%v), want %+v", back, err, c.step)
 		}
+	}
+}
+
+// TestWebHostDownWarnsOnce: without the web host answering, the
+// autoconfig document and the Autodiscover answer both fail, and the
+// report carries one warning that says so once.
+func TestWebHostDownWarnsOnce(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing answers there
+	pol := testkit.IMAPFirst()
+	pol.IMAP, pol.POP3, pol.Submission = nil, nil, nil
+	pol.Web.BaseURL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	rep, err := Run(context.Background(), Request{Address: "john@" + pol.Domain}, Options{
+		Policy: func(d string) (autoconfig.Policy, bool) { return pol, d == pol.Domain }, StepTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(rep.Findings); !slices.Equal(got, []string{"autoconfig.unreachable"}) {
+		t.Fatalf("findings %v, want one autoconfig.unreachable\n%+v", got, rep.Steps)
+	}
+	f := rep.Findings[0]
+	if strings.Count(f.Staff, "make the autoconfig web host answer") != 1 || strings.Count(f.Fix, "enter the settings by hand") != 1 || len(f.Evidence) < 2 {
+		t.Errorf("want the warning said once with both failures as evidence: %+v", f)
 	}
 }
