@@ -20,7 +20,8 @@ import (
 
 // importHelp is `mailsetup import --help`.
 const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FILE [flags]
-       mailsetup import --from-maildir DIR --accounts FILE [--uidl-format FORMAT] [flags]
+       mailsetup import --from-maildir DIR --accounts FILE [--maildir-server SERVER]
+                        [--uidl-format FORMAT] [flags]
        mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
 
 Takes mailboxes over from the old server into the accounts' INBOX with
@@ -45,9 +46,13 @@ objects with the same names:
   --ca FILE              verify the old server's certificate against the
                          PEM certificates in FILE instead of the system's
   --force-plain          allow --security none to another host
-  --from-maildir DIR     read Dovecot Maildirs from disk (INBOX only); a
-                         UIDL Dovecot saved in dovecot-uidlist (P) wins
-  --uidl-format FORMAT   the old server's pop3_uidl_format (default
+  --from-maildir DIR     read Maildirs from disk (INBOX only)
+  --maildir-server SERVER  the old POP3 server, for the UIDLs it served:
+                         dovecot (default: a UIDL saved in dovecot-uidlist
+                         (P) wins, else --uidl-format), qmail (qmail-pop3d,
+                         vpopmail: the file name's unique part) or courier
+                         (courierpop3dsizelist, else the unique part)
+  --uidl-format FORMAT   Dovecot's pop3_uidl_format (default
                          %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...)
   --accounts FILE        the accounts (see above)
   --concurrency N        accounts at once (default 4)
@@ -70,6 +75,7 @@ type importArgs struct {
 	c                          common
 	fromPOP3, fromMaildir      string
 	security, ca, uidlFormat   string
+	maildirServer              string
 	accounts                   string
 	concurrency                int
 	timeout                    time.Duration
@@ -85,6 +91,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.StringVar(&a.ca, "ca", "", "")
 		fs.BoolVar(&a.forcePlain, "force-plain", false, "")
 		fs.StringVar(&a.uidlFormat, "uidl-format", migrate.DefaultUIDLFormat, "")
+		fs.StringVar(&a.maildirServer, "maildir-server", string(migrate.ServerDovecot), "")
 		fs.StringVar(&a.accounts, "accounts", "", "")
 		fs.IntVar(&a.concurrency, "concurrency", 4, "")
 		fs.DurationVar(&a.timeout, "timeout", migrate.DefaultTimeout, "")
@@ -111,7 +118,11 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return usageError{"import", "--uidl-format: " + err.Error()}
 		}
-		opts.Maildir = &migrate.MaildirSource{UIDLFormat: f}
+		srv, err := migrate.ParseMaildirServer(a.maildirServer)
+		if err != nil {
+			return usageError{"import", "--maildir-server " + err.Error()}
+		}
+		opts.Maildir = &migrate.MaildirSource{Server: srv, UIDLFormat: f}
 		if opts.MaildirAccounts, err = migrate.ReadMaildirAccounts(strings.NewReader(string(acctData))); err != nil {
 			return fmt.Errorf("--accounts %s: %w", a.accounts, err)
 		}

@@ -15,10 +15,18 @@ import (
 	"strings"
 )
 
-// A Dovecot Maildir on disk as a source: each message's UIDL is the P
-// field of dovecot-uidlist (a POP3 UIDL Dovecot saved) or else the old
-// server's pop3_uidl_format expanded with the message's values; flags
-// come from the ":2," suffix (Dovecot's keyword letters through
+// A Maildir on disk as a source. Each message gets the UIDL the old
+// server served for it:
+//
+//   - Dovecot: the P field of dovecot-uidlist (a POP3 UIDL Dovecot saved)
+//     or else the old server's pop3_uidl_format expanded with the
+//     message's values;
+//   - qmail-pop3d (also behind vpopmail): the file name's unique part,
+//     the base name before ":";
+//   - Courier: from courierpop3dsizelist (see courier.go), else the
+//     unique part as Courier escapes it.
+//
+// Flags come from the ":2," suffix (Dovecot's keyword letters through
 // dovecot-keywords), the internal date from the file's modification time.
 // Only the INBOX (new/ and cur/ of the Maildir) is read.
 
@@ -29,15 +37,48 @@ type MaildirAccount struct {
 	Path string `json:"path"`
 }
 
+// MaildirServer is the POP3 server that served a Maildir.
+type MaildirServer string
+
+// The Maildir servers whose UIDLs are known.
+const (
+	ServerDovecot MaildirServer = "dovecot"
+	ServerQmail   MaildirServer = "qmail" // qmail-pop3d, vpopmail
+	ServerCourier MaildirServer = "courier"
+)
+
+// ParseMaildirServer checks a --maildir-server value; "" is Dovecot.
+func ParseMaildirServer(s string) (MaildirServer, error) {
+	switch v := MaildirServer(s); v {
+	case "":
+		return ServerDovecot, nil
+	case ServerDovecot, ServerQmail, ServerCourier:
+		return v, nil
+	}
+	return "", fmt.Errorf("%q: want dovecot, qmail (also vpopmail) or courier", s)
+}
+
 // MaildirSource says how the old server named its messages' UIDLs.
 type MaildirSource struct {
-	// UIDLFormat is the old server's pop3_uidl_format.
+	// Server is the old POP3 server; "" is Dovecot.
+	Server MaildirServer
+	// UIDLFormat is the old server's pop3_uidl_format (Dovecot only).
 	UIDLFormat UIDLFormat
+}
+
+func (src MaildirSource) describe() string {
+	switch src.Server {
+	case ServerQmail:
+		return "maildir (qmail: the file name's unique part)"
+	case ServerCourier:
+		return "maildir (courier: courierpop3dsizelist)"
+	}
+	return "maildir (dovecot: pop3_uidl_format " + src.UIDLFormat.String() + ")"
 }
 
 // ImportMaildir imports the INBOX of each account from its Maildir.
 func ImportMaildir(ctx context.Context, t Target, src MaildirSource, accts []MaildirAccount, opts Options) Report {
-	rep := Report{Source: "maildir (pop3_uidl_format " + src.UIDLFormat.String() + ")"}
+	rep := Report{Source: src.describe()}
 	rep.Accounts = forEach(ctx, len(accts), opts.Concurrency, func(i int) AccountReport {
 		return importMaildirAccount(ctx, t, src, accts[i])
 	})
@@ -119,21 +160,31 @@ func importFile(in *inbox, m maildirMsg, uidl string, rep *AccountReport) error 
 	return nil
 }
 
-// maildirListing lists the messages of the Maildir at dir in Dovecot's
-// UID order (files without a UID last, by name), each candidate with its
+// maildirListing lists the messages of the Maildir at dir in the old
+// server's UID order (files without a UID last, by name), each candidate with its
 // UIDL; a message whose UIDL cannot be determined or kept is refused in
 // rep and its candidate has an empty UIDL. rep.Found is set.
 func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildirMsg, []candidate, error) {
 	if fi, err := os.Stat(filepath.Join(dir, "cur")); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("%s is not a Maildir (no cur/)", dir)
 	}
-	ul, err := readUidlist(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	keywords, err := readKeywords(dir)
-	if err != nil {
-		return nil, nil, err
+	var ul *Uidlist
+	var keywords map[byte]string
+	var courier courierList
+	var err error
+	switch src.Server {
+	case ServerQmail:
+	case ServerCourier:
+		if courier, err = readCourierSizelist(dir); err != nil {
+			return nil, nil, err
+		}
+	default:
+		if ul, err = readUidlist(dir); err != nil {
+			return nil, nil, err
+		}
+		if keywords, err = readKeywords(dir); err != nil {
+			return nil, nil, err
+		}
 	}
 	var msgs []maildirMsg
 	for _, sub := range []string{"new", "cur"} {
@@ -150,6 +201,9 @@ func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildi
 			m := maildirMsg{path: filepath.Join(dir, sub, name), name: name, base: base}
 			if ul != nil {
 				m.uid = ul.Recs[base].UID
+			}
+			if r, ok := courier.recs[base]; ok {
+				m.uid = uint32(min(r.uid, 1<<32-1))
 			}
 			if fl, ok := strings.CutPrefix(info, "2,"); ok {
 				m.flags = maildirFlags(fl, keywords)
@@ -170,7 +224,15 @@ func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildi
 	rep.Found = len(msgs)
 	cands := make([]candidate, len(msgs))
 	for i, m := range msgs {
-		uidl, reason := maildirUIDL(src.UIDLFormat, ul, m)
+		var uidl, reason string
+		switch src.Server {
+		case ServerQmail:
+			uidl = m.base
+		case ServerCourier:
+			uidl = courier.uidl(m.base)
+		default:
+			uidl, reason = maildirUIDL(src.UIDLFormat, ul, m)
+		}
 		cands[i] = candidate{name: m.name, uidl: uidl}
 		if reason != "" {
 			rep.refuse(m.name, "", reason)

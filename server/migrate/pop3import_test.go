@@ -125,20 +125,8 @@ func target(t *testing.T, maxSize int64) (Target, string) {
 
 func inboxUIDLs(t *testing.T, tg Target) []string {
 	t.Helper()
-	u, err := tg.Mail.User("demo@example.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mb, err := u.Mailbox(mailstore.Inbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs, err := mb.Messages()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, m := range msgs {
+	for _, m := range inboxMessages(t, tg) {
 		out = append(out, m.UIDL)
 	}
 	return out

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"mailsetup/server"
+)
+
+// writeFiles writes files (path below dir: content), making directories.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestImportQmailAndCourierMaildirs: the real binary imports a qmail
+// Maildir and a Courier Maildir (courierpop3dsizelist) into one account;
+// our POP3 server then lists the UIDLs the old servers served (curl -X
+// UIDL).
+func TestImportQmailAndCourierMaildirs(t *testing.T) {
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{
+		"qmail/Maildir/cur/1690000001.1.mail.example.net:2,S": "Subject: q1\n\nbody\n",
+		"qmail/Maildir/new/1690000002.2.mail.example.net":     "Subject: q2\n\nbody\n",
+		"qmail/Maildir/tmp/.keep":                             "",
+		"courier/Maildir/cur/1600000001.M1P1.host:2,S":        "Subject: c1\n\nbody\n",
+		"courier/Maildir/new/1600000002.M2P2.host":            "Subject: c2\n\nbody\n",
+		"courier/Maildir/courierpop3dsizelist":                "/3 2 1700000000\n1600000001.M1P1.host:2,S 21 1:1700000000:0\n",
+	})
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+	for _, srv := range []string{"qmail", "courier"} {
+		accts := writeAccounts(t, server.DemoAddress+","+srv+"/Maildir")
+		code, out, stderr := runImport(t, m, "--from-maildir", src, "--maildir-server", srv, "--accounts", accts)
+		if code != 0 || !strings.Contains(out, "found 2, imported 2, skipped 0") {
+			t.Fatalf("import --maildir-server %s: exit %d\n%s%s", srv, code, out, stderr)
+		}
+	}
+	code, _, stderr := runImport(t, m, "--from-maildir", src, "--maildir-server", "cyrus", "--accounts", writeAccounts(t, "a@b,c"))
+	if code != 2 || !strings.Contains(stderr, "want dovecot, qmail") {
+		t.Errorf("--maildir-server cyrus: exit %d\n%s", code, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	got := m.uidls(t)
+	slices.Sort(got)
+	want := []string{"1600000002.M2P2.host", "1690000001.1.mail.example.net", "1690000002.2.mail.example.net", "UID1-1700000000"}
+	if !slices.Equal(got, want) {
+		t.Errorf("UIDLs over POP3 %q, want %q", got, want)
+	}
+}
