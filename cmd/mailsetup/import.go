@@ -46,7 +46,8 @@ objects with the same names:
   --ca FILE              verify the old server's certificate against the
                          PEM certificates in FILE instead of the system's
   --force-plain          allow --security none to another host
-  --from-maildir DIR     read Maildirs from disk (INBOX only)
+  --from-maildir DIR     read Maildirs from disk (INBOX and Maildir++
+                         folders)
   --maildir-server SERVER  the old POP3 server, for the UIDLs it served:
                          dovecot (default: a UIDL saved in dovecot-uidlist
                          (P) wins, else --uidl-format), qmail (qmail-pop3d,

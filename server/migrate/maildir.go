@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -13,6 +16,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf16"
+
+	"mailsetup/server/mailstore"
 )
 
 // A Maildir on disk as a source. Each message gets the UIDL the old
@@ -28,7 +34,8 @@ import (
 //
 // Flags come from the ":2," suffix (Dovecot's keyword letters through
 // dovecot-keywords), the internal date from the file's modification time.
-// Only the INBOX (new/ and cur/ of the Maildir) is read.
+// The INBOX is new/ and cur/ of the Maildir; its Maildir++ folders
+// (.Sent, .A.B ...) go to the same-named mailboxes here.
 
 // MaildirAccount is an account to take over from a Maildir.
 type MaildirAccount struct {
@@ -100,15 +107,46 @@ func importMaildirAccount(ctx context.Context, t Target, src MaildirSource, a Ma
 		rep.Error = err.Error()
 		return rep
 	}
-	msgs, cands, err := maildirListing(src, a.Path, &rep)
+	if err := importMaildirBox(ctx, in, src, a.Path, "", &rep); err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	folders, err := maildirFolders(a.Path)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep
 	}
+	for _, f := range folders {
+		if f.name == "" {
+			rep.refuse(f.entry+"/", "", "a Maildir++ folder whose name cannot be read (an empty level, or INBOX)")
+			continue
+		}
+		box, err := in.folder(f.name)
+		if errors.Is(err, mailstore.ErrBadName) {
+			rep.refuse(f.entry+"/", "", fmt.Sprintf("a folder named %q cannot be a mailbox here: %v", f.name, err))
+			continue
+		}
+		if err == nil {
+			err = importMaildirBox(ctx, box, src, filepath.Join(a.Path, f.entry), f.name, &rep)
+		}
+		if err != nil {
+			rep.Error = fmt.Sprintf("folder %s: %v", f.name, err)
+			return rep
+		}
+	}
+	return rep
+}
+
+// importMaildirBox imports the Maildir dir into the mailbox of in;
+// folder is "" for the INBOX, else the mailbox's name.
+func importMaildirBox(ctx context.Context, in *inbox, src MaildirSource, dir, folder string, rep *AccountReport) error {
+	msgs, cands, err := maildirListing(src, dir, folder, rep)
+	if err != nil {
+		return err
+	}
 	for i, c := range cands {
 		if ctx.Err() != nil {
-			rep.Error = "stopped: " + ctx.Err().Error()
-			return rep
+			return errors.New("stopped: " + ctx.Err().Error())
 		}
 		if c.uidl == "" {
 			continue // refused by maildirListing
@@ -118,12 +156,118 @@ func importMaildirAccount(ctx context.Context, t Target, src MaildirSource, a Ma
 			continue
 		}
 		m := msgs[i]
-		if err := importFile(in, m, c.uidl, &rep); err != nil {
-			rep.Error = fmt.Sprintf("%s: %v", m.name, err)
-			return rep
+		if err := importFile(in, m, c.uidl, rep); err != nil {
+			return fmt.Errorf("%s: %v", m.name, err)
 		}
 	}
-	return rep
+	return nil
+}
+
+// A Maildir++ folder of a Maildir: a directory ".A.B" with cur/ is the
+// mailbox A/B, each level in modified UTF-7 (RFC 3501 §5.1.3), as
+// Dovecot and Courier write it. The folders other servers give the
+// special uses go to ours (Sent, Drafts, Trash, Junk, Archive).
+type maildirFolder struct {
+	entry string // the directory's name
+	name  string // the mailbox here; "" when it cannot be read
+}
+
+// maildirFolders lists the Maildir++ folders of the Maildir dir, sorted
+// (superiors first).
+func maildirFolders(dir string) ([]maildirFolder, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []maildirFolder
+	for _, e := range entries {
+		n := e.Name()
+		if len(n) < 2 || n[0] != '.' || !e.IsDir() {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join(dir, n, "cur")); err != nil || !fi.IsDir() {
+			continue
+		}
+		out = append(out, maildirFolder{entry: n, name: folderName(n[1:])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].entry < out[j].entry })
+	return out, nil
+}
+
+// specialFolders maps the names other servers and clients give the
+// special-use folders (lower case) to ours.
+var specialFolders = map[string]string{
+	"sent": "Sent", "sent items": "Sent", "sent messages": "Sent", "sent mail": "Sent",
+	"drafts": "Drafts", "draft": "Drafts",
+	"trash": "Trash", "deleted items": "Trash", "deleted messages": "Trash",
+	"junk": "Junk", "spam": "Junk", "junk e-mail": "Junk", "junk email": "Junk",
+	"archive": "Archive", "archives": "Archive",
+}
+
+// folderName is the mailbox name of the folder directory ".<disk>", or
+// "" when it has an empty level or is INBOX.
+func folderName(disk string) string {
+	levels := strings.Split(disk, ".")
+	for i, l := range levels {
+		if l == "" {
+			return ""
+		}
+		levels[i] = decodeFolderLevel(l)
+	}
+	if strings.EqualFold(levels[0], mailstore.Inbox) && len(levels) == 1 {
+		return ""
+	}
+	if ours, ok := specialFolders[strings.ToLower(levels[0])]; ok {
+		levels[0] = ours
+	}
+	return strings.Join(levels, "/")
+}
+
+// decodeFolderLevel decodes a level of a folder name from modified
+// UTF-7 ("&" base64 of UTF-16, "," for "/", "-"; "&-" is "&"); a level
+// that is not valid modified UTF-7 is kept as it is.
+func decodeFolderLevel(level string) string {
+	var b strings.Builder
+	rest := level
+	for {
+		amp := strings.IndexByte(rest, '&')
+		if amp < 0 {
+			b.WriteString(rest)
+			return b.String()
+		}
+		b.WriteString(rest[:amp])
+		dash := strings.IndexByte(rest[amp:], '-')
+		if dash < 0 {
+			return level
+		}
+		seq := rest[amp+1 : amp+dash]
+		rest = rest[amp+dash+1:]
+		if seq == "" {
+			b.WriteByte('&')
+			continue
+		}
+		raw, err := base64.RawStdEncoding.DecodeString(strings.ReplaceAll(seq, ",", "/"))
+		if err != nil || len(raw)%2 != 0 {
+			return level
+		}
+		units := make([]uint16, 0, len(raw)/2)
+		for k := 0; k+1 < len(raw); k += 2 {
+			units = append(units, binary.BigEndian.Uint16(raw[k:]))
+		}
+		b.WriteString(string(utf16.Decode(units)))
+	}
+}
+
+// folderUIDL is the UIDL kept with a message of a folder: POP3 serves
+// only the INBOX, so it only has to stay the same for a second import to
+// skip the message: the file name's unique part, or a hash of it when
+// that cannot be a UIDL.
+func folderUIDL(base string) string {
+	if mailstore.ValidUIDL(base) {
+		return base
+	}
+	sum := sha256.Sum256([]byte(base))
+	return "H" + hex.EncodeToString(sum[:16])
 }
 
 // importFile stores one message file.
@@ -164,7 +308,7 @@ func importFile(in *inbox, m maildirMsg, uidl string, rep *AccountReport) error 
 // server's UID order (files without a UID last, by name), each candidate with its
 // UIDL; a message whose UIDL cannot be determined or kept is refused in
 // rep and its candidate has an empty UIDL. rep.Found is set.
-func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildirMsg, []candidate, error) {
+func maildirListing(src MaildirSource, dir, folder string, rep *AccountReport) ([]maildirMsg, []candidate, error) {
 	if fi, err := os.Stat(filepath.Join(dir, "cur")); err != nil || !fi.IsDir() {
 		return nil, nil, fmt.Errorf("%s is not a Maildir (no cur/)", dir)
 	}
@@ -189,6 +333,9 @@ func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildi
 	var msgs []maildirMsg
 	for _, sub := range []string{"new", "cur"} {
 		entries, err := os.ReadDir(filepath.Join(dir, sub))
+		if sub == "new" && errors.Is(err, fs.ErrNotExist) {
+			continue // an empty new/ lost on a copy
+		}
 		if err != nil {
 			return nil, nil, err
 		}
@@ -199,6 +346,9 @@ func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildi
 			}
 			base, info, _ := strings.Cut(name, ":")
 			m := maildirMsg{path: filepath.Join(dir, sub, name), name: name, base: base}
+			if folder != "" {
+				m.name = folder + "/" + name
+			}
 			if ul != nil {
 				m.uid = ul.Recs[base].UID
 			}
@@ -221,14 +371,16 @@ func maildirListing(src MaildirSource, dir string, rep *AccountReport) ([]maildi
 		}
 		return a.name < b.name
 	})
-	rep.Found = len(msgs)
+	rep.Found += len(msgs)
 	cands := make([]candidate, len(msgs))
 	for i, m := range msgs {
 		var uidl, reason string
-		switch src.Server {
-		case ServerQmail:
+		switch {
+		case folder != "":
+			uidl = folderUIDL(m.base)
+		case src.Server == ServerQmail:
 			uidl = m.base
-		case ServerCourier:
+		case src.Server == ServerCourier:
 			uidl = courier.uidl(m.base)
 		default:
 			uidl, reason = maildirUIDL(src.UIDLFormat, ul, m)

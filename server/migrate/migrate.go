@@ -134,11 +134,12 @@ func forEach(ctx context.Context, n, concurrency int, fn func(i int) AccountRepo
 	return out
 }
 
-// inbox is an account's INBOX opened for import: what is there and the
-// limits that apply.
+// inbox is an account's INBOX (or another of its mailboxes) opened for
+// import: what is there and the limits that apply.
 type inbox struct {
 	user    *mailstore.User
-	present map[string]bool // UIDLs in the INBOX
+	mailbox string
+	present map[string]bool // UIDLs in the mailbox
 	quota   int64
 	maxSize int64
 }
@@ -153,19 +154,35 @@ func (t Target) openInbox(address string) (*inbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb, err := u.Mailbox(mailstore.Inbox)
-	if err != nil {
+	in := &inbox{user: u, mailbox: mailstore.Inbox, quota: acct.QuotaBytes, maxSize: t.MaxMessageBytes}
+	return in, in.load()
+}
+
+// folder opens the account's mailbox name for import, creating it (and
+// its superiors) when it is missing.
+func (in *inbox) folder(name string) (*inbox, error) {
+	if err := in.user.CreateMailbox(name); err != nil && !errors.Is(err, mailstore.ErrMailboxExists) {
 		return nil, err
+	}
+	f := &inbox{user: in.user, mailbox: name, quota: in.quota, maxSize: in.maxSize}
+	return f, f.load()
+}
+
+// load reads the UIDLs in the mailbox.
+func (in *inbox) load() error {
+	mb, err := in.user.Mailbox(in.mailbox)
+	if err != nil {
+		return err
 	}
 	msgs, err := mb.Messages()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	in := &inbox{user: u, present: make(map[string]bool, len(msgs)), quota: acct.QuotaBytes, maxSize: t.MaxMessageBytes}
+	in.present = make(map[string]bool, len(msgs))
 	for _, m := range msgs {
 		in.present[m.UIDL] = true
 	}
-	return in, nil
+	return nil
 }
 
 // sizeRefusal is the reason a message of size bytes is refused before
@@ -200,7 +217,7 @@ func (s sourceReader) Read(p []byte) (int, error) {
 // present meanwhile is "" with skipped true), or an error that stops the
 // account (the source failed, the store failed).
 func (in *inbox) store(r io.Reader, uidl string, flags []string, date time.Time) (size int64, skipped bool, refusal string, err error) {
-	m, err := in.user.Deliver(mailstore.Inbox, sourceReader{r}, mailstore.DeliverOptions{
+	m, err := in.user.Deliver(in.mailbox, sourceReader{r}, mailstore.DeliverOptions{
 		UIDL: uidl, Flags: flags, InternalDate: date, MaxSize: in.maxSize, QuotaBytes: in.quota,
 	})
 	var se errSource
