@@ -15,12 +15,15 @@ import (
 // import itself is package migrate; this joins it to a config's data.
 
 // ImportOptions say what to import: from a POP3 server (POP3 and
-// POP3Accounts) or from Maildirs (Maildir and MaildirAccounts).
+// POP3Accounts), from Maildirs (Maildir and MaildirAccounts) or from
+// mbox files (Mbox and MboxAccounts).
 type ImportOptions struct {
 	POP3            *migrate.POP3Source
 	POP3Accounts    []migrate.POP3Account
 	Maildir         *migrate.MaildirSource
 	MaildirAccounts []migrate.MaildirAccount
+	Mbox            *migrate.MboxSource
+	MboxAccounts    []migrate.MboxAccount
 	Concurrency     int
 	Logger          *slog.Logger
 }
@@ -53,6 +56,8 @@ func Import(ctx context.Context, cfg *Config, opts ImportOptions) (migrate.Repor
 		return migrate.ImportPOP3(ctx, t, *opts.POP3, opts.POP3Accounts, mo), nil
 	case opts.Maildir != nil:
 		return migrate.ImportMaildir(ctx, t, *opts.Maildir, opts.MaildirAccounts, mo), nil
+	case opts.Mbox != nil:
+		return migrate.ImportMbox(ctx, t, *opts.Mbox, opts.MboxAccounts, mo), nil
 	}
 	return migrate.Report{}, errors.New("import: no source")
 }

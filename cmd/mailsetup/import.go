@@ -22,10 +22,12 @@ import (
 const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FILE [flags]
        mailsetup import --from-maildir DIR --accounts FILE [--maildir-server SERVER]
                         [--uidl-format FORMAT] [flags]
+       mailsetup import --from-mbox FILE|DIR --accounts FILE [--mbox-format mboxrd|mboxo]
+                        [--accept-new-uidls] [flags]
        mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
 
-Takes mailboxes over from the old server into the accounts' INBOX with
-every POP3 UIDL kept, so that POP3 clients that leave mail on the server
+Takes mailboxes over from the old server into the accounts' INBOX (and,
+from Maildirs, their folders) with every POP3 UIDL kept, so that POP3 clients that leave mail on the server
 do not download it again. The accounts must exist here (mailsetup user
 add); an import never creates one. A message whose UIDL is already in the
 INBOX is skipped, so an import can be stopped and run again. The source
@@ -38,6 +40,10 @@ objects with the same names:
   --from-pop3:     address,username,password   (the old server's login)
   --from-maildir:  address,path                (the account's Maildir,
                                                 relative to DIR)
+  --from-mbox:     address,path                (the account's mbox file,
+                                                relative to DIR; with
+                                                --from-mbox FILE one
+                                                account, path "-")
 
   --from-pop3 HOST:PORT  the old POP3 server
   --security MODE        tls (default: implicit TLS, port 995), starttls
@@ -55,6 +61,12 @@ objects with the same names:
                          (courierpop3dsizelist, else the unique part)
   --uidl-format FORMAT   Dovecot's pop3_uidl_format (default
                          %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...)
+  --from-mbox FILE|DIR   read mbox files (the INBOX): the X-UIDL header
+                         is the UIDL; messages without it are refused
+  --mbox-format FORMAT   mboxrd (default: one ">" comes off ">+From "
+                         lines) or mboxo (only off ">From " lines)
+  --accept-new-uidls     import mbox messages without X-UIDL with new
+                         UIDLs: their clients will download them again
   --accounts FILE        the accounts (see above)
   --concurrency N        accounts at once (default 4)
   --timeout DURATION     the deadline of each network step (default 1m)
@@ -75,6 +87,8 @@ error.
 type importArgs struct {
 	c                          common
 	fromPOP3, fromMaildir      string
+	fromMbox, mboxFormat       string
+	acceptNewUIDLs             bool
 	security, ca, uidlFormat   string
 	maildirServer              string
 	accounts                   string
@@ -88,6 +102,9 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 	rest, err := parseFlags("import", args, &a.c, func(fs *flag.FlagSet) {
 		fs.StringVar(&a.fromPOP3, "from-pop3", "", "")
 		fs.StringVar(&a.fromMaildir, "from-maildir", "", "")
+		fs.StringVar(&a.fromMbox, "from-mbox", "", "")
+		fs.StringVar(&a.mboxFormat, "mbox-format", string(migrate.MboxRD), "")
+		fs.BoolVar(&a.acceptNewUIDLs, "accept-new-uidls", false, "")
 		fs.StringVar(&a.security, "security", "tls", "")
 		fs.StringVar(&a.ca, "ca", "", "")
 		fs.BoolVar(&a.forcePlain, "force-plain", false, "")
@@ -114,7 +131,12 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts := server.ImportOptions{Concurrency: a.concurrency}
-	if a.fromMaildir != "" {
+	switch {
+	case a.fromMbox != "":
+		if err := a.mboxSource(&opts, acctData); err != nil {
+			return err
+		}
+	case a.fromMaildir != "":
 		f, err := migrate.ParseUIDLFormat(a.uidlFormat)
 		if err != nil {
 			return usageError{"import", "--uidl-format: " + err.Error()}
@@ -132,7 +154,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 				opts.MaildirAccounts[i].Path = filepath.Join(a.fromMaildir, m.Path)
 			}
 		}
-	} else {
+	default:
 		src, err := a.pop3Source()
 		if err != nil {
 			return err
@@ -161,10 +183,10 @@ func (a *importArgs) check(rest []string) error {
 	switch {
 	case len(rest) > 0:
 		return usageError{"import", fmt.Sprintf("unexpected argument %q", rest[0])}
-	case a.fromPOP3 == "" && a.fromMaildir == "":
-		return usageError{"import", "give the source: --from-pop3 HOST:PORT or --from-maildir DIR"}
-	case a.fromPOP3 != "" && a.fromMaildir != "":
-		return usageError{"import", "give one source: --from-pop3 or --from-maildir"}
+	case a.fromPOP3 == "" && a.fromMaildir == "" && a.fromMbox == "":
+		return usageError{"import", "give the source: --from-pop3 HOST:PORT, --from-maildir DIR or --from-mbox FILE|DIR"}
+	case (a.fromPOP3 != "") && (a.fromMaildir != "" || a.fromMbox != "") || a.fromMaildir != "" && a.fromMbox != "":
+		return usageError{"import", "give one source: --from-pop3, --from-maildir or --from-mbox"}
 	case a.verify && a.fromPOP3 == "":
 		return usageError{"import", "--verify compares with a POP3 server: give --from-pop3 HOST:PORT"}
 	case a.accounts == "":
@@ -173,6 +195,36 @@ func (a *importArgs) check(rest []string) error {
 		return usageError{"import", fmt.Sprintf("--concurrency %d: want 1 to 256", a.concurrency)}
 	case a.timeout <= 0:
 		return usageError{"import", "--timeout: want a positive duration such as 30s"}
+	}
+	return nil
+}
+
+// mboxSource sets the mbox source and its accounts from --from-mbox,
+// --mbox-format, --accept-new-uidls and the accounts file's data.
+func (a *importArgs) mboxSource(opts *server.ImportOptions, acctData []byte) error {
+	format, err := migrate.ParseMboxFormat(a.mboxFormat)
+	if err != nil {
+		return usageError{"import", "--mbox-format " + err.Error()}
+	}
+	opts.Mbox = &migrate.MboxSource{Format: format, AcceptNewUIDLs: a.acceptNewUIDLs}
+	if opts.MboxAccounts, err = migrate.ReadMboxAccounts(strings.NewReader(string(acctData))); err != nil {
+		return fmt.Errorf("--accounts %s: %w", a.accounts, err)
+	}
+	fi, err := os.Stat(a.fromMbox)
+	if err != nil {
+		return fmt.Errorf("--from-mbox: %w", err)
+	}
+	if !fi.IsDir() {
+		if len(opts.MboxAccounts) != 1 || opts.MboxAccounts[0].Path != "-" {
+			return usageError{"import", "--from-mbox FILE is the mbox of one account: list it alone, with the path \"-\" (address,-); for more accounts give a directory"}
+		}
+		opts.MboxAccounts[0].Path = a.fromMbox
+		return nil
+	}
+	for i, m := range opts.MboxAccounts {
+		if !filepath.IsAbs(m.Path) {
+			opts.MboxAccounts[i].Path = filepath.Join(a.fromMbox, m.Path)
+		}
 	}
 	return nil
 }
@@ -237,6 +289,9 @@ func printImportReport(w io.Writer, rep migrate.Report) {
 				uidl = fmt.Sprintf(" (UIDL %q)", r.UIDL)
 			}
 			fmt.Fprintf(w, "  refused %s%s: %s\n", r.Message, uidl, r.Reason)
+		}
+		for _, n := range a.Notes {
+			fmt.Fprintf(w, "  note: %s\n", n)
 		}
 		if a.Error != "" {
 			fmt.Fprintf(w, "  failed: %s\n", a.Error)

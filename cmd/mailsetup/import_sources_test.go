@@ -64,3 +64,38 @@ func TestImportQmailAndCourierMaildirs(t *testing.T) {
 		t.Errorf("UIDLs over POP3 %q, want %q", got, want)
 	}
 }
+
+// TestImportMboxXUIDL: the real binary imports an mbox; the X-UIDL
+// headers are the UIDLs our POP3 server lists (curl -X UIDL); a message
+// without one is refused with a note until --accept-new-uidls (then with
+// --from-mbox FILE).
+func TestImportMboxXUIDL(t *testing.T) {
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{"demo.mbox": "From a@example.org Sat Jan  3 01:05:34 1996\n" +
+		"X-UIDL: 19960103010534-qpop\nSubject: 1\n\nbody\n>From quoted\n\n" +
+		"From a@example.org Sat Jan  3 02:05:34 1996\n" +
+		"Subject: no X-UIDL\n\nbody\n\n" +
+		"From a@example.org Sat Jan  3 03:05:34 1996\n" +
+		"X-UIDL: <b1e2@old>\nSubject: 3\n\nbody\n"})
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+	code, out, stderr := runImport(t, m, "--from-mbox", src, "--accounts", writeAccounts(t, server.DemoAddress+",demo.mbox"))
+	if code != 1 || !strings.Contains(out, "found 3, imported 2, skipped 0, refused 1") ||
+		!strings.Contains(out, "note: 1 of 3 messages have no X-UIDL header and were not imported") {
+		t.Fatalf("import --from-mbox DIR: exit %d\n%s%s", code, out, stderr)
+	}
+	file := filepath.Join(src, "demo.mbox")
+	code, _, stderr = runImport(t, m, "--from-mbox", file, "--accounts", writeAccounts(t, server.DemoAddress+",demo.mbox"))
+	if code != 2 || !strings.Contains(stderr, `the path "-"`) {
+		t.Errorf("--from-mbox FILE with a path: exit %d\n%s", code, stderr)
+	}
+	code, out, stderr = runImport(t, m, "--from-mbox", file, "--accept-new-uidls", "--accounts", writeAccounts(t, server.DemoAddress+",-"))
+	if code != 0 || !strings.Contains(out, "found 3, imported 1, skipped 2, refused 0") || !strings.Contains(out, "imported with new UIDLs") {
+		t.Fatalf("import --from-mbox FILE --accept-new-uidls: exit %d\n%s%s", code, out, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	got := m.uidls(t)
+	if len(got) != 3 || got[0] != "19960103010534-qpop" || got[1] != "<b1e2@old>" || !strings.HasPrefix(got[2], "mbox-") {
+		t.Errorf("UIDLs over POP3 %q", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 //
 //	POP3:    address,username,password   (the old server's login)
 //	Maildir: address,path                (the account's Maildir)
+//	mbox:    address,path                (the account's mbox file)
 
 // ReadPOP3Accounts reads the accounts of a POP3 import.
 func ReadPOP3Accounts(r io.Reader) ([]POP3Account, error) {
@@ -56,6 +57,16 @@ func ReadMaildirAccounts(r io.Reader) ([]MaildirAccount, error) {
 		}
 	}
 	return out, nil
+}
+
+// ReadMboxAccounts reads the accounts of an mbox import.
+func ReadMboxAccounts(r io.Reader) ([]MboxAccount, error) {
+	list, err := ReadMaildirAccounts(r)
+	out := make([]MboxAccount, len(list))
+	for i, a := range list {
+		out[i] = MboxAccount(a)
+	}
+	return out, err
 }
 
 // readAccounts decodes JSON into out, or CSV records of the named

@@ -85,12 +85,9 @@ func (src MaildirSource) describe() string {
 
 // ImportMaildir imports the INBOX of each account from its Maildir.
 func ImportMaildir(ctx context.Context, t Target, src MaildirSource, accts []MaildirAccount, opts Options) Report {
-	rep := Report{Source: src.describe()}
-	rep.Accounts = forEach(ctx, len(accts), opts.Concurrency, func(i int) AccountReport {
-		return importMaildirAccount(ctx, t, src, accts[i])
+	return importEach(ctx, src.describe(), accts, opts, func(a MaildirAccount) AccountReport {
+		return importMaildirAccount(ctx, t, src, a)
 	})
-	rep.sum()
-	return rep
 }
 
 // maildirMsg is one message file of the source.

@@ -5,9 +5,11 @@
 // after the cutover.
 //
 // Sources: a live POP3 server (ImportPOP3: CAPA, login, UIDL, LIST, RETR,
-// QUIT; never DELE) and a Dovecot Maildir on disk (ImportMaildir: the
-// UIDL from dovecot-uidlist's saved POP3 UIDL or from the old server's
-// pop3_uidl_format). Each message goes into the account's INBOX through
+// QUIT; never DELE), a Maildir on disk from Dovecot, qmail/vpopmail or
+// Courier with its Maildir++ folders (ImportMaildir: the UIDL the old
+// server served, see maildir.go) and mbox files (ImportMbox: the X-UIDL
+// header). Each message goes into the account's INBOX (a folder's into
+// the same-named mailbox) through
 // mailstore.User.Deliver with DeliverOptions.UIDL, durable before it
 // counts; a UIDL already in the INBOX is skipped, so an import that was
 // stopped at any point and is run again ends with each message exactly
@@ -75,6 +77,9 @@ type AccountReport struct {
 	Refused []Refusal `json:"refused,omitempty"`
 	// Bytes is the size of the messages imported now.
 	Bytes int64 `json:"bytes"`
+	// Notes say what the import of this account means for its clients
+	// beyond the counts (mbox messages without X-UIDL).
+	Notes []string `json:"notes,omitempty"`
 	// Error is why the account's import stopped (or never started): a
 	// missing account, an unreachable source, a refused login. Messages
 	// counted as imported before it are stored.
@@ -108,6 +113,15 @@ func (r *Report) sum() {
 		r.Totals.Refused += len(a.Refused)
 		r.Totals.Bytes += a.Bytes
 	}
+}
+
+// importEach imports each account through fn, at most opts.Concurrency
+// at once, into a report of the source.
+func importEach[A any](ctx context.Context, source string, accts []A, opts Options, fn func(A) AccountReport) Report {
+	rep := Report{Source: source}
+	rep.Accounts = forEach(ctx, len(accts), opts.Concurrency, func(i int) AccountReport { return fn(accts[i]) })
+	rep.sum()
+	return rep
 }
 
 // forEach runs fn for n accounts, at most concurrency at once, and

@@ -22,12 +22,9 @@ type POP3Account struct {
 // UIDL. The source is never changed (no DELE). An account that fails
 // does not stop the others.
 func ImportPOP3(ctx context.Context, t Target, src POP3Source, accts []POP3Account, opts Options) Report {
-	rep := Report{Source: "pop3 " + src.Addr}
-	rep.Accounts = forEach(ctx, len(accts), opts.Concurrency, func(i int) AccountReport {
-		return importPOP3Account(ctx, t, src, accts[i])
+	return importEach(ctx, "pop3 "+src.Addr, accts, opts, func(a POP3Account) AccountReport {
+		return importPOP3Account(ctx, t, src, a)
 	})
-	rep.sum()
-	return rep
 }
 
 func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Account) AccountReport {
