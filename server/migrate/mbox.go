@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// mbox files as a source, as older POP3 servers (qpopper, UW ipop3d with
-// a UIDL patch) kept them: each message starts with a "From " line (the
+// mbox files as a source, as older POP3 servers (qpopper and the like)
+// kept them: each message starts with a "From " line (the
 // From_ line) after an empty line or at the start of the file. A message
 // gets the UIDL in its X-UIDL header, which those servers wrote and
 // served; the header is kept (the message stays as the old server served
@@ -31,7 +31,10 @@ import (
 // (an original ">From " cannot be told apart there). The empty line
 // before the next From_ line is the separator, not part of the message.
 // Flags come from the Status (R: \Seen) and X-Status (A, F, D, T)
-// headers, the internal date from the From_ line.
+// headers, the internal date from the From_ line. The folder's internal
+// data message UW IMAP keeps first in an mbox (its X-IMAP header, the
+// subject "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA") is no
+// mail: it is left out and not counted.
 
 // MboxFormat is how an mbox quotes From_ lines in bodies.
 type MboxFormat string
@@ -99,13 +102,17 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 		if ctx.Err() != nil {
 			return errors.New("stopped: " + ctx.Err().Error())
 		}
+		h := mboxHeader(m.data)
+		if h.internal && m.n == 1 {
+			rep.Notes = append(rep.Notes, "the first message is UW IMAP's folder internal data (X-IMAP): left out")
+			return nil
+		}
 		rep.Found++
 		name := fmt.Sprintf("message %d (line %d)", m.n, m.line)
 		if m.damaged != "" {
 			rep.refuse(name, "", m.damaged)
 			return nil
 		}
-		h := mboxHeader(m.data)
 		uidl := h.uidl
 		switch {
 		case uidl == "" && !src.AcceptNewUIDLs:
@@ -286,12 +293,15 @@ func fromLineDate(line []byte) time.Time {
 type mboxHeaderInfo struct {
 	uidl  string
 	flags []string
+	// internal is UW IMAP's folder internal data message.
+	internal bool
 }
 
 // mboxHeader reads the X-UIDL (the first), Status and X-Status headers.
 func mboxHeader(data []byte) mboxHeaderInfo {
 	var h mboxHeaderInfo
 	var status, xstatus string
+	var xIMAP, internalSubject bool
 	for len(data) > 0 {
 		line := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -317,8 +327,13 @@ func mboxHeader(data []byte) mboxHeaderInfo {
 			status = value
 		case "x-status":
 			xstatus = value
+		case "x-imap", "x-imapbase":
+			xIMAP = true
+		case "subject":
+			internalSubject = strings.HasPrefix(value, "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA")
 		}
 	}
+	h.internal = xIMAP && internalSubject
 	if strings.Contains(status, "R") {
 		h.flags = append(h.flags, `\Seen`)
 	}

@@ -155,6 +155,17 @@ func TestImportMbox(t *testing.T) {
 		t.Errorf("UIDLs %q", got)
 	}
 
+	uw := filepath.Join(dir, "uw")
+	if err := os.WriteFile(uw, []byte("From MAILER-DAEMON Sat Jan  3 01:05:34 1996\n"+
+		"Subject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\nX-IMAP: 1234567890 0000000002\n\nThis text is part of the internal format of your mail folder.\n\n"+
+		"From a@example.org Sat Jan  3 02:05:34 1996\nX-UIDL: uw-1\nSubject: real\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep = ImportMbox(context.Background(), tg, MboxSource{Format: MboxRD}, []MboxAccount{{Address: "demo@example.test", Path: uw}}, Options{})
+	if a := rep.Accounts[0]; a.Found != 1 || a.Imported != 1 || len(a.Notes) != 1 || !strings.Contains(a.Notes[0], "internal data") {
+		t.Errorf("UW IMAP's internal data message: %+v", a)
+	}
+
 	bad := filepath.Join(dir, "bad")
 	if err := os.WriteFile(bad, []byte("garbage\n"), 0o600); err != nil {
 		t.Fatal(err)
