@@ -2,50 +2,17 @@ package probe
 
 import (
 	"context"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"mailsetup/autoconfig"
+	"mailsetup/internal/testkit"
 )
-
-// tarpit accepts connections and never says a word (a port that speaks
-// implicit TLS to a STARTTLS client, a stalling firewall, a tarpit).
-func tarpit(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 func tarpitPolicy(t *testing.T) autoconfig.Policy {
 	ep := func(proto autoconfig.Protocol, sec autoconfig.Security) autoconfig.Endpoint {
-		return autoconfig.Endpoint{Protocol: proto, Host: "127.0.0.1", Port: tarpit(t), Security: sec}
+		return autoconfig.Endpoint{Protocol: proto, Host: "127.0.0.1", Port: testkit.Tarpit(t), Security: sec}
 	}
 	return autoconfig.Policy{Domain: "example.test", Username: autoconfig.FullAddress, Prefer: autoconfig.IMAP,
 		IMAP:       []autoconfig.Endpoint{ep(autoconfig.IMAP, autoconfig.TLS), ep(autoconfig.IMAP, autoconfig.STARTTLS)},

@@ -230,15 +230,7 @@ const DefaultDeleteAfterDays = 7
 // LoadConfig reads and validates a config file. Every problem is reported,
 // each naming the key and the bad value.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return ParseConfig(data, filepath.Dir(abs), path)
+	return loadConfig(path, false)
 }
 
 // LoadPolicyConfig reads and validates a config for a command that only
@@ -246,6 +238,10 @@ func LoadConfig(path string) (*Config, error) {
 // be ours): listeners are not required, and the endpoints are not checked
 // against them. Everything else is validated as LoadConfig does.
 func LoadPolicyConfig(path string) (*Config, error) {
+	return loadConfig(path, true)
+}
+
+func loadConfig(path string, policyOnly bool) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
@@ -254,7 +250,7 @@ func LoadPolicyConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return parseConfig(data, filepath.Dir(abs), path, true)
+	return parseConfig(data, filepath.Dir(abs), path, policyOnly)
 }
 
 // ParseConfig decodes a config from data; dir resolves relative paths and

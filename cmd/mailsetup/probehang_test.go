@@ -4,59 +4,27 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"mailsetup/internal/testkit"
 	"mailsetup/probe"
 )
-
-// tarpitPort accepts connections on loopback and never says a word.
-func tarpitPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var held []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // withTarpitDomain adds the domain tarpit.test, whose every server
 // accepts and never greets, to the generated config.
 func withTarpitDomain(t *testing.T, _ *mailService, config string) string {
 	t.Helper()
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n[[domain]]\nname = \"tarpit.test\"\ndisplay_name = \"Tarpit\"\nweb_url = \"https://127.0.0.1:%d\"\n", tarpitPort(t))
+	fmt.Fprintf(&b, "\n[[domain]]\nname = \"tarpit.test\"\ndisplay_name = \"Tarpit\"\nweb_url = \"https://127.0.0.1:%d\"\n", testkit.Tarpit(t))
 	for _, e := range []struct{ kind, sec string }{{"imap", "tls"}, {"imap", "starttls"}, {"pop3", "tls"}, {"pop3", "starttls"}, {"submission", "tls"}, {"submission", "starttls"}} {
-		fmt.Fprintf(&b, "  [[domain.%s]]\n  host = \"127.0.0.1\"\n  port = %d\n  security = %q\n", e.kind, tarpitPort(t), e.sec)
+		fmt.Fprintf(&b, "  [[domain.%s]]\n  host = \"127.0.0.1\"\n  port = %d\n  security = %q\n", e.kind, testkit.Tarpit(t), e.sec)
 	}
 	return config + b.String()
 }
@@ -147,7 +115,7 @@ func TestWebCheckNeverHangs(t *testing.T) {
 // probe; serve still refuses it.
 func TestProbeWithPolicyOnlyConfig(t *testing.T) {
 	dir := t.TempDir()
-	port := tarpitPort(t)
+	port := testkit.Tarpit(t)
 	config := fmt.Sprintf(`[[domain]]
 name = "elsewhere.test"
 display_name = "Elsewhere"

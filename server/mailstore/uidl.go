@@ -53,6 +53,15 @@ func uidlFromBase(base string) string {
 	return "H" + hex.EncodeToString(sum[:16])
 }
 
+// UIDLOfFile is the POP3 UIDL the store serves for a message file in a
+// Maildir's new/ or cur/ (its name, with or without the ":2," info): the
+// rule of "File names and UIDLs" above, for programs that read a Maildir
+// beside a running service (`mailsetup import --verify`).
+func UIDLOfFile(name string) string {
+	base, _, _ := strings.Cut(name, ":")
+	return uidlFromBase(base)
+}
+
 // hasGivenUIDL reports whether a base name carries a given UIDL (an X
 // field), as imported mail does.
 func hasGivenUIDL(base string) bool { return strings.Contains(base, ",X=") }

@@ -2,9 +2,6 @@ package migrate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -138,31 +135,10 @@ func StoredUIDLs(root, address string) (map[string]bool, error) {
 		}
 		for _, e := range entries {
 			if name := e.Name(); e.Type().IsRegular() && !strings.HasPrefix(name, ".") {
-				out[uidlOfFile(name)] = true
+				out[mailstore.UIDLOfFile(name)] = true
 			}
 		}
 	}
 	return out, nil
 }
 
-// uidlOfFile is the UIDL mailstore gives a message file (see "File names
-// and UIDLs" in package mailstore): the base32 X field, else the unique
-// part when it is a valid UIDL, else "H" and the first 16 bytes of its
-// SHA-256 in hex.
-func uidlOfFile(name string) string {
-	base, _, _ := strings.Cut(name, ":")
-	uniq, rest, _ := strings.Cut(base, ",")
-	for _, f := range strings.Split(rest, ",") {
-		if v, ok := strings.CutPrefix(f, "X="); ok {
-			raw, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(v)
-			if err == nil && mailstore.ValidUIDL(string(raw)) {
-				return string(raw)
-			}
-		}
-	}
-	if mailstore.ValidUIDL(uniq) {
-		return uniq
-	}
-	sum := sha256.Sum256([]byte(uniq))
-	return "H" + hex.EncodeToString(sum[:16])
-}

@@ -282,15 +282,19 @@ func (l *Listener) refused(reason string) {
 // against MaxUnauthenticated and LoginTimeout no longer applies. An
 // unknown address is ignored.
 func (l *Listener) LoggedIn(remote net.Addr) {
-	if remote == nil {
-		return
-	}
-	l.mu.Lock()
-	c := l.byAddr[remote.String()]
-	l.mu.Unlock()
-	if c != nil {
+	if c := l.conn(remote); c != nil {
 		c.LoggedIn()
 	}
+}
+
+// conn is the open connection from remote, or nil.
+func (l *Listener) conn(remote net.Addr) *Conn {
+	if remote == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byAddr[remote.String()]
 }
 
 // LoggedIn is Listener.LoggedIn for a connection at hand.
@@ -313,13 +317,7 @@ func (c *Conn) LoggedIn() {
 // listeners call LoggedIn when a request starts, Idle when it ends). An
 // unknown address is ignored.
 func (l *Listener) Idle(remote net.Addr) {
-	if remote == nil {
-		return
-	}
-	l.mu.Lock()
-	c := l.byAddr[remote.String()]
-	l.mu.Unlock()
-	if c != nil {
+	if c := l.conn(remote); c != nil {
 		c.Idle()
 	}
 }
