@@ -75,7 +75,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 	sweepSpool(spool, s.log)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_mail_connections_refused_total",
-		Help: "Mail connections refused or closed by the connection limits: too many (in total, from one address), pushed out by a newer one that had not logged in either, no login within mail.login_timeout_seconds, a read timeout.",
+		Help: "Mail connections refused or closed by the connection limits: too many (in total, from one address), pushed out by a newer one that had not logged in either, no login within mail.login_timeout_seconds.",
 	}, []string{"listener", "reason"})
 	harvest := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_smtp_unknown_recipient_limit_total",
@@ -100,6 +100,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		var serve func(net.Listener) error
 		var shutdown func(context.Context) error
 		log := s.log.With("listener", ml.key)
+		isSMTP := ml.key == "smtp" || ml.key == "submission" || ml.key == "submissions"
 		// Connections that have not logged in get their own share of the
 		// limit and a deadline; the servers say when one has.
 		var limited *netlimit.Listener
@@ -151,11 +152,11 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		key := ml.key
 		limited = netlimit.Wrap(raw, netlimit.Options{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP,
 			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second,
-			CloseOnTimeout: key == "smtp" || key == "submission" || key == "submissions", Logger: log, Reject: reject,
+			Logger: log, Reject: reject,
 			OnReject: func(reason string) { refused.WithLabelValues(key, reason).Inc() }})
 		var ln net.Listener = limited
-		if ml.implicit {
-			ln = tls.NewListener(ln, s.tls)
+		if ml.implicit && !isSMTP {
+			ln = tls.NewListener(ln, s.tls) // smtpd does its own TLS, above its guard
 		}
 		out = append(out, Listener{Name: ml.key, Addr: raw.Addr()})
 		closers = append(closers, shutdown)

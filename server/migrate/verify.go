@@ -141,4 +141,3 @@ func StoredUIDLs(root, address string) (map[string]bool, error) {
 	}
 	return out, nil
 }
-

@@ -13,12 +13,8 @@
 //     pushes out the oldest waiting connection of the address that has
 //     the most of them (the flooder's, not a customer's single one), or
 //     is refused if its own address holds half as many or more, so a
-//     client that logs
-//     in promptly gets through unless the flood comes from more
-//     addresses than the share has places;
-//   - with CloseOnTimeout, a read that times out closes the connection,
-//     so a protocol library that would carry on after a timeout (and
-//     execute the partial line it holds) cannot.
+//     client that logs in promptly gets through unless the flood comes
+//     from more addresses than the share has places.
 //
 // Refusals are logged at most once a minute per listener, with a count.
 //
@@ -27,7 +23,6 @@
 package netlimit
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -49,8 +44,6 @@ type Options struct {
 	// LoginTimeout closes a connection that has not logged in this long
 	// after it was accepted; 0 means never.
 	LoginTimeout time.Duration
-	// CloseOnTimeout closes the connection when a read times out.
-	CloseOnTimeout bool
 	// Reject writes the protocol's refusal (e.g. SMTP "421 4.7.0 ...")
 	// to a connection over a limit before it is closed. It runs in its
 	// own goroutine with a 5 s deadline. Nil just closes.
@@ -98,8 +91,6 @@ const (
 	ReasonPushedOut = "pushed out by a newer connection that had not logged in either"
 	// ReasonLoginTimeout: no login within LoginTimeout.
 	ReasonLoginTimeout = "no login in time"
-	// ReasonReadTimeout: a read timed out (CloseOnTimeout).
-	ReasonReadTimeout = "read timeout"
 )
 
 func prefixOf(a net.Addr) netip.Prefix {
@@ -384,17 +375,6 @@ type Conn struct {
 // Closed reports whether the connection was closed (by a limit, or by
 // the server).
 func (c *Conn) Closed() bool { return c.closed.Load() }
-
-// Read closes the connection when a read times out and the listener
-// says so (CloseOnTimeout).
-func (c *Conn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	var ne net.Error
-	if err != nil && c.l.opts.CloseOnTimeout && errors.As(err, &ne) && ne.Timeout() {
-		c.closeFor(ReasonReadTimeout)
-	}
-	return n, err
-}
 
 // closeFor closes the connection for one of the listener's reasons.
 func (c *Conn) closeFor(reason string) {

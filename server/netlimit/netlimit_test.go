@@ -182,25 +182,3 @@ func TestFloodPushesOutTheFlooder(t *testing.T) {
 		t.Errorf("waiting %d after a login, want 3", ln.Waiting())
 	}
 }
-
-// CloseOnTimeout: a read that times out closes the connection.
-func TestCloseOnTimeout(t *testing.T) {
-	inner, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := netlimit.Wrap(inner, netlimit.Options{CloseOnTimeout: true})
-	got := serveGreeting(t, ln)
-	c, r := dialFrom(t, "127.0.0.1", ln.Addr().String())
-	sc := <-got
-	sc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if _, err := sc.Read(make([]byte, 1)); err == nil {
-		t.Fatal("read did not time out")
-	}
-	if !closedByServer(c, r, time.Second) {
-		t.Error("still open after the read timeout")
-	}
-	if ln.Open() != 0 {
-		t.Errorf("%d open", ln.Open())
-	}
-}

@@ -2,6 +2,7 @@ package smtpd_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -25,6 +26,21 @@ func dialSMTP(t *testing.T, addr string) *rawSMTP {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return greeted(t, c)
+}
+
+// dialSMTPS is dialSMTP over implicit TLS (465).
+func dialSMTPS(t *testing.T, addr string) *rawSMTP {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) // the test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	return greeted(t, c)
+}
+
+func greeted(t *testing.T, c net.Conn) *rawSMTP {
+	t.Helper()
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	s := &rawSMTP{t: t, c: c, r: bufio.NewReader(c)}
@@ -68,8 +84,12 @@ func (s *rawSMTP) rest() (string, error) {
 // connection is closed.
 func TestPartialLineAfterTimeoutIsNotExecuted(t *testing.T) {
 	r := startWith(t, func(o *smtpd.Options) { o.ReadTimeout = 300 * time.Millisecond })
-	for _, addr := range []string{r.submission, r.inbound} {
-		s := dialSMTP(t, addr)
+	for _, addr := range []string{r.submission, r.inbound, r.submissions} {
+		dial := dialSMTP
+		if addr == r.submissions {
+			dial = dialSMTPS // the guard holds under implicit TLS too
+		}
+		s := dial(t, addr)
 		io.WriteString(s.c, "EHLO aaa")
 		for i := 0; i < 8; i++ {
 			time.Sleep(100 * time.Millisecond)

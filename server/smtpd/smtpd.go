@@ -90,8 +90,8 @@ type Options struct {
 	Deliverer Deliverer
 	Events    events.Sink
 	Logger    *slog.Logger
-	// TLSConfig enables STARTTLS; with ImplicitTLS the listener is
-	// already TLS (465).
+	// TLSConfig enables STARTTLS; with ImplicitTLS, Serve speaks TLS on
+	// its plain listener from the first byte (465).
 	TLSConfig   *tls.Config
 	ImplicitTLS bool
 	// AllowInsecureAuth offers AUTH without TLS. Only for loopback tests:
@@ -182,10 +182,13 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Serve accepts connections on ln until Shutdown.
+// Serve accepts connections on ln until Shutdown. ln is a plain TCP
+// listener also with ImplicitTLS: the server does the TLS, above the
+// guard (guard.go), so the guard's rules hold on every port.
 func (s *Server) Serve(ln net.Listener) error {
-	if !s.opts.ImplicitTLS {
-		ln = guardListener{ln}
+	ln = guardListener{ln}
+	if s.opts.ImplicitTLS {
+		ln = tls.NewListener(ln, s.opts.TLSConfig)
 	}
 	err := s.smtp.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) {

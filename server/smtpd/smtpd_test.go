@@ -2,7 +2,6 @@ package smtpd_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -126,9 +125,6 @@ func startWith(t *testing.T, edit func(*smtpd.Options)) *rig {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
-		}
-		if implicit {
-			ln = tls.NewListener(ln, tlsConf)
 		}
 		opts := smtpd.Options{Mode: mode, Hostname: "mail.johndoe.com", Auth: authn, Directory: directory{},
 			Deliverer: r.del, Events: ev, TLSConfig: tlsConf, ImplicitTLS: implicit, SpoolDir: spool, MaxMessageBytes: 64 << 10}
