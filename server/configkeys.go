@@ -54,7 +54,7 @@ func suggestKey(t reflect.Type, key toml.Key) string {
 			// close; the closest wins, ties by name.
 			best, bestDist := "", 2+len(part)/5
 			for name := range names {
-				if d := editDistance(part, name); d < bestDist || d == bestDist && name < best {
+				if d := EditDistance(part, name); d < bestDist || d == bestDist && name < best {
 					best, bestDist = name, d
 				}
 			}
@@ -78,10 +78,11 @@ func tomlNames(t reflect.Type) map[string]reflect.Type {
 	return names
 }
 
-// editDistance is the optimal string alignment distance between a and b:
+// EditDistance is the optimal string alignment distance between a and b:
 // insertions, deletions, substitutions and swaps of two neighbours
-// ("hots" is one edit from "host").
-func editDistance(a, b string) int {
+// ("hots" is one edit from "host"). The did-you-mean of config keys and
+// of the command line's flags both use it.
+func EditDistance(a, b string) int {
 	d := make([][]int, len(a)+1)
 	for i := range d {
 		d[i] = make([]int, len(b)+1)

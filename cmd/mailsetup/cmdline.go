@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mailsetup/server"
 	"slices"
 	"strings"
 )
@@ -105,7 +106,7 @@ func isBoolFlag(f *flag.Flag) bool {
 func nearFlag(fs *flag.FlagSet, name string) *flag.Flag {
 	var near []*flag.Flag
 	fs.VisitAll(func(f *flag.Flag) {
-		if oneEditApart(name, f.Name) || len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+		if server.EditDistance(name, f.Name) <= 1 || len(name) >= 3 && strings.HasPrefix(f.Name, name) {
 			near = append(near, f)
 		}
 	})
@@ -122,32 +123,6 @@ func unknownFlag(name string, near *flag.Flag) error {
 		return fmt.Errorf("unknown flag --%s; did you mean --%s?", name, near.Name)
 	}
 	return fmt.Errorf("unknown flag --%s", name)
-}
-
-// oneEditApart reports whether b is a, or a with one letter inserted,
-// removed or replaced, or two neighbours swapped ("dta" for "data", "jsno"
-// for "json").
-func oneEditApart(a, b string) bool {
-	if len(a) > len(b) {
-		a, b = b, a
-	}
-	if len(b)-len(a) > 1 {
-		return false
-	}
-	i := 0
-	for i < len(a) && a[i] == b[i] {
-		i++
-	}
-	if len(a) < len(b) {
-		return a[i:] == b[i+1:] // insertion at i
-	}
-	if i == len(a) {
-		return true // equal
-	}
-	if a[i+1:] == b[i+1:] {
-		return true // replacement at i
-	}
-	return i+1 < len(a) && a[i] == b[i+1] && a[i+1] == b[i] && a[i+2:] == b[i+2:] // swap
 }
 
 // newFlagSet is a flag set that only defines flags: parseArgs parses and
