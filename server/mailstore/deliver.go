@@ -60,21 +60,41 @@ type sizeLimit struct {
 	err error
 }
 
-func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
+// prepared is a delivery's options, checked: the flags parsed, the
+// internal date in whole seconds.
+type prepared struct {
+	sys       sysFlags
+	kws       []string
+	now, date time.Time
+}
+
+// prepare checks a delivery's flags and UIDL and fixes its dates.
+func (m *Mailbox) prepare(opts DeliverOptions) (prepared, error) {
 	sys, kws, err := parseFlags(opts.Flags)
 	if err != nil {
-		return Message{}, err
+		return prepared{}, err
 	}
 	if opts.UIDL != "" && !ValidUIDL(opts.UIDL) {
-		return Message{}, fmt.Errorf("%w: UIDL %q (RFC 1939 §7: 1 to 70 characters 0x21..0x7E)", ErrBadName, opts.UIDL)
+		return prepared{}, fmt.Errorf("%w: UIDL %q (RFC 1939 §7: 1 to 70 characters 0x21..0x7E)", ErrBadName, opts.UIDL)
 	}
 	now := m.u.s.now()
 	date := opts.InternalDate
 	if date.IsZero() {
 		date = now
 	}
-	date = time.Unix(date.Unix(), 0)
-	limit, err := m.deliveryLimit(opts)
+	return prepared{sys: sys, kws: kws, now: now, date: time.Unix(date.Unix(), 0)}, nil
+}
+
+func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
+	p, err := m.prepare(opts)
+	if err != nil {
+		return Message{}, err
+	}
+	sys, kws, now, date := p.sys, p.kws, p.now, p.date
+	limit, err := m.deliveryLimit(opts, func() (int64, error) {
+		used, _, err := m.u.Usage()
+		return used, err
+	})
 	if err != nil {
 		return Message{}, err
 	}
@@ -113,14 +133,15 @@ func (m *Mailbox) deliver(r io.Reader, opts DeliverOptions) (Message, error) {
 }
 
 // deliveryLimit combines DeliverOptions.MaxSize and what is left of
-// DeliverOptions.QuotaBytes; ErrOverQuota when nothing is left.
-func (m *Mailbox) deliveryLimit(opts DeliverOptions) (sizeLimit, error) {
+// DeliverOptions.QuotaBytes beyond the bytes used (read only with a
+// quota); ErrOverQuota when nothing is left.
+func (m *Mailbox) deliveryLimit(opts DeliverOptions, usage func() (int64, error)) (sizeLimit, error) {
 	limit := sizeLimit{max: -1}
 	if opts.MaxSize > 0 {
 		limit = sizeLimit{opts.MaxSize, ErrTooLarge}
 	}
 	if opts.QuotaBytes > 0 {
-		used, _, err := m.u.Usage()
+		used, err := usage()
 		if err != nil {
 			return limit, err
 		}
@@ -139,12 +160,32 @@ func (m *Mailbox) deliveryLimit(opts DeliverOptions) (sizeLimit, error) {
 // endings, sets its modification time to date and fsyncs it. It returns
 // the size written; on error the file is removed.
 func (m *Mailbox) writeTmp(tmpPath string, r io.Reader, now, date time.Time, limit sizeLimit) (int64, error) {
+	f, size, err := m.createTmp(tmpPath, r, now, date, limit)
+	if err != nil {
+		return 0, err
+	}
+	err = m.u.s.syncFile(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(tmpPath)
+		return 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
+	}
+	return size, nil
+}
+
+// createTmp streams the message to a new file at tmpPath with CRLF line
+// endings and sets its modification time to date, and returns the file,
+// open and not yet fsynced, and the size written; on error the file is
+// removed.
+func (m *Mailbox) createTmp(tmpPath string, r io.Reader, now, date time.Time, limit sizeLimit) (*os.File, int64, error) {
 	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, ErrNoMailbox)
+			return nil, 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, ErrNoMailbox)
 		}
-		return 0, fmt.Errorf("mailstore: delivering to %s: creating file in tmp/: %w", m.st.logName, err)
+		return nil, 0, fmt.Errorf("mailstore: delivering to %s: creating file in tmp/: %w", m.st.logName, err)
 	}
 	size, err := copyCRLF(f, r, limit.max)
 	if errors.Is(err, errLimit) {
@@ -155,17 +196,12 @@ func (m *Mailbox) writeTmp(tmpPath string, r io.Reader, now, date time.Time, lim
 		// before the fsync so that it is durable too.
 		err = os.Chtimes(tmpPath, now, date)
 	}
-	if err == nil {
-		err = m.u.s.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
+		_ = f.Close()
 		_ = os.Remove(tmpPath)
-		return 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
+		return nil, 0, fmt.Errorf("mailstore: delivering to %s: %w", m.st.logName, err)
 	}
-	return size, nil
+	return f, size, nil
 }
 
 // uniqueFor makes sure a new message's UIDL is unique in the mailbox and

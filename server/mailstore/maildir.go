@@ -152,7 +152,9 @@ func (st *mbox) cleanTmp() {
 	for _, n := range names {
 		p := filepath.Join(dir, n)
 		fi, err := os.Lstat(p)
-		if err != nil || fi.IsDir() || !fi.ModTime().Before(cutoff) {
+		// The modification time of a message being delivered is its
+		// internal date, often long past: its ctime says it is new.
+		if err != nil || fi.IsDir() || !fi.ModTime().Before(cutoff) || !changeTime(fi).Before(cutoff) {
 			continue
 		}
 		if err := os.Remove(p); err != nil {

@@ -1,12 +1,14 @@
 package mailstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // Reconciling the index with new/ and cur/, where other agents deliver,
@@ -168,7 +170,18 @@ func (st *mbox) pickUp(files map[string]diskFile) ([]rec, error) {
 	for b := range files {
 		bases = append(bases, b)
 	}
-	slices.Sort(bases)
+	// Ours (named with a UID under this UIDVALIDITY) first, by that UID:
+	// a batch placed just before a crash keeps the UIDs it was given
+	// even where name order differs from UID order.
+	ourUID := func(b string) uint32 {
+		if bf := parseBase(b); bf.uv == st.uv && bf.uid != 0 {
+			return bf.uid
+		}
+		return 1<<32 - 1
+	}
+	slices.SortFunc(bases, func(a, b string) int {
+		return cmp.Or(cmp.Compare(ourUID(a), ourUID(b)), strings.Compare(a, b))
+	})
 	next := st.uidnext
 	out := make([]rec, 0, len(bases))
 	foreign := 0

@@ -1089,16 +1089,32 @@ func TestTmpCleanup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A file still being delivered has the message's internal date as
+	// its mtime, often long past; its ctime says it is recent.
 	long := time.Now().Add(-37 * time.Hour)
-	if err := os.Chtimes(old, long, long); err != nil {
+	if err := os.Chtimes(recent, long, long); err != nil {
 		t.Fatal(err)
 	}
 	mailbox(t, openUser(t, root), "INBOX")
-	if _, err := os.Stat(old); !os.IsNotExist(err) {
-		t.Errorf("stale tmp file kept: %v", err)
-	}
 	if _, err := os.Stat(recent); err != nil {
-		t.Errorf("recent tmp file removed: %v", err)
+		t.Errorf("recent tmp file with an old mtime removed: %v", err)
+	}
+	// 37 hours later (the ctime cannot be set back, the clock can) both
+	// are stale.
+	later := time.Now().Add(37 * time.Hour)
+	s, err := mailstore.Open(root, mailstore.Options{Hostname: "test.example", NoSync: true, Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.User(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailbox(t, u, "INBOX")
+	for _, p := range []string{old, recent} {
+		if _, err := os.Stat(p); !os.IsNotExist(err) {
+			t.Errorf("stale tmp file %s kept: %v", filepath.Base(p), err)
+		}
 	}
 }
 

@@ -136,7 +136,12 @@ func importMaildirAccount(ctx context.Context, t Target, src MaildirSource, a Ma
 
 // importMaildirBox imports the Maildir dir into the mailbox of in;
 // folder is "" for the INBOX, else the mailbox's name.
-func importMaildirBox(ctx context.Context, in *inbox, src MaildirSource, dir, folder string, rep *AccountReport) error {
+func importMaildirBox(ctx context.Context, in *inbox, src MaildirSource, dir, folder string, rep *AccountReport) (err error) {
+	defer func() {
+		if ferr := in.flush(rep); err == nil {
+			err = ferr
+		}
+	}()
 	msgs, cands, err := maildirListing(src, dir, folder, rep)
 	if err != nil {
 		return err
@@ -286,19 +291,7 @@ func importFile(in *inbox, m maildirMsg, uidl string, rep *AccountReport) error 
 		rep.refuse(m.name, uidl, reason)
 		return nil
 	}
-	size, skipped, refusal, err := in.store(f, uidl, m.flags, fi.ModTime())
-	switch {
-	case err != nil:
-		return err
-	case skipped:
-		rep.Skipped++
-	case refusal != "":
-		rep.refuse(m.name, uidl, refusal)
-	default:
-		rep.Imported++
-		rep.Bytes += size
-	}
-	return nil
+	return in.store(rep, m.name, f, uidl, m.flags, fi.ModTime())
 }
 
 // maildirListing lists the messages of the Maildir at dir in the old

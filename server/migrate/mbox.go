@@ -146,20 +146,14 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 			rep.refuse(name, uidl, reason)
 			return nil
 		}
-		size, skipped, refusal, err := in.store(bytes.NewReader(m.data), uidl, h.flags, m.date)
-		switch {
-		case err != nil:
+		if err := in.store(&rep, name, bytes.NewReader(m.data), uidl, h.flags, m.date); err != nil {
 			return fmt.Errorf("%s: %v", name, err)
-		case skipped:
-			rep.Skipped++
-		case refusal != "":
-			rep.refuse(name, uidl, refusal)
-		default:
-			rep.Imported++
-			rep.Bytes += size
 		}
 		return nil
 	})
+	if ferr := in.flush(&rep); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		rep.Error = fmt.Sprintf("%s: %v", a.Path, err)
 	}

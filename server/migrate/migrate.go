@@ -9,9 +9,8 @@
 // Courier with its Maildir++ folders (ImportMaildir: the UIDL the old
 // server served, see maildir.go) and mbox files (ImportMbox: the X-UIDL
 // header). Each message goes into the account's INBOX (a folder's into
-// the same-named mailbox) through
-// mailstore.User.Deliver with DeliverOptions.UIDL, durable before it
-// counts; a UIDL already in the INBOX is skipped, so an import that was
+// the same-named mailbox) through a mailstore.Batch with
+// DeliverOptions.UIDL (inbox.store and flush), durable before it counts; a UIDL already in the INBOX is skipped, so an import that was
 // stopped at any point and is run again ends with each message exactly
 // once. VerifyPOP3 compares without changing anything.
 //
@@ -156,6 +155,7 @@ type inbox struct {
 	present map[string]bool // UIDLs in the mailbox
 	quota   int64
 	maxSize int64
+	batch   *mailstore.Batch // messages written, waiting for flush; nil until the first
 }
 
 // openInbox opens the INBOX of an existing account.
@@ -226,32 +226,69 @@ func (s sourceReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// store delivers one message with its UIDL. It returns the size stored,
-// or a refusal reason (nothing stored: too large, over quota, a UIDL
-// present meanwhile is "" with skipped true), or an error that stops the
-// account (the source failed, the store failed).
-func (in *inbox) store(r io.Reader, uidl string, flags []string, date time.Time) (size int64, skipped bool, refusal string, err error) {
-	m, err := in.user.Deliver(in.mailbox, sourceReader{r}, mailstore.DeliverOptions{
+// store delivers one message with its UIDL into the mailbox and counts
+// it in rep under name: a refusal (too large, over quota, bad flags) at
+// once; imported (with its size) or skipped (a UIDL present meanwhile)
+// only once the message is durable, when the batch holding it is
+// committed: here when the batch is full, or by flush, which the caller
+// runs before rep is read, on every path. An error stops the account
+// (the source failed, the store failed); what rep counts as imported is
+// stored.
+func (in *inbox) store(rep *AccountReport, name string, r io.Reader, uidl string, flags []string, date time.Time) error {
+	if in.batch == nil {
+		b, err := in.user.NewBatch(in.mailbox, mailstore.BatchLimits{})
+		if err != nil {
+			return err
+		}
+		in.batch = b
+	}
+	err := in.batch.Add(sourceReader{r}, mailstore.DeliverOptions{
 		UIDL: uidl, Flags: flags, InternalDate: date, MaxSize: in.maxSize, QuotaBytes: in.quota,
 	})
 	var se errSource
 	switch {
 	case err == nil:
-		in.present[uidl] = true
-		return m.Size, false, "", nil
+		if in.batch.Full() {
+			return in.flush(rep)
+		}
+		return nil
 	case errors.As(err, &se):
-		return 0, false, "", se.err
+		return se.err
 	case errors.Is(err, mailstore.ErrDuplicateUIDL):
-		in.present[uidl] = true
-		return 0, true, "", nil
+		rep.Skipped++
+		return nil
 	case errors.Is(err, mailstore.ErrTooLarge):
-		return 0, false, fmt.Sprintf("larger than mail.max_message_bytes (%d)", in.maxSize), nil
+		rep.refuse(name, uidl, fmt.Sprintf("larger than mail.max_message_bytes (%d)", in.maxSize))
+		return nil
 	case errors.Is(err, mailstore.ErrOverQuota):
-		return 0, false, fmt.Sprintf("over the account's quota of %d bytes (raise it with `mailsetup user quota`, then import again)", in.quota), nil
+		rep.refuse(name, uidl, fmt.Sprintf("over the account's quota of %d bytes (raise it with `mailsetup user quota`, then import again)", in.quota))
+		return nil
 	case errors.Is(err, mailstore.ErrBadFlag):
-		return 0, false, err.Error(), nil
+		rep.refuse(name, uidl, err.Error())
+		return nil
 	}
-	return 0, false, "", err
+	return err
+}
+
+// flush commits the messages store queued and counts them in rep.
+func (in *inbox) flush(rep *AccountReport) error {
+	if in.batch == nil || in.batch.Len() == 0 {
+		return nil
+	}
+	out, err := in.batch.Commit()
+	if err != nil {
+		return err
+	}
+	for _, d := range out {
+		in.present[d.UIDL] = true
+		if d.Duplicate {
+			rep.Skipped++
+			continue
+		}
+		rep.Imported++
+		rep.Bytes += d.Message.Size
+	}
+	return nil
 }
 
 // uidlProblem says why a UIDL cannot be kept (RFC 1939 §7), or "".

@@ -27,13 +27,18 @@ func ImportPOP3(ctx context.Context, t Target, src POP3Source, accts []POP3Accou
 	})
 }
 
-func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Account) AccountReport {
-	rep := AccountReport{Address: a.Address}
+func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Account) (rep AccountReport) {
+	rep = AccountReport{Address: a.Address}
 	in, err := t.openInbox(a.Address)
 	if err != nil {
 		rep.Error = err.Error()
 		return rep
 	}
+	defer func() {
+		if err := in.flush(&rep); err != nil && rep.Error == "" {
+			rep.Error = err.Error()
+		}
+	}()
 	c, cands, sizes, err := pop3Listing(ctx, src, a, &rep)
 	if err != nil {
 		rep.Error = err.Error()
@@ -60,7 +65,7 @@ func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Acco
 			rep.Error = fmt.Sprintf("message %s (UIDL %s): %v", m.name, m.uidl, err)
 			return rep
 		}
-		size, skipped, refusal, err := in.store(r, m.uidl, nil, time.Time{})
+		err = in.store(&rep, m.name, r, m.uidl, nil, time.Time{})
 		if err == nil {
 			// What the store did not read (a refused message) is still on
 			// the wire.
@@ -69,15 +74,6 @@ func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Acco
 		if err != nil {
 			rep.Error = fmt.Sprintf("message %s (UIDL %s): %v", m.name, m.uidl, err)
 			return rep
-		}
-		switch {
-		case skipped:
-			rep.Skipped++
-		case refusal != "":
-			rep.refuse(m.name, m.uidl, refusal)
-		default:
-			rep.Imported++
-			rep.Bytes += size
 		}
 	}
 	return rep
