@@ -2,22 +2,23 @@
 # Import benchmark (issue 15): `mailsetup import --from-maildir` against
 # Dovecot's own `doveadm import` of the same Dovecot Maildirs into a fresh
 # mail location, same disk, same run, alternating; then the live POP3
-# import (`--from-pop3` against the same private Dovecot) at two
+# import (`--from-pop3` against the same private Dovecot) at several
 # concurrencies.
 #   .ci/bench-import.sh            (from the repository root, as root)
-# Env (defaults): USERS=50 MSGS=2000 (accounts x messages of the Maildir
-# comparison), ROUNDS=2, CONC=4 (accounts at once, both sides),
-# POP_USERS=4 (the first POP_USERS of the same accounts), POP_CONCS="1 4",
+# Env (defaults): USERS=50 MSGS=10000 (accounts x messages of the Maildir
+# comparison, the issue's size; smaller for a quick run), ROUNDS=2,
+# CONC=4 (accounts at once, both sides), POP_USERS=4 (the first
+# POP_USERS of the same accounts), POP_CONCS="1 2 4 8",
 # PROFILE=0 (1: one more Maildir import under `perf record` and
 # `strace -c`, summaries printed), KEEP=0 (1: keep the temp dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 USERS=${USERS:-50}
-MSGS=${MSGS:-2000}
+MSGS=${MSGS:-10000}
 ROUNDS=${ROUNDS:-2}
 CONC=${CONC:-4}
 POP_USERS=${POP_USERS:-4}
-POP_CONCS=${POP_CONCS:-1 4}
+POP_CONCS=${POP_CONCS:-1 2 4 8}
 PROFILE=${PROFILE:-0}
 KEEP=${KEEP:-0}
 WORK=$(mktemp -d)
@@ -95,10 +96,13 @@ run_dovecot() { # [hardlinks]: prints messages/s
 
 echo "== machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1024/1024}' /proc/meminfo), $(. /etc/os-release && echo "$PRETTY_NAME"), $(go version | cut -d' ' -f3), Dovecot $(dovecot --version | cut -d' ' -f1), $(findmnt -no FSTYPE --target "$WORK") on one disk"
 echo "== data: $USERS accounts x $MSGS messages (genmaildir -seed 1), $((SRC_BYTES / 1024 / 1024)) MiB; concurrency $CONC on both sides"
-echo "== fsync: Dovecot mail_fsync=$(doveconf -c "$CONF" -h mail_fsync); mailsetup: file, directory and index fsynced per message (the store's durable delivery)"
+echo "== fsync: Dovecot mail_fsync=$(doveconf -c "$CONF" -h mail_fsync); mailsetup: every message file fsynced, then per batch (up to 128 messages or 32 MiB) one fsync of new/ and cur/ and one index append and fsync (the store's batched delivery)"
 # Warm the page cache with the source (both sides then read it from memory).
 find "$MAIL" -path "*/cur/*" -type f -exec cat {} + >/dev/null
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+# Every round's rates also as Go benchmark lines (ns per message), for
+# benchstat: the median and spread over the rounds.
+bench_line() { awk -v name="$1" -v r="$2" -v n=$((USERS * MSGS)) 'BEGIN {printf "BenchmarkImport/%s %d %.0f ns/op %.0f msgs/s\n", name, n, 1e9 / r, r}' >>"$WORK/rounds.txt"; }
 echo "| round | doveadm import, copied, msg/s | mailsetup import msg/s | ratio | doveadm import, hard links (Dovecot's default), msg/s | ratio |"
 for r in $(seq "$ROUNDS"); do
 	if [ $((r % 2)) = 1 ]; then
@@ -107,7 +111,13 @@ for r in $(seq "$ROUNDS"); do
 		h=$(run_dovecot hardlinks); o=$(run_ours); d=$(run_dovecot)
 	fi
 	echo "| $r | $d | $o | $(ratio "$o" "$d") | $h | $(ratio "$o" "$h") |"
+	bench_line doveadm-copy "$d"; bench_line mailsetup "$o"; bench_line doveadm-hardlinks "$h"
 done
+BENCHSTAT=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
+if [ -x "$BENCHSTAT" ] && [ "$ROUNDS" -gt 1 ]; then
+	echo "== benchstat over the $ROUNDS rounds (ns per message; msgs/s)"
+	"$BENCHSTAT" "$WORK/rounds.txt" || true
+fi
 
 if [ "$PROFILE" = 1 ]; then
 	echo "== profile: one mailsetup Maildir import under perf record -g"

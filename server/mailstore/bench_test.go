@@ -89,3 +89,50 @@ func BenchmarkDeliver(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkImport stores a 4 KiB message with a given UIDL, durably (with
+// fsync), as an import does: one Deliver per message ("single") against
+// a Batch of DefaultBatchLimits ("batch"); ns/op is per message.
+func BenchmarkImport(b *testing.B) {
+	body := "From: a@example.test\r\nSubject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("y", 78)+"\r\n", 51)
+	date := time.Unix(1700000000, 0)
+	for _, mode := range []string{"single", "batch"} {
+		b.Run(mode, func(b *testing.B) {
+			s, err := mailstore.Open(b.TempDir(), mailstore.Options{Hostname: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			u, err := s.User(addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			batch, err := u.NewBatch("INBOX", mailstore.BatchLimits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(len(body)))
+			i := 0
+			for b.Loop() {
+				i++
+				opts := mailstore.DeliverOptions{InternalDate: date, UIDL: fmt.Sprintf("old-%d", i)}
+				if mode == "single" {
+					if _, err := u.Deliver("INBOX", strings.NewReader(body), opts); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				if err := batch.Add(strings.NewReader(body), opts); err != nil {
+					b.Fatal(err)
+				}
+				if batch.Full() {
+					if _, err := batch.Commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if _, err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
