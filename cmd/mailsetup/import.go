@@ -22,7 +22,7 @@ import (
 const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FILE [flags]
        mailsetup import --from-maildir DIR --accounts FILE [--maildir-server SERVER]
                         [--uidl-format FORMAT] [flags]
-       mailsetup import --from-mbox FILE|DIR --accounts FILE [--mbox-format mboxrd|mboxo]
+       mailsetup import --from-mbox FILE|DIR --accounts FILE [--mbox-format FORMAT]
                         [--accept-new-uidls] [flags]
        mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
 
@@ -64,7 +64,9 @@ objects with the same names:
   --from-mbox FILE|DIR   read mbox files (the INBOX): the X-UIDL header
                          is the UIDL; messages without it are refused
   --mbox-format FORMAT   mboxrd (default: one ">" comes off ">+From "
-                         lines) or mboxo (only off ">From " lines)
+                         lines), mboxo (only off ">From " lines), or
+                         mboxcl2 / mboxcl (bodies framed by their
+                         Content-Length; mboxcl unquotes as mboxo)
   --accept-new-uidls     import mbox messages without X-UIDL with new
                          UIDLs: their clients will download them again
   --accounts FILE        the accounts (see above)

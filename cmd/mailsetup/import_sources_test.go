@@ -1,12 +1,16 @@
 package main
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -97,5 +101,41 @@ func TestImportMboxXUIDL(t *testing.T) {
 	got := m.uidls(t)
 	if len(got) != 3 || got[0] != "19960103010534-qpop" || got[1] != "<b1e2@old>" || !strings.HasPrefix(got[2], "mbox-") {
 		t.Errorf("UIDLs over POP3 %q", got)
+	}
+}
+
+// TestImportMboxContentLength: the real binary imports an mboxcl2 file
+// (mutt's): the body line "From the start" after an empty line stays in
+// its message, which our POP3 server serves whole (curl RETR); read as
+// mboxrd, the same file would have been cut there.
+func TestImportMboxContentLength(t *testing.T) {
+	body := "first line\n\nFrom the start, this line was never quoted\nlast line\n"
+	src := t.TempDir()
+	writeFiles(t, src, map[string]string{"demo.mbox": "From a@example.org Sat Jan  3 01:05:34 1996\n" +
+		"X-UIDL: cl2-one\nContent-Length: " + strconv.Itoa(len(body)) + "\nSubject: 1\n\n" + body + "\n" +
+		"From a@example.org Sat Jan  3 02:05:34 1996\n" +
+		"X-UIDL: cl2-two\nContent-Length: 5\nSubject: 2\n\nlast\n"})
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+	accts := writeAccounts(t, server.DemoAddress+",demo.mbox")
+	code, out, stderr := runImport(t, m, "--from-mbox", src, "--mbox-format", "mboxcl2", "--accounts", accts)
+	if code != 0 || !strings.Contains(out, "found 2, imported 2, skipped 0, refused 0") || strings.Contains(out, "Content-Length") {
+		t.Fatalf("import --mbox-format mboxcl2: exit %d\n%s%s", code, out, stderr)
+	}
+	code, _, stderr = runImport(t, m, "--from-mbox", src, "--mbox-format", "mboxcl3", "--accounts", accts)
+	if code != 2 || !strings.Contains(stderr, `"mboxcl3": want mboxrd, mboxo, mboxcl or mboxcl2`) {
+		t.Errorf("--mbox-format mboxcl3: exit %d\n%s", code, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	if got := m.uidls(t); !slices.Equal(got, []string{"cl2-one", "cl2-two"}) {
+		t.Errorf("UIDLs over POP3 %q", got)
+	}
+	msg, err := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20",
+		"-u", server.DemoAddress+":"+m.password, fmt.Sprintf("pop3s://127.0.0.1:%d/1", m.ports.POP3S)).Output()
+	if err != nil {
+		t.Fatalf("curl RETR 1: %v", err)
+	}
+	if !strings.HasSuffix(strings.ReplaceAll(string(msg), "\r\n", "\n"), "\n\n"+body) {
+		t.Errorf("message 1 over POP3:\n%s", msg)
 	}
 }

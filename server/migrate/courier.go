@@ -143,3 +143,93 @@ func parseCourierLine(line string) (string, courierRec, bool) {
 	}
 	return name, rec, true
 }
+
+// Courier IMAP's keywords (courierimapkeywords/ in each Maildir folder,
+// as Courier's maildirkeywords code writes them):
+//
+//   - ":list": the keyword names, one per line, then an empty line, then
+//     "<file name up to ':'>:<index> <index> ..." per message, each index
+//     naming a keyword of the first part (from 0);
+//   - a message's keywords changed since ":list" was written are in a file
+//     named by the message's file name up to ':', one keyword per line,
+//     and, once Courier has read it, renamed ".<n>.<file name up to ':'>",
+//     where a larger <n> is newer.
+//
+// The newest wins: a not yet renamed file, then the largest <n>, then
+// ":list". Temporary files (".tmp.*") are not read.
+
+// readCourierKeywords returns the keywords of each message of the Maildir
+// folder dir by its file name up to ':'; nil when it has none.
+func readCourierKeywords(dir string) (map[string][]string, error) {
+	kwDir := filepath.Join(dir, "courierimapkeywords")
+	entries, err := os.ReadDir(kwDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	if data, err := os.ReadFile(filepath.Join(kwDir, ":list")); err == nil {
+		names, msgs, _ := strings.Cut(string(data), "\n\n")
+		list := strings.Split(names, "\n")
+		for _, l := range strings.Split(msgs, "\n") {
+			base, idx, ok := strings.Cut(l, ":")
+			if !ok || base == "" {
+				continue
+			}
+			var kws []string
+			for _, f := range strings.Fields(idx) {
+				if i, err := strconv.Atoi(f); err == nil && i >= 0 && i < len(list) && list[i] != "" {
+					kws = append(kws, list[i])
+				}
+			}
+			out[base] = kws
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	// The update files: the largest <n> per message, a plain name above all.
+	type update struct {
+		n    int64 // -1: not yet renamed (the newest)
+		name string
+	}
+	newest := map[string]update{}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || name == ":list" || strings.HasPrefix(name, ".tmp.") {
+			continue
+		}
+		u := update{n: -1, name: name}
+		base := name
+		if rest, ok := strings.CutPrefix(name, "."); ok {
+			num, b, ok := strings.Cut(rest, ".")
+			n, err := strconv.ParseInt(num, 10, 64)
+			if !ok || err != nil || b == "" {
+				continue
+			}
+			u.n, base = n, b
+		}
+		if cur, ok := newest[base]; ok && (cur.n == -1 || u.n != -1 && u.n <= cur.n) {
+			continue
+		}
+		newest[base] = u
+	}
+	for base, u := range newest {
+		data, err := os.ReadFile(filepath.Join(kwDir, u.name))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // Courier renamed it meanwhile: :list or the next has it
+			}
+			return nil, err
+		}
+		var kws []string
+		for _, l := range strings.Split(string(data), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				kws = append(kws, l)
+			}
+		}
+		out[base] = kws
+	}
+	return out, nil
+}

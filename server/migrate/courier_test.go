@@ -23,6 +23,9 @@ func writeMaildir(t *testing.T, dir string, date time.Time, files map[string]str
 	}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +80,8 @@ func TestImportQmailMaildir(t *testing.T) {
 // courierpop3dsizelist (version 3, a file name with a space and a stale
 // flags suffix), a version 2 line too; an unlisted message and one with
 // UID 0 get the escaped unique part; a line that does not parse is
-// skipped.
+// skipped. Keywords come from courierimapkeywords/: ":list", then the
+// newest update file (".<n>.<name>", a not yet renamed "<name>" newest).
 func TestImportCourierMaildir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "Maildir")
 	date := time.Date(2022, 6, 7, 8, 9, 10, 0, time.UTC)
@@ -91,6 +95,15 @@ func TestImportCourierMaildir(t *testing.T) {
 			"1600000002.M2P2.my host 22 8:1234567890:0\n" +
 			"1600000003.M3P3.host 23 0:1234567890:0\n" +
 			"garbage line\n",
+		"courierimapkeywords/:list": "$Label1\nNonJunk\n$Forwarded\n\n" +
+			"1600000001.M1P1.host:0 2\n" +
+			"1600000002.M2P2.my host:1\n" +
+			"1600000003.M3P3.host:0 9\n", // 9: no such keyword
+		"courierimapkeywords/.3.1600000002.M2P2.my host":  "Old\n",
+		"courierimapkeywords/.12.1600000002.M2P2.my host": "$Label2\nNonJunk\n",
+		"courierimapkeywords/.4.1600000003.M3P3.host":     "Stale\n",
+		"courierimapkeywords/1600000003.M3P3.host":        "Newest\n",
+		"courierimapkeywords/.tmp.99.1600000004.M4P4.x":   "Temp\n",
 	})
 	tg, _ := target(t, 0)
 	list := []MaildirAccount{{Address: "demo@example.test", Path: dir}}
@@ -103,9 +116,9 @@ func TestImportCourierMaildir(t *testing.T) {
 		got[m.UIDL] = sorted(m.Flags)
 	}
 	want := map[string][]string{
-		"UID7-1234567890":                     {`\Seen`},
-		"UID8-1234567890":                     {`\Flagged`, `\Seen`},
-		"1600000003.M3P3.host":                nil,
+		"UID7-1234567890":                     {`$Forwarded`, `$Label1`, `\Seen`},
+		"UID8-1234567890":                     {`$Label2`, `NonJunk`, `\Flagged`, `\Seen`},
+		"1600000003.M3P3.host":                {`Newest`},
 		"1600000004.M4P4.host+2B+22quoted+22": nil,
 	}
 	if len(got) != len(want) {

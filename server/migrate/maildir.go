@@ -305,11 +305,15 @@ func maildirListing(src MaildirSource, dir, folder string, rep *AccountReport) (
 	var ul *Uidlist
 	var keywords map[byte]string
 	var courier courierList
+	var courierKeywords map[string][]string
 	var err error
 	switch src.Server {
 	case ServerQmail:
 	case ServerCourier:
 		if courier, err = readCourierSizelist(dir); err != nil {
+			return nil, nil, err
+		}
+		if courierKeywords, err = readCourierKeywords(dir); err != nil {
 			return nil, nil, err
 		}
 	default:
@@ -348,6 +352,7 @@ func maildirListing(src MaildirSource, dir, folder string, rep *AccountReport) (
 			if fl, ok := strings.CutPrefix(info, "2,"); ok {
 				m.flags = maildirFlags(fl, keywords)
 			}
+			m.flags = append(m.flags, courierKeywords[base]...)
 			msgs = append(msgs, m)
 		}
 	}

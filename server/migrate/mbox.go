@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -30,6 +31,16 @@ import (
 // ">+From "; mboxo quotes only "From ", so only ">From " loses its ">"
 // (an original ">From " cannot be told apart there). The empty line
 // before the next From_ line is the separator, not part of the message.
+//
+// mboxcl and mboxcl2 (what Solaris mail tools and mutt write) give each
+// message's body length in a Content-Length header: the body is exactly
+// that many bytes after the header's empty line, so a body line "From "
+// needs no quoting (mboxcl2 quotes nothing; mboxcl still quotes "From "
+// as mboxo does). A Content-Length is trusted only when the message it
+// frames ends where the next From_ line (after an optional empty line)
+// or the end of the file begins, as mutt checks it; otherwise the
+// message is split at its From_ lines as in mboxo and the account's
+// report says how many messages that was.
 // Flags come from the Status (R: \Seen) and X-Status (A, F, D, T)
 // headers, the internal date from the From_ line. The folder's internal
 // data message UW IMAP keeps first in an mbox (its X-IMAP header, the
@@ -41,19 +52,24 @@ type MboxFormat string
 
 // The mbox formats.
 const (
-	MboxRD MboxFormat = "mboxrd"
-	MboxO  MboxFormat = "mboxo"
+	MboxRD  MboxFormat = "mboxrd"
+	MboxO   MboxFormat = "mboxo"
+	MboxCL  MboxFormat = "mboxcl"
+	MboxCL2 MboxFormat = "mboxcl2"
 )
+
+// framed reports whether the format frames bodies by Content-Length.
+func (f MboxFormat) framed() bool { return f == MboxCL || f == MboxCL2 }
 
 // ParseMboxFormat checks a --mbox-format value; "" is mboxrd.
 func ParseMboxFormat(s string) (MboxFormat, error) {
 	switch v := MboxFormat(s); v {
 	case "":
 		return MboxRD, nil
-	case MboxRD, MboxO:
+	case MboxRD, MboxO, MboxCL, MboxCL2:
 		return v, nil
 	}
-	return "", fmt.Errorf("%q: want mboxrd or mboxo", s)
+	return "", fmt.Errorf("%q: want mboxrd, mboxo, mboxcl or mboxcl2", s)
 }
 
 // MboxSource says how to read the mbox files.
@@ -93,7 +109,7 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 	defer f.Close()
 	seen := map[string]string{}   // UIDL: the message that had it
 	identical := map[string]int{} // content UIDL: how many so far
-	noUIDL := 0
+	noUIDL, unframed := 0, 0
 	limit := in.maxSize
 	if limit <= 0 {
 		limit = 1 << 40
@@ -108,6 +124,9 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 			return nil
 		}
 		rep.Found++
+		if m.unframed {
+			unframed++
+		}
 		name := fmt.Sprintf("message %d (line %d)", m.n, m.line)
 		if m.damaged != "" {
 			rep.refuse(name, "", m.damaged)
@@ -157,6 +176,9 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 	if err != nil {
 		rep.Error = fmt.Sprintf("%s: %v", a.Path, err)
 	}
+	if unframed > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d messages have no Content-Length header or a wrong one: they were split at their From_ lines instead (check them: a body line starting with \"From \" may have cut one in two)", unframed, rep.Found))
+	}
 	if noUIDL > 0 {
 		what := "were not imported: give --accept-new-uidls to import them, and their clients will download them again"
 		if src.AcceptNewUIDLs {
@@ -174,6 +196,9 @@ type mboxMessage struct {
 	data    []byte    // unquoted, without the From_ line and the separator
 	size    int64     // of the whole message; data stops after limit bytes
 	damaged string    // why the message is not whole, or ""
+	// unframed: the format frames by Content-Length, but this message's
+	// was missing or wrong, so it was split at From_ lines.
+	unframed bool
 }
 
 // errNotMbox is a file that does not start with a From_ line.
@@ -182,26 +207,34 @@ var errNotMbox = errors.New(`not an mbox: the file does not start with a "From "
 // splitMbox calls fn with each message of r in order; data holds at most
 // limit+1 bytes of a message (size says how large it is). It stops at
 // fn's first error. A message cut off at the end of the file (no newline
-// at the end, or no end of its header) is given with damaged set.
+// at the end, or no end of its header) is given with damaged set. For
+// mboxcl and mboxcl2, r must also be an io.ReaderAt (a file) for a
+// Content-Length to be checked and used.
 func splitMbox(r io.Reader, format MboxFormat, limit int64, fn func(mboxMessage) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
+	ra, _ := r.(io.ReaderAt)
 	var cur *mboxMessage
 	inHeader := false
 	prevEmpty := true // the start counts as after an empty line
 	n, lineNo := 0, 0
+	var off int64 // bytes of r consumed
 	add := func(line []byte) {
 		cur.size += int64(len(line))
 		if room := limit + 1 - int64(len(cur.data)); room > 0 {
 			cur.data = append(cur.data, line[:min(int64(len(line)), room)]...)
 		}
 	}
-	flush := func() error {
+	flush := func(framed bool) error {
 		if cur == nil {
 			return nil
 		}
 		// The empty line before the next From_ line (or at the end of
-		// the file) separates; it is not the message's.
+		// the file) separates; it is not the message's. A body framed
+		// by its Content-Length is exactly that long.
 		for _, sep := range []string{"\r\n", "\n"} {
+			if framed {
+				break
+			}
 			if bytes.HasSuffix(cur.data, []byte("\n"+sep)) && int64(len(cur.data)) == cur.size {
 				cur.data = cur.data[:len(cur.data)-len(sep)]
 				cur.size -= int64(len(sep))
@@ -217,12 +250,13 @@ func splitMbox(r io.Reader, format MboxFormat, limit int64, fn func(mboxMessage)
 	}
 	for {
 		line, err := br.ReadBytes('\n')
+		off += int64(len(line))
 		if len(line) > 0 {
 			lineNo++
 			empty := string(line) == "\n" || string(line) == "\r\n"
 			switch {
 			case prevEmpty && bytes.HasPrefix(line, []byte("From ")):
-				if err := flush(); err != nil {
+				if err := flush(false); err != nil {
 					return err
 				}
 				n++
@@ -233,11 +267,37 @@ func splitMbox(r io.Reader, format MboxFormat, limit int64, fn func(mboxMessage)
 				}
 				prevEmpty = false
 				continue
+			case cur == nil && empty && n > 0:
+				// Between a framed body and the next From_ line.
+				prevEmpty = true
+				continue
 			case cur == nil:
 				return fmt.Errorf("%w (line %d)", errNotMbox, lineNo)
 			}
 			if inHeader && empty {
 				inHeader = false
+				add(line)
+				if format.framed() {
+					body, ok := framedLength(ra, cur.data, off)
+					if !ok {
+						cur.unframed = true
+						prevEmpty = true
+					} else {
+						lines, err := addFramed(io.LimitReader(br, body), format, add)
+						off += body
+						lineNo += lines
+						if err != nil {
+							return err
+						}
+						if err := flush(true); err != nil {
+							return err
+						}
+						prevEmpty = true
+					}
+				} else {
+					prevEmpty = true
+				}
+				continue
 			}
 			add(unquoteFrom(line, format))
 			if err == io.EOF && !bytes.HasSuffix(line, []byte("\n")) && cur.damaged == "" {
@@ -246,7 +306,7 @@ func splitMbox(r io.Reader, format MboxFormat, limit int64, fn func(mboxMessage)
 			prevEmpty = empty
 		}
 		if err == io.EOF {
-			return flush()
+			return flush(false)
 		}
 		if err != nil {
 			return err
@@ -254,9 +314,76 @@ func splitMbox(r io.Reader, format MboxFormat, limit int64, fn func(mboxMessage)
 	}
 }
 
-// unquoteFrom removes the quoting ">" of a body line.
+// framedLength returns the Content-Length of the message whose header is
+// header (its empty line included), its body starting at offset body of
+// ra, when it frames the message: the body ends at the end of ra or
+// where the next From_ line, after at most one empty line, starts.
+func framedLength(ra io.ReaderAt, header []byte, body int64) (int64, bool) {
+	if ra == nil {
+		return 0, false
+	}
+	var length int64 = -1
+	for _, l := range bytes.Split(header, []byte("\n")) {
+		name, value, ok := strings.Cut(string(bytes.TrimRight(l, "\r")), ":")
+		if ok && strings.EqualFold(strings.TrimSpace(name), "Content-Length") {
+			v, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+			if err != nil || v < 0 {
+				return 0, false
+			}
+			length = v
+		}
+	}
+	if length < 0 {
+		return 0, false
+	}
+	// The body's last byte must be in the file, then what follows it.
+	at, skip := body+length-1, 1
+	if length == 0 {
+		at, skip = body, 0
+	}
+	next := make([]byte, 8)
+	k, err := ra.ReadAt(next, at)
+	if err != nil && err != io.EOF || k < skip {
+		return 0, false
+	}
+	next, k = next[skip:k], k-skip
+	for _, sep := range []string{"", "\n", "\r\n"} {
+		rest, ok := bytes.CutPrefix(next, []byte(sep))
+		if ok && (len(rest) == 0 && k == len(sep) || bytes.HasPrefix(rest, []byte("From "))) {
+			return length, true
+		}
+	}
+	return 0, false
+}
+
+// addFramed adds a framed body, line by line (mboxcl still quotes "From "
+// as mboxo does), and returns how many lines it had. A body cut short by
+// the end of the file is an error: framedLength saw it whole.
+func addFramed(r io.Reader, format MboxFormat, add func([]byte)) (int, error) {
+	br := bufio.NewReaderSize(r, 32<<10)
+	lines := 0
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) > 0 {
+			lines++
+			if format == MboxCL {
+				line = unquoteFrom(line, MboxO)
+			}
+			add(line)
+		}
+		if err == io.EOF {
+			return lines, nil
+		}
+		if err != nil {
+			return lines, err
+		}
+	}
+}
+
+// unquoteFrom removes the quoting ">" of a body line (mboxcl quotes as
+// mboxo does; mboxcl2 does not quote).
 func unquoteFrom(line []byte, format MboxFormat) []byte {
-	if len(line) < 6 || line[0] != '>' {
+	if len(line) < 6 || line[0] != '>' || format == MboxCL2 {
 		return line
 	}
 	rest := line[1:]

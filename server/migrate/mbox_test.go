@@ -3,9 +3,11 @@ package migrate
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,12 +16,7 @@ import (
 // split runs splitMbox and returns the messages' data and damage.
 func split(t *testing.T, in string, format MboxFormat) ([]mboxMessage, error) {
 	t.Helper()
-	var out []mboxMessage
-	err := splitMbox(strings.NewReader(in), format, 1<<20, func(m mboxMessage) error {
-		out = append(out, m)
-		return nil
-	})
-	return out, err
+	return splitMboxMessages(t, strings.NewReader(in), format)
 }
 
 func TestSplitMbox(t *testing.T) {
@@ -69,6 +66,64 @@ func TestSplitMbox(t *testing.T) {
 	if msgs, err := split(t, "", MboxRD); err != nil || len(msgs) != 0 {
 		t.Errorf("empty file: %v %d", err, len(msgs))
 	}
+}
+
+// TestSplitMboxContentLength: mboxcl and mboxcl2 bodies are exactly
+// their Content-Length, so an unquoted "From " line after an empty line
+// stays in the body; mboxcl still unquotes ">From "; a missing or wrong
+// Content-Length falls back to From_ lines and marks the message.
+func TestSplitMboxContentLength(t *testing.T) {
+	body1 := "line\n\nFrom the start, a body line\n>From quoted\n"
+	in := "From a@example.org Sat Jan  3 01:05:34 1996\n" +
+		"X-UIDL: one\nContent-Length: " + strconv.Itoa(len(body1)) + "\n\n" + body1 + "\n" +
+		"From b@example.org Sun Jan  4 01:05:34 1996\n" +
+		"Content-Length: 5\n\nlast\n" // no separator before the end
+	msgs, err := split(t, in, MboxCL2)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("mboxcl2: %d messages, %v", len(msgs), err)
+	}
+	if got, want := string(msgs[0].data), "X-UIDL: one\nContent-Length: "+strconv.Itoa(len(body1))+"\n\n"+body1; got != want || msgs[0].unframed {
+		t.Errorf("mboxcl2 message 1 %q (unframed %v), want %q", got, msgs[0].unframed, want)
+	}
+	if got := string(msgs[1].data); got != "Content-Length: 5\n\nlast\n" || msgs[1].unframed || msgs[1].line != 10 {
+		t.Errorf("mboxcl2 message 2 %q line %d unframed %v", got, msgs[1].line, msgs[1].unframed)
+	}
+	msgs, _ = split(t, in, MboxCL)
+	if len(msgs) != 2 || !strings.Contains(string(msgs[0].data), "\nFrom quoted\n") {
+		t.Errorf("mboxcl: %+v", msgs)
+	}
+	// The same file read as mboxrd splits at the body's From_ line.
+	if msgs, _ = split(t, in, MboxRD); len(msgs) != 3 {
+		t.Errorf("mboxrd of a Content-Length file: %d messages, want 3", len(msgs))
+	}
+
+	// Wrong (too short, too long) or missing: split at From_ lines, marked.
+	for _, cl := range []string{"Content-Length: 3\n", "Content-Length: 400\n", "Content-Length: x\n", ""} {
+		in := "From a Sat Jan  3 01:05:34 1996\n" + cl + "\nbody\n\nFrom b Sat Jan  3 01:05:34 1996\nContent-Length: 3\n\nab\n"
+		msgs, err := split(t, in, MboxCL2)
+		if err != nil || len(msgs) != 2 || !msgs[0].unframed || msgs[1].unframed {
+			t.Errorf("%q: %v %+v", cl, err, msgs)
+			continue
+		}
+		if got := string(msgs[0].data); got != cl+"\nbody\n" {
+			t.Errorf("%q: message 1 %q", cl, got)
+		}
+	}
+	// Without a file to check the length against, From_ lines split.
+	msgs, err = splitMboxMessages(t, io.MultiReader(strings.NewReader(in)), MboxCL2)
+	if err != nil || len(msgs) != 3 || !msgs[0].unframed {
+		t.Errorf("not a file: %v %d messages", err, len(msgs))
+	}
+}
+
+func splitMboxMessages(t *testing.T, r io.Reader, format MboxFormat) ([]mboxMessage, error) {
+	t.Helper()
+	var out []mboxMessage
+	err := splitMbox(r, format, 1<<20, func(m mboxMessage) error {
+		out = append(out, m)
+		return nil
+	})
+	return out, err
 }
 
 // TestImportMbox: X-UIDL is the UIDL (the header kept), Status/X-Status
@@ -183,7 +238,7 @@ func FuzzSplitMbox(f *testing.F) {
 	f.Add([]byte("From a\r\n\r\n>>From\r\n\r\nFrom b\r\n"))
 	f.Add([]byte("From \n\n\n\nFrom \nFrom \n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, format := range []MboxFormat{MboxRD, MboxO} {
+		for _, format := range []MboxFormat{MboxRD, MboxO, MboxCL, MboxCL2} {
 			var msgs []mboxMessage
 			err := splitMbox(bytes.NewReader(data), format, 1<<20, func(m mboxMessage) error {
 				msgs = append(msgs, m)
