@@ -7,7 +7,7 @@
 #   .ci/bench-import.sh            (from the repository root, as root)
 # Env (defaults): USERS=50 MSGS=10000 (accounts x messages of the Maildir
 # comparison, the size; smaller for a quick run), ROUNDS=2,
-# CONC=4 (accounts at once, both sides), POP_USERS=4 (the first
+# CONC=4 (accounts at once, both sides), POP_USERS=8 (the first
 # POP_USERS of the same accounts), POP_CONCS="1 2 4 8",
 # PROFILE=0 (1: one more Maildir import under `perf record` and
 # `strace -c`, summaries printed), KEEP=0 (1: keep the temp dir).
@@ -17,7 +17,7 @@ USERS=${USERS:-50}
 MSGS=${MSGS:-10000}
 ROUNDS=${ROUNDS:-2}
 CONC=${CONC:-4}
-POP_USERS=${POP_USERS:-4}
+POP_USERS=${POP_USERS:-8}
 POP_CONCS=${POP_CONCS:-1 2 4 8}
 PROFILE=${PROFILE:-0}
 KEEP=${KEEP:-0}

@@ -164,6 +164,27 @@
 // never comes back. Every fsync can be turned off with Options.NoSync, for
 // tests and benchmarks only.
 //
+// # Batched delivery
+//
+// An import stores many messages into one mailbox; a Batch (User.NewBatch)
+// gives each the same guarantee as Deliver but pays for the directory and
+// index fsyncs once per batch of up to BatchLimits.Messages messages or
+// BatchLimits.Bytes bytes (default 128 and 32 MiB). Batch.Add writes a
+// message to tmp/ (its file fsynced later, its writeback started at once
+// so that the batch's files reach the disk together); Batch.Commit
+// fsyncs every file, then under the mailbox lock gives each its UID in
+// the order added, renames it into new/ or cur/, fsyncs those directories
+// once, and appends all the index records with one write and one fsync.
+// A message counts as delivered only once Commit returned it. A crash cut
+// in a batch leaves: files in tmp/ only (nothing visible; removed once
+// 36 hours old, by their ctime, since their mtime is the internal date);
+// some or all files renamed without index records (each a complete,
+// fsynced message: the next load picks them up with the UIDs in their
+// names, ours first in UID order); or a torn last index line (dropped, the
+// files then picked up). An importer that skips the UIDLs already present
+// and runs again ends with each message exactly once. Deliver, used for
+// SMTP and LMTP, is unchanged.
+//
 // All operations are safe for concurrent use by any number of goroutines:
 // every Mailbox value for one directory shares one lock and one in-memory
 // index, and readers get snapshots. One process owns a storage root; other
@@ -181,6 +202,7 @@
 //	user_subscriptions.go  subscriptions (mailsetup.subscriptions)
 //	mailbox.go             Mailbox and Message: snapshots, UIDVALIDITY, UIDNEXT, Open, Changed
 //	deliver.go             Deliver and Append: tmp/, then a UID and new/ or cur/ under the lock
+//	batch.go               Batch: many deliveries, one directory and index fsync per batch (imports)
 //	mailbox_flags.go       StoreFlags: flag changes, renames for the info suffix
 //	mailbox_expunge.go     Expunge: files first, then the index
 //	mailbox_copy.go        CopyTo: link or copy into the destination, then place there
@@ -206,4 +228,5 @@
 //	rebuild.go             rebuilding a missing or damaged index from the Maildir
 //	maildir.go             Maildir directories: creating them, leftovers, stale tmp/ files
 //	durable.go             fsync, atomic file replacement, directory listing
+//	durable_linux.go       early writeback (sync_file_range) and ctime; durable_other.go elsewhere
 package mailstore

@@ -10,7 +10,8 @@
 // server served, see maildir.go) and mbox files (ImportMbox: the X-UIDL
 // header). Each message goes into the account's INBOX (a folder's into
 // the same-named mailbox) through a mailstore.Batch with
-// DeliverOptions.UIDL (inbox.store and flush), durable before it counts; a UIDL already in the INBOX is skipped, so an import that was
+// DeliverOptions.UIDL (inbox.store, then inbox.flush), durable before it
+// counts; a UIDL already in the INBOX is skipped, so an import that was
 // stopped at any point and is run again ends with each message exactly
 // once. VerifyPOP3 compares without changing anything.
 //
