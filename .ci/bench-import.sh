@@ -116,7 +116,7 @@ done
 BENCHSTAT=$(command -v benchstat || echo "$(go env GOPATH)/bin/benchstat")
 if [ -x "$BENCHSTAT" ] && [ "$ROUNDS" -gt 1 ]; then
 	echo "== benchstat over the $ROUNDS rounds (ns per message; msgs/s)"
-	"$BENCHSTAT" "$WORK/rounds.txt" || true
+	(cd "$WORK" && "$BENCHSTAT" rounds.txt) || true
 fi
 
 if [ "$PROFILE" = 1 ]; then

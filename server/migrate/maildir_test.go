@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,4 +80,66 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestImportBatchesLimits: an import larger than a batch, with the
+// account's quota running out in the middle of the third batch and a
+// message over mail.max_message_bytes: what fits is imported and
+// counted, the rest refused with the reason, each exactly once over
+// three runs (the second skips, the third, after the quota is lifted,
+// imports the rest).
+func TestImportBatchesLimits(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "Maildir")
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n, size = 300, 100
+	for i := range n {
+		body := fmt.Sprintf("Subject: %03d\r\n\r\n", i)
+		body += strings.Repeat("x", size-len(body)-2) + "\r\n"
+		if i == 10 {
+			body += strings.Repeat("y", 5000)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "cur", fmt.Sprintf("1700000%03d.M1P1.host:2,S", i)), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tg, _ := target(t, 4096)
+	const fit = 250 // the quota holds this many
+	if err := tg.Accounts.SetQuota("demo@example.test", fit*size); err != nil {
+		t.Fatal(err)
+	}
+	list := []MaildirAccount{{Address: "demo@example.test", Path: dir}}
+	src := MaildirSource{Server: ServerQmail}
+	check := func(run string, imported, skipped, overQuota int) {
+		t.Helper()
+		a := ImportMaildir(context.Background(), tg, src, list, Options{}).Accounts[0]
+		q, big := 0, 0
+		for _, r := range a.Refused {
+			switch {
+			case strings.Contains(r.Reason, "over the account's quota"):
+				q++
+			case strings.Contains(r.Reason, "larger than mail.max_message_bytes (4096)") && r.UIDL == "1700000010.M1P1.host":
+				big++
+			default:
+				t.Errorf("%s: refused %+v", run, r)
+			}
+		}
+		if a.Found != n || a.Imported != imported || a.Skipped != skipped || q != overQuota || big != 1 || a.Error != "" || a.Bytes != int64(imported*size) {
+			t.Errorf("%s: found %d, imported %d, skipped %d, over quota %d, too large %d, %d bytes, error %q; want imported %d, skipped %d, over quota %d",
+				run, a.Found, a.Imported, a.Skipped, q, big, a.Bytes, a.Error, imported, skipped, overQuota)
+		}
+	}
+	check("first", fit, 0, n-1-fit)
+	check("again", 0, fit, n-1-fit)
+	if err := tg.Accounts.SetQuota("demo@example.test", 0); err != nil {
+		t.Fatal(err)
+	}
+	check("quota lifted", n-1-fit, fit, 0)
+	uidls := inboxUIDLs(t, tg)
+	if len(uidls) != n-1 || len(slices.Compact(sorted(uidls))) != n-1 {
+		t.Errorf("%d messages in the INBOX, %d UIDLs, want %d", len(uidls), len(slices.Compact(sorted(uidls))), n-1)
+	}
 }
