@@ -46,6 +46,23 @@ func (r Record) String() string {
 	}
 }
 
+// Data is the record's data as a checker compares it with a DNS
+// answer: SRV "prio weight port target", MX "pref exchange", a CNAME's
+// target (names lower case, fully qualified), a TXT's text, an address.
+func (r Record) Data() string {
+	switch r.Type {
+	case "SRV":
+		return fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, strings.ToLower(r.Target))
+	case "MX":
+		return fmt.Sprintf("%d %s", r.Preference, strings.ToLower(r.Target))
+	case "CNAME":
+		return strings.ToLower(r.Target)
+	case "TXT":
+		return r.Text
+	}
+	return r.Addr.String()
+}
+
 // srvService maps a protocol and security to its RFC 6186/8314 label.
 func srvService(proto Protocol, sec Security) string {
 	switch proto {
