@@ -449,6 +449,9 @@ func (s *sim) tryPOX(ctx context.Context, v *ClientView) {
 	// HTTP is only asked for a redirect to an HTTPS URL.
 	f := s.get(ctx, http.MethodGet, "http", "autodiscover."+d, poxPath, "", nil)
 	src := Source{Name: "autodiscover host, HTTP redirect", Where: f.URL, Outcome: SourceSkipped, Detail: f.Outcome}
+	if f.Detail != "" {
+		src.Detail += ": " + f.Detail
+	}
 	if f.Location != "" {
 		src.Detail = "redirects to " + f.Location + " (Outlook asks the user before following it)"
 	}
