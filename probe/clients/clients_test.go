@@ -53,6 +53,20 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
+	return newWorldAt(t, "127.0.0.1", false)
+}
+
+// newWorldAt is newWorld on ip; with standard, on the standard ports (53,
+// 443, 80) so that a real client using the system's resolver and URLs
+// without ports can be pointed at it.
+func newWorldAt(t *testing.T, ip string, standard bool) *world {
+	t.Helper()
+	port := func(std string) string {
+		if standard {
+			return net.JoinHostPort(ip, std)
+		}
+		return net.JoinHostPort(ip, "0")
+	}
 	w := &world{zone: map[string][]dns.RR{}, docs: map[string]autoconfig.Policy{}, httpOK: map[string]bool{}, noHTTPS: map[string]bool{}, expired: map[string]bool{}}
 	w.caKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
@@ -66,7 +80,7 @@ func newWorld(t *testing.T) *world {
 	w.roots.AddCert(w.caCert)
 
 	// DNS.
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, err := net.ListenPacket("udp", port("53"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +90,7 @@ func newWorld(t *testing.T) *world {
 	w.resolver = pc.LocalAddr().String()
 
 	// HTTPS and HTTP.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", port("443"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +99,7 @@ func newWorld(t *testing.T) *world {
 	go hs.ServeTLS(ln, "", "")
 	t.Cleanup(func() { hs.Close() })
 	w.httpsPort = ln.Addr().(*net.TCPAddr).Port
-	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	pln, err := net.Listen("tcp", port("80"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +198,10 @@ func (w *world) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error
 
 // serveHTTP serves the documents of the policy that owns the Host.
 func (w *world) serveHTTP(rw http.ResponseWriter, r *http.Request) {
-	host, _, _ := net.SplitHostPort(r.Host)
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host // no port: a client on the standard ports
+	}
 	w.mu.Lock()
 	p, ok := w.docs[host]
 	if r.TLS == nil && !w.httpOK[host] || r.TLS != nil && w.noHTTPS[host] {
@@ -196,7 +213,6 @@ func (w *world) serveHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf bytes.Buffer
-	var err error
 	switch {
 	case strings.HasSuffix(r.URL.Path, "/config-v1.1.xml"):
 		addr := r.URL.Query().Get("emailaddress")

@@ -415,7 +415,7 @@ func (s *sim) thunderbird(ctx context.Context) ClientView {
 	for _, src := range s.autoconfigSources() {
 		s.try(ctx, &v, src.name, http.MethodGet, src.scheme, src.host, src.path, "", nil, s.parseThunderbird)
 	}
-	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://autoconfig.thunderbird.net/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service"})
+	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://live.thunderbird.net/autoconfig/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service"})
 	if host := s.mxAutoconfigHost(ctx); host != "" {
 		s.try(ctx, &v, "MX domain's autoconfig host, HTTPS", http.MethodGet, "https", host, thunderbirdPath+"?emailaddress="+url.QueryEscape(s.addr.String()), "", nil, s.parseThunderbird)
 	}
