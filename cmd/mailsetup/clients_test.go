@@ -19,8 +19,12 @@ import (
 
 // clientsDomain is a domain the simulator can check end to end: its web
 // names on loopback, POP3 and submission for mpop and msmtp.
-var clientsDomain = strings.Replace(paccDomain, "web_url = \"https://autoconfig.pacc.test\"\n",
-	"web_url = \"https://autoconfig.pacc.test\"\nweb_addresses = [\"127.0.0.1\"]\n", 1) + `
+func clientsDomain(ip string) string {
+	return strings.Replace(paccDomain, "web_url = \"https://autoconfig.pacc.test\"\n",
+		"web_url = \"https://autoconfig.pacc.test\"\nweb_addresses = [\""+ip+"\"]\n", 1) + clientsPOP3
+}
+
+const clientsPOP3 = `
   [[domain.pop3]]
   host = "mail.pacc.test"
   port = 995
@@ -45,11 +49,15 @@ func TestProbeDomainAndClients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The DNS listener on port 53 of a random loopback address, so that
-	// msmtp and mpop can use it as their system resolver.
-	dnsAddr := fmt.Sprintf("127.%d.%d.%d:53", 100+mrand.IntN(100), mrand.IntN(250)+1, mrand.IntN(250)+1)
-	conf := strings.Replace(string(base), fmt.Sprintf("dns = \"127.0.0.1:%d\"", ports.DNS), "dns = \""+dnsAddr+"\"", 1) + clientsDomain
-	if !strings.Contains(conf, dnsAddr) {
+	// The DNS, HTTPS and HTTP listeners on the standard ports of a random
+	// loopback address: msmtp and mpop use that DNS as their system
+	// resolver, and clients fetch the documents without a port.
+	ip := fmt.Sprintf("127.%d.%d.%d", 100+mrand.IntN(100), mrand.IntN(250)+1, mrand.IntN(250)+1)
+	dnsAddr := ip + ":53"
+	conf := strings.NewReplacer(fmt.Sprintf("dns = \"127.0.0.1:%d\"", ports.DNS), "dns = \""+dnsAddr+"\"",
+		fmt.Sprintf("https = \"127.0.0.1:%d\"", ports.HTTPS), "https = \""+ip+":443\"",
+		fmt.Sprintf("http = \"127.0.0.1:%d\"", ports.HTTP), "http = \""+ip+":80\"").Replace(string(base)) + clientsDomain(ip)
+	if !strings.Contains(conf, dnsAddr) || !strings.Contains(conf, ip+":443") {
 		t.Fatalf("could not move the DNS listener:\n%s", conf)
 	}
 	if err := os.WriteFile(created.ConfigPath, []byte(conf), 0o600); err != nil {
@@ -57,13 +65,12 @@ func TestProbeDomainAndClients(t *testing.T) {
 	}
 	svc := startServe(t, "--config", created.ConfigPath)
 	defer svc.stop(t)
-	flags := []string{"--config", created.ConfigPath, "--resolver", dnsAddr,
-		"--https-port", fmt.Sprint(ports.HTTPS), "--http-port", fmt.Sprint(ports.HTTP)}
+	flags := []string{"--config", created.ConfigPath, "--resolver", dnsAddr}
 
 	code, out, stderr := runBinary(t, "", "", append([]string{"probe", "--domain", "pacc.test"}, flags...)...)
 	if code != 0 || !strings.Contains(out, "domain pacc.test: OK") || !strings.Contains(out, "PACC: agrees with the policy, byte for byte") ||
 		!regexp.MustCompile(`(?m)^  ok +TXT +_ua-auto-config\.pacc\.test\.`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^  ok autoconfig\.pacc\.test https://autoconfig\.pacc\.test:\d+/mail/config-v1\.1\.xml`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^  ok autoconfig\.pacc\.test https://autoconfig\.pacc\.test/mail/config-v1\.1\.xml`).MatchString(out) {
 		t.Errorf("probe --domain: exit %d\n%s%s", code, out, stderr)
 	}
 
@@ -85,6 +92,15 @@ func TestProbeDomainAndClients(t *testing.T) {
 	code, out, _ = runBinary(t, "", "", append([]string{"probe", "john@pacc.test", "--clients"}, flags...)...)
 	if code != 0 || !strings.Contains(out, "new Outlook and Outlook mobile") || !strings.Contains(out, "cannot be simulated; type by hand: incoming IMAP mail.pacc.test port 993 SSL/TLS") {
 		t.Errorf("probe --clients text: exit %d\n%s", code, out)
+	}
+	// The customer's check page shows the same, on request.
+	r := curl(t, "--resolve", "autoconfig.pacc.test:443:"+ip, "https://autoconfig.pacc.test/check/john@pacc.test?clients=1")
+	for _, want := range []string{`<div class="client-view" data-client="Thunderbird desktop">`, "Sets up: <span class=\"v\">incoming IMAP mail.pacc.test port 993 SSL/TLS, outgoing SMTP mail.pacc.test port 465 SSL/TLS, username john@pacc.test</span>",
+		`data-client="mpop --configure"`, `data-id="clients.local-part-username"`} {
+		if r.status != 200 || !strings.Contains(string(r.body), want) {
+			t.Errorf("check page ?clients=1: %d, no %q:\n%s", r.status, want, r.body)
+			break
+		}
 	}
 
 	// The real msmtp and mpop, with the service's DNS as the system resolver.
