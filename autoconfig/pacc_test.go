@@ -114,3 +114,15 @@ func TestParsePACCText(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParsePACCText: never panics; a digest it returns came from the
+// text's d= tag.
+func FuzzParsePACCText(f *testing.F) {
+	f.Add("v=UAAC1; a=sha256; d=abc=")
+	f.Add("d=;v=UAAC1;a=SHA256;;=;")
+	f.Fuzz(func(t *testing.T, txt string) {
+		if d := autoconfig.ParsePACCText(txt); d != "" && !strings.Contains(txt, d) {
+			t.Fatalf("digest %q not in %q", d, txt)
+		}
+	})
+}

@@ -85,3 +85,33 @@ func withTLS(list []autoconfig.Endpoint) []autoconfig.Endpoint {
 	}
 	return out
 }
+
+// FuzzParseAndroid checks that ParseAndroid never panics, fails only
+// with its own errors, and that what it accepts has the IMAP and SMTP
+// servers Android needs.
+func FuzzParseAndroid(f *testing.F) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.xml"))
+	if err != nil || len(files) == 0 {
+		f.Fatalf("no seed documents in testdata: %v", err)
+	}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := mozilla.ParseAndroid(bytes.NewReader(data), "john@example.com")
+		if err != nil {
+			if !errors.Is(err, mozilla.ErrAndroidRejects) && !errors.Is(err, mozilla.ErrMalformed) && !errors.Is(err, mozilla.ErrTooLarge) {
+				t.Fatalf("ParseAndroid error %v wraps none of its errors", err)
+			}
+			return
+		}
+		if got.IMAP.Protocol != autoconfig.IMAP || got.SMTP.Protocol != autoconfig.SMTP || got.IMAP.Host == "" || got.SMTP.Host == "" ||
+			(got.IMAP.Security != autoconfig.TLS && got.IMAP.Security != autoconfig.STARTTLS) {
+			t.Fatalf("accepted settings Android could not use: %+v", got)
+		}
+	})
+}
