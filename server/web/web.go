@@ -2,7 +2,7 @@
 // request metrics and logging, the error handler), the autoconfig
 // endpoints clients fetch (Thunderbird autoconfig, Outlook Autodiscover
 // POX and v2 JSON, the Apple profile, with their pre-rendered document
-// cache), health, the favicon and the pages' stylesheet. It only routes and renders: every
+// cache, and the PACC document whose digest DNS publishes), health, the favicon and the pages' stylesheet. It only routes and renders: every
 // setting comes from the domain policy (package autoconfig), rendered
 // by the format packages. The pages are its parts: server/web/selfhelp
 // (customers) and server/web/console (staff), which run their settings
