@@ -213,16 +213,28 @@ func (s *sim) policyHosts() []string {
 }
 
 // foreignSRV finds mail SRV records whose target is not a server of the
-// policy (an old provider's, another host).
+// policy, and an _autodiscover._tcp record that does not name the web
+// host (an old provider's, another host).
 func (s *sim) foreignSRV(ctx context.Context) []finding.Finding {
 	hosts := s.policyHosts()
+	web := strings.ToLower(strings.TrimSuffix(s.pol.Web.Host(), ".")) + "."
 	var out []finding.Finding
-	for _, label := range autoconfig.SRVServices {
+	// The mail services' records, and _autodiscover._tcp, which must
+	// name the web host (an old hoster's discovery host there blocks
+	// Thunderbird's and Outlook's setup).
+	for _, label := range append(slices.Clone(autoconfig.SRVServices), "_autodiscover._tcp") {
 		name := label + "." + s.addr.Domain + "."
 		a := s.env.lookup(ctx, name, dns.TypeSRV)
 		for _, v := range a.Values {
 			f := strings.Fields(v)
-			if len(f) != 4 || f[3] == "." || slices.Contains(hosts, f[3]) {
+			if len(f) != 4 || f[3] == "." {
+				continue
+			}
+			own := slices.Contains(hosts, f[3])
+			if label == "_autodiscover._tcp" {
+				own = f[3] == web
+			}
+			if own {
 				continue
 			}
 			out = append(out, finding.New("clients.srv-other-host", finding.Vars{"value": strings.TrimSuffix(name, "."), "expected": strings.TrimSuffix(f[3], ".") + " port " + f[2]},

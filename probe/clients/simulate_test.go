@@ -87,6 +87,9 @@ func TestSimulateStaleSources(t *testing.T) {
 	// An SRV record still names the old host.
 	w.drop("_submissions._tcp.example.com.", dns.TypeSRV)
 	w.add(t, "_submissions._tcp.example.com. 300 IN SRV 0 0 465 smtp.old-provider.test.")
+	// _autodiscover._tcp still names the old hoster's discovery host.
+	w.drop("_autodiscover._tcp.example.com.", dns.TypeSRV)
+	w.add(t, "_autodiscover._tcp.example.com. 300 IN SRV 0 0 443 discovery.old-provider.test.")
 	// Autodiscover with an expired certificate.
 	w.expired["autodiscover.example.com"] = true
 	w.expired["example.com"] = true
@@ -98,14 +101,21 @@ func TestSimulateStaleSources(t *testing.T) {
 	if !has(rep.Findings, "clients.stale-cname") || !has(rep.Findings, "clients.srv-other-host") {
 		t.Errorf("domain findings %v, want the stale CNAME and the SRV to another host", ids(rep.Findings))
 	}
+	var autodiscoverSRV bool
+	for _, f := range rep.Findings {
+		autodiscoverSRV = autodiscoverSRV || (f.ID == "clients.srv-other-host" && strings.Contains(f.Staff, "_autodiscover._tcp.example.com names discovery.old-provider.test"))
+	}
+	if !autodiscoverSRV {
+		t.Errorf("no finding for _autodiscover._tcp to the old hoster: %+v", rep.Findings)
+	}
 	tb := view(t, rep, "Thunderbird desktop")
 	if !has(tb.Findings, "clients.conflict") || tb.Settings.Incoming.Host != "imap.old-provider.test" {
 		t.Errorf("Thunderbird: settings %v findings %v", tb.Settings, ids(tb.Findings))
 	}
 	ol := view(t, rep, "classic Outlook")
 	// Outlook skips both certificates and follows _autodiscover._tcp to
-	// the web host, whose name is the stale CNAME.
-	if !has(ol.Findings, "clients.certificate-skipped") || !has(ol.Findings, "clients.conflict") || ol.Sources[3].Outcome != clients.SourceUsed {
+	// the old hoster's host, which no longer answers: nothing.
+	if !has(ol.Findings, "clients.certificate-skipped") || !has(ol.Findings, "clients.no-source") || ol.Sources[3].Outcome != clients.SourceSkipped {
 		t.Errorf("Outlook: settings %v findings %v sources %+v", ol.Settings, ids(ol.Findings), ol.Sources)
 	}
 	msmtp := view(t, rep, "msmtp")
