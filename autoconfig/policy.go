@@ -162,6 +162,10 @@ type Policy struct {
 	MX []MX
 	// Web is where the autoconfig documents are served.
 	Web Web
+	// PACCRetired lists digests of earlier PACC documents that stay
+	// published beside the current one during a rollover (set by the
+	// server on a reload, for PACCTTL); empty in a config.
+	PACCRetired []string
 }
 
 // Incoming returns the access endpoints in the client's preference order:

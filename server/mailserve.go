@@ -124,7 +124,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				QuotaBytes: s.mail.Quota, LoggedIn: loggedIn})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
-			expire := preLoginExpire(s.policies)
+			expire := preLoginExpire(s.Policies())
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts

@@ -40,7 +40,7 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 	if ready != nil {
 		ready(r.listeners)
 	}
-	s.log.Info("serving", "listeners", len(r.listeners), "domains", len(s.policies))
+	s.log.Info("serving", "listeners", len(r.listeners), "domains", len(s.Policies()))
 	var runErr error
 	select {
 	case <-ctx.Done():

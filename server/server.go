@@ -40,10 +40,11 @@ type Options struct {
 
 // Server is the running service.
 type Server struct {
-	cfg      *Config
-	log      *slog.Logger
-	policies []autoconfig.Policy
-	byDomain map[string]autoconfig.Policy
+	cfg *Config
+	log *slog.Logger
+	// live holds the domain policies the web and DNS read; a reload
+	// that keeps the same domains replaces them (policies.go).
+	live     livePolicies
 	registry *prometheus.Registry
 	web      *web.App
 	tls      *tls.Config
@@ -61,10 +62,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
-	for _, p := range s.policies {
-		s.byDomain[p.Domain] = p
-	}
+	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s.live.now = time.Now
+	s.live.replace(cfg.Policies())
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.LogDropped != nil {
 		s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -91,7 +91,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.registerEventMetrics()
 	if cfg.hasMailListeners() {
 		var err error
-		s.mail, err = openMail(cfg, s.policies, s.bus, log)
+		s.mail, err = openMail(cfg, s.Policies(), s.bus, log)
 		if err != nil {
 			return nil, err
 		}
@@ -141,12 +141,12 @@ func loadSigner(certFile, keyFile string) (*web.ProfileSigner, error) {
 
 // Policy implements request.PolicySource (the web's).
 func (s *Server) Policy(domain string) (autoconfig.Policy, bool) {
-	p, ok := s.byDomain[domain]
-	return p, ok
+	return s.live.Policy(domain)
 }
 
-// Policies implements request.PolicySource (the web's).
-func (s *Server) Policies() []autoconfig.Policy { return s.policies }
+// Policies implements request.PolicySource (the web's) and is the DNS
+// responder's source of records.
+func (s *Server) Policies() []autoconfig.Policy { return s.live.Policies() }
 
 // startMaintenance starts the mail store's background work: the POP3
 // expiry sweep (when a domain has expire_days) and dropping the indexes

@@ -28,7 +28,7 @@ func (s *Server) openObservations() error {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
 	}
 	deleteAfter, expire := map[string]int{}, map[string]int{}
-	for _, p := range s.policies {
+	for _, p := range s.Policies() {
 		if p.POP.LeaveOnServer {
 			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
 		}
@@ -62,7 +62,7 @@ func (s *Server) openObservations() error {
 		Help: "Messages POP3 clients retrieved again after retrieving them before, per served domain.",
 	}, []string{"domain"})
 	served := map[string]bool{}
-	for _, p := range s.policies {
+	for _, p := range s.Policies() {
 		served[p.Domain] = true
 		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
 	}
@@ -236,8 +236,10 @@ func observable(m *mailbackend.Backend, e events.Event) bool {
 }
 
 // Reload re-reads the config file and applies what can change while
-// serving: the staff members, the API tokens and the staff idle
-// timeout. It returns the keys of other changes, which need a restart.
+// serving: the staff members, the API tokens, the staff idle timeout,
+// and the domain policies as the web and DNS serve them when the list of
+// domains is unchanged. It returns the keys of other changes, which need
+// a restart (the mail servers' POP3 expiry among them).
 // An invalid config changes nothing and is an error naming each problem.
 func (s *Server) Reload(path string) (needRestart []string, err error) {
 	cfg, err := LoadConfig(path)
@@ -247,8 +249,26 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	users, tokens := staffCreds(cfg.Staff)
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
 	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens))
+
+	// Domain policies apply at once while the domains stay the same:
+	// the documents, the DNS records and PACC's digest (whose earlier
+	// value stays published for one TTL) change together.
+	policies := cfg.Policies()
+	domainsApplied := sameDomains(s.live.cur.Load().list, policies)
+	if domainsApplied {
+		old := s.live.cur.Load().list
+		s.live.replace(policies)
+		s.web.Refresh()
+		s.log.Info("config reloaded: domain policies applied to the documents and DNS records", "domains", len(policies))
+		for i := range policies {
+			if policies[i].POP.ExpireDays != old[i].POP.ExpireDays {
+				needRestart = append(needRestart, "domain.pop3_policy.expire_days")
+				break
+			}
+		}
+	}
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if k != "staff" {
+		if k != "staff" && (k != "domain" || !domainsApplied) {
 			needRestart = append(needRestart, k)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"mailsetup/probe/clients"
 )
 
 // The customer self-help pages. The web app builds these view-models
@@ -140,6 +142,10 @@ type HelpCheck struct {
 	// PasswordChecked: the password was verified and used for the
 	// live logins.
 	PasswordChecked bool
+	// Clients is what each mail program would set up (asked for with
+	// ?clients=1); ClientsError why it could not be shown.
+	Clients      *clients.ClientsReport
+	ClientsError string
 }
 
 // FieldError returns the error of the field name, or "".

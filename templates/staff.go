@@ -7,6 +7,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
+	"mailsetup/probe/clients"
 	"mailsetup/server/observe"
 )
 
@@ -100,6 +101,10 @@ type StaffAccountPage struct {
 	// the account now: its own, and those of the addresses its clients
 	// failed from in the last day.
 	Blocks []StaffLoginBlock
+	// Clients is what each mail program would set up (asked for with
+	// ?clients=1); ClientsError why it could not be shown.
+	Clients      *clients.ClientsReport
+	ClientsError string
 }
 
 // StaffReportPage is a probe report (staff_report.html); Print is the

@@ -92,6 +92,15 @@ var Capabilities = map[string]Capability{
 		Want: []Want{{regexp.MustCompile(`TLS/SSL library: (GnuTLS|OpenSSL|LibreSSL|libtls)`), "TLS"},
 			{regexp.MustCompile(`(?m)^Supported authentication methods:\s[^\n]*\bplain\b`), "AUTH PLAIN"}},
 		Fix: "apt-get install mpop (Debian's is built with GnuTLS and GNU SASL)"},
+	"msmtp": {Package: "msmtp", Args: []string{"--version"},
+		Want: []Want{{regexp.MustCompile(`TLS/SSL library: (GnuTLS|OpenSSL|LibreSSL|libtls)`), "TLS"}},
+		Fix:  "apt-get install msmtp (Debian's is built with GnuTLS)"},
+	// The simulator's Thunderbird test drives its own account discovery
+	// (FindConfig.parallelAutoDiscovery) over marionette with
+	// -remote-allow-system-access: a current ESR.
+	"thunderbird": {Package: "thunderbird", Args: []string{"--version"},
+		Want: []Want{{regexp.MustCompile(`Thunderbird 1[4-9][0-9]\.`), "Thunderbird 140 or later"}},
+		Fix:  "apt-get install --no-install-recommends thunderbird libnss3-tools"},
 	"mbsync": {Package: "isync", Args: []string{"--version"},
 		Want: []Want{{regexp.MustCompile(`^isync 1\.`), "isync 1.x (Debian's is built with OpenSSL)"}},
 		Fix:  "apt-get install isync"},

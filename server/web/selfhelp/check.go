@@ -60,9 +60,28 @@ func (a *Pages) renderCheck(c echo.Context, code int, page templates.HelpCheckPa
 
 // helpCheckForm shows the empty check form.
 func (a *Pages) helpCheckForm(c echo.Context) error {
-	page, _, ok, err := a.checkPage(c)
+	page, pol, ok, err := a.checkPage(c)
 	if !ok {
 		return err
+	}
+	if c.QueryParam("clients") != "" {
+		// What each mail program would set up: limited like a check.
+		address := page.Settings.Address
+		if wait, ok := a.limits.allow(request.Remote(c), address); !ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			page.Check.ClientsError = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
+			return a.renderCheck(c, http.StatusTooManyRequests, page)
+		}
+		rep, err := a.check.Clients(c.Request().Context(), address, pol)
+		switch {
+		case errors.Is(err, check.ErrBusy):
+			c.Response().Header().Set("Retry-After", "60")
+			page.Check.ClientsError = "Many people are checking their settings right now. Please try again in a minute."
+			return a.renderCheck(c, http.StatusServiceUnavailable, page)
+		case err != nil:
+			page.Check.ClientsError = "This could not be looked up just now."
+		}
+		page.Check.Clients = rep
 	}
 	return a.renderCheck(c, http.StatusOK, page)
 }
