@@ -1,0 +1,220 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsetup/internal/testkit"
+	"mailsetup/server"
+)
+
+// putFiles writes message files into user's Maildir on the old server
+// (name below the Maildir: content), each with its modification time (the
+// internal date Dovecot serves), owned by nobody as Dovecot's mail
+// processes run.
+func (d *oldDovecot) putFiles(t *testing.T, user string, files map[string]string, dates map[string]time.Time) {
+	t.Helper()
+	md := d.maildir(user)
+	writeFiles(t, md, files)
+	for name, date := range dates {
+		if err := os.Chtimes(filepath.Join(md, name), date, date); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for dir := range files {
+		for _, sub := range []string{"cur", "new", "tmp"} {
+			os.MkdirAll(filepath.Join(md, filepath.Dir(filepath.Dir(dir)), sub), 0o700)
+		}
+	}
+	if out, err := exec.Command("chown", "-R", "65534:65534", filepath.Dir(md)).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+}
+
+// imapCurl runs curl's IMAP client over IMAPS on port: the URL path is
+// the mailbox (none: LIST), args the request (-X ...).
+func imapCurl(t *testing.T, port int, user, password, mailbox string, args ...string) string {
+	t.Helper()
+	path := testkit.Tool(t, "curl", "curl")
+	u := fmt.Sprintf("imaps://127.0.0.1:%d/", port)
+	if mailbox != "" {
+		u += url.PathEscape(mailbox)
+	}
+	all := append([]string{"-sS", "-k", "--max-time", "20", "-u", user + ":" + password}, args...)
+	out, err := exec.Command(path, append(all, u)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl %s %v: %v\n%s", u, args, err, out)
+	}
+	return strings.ReplaceAll(string(out), "\r", "")
+}
+
+var (
+	listLine  = regexp.MustCompile(`(?m)^\* LIST \(([^)]*)\) (?:"(.)"|NIL) "?([^"\n]*)"?$`)
+	fetchLine = regexp.MustCompile(`(?m)^\* \d+ FETCH \((.*)\)$`)
+	flagsItem = regexp.MustCompile(`FLAGS \(([^)]*)\)`)
+	dateItem  = regexp.MustCompile(`INTERNALDATE "([^"]*)"`)
+)
+
+// imapMailboxes lists the selectable mailboxes over IMAP (curl LIST),
+// each name with "/" as the delimiter.
+func imapMailboxes(t *testing.T, port int, user, password string) []string {
+	t.Helper()
+	var out []string
+	for _, m := range listLine.FindAllStringSubmatch(imapCurl(t, port, user, password, "", "-X", `LIST "" "*"`), -1) {
+		if strings.Contains(strings.ToLower(m[1]), `\noselect`) {
+			continue
+		}
+		name := m[3]
+		if m[2] != "" && m[2] != "/" {
+			name = strings.ReplaceAll(name, m[2], "/")
+		}
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// imapMessages lists a mailbox's messages over IMAP (curl FETCH) as
+// "FLAGS|INTERNALDATE" in order, without \Recent (the server's own).
+func imapMessages(t *testing.T, port int, user, password, mailbox string) []string {
+	t.Helper()
+	var out []string
+	body := imapCurl(t, port, user, password, mailbox, "-X", "FETCH 1:* (FLAGS INTERNALDATE)")
+	for _, m := range fetchLine.FindAllStringSubmatch(body, -1) {
+		f, d := flagsItem.FindStringSubmatch(m[1]), dateItem.FindStringSubmatch(m[1])
+		if f == nil || d == nil {
+			t.Fatalf("FETCH of %s: %s", mailbox, m[0])
+		}
+		flags := slices.DeleteFunc(strings.Fields(f[1]), func(s string) bool { return strings.EqualFold(s, `\Recent`) })
+		slices.Sort(flags)
+		// RFC 3501 date-day-fixed: " 5" and "05" are the same day.
+		out = append(out, strings.Join(flags, " ")+"|"+strings.TrimLeft(d[1], " 0"))
+	}
+	return out
+}
+
+// TestImportFromDovecotIMAP takes an account over from a real Dovecot's
+// IMAP (--from-imap): its folders (nested, special-use by name, one whose
+// name cannot be a mailbox here), flags, keywords and internal dates are
+// compared on both sides with curl's IMAP client; fetchmail, which had
+// fetched the INBOX from Dovecot's POP3 in keep mode, downloads nothing
+// from us. A wrong password, an unreachable server and a message over
+// mail.max_message_bytes are reported per account while the rest
+// imports; a second import imports nothing.
+func TestImportFromDovecotIMAP(t *testing.T) {
+	old := startOldDovecot(t)
+	day := func(d int) time.Time { return time.Date(2021, 3, d, 10, 30, 0, 0, time.UTC) }
+	long := strings.Repeat("x", 210)
+	files := map[string]string{
+		"new/1700000001.M1P1.old":                     "From: a@example.org\nSubject: in 1\nMessage-ID: <in1@example.org>\n\nbody 1\n",
+		"cur/1700000002.M2P1.old:2,S":                 "From: a@example.org\nSubject: in 2\nMessage-ID: <in2@example.org>\n\nbody 2\n",
+		"cur/1700000003.M3P1.old:2,FRSab":             "From: a@example.org\nSubject: in 3\nMessage-ID: <in3@example.org>\n\nbody 3\n",
+		"dovecot-keywords":                            "0 $Forwarded\n1 Work\n",
+		".Sent Messages/cur/1700000004.M4P1.old:2,S":  "From: user1@example.test\nSubject: sent\n\nsent\n",
+		".Work/cur/1700000005.M5P1.old:2,FS":          "From: a@example.org\nSubject: work\n\nwork\n",
+		".Work.Projects/cur/1700000006.M6P1.old:2,D":  "From: a@example.org\nSubject: project\n\ndraft\n",
+		".Deleted Items/cur/1700000007.M7P1.old:2,ST": "From: a@example.org\nSubject: gone\n\ngone\n",
+		"." + long + "/cur/1700000008.M8P1.old:2,S":   "From: a@example.org\nSubject: long\n\nlong\n",
+	}
+	dates := map[string]time.Time{}
+	i := 1
+	for name := range files {
+		if strings.Contains(name, "/") {
+			dates[name] = day(i)
+			i++
+		}
+	}
+	old.putFiles(t, "user1", files, dates)
+	old.put(t, "user3", "Subject: small\n\nsmall\n", "Subject: big\n\n"+strings.Repeat("0123456789abcde\n", 400))
+
+	// A POP3 client that keeps mail on the server fetches the old INBOX.
+	oldPOP3 := &mailService{ports: server.Ports{POP3S: old.pop3s}}
+	work := t.TempDir()
+	if got := fetchmailRunAs(t, oldPOP3, work, "user1@example.test", "secret"); got != 3 {
+		t.Fatalf("fetchmail from the old Dovecot fetched %d, want 3", got)
+	}
+	oldBoxes := imapMailboxes(t, old.imaps, "user1@example.test", "secret")
+	if want := []string{"Deleted Items", "INBOX", "Sent Messages", "Work", "Work/Projects", long}; !slices.Equal(oldBoxes, want) {
+		t.Fatalf("the old server lists %q, want %q", oldBoxes, want)
+	}
+	oldInbox := imapMessages(t, old.imaps, "user1@example.test", "secret", "INBOX")
+	if len(oldInbox) != 3 || !strings.Contains(oldInbox[2], `$Forwarded Work \Answered \Flagged \Seen|`) {
+		t.Fatalf("the old INBOX over IMAP: %q (want keywords on the third)", oldInbox)
+	}
+
+	m := importTarget(t)
+	const password = newPassword
+	source := []string{"--from-imap", fmt.Sprintf("127.0.0.1:%d", old.imaps), "--ca", old.ca()}
+	all := writeAccounts(t, "address,username,password",
+		"user1@example.test,user1@example.test,secret",
+		"user2@example.test,user2@example.test,not-the-password",
+		"user3@example.test,user3@example.test,secret")
+	code, out, stderr := runImport(t, m, append(source, "--accounts", all, "--json")...)
+	if code != 1 {
+		t.Errorf("import with a failed account: exit %d, want 1\n%s%s", code, out, stderr)
+	}
+	rep := importReport(t, out)
+	a := rep["user1@example.test"]
+	if a.Found != 7 || a.Imported != 7 || a.Skipped != 0 || len(a.Refused) != 1 || a.Error != "" || a.Bytes == 0 {
+		t.Errorf("user1: %+v", a)
+	} else if r := a.Refused[0]; r.Message != "folder "+long || !strings.Contains(r.Reason, "cannot be a mailbox here") || !strings.Contains(r.Reason, "longer than 200 bytes") {
+		t.Errorf("user1's folder with a long name: %+v", r)
+	}
+	if a := rep["user2@example.test"]; !strings.Contains(a.Error, "login as user2@example.test") || !strings.Contains(a.Error, "uthentication failed") || strings.Contains(a.Error, "not-the-password") {
+		t.Errorf("user2 (wrong password): %+v", a)
+	}
+	if a := rep["user3@example.test"]; a.Found != 2 || a.Imported != 1 || len(a.Refused) != 1 || !strings.Contains(a.Refused[0].Reason, "larger than mail.max_message_bytes (4096)") {
+		t.Errorf("user3 (one message over the limit): %+v", a)
+	}
+
+	user1 := writeAccounts(t, "user1@example.test,user1@example.test,secret")
+	code, out, stderr = runImport(t, m, append(source, "--accounts", user1)...)
+	if !strings.Contains(out, "user1@example.test: found 7, imported 0, skipped 7 (already here), refused 1, 0 bytes") {
+		t.Errorf("second import: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runImport(t, m, "--from-imap", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--security", "none", "--timeout", "5s", "--accounts", user1)
+	if code != 1 || !strings.Contains(out, "failed: connecting to the old server") {
+		t.Errorf("unreachable source: exit %d\n%s", code, out)
+	}
+	code, _, stderr = runImport(t, m, "--from-imap", "192.0.2.1:143", "--security", "none", "--accounts", user1)
+	if code != 2 || !strings.Contains(stderr, "not a loopback address") {
+		t.Errorf("plain text to another host: exit %d\n%s", code, stderr)
+	}
+
+	// Both sides with curl's IMAP client: folders, flags, dates.
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	ours := imapMailboxes(t, m.ports.IMAPS, "user1@example.test", password)
+	for _, want := range []string{"INBOX", "Sent", "Trash", "Work", "Work/Projects"} {
+		if !slices.Contains(ours, want) {
+			t.Errorf("our mailboxes %q lack %s", ours, want)
+		}
+	}
+	for oldName, ourName := range map[string]string{"INBOX": "INBOX", "Sent Messages": "Sent", "Work": "Work", "Work.Projects": "Work/Projects", "Deleted Items": "Trash"} {
+		before := imapMessages(t, old.imaps, "user1@example.test", "secret", oldName)
+		after := imapMessages(t, m.ports.IMAPS, "user1@example.test", password, ourName)
+		if len(before) == 0 || !slices.Equal(before, after) {
+			t.Errorf("%s -> %s: old %q, ours %q", oldName, ourName, before, after)
+		}
+		if oldName == "INBOX" && !slices.Equal(before, oldInbox) {
+			t.Errorf("the import changed the old INBOX: before %q, after %q", oldInbox, before)
+		}
+	}
+
+	// The POP3 client with its state from the old server downloads
+	// nothing: the INBOX kept Dovecot's UIDLs (%08Xu%08Xv).
+	if got := fetchmailRunAs(t, m, work, "user1@example.test", password); got != 0 {
+		t.Errorf("fetchmail with the old server's UIDL state downloaded %d from mailsetup, want 0", got)
+	}
+	if got := fetchmailRunAs(t, m, t.TempDir(), "user1@example.test", password); got != 3 {
+		t.Errorf("a client without the old state downloaded %d, want 3 (the control)", got)
+	}
+}

@@ -1,0 +1,436 @@
+package migrate
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"mailsetup/server/mailstore"
+)
+
+// An IMAP server as a source: every folder (LIST) with every message,
+// its flags (system flags and keywords) and INTERNALDATE, into the
+// same-named mailbox here, the way the Maildir import maps special-use
+// folders. The INBOX's messages get the UIDL the old server's POP3 served
+// (its pop3_uidl_format from the IMAP UID and UIDVALIDITY), so an INBOX
+// imported from POP3 before is not imported twice, and POP3 clients do
+// not download again. A folder's messages keep a UIDL made of the source
+// folder, its UIDVALIDITY and the UID, so a second import skips them.
+
+// specialUses maps the RFC 6154 attributes to our mailboxes.
+var specialUses = map[imap.MailboxAttr]string{
+	imap.MailboxAttrSent: "Sent", imap.MailboxAttrDrafts: "Drafts", imap.MailboxAttrTrash: "Trash",
+	imap.MailboxAttrJunk: "Junk", imap.MailboxAttrArchive: "Archive",
+}
+
+// ImportIMAP imports every folder of each account from the IMAP server
+// src into t. The source is never changed (EXAMINE, BODY.PEEK). An
+// account that fails does not stop the others.
+func ImportIMAP(ctx context.Context, t Target, src IMAPSource, accts []POP3Account, opts Options) Report {
+	return importEach(ctx, "imap "+src.Addr, accts, opts, func(a POP3Account) AccountReport {
+		return importIMAPAccount(ctx, t, src, a)
+	})
+}
+
+// imapFolder is a folder of the old server and its mailbox here.
+type imapFolder struct {
+	source  string // the old server's name (decoded from modified UTF-7)
+	ours    string // "" when it cannot be one here: refusal says why
+	refusal string
+}
+
+func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Account) AccountReport {
+	rep := AccountReport{Address: a.Address}
+	in, err := t.openInbox(a.Address)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	s, err := dialIMAP(ctx, src, a.Username, a.Password)
+	if err != nil {
+		rep.Error = err.Error()
+		return rep
+	}
+	defer s.close()
+	list, err := s.c.List("", "*", nil).Collect()
+	if err != nil {
+		rep.Error = "LIST: " + stopped(ctx, err).Error()
+		return rep
+	}
+	for _, f := range imapFolders(list, &rep) {
+		if f.refusal != "" {
+			rep.refuse("folder "+f.source, "", f.refusal)
+			continue
+		}
+		box := in
+		if f.ours != mailstore.Inbox {
+			box, err = in.folder(f.ours)
+			if errors.Is(err, mailstore.ErrBadName) {
+				rep.refuse("folder "+f.source, "", fmt.Sprintf("a folder named %q cannot be a mailbox here: %v", f.ours, err))
+				continue
+			}
+		}
+		if err == nil {
+			err = importIMAPFolder(ctx, s.c, box, src, f, &rep)
+		}
+		if err != nil {
+			rep.Error = fmt.Sprintf("folder %s: %v", f.source, stopped(ctx, err))
+			return rep
+		}
+	}
+	return rep
+}
+
+// stopped is err, or the context's error when it ended.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errors.New("stopped: " + ctx.Err().Error())
+	}
+	return err
+}
+
+// imapFolders maps the old server's LIST to our mailboxes: INBOX is
+// INBOX; a folder with a special use (RFC 6154 attribute, else its name
+// as in specialFolders) becomes ours, and so do its subfolders' first
+// levels; the hierarchy delimiter becomes "/". Folders that cannot be
+// selected are left out; virtual ones (\All, \Flagged: their messages are
+// in the other folders) are noted.
+func imapFolders(list []*imap.ListData, rep *AccountReport) []imapFolder {
+	special := map[string]string{} // source name -> ours, by attribute
+	for _, l := range list {
+		for attr, ours := range specialUses {
+			if hasAttr(l.Attrs, attr) && !strings.EqualFold(l.Mailbox, mailstore.Inbox) {
+				special[l.Mailbox] = ours
+			}
+		}
+	}
+	var out []imapFolder
+	for _, l := range list {
+		if hasAttr(l.Attrs, imap.MailboxAttrNoSelect) || hasAttr(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		if hasAttr(l.Attrs, imap.MailboxAttrAll) || hasAttr(l.Attrs, imap.MailboxAttrFlagged) {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("folder %s is a virtual folder of the old server (all or flagged mail): its messages come with the folders they are in", l.Mailbox))
+			continue
+		}
+		out = append(out, imapFolderOf(l, special))
+	}
+	return out
+}
+
+// imapFolderOf is the mailbox here of one listed folder.
+func imapFolderOf(l *imap.ListData, special map[string]string) imapFolder {
+	f := imapFolder{source: l.Mailbox}
+	if strings.EqualFold(l.Mailbox, mailstore.Inbox) {
+		f.ours = mailstore.Inbox
+		return f
+	}
+	levels := []string{l.Mailbox}
+	if l.Delim != 0 {
+		levels = strings.Split(l.Mailbox, string(l.Delim))
+	}
+	// The nearest superior (or the folder itself) with a special-use
+	// attribute gives the first levels.
+	for n := len(levels); n > 0; n-- {
+		if ours, ok := special[strings.Join(levels[:n], string(l.Delim))]; ok {
+			levels = append([]string{ours}, levels[n:]...)
+			break
+		}
+	}
+	for _, lv := range levels {
+		if l.Delim != '/' && strings.Contains(lv, "/") {
+			f.refusal = fmt.Sprintf("the level %q holds a \"/\", the hierarchy delimiter here, so the folder cannot keep its place", lv)
+			return f
+		}
+		if lv == "" {
+			f.refusal = "an empty level in the folder's name"
+			return f
+		}
+	}
+	f.ours = ourFolder(levels)
+	return f
+}
+
+func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
+	for _, a := range attrs {
+		if strings.EqualFold(string(a), string(want)) {
+			return true
+		}
+	}
+	return false
+}
+
+// imapMsg is one message of a folder of the old server.
+type imapMsg struct {
+	uid       imap.UID
+	size      int64
+	date      time.Time
+	flags     []string
+	messageID string
+}
+
+// importIMAPFolder imports one folder of the old server into box.
+func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src IMAPSource, f imapFolder, rep *AccountReport) error {
+	sel, err := c.Select(f.source, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return fmt.Errorf("EXAMINE: %w", err)
+	}
+	if sel.NumMessages == 0 {
+		return nil
+	}
+	inboxHere := f.ours == mailstore.Inbox
+	all := imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}} // 1:*
+	bufs, err := c.Fetch(all, &imap.FetchOptions{
+		UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: inboxHere,
+	}).Collect()
+	if err != nil {
+		return fmt.Errorf("FETCH: %w", err)
+	}
+	if len(bufs) == 0 {
+		return nil
+	}
+	msgs := make([]imapMsg, 0, len(bufs))
+	for _, b := range bufs {
+		m := imapMsg{uid: b.UID, size: b.RFC822Size, date: b.InternalDate, flags: storableFlags(b.Flags)}
+		if b.Envelope != nil {
+			m.messageID = normalMessageID(b.Envelope.MessageID)
+		}
+		msgs = append(msgs, m)
+	}
+	rep.Found += len(msgs)
+	names := make(map[string]imapMsg, len(msgs))
+	cands := make([]candidate, 0, len(msgs))
+	computable := !src.UIDLFormat.Needs('m') && !src.UIDLFormat.Needs('f') && !src.UIDLFormat.Needs('g')
+	newUIDLs := 0
+	for _, m := range msgs {
+		name := fmt.Sprintf("%s UID %d", f.source, m.uid)
+		names[name] = m
+		uidl := folderKey(f.source, sel.UIDValidity, m.uid)
+		if inboxHere {
+			switch {
+			case computable:
+				uidl = src.UIDLFormat.Expand(UIDLVars{UID: uint32(m.uid), UIDValidity: sel.UIDValidity})
+			case src.AcceptNewUIDLs:
+				newUIDLs++
+			default:
+				uidl = ""
+			}
+		}
+		cands = append(cands, candidate{name: name, uidl: uidl})
+	}
+	var byID *messageIDs
+	if inboxHere {
+		if byID, err = otherMessages(box, cands); err != nil {
+			return err
+		}
+	}
+	var unknown []candidate
+	for _, c := range cands {
+		if c.uidl == "" {
+			unknown = append(unknown, c)
+		}
+	}
+	for _, c := range unknown {
+		m := names[c.name]
+		if byID.has(m) {
+			rep.Skipped++
+			continue
+		}
+		rep.refuse(c.name, "", fmt.Sprintf("its old POP3 UIDL cannot be computed (pop3_uidl_format %s needs what IMAP does not give: %%m, %%f or %%g), and no message here has its Message-ID and size: import the INBOX from POP3 (--from-pop3) first, or give --accept-new-uidls (its POP3 clients then download it again)", src.UIDLFormat))
+	}
+	known := cands[:0:0]
+	for _, c := range cands {
+		if c.uidl != "" {
+			known = append(known, c)
+		}
+	}
+	matched, example := 0, ""
+	for _, k := range screen(rep, known) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		m := names[k.name]
+		if box.present[k.uidl] {
+			rep.Skipped++
+			continue
+		}
+		if byID.has(m) {
+			// Here already from another import (POP3) under another
+			// UIDL: not twice.
+			rep.Skipped++
+			if matched++; example == "" {
+				example = fmt.Sprintf("%s (computed UIDL %q)", k.name, k.uidl)
+			}
+			continue
+		}
+		if reason := box.sizeRefusal(m.size); reason != "" {
+			rep.refuse(k.name, k.uidl, reason)
+			continue
+		}
+		if err := fetchInto(c, m, box, rep, k); err != nil {
+			return err
+		}
+	}
+	if matched > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d INBOX messages, such as %s, are not here under the UIDL computed with pop3_uidl_format %s, but a message with the same Message-ID and size is (from an earlier import): skipped, not imported twice; if that import was not from the old server's POP3, check --uidl-format", matched, example, src.UIDLFormat))
+	}
+	if newUIDLs > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("the INBOX's old POP3 UIDLs cannot be computed from IMAP with pop3_uidl_format %s: %d messages have new UIDLs here, and POP3 clients that keep mail on the server will download them again", src.UIDLFormat, newUIDLs))
+	}
+	return nil
+}
+
+// folderKey is the UIDL kept with a message of a folder (and of an INBOX
+// whose old UIDLs cannot be computed): POP3 serves only the INBOX, so it
+// only has to stay the same for a second import to skip the message.
+func folderKey(folder string, uidValidity uint32, uid imap.UID) string {
+	sum := sha256.Sum256([]byte(folder))
+	return fmt.Sprintf("I%s-%08x-%08x", hex.EncodeToString(sum[:6]), uidValidity, uint32(uid))
+}
+
+// storableFlags are the flags of a source message that a mailbox keeps:
+// the system flags but \Recent (RFC 3501 §2.3.2: the server's own) and
+// every keyword.
+func storableFlags(flags []imap.Flag) []string {
+	var out []string
+	for _, f := range flags {
+		s := string(f)
+		if strings.HasPrefix(s, `\`) {
+			switch strings.ToLower(s) {
+			case `\seen`, `\answered`, `\flagged`, `\deleted`, `\draft`:
+			default:
+				continue
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// fetchInto retrieves one message (UID FETCH BODY.PEEK[]) and stores it
+// in box under the candidate's UIDL, counting it in rep.
+func fetchInto(c *imapclient.Client, m imapMsg, box *inbox, rep *AccountReport, k candidate) error {
+	cmd := c.Fetch(imap.UIDSetNum(m.uid), &imap.FetchOptions{
+		UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	var (
+		got, skipped bool
+		size         int64
+		refusal      string
+		serr         error
+	)
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			body, ok := item.(imapclient.FetchItemDataBodySection)
+			if !ok || got || body.Literal == nil {
+				continue
+			}
+			got = true
+			size, skipped, refusal, serr = box.store(body.Literal, k.uidl, m.flags, m.date)
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("UID FETCH %d: %w", m.uid, err)
+	}
+	switch {
+	case serr != nil:
+		return fmt.Errorf("%s: %w", k.name, serr)
+	case !got:
+		rep.refuse(k.name, k.uidl, "the old server sent no body for it (expunged meanwhile?)")
+	default:
+		rep.count(k.name, k.uidl, size, skipped, refusal)
+	}
+	return nil
+}
+
+// normalMessageID is a Message-ID without its angle brackets and spaces.
+func normalMessageID(id string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(id), "<"), ">")
+}
+
+// maxHeaderRead bounds how much of a stored message is read for its
+// Message-ID.
+const maxHeaderRead = 256 << 10
+
+// messageIDs counts the messages of a mailbox by Message-ID and size,
+// for the messages an earlier import stored under other UIDLs.
+type messageIDs struct{ n map[string]int }
+
+func (ids *messageIDs) key(id string, size int64) string { return fmt.Sprintf("%s\x00%d", id, size) }
+
+// has reports whether a message with m's Message-ID and size is here,
+// and takes it (two source messages do not match one here).
+func (ids *messageIDs) has(m imapMsg) bool {
+	if ids == nil || m.messageID == "" {
+		return false
+	}
+	k := ids.key(m.messageID, m.size)
+	if ids.n[k] == 0 {
+		return false
+	}
+	ids.n[k]--
+	return true
+}
+
+// otherMessages indexes the messages of box whose UIDLs none of cands
+// has (stored by another import) by Message-ID and size; nil when there
+// are none.
+func otherMessages(box *inbox, cands []candidate) (*messageIDs, error) {
+	mine := make(map[string]bool, len(cands))
+	for _, c := range cands {
+		mine[c.uidl] = true
+	}
+	mb, err := box.user.Mailbox(box.mailbox)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := mb.Messages()
+	if err != nil {
+		return nil, err
+	}
+	var ids *messageIDs
+	for _, m := range msgs {
+		if mine[m.UIDL] {
+			continue
+		}
+		id, err := storedMessageID(mb, m.UID)
+		if err != nil {
+			return nil, err
+		}
+		if id == "" {
+			continue
+		}
+		if ids == nil {
+			ids = &messageIDs{n: map[string]int{}}
+		}
+		ids.n[ids.key(id, m.Size)]++
+	}
+	return ids, nil
+}
+
+// storedMessageID reads the Message-ID of a stored message ("" without).
+func storedMessageID(mb *mailstore.Mailbox, uid uint32) (string, error) {
+	f, err := mb.Open(uid)
+	if errors.Is(err, mailstore.ErrNoMessage) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h, err := textproto.NewReader(bufio.NewReader(io.LimitReader(f, maxHeaderRead))).ReadMIMEHeader()
+	if err != nil && len(h) == 0 {
+		return "", nil // no header to match by
+	}
+	return normalMessageID(h.Get("Message-Id")), nil
+}
