@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base32"
 	"fmt"
 	"net/url"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
+	"mailsetup/server/mailstore"
 )
 
 // putFiles writes message files into user's Maildir on the old server
@@ -191,7 +193,6 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 
 	// Both sides with curl's IMAP client: folders, flags, dates.
 	m.service = startServe(t, "--config", m.config)
-	defer m.stop(t)
 	ours := imapMailboxes(t, m.ports.IMAPS, "user1@example.test", password)
 	for _, want := range []string{"INBOX", "Sent", "Trash", "Work", "Work/Projects"} {
 		if !slices.Contains(ours, want) {
@@ -216,5 +217,41 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	}
 	if got := fetchmailRunAs(t, m, t.TempDir(), "user1@example.test", password); got != 3 {
 		t.Errorf("a client without the old state downloaded %d, want 3 (the control)", got)
+	}
+
+	// The cutover report as CSV, against the old POP3 server and against
+	// its Maildirs on disk, beside the running service.
+	pop3 := []string{"--verify", "--csv", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca(), "--accounts", user1}
+	disk := []string{"--verify", "--csv", "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", writeAccounts(t, "user1@example.test,example.test/user1/Maildir")}
+	const header = "address,old,ours,would_download_again,missing_uidls,error\n"
+	for _, args := range [][]string{pop3, disk} {
+		code, out, stderr := runImport(t, m, args...)
+		if code != 0 || out != header+"user1@example.test,3,3,0,,\n" {
+			t.Errorf("%v: exit %d\n%s%s", args[2], code, out, stderr)
+		}
+	}
+	m.stop(t)
+
+	// One message's UIDL changes here: both reports name it.
+	newDir := filepath.Join(m.dir, "mail", "example.test", "user1", "Maildir", "new")
+	unseen, _ := os.ReadDir(newDir)
+	if len(unseen) != 1 {
+		t.Fatalf("%d files in %s, want the one unseen message", len(unseen), newDir)
+	}
+	name := unseen[0].Name()
+	uidl := mailstore.UIDLOfFile(name)
+	changed := name[:strings.Index(name, ",X=")] + ",X=" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString([]byte("changed-uidl"))
+	if err := os.Rename(filepath.Join(newDir, name), filepath.Join(newDir, changed)); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{pop3, disk} {
+		code, out, stderr := runImport(t, m, args...)
+		if code != 1 || out != header+"user1@example.test,3,3,1,"+uidl+",\n" {
+			t.Errorf("%v after a UIDL changed: exit %d\n%s%s", args[2], code, out, stderr)
+		}
+	}
+	code, out, _ = runImport(t, m, "--verify", "--json", "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", writeAccounts(t, "user1@example.test,example.test/user1/Maildir"))
+	if code != 1 || !strings.Contains(out, `"would_download_again": 1`) || !strings.Contains(out, uidl) {
+		t.Errorf("--verify --json --from-maildir: exit %d\n%s", code, out)
 	}
 }
