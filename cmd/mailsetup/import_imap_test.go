@@ -255,3 +255,99 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		t.Errorf("--verify --json --from-maildir: exit %d\n%s", code, out)
 	}
 }
+
+// TestImportIMAPAfterPOP3AndKilled: an INBOX imported from the old
+// server's POP3 first gets no duplicates from a later IMAP import (same
+// UIDLs; with a pop3_uidl_format IMAP cannot compute, by Message-ID and
+// size); without that, such an INBOX is refused with the reason until
+// --accept-new-uidls, which notes that the clients download again. An
+// IMAP import killed (SIGKILL) at three points and run again ends with
+// each message exactly once.
+func TestImportIMAPAfterPOP3AndKilled(t *testing.T) {
+	old := startOldDovecot(t)
+	files := map[string]string{".Archive/cur/1700000100.M1P1.old:2,S": "Subject: archived\n\narchived\n"}
+	for i := range 3 {
+		files[fmt.Sprintf("new/17000000%02d.M%dP1.old", i, i)] = fmt.Sprintf("Subject: in %d\nMessage-ID: <in%d@example.org>\n\nbody %d\n", i, i, i)
+	}
+	old.putFiles(t, "user1", files, nil)
+	const many = 300
+	files = map[string]string{}
+	for i := range many {
+		files[fmt.Sprintf("cur/1700%06d.M%dP1.old:2,S", i, i)] = fmt.Sprintf("Subject: many %d\nMessage-ID: <many%d@example.org>\n\n%s\n", i, i, strings.Repeat("x", i))
+		if i%3 == 0 {
+			files[fmt.Sprintf(".Folder/cur/1800%06d.M%dP1.old:2,S", i, i)] = fmt.Sprintf("Subject: folder %d\n\n%s\n", i, strings.Repeat("y", i))
+		}
+	}
+	old.putFiles(t, "user2", files, nil)
+	imapSrc := []string{"--from-imap", fmt.Sprintf("127.0.0.1:%d", old.imaps), "--ca", old.ca()}
+	pop3Src := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca()}
+	user1 := writeAccounts(t, "user1@example.test,user1@example.test,secret")
+	run := func(m *mailService, wantCode int, want string, args ...string) {
+		t.Helper()
+		code, out, stderr := runImport(t, m, append(args, "--accounts", user1)...)
+		if code != wantCode || !strings.Contains(out, want) {
+			t.Errorf("import %v: exit %d, want %d and %q\n%s%s", args, code, wantCode, want, out, stderr)
+		}
+	}
+
+	// POP3 first, then IMAP: the INBOX is there under the same UIDLs.
+	m := importTarget(t)
+	run(m, 0, "found 3, imported 3, skipped 0", pop3Src...)
+	run(m, 0, "found 4, imported 1, skipped 3 (already here), refused 0", imapSrc...)
+	// With a format IMAP cannot compute, by Message-ID and size.
+	m = importTarget(t)
+	run(m, 0, "found 3, imported 3, skipped 0", pop3Src...)
+	run(m, 0, "found 4, imported 1, skipped 3 (already here), refused 0", append(imapSrc, "--uidl-format", "%m")...)
+	// Without the POP3 import: refused, then new UIDLs on request.
+	m = importTarget(t)
+	run(m, 1, "its old POP3 UIDL cannot be computed (pop3_uidl_format %m needs what IMAP does not give", append(imapSrc, "--uidl-format", "%m")...)
+	run(m, 0, "3 messages have new UIDLs here, and POP3 clients that keep mail on the server will download them again", append(imapSrc, "--uidl-format", "%m", "--accept-new-uidls")...)
+	run(m, 0, "found 4, imported 0, skipped 4", append(imapSrc, "--uidl-format", "%m", "--accept-new-uidls")...)
+
+	// Killed at three points of its progress, then run to the end.
+	m = importTarget(t)
+	user2 := writeAccounts(t, "user2@example.test,user2@example.test,secret")
+	ours := filepath.Join(m.dir, "mail", "example.test", "user2", "Maildir")
+	stored := func() int {
+		n := 0
+		for _, d := range []string{"new", "cur", ".Folder/new", ".Folder/cur"} {
+			e, _ := os.ReadDir(filepath.Join(ours, d))
+			n += len(e)
+		}
+		return n
+	}
+	for _, at := range []int{1, many / 3, many} {
+		cmd := exec.Command(binary, append([]string{"import", "--config", m.config, "--accounts", user2}, imapSrc...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(60 * time.Second)
+		for stored() < at && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Logf("killed with %d messages stored", stored())
+	}
+	code, out, stderr := runImport(t, m, append(imapSrc, "--accounts", user2)...)
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("found %d,", many+many/3)) {
+		t.Fatalf("import after the kills: exit %d\n%s%s", code, out, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	for box, want := range map[string]int{"INBOX": many, "Folder": many / 3} {
+		// Every message of a mailbox has a size of its own.
+		// In slices: curl counts all of a session's responses against
+		// its limit on response headers.
+		var sizes []string
+		for from := 1; from <= want+50; from += 50 {
+			got := imapCurl(t, m.ports.IMAPS, "user2@example.test", newPassword, box, "-X", fmt.Sprintf("FETCH %d:%d (RFC822.SIZE)", from, from+49))
+			sizes = append(sizes, regexp.MustCompile(`RFC822\.SIZE \d+`).FindAllString(got, -1)...)
+		}
+		n := len(sizes)
+		slices.Sort(sizes)
+		if n != want || len(slices.Compact(sizes)) != want {
+			t.Errorf("%s: %d messages, %d distinct, want %d each once", box, n, len(slices.Compact(sizes)), want)
+		}
+	}
+}
