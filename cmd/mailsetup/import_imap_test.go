@@ -182,6 +182,12 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	if !strings.Contains(out, "user1@example.test: found 7, imported 0, skipped 7 (already here), refused 1, 0 bytes") {
 		t.Errorf("second import: exit %d\n%s%s", code, out, stderr)
 	}
+	for _, security := range []string{"starttls", "none"} {
+		code, out, stderr = runImport(t, m, "--from-imap", fmt.Sprintf("127.0.0.1:%d", old.imap), "--security", security, "--ca", old.ca(), "--accounts", user1)
+		if !strings.Contains(out, "found 7, imported 0, skipped 7") {
+			t.Errorf("import over port 143 with --security %s: exit %d\n%s%s", security, code, out, stderr)
+		}
+	}
 	code, out, _ = runImport(t, m, "--from-imap", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--security", "none", "--timeout", "5s", "--accounts", user1)
 	if code != 1 || !strings.Contains(out, "failed: connecting to the old server") {
 		t.Errorf("unreachable source: exit %d\n%s", code, out)

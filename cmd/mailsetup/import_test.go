@@ -19,8 +19,8 @@ import (
 // oldDovecot is a private reference Dovecot (../shared/peers) on loopback
 // ports of its own: the old server of an import.
 type oldDovecot struct {
-	dir          string
-	pop3s, imaps int
+	dir                string
+	pop3s, imap, imaps int
 }
 
 // startOldDovecot starts the reference servers with users user1..user3
@@ -60,6 +60,8 @@ func startOldDovecot(t *testing.T) *oldDovecot {
 		switch n {
 		case "POP3S":
 			d.pop3s = p
+		case "IMAP":
+			d.imap = p
 		case "IMAPS":
 			d.imaps = p
 		}
