@@ -103,6 +103,22 @@ func imapMessages(t *testing.T, port int, user, password, mailbox string) []stri
 	return out
 }
 
+// readmeImport runs the command of the README's migration block that
+// has all of words, with repl putting this test's old server, data
+// directory and accounts files in place of the examples'.
+func readmeImport(t *testing.T, repl *strings.Replacer, words ...string) (int, string, string) {
+	t.Helper()
+	for _, c := range readmeBlock(t, "## Migrating from another server") {
+		cmd, ok := strings.CutPrefix(c, "mailsetup import ")
+		if !ok || slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(c, w) }) {
+			continue
+		}
+		return runCmd(t, exec.Command("sh", "-c", fmt.Sprintf("exec '%s' import %s", binary, repl.Replace(cmd))))
+	}
+	t.Fatalf("the README's migration block has no command with %q", words)
+	return 0, "", ""
+}
+
 // TestImportFromDovecotIMAP takes an account over from a real Dovecot's
 // IMAP (--from-imap): its folders (nested, special-use by name, one whose
 // name cannot be a mailbox here), flags, keywords and internal dates are
@@ -177,8 +193,13 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		t.Errorf("user3 (one message over the limit): %+v", a)
 	}
 
+	// The second import, as the README writes it.
 	user1 := writeAccounts(t, "user1@example.test,user1@example.test,secret")
-	code, out, stderr = runImport(t, m, append(source, "--accounts", user1)...)
+	disk := writeAccounts(t, "user1@example.test,example.test/user1/Maildir")
+	readme := strings.NewReplacer("DIR", m.dir, "accounts.csv", user1, "maildirs.csv", disk, "/var/vmail", filepath.Join(old.dir, "mail"),
+		"old.example.net:993", fmt.Sprintf("127.0.0.1:%d --ca %s", old.imaps, old.ca()),
+		"old.example.net:995", fmt.Sprintf("127.0.0.1:%d --ca %s", old.pop3s, old.ca()))
+	code, out, stderr = readmeImport(t, readme, "--from-imap")
 	if !strings.Contains(out, "user1@example.test: found 7, imported 0, skipped 7 (already here), refused 1, 0 bytes") {
 		t.Errorf("second import: exit %d\n%s%s", code, out, stderr)
 	}
@@ -226,14 +247,14 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	}
 
 	// The cutover report as CSV, against the old POP3 server and against
-	// its Maildirs on disk, beside the running service.
-	pop3 := []string{"--verify", "--csv", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca(), "--accounts", user1}
-	disk := []string{"--verify", "--csv", "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", writeAccounts(t, "user1@example.test,example.test/user1/Maildir")}
+	// its Maildirs on disk, beside the running service, as the README
+	// writes it.
 	const header = "address,old,ours,would_download_again,missing_uidls,error\n"
-	for _, args := range [][]string{pop3, disk} {
-		code, out, stderr := runImport(t, m, args...)
+	verify := [][]string{{"--verify", "--csv", "--from-pop3"}, {"--verify", "--csv", "--from-maildir"}}
+	for _, words := range verify {
+		code, out, stderr := readmeImport(t, readme, words...)
 		if code != 0 || out != header+"user1@example.test,3,3,0,,\n" {
-			t.Errorf("%v: exit %d\n%s%s", args[2], code, out, stderr)
+			t.Errorf("%v: exit %d\n%s%s", words, code, out, stderr)
 		}
 	}
 	m.stop(t)
@@ -250,13 +271,13 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	if err := os.Rename(filepath.Join(newDir, name), filepath.Join(newDir, changed)); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{pop3, disk} {
-		code, out, stderr := runImport(t, m, args...)
+	for _, words := range verify {
+		code, out, stderr := readmeImport(t, readme, words...)
 		if code != 1 || out != header+"user1@example.test,3,3,1,"+uidl+",\n" {
-			t.Errorf("%v after a UIDL changed: exit %d\n%s%s", args[2], code, out, stderr)
+			t.Errorf("%v after a UIDL changed: exit %d\n%s%s", words, code, out, stderr)
 		}
 	}
-	code, out, _ = runImport(t, m, "--verify", "--json", "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", writeAccounts(t, "user1@example.test,example.test/user1/Maildir"))
+	code, out, _ = runImport(t, m, "--verify", "--json", "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", disk)
 	if code != 1 || !strings.Contains(out, `"would_download_again": 1`) || !strings.Contains(out, uidl) {
 		t.Errorf("--verify --json --from-maildir: exit %d\n%s", code, out)
 	}
