@@ -140,6 +140,7 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		".Work/cur/1700000005.M5P1.old:2,FS":          "From: a@example.org\nSubject: work\n\nwork\n",
 		".Work.Projects/cur/1700000006.M6P1.old:2,D":  "From: a@example.org\nSubject: project\n\ndraft\n",
 		".Deleted Items/cur/1700000007.M7P1.old:2,ST": "From: a@example.org\nSubject: gone\n\ngone\n",
+		".Locked/cur/1700000010.M10P1.old:2,S":        "Subject: locked\n\nlocked\n",
 		".Entw&APw-rfe/cur/1700000009.M9P1.old:2,D":   "From: a@example.org\nSubject: Entwurf\n\ndraft\n",
 		"." + long + "/cur/1700000008.M8P1.old:2,S":   "From: a@example.org\nSubject: long\n\nlong\n",
 	}
@@ -152,6 +153,10 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		}
 	}
 	old.putFiles(t, "user1", files, dates)
+	// A folder the old server cannot open (EXAMINE fails).
+	if err := os.Chmod(filepath.Join(old.maildir("user1"), ".Locked"), 0); err != nil {
+		t.Fatal(err)
+	}
 	old.put(t, "user3", "Subject: small\n\nsmall\n", "Subject: big\n\n"+strings.Repeat("0123456789abcde\n", 400))
 
 	// A POP3 client that keeps mail on the server fetches the old INBOX.
@@ -161,7 +166,7 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		t.Fatalf("fetchmail from the old Dovecot fetched %d, want 3", got)
 	}
 	oldBoxes := imapMailboxes(t, old.imaps, "user1@example.test", "secret")
-	if want := []string{"Deleted Items", "Entw&APw-rfe", "INBOX", "Sent Messages", "Work", "Work/Projects", long}; !slices.Equal(oldBoxes, want) {
+	if want := []string{"Deleted Items", "Entw&APw-rfe", "INBOX", "Locked", "Sent Messages", "Work", "Work/Projects", long}; !slices.Equal(oldBoxes, want) {
 		t.Fatalf("the old server lists %q, want %q", oldBoxes, want)
 	}
 	oldInbox := imapMessages(t, old.imaps, "user1@example.test", "secret", "INBOX")
@@ -182,10 +187,18 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	}
 	rep := importReport(t, out)
 	a := rep["user1@example.test"]
-	if a.Found != 8 || a.Imported != 8 || a.Skipped != 0 || len(a.Refused) != 1 || a.Error != "" || a.Bytes == 0 {
+	if a.Found != 8 || a.Imported != 8 || a.Skipped != 0 || len(a.Refused) != 2 || a.Error != "" || a.Bytes == 0 {
 		t.Errorf("user1: %+v", a)
-	} else if r := a.Refused[0]; r.Message != "folder "+long || !strings.Contains(r.Reason, "cannot be a mailbox here") || !strings.Contains(r.Reason, "longer than 200 bytes") {
-		t.Errorf("user1's folder with a long name: %+v", r)
+	}
+	refused := map[string]string{}
+	for _, r := range a.Refused {
+		refused[r.Message] = r.Reason
+	}
+	if r := refused["folder "+long]; !strings.Contains(r, "cannot be a mailbox here") || !strings.Contains(r, "longer than 200 bytes") {
+		t.Errorf("user1's folder with a long name: %q", r)
+	}
+	if r := refused["folder Locked"]; !strings.Contains(r, "the old server refused EXAMINE: ") {
+		t.Errorf("user1's folder the old server cannot open: %q", r)
 	}
 	if a := rep["user2@example.test"]; !strings.Contains(a.Error, "login as user2@example.test") || !strings.Contains(a.Error, "uthentication failed") || strings.Contains(a.Error, "not-the-password") {
 		t.Errorf("user2 (wrong password): %+v", a)
@@ -201,7 +214,7 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		"old.example.net:993", fmt.Sprintf("127.0.0.1:%d --ca %s", old.imaps, old.ca()),
 		"old.example.net:995", fmt.Sprintf("127.0.0.1:%d --ca %s", old.pop3s, old.ca()))
 	code, out, stderr = readmeImport(t, readme, "--from-imap")
-	if !strings.Contains(out, "user1@example.test: found 8, imported 0, skipped 8 (already here), refused 1, 0 bytes") {
+	if !strings.Contains(out, "user1@example.test: found 8, imported 0, skipped 8 (already here), refused 2, 0 bytes") {
 		t.Errorf("second import: exit %d\n%s%s", code, out, stderr)
 	}
 	for _, security := range []string{"starttls", "none"} {

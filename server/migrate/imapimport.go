@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -72,7 +73,7 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 			rep.refuse("folder "+f.source, "", f.refusal)
 			continue
 		}
-		box := in
+		box, err := in, error(nil)
 		if f.ours != mailstore.Inbox {
 			box, err = in.folder(f.ours)
 			if errors.Is(err, mailstore.ErrBadName) {
@@ -182,6 +183,13 @@ type imapMsg struct {
 // importIMAPFolder imports one folder of the old server into box.
 func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src IMAPSource, f imapFolder, rep *AccountReport) error {
 	sel, err := c.Select(f.source, &imap.SelectOptions{ReadOnly: true}).Wait()
+	var refused *imap.Error
+	if errors.As(err, &refused) {
+		// NO or BAD for this folder (gone meanwhile, no right to read
+		// it): the other folders still import.
+		rep.refuse("folder "+f.source, "", "the old server refused EXAMINE: "+err.Error())
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("EXAMINE: %w", err)
 	}
@@ -190,9 +198,13 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 	}
 	inboxHere := f.ours == mailstore.Inbox
 	all := imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}} // 1:*
-	bufs, err := c.Fetch(all, &imap.FetchOptions{
-		UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: inboxHere,
-	}).Collect()
+	meta := &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true}
+	if inboxHere {
+		// The Message-ID only, to recognise what an earlier import
+		// stored under other UIDLs.
+		meta.BodySection = []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}}
+	}
+	bufs, err := c.Fetch(all, meta).Collect()
 	if err != nil {
 		return fmt.Errorf("FETCH: %w", err)
 	}
@@ -202,8 +214,8 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 	msgs := make([]imapMsg, 0, len(bufs))
 	for _, b := range bufs {
 		m := imapMsg{uid: b.UID, size: b.RFC822Size, date: b.InternalDate, flags: storableFlags(b.Flags)}
-		if b.Envelope != nil {
-			m.messageID = normalMessageID(b.Envelope.MessageID)
+		for _, sec := range b.BodySection {
+			m.messageID = headerMessageID(bytes.NewReader(sec.Bytes))
 		}
 		msgs = append(msgs, m)
 	}
@@ -428,9 +440,15 @@ func storedMessageID(mb *mailstore.Mailbox, uid uint32) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	h, err := textproto.NewReader(bufio.NewReader(io.LimitReader(f, maxHeaderRead))).ReadMIMEHeader()
+	return headerMessageID(io.LimitReader(f, maxHeaderRead)), nil
+}
+
+// headerMessageID is the Message-ID in the header that r starts with
+// ("" without).
+func headerMessageID(r io.Reader) string {
+	h, err := textproto.NewReader(bufio.NewReader(r)).ReadMIMEHeader()
 	if err != nil && len(h) == 0 {
-		return "", nil // no header to match by
+		return "" // no header to match by
 	}
-	return normalMessageID(h.Get("Message-Id")), nil
+	return normalMessageID(h.Get("Message-Id"))
 }
