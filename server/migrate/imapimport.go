@@ -213,6 +213,11 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 	}
 	msgs := make([]imapMsg, 0, len(bufs))
 	for _, b := range bufs {
+		if b.UID == 0 {
+			rep.Found++
+			rep.refuse(fmt.Sprintf("%s message %d", f.source, b.SeqNum), "", "the old server sent no UID for it (RFC 3501 §2.3.1.1 wants one), so it cannot be fetched by UID")
+			continue
+		}
 		m := imapMsg{uid: b.UID, size: b.RFC822Size, date: b.InternalDate, flags: storableFlags(b.Flags)}
 		for _, sec := range b.BodySection {
 			m.messageID = headerMessageID(bytes.NewReader(sec.Bytes))
