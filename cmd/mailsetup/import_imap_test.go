@@ -169,6 +169,9 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	if want := []string{"Deleted Items", "Entw&APw-rfe", "INBOX", "Locked", "Sent Messages", "Work", "Work/Projects", long}; !slices.Equal(oldBoxes, want) {
 		t.Fatalf("the old server lists %q, want %q", oldBoxes, want)
 	}
+	for _, box := range []string{"Work.Projects", `"Sent Messages"`} {
+		imapCurl(t, old.imaps, "user1@example.test", "secret", "", "-X", "SUBSCRIBE "+box)
+	}
 	oldInbox := imapMessages(t, old.imaps, "user1@example.test", "secret", "INBOX")
 	if len(oldInbox) != 3 || !strings.Contains(oldInbox[2], `$Forwarded Work \Answered \Flagged \Seen|`) {
 		t.Fatalf("the old INBOX over IMAP: %q (want keywords on the third)", oldInbox)
@@ -239,6 +242,14 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 		if !slices.Contains(ours, want) {
 			t.Errorf("our mailboxes %q lack %s", ours, want)
 		}
+	}
+	// The old server's subscriptions are ours (LSUB).
+	var subscribed []string
+	for _, m := range regexp.MustCompile(`(?m)^\* LSUB \([^)]*\) "/" "?([^"\n]*)"?$`).FindAllStringSubmatch(imapCurl(t, m.ports.IMAPS, "user1@example.test", password, "", "-X", `LSUB "" "*"`), -1) {
+		subscribed = append(subscribed, m[1])
+	}
+	if !slices.Contains(subscribed, "Work/Projects") || !slices.Contains(subscribed, "Sent") || slices.Contains(subscribed, "Work") || slices.Contains(subscribed, "Entw&APw-rfe") {
+		t.Errorf("subscribed here: %q, want Work/Projects and Sent, not Work or Entw&APw-rfe", subscribed)
 	}
 	for oldName, ourName := range map[string]string{"INBOX": "INBOX", "Sent Messages": "Sent", "Work": "Work", "Work.Projects": "Work/Projects", "Deleted Items": "Trash", "Entw&APw-rfe": "Entw&APw-rfe"} {
 		before := imapMessages(t, old.imaps, "user1@example.test", "secret", oldName)

@@ -68,6 +68,7 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 		rep.Error = "LIST: " + stopped(ctx, err).Error()
 		return rep
 	}
+	subscribed := imapSubscriptions(s.c, &rep)
 	for _, f := range imapFolders(list, &rep) {
 		if f.refusal != "" {
 			rep.refuse("folder "+f.source, "", f.refusal)
@@ -84,12 +85,37 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 		if err == nil {
 			err = importIMAPFolder(ctx, s.c, box, src, f, &rep)
 		}
+		if err == nil && subscribed[f.source] && f.ours != mailstore.Inbox {
+			err = in.user.SetSubscribed(f.ours, true)
+		}
 		if err != nil {
 			rep.Error = fmt.Sprintf("folder %s: %v", f.source, stopped(ctx, err))
 			return rep
 		}
 	}
 	return rep
+}
+
+// imapSubscriptions lists the folders the account subscribed to on the
+// old server (LIST (SUBSCRIBED), RFC 5258), so that they are subscribed
+// here too: clients that show only subscribed folders (Thunderbird's
+// default) show the imported ones. A server without LIST-EXTENDED is
+// noted.
+func imapSubscriptions(c *imapclient.Client, rep *AccountReport) map[string]bool {
+	if !c.Caps().Has(imap.CapListExtended) {
+		rep.Notes = append(rep.Notes, "the old server does not offer LIST-EXTENDED, so its subscriptions are not known: subscribe to the imported folders in the mail client (or have it show all folders)")
+		return nil
+	}
+	subs, err := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
+	if err != nil {
+		rep.Notes = append(rep.Notes, "the old server's subscriptions could not be listed ("+err.Error()+"): subscribe to the imported folders in the mail client")
+		return nil
+	}
+	out := make(map[string]bool, len(subs))
+	for _, l := range subs {
+		out[l.Mailbox] = true
+	}
+	return out
 }
 
 // stopped is err, or the context's error when it ended.
