@@ -311,7 +311,7 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 // TestImportIMAPAfterPOP3AndKilled: an INBOX imported from the old
 // server's POP3 first gets no duplicates from a later IMAP import (same
 // UIDLs; with a pop3_uidl_format IMAP cannot compute, by Message-ID and
-// size); without that, such an INBOX is refused with the reason until
+// size), nor do the folders of a Maildir import (by date and size); without that, such an INBOX is refused with the reason until
 // --accept-new-uidls, which notes that the clients download again. An
 // IMAP import killed (SIGKILL) at three points and run again ends with
 // each message exactly once.
@@ -350,6 +350,16 @@ func TestImportIMAPAfterPOP3AndKilled(t *testing.T) {
 	m = importTarget(t)
 	run(m, 0, "found 3, imported 3, skipped 0", pop3Src...)
 	run(m, 0, "found 4, imported 1, skipped 3 (already here), refused 0", append(imapSrc, "--uidl-format", "%m")...)
+	// The Maildir on disk first (INBOX and folder), then IMAP: the folder
+	// message is here under another UIDL, recognised by its date and
+	// size (it has no Message-ID).
+	m = importTarget(t)
+	disk := writeAccounts(t, "user1@example.test,example.test/user1/Maildir")
+	if code, out, stderr := runImport(t, m, "--from-maildir", filepath.Join(old.dir, "mail"), "--accounts", disk); code != 0 || !strings.Contains(out, "found 4, imported 4, skipped 0") {
+		t.Errorf("import --from-maildir: exit %d\n%s%s", code, out, stderr)
+	}
+	run(m, 0, "found 4, imported 0, skipped 4 (already here), refused 0", imapSrc...)
+	run(m, 0, "note: 1 messages of folder Archive, such as Archive UID 1, are here already from an earlier import", imapSrc...)
 	// Without the POP3 import: refused, then new UIDLs on request.
 	m = importTarget(t)
 	run(m, 1, "its old POP3 UIDL cannot be computed (pop3_uidl_format %m needs what IMAP does not give", append(imapSrc, "--uidl-format", "%m")...)

@@ -224,13 +224,12 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 	}
 	inboxHere := f.ours == mailstore.Inbox
 	all := imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}} // 1:*
-	meta := &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true}
-	if inboxHere {
-		// The Message-ID only, to recognise what an earlier import
-		// stored under other UIDLs.
-		meta.BodySection = []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}}
-	}
-	bufs, err := c.Fetch(all, meta).Collect()
+	// The Message-ID only (with the size and date), to recognise what
+	// an earlier import (POP3, Maildir) stored under other UIDLs.
+	bufs, err := c.Fetch(all, &imap.FetchOptions{
+		UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}},
+	}).Collect()
 	if err != nil {
 		return fmt.Errorf("FETCH: %w", err)
 	}
@@ -271,11 +270,9 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 		}
 		cands = append(cands, candidate{name: name, uidl: uidl})
 	}
-	var byID *messageIDs
-	if inboxHere {
-		if byID, err = otherMessages(box, cands); err != nil {
-			return err
-		}
+	byID, err := otherMessages(box, cands)
+	if err != nil {
+		return err
 	}
 	var unknown []candidate
 	for _, c := range cands {
@@ -312,7 +309,10 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 			// UIDL: not twice.
 			rep.Skipped++
 			if matched++; example == "" {
-				example = fmt.Sprintf("%s (computed UIDL %q)", k.name, k.uidl)
+				example = k.name
+				if inboxHere {
+					example += fmt.Sprintf(" (computed UIDL %q)", k.uidl)
+				}
 			}
 			continue
 		}
@@ -324,7 +324,10 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 			return err
 		}
 	}
-	if matched > 0 {
+	switch {
+	case matched > 0 && !inboxHere:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d messages of folder %s, such as %s, are here already from an earlier import (same Message-ID and size, or without a Message-ID the same date and size): skipped, not imported twice", matched, f.source, example))
+	case matched > 0:
 		rep.Notes = append(rep.Notes, fmt.Sprintf("%d INBOX messages, such as %s, are not here under the UIDL computed with pop3_uidl_format %s, but a message with the same Message-ID and size is (from an earlier import): skipped, not imported twice; if that import was not from the old server's POP3, check --uidl-format", matched, example, src.UIDLFormat))
 	}
 	if newUIDLs > 0 {
@@ -405,19 +408,25 @@ func normalMessageID(id string) string {
 // Message-ID.
 const maxHeaderRead = 256 << 10
 
-// messageIDs counts the messages of a mailbox by Message-ID and size,
-// for the messages an earlier import stored under other UIDLs.
+// messageIDs counts the messages of a mailbox by Message-ID and size
+// (without a Message-ID: by internal date and size), for the messages
+// an earlier import stored under other UIDLs.
 type messageIDs struct{ n map[string]int }
 
-func (ids *messageIDs) key(id string, size int64) string { return fmt.Sprintf("%s\x00%d", id, size) }
+func (ids *messageIDs) key(id string, date time.Time, size int64) string {
+	if id == "" {
+		return fmt.Sprintf("\x00%d\x00%d", date.Unix(), size)
+	}
+	return fmt.Sprintf("%s\x00%d", id, size)
+}
 
-// has reports whether a message with m's Message-ID and size is here,
-// and takes it (two source messages do not match one here).
+// has reports whether a message with m's Message-ID (or date) and size
+// is here, and takes it (two source messages do not match one here).
 func (ids *messageIDs) has(m imapMsg) bool {
-	if ids == nil || m.messageID == "" {
+	if ids == nil {
 		return false
 	}
-	k := ids.key(m.messageID, m.size)
+	k := ids.key(m.messageID, m.date, m.size)
 	if ids.n[k] == 0 {
 		return false
 	}
@@ -426,8 +435,8 @@ func (ids *messageIDs) has(m imapMsg) bool {
 }
 
 // otherMessages indexes the messages of box whose UIDLs none of cands
-// has (stored by another import) by Message-ID and size; nil when there
-// are none.
+// has (stored by another import, or delivered here) by Message-ID (or
+// date) and size; nil when there are none.
 func otherMessages(box *inbox, cands []candidate) (*messageIDs, error) {
 	mine := make(map[string]bool, len(cands))
 	for _, c := range cands {
@@ -450,13 +459,10 @@ func otherMessages(box *inbox, cands []candidate) (*messageIDs, error) {
 		if err != nil {
 			return nil, err
 		}
-		if id == "" {
-			continue
-		}
 		if ids == nil {
 			ids = &messageIDs{n: map[string]int{}}
 		}
-		ids.n[ids.key(id, m.Size)]++
+		ids.n[ids.key(id, m.InternalDate, m.Size)]++
 	}
 	return ids, nil
 }
