@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,7 +70,7 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 		return rep
 	}
 	subscribed := imapSubscriptions(s.c, &rep)
-	for _, f := range imapFolders(list, &rep) {
+	for _, f := range imapFolders(list, foreignPrefixes(s.c), &rep) {
 		if f.refusal != "" {
 			rep.refuse("folder "+f.source, "", f.refusal)
 			continue
@@ -126,13 +127,34 @@ func stopped(ctx context.Context, err error) error {
 	return err
 }
 
+// foreignPrefixes are the prefixes of the old server's namespaces for
+// other users' and shared folders (NAMESPACE, RFC 2342): not the
+// account's own mail. None when the server does not say.
+func foreignPrefixes(c *imapclient.Client) []string {
+	if !c.Caps().Has(imap.CapNamespace) {
+		return nil
+	}
+	ns, err := c.Namespace().Wait()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, d := range append(slices.Clip(ns.Other), ns.Shared...) {
+		if d.Prefix != "" {
+			out = append(out, d.Prefix)
+		}
+	}
+	return out
+}
+
 // imapFolders maps the old server's LIST to our mailboxes: INBOX is
 // INBOX; a folder with a special use (RFC 6154 attribute, else its name
 // as in specialFolders) becomes ours, and so do its subfolders' first
 // levels; the hierarchy delimiter becomes "/". Folders that cannot be
 // selected are left out; virtual ones (\All, \Flagged: their messages are
-// in the other folders) are noted.
-func imapFolders(list []*imap.ListData, rep *AccountReport) []imapFolder {
+// in the other folders) and those in a foreign namespace (other users',
+// shared: foreign are their prefixes) are noted.
+func imapFolders(list []*imap.ListData, foreign []string, rep *AccountReport) []imapFolder {
 	special := map[string]string{} // source name -> ours, by attribute
 	for _, l := range list {
 		for attr, ours := range specialUses {
@@ -144,6 +166,12 @@ func imapFolders(list []*imap.ListData, rep *AccountReport) []imapFolder {
 	var out []imapFolder
 	for _, l := range list {
 		if hasAttr(l.Attrs, imap.MailboxAttrNoSelect) || hasAttr(l.Attrs, imap.MailboxAttrNonExistent) {
+			continue
+		}
+		if i := slices.IndexFunc(foreign, func(p string) bool {
+			return strings.HasPrefix(l.Mailbox, p) || l.Mailbox == strings.TrimRight(p, string(l.Delim))
+		}); i >= 0 {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("folder %s is in the old server's namespace %q of other users' or shared folders: not the account's own mail, not imported", l.Mailbox, foreign[i]))
 			continue
 		}
 		if hasAttr(l.Attrs, imap.MailboxAttrAll) || hasAttr(l.Attrs, imap.MailboxAttrFlagged) {

@@ -10,8 +10,9 @@ import (
 
 // TestIMAPFolders: how the old server's LIST becomes our mailboxes:
 // special-use attributes (RFC 6154) and names give ours, subfolders
-// follow their superior, virtual folders and \Noselect ones are left
-// out, and a level holding our delimiter is refused.
+// follow their superior, virtual folders, other users' and shared ones
+// (NAMESPACE) and \Noselect ones are left out, and a level holding our
+// delimiter is refused.
 func TestIMAPFolders(t *testing.T) {
 	list := []*imap.ListData{
 		{Mailbox: "INBOX", Delim: '.'},
@@ -27,10 +28,14 @@ func TestIMAPFolders(t *testing.T) {
 		{Mailbox: "[Gmail]/Starred", Delim: '/', Attrs: []imap.MailboxAttr{`\Flagged`}},
 		{Mailbox: "INBOX.Lists", Delim: '.'},
 		{Mailbox: "Flat", Delim: 0},
+		{Mailbox: "shared", Delim: '/', Attrs: []imap.MailboxAttr{`\Noselect`}},
+		{Mailbox: "shared/boss/INBOX", Delim: '/'},
+		{Mailbox: "Public/News", Delim: '/'},
+		{Mailbox: "Publications", Delim: '/'},
 	}
 	var rep AccountReport
 	var got []string
-	for _, f := range imapFolders(list, &rep) {
+	for _, f := range imapFolders(list, []string{"shared/", "Public/"}, &rep) {
 		if f.refusal != "" {
 			got = append(got, f.source+" refused")
 			continue
@@ -40,12 +45,13 @@ func TestIMAPFolders(t *testing.T) {
 	want := []string{
 		"INBOX -> INBOX", "Gesendet -> Sent", "Gesendet.2024 -> Sent/2024", "Papierkorb -> Trash",
 		"Spam -> Junk", "Sent Items -> Sent", "Work.A/B refused", "Work.Q1 -> Work/Q1",
-		"INBOX.Lists -> INBOX/Lists", "Flat -> Flat",
+		"INBOX.Lists -> INBOX/Lists", "Flat -> Flat", "Publications -> Publications",
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("folders:\n got %q\nwant %q", got, want)
 	}
-	if len(rep.Notes) != 2 || !strings.Contains(rep.Notes[0], "[Gmail]/All Mail is a virtual folder") {
+	if len(rep.Notes) != 4 || !strings.Contains(rep.Notes[0], "[Gmail]/All Mail is a virtual folder") ||
+		!strings.Contains(rep.Notes[2], `folder shared/boss/INBOX is in the old server's namespace "shared/"`) {
 		t.Errorf("notes: %q", rep.Notes)
 	}
 }
