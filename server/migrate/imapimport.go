@@ -2,7 +2,6 @@ package migrate
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -227,11 +226,73 @@ func hasAttr(attrs []imap.MailboxAttr, want imap.MailboxAttr) bool {
 
 // imapMsg is one message of a folder of the old server.
 type imapMsg struct {
+	seq       uint32
 	uid       imap.UID
 	size      int64
 	date      time.Time
 	flags     []string
 	messageID string
+}
+
+// maxIDHeader bounds the Message-ID header field read of one message.
+const maxIDHeader = 8 << 10
+
+// imapListing lists the messages of the folder selected (FETCH 1:*):
+// UID, flags, internal date, size and the Message-ID (only it, to
+// recognise what an earlier import (POP3, Maildir) stored under other
+// UIDLs). Items of one message sent in several responses are merged;
+// responses for messages the mailbox does not have (beyond EXISTS) are
+// left out, so a server cannot grow the listing beyond its mailbox. A
+// message without a UID is refused in rep.
+func imapListing(c *imapclient.Client, folder string, rep *AccountReport) ([]imapMsg, error) {
+	all := imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}} // 1:*
+	cmd := c.Fetch(all, &imap.FetchOptions{
+		UID: true, Flags: true, InternalDate: true, RFC822Size: true,
+		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}},
+	})
+	var msgs []imapMsg
+	bySeq := map[uint32]int{}
+	for msg := cmd.Next(); msg != nil; msg = cmd.Next() {
+		if mb := c.Mailbox(); mb == nil || msg.SeqNum > mb.NumMessages {
+			continue
+		}
+		i, ok := bySeq[msg.SeqNum]
+		if !ok {
+			i = len(msgs)
+			bySeq[msg.SeqNum] = i
+			msgs = append(msgs, imapMsg{seq: msg.SeqNum})
+		}
+		m := &msgs[i]
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				m.uid = it.UID
+			case imapclient.FetchItemDataFlags:
+				m.flags = storableFlags(it.Flags)
+			case imapclient.FetchItemDataInternalDate:
+				m.date = it.Time
+			case imapclient.FetchItemDataRFC822Size:
+				m.size = it.Size
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal != nil {
+					m.messageID = headerMessageID(io.LimitReader(it.Literal, maxIDHeader))
+				}
+			}
+		}
+	}
+	if err := cmd.Close(); err != nil {
+		return nil, fmt.Errorf("FETCH: %w", err)
+	}
+	out := msgs[:0]
+	for _, m := range msgs {
+		if m.uid == 0 {
+			rep.Found++
+			rep.refuse(fmt.Sprintf("%s message %d", folder, m.seq), "", "the old server sent no UID for it (RFC 3501 §2.3.1.1 wants one), so it cannot be fetched by UID")
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
 }
 
 // importIMAPFolder imports one folder of the old server into box.
@@ -251,31 +312,12 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 		return nil
 	}
 	inboxHere := f.ours == mailstore.Inbox
-	all := imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}} // 1:*
-	// The Message-ID only (with the size and date), to recognise what
-	// an earlier import (POP3, Maildir) stored under other UIDLs.
-	bufs, err := c.Fetch(all, &imap.FetchOptions{
-		UID: true, Flags: true, InternalDate: true, RFC822Size: true,
-		BodySection: []*imap.FetchItemBodySection{{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}},
-	}).Collect()
+	msgs, err := imapListing(c, f.source, rep)
 	if err != nil {
-		return fmt.Errorf("FETCH: %w", err)
+		return err
 	}
-	if len(bufs) == 0 {
+	if len(msgs) == 0 {
 		return nil
-	}
-	msgs := make([]imapMsg, 0, len(bufs))
-	for _, b := range bufs {
-		if b.UID == 0 {
-			rep.Found++
-			rep.refuse(fmt.Sprintf("%s message %d", f.source, b.SeqNum), "", "the old server sent no UID for it (RFC 3501 §2.3.1.1 wants one), so it cannot be fetched by UID")
-			continue
-		}
-		m := imapMsg{uid: b.UID, size: b.RFC822Size, date: b.InternalDate, flags: storableFlags(b.Flags)}
-		for _, sec := range b.BodySection {
-			m.messageID = headerMessageID(bytes.NewReader(sec.Bytes))
-		}
-		msgs = append(msgs, m)
 	}
 	rep.Found += len(msgs)
 	names := make(map[string]imapMsg, len(msgs))
