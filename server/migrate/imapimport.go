@@ -63,7 +63,7 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 		return rep
 	}
 	defer s.close()
-	list, err := s.c.List("", "*", nil).Collect()
+	list, err := listFolders(s.c, nil)
 	if err != nil {
 		rep.Error = "LIST: " + stopped(ctx, err).Error()
 		return rep
@@ -96,6 +96,23 @@ func importIMAPAccount(ctx context.Context, t Target, src IMAPSource, a POP3Acco
 	return rep
 }
 
+// maxFolders bounds the folders of one account.
+const maxFolders = 10000
+
+// listFolders lists every folder (LIST "" "*"), at most maxFolders.
+func listFolders(c *imapclient.Client, opts *imap.ListOptions) ([]*imap.ListData, error) {
+	cmd := c.List("", "*", opts)
+	var out []*imap.ListData
+	for l := cmd.Next(); l != nil; l = cmd.Next() {
+		if len(out) == maxFolders {
+			c.Close() // the rest is not read
+			return nil, fmt.Errorf("the old server lists more than %d folders", maxFolders)
+		}
+		out = append(out, l)
+	}
+	return out, cmd.Close()
+}
+
 // imapSubscriptions lists the folders the account subscribed to on the
 // old server (LIST (SUBSCRIBED), RFC 5258), so that they are subscribed
 // here too: clients that show only subscribed folders (Thunderbird's
@@ -106,7 +123,7 @@ func imapSubscriptions(c *imapclient.Client, rep *AccountReport) map[string]bool
 		rep.Notes = append(rep.Notes, "the old server does not offer LIST-EXTENDED, so its subscriptions are not known: subscribe to the imported folders in the mail client (or have it show all folders)")
 		return nil
 	}
-	subs, err := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
+	subs, err := listFolders(c, &imap.ListOptions{SelectSubscribed: true})
 	if err != nil {
 		rep.Notes = append(rep.Notes, "the old server's subscriptions could not be listed ("+err.Error()+"): subscribe to the imported folders in the mail client")
 		return nil
