@@ -230,6 +230,16 @@ func TestImportFromDovecotIMAP(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(out, "address,found,imported,skipped,refused,bytes,refusals,notes,error\nuser1@example.test,0,0,0,0,0,,,connecting to the old server: ") {
 		t.Errorf("unreachable source (--csv): exit %d\n%s", code, out)
 	}
+	// A server that accepts and never speaks: our deadline, not the
+	// library's, ends each step.
+	tarpit := testkit.Tarpit(t)
+	for _, c := range []struct{ security, want string }{{"tls", "TLS with the old server: "}, {"none", "the old server's greeting: "}} {
+		start := time.Now()
+		code, out, _ = runImport(t, m, "--from-imap", fmt.Sprintf("127.0.0.1:%d", tarpit), "--security", c.security, "--timeout", "2s", "--accounts", user1)
+		if took := time.Since(start); code != 1 || !strings.Contains(out, "failed: "+c.want) || !strings.Contains(out, "timeout") || took > 15*time.Second {
+			t.Errorf("a silent source with --security %s: exit %d after %v\n%s", c.security, code, took, out)
+		}
+	}
 	code, _, stderr = runImport(t, m, "--from-imap", "192.0.2.1:143", "--security", "none", "--accounts", user1)
 	if code != 2 || !strings.Contains(stderr, "not a loopback address") {
 		t.Errorf("plain text to another host: exit %d\n%s", code, stderr)
