@@ -32,11 +32,12 @@ const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FIL
        mailsetup import --verify --from-maildir DIR --accounts FILE [flags]
 
 Takes mailboxes over from the old server into the accounts' INBOX (and,
-from Maildirs and IMAP, their folders) with every POP3 UIDL kept, so that
-POP3 clients that leave mail on the server do not download it again. The accounts must exist here (mailsetup user
-add); an import never creates one. A message whose UIDL is already in the
-INBOX is skipped, so an import can be stopped and run again. The source
-is never changed (no DELE). mail.max_message_bytes and the account's
+from Maildirs and IMAP, their folders) with every POP3 UIDL kept, so
+that POP3 clients that leave mail on the server do not download it
+again. The accounts must exist here (mailsetup user add); an import
+never creates one. A message already here is skipped, so an import can
+be stopped and run again. The source is never changed (no DELE; IMAP:
+EXAMINE and BODY.PEEK). mail.max_message_bytes and the account's
 quota apply; a refused message is reported with the reason.
 
 The accounts FILE is CSV, one account a line (an optional header line
