@@ -423,3 +423,92 @@ func TestImportIMAPAfterPOP3AndKilled(t *testing.T) {
 		}
 	}
 }
+
+// TestImportIMAPSpecialUseAndNamespaces: a Dovecot whose folders have
+// RFC 6154 attributes under names of their own (Gesendet is \Sent,
+// Papierkorb \Trash) and a public namespace: the IMAP import puts them
+// into our Sent (with its subfolder) and Trash, and leaves the public
+// folders out with a note.
+func TestImportIMAPSpecialUseAndNamespaces(t *testing.T) {
+	old := startOldDovecot(t)
+	old.putFiles(t, "user1", map[string]string{
+		"cur/1700000001.M1P1.old:2,S":                "Subject: in\n\nin\n",
+		".Gesendet/cur/1700000002.M2P1.old:2,S":      "Subject: sent\n\nsent\n",
+		".Gesendet.2024/cur/1700000003.M3P1.old:2,S": "Subject: sent 2024\n\nsent 2024\n",
+		".Papierkorb/cur/1700000004.M4P1.old:2,ST":   "Subject: trash\n\ntrash\n",
+	}, nil)
+	public := filepath.Join(old.dir, "public")
+	writeFiles(t, public, map[string]string{
+		"cur/1700000005.M5P1.old:2,S":       "Subject: public\n\npublic\n",
+		".News/cur/1700000006.M6P1.old:2,S": "Subject: news\n\nnews\n",
+	})
+	for _, d := range []string{"new", "tmp", ".News/new", ".News/tmp"} {
+		os.MkdirAll(filepath.Join(public, d), 0o700)
+	}
+	if out, err := exec.Command("chown", "-R", "65534:65534", public).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	conf := filepath.Join(old.dir, "dovecot", "dovecot.conf")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, `
+namespace inbox {
+  inbox = yes
+  separator = .
+  mailbox Gesendet {
+    special_use = \Sent
+  }
+  mailbox Papierkorb {
+    special_use = \Trash
+  }
+}
+namespace public {
+  type = public
+  separator = .
+  prefix = Public.
+  location = maildir:%s
+  list = yes
+  subscriptions = no
+}
+`, public)
+	f.Close()
+	if out, err := exec.Command("doveadm", "-c", conf, "reload").CombinedOutput(); err != nil {
+		t.Fatalf("doveadm reload: %v %s", err, out)
+	}
+	var list string
+	for range 100 {
+		list = imapCurl(t, old.imaps, "user1@example.test", "secret", "", "-X", `LIST "" "*"`)
+		if strings.Contains(list, `\Sent`) && strings.Contains(list, "Public.News") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(list, `\Sent`) || !strings.Contains(list, `\Trash`) || !strings.Contains(list, "Public.News") {
+		t.Fatalf("the old server's LIST after the reload:\n%s", list)
+	}
+
+	m := importTarget(t)
+	code, out, stderr := runImport(t, m, "--from-imap", fmt.Sprintf("127.0.0.1:%d", old.imaps), "--ca", old.ca(),
+		"--accounts", writeAccounts(t, "user1@example.test,user1@example.test,secret"))
+	if code != 0 || !strings.Contains(out, "found 4, imported 4, skipped 0, refused 0") ||
+		!strings.Contains(out, `note: folder Public.News is in the old server's namespace "Public." of other users' or shared folders`) {
+		t.Fatalf("import: exit %d\n%s%s", code, out, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	if boxes := imapMailboxes(t, m.ports.IMAPS, "user1@example.test", newPassword); slices.ContainsFunc(boxes, func(b string) bool {
+		return strings.HasPrefix(b, "Public") || b == "Gesendet" || b == "Papierkorb"
+	}) {
+		t.Errorf("our mailboxes: %q", boxes)
+	}
+	for box, want := range map[string]string{"Sent": "sent", "Sent/2024": "sent 2024", "Trash": "trash", "INBOX": "in"} {
+		// curl shows the literal's size, not its text: the subjects'
+		// lengths differ.
+		got := imapCurl(t, m.ports.IMAPS, "user1@example.test", newPassword, box, "-X", "FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+		if n := strings.Count(got, " FETCH "); n != 1 || !strings.Contains(got, fmt.Sprintf("{%d}", len("Subject: "+want+"\r\n\r\n"))) {
+			t.Errorf("%s: %q, want the one message %q", box, got, want)
+		}
+	}
+}
