@@ -312,6 +312,34 @@ func imapListing(c *imapclient.Client, folder string, rep *AccountReport) ([]ima
 	return out, nil
 }
 
+// imapCandidates are the messages of folder f with the UIDL each keeps
+// here (by candidate name): in the INBOX the one the old server's POP3
+// served, computed from the UID and UIDVALIDITY, or "" when that cannot
+// be computed (with src.AcceptNewUIDLs a folder key instead, counted in
+// newUIDLs); in the other folders a folder key.
+func imapCandidates(msgs []imapMsg, f imapFolder, uidValidity uint32, src IMAPSource) (cands []candidate, names map[string]imapMsg, newUIDLs int) {
+	names = make(map[string]imapMsg, len(msgs))
+	cands = make([]candidate, 0, len(msgs))
+	computable := !src.UIDLFormat.Needs('m') && !src.UIDLFormat.Needs('f') && !src.UIDLFormat.Needs('g')
+	for _, m := range msgs {
+		name := fmt.Sprintf("%s UID %d", f.source, m.uid)
+		names[name] = m
+		uidl := folderKey(f.source, uidValidity, m.uid)
+		if f.ours == mailstore.Inbox {
+			switch {
+			case computable:
+				uidl = src.UIDLFormat.Expand(UIDLVars{UID: uint32(m.uid), UIDValidity: uidValidity})
+			case src.AcceptNewUIDLs:
+				newUIDLs++
+			default:
+				uidl = ""
+			}
+		}
+		cands = append(cands, candidate{name: name, uidl: uidl})
+	}
+	return cands, names, newUIDLs
+}
+
 // importIMAPFolder imports one folder of the old server into box.
 func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src IMAPSource, f imapFolder, rep *AccountReport) error {
 	sel, err := c.Select(f.source, &imap.SelectOptions{ReadOnly: true}).Wait()
@@ -337,48 +365,20 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 		return nil
 	}
 	rep.Found += len(msgs)
-	names := make(map[string]imapMsg, len(msgs))
-	cands := make([]candidate, 0, len(msgs))
-	computable := !src.UIDLFormat.Needs('m') && !src.UIDLFormat.Needs('f') && !src.UIDLFormat.Needs('g')
-	newUIDLs := 0
-	for _, m := range msgs {
-		name := fmt.Sprintf("%s UID %d", f.source, m.uid)
-		names[name] = m
-		uidl := folderKey(f.source, sel.UIDValidity, m.uid)
-		if inboxHere {
-			switch {
-			case computable:
-				uidl = src.UIDLFormat.Expand(UIDLVars{UID: uint32(m.uid), UIDValidity: sel.UIDValidity})
-			case src.AcceptNewUIDLs:
-				newUIDLs++
-			default:
-				uidl = ""
-			}
-		}
-		cands = append(cands, candidate{name: name, uidl: uidl})
-	}
+	cands, names, newUIDLs := imapCandidates(msgs, f, sel.UIDValidity, src)
 	byID, err := otherMessages(box, cands)
 	if err != nil {
 		return err
 	}
-	var unknown []candidate
+	var known []candidate
 	for _, c := range cands {
-		if c.uidl == "" {
-			unknown = append(unknown, c)
-		}
-	}
-	for _, c := range unknown {
-		m := names[c.name]
-		if byID.has(m) {
-			rep.Skipped++
-			continue
-		}
-		rep.refuse(c.name, "", fmt.Sprintf("its old POP3 UIDL cannot be computed (pop3_uidl_format %s needs what IMAP does not give: %%m, %%f or %%g), and no message here has its Message-ID and size: import the INBOX from POP3 (--from-pop3) first, or give --accept-new-uidls (its POP3 clients then download it again)", src.UIDLFormat))
-	}
-	known := cands[:0:0]
-	for _, c := range cands {
-		if c.uidl != "" {
+		switch {
+		case c.uidl != "":
 			known = append(known, c)
+		case byID.has(names[c.name]):
+			rep.Skipped++
+		default:
+			rep.refuse(c.name, "", fmt.Sprintf("its old POP3 UIDL cannot be computed (pop3_uidl_format %s needs what IMAP does not give: %%m, %%f or %%g), and no message here has its Message-ID and size: import the INBOX from POP3 (--from-pop3) first, or give --accept-new-uidls (its POP3 clients then download it again)", src.UIDLFormat))
 		}
 	}
 	matched, example := 0, ""
@@ -392,8 +392,8 @@ func importIMAPFolder(ctx context.Context, c *imapclient.Client, box *inbox, src
 			continue
 		}
 		if byID.has(m) {
-			// Here already from another import (POP3) under another
-			// UIDL: not twice.
+			// Here already from another import (POP3, Maildir) under
+			// another UIDL: not twice.
 			rep.Skipped++
 			if matched++; example == "" {
 				example = k.name
