@@ -21,8 +21,8 @@ import (
 // oldDovecot is a private reference Dovecot (../shared/peers) on loopback
 // ports of its own: the old server of an import.
 type oldDovecot struct {
-	dir   string
-	pop3s int
+	dir                string
+	pop3s, imap, imaps int
 }
 
 // startOldDovecot starts the reference servers with users user1..user3
@@ -59,8 +59,13 @@ func startOldDovecot(t *testing.T) *oldDovecot {
 	env := append(os.Environ(), "PEERS_DIR="+dir, "PEERS_USERS=3", "PEERS_EXTRA_USERS=")
 	for _, n := range []string{"POP3", "POP3S", "IMAP", "IMAPS", "SUBMISSION", "SUBMISSIONS", "LMTP", "AUTH"} {
 		p := freePort(t)
-		if n == "POP3S" {
+		switch n {
+		case "POP3S":
 			d.pop3s = p
+		case "IMAP":
+			d.imap = p
+		case "IMAPS":
+			d.imaps = p
 		}
 		env = append(env, n+"_PORT="+strconv.Itoa(p))
 	}
@@ -126,6 +131,27 @@ func (d *oldDovecot) putNumbered(t *testing.T, user string, n int) {
 	d.put(t, user, msgs...)
 }
 
+// ca is the old server's certificate.
+func (d *oldDovecot) ca() string { return filepath.Join(d.dir, "dovecot", "ssl", "cert.pem") }
+
+// newPassword is the accounts' password here.
+const newPassword = "new-server-password"
+
+// importTarget is a mail service (not started) with mail.max_message_bytes
+// 4096 and the accounts user1..user3@example.test (newPassword).
+func importTarget(t *testing.T) *mailService {
+	t.Helper()
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return strings.Replace(config, "max_message_bytes = 26214400", "max_message_bytes = 4096", 1)
+	})
+	for _, u := range []string{"user1", "user2", "user3"} {
+		if code, _, stderr := runCLI(t, newPassword+"\n", "user", "add", "--config", m.config, u+"@example.test"); code != 0 {
+			t.Fatalf("user add %s: %s", u, stderr)
+		}
+	}
+	return m
+}
+
 // runImport runs `mailsetup import` on the config of m.
 func runImport(t *testing.T, m *mailService, args ...string) (int, string, string) {
 	t.Helper()
@@ -179,17 +205,9 @@ func TestImportFromDovecotKeepsClientsState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
-		return strings.Replace(config, "max_message_bytes = 26214400", "max_message_bytes = 4096", 1)
-	})
-	const password = "new-server-password"
-	for _, u := range []string{"user1", "user2", "user3"} {
-		if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, u+"@example.test"); code != 0 {
-			t.Fatalf("user add %s: %s", u, stderr)
-		}
-	}
-	ca := filepath.Join(old.dir, "dovecot", "ssl", "cert.pem")
-	source := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", ca}
+	m := importTarget(t)
+	const password = newPassword
+	source := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca()}
 	all := writeAccounts(t, "address,username,password",
 		"user1@example.test,user1@example.test,secret",
 		"user2@example.test,user2@example.test,not-the-password",

@@ -211,6 +211,13 @@ func folderName(disk string) string {
 	if strings.EqualFold(levels[0], mailstore.Inbox) && len(levels) == 1 {
 		return ""
 	}
+	return ourFolder(levels)
+}
+
+// ourFolder is the mailbox here of a folder of the old server, given as
+// its levels: a first level that other servers and clients give a special
+// use (specialFolders) becomes ours.
+func ourFolder(levels []string) string {
 	if ours, ok := specialFolders[strings.ToLower(levels[0])]; ok {
 		levels[0] = ours
 	}
@@ -284,17 +291,10 @@ func importFile(in *inbox, m maildirMsg, uidl string, rep *AccountReport) error 
 		return nil
 	}
 	size, skipped, refusal, err := in.store(f, uidl, m.flags, fi.ModTime())
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case skipped:
-		rep.Skipped++
-	case refusal != "":
-		rep.refuse(m.name, uidl, refusal)
-	default:
-		rep.Imported++
-		rep.Bytes += size
 	}
+	rep.count(m.name, uidl, size, skipped, refusal)
 	return nil
 }
 

@@ -166,17 +166,10 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 			return nil
 		}
 		size, skipped, refusal, err := in.store(bytes.NewReader(m.data), uidl, h.flags, m.date)
-		switch {
-		case err != nil:
+		if err != nil {
 			return fmt.Errorf("%s: %v", name, err)
-		case skipped:
-			rep.Skipped++
-		case refusal != "":
-			rep.refuse(name, uidl, refusal)
-		default:
-			rep.Imported++
-			rep.Bytes += size
 		}
+		rep.count(name, uidl, size, skipped, refusal)
 		return nil
 	})
 	if err != nil {

@@ -98,6 +98,20 @@ func (r *AccountReport) refuse(msg, uidl, reason string) {
 	r.Refused = append(r.Refused, Refusal{Message: msg, UIDL: uidl, Reason: reason})
 }
 
+// count counts what inbox.store did with the message msg: skipped,
+// refused for refusal, or stored with size bytes.
+func (r *AccountReport) count(msg, uidl string, size int64, skipped bool, refusal string) {
+	switch {
+	case skipped:
+		r.Skipped++
+	case refusal != "":
+		r.refuse(msg, uidl, refusal)
+	default:
+		r.Imported++
+		r.Bytes += size
+	}
+}
+
 // OK reports whether every account was imported whole.
 func (r Report) OK() bool { return r.Totals.Failed == 0 && r.Totals.Refused == 0 }
 

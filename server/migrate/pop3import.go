@@ -70,15 +70,7 @@ func importPOP3Account(ctx context.Context, t Target, src POP3Source, a POP3Acco
 			rep.Error = fmt.Sprintf("message %s (UIDL %s): %v", m.name, m.uidl, err)
 			return rep
 		}
-		switch {
-		case skipped:
-			rep.Skipped++
-		case refusal != "":
-			rep.refuse(m.name, m.uidl, refusal)
-		default:
-			rep.Imported++
-			rep.Bytes += size
-		}
+		rep.count(m.name, m.uidl, size, skipped, refusal)
 	}
 	return rep
 }
