@@ -139,6 +139,13 @@ type Event struct {
 	// Oldest is the internal date of the oldest message in the maildrop
 	// at login (POP3 sessions; zero when empty).
 	Oldest time.Time
+	// UIDLsBefore and UIDLsAfter fingerprint the maildrop's UIDL set
+	// (POP3 sessions read from a Dovecot log, its %{uidl_change}) as
+	// "count/hash": the messages left from before the session's first
+	// retrieval, and those left at its end. Empty when unknown; the
+	// observations compare one session's UIDLsBefore with the previous
+	// session's UIDLsAfter (pop3.uidl-changed).
+	UIDLsBefore, UIDLsAfter string
 }
 
 // Sink consumes events. Emit must not block.
