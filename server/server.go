@@ -49,7 +49,7 @@ type Server struct {
 	tls      *tls.Config
 	bus      *events.Bus
 	mail     *mailbackend.Backend // nil when no mail listener is configured
-	obs      *observe.Store       // observations; nil without mail
+	obs      *observe.Store       // observations; nil without mail and log sources
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
 }
@@ -96,6 +96,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.expiry = s.mail.Expirer(mailbackend.NewExpireMetrics(s.registry))
+	}
+	if s.mail != nil || cfg.hasLogSources() {
 		if err := s.openObservations(); err != nil {
 			return nil, err
 		}

@@ -320,3 +320,11 @@ func (w *Watcher) rfc5424(m string) Result {
 	}
 	return w.Message(t, tag, rest)
 }
+
+// LocalAddr is the address listened on.
+func (l *Listener) LocalAddr() net.Addr {
+	if l.pc != nil {
+		return l.pc.LocalAddr()
+	}
+	return l.ln.Addr()
+}
