@@ -21,6 +21,8 @@ import (
 type oldDovecot struct {
 	dir   string
 	pop3s int
+	// ports by the script's names: POP3, IMAP, SUBMISSION, ...
+	ports map[string]int
 }
 
 // startOldDovecot starts the reference servers with users user1..user3
@@ -53,10 +55,11 @@ func startOldDovecot(t *testing.T) *oldDovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := &oldDovecot{dir: dir}
+	d := &oldDovecot{dir: dir, ports: map[string]int{}}
 	env := append(os.Environ(), "PEERS_DIR="+dir, "PEERS_USERS=3", "PEERS_EXTRA_USERS=")
 	for _, n := range []string{"POP3", "POP3S", "IMAP", "IMAPS", "SUBMISSION", "SUBMISSIONS", "LMTP", "AUTH"} {
 		p := freePort(t)
+		d.ports[n] = p
 		if n == "POP3S" {
 			d.pop3s = p
 		}

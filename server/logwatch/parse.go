@@ -103,6 +103,13 @@ func (p *Parser) Line(line string) (events.Event, Result) {
 	if !ok {
 		return events.Event{}, ResultBadTime
 	}
+	// A log file's line forwarded whole by a syslog client ("tag: " and
+	// the line with its own time): the line's time and tag count.
+	if i := strings.Index(rest[:min(len(rest), 128)], ": "); i > 0 && strings.Count(rest[:i], " ") <= 1 {
+		if ft, frest, ok := p.timestamp(rest[i+2:]); ok {
+			return p.message(ft, frest)
+		}
+	}
 	return p.message(t, rest)
 }
 
@@ -114,6 +121,11 @@ func (p *Parser) Message(t time.Time, tag, msg string) (events.Event, Result) {
 	}
 	if t.After(p.opts.Now().Add(24 * time.Hour)) {
 		return events.Event{}, ResultBadTime
+	}
+	if lt, rest, ok := p.timestamp(msg); ok {
+		// A log file's line forwarded whole (tail -F | logger): its own
+		// time and tag count.
+		return p.message(lt, rest)
 	}
 	if tag != "" {
 		msg = tag + ": " + msg

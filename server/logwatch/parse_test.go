@@ -178,3 +178,11 @@ func TestSessionsBounded(t *testing.T) {
 		t.Fatalf("%d sessions kept, want 4", len(s.m))
 	}
 }
+
+func TestForwardedLine(t *testing.T) {
+	// logger --rfc3164 --socket: no host, its tag, then the file's line.
+	ev, r := testParser(Postfix).Line("Dec  7 01:00:00 vm postfix: Dec 07 00:59:58 mail postfix/submission/smtpd[8194]: warning: localhost[127.0.0.1]: SASL PLAIN authentication failed: (reason unavailable), sasl_username=user1")
+	if r != ResultEvent || ev.Username != "user1" || ev.Proto != events.ProtoSubmission || ev.Time.Second() != 58 {
+		t.Fatalf("%s %+v", r, ev)
+	}
+}

@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsetup/finding"
+	"mailsetup/internal/testkit"
+)
+
+// observeToken is the support API's token of the observe tests.
+const observeToken = "mst_observe-test-token-0123456789"
+
+// beside is a mailsetup serve without a mail server of its own, reading
+// the logs of the private Dovecot and Postfix (old).
+type beside struct {
+	old  *oldDovecot
+	svc  *service
+	base string // http://127.0.0.1:PORT
+}
+
+// observeConfig is a config without mail listeners: one domain,
+// example.test, served by the other servers, the API token, and the
+// [[observe.source]] entries given.
+func observeConfig(t *testing.T, sources string) string {
+	t.Helper()
+	dir := t.TempDir()
+	sum := sha256.Sum256([]byte(observeToken))
+	cfg := fmt.Sprintf(`hostname = "localhost"
+data_dir = "."
+
+[listen]
+http = "127.0.0.1:%d"
+admin = "127.0.0.1:%d"
+
+[log]
+level = "debug"
+
+[staff]
+  [[staff.token]]
+  name = "helpdesk"
+  sha256 = "%s"
+
+[[domain]]
+name = "example.test"
+display_name = "Example Test Mail"
+web_url = "https://mail.example.test"
+  [[domain.imap]]
+  host = "mail.example.test"
+  port = 993
+  security = "tls"
+  [[domain.pop3]]
+  host = "mail.example.test"
+  port = 995
+  security = "tls"
+  [[domain.submission]]
+  host = "mail.example.test"
+  port = 465
+  security = "tls"
+
+%s
+`, freePort(t), freePort(t), hex.EncodeToString(sum[:]), sources)
+	path := filepath.Join(dir, "mailsetup.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// applyReadmeSnippets runs the README's block of "Beside Dovecot and
+// Postfix" against the private daemons: the paths and the daemons'
+// commands point at their private config.
+func applyReadmeSnippets(t *testing.T, old *oldDovecot) {
+	t.Helper()
+	dv := filepath.Join(old.dir, "dovecot")
+	conf := filepath.Join(dv, "dovecot.conf")
+	// The conf.d of a packaged Dovecot.
+	if err := os.MkdirAll(filepath.Join(dv, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, conf, "\n!include_try "+filepath.Join(dv, "conf.d")+"/*.conf\n")
+	pfEtc := filepath.Join(old.dir, "postfix", "etc")
+	r := strings.NewReplacer(
+		"./mailsetup ", binary+" ",
+		"/etc/dovecot/conf.d/", filepath.Join(dv, "conf.d")+"/",
+		"doveadm reload", "doveadm -c "+conf+" reload",
+		"postconf -e", "postconf -c "+pfEtc+" -e",
+		"postfix reload", "postfix -c "+pfEtc+" reload")
+	for _, c := range readmeBlock(t, "## Beside Dovecot and Postfix") {
+		out, err := exec.Command("sh", "-e", "-c", r.Replace(c)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("the README's %q: %v\n%s", c, err, out)
+		}
+	}
+	old.waitLogin(t)
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLogin waits until Dovecot answers a POP3 login again (after a
+// reload its auth process restarts).
+func (d *oldDovecot) waitLogin(t *testing.T) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		err := exec.Command("curl", "-sS", "--max-time", "5", "--user", "user3@example.test:secret",
+			fmt.Sprintf("pop3://127.0.0.1:%d/", d.ports["POP3"]), "-X", "NOOP", "-I").Run()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Dovecot does not answer a login after its reload: %v", err)
+		}
+	}
+}
+
+// readmeSources are the README's [[observe.source]] entries with the
+// private daemons' log files.
+func readmeSources(t *testing.T, old *oldDovecot) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(data), "\n## Beside Dovecot and Postfix\n")
+	_, block, ok := strings.Cut(after, "```toml\n")
+	if !ok {
+		t.Fatal("the README's section has no toml block")
+	}
+	block, _, _ = strings.Cut(block, "```\n")
+	return strings.NewReplacer(
+		"/var/log/dovecot-info.log", filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log"),
+		"/var/log/mail.log", filepath.Join(old.dir, "postfix", "log", "postfix.log")).Replace(block)
+}
+
+// observations asks the support API (with the real curl) for address's
+// observations: whether any, and the findings' ids.
+func (b *beside) observations(t *testing.T, address string) (bool, []finding.Finding) {
+	t.Helper()
+	r := curl(t, "-H", "Authorization: Bearer "+observeToken, b.base+"/api/v1/accounts/"+address+"/observations")
+	var obs struct {
+		Observed     bool `json:"observed"`
+		Observations struct {
+			Findings []finding.Finding `json:"findings"`
+		} `json:"observations"`
+	}
+	if err := json.Unmarshal(r.body, &obs); err != nil || r.status != http.StatusOK {
+		t.Fatalf("observations of %s: %d %s (%v)", address, r.status, r.body, err)
+	}
+	return obs.Observed, obs.Observations.Findings
+}
+
+// waitFindings waits until address's findings are exactly want (ids,
+// sorted), and returns them.
+func (b *beside) waitFindings(t *testing.T, address string, want ...string) []finding.Finding {
+	t.Helper()
+	slices.Sort(want)
+	var got []string
+	var fs []finding.Finding
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		_, fs = b.observations(t, address)
+		got = got[:0]
+		for _, f := range fs {
+			got = append(got, f.ID)
+		}
+		slices.Sort(got)
+		if slices.Equal(got, want) {
+			return fs
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: findings %v, want %v\nlog:\n%s", address, got, want, tail(b.svc.stderr.String(), 4000))
+		}
+	}
+}
+
+func tail(s string, n int) string { return s[max(0, len(s)-n):] }
+
+// mistakes makes the incident's mistakes for user with the real
+// clients: the bare local part (POP3, curl), "user/example.test" (IMAP,
+// curl), sending without logging in (swaks), POP3 keep-for-ever (mpop),
+// then a changed UIDL set: Dovecot's index rebuilt with another
+// pop3_uidl_format, and mpop downloads everything again.
+func (b *beside) mistakes(t *testing.T, user string) {
+	t.Helper()
+	old := b.old
+	addr := user + "@example.test"
+	var msgs []string
+	for i := range 5 {
+		msgs = append(msgs, fmt.Sprintf("From: a@example.org\nTo: %s\nSubject: m%d\nMessage-ID: <%s.%d@example.org>\n\nbody %d\n", addr, i, user, i, i))
+	}
+	old.put(t, user, msgs...)
+	curlPath := testkit.Tool(t, "curl", "curl")
+	for _, c := range [][]string{
+		{"--user", user + ":secret", fmt.Sprintf("pop3://127.0.0.1:%d/", old.ports["POP3"])},
+		{"--user", user + "/example.test:secret", fmt.Sprintf("imap://127.0.0.1:%d/", old.ports["IMAP"])},
+	} {
+		if out, err := exec.Command(curlPath, append([]string{"-sS", "--max-time", "20"}, c...)...).CombinedOutput(); err == nil {
+			t.Fatalf("curl %v logged in:\n%s", c, out)
+		}
+	}
+	if out := swaks(t, fmt.Sprintf("127.0.0.1:%d", old.ports["SUBMISSION"]), "--from", addr, "--to", "user2@example.test"); !strings.Contains(out, "554") {
+		t.Fatalf("submission without AUTH was not refused:\n%s", out)
+	}
+	work := t.TempDir()
+	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 5 {
+		t.Fatalf("mpop fetched %d, want 5", n)
+	}
+	// A second session, nothing new: mpop keeps the messages.
+	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 0 {
+		t.Fatalf("mpop fetched %d again, want 0", n)
+	}
+	// The server's fault: another pop3_uidl_format, the index rebuilt.
+	dv := filepath.Join(old.dir, "dovecot")
+	if err := os.WriteFile(filepath.Join(dv, "conf.d", "50-uidl.conf"), []byte("pop3_uidl_format = %v.%u\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(old.maildir(user), "dovecot*"))
+	for _, f := range files {
+		os.RemoveAll(f)
+	}
+	if out, err := exec.Command("doveadm", "-c", filepath.Join(dv, "dovecot.conf"), "reload").CombinedOutput(); err != nil {
+		t.Fatalf("doveadm reload: %v %s", err, out)
+	}
+	old.waitLogin(t)
+	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 5 {
+		t.Fatalf("mpop fetched %d after the UIDL change, want all 5 again", n)
+	}
+	os.Remove(filepath.Join(dv, "conf.d", "50-uidl.conf"))
+}
+
+// incident are the findings the mistakes leave.
+var incident = []string{"username.not-full-address", "username.not-full-address", "smtp.auth-disabled",
+	"pop3.leave-forever", "pop3.uidl-changed", "pop3.redownload"}
+
+// TestObserveDovecotPostfix: Debian's Dovecot and Postfix, configured as
+// the README says (its snippets, applied by its block), driven by curl,
+// swaks and mpop making the incident's mistakes; a mailsetup without a
+// mail server of its own, reading their log files as the README's
+// [[observe.source]] entries say, shows exactly those findings for that
+// account in the support API, the troubles, the re-download alarm and
+// the metrics; then across a log rotation (rename and reopen, as
+// logrotate does it) a wrong password shows as login.failed.
+func TestObserveDovecotPostfix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Dovecot and Postfix")
+	}
+	testkit.Tool(t, "swaks", "swaks")
+	old := startOldDovecot(t)
+	applyReadmeSnippets(t, old)
+	cfg := observeConfig(t, readmeSources(t, old))
+	svc := startServe(t, "--config", cfg)
+	defer svc.stop(t)
+	b := &beside{old: old, svc: svc, base: svc.urls["http"]}
+
+	b.mistakes(t, "user1")
+	fs := b.waitFindings(t, "user1@example.test", incident...)
+	for _, f := range fs {
+		if f.ID == "pop3.uidl-changed" && (f.Severity.String() != "critical" || f.Fault != finding.FaultServer) {
+			t.Errorf("uidl-changed: %+v", f)
+		}
+	}
+	auth := "Authorization: Bearer " + observeToken
+	if r := curl(t, "-H", auth, b.base+"/api/v1/troubles"); r.status != 200 || !strings.Contains(string(r.body), "user1@example.test") ||
+		!strings.Contains(string(r.body), `"domain":"example.test"`) {
+		t.Errorf("troubles: %d %s", r.status, r.body)
+	}
+	metrics := string(curl(t, svc.urls["admin"]+"/metrics").body)
+	for _, want := range []string{`mailsetup_pop3_redownload_accounts{domain="example.test"} 1`,
+		`mailsetup_observe_lines_total{result="event",source="dovecot:`, `mailsetup_observe_lines_total{result="event",source="postfix:`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if seen, _ := b.observations(t, "nobody-seen@example.test"); seen {
+		t.Error("an address the logs never showed is observed")
+	}
+
+	// logrotate's way: rename, then the daemons reopen their logs.
+	dvLog := filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log")
+	if err := os.Rename(dvLog, dvLog+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("doveadm", "-c", filepath.Join(old.dir, "dovecot", "dovecot.conf"), "log", "reopen").CombinedOutput(); err != nil {
+		t.Fatalf("doveadm log reopen: %v %s", err, out)
+	}
+	if out, err := exec.Command("postfix", "-c", filepath.Join(old.dir, "postfix", "etc"), "logrotate").CombinedOutput(); err != nil {
+		t.Fatalf("postfix logrotate: %v %s", err, out)
+	}
+	if out, err := exec.Command("curl", "-sS", "--max-time", "20", "--user", "user2@example.test:wrong",
+		fmt.Sprintf("imap://127.0.0.1:%d/", old.ports["IMAP"])).CombinedOutput(); err == nil {
+		t.Fatalf("a wrong password logged in: %s", out)
+	}
+	b.waitFindings(t, "user2@example.test", "login.failed")
+	if _, err := os.Stat(dvLog); err != nil {
+		t.Errorf("Dovecot did not reopen its log: %v", err)
+	}
+}
+
+// TestObserveSyslog: the same mistakes with the lines delivered by
+// syslog instead of read from a file: the real logger(1) sends each new
+// line of Dovecot's log as RFC 5424 over UDP and each of Postfix's as
+// RFC 3164 to a unix socket.
+func TestObserveSyslog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Dovecot and Postfix")
+	}
+	testkit.Tool(t, "swaks", "swaks")
+	loggerPath := testkit.Tool(t, "logger", "bsdutils")
+	tailPath := testkit.Tool(t, "tail", "coreutils")
+	old := startOldDovecot(t)
+	applyReadmeSnippets(t, old)
+	udp := freePort(t)
+	sock := filepath.Join(t.TempDir(), "postfix.sock")
+	cfg := observeConfig(t, fmt.Sprintf(`[[observe.source]]
+kind = "dovecot"
+syslog = "udp://127.0.0.1:%d"
+
+[[observe.source]]
+kind = "postfix"
+syslog = "unix://%s"
+`, udp, sock))
+	svc := startServe(t, "--config", cfg)
+	defer svc.stop(t)
+	b := &beside{old: old, svc: svc, base: svc.urls["http"]}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	forward := func(file string, loggerArgs ...string) {
+		tl := exec.CommandContext(ctx, tailPath, "-F", "-n", "0", file)
+		lg := exec.CommandContext(ctx, loggerPath, loggerArgs...)
+		pipe, err := tl.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lg.Stdin = pipe
+		if err := lg.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if err := tl.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			// Only the processes this test started, by their handles.
+			_ = tl.Process.Kill()
+			_ = lg.Process.Kill()
+			_ = tl.Wait()
+			_ = lg.Wait()
+		})
+	}
+	forward(filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log"),
+		"--rfc5424", "--udp", "--server", "127.0.0.1", "--port", fmt.Sprint(udp), "--tag", "dovecot")
+	forward(filepath.Join(old.dir, "postfix", "log", "postfix.log"),
+		"--rfc3164", "--socket", sock, "--socket-errors=on", "--tag", "postfix")
+	time.Sleep(500 * time.Millisecond) // tail -F is reading
+
+	b.mistakes(t, "user3")
+	b.waitFindings(t, "user3@example.test", incident...)
+	metrics := string(curl(t, svc.urls["admin"]+"/metrics").body)
+	if !strings.Contains(metrics, `mailsetup_observe_lines_total{result="event",source="dovecot:udp://`) ||
+		!strings.Contains(metrics, `mailsetup_observe_lines_total{result="event",source="postfix:unix://`) {
+		t.Errorf("metrics: %s", metrics)
+	}
+}
