@@ -36,7 +36,7 @@ func (r *running) startLogSources() (unlock func(), err error) {
 	}
 	lines := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_observe_lines_total",
-		Help: "Lines read from the [[observe.source]] logs, by source and result: event (became an observation), context (remembered for a later line), ignored (a line of the program that says nothing used), unknown, too-long (over 64 KiB), binary, bad-time (no timestamp or one more than a day ahead).",
+		Help: "Lines read from the [[observe.source]] logs, by source and result: event (became an observation), context (remembered for a later line), ignored (a line of the program that says nothing used), other (another program's line in a shared file), unknown, too-long (over 64 KiB), binary, bad-time (no timestamp or one more than a day ahead).",
 	}, []string{"source", "result"})
 	s.registry.MustRegister(lines)
 	ctx, stop := context.WithCancel(context.Background())

@@ -381,3 +381,39 @@ syslog = "unix://%s"
 		t.Errorf("metrics: %s", metrics)
 	}
 }
+
+// TestObserveSnippetCommand: `mailsetup observe snippet` prints what the
+// README shows (so the two cannot drift), refuses other programs and a
+// syslog address off loopback with exit status 2 naming the bad value.
+func TestObserveSnippetCommand(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(data), "\n## Beside Dovecot and Postfix\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, kind := range []string{"dovecot", "postfix"} {
+		code, out, stderr := runCLI(t, "", "observe", "snippet", kind)
+		if code != 0 || !strings.Contains(section, "```\n"+out+"```\n") {
+			t.Errorf("observe snippet %s: exit %d %s\nthe README's section lacks it:\n%s", kind, code, stderr, out)
+		}
+	}
+	code, out, _ := runCLI(t, "", "observe", "snippet", "dovecot", "--syslog", "tcp://127.0.0.1:5514")
+	if code != 0 || !strings.Contains(out, `action(type="omfwd" target="127.0.0.1" port="5514" protocol="tcp"`) {
+		t.Errorf("--syslog: %d\n%s", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"observe", "snippet", "exim"}, `"exim": want dovecot or postfix`},
+		{[]string{"observe", "snippet"}, "want exactly one of dovecot or postfix"},
+		{[]string{"observe"}, "want `observe snippet dovecot|postfix`"},
+		{[]string{"observe", "snippet", "postfix", "--syslog", "udp://192.0.2.1:514"}, `"udp://192.0.2.1:514": listen on a loopback address`},
+	} {
+		code, _, stderr := runCLI(t, "", c.args...)
+		if code != 2 || !strings.Contains(stderr, c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", c.args, code, stderr, c.want)
+		}
+	}
+}

@@ -33,6 +33,9 @@ const (
 	ResultContext Result = "context"
 	// ResultIgnored: a line of the program that says nothing we use.
 	ResultIgnored Result = "ignored"
+	// ResultOther: another program's line (a syslog file both write to,
+	// such as Debian's mail.log).
+	ResultOther Result = "other"
 	// ResultUnknown: not a line of this program in a known format.
 	ResultUnknown Result = "unknown"
 	// ResultTooLong: over MaxLine bytes; skipped up to its end.
@@ -46,7 +49,7 @@ const (
 
 // Results returns every Result.
 func Results() []Result {
-	return []Result{ResultEvent, ResultContext, ResultIgnored, ResultUnknown, ResultTooLong, ResultBinary, ResultBadTime}
+	return []Result{ResultEvent, ResultContext, ResultIgnored, ResultOther, ResultUnknown, ResultTooLong, ResultBinary, ResultBadTime}
 }
 
 // MaxLine is the longest line read; longer ones are counted and skipped.
@@ -241,10 +244,13 @@ func afterTag(msg, prog string) string {
 // dovecot parses the text of one Dovecot line: "service: Level: text"
 // (its own log file) or "service: text" (syslog).
 func (p *Parser) dovecot(t time.Time, msg string) (events.Event, Result) {
-	msg = afterTag(msg, "dovecot")
-	svc, text, ok := strings.Cut(msg, ": ")
+	tagged := afterTag(msg, "dovecot")
+	svc, text, ok := strings.Cut(tagged, ": ")
 	if !ok || svc == "" {
 		return events.Event{}, ResultUnknown
+	}
+	if len(tagged) == len(msg) && strings.Count(svc, " ") == 1 && !strings.ContainsAny(svc, "(<") {
+		return events.Event{}, ResultOther // "host prog[pid]" of another program
 	}
 	for _, level := range []string{"Info: ", "Warning: ", "Error: ", "Debug: ", "Fatal: ", "Panic: "} {
 		if rest, ok := strings.CutPrefix(text, level); ok {
@@ -588,6 +594,9 @@ func (p *Parser) postfix(t time.Time, msg string) (events.Event, Result) {
 	prog, pid, _ := strings.Cut(tag, "[")
 	pid = strings.TrimSuffix(pid, "]")
 	if !strings.Contains(prog, "postfix") && !strings.Contains(prog, "/") {
+		if prog != "" && len(tag) < colon {
+			return events.Event{}, ResultOther // "host prog[pid]: "
+		}
 		return events.Event{}, ResultUnknown
 	}
 	service, daemon := "", prog
