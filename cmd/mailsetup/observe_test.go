@@ -15,12 +15,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"mailsetup/finding"
 	"mailsetup/internal/testkit"
 )
 
-// observeToken is the support API's token of the observe tests.
-const observeToken = "mst_observe-test-token-0123456789"
+// observeToken is the support API's token of the observe tests, and
+// observeStaff, observePassword the console's staff member.
+const (
+	observeToken    = "mst_observe-test-token-0123456789"
+	observeStaff    = "helper"
+	observePassword = "the helper's long password"
+)
 
 // beside is a mailsetup serve without a mail server of its own, reading
 // the logs of the private Dovecot and Postfix (old).
@@ -37,6 +44,10 @@ func observeConfig(t *testing.T, sources string) string {
 	t.Helper()
 	dir := t.TempDir()
 	sum := sha256.Sum256([]byte(observeToken))
+	code, staffEntry, stderr := runCLI(t, observePassword+"\n", "staff", "hash", observeStaff)
+	if code != 0 {
+		t.Fatalf("staff hash: %s", stderr)
+	}
 	cfg := fmt.Sprintf(`hostname = "localhost"
 data_dir = "."
 
@@ -51,6 +62,7 @@ level = "debug"
   [[staff.token]]
   name = "helpdesk"
   sha256 = "%s"
+%s
 
 [[domain]]
 name = "example.test"
@@ -70,7 +82,7 @@ web_url = "https://mail.example.test"
   security = "tls"
 
 %s
-`, freePort(t), freePort(t), hex.EncodeToString(sum[:]), sources)
+`, freePort(t), freePort(t), hex.EncodeToString(sum[:]), strings.Replace(staffEntry, "[[staff.user]]", "  [[staff.user]]", 1), sources)
 	path := filepath.Join(dir, "mailsetup.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -294,6 +306,7 @@ func TestObserveDovecotPostfix(t *testing.T) {
 	if seen, _ := b.observations(t, "nobody-seen@example.test"); seen {
 		t.Error("an address the logs never showed is observed")
 	}
+	b.consoleShows(t, "user1@example.test", incident)
 
 	// logrotate's way: rename, then the daemons reopen their logs.
 	dvLog := filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log")
@@ -416,4 +429,47 @@ func TestObserveSnippetCommand(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q, want 2 and %q", c.args, code, stderr, c.want)
 		}
 	}
+}
+
+// consoleShows signs in to the staff console in the real browser and
+// checks that the start page lists address among the accounts with
+// trouble, and that its page says it exists and shows exactly the
+// findings want.
+func (b *beside) consoleShows(t *testing.T, address string, want []string) {
+	t.Helper()
+	ctx := newBrowser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#password")),
+		chromedp.SendKeys(chromedp.CSS("#name"), observeStaff),
+		chromedp.SendKeys(chromedp.CSS("#password"), observePassword),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#address")),
+	); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+	problems := reloadUntil(t, ctx, "#problems", address)
+	if !strings.Contains(problems, address) || !strings.Contains(problems, "pop3.uidl-changed") {
+		t.Errorf("the start page's accounts with trouble:\n%s", problems)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/staff/accounts/"+address), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
+		t.Fatalf("the account's page: %v", err)
+	}
+	page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, "Account exists") || strings.Contains(page, "No such account") {
+		t.Errorf("the account's page does not say it exists:\n%s", page)
+	}
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
+		`Array.from(document.querySelectorAll('#observed .finding code')).map(e => e.textContent)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(shown)
+	want = slices.Clone(want)
+	slices.Sort(want)
+	if !slices.Equal(shown, want) {
+		t.Errorf("the console shows %v, want %v", shown, want)
+	}
+	checkPhonePage(t, ctx, "account beside Dovecot")
 }
