@@ -269,9 +269,11 @@ var incident = []string{"username.not-full-address", "username.not-full-address"
 // swaks and mpop making the incident's mistakes; a mailsetup without a
 // mail server of its own, reading their log files as the README's
 // [[observe.source]] entries say, shows exactly those findings for that
-// account in the support API, the troubles, the re-download alarm and
-// the metrics; then across a log rotation (rename and reopen, as
-// logrotate does it) a wrong password shows as login.failed.
+// account in the support API, the staff console (in the browser), the
+// troubles, the re-download alarm and the metrics; then, after the real
+// logrotate renamed Dovecot's log (and had it reopened) and copied and
+// truncated Postfix's, a wrong password and a submission without AUTH
+// show for another account.
 func TestObserveDovecotPostfix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Dovecot and Postfix")
@@ -308,22 +310,43 @@ func TestObserveDovecotPostfix(t *testing.T) {
 	}
 	b.consoleShows(t, "user1@example.test", incident)
 
-	// logrotate's way: rename, then the daemons reopen their logs.
+	// The real logrotate: Dovecot's log renamed and reopened, Postfix's
+	// copied and truncated.
 	dvLog := filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log")
-	if err := os.Rename(dvLog, dvLog+".1"); err != nil {
+	pfLog := filepath.Join(old.dir, "postfix", "log", "postfix.log")
+	rot := filepath.Join(t.TempDir(), "logrotate.conf")
+	if err := os.WriteFile(rot, []byte(fmt.Sprintf(`%s {
+  rotate 2
+  nocompress
+  postrotate
+    doveadm -c %s log reopen
+  endscript
+}
+%s {
+  rotate 2
+  nocompress
+  copytruncate
+}
+`, dvLog, filepath.Join(old.dir, "dovecot", "dovecot.conf"), pfLog)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command("doveadm", "-c", filepath.Join(old.dir, "dovecot", "dovecot.conf"), "log", "reopen").CombinedOutput(); err != nil {
-		t.Fatalf("doveadm log reopen: %v %s", err, out)
+	lr := testkit.Tool(t, "logrotate", "logrotate")
+	if out, err := exec.Command(lr, "--force", "--state", rot+".state", rot).CombinedOutput(); err != nil {
+		t.Fatalf("logrotate: %v\n%s", err, out)
 	}
-	if out, err := exec.Command("postfix", "-c", filepath.Join(old.dir, "postfix", "etc"), "logrotate").CombinedOutput(); err != nil {
-		t.Fatalf("postfix logrotate: %v %s", err, out)
+	for _, f := range []string{dvLog + ".1", pfLog + ".1"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("logrotate did not rotate: %v", err)
+		}
 	}
 	if out, err := exec.Command("curl", "-sS", "--max-time", "20", "--user", "user2@example.test:wrong",
 		fmt.Sprintf("imap://127.0.0.1:%d/", old.ports["IMAP"])).CombinedOutput(); err == nil {
 		t.Fatalf("a wrong password logged in: %s", out)
 	}
-	b.waitFindings(t, "user2@example.test", "login.failed")
+	if out := swaks(t, fmt.Sprintf("127.0.0.1:%d", old.ports["SUBMISSION"]), "--from", "user2@example.test", "--to", "user1@example.test"); !strings.Contains(out, "554") {
+		t.Fatalf("submission without AUTH was not refused:\n%s", out)
+	}
+	b.waitFindings(t, "user2@example.test", "login.failed", "smtp.auth-disabled")
 	if _, err := os.Stat(dvLog); err != nil {
 		t.Errorf("Dovecot did not reopen its log: %v", err)
 	}
