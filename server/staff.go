@@ -68,10 +68,9 @@ func (s *Server) openObservations() error {
 	}
 	s.bus.Subscribe(func(e events.Event) {
 		if s.observable(e) {
-			obs.Record(e)
-			if e.Kind == events.POP3Session && e.Redownloaded > 0 {
+			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
 				if d := domainOf(e.Account); served[d] {
-					redownloaded.WithLabelValues(d).Add(float64(e.Redownloaded))
+					redownloaded.WithLabelValues(d).Add(float64(n))
 				}
 			}
 		}
@@ -166,6 +165,7 @@ func (s *Server) staffOptions() (*console.Options, error) {
 			_, seen := obs.Account(address)
 			return console.AccountInfo{Exists: seen}
 		}
+		opts.Search = obs.Search
 	}
 	return opts, nil
 }

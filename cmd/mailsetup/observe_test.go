@@ -300,9 +300,18 @@ func TestObserveDovecotPostfix(t *testing.T) {
 	}
 	metrics := string(curl(t, svc.urls["admin"]+"/metrics").body)
 	for _, want := range []string{`mailsetup_pop3_redownload_accounts{domain="example.test"} 1`,
+		`mailsetup_pop3_redownloaded_messages_total{domain="example.test"} 5`,
 		`mailsetup_observe_lines_total{result="event",source="dovecot:`, `mailsetup_observe_lines_total{result="event",source="postfix:`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// Every line the daemons wrote, configured with the snippets, is
+	// understood.
+	for _, l := range strings.Split(metrics, "\n") {
+		if strings.HasPrefix(l, "mailsetup_observe_lines_total{") && !strings.HasSuffix(l, " 0") &&
+			(strings.Contains(l, `result="unknown"`) || strings.Contains(l, `result="bad-time"`) || strings.Contains(l, `result="binary"`)) {
+			t.Errorf("lines not understood: %s\n%s", l, svc.stderr)
 		}
 	}
 	if seen, _ := b.observations(t, "nobody-seen@example.test"); seen {
@@ -473,8 +482,15 @@ func (b *beside) consoleShows(t *testing.T, address string, want []string) {
 	if !strings.Contains(problems, address) || !strings.Contains(problems, "pop3.uidl-changed") {
 		t.Errorf("the start page's accounts with trouble:\n%s", problems)
 	}
-	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/staff/accounts/"+address), chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
-		t.Fatalf("the account's page: %v", err)
+	// The search finds the addresses the logs showed.
+	local, _, _ := strings.Cut(address, "@")
+	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#address"), local), chromedp.Click(chromedp.CSS("#find")),
+		chromedp.WaitVisible(chromedp.CSS("#matches"))); err != nil {
+		t.Fatalf("search: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#matches a[href="/staff/accounts/`+address+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#observed"))); err != nil {
+		t.Fatalf("the account's page from the search: %v", err)
 	}
 	page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
 	if err != nil {

@@ -71,3 +71,18 @@ func TestUIDLChanged(t *testing.T) {
 	}
 	check(open(t, observe.Options{Path: path, Now: clk.Now}))
 }
+
+// TestSearch: the console's search over the observed addresses.
+func TestSearch(t *testing.T) {
+	s := open(t, observe.Options{Now: newClock(t0).Now})
+	for _, a := range []string{"ann@johndoe.com", "joanna@johndoe.com", "bob@example.net"} {
+		s.Record(login(t0, events.ProtoIMAP, "192.0.2.1", a))
+	}
+	s.Record(bareLocalPart(t0, events.ProtoPOP3, "192.0.2.1", "joan"))
+	if got := strings.Join(s.Search("an", 10), " "); got != "ann@johndoe.com joanna@johndoe.com" {
+		t.Errorf("search an: %s", got)
+	}
+	if got := s.Search("johndoe", 1); len(got) != 1 {
+		t.Errorf("limit: %v", got)
+	}
+}
