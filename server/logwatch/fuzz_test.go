@@ -39,3 +39,21 @@ func FuzzLine(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSyslog: no syslog message crashes the listener's parsing.
+func FuzzSyslog(f *testing.F) {
+	f.Add("<22>1 2026-12-07T00:47:36.1Z mail dovecot 77 - [a b=\"]\"] imap-login: Login: user=<u@example.test>, rip=192.0.2.7")
+	f.Add("<22>Dec  7 00:47:36 mail postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.9]: 554 no; from=<u@example.test> to=<a@b> helo=<h>")
+	f.Add("<22>1 - - - - - [")
+	f.Add("<9999")
+	f.Fuzz(func(t *testing.T, m string) {
+		for _, kind := range Kinds() {
+			c := &collect{}
+			w := New(Options{Name: "fuzz", Kind: kind, Sink: c, Count: c.count, Parser: testParser(kind).opts})
+			w.Syslog(m)
+			if n := c.get(ResultEvent); n != len(c.evs) || len(c.counts) == 0 {
+				t.Fatalf("counts %v, events %d", c.counts, len(c.evs))
+			}
+		}
+	})
+}

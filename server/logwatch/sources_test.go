@@ -149,21 +149,7 @@ func TestSyslogListeners(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			l, err := Listen(listen)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &collect{}
-			w := newTestWatcher(c)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error)
-			go func() { done <- w.Serve(ctx, l) }()
-			defer func() {
-				cancel()
-				if err := <-done; err != nil {
-					t.Error(err)
-				}
-			}()
+			c, l := serveSyslog(t, listen)
 			conn, err := net.Dial(network, l.Addr)
 			if err != nil {
 				t.Fatal(err)
@@ -203,4 +189,51 @@ func TestParseListenRefusesNonLoopback(t *testing.T) {
 			t.Errorf("%s accepted", s)
 		}
 	}
+}
+
+// TestSyslogStreamLimits: over TCP a line over MaxLine is counted and
+// skipped, the next line still read; an octet count over MaxLine ends
+// the connection (its framing is lost), counted.
+func TestSyslogStreamLimits(t *testing.T) {
+	c, l := serveSyslog(t, "tcp://127.0.0.1:0")
+	conn, err := net.Dial("tcp", l.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	now := time.Now().UTC().Format("Jan _2 15:04:05")
+	fmt.Fprintf(conn, "<22>%s dovecot: %s\n", now, strings.Repeat("z", 2*MaxLine))
+	fmt.Fprintf(conn, "<22>%s dovecot: pop3-login: Login: user=<a@example.test>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, session=<q>\n", now)
+	fmt.Fprintf(conn, "%d <22>", MaxLine+1)
+	c.waitUsers(t, "a@example.test")
+	for deadline := time.Now().Add(5 * time.Second); c.get(ResultTooLong) != 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %v", c.counts)
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("the connection stays open after an octet count over the limit")
+	}
+}
+
+// serveSyslog runs a syslog listener on listen until the test ends.
+func serveSyslog(t *testing.T, listen string) (*collect, *Listener) {
+	t.Helper()
+	l, err := Listen(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &collect{}
+	w := newTestWatcher(c)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- w.Serve(ctx, l) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return c, l
 }
