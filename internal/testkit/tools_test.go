@@ -100,6 +100,7 @@ func TestCapabilitiesMatchWorkingTools(t *testing.T) {
 		"mbsync":    "isync 1.4.4\n",
 		"chromium":  "Chromium 140.0.7339.185 built on Debian GNU/Linux 12 (bookworm)\n",
 		"dovecot":   "Build options: ioloop=epoll notify=inotify openssl io_block_size=8192\n",
+		"logrotate": "logrotate 3.21.0\n",
 	}
 	for name, c := range Capabilities {
 		out, ok := working[name]
