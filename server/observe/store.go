@@ -208,7 +208,9 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 			return false
 		}
 		a = s.touch(key, sec)
-		s.checkUIDLs(a, e, sec)
+		if s.checkUIDLs(a, e, sec) {
+			s.markTroubled(a.Key, sec)
+		}
 		s.addPOP3(a, e, sec, cut)
 		if e.Redownloaded > 0 {
 			s.addRedownload(a, e.Redownloaded, sec, now)

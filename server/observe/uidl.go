@@ -66,10 +66,11 @@ func countHash(s string) (int, string, bool) {
 }
 
 // checkUIDLs compares e's fingerprints with the account's last one,
-// records a change, counts a re-download into e, and keeps e's "after".
-func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) {
+// records a change (and says so), counts a re-download into e, and
+// keeps e's "after".
+func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) (changed bool) {
 	if e.UIDLsBefore == "" || e.UIDLsAfter == "" {
-		return
+		return false
 	}
 	prev := a.UIDLs
 	if sec >= a.UIDLsAt {
@@ -77,12 +78,12 @@ func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) {
 	}
 	m, hp, ok := countHash(prev)
 	if !ok || sec < a.UIDLsAt {
-		return
+		return false
 	}
 	n, hb, ok1 := countHash(e.UIDLsBefore)
 	k, ha, ok2 := countHash(e.UIDLsAfter)
 	if !ok1 || !ok2 || m == 0 {
-		return
+		return false
 	}
 	refetched := n == 0 && e.Retrieved >= m
 	if refetched && e.Redownloaded == 0 {
@@ -95,7 +96,7 @@ func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) {
 	case refetched && e.Deleted == 0 && k == m && ha != hp:
 		found = e.UIDLsAfter
 	default:
-		return
+		return false
 	}
 	c := a.UIDLChange
 	if c == nil {
@@ -104,6 +105,7 @@ func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) {
 	}
 	c.Remote, c.Last, c.Was, c.Now = e.Remote, max(c.Last, sec), strings.Clone(fit(prev, maxText)), strings.Clone(fit(found, maxText))
 	c.Count++
+	return true
 }
 
 // pop3UIDLChanged: the server changed the UIDLs of the account's
