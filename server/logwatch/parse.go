@@ -80,7 +80,18 @@ type Parser struct {
 	kind  Kind
 	opts  ParserOptions
 	state *sessions
+	// times is how many attempts the last event stands for (Dovecot
+	// logs "auth failed, 3 attempts" once per connection).
+	times int
 }
+
+// maxTimes bounds the attempts one line stands for.
+const maxTimes = 20
+
+// Times is how many attempts the event of the last line stands for: 1,
+// or the attempts of a Dovecot "auth failed, N attempts" line (at most
+// 20).
+func (p *Parser) Times() int { return max(1, p.times) }
 
 // NewParser returns a parser for kind's lines.
 func NewParser(kind Kind, opts ParserOptions) *Parser {
@@ -156,6 +167,7 @@ func checkBytes(s string) Result {
 }
 
 func (p *Parser) message(t time.Time, msg string) (events.Event, Result) {
+	p.times = 1
 	if p.kind == Postfix {
 		return p.postfix(t, msg)
 	}
@@ -397,6 +409,10 @@ func (p *Parser) dovecotLogin(t time.Time, proto events.Proto, text string) (eve
 		ev.Client = s.client
 		if s.reason != "" && ev.Result == events.ResultBadPassword {
 			ev.Detail = s.reason
+		}
+		_, after, _ := strings.Cut(text, "(auth failed, ")
+		if n, err := strconv.Atoi(fieldBefore(after, " ")); err == nil && n > 1 {
+			p.times = min(n, maxTimes)
 		}
 		p.state.drop(f.session)
 		return ev, ResultEvent

@@ -192,3 +192,16 @@ func TestForwardedLine(t *testing.T) {
 		t.Fatalf("%s %+v", r, ev)
 	}
 }
+
+func TestAttempts(t *testing.T) {
+	p := testParser(Dovecot)
+	for line, want := range map[string]int{
+		"Dec  7 00:47:36 imap-login: Disconnected (auth failed, 3 attempts in 8 secs): user=<u@example.test>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, session=<a>":   3,
+		"Dec  7 00:47:36 imap-login: Disconnected (auth failed, 999 attempts in 8 secs): user=<u@example.test>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, session=<b>": maxTimes,
+		"Dec  7 00:47:36 imap-login: Login: user=<u@example.test>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, session=<c>":                                              1,
+	} {
+		if _, r := p.Line(line); r != ResultEvent || p.Times() != want {
+			t.Errorf("%s: %s, %d times, want %d", line, r, p.Times(), want)
+		}
+	}
+}

@@ -57,8 +57,9 @@ func New(opts Options) *Watcher {
 func (w *Watcher) Line(line string) Result {
 	w.mu.Lock()
 	ev, r := w.parser.Line(line)
+	times := w.parser.Times()
 	w.mu.Unlock()
-	w.done(ev, r, line)
+	w.done(ev, r, line, times)
 	return r
 }
 
@@ -66,20 +67,25 @@ func (w *Watcher) Line(line string) Result {
 func (w *Watcher) Message(t time.Time, tag, msg string) Result {
 	w.mu.Lock()
 	ev, r := w.parser.Message(t, tag, msg)
+	times := w.parser.Times()
 	w.mu.Unlock()
-	w.done(ev, r, msg)
+	w.done(ev, r, msg, times)
 	return r
 }
 
 // Bad counts input that never became a line (a too-long line skipped
 // by the reader, a broken syslog frame).
-func (w *Watcher) Bad(r Result, sample string) { w.done(events.Event{}, r, sample) }
+func (w *Watcher) Bad(r Result, sample string) { w.done(events.Event{}, r, sample, 1) }
 
-func (w *Watcher) done(ev events.Event, r Result, line string) {
+// done counts the line and emits its event, once per attempt it
+// stands for.
+func (w *Watcher) done(ev events.Event, r Result, line string, times int) {
 	w.opts.Count(w.opts.Name, r)
 	switch r {
 	case ResultEvent:
-		w.opts.Sink.Emit(ev)
+		for range times {
+			w.opts.Sink.Emit(ev)
+		}
 	case ResultUnknown, ResultTooLong, ResultBinary, ResultBadTime:
 		w.sample(r, line)
 	}
