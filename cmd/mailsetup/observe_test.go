@@ -482,6 +482,11 @@ func (b *beside) consoleShows(t *testing.T, address string, want []string) {
 	if !strings.Contains(problems, address) || !strings.Contains(problems, "pop3.uidl-changed") {
 		t.Errorf("the start page's accounts with trouble:\n%s", problems)
 	}
+	// The domain-wide re-download alarm.
+	alarm, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#redownloads")))
+	if err != nil || !strings.Contains(alarm, "example.test") || !strings.Contains(alarm, address) {
+		t.Errorf("the start page's re-download alarm (%v):\n%s", err, alarm)
+	}
 	// The search finds the addresses the logs showed.
 	local, _, _ := strings.Cut(address, "@")
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#address"), local), chromedp.Click(chromedp.CSS("#find")),
