@@ -56,7 +56,9 @@ func (r *running) startLogSources() (unlock func(), err error) {
 				unlock()
 				return nil, fmt.Errorf("observe source %q: syslog = %q: %w", name, src.Syslog, err)
 			}
-			r.listeners = append(r.listeners, Listener{Name: "observe:" + name, Addr: l.LocalAddr()})
+			network, _, _ := logwatch.ParseListen(src.Syslog)
+			r.listeners = append(r.listeners, Listener{Name: "syslog", Addr: l.LocalAddr(),
+				URL: fmt.Sprintf("%s %s (%s lines, source %q)", network, l.LocalAddr(), src.Kind, name)})
 			r.serve("observe "+name, func() error { return w.Serve(ctx, l) })
 			continue
 		}

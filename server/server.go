@@ -186,7 +186,8 @@ func (s *Server) startMaintenance(ctx context.Context) func() {
 
 // Listener is one open listening socket, for the start-up report.
 type Listener struct {
-	// Name is http, https, dns or admin.
+	// Name is http, https, dns, admin, a mail listener's, or syslog
+	// (an [[observe.source]]'s listener).
 	Name string
 	// Addr is the address actually bound (the port is known even when
 	// the config said 0).
