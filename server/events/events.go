@@ -10,7 +10,9 @@
 // behind.
 //
 // Imports: the standard library only. Imported by the servers that emit
-// (auth, smtpd, imapd, the POP3 back end in mailbackend), by observe,
+// (auth, smtpd, imapd, the POP3 back end in mailbackend), by logwatch
+// (the same events from an existing Dovecot's and Postfix's logs), by
+// observe,
 // which consumes, and by the composition root (server), which wires the
 // bus to them and to the metrics and the log.
 package events
