@@ -362,68 +362,77 @@ func TestObserveDovecotPostfix(t *testing.T) {
 }
 
 // TestObserveSyslog: the same mistakes with the lines delivered by
-// syslog instead of read from a file: the real logger(1) sends each new
-// line of Dovecot's log as RFC 5424 over UDP and each of Postfix's as
-// RFC 3164 to a unix socket.
+// syslog instead of read from a file: a private rsyslog (Debian's) takes
+// the daemons' lines (imfile, tagged as their syslog would tag them) and
+// forwards them with the rules `mailsetup observe snippet --syslog`
+// prints: Dovecot's as RFC 5424 over UDP, Postfix's as RFC 3164 to a
+// unix socket.
 func TestObserveSyslog(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts Dovecot and Postfix")
+		t.Skip("starts Dovecot, Postfix and rsyslog")
 	}
 	testkit.Tool(t, "swaks", "swaks")
-	loggerPath := testkit.Tool(t, "logger", "bsdutils")
-	tailPath := testkit.Tool(t, "tail", "coreutils")
+	rsyslogd := testkit.Tool(t, "rsyslogd", "rsyslog")
 	old := startOldDovecot(t)
 	applyReadmeSnippets(t, old)
 	udp := freePort(t)
-	sock := filepath.Join(t.TempDir(), "postfix.sock")
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "postfix.sock")
+	dvSyslog, pfSyslog := fmt.Sprintf("udp://127.0.0.1:%d", udp), "unix://"+sock
 	cfg := observeConfig(t, fmt.Sprintf(`[[observe.source]]
 kind = "dovecot"
-syslog = "udp://127.0.0.1:%d"
+syslog = %q
 
 [[observe.source]]
 kind = "postfix"
-syslog = "unix://%s"
-`, udp, sock))
+syslog = %q
+`, dvSyslog, pfSyslog))
 	svc := startServe(t, "--config", cfg)
 	defer svc.stop(t)
 	b := &beside{old: old, svc: svc, base: svc.urls["http"]}
 
+	// rsyslog: the daemons' log files as their syslog lines, then the
+	// snippets' forwarding rules as printed.
+	conf := fmt.Sprintf(`global(workDirectory=%q)
+module(load="imfile" PollingInterval="1")
+input(type="imfile" File=%q Tag="dovecot:")
+input(type="imfile" File=%q Tag="postfix:")
+`, dir, filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log"), filepath.Join(old.dir, "postfix", "log", "postfix.log"))
+	for kind, addr := range map[string]string{"dovecot": dvSyslog, "postfix": pfSyslog} {
+		code, out, stderr := runCLI(t, "", "observe", "snippet", kind, "--syslog", addr)
+		_, rule, ok := strings.Cut(out, "# /etc/rsyslog.d/")
+		if code != 0 || !ok {
+			t.Fatalf("observe snippet %s --syslog %s: %d %s\n%s", kind, addr, code, stderr, out)
+		}
+		conf += "# " + rule
+	}
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(rsyslogd, "-N1", "-f", confPath).CombinedOutput(); err != nil {
+		t.Fatalf("rsyslogd refuses the snippets' rules: %v\n%s\n%s", err, out, conf)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	forward := func(file string, loggerArgs ...string) {
-		tl := exec.CommandContext(ctx, tailPath, "-F", "-n", "0", file)
-		lg := exec.CommandContext(ctx, loggerPath, loggerArgs...)
-		pipe, err := tl.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		lg.Stdin = pipe
-		if err := lg.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if err := tl.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			// Only the processes this test started, by their handles.
-			_ = tl.Process.Kill()
-			_ = lg.Process.Kill()
-			_ = tl.Wait()
-			_ = lg.Wait()
-		})
+	rs := exec.CommandContext(ctx, rsyslogd, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	rsOut := &syncBuffer{}
+	rs.Stdout, rs.Stderr = stderrWriter{rsOut}, stderrWriter{rsOut}
+	if err := rs.Start(); err != nil {
+		t.Fatal(err)
 	}
-	forward(filepath.Join(old.dir, "dovecot", "log", "dovecot-info.log"),
-		"--rfc5424", "--udp", "--server", "127.0.0.1", "--port", fmt.Sprint(udp), "--tag", "dovecot")
-	forward(filepath.Join(old.dir, "postfix", "log", "postfix.log"),
-		"--rfc3164", "--socket", sock, "--socket-errors=on", "--tag", "postfix")
-	time.Sleep(500 * time.Millisecond) // tail -F is reading
+	t.Cleanup(func() {
+		// Only the rsyslogd this test started.
+		_ = rs.Process.Kill()
+		_ = rs.Wait()
+	})
 
 	b.mistakes(t, "user3")
 	b.waitFindings(t, "user3@example.test", incident...)
 	metrics := string(curl(t, svc.urls["admin"]+"/metrics").body)
 	if !strings.Contains(metrics, `mailsetup_observe_lines_total{result="event",source="dovecot:udp://`) ||
 		!strings.Contains(metrics, `mailsetup_observe_lines_total{result="event",source="postfix:unix://`) {
-		t.Errorf("metrics: %s", metrics)
+		t.Errorf("metrics: %s\nrsyslogd: %s", metrics, rsOut)
 	}
 }
 

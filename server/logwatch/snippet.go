@@ -37,8 +37,12 @@ func Snippet(kind Kind, syslog string) (string, error) {
 		host, port, _ := net.SplitHostPort(addr)
 		fmt.Fprintf(&b, "if %s then action(type=\"omfwd\" target=%q port=%q protocol=%q template=\"RSYSLOG_SyslogProtocol23Format\")\n",
 			match, host, port, network)
+	case "unixgram":
+		// Debian 12's rsyslog (8.2302) has only omuxsock's legacy
+		// directive: one socket per rsyslog.
+		fmt.Fprintf(&b, "$ModLoad omuxsock\n$OMUxSockSocket %s\nif %s then :omuxsock:\n", addr, match)
 	default:
-		fmt.Fprintf(&b, "module(load=\"omuxsock\")\nif %s then action(type=\"omuxsock\" socket=%q)\n", match, addr)
+		return "", fmt.Errorf("%q: rsyslog's omuxsock sends datagrams: use unix:///PATH, udp:// or tcp://", syslog)
 	}
 	return b.String(), nil
 }
