@@ -19,6 +19,7 @@ import (
 
 	"mailsetup/finding"
 	"mailsetup/internal/testkit"
+	"mailsetup/server"
 )
 
 // observeToken is the support API's token of the observe tests, and
@@ -207,12 +208,25 @@ func (b *beside) waitFindings(t *testing.T, address string, want ...string) []fi
 
 func tail(s string, n int) string { return s[max(0, len(s)-n):] }
 
+// keepClient runs one session of a POP3 client that keeps the mail on
+// the server (mpop or fetchmail) as address, its state in work, and
+// returns how many messages it downloaded.
+type keepClient func(t *testing.T, old *oldDovecot, address, work string) int
+
+func mpopKeep(t *testing.T, old *oldDovecot, address, work string) int {
+	return mpopRunAs(t, old.pop3s, address, "secret", work)
+}
+
+func fetchmailKeep(t *testing.T, old *oldDovecot, address, work string) int {
+	return fetchmailRunAs(t, &mailService{ports: server.Ports{POP3S: old.pop3s}}, work, address, "secret")
+}
+
 // mistakes makes the incident's mistakes for user with the real
 // clients: the bare local part (POP3, curl), "user/example.test" (IMAP,
-// curl), sending without logging in (swaks), POP3 keep-for-ever (mpop),
+// curl), sending without logging in (swaks), POP3 keep-for-ever (pop3),
 // then a changed UIDL set: Dovecot's index rebuilt with another
-// pop3_uidl_format, and mpop downloads everything again.
-func (b *beside) mistakes(t *testing.T, user string) {
+// pop3_uidl_format, and the client downloads everything again.
+func (b *beside) mistakes(t *testing.T, user string, pop3 keepClient) {
 	t.Helper()
 	old := b.old
 	addr := user + "@example.test"
@@ -234,12 +248,12 @@ func (b *beside) mistakes(t *testing.T, user string) {
 		t.Fatalf("submission without AUTH was not refused:\n%s", out)
 	}
 	work := t.TempDir()
-	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 5 {
-		t.Fatalf("mpop fetched %d, want 5", n)
+	if n := pop3(t, old, addr, work); n != 5 {
+		t.Fatalf("the POP3 client fetched %d, want 5", n)
 	}
-	// A second session, nothing new: mpop keeps the messages.
-	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 0 {
-		t.Fatalf("mpop fetched %d again, want 0", n)
+	// A second session, nothing new: the client keeps the messages.
+	if n := pop3(t, old, addr, work); n != 0 {
+		t.Fatalf("the POP3 client fetched %d again, want 0", n)
 	}
 	// The server's fault: another pop3_uidl_format, the index rebuilt.
 	dv := filepath.Join(old.dir, "dovecot")
@@ -254,8 +268,8 @@ func (b *beside) mistakes(t *testing.T, user string) {
 		t.Fatalf("doveadm reload: %v %s", err, out)
 	}
 	old.waitLogin(t)
-	if n := mpopRunAs(t, old.pop3s, addr, "secret", work); n != 5 {
-		t.Fatalf("mpop fetched %d after the UIDL change, want all 5 again", n)
+	if n := pop3(t, old, addr, work); n != 5 {
+		t.Fatalf("the POP3 client fetched %d after the UIDL change, want all 5 again", n)
 	}
 	os.Remove(filepath.Join(dv, "conf.d", "50-uidl.conf"))
 }
@@ -286,7 +300,7 @@ func TestObserveDovecotPostfix(t *testing.T) {
 	defer svc.stop(t)
 	b := &beside{old: old, svc: svc, base: svc.urls["http"]}
 
-	b.mistakes(t, "user1")
+	b.mistakes(t, "user1", mpopKeep)
 	fs := b.waitFindings(t, "user1@example.test", incident...)
 	for _, f := range fs {
 		if f.ID == "pop3.uidl-changed" && (f.Severity.String() != "critical" || f.Fault != finding.FaultServer) {
@@ -366,7 +380,8 @@ func TestObserveDovecotPostfix(t *testing.T) {
 // the daemons' lines (imfile, tagged as their syslog would tag them) and
 // forwards them with the rules `mailsetup observe snippet --syslog`
 // prints: Dovecot's as RFC 5424 over UDP, Postfix's as RFC 3164 to a
-// unix socket.
+// unix socket. The POP3 client here is fetchmail (keep, UIDL), the
+// incident's.
 func TestObserveSyslog(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Dovecot, Postfix and rsyslog")
@@ -427,7 +442,7 @@ input(type="imfile" File=%q Tag="postfix:")
 		_ = rs.Wait()
 	})
 
-	b.mistakes(t, "user3")
+	b.mistakes(t, "user3", fetchmailKeep)
 	b.waitFindings(t, "user3@example.test", incident...)
 	metrics := string(curl(t, svc.urls["admin"]+"/metrics").body)
 	if !strings.Contains(metrics, `mailsetup_observe_lines_total{result="event",source="dovecot:udp://`) ||

@@ -509,9 +509,11 @@ func (p *Parser) dovecotPOP3(t time.Time, svc, text string) (events.Event, Resul
 	if i < 0 {
 		return events.Event{}, ResultIgnored
 	}
-	j := strings.LastIndex(text[:i], " ")
-	if j < 0 {
-		j = 0
+	j := 0
+	if t := strings.Index(text[:i], "top="); t >= 0 {
+		j = t
+	} else if sp := strings.LastIndex(text[:i], " "); sp >= 0 {
+		j = sp
 	}
 	user := userOf(svc)
 	s := p.state.get(sessionID(svc))
@@ -523,15 +525,20 @@ func (p *Parser) dovecotPOP3(t time.Time, svc, text string) (events.Event, Resul
 	ev := events.Event{Time: t, Kind: events.POP3Session, Proto: events.ProtoPOP3, Remote: s.remote, TLS: s.tls,
 		Account: address, Username: user, Result: events.ResultOK}
 	seen := false
+	var tops int
+	var topBytes int64
 	for _, kv := range strings.Split(text[j:], ", ") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		if !ok {
 			continue
 		}
+		k = k[strings.LastIndexByte(k, ' ')+1:] // "Logged out top"
 		a, b, _ := strings.Cut(v, "/")
 		n1, _ := strconv.Atoi(a)
 		n2, _ := strconv.ParseInt(b, 10, 64)
 		switch k {
+		case "top":
+			tops, topBytes = n1, n2
 		case "retr":
 			ev.Retrieved, seen = n1, true
 		case "del":
@@ -544,6 +551,12 @@ func (p *Parser) dovecotPOP3(t time.Time, svc, text string) (events.Event, Resul
 	}
 	if !seen || ev.Retrieved < 0 || ev.Deleted < 0 || ev.Messages < 0 || ev.Bytes < 0 {
 		return events.Event{}, ResultUnknown
+	}
+	// Clients that download with TOP (fetchmail does): whole messages
+	// when the TOPs sent, on average, at least 90% of an average
+	// message; header previews stay uncounted.
+	if tops > 0 && ev.Messages > 0 && topBytes > 0 && topBytes*10 >= int64(tops)*(ev.Bytes/int64(ev.Messages))*9 {
+		ev.Retrieved += tops
 	}
 	ev.LeftAll = ev.Retrieved > 0 && ev.Deleted == 0
 	return ev, ResultEvent

@@ -167,6 +167,20 @@ func TestLineForms(t *testing.T) {
 	}
 }
 
+func TestTOPDownloads(t *testing.T) {
+	for line, want := range map[string]int{
+		// fetchmail: TOP n 99999999 of 5 messages of 90 bytes each.
+		"Dec  7 00:48:29 pop3(u@example.test)<1><s>: Info: Disconnected: Logged out top=5/460, retr=0/0, del=0/5, size=450, uidl_hash=5/0a0b0c0d": 5,
+		// Header previews only.
+		"Dec  7 00:48:29 pop3(u@example.test)<1><s>: Info: Disconnected: Logged out top=5/100, retr=1/90, del=0/5, size=450, uidl_hash=5/0a0b0c0d": 1,
+	} {
+		ev, r := testParser(Dovecot).Line(line)
+		if r != ResultEvent || ev.Retrieved != want || !ev.LeftAll {
+			t.Errorf("%s: %s retrieved %d, want %d", line, r, ev.Retrieved, want)
+		}
+	}
+}
+
 func TestYearOfDecemberInJanuary(t *testing.T) {
 	p := NewParser(Dovecot, ParserOptions{Now: func() time.Time { return time.Date(2027, 1, 1, 0, 10, 0, 0, time.UTC) }, Location: time.UTC})
 	ev, r := p.Line("Dec 31 23:59:00 pop3-login: Login: user=<u@example.test>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, session=<a>")

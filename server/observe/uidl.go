@@ -27,8 +27,9 @@ import (
 //     same count as the last "after" but another hash.
 //
 // A session that retrieved again at least every message the last one
-// left, from the first, is a re-download (Event.Redownloaded, when the
-// event does not count it itself), so that pop3.redownload and the
+// left, from the first (or, downloading with TOP, after a change), is a
+// re-download (Event.Redownloaded, when the event does not count it
+// itself), so that pop3.redownload and the
 // domain-wide alarm see it whether or not the UIDLs changed (a client
 // that lost its own list keeps the same UIDLs: no uidl-changed then).
 // Fewer messages than before (another client deleted some) is neither.
@@ -85,17 +86,20 @@ func (s *Store) checkUIDLs(a *account, e *events.Event, sec int64) (changed bool
 	if !ok1 || !ok2 || m == 0 {
 		return false
 	}
-	refetched := n == 0 && e.Retrieved >= m
-	if refetched && e.Redownloaded == 0 {
-		e.Redownloaded = m
-	}
 	var found string
 	switch {
 	case n == m && hb != hp:
 		found = e.UIDLsBefore
-	case refetched && e.Deleted == 0 && k == m && ha != hp:
+	case n == 0 && e.Retrieved >= m && e.Deleted == 0 && k == m && ha != hp:
 		found = e.UIDLsAfter
-	default:
+	}
+	// Everything retrieved again: from the first message, or (a client
+	// that downloads with TOP, which Dovecot's fingerprint does not see
+	// as a retrieval) after the UIDLs changed.
+	if e.Retrieved >= m && (n == 0 || found != "") && e.Redownloaded == 0 {
+		e.Redownloaded = m
+	}
+	if found == "" {
 		return false
 	}
 	c := a.UIDLChange

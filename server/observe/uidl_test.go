@@ -37,6 +37,10 @@ func TestUIDLChanged(t *testing.T) {
 	// cid: the server rebuilt its index with another UIDL format.
 	s.Record(logged(at, "cid@johndoe.com", 5, 5, "0/00000000", "5/bc2b96e5"))
 	s.Record(logged(at.Add(time.Minute), "cid@johndoe.com", 5, 5, "0/00000000", "5/1234abcd"))
+	// eve's client downloads with TOP: the fingerprint sees no
+	// retrieval, the set changed, everything came again.
+	s.Record(logged(at, "eve@johndoe.com", 4, 4, "0/00000000", "4/0000000e"))
+	s.Record(logged(at.Add(time.Minute), "eve@johndoe.com", 4, 4, "4/000000e0", "4/000000e0"))
 	// dan: same count, another set, nothing retrieved yet.
 	s.Record(logged(at, "dan@johndoe.com", 2, 2, "0/00000000", "2/0000000f"))
 	s.Record(logged(at.Add(time.Minute), "dan@johndoe.com", 0, 2, "2/000000f0", "2/000000f0"))
@@ -48,6 +52,7 @@ func TestUIDLChanged(t *testing.T) {
 			"bob@johndoe.com": "pop3.leave-forever pop3.redownload",
 			"cid@johndoe.com": "pop3.leave-forever pop3.uidl-changed pop3.redownload",
 			"dan@johndoe.com": "pop3.leave-forever pop3.uidl-changed",
+			"eve@johndoe.com": "pop3.leave-forever pop3.uidl-changed pop3.redownload",
 		} {
 			a := mustAccount(t, s, addr)
 			if got := strings.Join(ids(a), " "); got != want {
@@ -59,7 +64,7 @@ func TestUIDLChanged(t *testing.T) {
 			t.Errorf("cid's finding: %+v", f)
 		}
 		got := s.Redownloads(24 * time.Hour)
-		if len(got) != 1 || got[0].Accounts != 2 || got[0].Messages != 8 {
+		if len(got) != 1 || got[0].Accounts != 3 || got[0].Messages != 12 {
 			t.Errorf("re-download alarm: %+v", got)
 		}
 		var troubled []string
