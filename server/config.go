@@ -36,6 +36,7 @@ type Config struct {
 	Mail           MailConfig         `toml:"mail"`
 	Staff          StaffConfig        `toml:"staff"`
 	Observations   ObservationsConfig `toml:"observations"`
+	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
 
 	// dir is the directory relative paths are resolved against.
@@ -449,6 +450,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateStaff(add)
+	c.validateObserve(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

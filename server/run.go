@@ -37,6 +37,13 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	if s.cfg.hasLogSources() {
+		unlock, err := r.startLogSources()
+		if err != nil {
+			return r.fail(err)
+		}
+		defer unlock()
+	}
 	if ready != nil {
 		ready(r.listeners)
 	}

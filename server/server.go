@@ -50,7 +50,7 @@ type Server struct {
 	tls      *tls.Config
 	bus      *events.Bus
 	mail     *mailbackend.Backend // nil when no mail listener is configured
-	obs      *observe.Store       // observations; nil without mail
+	obs      *observe.Store       // observations; nil without mail and log sources
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
 }
@@ -96,6 +96,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 		s.expiry = s.mail.Expirer(mailbackend.NewExpireMetrics(s.registry))
+	}
+	if s.mail != nil || cfg.hasLogSources() {
 		if err := s.openObservations(); err != nil {
 			return nil, err
 		}
@@ -184,7 +186,8 @@ func (s *Server) startMaintenance(ctx context.Context) func() {
 
 // Listener is one open listening socket, for the start-up report.
 type Listener struct {
-	// Name is http, https, dns or admin.
+	// Name is http, https, dns, admin, a mail listener's, or syslog
+	// (an [[observe.source]]'s listener).
 	Name string
 	// Addr is the address actually bound (the port is known even when
 	// the config said 0).

@@ -67,11 +67,10 @@ func (s *Server) openObservations() error {
 		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
 	}
 	s.bus.Subscribe(func(e events.Event) {
-		if observable(s.mail, e) {
-			obs.Record(e)
-			if e.Kind == events.POP3Session && e.Redownloaded > 0 {
+		if s.observable(e) {
+			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
 				if d := domainOf(e.Account); served[d] {
-					redownloaded.WithLabelValues(d).Add(float64(e.Redownloaded))
+					redownloaded.WithLabelValues(d).Add(float64(n))
 				}
 			}
 		}
@@ -158,6 +157,15 @@ func (s *Server) staffOptions() (*console.Options, error) {
 		m := s.mail
 		opts.Account = func(address string) console.AccountInfo { return accountInfo(m, address) }
 		opts.Search = m.Search
+	} else if s.obs != nil {
+		// Beside another mail server: an address its logs showed is an
+		// account.
+		obs := s.obs
+		opts.Account = func(address string) console.AccountInfo {
+			_, seen := obs.Account(address)
+			return console.AccountInfo{Exists: seen}
+		}
+		opts.Search = obs.Search
 	}
 	return opts, nil
 }
@@ -205,6 +213,16 @@ func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
 		}
 	}()
 	return ch
+}
+
+// observable says whether an event belongs in the observations: with
+// the embedded mail server, by its accounts; with only log sources, by
+// the configured domains (seenInLogs).
+func (s *Server) observable(e events.Event) bool {
+	if s.mail != nil {
+		return observable(s.mail, e)
+	}
+	return e.Client != probe.HeloName && s.seenInLogs(e)
 }
 
 // observable says whether an event belongs in the observations: only
@@ -296,6 +314,7 @@ func changedKeys(a, b *Config) []string {
 		{"mail", a.Mail == b.Mail},
 		{"staff", reflect.DeepEqual(a.Staff, b.Staff)},
 		{"observations", a.Observations == b.Observations},
+		{"observe", reflect.DeepEqual(a.Observe, b.Observe)},
 		{"self_help", a.SelfHelp == b.SelfHelp},
 	} {
 		if !c.same {

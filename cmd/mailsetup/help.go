@@ -17,6 +17,9 @@ const usage = `usage:
   mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
   mailsetup staff hash NAME                         print a [[staff.user]] entry (password from stdin or a prompt)
   mailsetup staff token NAME                        print a new API token and its [[staff.token]] entry
+  mailsetup observe snippet dovecot|postfix [--syslog ADDR]
+                                                    print the settings Dovecot or Postfix needs so
+                                                    that [[observe.source]] can read their logs
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
@@ -153,6 +156,18 @@ restart it.
 Prints a new token for the support API on stderr, shown only now, and
 on stdout its [[staff.token]] entry for the config file with the token's
 SHA-256. Add it, then reload serve (kill -HUP its pid) or restart it.
+`,
+
+	"observe": `usage: mailsetup observe snippet dovecot|postfix [--syslog ADDR]
+
+Prints the settings an ISP adds to an existing Dovecot (conf.d) or
+Postfix (main.cf, master.cf) so that their logs carry what an
+[[observe.source]] of that kind reads: the login and auth_verbose
+lines, the POP3 logout line with the UIDL fingerprint, the IMAP ID, the
+TLS lines, the submission services' names. With --syslog ADDR (an
+[[observe.source]] syslog address: udp://127.0.0.1:PORT,
+tcp://127.0.0.1:PORT, unix:///PATH) also the rsyslog rule that sends a
+copy of the program's lines there.
 `,
 
 	"probe":  probeHelp,

@@ -23,6 +23,8 @@ import (
 type oldDovecot struct {
 	dir                string
 	pop3s, imap, imaps int
+	// ports by the script's names: POP3, IMAP, SUBMISSION, ...
+	ports map[string]int
 }
 
 // startOldDovecot starts the reference servers with users user1..user3
@@ -55,10 +57,11 @@ func startOldDovecot(t *testing.T) *oldDovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := &oldDovecot{dir: dir}
+	d := &oldDovecot{dir: dir, ports: map[string]int{}}
 	env := append(os.Environ(), "PEERS_DIR="+dir, "PEERS_USERS=3", "PEERS_EXTRA_USERS=")
 	for _, n := range []string{"POP3", "POP3S", "IMAP", "IMAPS", "SUBMISSION", "SUBMISSIONS", "LMTP", "AUTH"} {
 		p := freePort(t)
+		d.ports[n] = p
 		switch n {
 		case "POP3S":
 			d.pop3s = p
@@ -369,7 +372,7 @@ func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
 		t.Run(format, func(t *testing.T) {
 			old.setUIDLFormat(t, format)
 			mpopWork, getmailWork, sink := t.TempDir(), t.TempDir(), startLMTP(t)
-			if got := mpopRunAs(t, old.pop3s, mpopWork, user, oldPassword); got != n {
+			if got := mpopRunAs(t, old.pop3s, user, oldPassword, mpopWork); got != n {
 				t.Fatalf("mpop from the old Dovecot fetched %d, want %d", got, n)
 			}
 			getmailRunAs(t, old.pop3s, getmailWork, user, oldPassword, sink, 0)
@@ -389,7 +392,7 @@ func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
 			m.service = startServe(t, "--config", m.config)
 			defer m.stop(t)
 
-			if got := mpopRunAs(t, m.ports.POP3S, mpopWork, user, password); got != 0 {
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, mpopWork); got != 0 {
 				t.Errorf("mpop with its state from the old Dovecot fetched %d from mailsetup, want 0", got)
 			}
 			states, _ := filepath.Glob(filepath.Join(getmailWork, "oldmail-*"))
@@ -407,7 +410,7 @@ func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
 			if got := sink.count(); got != n {
 				t.Errorf("getmail with its state from the old Dovecot delivered %d more from mailsetup, want 0", got-n)
 			}
-			if got := mpopRunAs(t, m.ports.POP3S, t.TempDir(), user, password); got != n {
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, t.TempDir()); got != n {
 				t.Errorf("mpop without the old state fetched %d, want %d (the control)", got, n)
 			}
 			if code, out, _ := runImport(t, m, verify...); code != 0 || !strings.Contains(out, fmt.Sprintf("1 accounts, %d messages: 0 would be downloaded again", n)) {

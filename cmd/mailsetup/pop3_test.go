@@ -355,11 +355,12 @@ func countFiles(t *testing.T, maildir string) int {
 // returns how many messages it delivered this time.
 func mpopRun(t *testing.T, m *mailService, work string) int {
 	t.Helper()
-	return mpopRunAs(t, m.ports.POP3S, work, server.DemoAddress, m.password)
+	return mpopRunAs(t, m.ports.POP3S, server.DemoAddress, m.password, work)
 }
 
-// mpopRunAs is mpopRun as user against the POP3S port.
-func mpopRunAs(t *testing.T, port int, work, user, password string) int {
+// mpopRunAs runs mpop (keep on, POP3 over TLS on port) as user once and
+// returns how many messages it delivered into work/Maildir.
+func mpopRunAs(t *testing.T, port int, user, password, work string) int {
 	t.Helper()
 	path := testkit.Tool(t, "mpop", "mpop")
 	maildir := filepath.Join(work, "Maildir")

@@ -102,6 +102,8 @@ func TestCapabilitiesMatchWorkingTools(t *testing.T) {
 		"thunderbird": "Mozilla Thunderbird 153.8.0esr\n",
 		"chromium":    "Chromium 140.0.7339.185 built on Debian GNU/Linux 12 (bookworm)\n",
 		"dovecot":     "Build options: ioloop=epoll notify=inotify openssl io_block_size=8192\n",
+		"logrotate":   "logrotate 3.21.0\n",
+		"rsyslogd":    "rsyslogd  8.2302.0 (aka 2023.02) compiled with:\n",
 	}
 	for name, c := range Capabilities {
 		out, ok := working[name]

@@ -10,7 +10,9 @@
 // behind.
 //
 // Imports: the standard library only. Imported by the servers that emit
-// (auth, smtpd, imapd, the POP3 back end in mailbackend), by observe,
+// (auth, smtpd, imapd, the POP3 back end in mailbackend), by logwatch
+// (the same events from an existing Dovecot's and Postfix's logs), by
+// observe,
 // which consumes, and by the composition root (server), which wires the
 // bus to them and to the metrics and the log.
 package events
@@ -139,6 +141,13 @@ type Event struct {
 	// Oldest is the internal date of the oldest message in the maildrop
 	// at login (POP3 sessions; zero when empty).
 	Oldest time.Time
+	// UIDLsBefore and UIDLsAfter fingerprint the maildrop's UIDL set
+	// (POP3 sessions read from a Dovecot log, its %{uidl_change}) as
+	// "count/hash": the messages left from before the session's first
+	// retrieval, and those left at its end. Empty when unknown; the
+	// observations compare one session's UIDLsBefore with the previous
+	// session's UIDLsAfter (pop3.uidl-changed).
+	UIDLsBefore, UIDLsAfter string
 }
 
 // Sink consumes events. Emit must not block.

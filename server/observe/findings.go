@@ -35,6 +35,7 @@ func (s *Store) findings(v *Account, now time.Time) []finding.Finding {
 		d.smtpForgedSender(),
 		d.pop3LeftOnServer(pop, s.opts.ExpireDays),
 		d.pop3Redownload(pop),
+		d.pop3UIDLChanged(),
 	)
 	slices.SortStableFunc(out, func(a, b finding.Finding) int { return cmp.Compare(b.Severity, a.Severity) })
 	if out == nil {

@@ -89,6 +89,9 @@ func (s *Store) rebuildTroubled() {
 				}
 			}
 		}
+		if a.UIDLChange != nil {
+			last = max(last, a.UIDLChange.Last)
+		}
 		if last > 0 {
 			s.markTroubled(key, last)
 		}

@@ -122,7 +122,12 @@ func (a *account) clone() account {
 	c := account{Key: a.Key, Last: a.Last, LastDelivery: a.LastDelivery,
 		Logins: slices.Clone(a.Logins), Failures: slices.Clone(a.Failures),
 		Refusals: slices.Clone(a.Refusals), POP3: slices.Clone(a.POP3),
-		Deliveries: slices.Clone(a.Deliveries), Redownloads: slices.Clone(a.Redownloads), RedownloadLast: a.RedownloadLast}
+		Deliveries: slices.Clone(a.Deliveries), Redownloads: slices.Clone(a.Redownloads), RedownloadLast: a.RedownloadLast,
+		UIDLs: a.UIDLs, UIDLsAt: a.UIDLsAt}
+	if a.UIDLChange != nil {
+		u := *a.UIDLChange
+		c.UIDLChange = &u
+	}
 	for i := range c.Logins {
 		c.Logins[i].Days = slices.Clone(c.Logins[i].Days)
 	}

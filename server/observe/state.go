@@ -326,6 +326,12 @@ type account struct {
 	// day, RedownloadLast the latest (redownload.go).
 	Redownloads    hourCounts `json:"redownloads,omitempty"`
 	RedownloadLast int64      `json:"redownload_last,omitempty"`
+	// UIDLs is the maildrop's UIDL fingerprint after the latest POP3
+	// session that logged one, at UIDLsAt; UIDLChange the latest change
+	// found (uidl.go).
+	UIDLs      string      `json:"uidls,omitempty"`
+	UIDLsAt    int64       `json:"uidls_at,omitempty"`
+	UIDLChange *uidlChange `json:"uidl_change,omitempty"`
 
 	// oldest is the earliest day held, so that pruning skips accounts
 	// with nothing to drop.

@@ -40,6 +40,9 @@ type Account struct {
 	// Mailbox is the maildrop at the latest POP3 session, when there was
 	// one.
 	Mailbox *Mailbox `json:"mailbox,omitempty"`
+	// UIDLChange is the latest change of the maildrop's UIDLs between
+	// two POP3 sessions, when a log showed one (uidl.go).
+	UIDLChange *UIDLChange `json:"uidl_change,omitempty"`
 	// Findings are derived from the lists above, worst first, with the
 	// probe's ids and wording (see the package doc for the rules).
 	Findings []finding.Finding `json:"findings"`
@@ -216,6 +219,9 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 		v.Refusals = append(v.Refusals, Refusal{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Client: g.Client,
 			Detail: g.Detail, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
 		seen(first, g.Last)
+	}
+	if c := a.UIDLChange; c != nil && c.Last >= int64(s.cut(s.now()))*secondsPerDay {
+		v.UIDLChange = &UIDLChange{Remote: c.Remote, Sessions: c.Count, First: unix(c.First), Last: unix(c.Last), Was: c.Was, Now: c.Now}
 	}
 	var latest *pop3Group
 	for i := range a.POP3 {
