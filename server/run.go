@@ -37,6 +37,7 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	r.startACME()
 	if ready != nil {
 		ready(r.listeners)
 	}
@@ -102,7 +103,7 @@ func (r *running) startWeb() error {
 	s.registry.MustRegister(refused)
 	perIP := s.cfg.Limits.MaxConnectionsPerIP
 	if a := s.cfg.Listen.HTTP; a != "" {
-		if err := r.startHTTP("http", a, s.web, nil, budget.web, perIP, refused); err != nil {
+		if err := r.startHTTP("http", a, s.plainHTTP(), nil, budget.web, perIP, refused); err != nil {
 			return err
 		}
 	}

@@ -23,6 +23,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/acmecert"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
@@ -52,6 +53,7 @@ type Server struct {
 	obs      *observe.Store       // observations; nil without mail
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
+	acme     *acmecert.Manager    // the certificates' source with tls.acme; nil without
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -72,7 +74,17 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			Help: "Log records lost because the log sink was too slow or its writes failed (a full disk, a FIFO nobody reads); mail and requests never wait for logging.",
 		}, func() float64 { return float64(opts.LogDropped()) }))
 	}
-	if cfg.Listen.HTTPS != "" {
+	if cfg.acmeOn() {
+		o, err := cfg.acmeOptions()
+		if err != nil {
+			return nil, err
+		}
+		o.Logger, o.Registerer = log.With("component", "acme"), s.registry
+		if s.acme, err = acmecert.New(o); err != nil {
+			return nil, err
+		}
+		s.tls = s.acme.TLSConfig()
+	} else if cfg.Listen.HTTPS != "" || cfg.hasMailListeners() {
 		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
 		if err != nil {
 			return nil, fmt.Errorf("tls: loading tls.cert_file %q and tls.key_file %q: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)

@@ -268,7 +268,7 @@ func changedKeys(a, b *Config) []string {
 		{"hostname", a.Hostname == b.Hostname},
 		{"data_dir", a.DataDir == b.DataDir},
 		{"log", reflect.DeepEqual(a.Log, b.Log)},
-		{"tls", a.TLS == b.TLS},
+		{"tls", reflect.DeepEqual(a.TLS, b.TLS)},
 		{"profile_signing", a.ProfileSigning == b.ProfileSigning},
 		{"listen", a.Listen == b.Listen},
 		{"domain", reflect.DeepEqual(a.Domains, b.Domains)},
