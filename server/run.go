@@ -37,6 +37,9 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	if err := s.sockets.CloseUnused(); err != nil {
+		return r.fail(err)
+	}
 	r.startACME()
 	if ready != nil {
 		ready(r.listeners)
@@ -149,7 +152,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 // connection makes room for a new one (ConnState says which are idle).
 func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Config, maxConns, perIP int, refused *prometheus.CounterVec) error {
 	s := r.s
-	raw, err := net.Listen("tcp", addr)
+	raw, err := s.listenTCP(name, addr)
 	if err != nil {
 		return fmt.Errorf("listen.%s = %q: %w", name, addr, err)
 	}
@@ -197,11 +200,11 @@ func (r *running) startDNS() error {
 	if a == "" {
 		return nil
 	}
-	pc, err := net.ListenPacket("udp", a)
+	pc, err := s.listenUDP("dns", a)
 	if err != nil {
 		return fmt.Errorf("listen.dns = %q (udp): %w", a, err)
 	}
-	tcpLn, err := net.Listen("tcp", pc.LocalAddr().String())
+	tcpLn, err := s.listenTCP("dns", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
 		return fmt.Errorf("listen.dns = %q (tcp): %w", a, err)

@@ -24,6 +24,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/acmecert"
+	"mailsetup/server/listenfd"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
@@ -37,6 +38,9 @@ type Options struct {
 	// LogDropped reports log records lost by a slow or failing sink (exported as
 	// mailsetup_log_dropped_total); nil exports nothing.
 	LogDropped func() uint64
+	// Sockets are the listening sockets handed over by systemd or by the
+	// previous process of an upgrade, by listen.* key; nil: none.
+	Sockets *listenfd.Set
 }
 
 // Server is the running service.
@@ -54,6 +58,7 @@ type Server struct {
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
 	acme     *acmecert.Manager    // the certificates' source with tls.acme; nil without
+	sockets  *listenfd.Set        // sockets handed over; nil: none
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -63,7 +68,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
 	for _, p := range s.policies {
 		s.byDomain[p.Domain] = p
 	}

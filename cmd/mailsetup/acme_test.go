@@ -262,6 +262,26 @@ func waitLog(t *testing.T, s *service, want string, within time.Duration) {
 	}
 }
 
+// runBounded runs cmd with empty stdin and returns its output; a command
+// still running after d is killed and fails the test.
+func runBounded(t *testing.T, cmd *exec.Cmd, d time.Duration) ([]byte, error) {
+	t.Helper()
+	cmd.Stdin = strings.NewReader("")
+	done := make(chan struct{})
+	var out []byte
+	var err error
+	go func() { out, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+		return out, err
+	case <-time.After(d):
+		_ = cmd.Process.Kill() // only the process this test started
+		<-done
+		t.Fatalf("%v did not end within %s:\n%s", cmd.Args, d, out)
+		return nil, nil
+	}
+}
+
 // opensslVerify connects with the real openssl s_client, sending name as
 // SNI, and requires the chain to verify against root for that name; name
 // "" sends none and expects the hostname's certificate.
@@ -274,19 +294,7 @@ func opensslVerify(t *testing.T, addr, name, root string, starttls ...string) st
 	}
 	args := append(append([]string{"s_client", "-connect", addr, "-CAfile", root,
 		"-verify_return_error", "-verify_hostname", name, "-brief"}, sni...), starttls...)
-	cmd := exec.Command(openssl, args...)
-	cmd.Stdin = strings.NewReader("")
-	done := make(chan struct{})
-	var out []byte
-	var err error
-	go func() { out, err = cmd.CombinedOutput(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("openssl s_client %s hung", addr)
-	}
+	out, err := runBounded(t, exec.Command(openssl, args...), 20*time.Second)
 	if err != nil || !strings.Contains(string(out), "Verification: OK") {
 		t.Fatalf("openssl s_client -connect %s -servername %s %v: %v\n%s", addr, name, starttls, err, out)
 	}

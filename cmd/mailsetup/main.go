@@ -38,6 +38,7 @@ import (
 	"time"
 
 	"mailsetup/server"
+	"mailsetup/server/listenfd"
 	"mailsetup/server/asynclog"
 )
 
@@ -235,6 +236,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		remindCredentials(stdout, filepath.Join(filepath.Dir(c.config), server.CredentialsFile), c.config, dataFlag)
 	}
+	// Sockets handed over by systemd (or an upgrade), taken before
+	// anything can start a child process.
+	sockets, err := listenfd.FromEnv()
+	if err != nil {
+		return err
+	}
 	cfg, err := server.LoadConfig(c.config)
 	if err != nil {
 		return err
@@ -245,7 +252,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer closeLog()
-	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped})
+	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped, Sockets: sockets})
 	if err != nil {
 		return err
 	}
