@@ -4,6 +4,7 @@
 // Usage:
 //
 //	mailsetup serve [--config FILE] [--data DIR]
+//	mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--config FILE] [--data DIR]
 //	mailsetup records [--config FILE] [--data DIR]
 //	mailsetup checkconfig [--config FILE] [--data DIR]
 //	mailsetup user add|passwd|list|remove|alias|unalias|quota [--config FILE] [--data DIR] [ADDRESS ...]
@@ -38,8 +39,8 @@ import (
 	"time"
 
 	"mailsetup/server"
-	"mailsetup/server/listenfd"
 	"mailsetup/server/asynclog"
+	"mailsetup/server/listenfd"
 )
 
 // Exit codes.
@@ -107,6 +108,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "records":
 		return cmdRecords(args[1:], stdout)
+	case "init":
+		return cmdInit(args[1:], stdout)
 	case "checkconfig":
 		return cmdCheckConfig(args[1:], stdout)
 	case "user":
