@@ -227,7 +227,7 @@ func (r *running) startDNS() error {
 // returned function releases the data directory.
 func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error) {
 	s := r.s
-	unlock, err = lockData(s.cfg)
+	unlock, err = s.lockDataWaiting()
 	if errors.Is(err, errLocked) {
 		err = fmt.Errorf("%w: is another `mailsetup serve` (or `mailsetup expire`) running on it?", err)
 	}

@@ -59,6 +59,10 @@ type Server struct {
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
 	acme     *acmecert.Manager    // the certificates' source with tls.acme; nil without
 	sockets  *listenfd.Set        // sockets handed over; nil: none
+	open     openSockets          // the listening sockets, for Upgrade
+	// stopAccepting is closed by Upgrade: the listeners accept no more.
+	stopAccepting chan struct{}
+	stopOnce      sync.Once
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -68,7 +72,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, stopAccepting: make(chan struct{}), policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
 	for _, p := range s.policies {
 		s.byDomain[p.Domain] = p
 	}

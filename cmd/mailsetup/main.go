@@ -260,10 +260,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	// SIGHUP re-reads the config: staff members and API tokens apply at
-	// once; other changes are logged as needing a restart.
-	hup := make(chan os.Signal, 1)
+	// once; other changes are logged as needing a restart. SIGUSR2
+	// upgrades: the executable (a new binary installed over this one)
+	// starts with this process's listening sockets, and this one stops.
+	ctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	hup, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr2)
 	go func() {
 		for {
 			select {
@@ -273,12 +279,33 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				if _, err := srv.Reload(c.config); err != nil {
 					logger.Error("config reload refused; the running config stays", "err", err)
 				}
+			case <-usr2:
+				if upgrade(logger, srv) {
+					stopServing()
+					return
+				}
 			}
 		}
 	}()
 	return srv.Run(ctx, func(ls []server.Listener) {
 		printStartup(stdout, c.config, cfg, ls, created)
 	})
+}
+
+// upgrade starts the executable with this process's sockets and reports
+// whether it did (then this process shuts down gracefully).
+func upgrade(logger *slog.Logger, srv *server.Server) bool {
+	exe, err := os.Executable()
+	if err == nil {
+		var pid int
+		if pid, err = srv.Upgrade(exe, os.Args[1:]); err == nil {
+			logger.Info("upgrade: the new process serves on the same sockets; this one stops", "new_pid", pid, "exe", exe)
+			time.Sleep(server.UpgradeDrain) // what this process accepted is served first
+			return true
+		}
+	}
+	logger.Error("upgrade failed; this process keeps serving", "err", err)
+	return false
 }
 
 // tuneGC trades memory the service does not need for CPU: its live heap

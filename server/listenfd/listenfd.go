@@ -30,7 +30,12 @@ const firstFD = 3
 // Set is the sockets handed to this process, by name.
 type Set struct {
 	byName map[string][]*os.File
+	parent bool // handed over by the previous process of an upgrade
 }
+
+// FromParent reports whether the sockets came from the previous process
+// of an upgrade (which may still be shutting down).
+func (s *Set) FromParent() bool { return s != nil && s.parent }
 
 // FromEnv takes the sockets of the environment and removes the variables
 // (a child process must not take them again). No variables: an empty
@@ -51,8 +56,9 @@ func FromEnv() (*Set, error) {
 		}
 	case parent != "":
 		if p, err := strconv.Atoi(parent); err != nil || p != os.Getppid() {
-			return s, nil
+			return nil, fmt.Errorf("%s = %q is not this process's parent (%d): the sockets were not handed to it", UpgradeEnv, parent, os.Getppid())
 		}
+		s.parent = true
 	default:
 		return s, nil
 	}
