@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -244,11 +245,15 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	applied, err := s.reloadRest(cfg)
+	if err != nil {
+		return nil, err
+	}
 	users, tokens := staffCreds(cfg.Staff)
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
-	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens))
+	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied, ", "))
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if k != "staff" {
+		if k != "staff" && !slices.Contains(applied, k) {
 			needRestart = append(needRestart, k)
 		}
 	}

@@ -250,12 +250,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	tuneGC()
-	logger, sink, closeLog, err := newLogger(cfg, stderr)
+	level := new(slog.LevelVar) // SIGHUP may change it
+	logger, sink, closeLog, err := newLogger(cfg, stderr, level)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped, Sockets: sockets})
+	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped, Sockets: sockets, LogLevel: level})
 	if err != nil {
 		return err
 	}
@@ -323,7 +324,7 @@ func tuneGC() {
 }
 
 // newLogger builds the non-blocking logger the config asks for.
-func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Sink, func(), error) {
+func newLogger(cfg *server.Config, stderr io.Writer, lv *slog.LevelVar) (*slog.Logger, *asynclog.Sink, func(), error) {
 	var w io.Writer = stderr
 	var f *os.File
 	if cfg.Log.File != "" {
@@ -338,7 +339,8 @@ func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Si
 	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, nil, nil, fmt.Errorf("log.level: %w", err)
 	}
-	h, sink := asynclog.New(w, asynclog.Options{Level: level, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue, Errors: stderr})
+	lv.Set(level)
+	h, sink := asynclog.New(w, asynclog.Options{Level: lv, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue, Errors: stderr})
 	closeLog := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
