@@ -28,6 +28,9 @@ type InitOptions struct {
 	Email string
 	// ACMEDirectory is the CA; default Let's Encrypt.
 	ACMEDirectory string
+	// ACMECAFile, when set, is tls.acme.directory_ca_file: the roots of
+	// an in-house CA's directory.
+	ACMECAFile string
 	// WebAddresses are the server's public IPs, published as A/AAAA of
 	// the autoconfig names; empty: CNAMEs to Hostname.
 	WebAddresses []string
@@ -77,6 +80,14 @@ func WriteProduction(path string, o InitOptions) (*Config, error) {
 		return nil, err
 	}
 	o.DataDir = data
+	if o.ACMECAFile != "" {
+		if o.ACMECAFile, err = filepath.Abs(o.ACMECAFile); err != nil {
+			return nil, err
+		}
+		if _, err := ReadCerts(o.ACMECAFile); err != nil {
+			return nil, fmt.Errorf("--acme-ca-file: %w", err)
+		}
+	}
 	var buf bytes.Buffer
 	if err := productionConfig.Execute(&buf, o); err != nil {
 		return nil, err
@@ -136,6 +147,9 @@ format = "text"
 [tls.acme]
 email = {{quote .Email}}
 directory_url = {{quote .ACMEDirectory}}
+{{- if .ACMECAFile}}
+directory_ca_file = {{quote .ACMECAFile}}
+{{- end}}
 
 # The standard ports on every address. Under systemd the sockets come
 # from the socket units (contrib/systemd) by these names; without it the

@@ -95,9 +95,9 @@ func (p *pebble) kill() {
 
 // startPebble runs Pebble on loopback. Its validation connects to
 // httpPort (HTTP-01) and tlsPort (TLS-ALPN-01) of the address our
-// loopbackDNS gives, and every account needs the External Account
+// loopbackDNS gives; with eab every account needs the External Account
 // Binding (eabKID and the key).
-func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
+func startPebble(t *testing.T, httpPort, tlsPort int, eab bool) *pebble {
 	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
@@ -115,7 +115,7 @@ func startPebble(t *testing.T, httpPort, tlsPort int) *pebble {
 		"privateKey":                     keyFile,
 		"httpPort":                       httpPort,
 		"tlsPort":                        tlsPort,
-		"externalAccountBindingRequired": true,
+		"externalAccountBindingRequired": eab,
 		"externalAccountMACKeys":         map[string]string{p.eabKID: p.eabKeyB64},
 		"keyAlgorithm":                   "ecdsa",
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
@@ -322,7 +322,7 @@ func TestACMEWithPebble(t *testing.T) {
 			if tc.http {
 				tlsPort = freePort(t) // nothing listens: TLS-ALPN-01 fails, HTTP-01 follows
 			}
-			p := startPebble(t, ports.HTTP, tlsPort)
+			p := startPebble(t, ports.HTTP, tlsPort, true)
 			dir := t.TempDir()
 			cfg := acmeConfig(t, dir, p, ports, tc.http)
 			s := startServe(t, "--config", cfg)
@@ -377,4 +377,54 @@ func TestACMEWithPebble(t *testing.T) {
 			s2.stop(t)
 		})
 	}
+}
+
+// TestInitConfigOnTheInternet: the config `mailsetup init` writes, served
+// as systemd would serve it: systemd-socket-activate binds every
+// listener it names (on loopback, standing in for the standard ports)
+// and hands them over by name; the certificates come from Pebble (the
+// in-house CA of --acme-directory and --acme-ca-file), and curl and
+// openssl verify them on HTTPS, IMAPS, POP3S and SMTP STARTTLS.
+func TestInitConfigOnTheInternet(t *testing.T) {
+	activate := testkit.Tool(t, "systemd-socket-activate", "systemd")
+	curlBin := testkit.Tool(t, "curl", "curl")
+	ports := freePorts(t)
+	p := startPebble(t, ports.HTTP, ports.HTTPS, false)
+	dir := t.TempDir()
+	config := filepath.Join(dir, "etc", "mailsetup.toml")
+	code, out, errOut := runCLI(t, "", "init", "--hostname", "mail.example.test", "--domain", "example.test",
+		"--acme-directory", p.dir, "--acme-ca-file", p.tlsCert, "--config", config, "--data", filepath.Join(dir, "var"))
+	if code != 0 {
+		t.Fatalf("init: %d\n%s%s", code, out, errOut)
+	}
+	addr := func(p int) string { return fmt.Sprintf("127.0.0.1:%d", p) }
+	sockets := []struct {
+		name string
+		port int
+	}{{"http", ports.HTTP}, {"https", ports.HTTPS}, {"admin", ports.Admin}, {"smtp", ports.SMTP}, {"submission", ports.Submission},
+		{"submissions", ports.Submissions}, {"imap", ports.IMAP}, {"imaps", ports.IMAPS}, {"pop3", ports.POP3}, {"pop3s", ports.POP3S}}
+	wrapper := []string{activate}
+	var names []string
+	for _, s := range sockets {
+		wrapper = append(wrapper, "-l", addr(s.port))
+		names = append(names, s.name)
+	}
+	wrapper = append(wrapper, "--fdname="+strings.Join(names, ":"))
+	go firstConnection(addr(ports.HTTPS))
+	s := startServeUnder(t, wrapper, "--config", config)
+	if !logWithin(s, "every name has its certificate", 120*time.Second) {
+		t.Fatalf("no certificates within 2 minutes:\n%s", s.stderr)
+	}
+	root := p.rootFile(t)
+	url := fmt.Sprintf("https://autoconfig.example.test:%d/mail/config-v1.1.xml?emailaddress=john@example.test", ports.HTTPS)
+	body, err := exec.Command(curlBin, "-sS", "--max-time", "20", "--cacert", root,
+		"--resolve", fmt.Sprintf("autoconfig.example.test:%d:127.0.0.1", ports.HTTPS), url).CombinedOutput()
+	if err != nil || !strings.Contains(string(body), "<hostname>mail.example.test</hostname>") || !strings.Contains(string(body), "<port>993</port>") {
+		t.Fatalf("curl %s: %v\n%s", url, err, body)
+	}
+	opensslVerify(t, addr(ports.IMAPS), "mail.example.test", root)
+	opensslVerify(t, addr(ports.POP3S), "mail.example.test", root)
+	opensslVerify(t, addr(ports.Submission), "mail.example.test", root, "-starttls", "smtp")
+	opensslVerify(t, addr(ports.IMAP), "mail.example.test", root, "-starttls", "imap")
+	s.stop(t)
 }

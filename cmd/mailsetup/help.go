@@ -55,13 +55,14 @@ gracefully; SIGHUP re-reads the config.
 
 ` + dataFlagsHelp,
 
-	"init": `usage: mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--acme-directory URL] [--web-address IP ...] [--config FILE] [--data DIR]
+	"init": `usage: mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--acme-directory URL [--acme-ca-file PEM]] [--web-address IP ...] [--config FILE] [--data DIR]
 
 Writes a production config for a server on the internet: the mail
 domains D served from the host H on the standard ports (25, 587, 465,
 143, 993, 110, 995, 80, 443) on every address, certificates from an
 ACME CA (Let's Encrypt, or --acme-directory; the account's contact is
---email, default postmaster@ the first domain), no demo account and no
+--email, default postmaster@ the first domain; --acme-ca-file: the
+roots of an in-house CA's directory), no demo account and no
 self-signed certificate. --web-address publishes the server's IPs as
 the autoconfig names' A/AAAA records (default: CNAMEs to H). Then it
 prints the DNS records to publish and what to do next. It never

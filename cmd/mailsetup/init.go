@@ -40,6 +40,7 @@ func cmdInit(args []string, stdout io.Writer) error {
 		fs.StringVar(&o.Hostname, "hostname", "", "")
 		fs.StringVar(&o.Email, "email", "", "")
 		fs.StringVar(&o.ACMEDirectory, "acme-directory", "", "")
+		fs.StringVar(&o.ACMECAFile, "acme-ca-file", "", "")
 		fs.Var(stringList{&o.WebAddresses}, "web-address", "")
 	})
 	if err != nil {
