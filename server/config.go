@@ -28,7 +28,7 @@ type Config struct {
 	DataDir string `toml:"data_dir"`
 
 	Log            LogConfig          `toml:"log"`
-	TLS            TLSConfig          `toml:"tls"`
+	TLS            ServerTLSConfig    `toml:"tls"`
 	ProfileSigning TLSConfig          `toml:"profile_signing"`
 	Listen         ListenConfig       `toml:"listen"`
 	Domains        []DomainConfig     `toml:"domain"`
@@ -322,6 +322,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&l.IdleSeconds, 120)
 	setDefault(&l.MaxHeaderBytes, 16<<10)
 	c.staffDefaults()
+	c.acmeDefaults()
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
@@ -394,8 +395,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	mailTLS := c.Listen.Submission != "" || c.Listen.Submissions != "" || c.Listen.IMAP != "" || c.Listen.IMAPS != "" || c.Listen.POP3 != "" || c.Listen.POP3S != "" || c.Listen.SMTP != ""
-	if mailTLS && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		add("the mail listeners need tls.cert_file and tls.key_file (STARTTLS and implicit TLS)")
+	if mailTLS && !c.hasCertificate() {
+		add("the mail listeners need tls.cert_file and tls.key_file, or tls.acme (STARTTLS and implicit TLS)")
 	}
 	if c.Mail.MaxMessageBytes < 1024 {
 		add("mail.max_message_bytes = %d: want at least 1024", c.Mail.MaxMessageBytes)
@@ -421,8 +422,8 @@ func (c *Config) Validate() error {
 	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" && !c.policyOnly {
 		add("listen: neither http nor https is set: nothing would serve autoconfig")
 	}
-	if c.Listen.HTTPS != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		add("listen.https = %q needs tls.cert_file and tls.key_file", c.Listen.HTTPS)
+	if c.Listen.HTTPS != "" && !c.hasCertificate() {
+		add("listen.https = %q needs tls.cert_file and tls.key_file, or tls.acme", c.Listen.HTTPS)
 	}
 	if (c.ProfileSigning.CertFile == "") != (c.ProfileSigning.KeyFile == "") {
 		add("profile_signing: set both cert_file and key_file, or neither")
@@ -451,6 +452,7 @@ func (c *Config) Validate() error {
 
 	c.validateStaff(add)
 	c.validateObserve(add)
+	c.validateACME(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

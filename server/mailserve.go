@@ -90,7 +90,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		if ml.addr == "" {
 			continue
 		}
-		raw, err := net.Listen("tcp", ml.addr)
+		raw, err := s.listenTCP(ml.key, ml.addr)
 		if err != nil {
 			return out, closers, fmt.Errorf("listen.%s = %q: %w", ml.key, ml.addr, err)
 		}

@@ -44,6 +44,10 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	if err := s.sockets.CloseUnused(); err != nil {
+		return r.fail(err)
+	}
+	r.startACME()
 	if ready != nil {
 		ready(r.listeners)
 	}
@@ -109,7 +113,7 @@ func (r *running) startWeb() error {
 	s.registry.MustRegister(refused)
 	perIP := s.cfg.Limits.MaxConnectionsPerIP
 	if a := s.cfg.Listen.HTTP; a != "" {
-		if err := r.startHTTP("http", a, s.web, nil, budget.web, perIP, refused); err != nil {
+		if err := r.startHTTP("http", a, s.plainHTTP(), nil, budget.web, perIP, refused); err != nil {
 			return err
 		}
 	}
@@ -155,7 +159,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 // connection makes room for a new one (ConnState says which are idle).
 func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Config, maxConns, perIP int, refused *prometheus.CounterVec) error {
 	s := r.s
-	raw, err := net.Listen("tcp", addr)
+	raw, err := s.listenTCP(name, addr)
 	if err != nil {
 		return fmt.Errorf("listen.%s = %q: %w", name, addr, err)
 	}
@@ -203,11 +207,11 @@ func (r *running) startDNS() error {
 	if a == "" {
 		return nil
 	}
-	pc, err := net.ListenPacket("udp", a)
+	pc, err := s.listenUDP("dns", a)
 	if err != nil {
 		return fmt.Errorf("listen.dns = %q (udp): %w", a, err)
 	}
-	tcpLn, err := net.Listen("tcp", pc.LocalAddr().String())
+	tcpLn, err := s.listenTCP("dns", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
 		return fmt.Errorf("listen.dns = %q (tcp): %w", a, err)
@@ -230,7 +234,7 @@ func (r *running) startDNS() error {
 // returned function releases the data directory.
 func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error) {
 	s := r.s
-	unlock, err = lockData(s.cfg)
+	unlock, err = s.lockDataWaiting()
 	if errors.Is(err, errLocked) {
 		err = fmt.Errorf("%w: is another `mailsetup serve` (or `mailsetup expire`) running on it?", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,9 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/acmecert"
 	"mailsetup/server/events"
+	"mailsetup/server/listenfd"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
@@ -36,6 +39,11 @@ type Options struct {
 	// LogDropped reports log records lost by a slow or failing sink (exported as
 	// mailsetup_log_dropped_total); nil exports nothing.
 	LogDropped func() uint64
+	// LogLevel is the logger's level, set again on reload; nil: fixed.
+	LogLevel *slog.LevelVar
+	// Sockets are the listening sockets handed over by systemd or by the
+	// previous process of an upgrade, by listen.* key; nil: none.
+	Sockets *listenfd.Set
 }
 
 // Server is the running service.
@@ -49,10 +57,18 @@ type Server struct {
 	web      *web.App
 	tls      *tls.Config
 	bus      *events.Bus
-	mail     *mailbackend.Backend // nil when no mail listener is configured
-	obs      *observe.Store       // observations; nil without mail and log sources
-	audit    *os.File             // the staff audit log; nil without staff
-	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
+	mail     *mailbackend.Backend            // nil when no mail listener is configured
+	obs      *observe.Store                  // observations; nil without mail and log sources
+	audit    *os.File                        // the staff audit log; nil without staff
+	expiry   *mailbackend.Expirer            // POP3 expiry; nil without mail
+	acme     *acmecert.Manager               // the certificates' source with tls.acme; nil without
+	sockets  *listenfd.Set                   // sockets handed over; nil: none
+	open     openSockets                     // the listening sockets, for Upgrade
+	logLevel *slog.LevelVar                  // nil: the level is fixed
+	cert     atomic.Pointer[tls.Certificate] // tls.cert_file's, replaced on reload
+	// stopAccepting is closed by Upgrade: the listeners accept no more.
+	stopAccepting chan struct{}
+	stopOnce      sync.Once
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -62,7 +78,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
 	s.live.now = time.Now
 	s.live.replace(cfg.Policies())
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -72,12 +88,21 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			Help: "Log records lost because the log sink was too slow or its writes failed (a full disk, a FIFO nobody reads); mail and requests never wait for logging.",
 		}, func() float64 { return float64(opts.LogDropped()) }))
 	}
-	if cfg.Listen.HTTPS != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+	if cfg.acmeOn() {
+		o, err := cfg.acmeOptions()
 		if err != nil {
-			return nil, fmt.Errorf("tls: loading tls.cert_file %q and tls.key_file %q: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		o.Logger, o.Registerer = log.With("component", "acme"), s.registry
+		if s.acme, err = acmecert.New(o); err != nil {
+			return nil, err
+		}
+		s.tls = s.acme.TLSConfig()
+	} else if cfg.Listen.HTTPS != "" || cfg.hasMailListeners() {
+		if err := s.loadCert(cfg); err != nil {
+			return nil, err
+		}
+		s.tls = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }, MinVersion: tls.VersionTLS12}
 	}
 	var signer *web.ProfileSigner
 	if cfg.ProfileSigning.CertFile != "" {
@@ -122,6 +147,17 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.web = app
 	return s, nil
+}
+
+// loadCert reads tls.cert_file and tls.key_file; on reload a new pair
+// replaces the served one only when both load.
+func (s *Server) loadCert(cfg *Config) error {
+	cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+	if err != nil {
+		return fmt.Errorf("tls: loading tls.cert_file %q and tls.key_file %q: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+	}
+	s.cert.Store(&cert)
+	return nil
 }
 
 // loadSigner reads a PEM certificate (chain) and its private key.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -264,9 +265,13 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	applied, err := s.reloadRest(cfg)
+	if err != nil {
+		return nil, err
+	}
 	users, tokens := staffCreds(cfg.Staff)
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
-	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens))
+	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied, ", "))
 
 	// Domain policies apply at once while the domains stay the same:
 	// the documents, the DNS records and PACC's digest (whose earlier
@@ -286,7 +291,7 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 		}
 	}
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if k != "staff" && (k != "domain" || !domainsApplied) {
+		if k != "staff" && !slices.Contains(applied, k) && (k != "domain" || !domainsApplied) {
 			needRestart = append(needRestart, k)
 		}
 	}
@@ -306,7 +311,7 @@ func changedKeys(a, b *Config) []string {
 		{"hostname", a.Hostname == b.Hostname},
 		{"data_dir", a.DataDir == b.DataDir},
 		{"log", reflect.DeepEqual(a.Log, b.Log)},
-		{"tls", a.TLS == b.TLS},
+		{"tls", reflect.DeepEqual(a.TLS, b.TLS)},
 		{"profile_signing", a.ProfileSigning == b.ProfileSigning},
 		{"listen", a.Listen == b.Listen},
 		{"domain", reflect.DeepEqual(a.Domains, b.Domains)},

@@ -5,6 +5,7 @@ import "strings"
 // usage is `mailsetup --help`: every command, one line each.
 const usage = `usage:
   mailsetup serve [--config FILE] [--data DIR]      run the service (creates an embedded default in DIR)
+  mailsetup init --hostname H --domain D ...        write a production config (ACME, standard ports) (--help)
   mailsetup records [--config FILE] [--data DIR]    print the DNS records to publish (zone-file syntax)
   mailsetup checkconfig [--config FILE] [--data DIR] validate the config, print every problem
   mailsetup user add ADDRESS                        add an account (password from stdin or a prompt)
@@ -53,8 +54,30 @@ Without --config the config is DIR/mailsetup.toml, and the first start
 creates it there (the demo domain example.test on localhost, a
 self-signed certificate, the demo account and the staff console's user)
 and prints the two passwords once. SIGTERM or SIGINT stops it
-gracefully; SIGHUP re-reads the config.
+gracefully; SIGHUP re-reads the config (staff, tokens, the certificate
+files, log.level); SIGUSR2 starts the executable again (a new binary
+installed over this one) with the listening sockets, and this process
+stops: an upgrade that refuses no connection. Sockets handed over by
+systemd (LISTEN_FDS, named by the listen.* keys) are served instead of
+binding.
 
+` + dataFlagsHelp,
+
+	"init": `usage: mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--acme-directory URL [--acme-ca-file PEM]] [--web-address IP ...] [--config FILE] [--data DIR]
+
+Writes a production config for a server on the internet: the mail
+domains D served from the host H on the standard ports (25, 587, 465,
+143, 993, 110, 995, 80, 443) on every address, certificates from an
+ACME CA (Let's Encrypt, or --acme-directory; the account's contact is
+--email, default postmaster@ the first domain; --acme-ca-file: the
+roots of an in-house CA's directory), no demo account and no
+self-signed certificate. --web-address publishes the server's IPs as
+the autoconfig names' A/AAAA records (default: CNAMEs to H). Then it
+prints the DNS records to publish and what to do next. It never
+overwrites a config.
+
+  --hostname H   the server's public host name (mail servers and web)
+  --domain D     a mail domain; repeat, or separate with commas
 ` + dataFlagsHelp,
 
 	"records": `usage: mailsetup records [--config FILE] [--data DIR]

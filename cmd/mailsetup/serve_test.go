@@ -108,7 +108,13 @@ func startServe(t *testing.T, args ...string) *service {
 // (such as prlimit).
 func startServeUnder(t *testing.T, wrapper []string, args ...string) *service {
 	t.Helper()
-	argv := append(append(append([]string(nil), wrapper...), binary, "serve"), args...)
+	return startBinaryUnder(t, binary, wrapper, args...)
+}
+
+// startBinaryUnder is startServeUnder with another copy of the binary.
+func startBinaryUnder(t *testing.T, bin string, wrapper []string, args ...string) *service {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrapper...), bin, "serve"), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderrWriter{stderr}
