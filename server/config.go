@@ -37,6 +37,7 @@ type Config struct {
 	Staff          StaffConfig        `toml:"staff"`
 	Observations   ObservationsConfig `toml:"observations"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
+	Queue          QueueConfig        `toml:"queue"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -321,6 +322,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&l.IdleSeconds, 120)
 	setDefault(&l.MaxHeaderBytes, 16<<10)
 	c.staffDefaults()
+	c.queueDefaults()
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
@@ -449,6 +451,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateStaff(add)
+	c.validateQueue(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

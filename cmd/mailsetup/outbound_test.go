@@ -1,0 +1,162 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mailsetup/internal/testkit"
+	"mailsetup/server"
+)
+
+// startOutbound starts the real binary whose queue delivers to the
+// private Postfix mx, found through a DNS server on loopback.
+func startOutbound(t *testing.T, mx *testkit.PostfixMX, extra string) *mailService {
+	t.Helper()
+	resolver := testkit.DNS(t,
+		"remote.test. 60 IN MX 10 mx.remote.test.",
+		"mx.remote.test. 60 IN A 127.0.0.1",
+	)
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return config + fmt.Sprintf("\n[queue]\nresolver = %q\nport = %d\nretry = [\"1s\"]\n%s", resolver, mx.Port, extra)
+	})
+	m.service = startServe(t, "--config", m.config)
+	return m
+}
+
+// waitFor polls cond for up to d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// queuedFiles counts the queue's items (envelopes) in the data directory.
+func queuedFiles(t *testing.T, m *mailService) int {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(m.dir, "queue", "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(names)
+}
+
+// TestOutboundEndToEnd: a customer submits with swaks to two addresses
+// of another domain, whose MX is a real Postfix: the known one gets the
+// message (over STARTTLS), the unknown one is refused with 550, and the
+// sender reads the delivery status notification in their INBOX with a
+// real IMAP client (curl); the queue is empty afterwards and the metrics
+// count both outcomes.
+func TestOutboundEndToEnd(t *testing.T) {
+	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}})
+	m := startOutbound(t, mx, "")
+	defer m.stop(t)
+	out := swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.Submission), "--tls", "--auth", "PLAIN",
+		"--auth-user", server.DemoAddress, "--auth-password", m.password, "--from", server.DemoAddress,
+		"--to", "bob@remote.test,nobody@remote.test", "--header", "Subject: to another domain", "--body", "Hello from the demo account.")
+	if !strings.Contains(out, "<~  250 2.0.0") {
+		t.Fatalf("submission failed:\n%s", out)
+	}
+	waitFor(t, 20*time.Second, "the message at the remote MX", func() bool { return len(mx.Messages("bob")) == 1 })
+	got := mx.Messages("bob")[0]
+	for _, want := range []string{"Subject: to another domain", "Hello from the demo account.", "(using TLS"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the message at the MX lacks %q:\n%s", want, got)
+		}
+	}
+	user := server.DemoAddress + ":" + m.password
+	var dsn string
+	waitFor(t, 20*time.Second, "the notification in the sender's INBOX", func() bool {
+		// curl exits 78 until the message is there.
+		out, err := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20", "-u", user,
+			fmt.Sprintf("imaps://127.0.0.1:%d/INBOX;UID=1", m.ports.IMAPS)).Output()
+		dsn = string(out)
+		return err == nil && strings.Contains(dsn, "multipart/report")
+	})
+	for _, want := range []string{"Subject: Undelivered mail returned to sender", "Final-Recipient: rfc822; nobody@remote.test",
+		"Action: failed", "Status: 5.1.1", "Remote-MTA: dns; mx.remote.test", "Diagnostic-Code: smtp; 550 5.1.1", "Subject: to another domain"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("the notification lacks %q:\n%s", want, dsn)
+		}
+	}
+	if strings.Contains(dsn, "rfc822; bob@") {
+		t.Errorf("the notification names the delivered recipient:\n%s", dsn)
+	}
+	waitFor(t, 10*time.Second, "an empty queue", func() bool { return queuedFiles(t, m) == 0 })
+	r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", m.ports.Admin))
+	for _, want := range []string{`mailsetup_outbound_recipients_total{result="delivered"} 1`, `mailsetup_outbound_recipients_total{result="bounced"} 1`,
+		"mailsetup_queue_messages 0", `kind="outbound",proto="smtp",result="bounced"`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestOutboundSurvivesKill: messages are queued for a slow remote MX
+// (a real Postfix that waits before answering DATA); the server is
+// killed with SIGKILL while deliveries are in flight, and started again:
+// every message arrives, at most the ones in flight twice, and the queue
+// empties.
+func TestOutboundSurvivesKill(t *testing.T) {
+	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}, SlowData: true})
+	m := startOutbound(t, mx, "max_per_domain = 2\n")
+	const n = 12
+	for i := range n {
+		if err := submitTo(fmt.Sprintf("127.0.0.1:%d", m.ports.Submission), m.password, fmt.Sprintf("kill-%02d", i), "bob@remote.test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 20*time.Second, "a first delivery", func() bool { return len(mx.Messages("bob")) >= 1 })
+	if err := m.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-m.done
+	before := len(mx.Messages("bob"))
+	if before >= n {
+		t.Fatalf("all %d messages were delivered before the kill; the test did not kill during delivery", n)
+	}
+	left := queuedFiles(t, m)
+	t.Logf("killed with %d of %d delivered, %d queued", before, n, left)
+	if left == 0 {
+		t.Fatal("the queue was empty after the kill")
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	waitFor(t, 60*time.Second, "an empty queue after the restart", func() bool { return queuedFiles(t, m) == 0 })
+	seen := map[string]int{}
+	for _, msg := range mx.Messages("bob") {
+		for i := range n {
+			if strings.Contains(msg, fmt.Sprintf("Subject: crash kill-%02d", i)) {
+				seen[fmt.Sprintf("kill-%02d", i)]++
+			}
+		}
+	}
+	twice := 0
+	for i := range n {
+		k := fmt.Sprintf("kill-%02d", i)
+		switch seen[k] {
+		case 0:
+			t.Errorf("%s was lost", k)
+		case 1:
+		default:
+			twice++
+		}
+	}
+	// At most max_per_domain sessions were in flight at the kill.
+	if twice > 2 {
+		t.Errorf("%d messages delivered twice; at most the 2 in flight may be", twice)
+	}
+	t.Logf("after the restart: %d messages at the MX, %d delivered twice", len(mx.Messages("bob")), twice)
+	if _, err := os.Stat(filepath.Join(m.dir, "queue")); err != nil {
+		t.Fatal(err)
+	}
+}
