@@ -23,6 +23,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/dkim"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
@@ -52,6 +53,7 @@ type Server struct {
 	obs      *observe.Store       // observations; nil without mail
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
+	dkim     *dkim.Keys           // the local domains' DKIM keys; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates

@@ -5,12 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
+	"mailsetup/server/dkim"
 )
 
 // startOutbound starts the real binary whose queue delivers to the
@@ -72,6 +74,20 @@ func TestOutboundEndToEnd(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("the message at the MX lacks %q:\n%s", want, got)
 		}
+	}
+	// Signed with the keys generated at the first start, verified by an
+	// independent verifier (dkimpy).
+	keys, err := dkim.Open(filepath.Join(m.dir, "dkim"), []string{"example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := map[string]string{}
+	for _, r := range keys.Records("example.test") {
+		recs[r.Name] = r.Value
+	}
+	want := []string{"d=example.test s=mailsetup-rsa a=rsa-sha256 pass", "d=example.test s=mailsetup-ed25519 a=ed25519-sha256 pass"}
+	if got := testkit.DKIMVerify(t, []byte(got), recs); !slices.Equal(got, want) {
+		t.Errorf("DKIM at the MX: %q, want %q", got, want)
 	}
 	user := server.DemoAddress + ":" + m.password
 	var dsn string
