@@ -47,6 +47,10 @@ type QueueConfig struct {
 	SmarthostUsername     string `toml:"smarthost_username"`
 	SmarthostPasswordFile string `toml:"smarthost_password_file"`
 	SmarthostCAFile       string `toml:"smarthost_ca_file"`
+	// SendLimitPerHour is each account's sending limit: recipients of
+	// other domains per hour; over it, submission answers 451 4.7.1.
+	// Default 500.
+	SendLimitPerHour int `toml:"send_limit_per_hour"`
 }
 
 func (c *Config) queueDefaults() {
@@ -58,6 +62,7 @@ func (c *Config) queueDefaults() {
 	setDefault(&q.MaxPerDomain, 4)
 	setDefault(&q.ConnectSeconds, 30)
 	setDefault(&q.CommandSeconds, 120)
+	setDefault(&q.SendLimitPerHour, 500)
 	if q.Smarthost != "" && q.SmarthostTLS == "" {
 		q.SmarthostTLS = "starttls"
 	}
@@ -87,6 +92,9 @@ func (c *Config) validateQueue(add func(string, ...any)) {
 	}
 	if q.ConnectSeconds < 1 || q.CommandSeconds < 1 {
 		add("queue.connect_seconds = %d, queue.command_seconds = %d: want positive numbers", q.ConnectSeconds, q.CommandSeconds)
+	}
+	if q.SendLimitPerHour < 1 {
+		add("queue.send_limit_per_hour = %d: want a positive number", q.SendLimitPerHour)
 	}
 	if q.Smarthost == "" {
 		if q.SmarthostUsername != "" || q.SmarthostPasswordFile != "" || q.SmarthostCAFile != "" || q.SmarthostTLS != "" {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -175,4 +176,83 @@ func TestOutboundSurvivesKill(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(m.dir, "queue")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestSendLimitAnswered: over queue.send_limit_per_hour, submission
+// answers swaks 451 4.7.1 with a sentence the customer understands, and
+// the support API (the staff console's data) shows the finding.
+func TestSendLimitAnswered(t *testing.T) {
+	code, entry, stderr := runCLI(t, "", "staff", "token", "helpdesk")
+	if code != 0 {
+		t.Fatalf("staff token: %d %s", code, stderr)
+	}
+	token := regexp.MustCompile(`mst_[A-Za-z0-9_-]{43}`).FindString(stderr)
+	resolver := testkit.DNS(t, "unused.test. 60 IN A 127.0.0.1")
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return config + fmt.Sprintf("\n%s\n[queue]\nresolver = %q\nsend_limit_per_hour = 3\n", entry, resolver)
+	})
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	sub := fmt.Sprintf("127.0.0.1:%d", m.ports.Submission)
+	send := func(to string) string {
+		return swaks(t, sub, "--tls", "--auth", "PLAIN", "--auth-user", server.DemoAddress, "--auth-password", m.password,
+			"--from", server.DemoAddress, "--to", to)
+	}
+	if out := send("a@remote.test,b@remote.test,c@remote.test"); !strings.Contains(out, "<~  250 2.0.0") {
+		t.Fatalf("three recipients within the limit:\n%s", out)
+	}
+	// Mail to the account's own domain does not count.
+	if out := send(server.DemoAddress); !strings.Contains(out, "<~  250 2.0.0") {
+		t.Fatalf("a local recipient over the limit:\n%s", out)
+	}
+	out := send("d@remote.test")
+	if !strings.Contains(out, "451 4.7.1 Sending limit reached: this account may send to 3 recipients per hour") ||
+		!strings.Contains(out, "change your password") {
+		t.Fatalf("the fourth remote recipient:\n%s", out)
+	}
+	r := curl(t, "-H", "Authorization: Bearer "+token, fmt.Sprintf("https://127.0.0.1:%d/api/v1/accounts/demo@example.test/observations", m.ports.HTTPS))
+	if r.status != 200 || !strings.Contains(string(r.body), `"smtp.send-limit"`) || !strings.Contains(string(r.body), `RCPT TO:\u003cd@remote.test\u003e`) {
+		t.Errorf("the support API: %d %s", r.status, r.body)
+	}
+}
+
+// TestSmarthostWithAuth: with queue.smarthost, mail goes through a real
+// Postfix's submission port, over STARTTLS with its certificate verified
+// (queue.smarthost_ca_file) and AUTH PLAIN with the password file's
+// login; a wrong password defers the mail instead of bouncing it.
+func TestSmarthostWithAuth(t *testing.T) {
+	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}, SASLUsers: map[string]string{"relay@remote.test": "relay-secret"}})
+	pwfile := filepath.Join(t.TempDir(), "smarthost.password")
+	if err := os.WriteFile(pwfile, []byte("wrong-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return config + fmt.Sprintf("\n[queue]\nretry = [\"1s\"]\nsmarthost = \"127.0.0.1:%d\"\nsmarthost_username = \"relay@remote.test\"\nsmarthost_password_file = %q\nsmarthost_ca_file = %q\n",
+			mx.SubmissionPort, pwfile, mx.CertFile)
+	})
+	m.service = startServe(t, "--config", m.config)
+	defer func() { m.stop(t) }() // the service is replaced below
+	if err := submitTo(fmt.Sprintf("127.0.0.1:%d", m.ports.Submission), m.password, "smarthost", "bob@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a refused login at the smarthost", func() bool { return strings.Contains(mx.Log(), "authentication failed") })
+	time.Sleep(time.Second)
+	if n := len(mx.Messages("bob")); n != 0 || queuedFiles(t, m) != 1 {
+		t.Fatalf("with a wrong password: %d delivered, %d queued; want 0 and 1", n, queuedFiles(t, m))
+	}
+	// The right password: the next start (the file is read at start) delivers.
+	if err := os.WriteFile(pwfile, []byte("relay-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.stop(t)
+	m.service = startServe(t, "--config", m.config)
+	waitFor(t, 20*time.Second, "the message through the smarthost", func() bool { return len(mx.Messages("bob")) == 1 })
+	log := mx.Log()
+	if !strings.Contains(log, "sasl_method=PLAIN, sasl_username=relay@remote.test") || !strings.Contains(log, "postfix/submission/smtpd") {
+		t.Errorf("the smarthost did not see AUTH PLAIN on its submission port:\n%s", log)
+	}
+	if got := mx.Messages("bob")[0]; !strings.Contains(got, "Subject: crash smarthost") || !strings.Contains(got, "(using TLS") {
+		t.Errorf("the message at the smarthost:\n%s", got)
+	}
+	waitFor(t, 10*time.Second, "an empty queue", func() bool { return queuedFiles(t, m) == 0 })
 }

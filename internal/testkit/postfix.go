@@ -70,7 +70,16 @@ func StartPostfixMX(t testing.TB, o PostfixOptions) *PostfixMX {
 	}
 	run := func(name string, args ...string) {
 		t.Helper()
-		out, err := exec.Command(name, args...).CombinedOutput()
+		// Output to a file: postfix start leaves daemons holding it.
+		logf, err := os.CreateTemp(dir, "run-*.log")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logf.Close()
+		cmd := exec.Command(name, args...)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		err = cmd.Run()
+		out, _ := os.ReadFile(logf.Name())
 		if err != nil {
 			t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 		}
@@ -234,8 +243,17 @@ service auth {
   }
 }
 `, port, dv))
-	out, err := exec.Command("dovecot", "-c", filepath.Join(dv, "dovecot.conf")).CombinedOutput()
+	// The daemon keeps the standard streams it is given: a file, never
+	// a pipe the test would wait on.
+	logf, err := os.Create(filepath.Join(dv, "start.log"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command("dovecot", "-c", filepath.Join(dv, "dovecot.conf"))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Run(); err != nil {
+		out, _ := os.ReadFile(logf.Name())
 		t.Fatalf("dovecot (SASL for the private Postfix): %v\n%s", err, out)
 	}
 }

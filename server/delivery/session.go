@@ -67,7 +67,7 @@ func (a *Agent) send(ctx context.Context, rt route, from string, rcpts []string,
 			lastErr, lastHost = fmt.Errorf("MX %s is not listed in the domain's MTA-STS policy", host), host
 			continue
 		}
-		ips, err := a.opts.Resolver.LookupIP(ctx, host)
+		ips, err := a.lookupIP(ctx, host)
 		if err != nil {
 			lastErr, lastHost = err, host
 			continue
@@ -97,6 +97,28 @@ func (a *Agent) send(ctx context.Context, rt route, from string, rcpts []string,
 	}
 	fail(queue.Pending, lastHost, reason)
 	return out
+}
+
+// lookupIP resolves host through the configured resolver, or the
+// system's when there is none (a smarthost), under ConnectTimeout.
+func (a *Agent) lookupIP(ctx context.Context, host string) ([]net.IP, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+	defer cancel()
+	if a.opts.Resolver != nil {
+		return a.opts.Resolver.LookupIP(ctx, host)
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}, nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.IP
+	}
+	return ips, nil
 }
 
 // replyText is an SMTP reply as a person reads it: "550 5.1.1 text".
@@ -155,7 +177,9 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 	}
 	if rt.auth != nil {
 		if err := c.Auth(rt.auth); err != nil {
-			return nil, fmt.Errorf("AUTH at %s: %w", host, err)
+			// Our credentials are wrong, not the recipients: deferred
+			// (%v, not %w: even a 535 must not bounce the mail).
+			return nil, fmt.Errorf("AUTH at %s refused our login (check queue.smarthost_username and its password file): %v", host, err)
 		}
 	}
 	opts := &smtp.MailOptions{}

@@ -42,8 +42,11 @@ type Options struct {
 	POP3LoginDelaySeconds int
 	// Throttle limits failed logins.
 	Throttle auth.ThrottleOptions
-	Events   events.Sink
-	Logger   *slog.Logger
+	// SendLimitPerHour is each account's sending limit: recipients of
+	// other domains per hour (0: none).
+	SendLimitPerHour int
+	Events           events.Sink
+	Logger           *slog.Logger
 }
 
 // Backend joins accounts, authentication, storage and the queue for the
@@ -66,6 +69,8 @@ type Backend struct {
 	pop3Ending map[string]events.Event
 	// queued is told each new queue item (the delivery agent).
 	queued func(id string)
+	// sendLimit is nil without a limit.
+	sendLimit *SendLimit
 }
 
 // Open opens the accounts, the mail storage and the queue.
@@ -92,6 +97,9 @@ func Open(opts Options) (*Backend, error) {
 	for d, days := range opts.Domains {
 		m.domains[d] = true
 		m.expireDays[d] = days
+	}
+	if opts.SendLimitPerHour > 0 {
+		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
 	th := opts.Throttle
 	th.Logger = opts.Logger.With("component", "auth")
@@ -168,6 +176,9 @@ func (m *Backend) Enqueue(from string, to []string, msg io.Reader) error {
 	}
 	return err
 }
+
+// SendLimit is the accounts' sending limit (nil: none).
+func (m *Backend) SendLimit() *SendLimit { return m.sendLimit }
 
 // OnQueued sets who is told of each new queue item (the delivery
 // agent); call it before the mail listeners start.
