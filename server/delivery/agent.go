@@ -93,11 +93,20 @@ type Options struct {
 	Logger  *slog.Logger
 	// Registry receives the queue's metrics; may be nil.
 	Registry prometheus.Registerer
+	// RootCAs verify the certificates that must be valid (MTA-STS
+	// policy hosts and MX hosts in enforce mode); nil: the system's.
+	RootCAs *x509.CertPool
+	// PolicyPort is where MTA-STS policies are fetched (HTTPS). Default
+	// 443; tests use another.
+	PolicyPort int
 }
 
 func (o *Options) defaults() {
 	if o.Port == 0 {
 		o.Port = 25
+	}
+	if o.PolicyPort == 0 {
+		o.PolicyPort = 443
 	}
 	if o.ConnectTimeout == 0 {
 		o.ConnectTimeout = 30 * time.Second
@@ -146,6 +155,7 @@ type Agent struct {
 	received  map[string]time.Time // every queued item's arrival (metrics)
 	inflight  map[string]bool
 	perDomain map[string]chan struct{}
+	sts       map[string]*stsPolicy // MTA-STS policies by domain
 	wake      chan struct{}
 
 	delivered *prometheus.CounterVec
@@ -163,7 +173,7 @@ func New(opts Options) (*Agent, error) {
 	}
 	a := &Agent{opts: opts, log: opts.Logger, conns: make(chan struct{}, opts.MaxConnections),
 		due: map[string]time.Time{}, received: map[string]time.Time{}, inflight: map[string]bool{},
-		perDomain: map[string]chan struct{}{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		perDomain: map[string]chan struct{}{}, sts: map[string]*stsPolicy{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	a.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_outbound_recipients_total",
 		Help: "Outbound delivery attempts per recipient, by result: delivered, deferred (tried again later), bounced (given up; the sender was notified).",
@@ -246,7 +256,8 @@ func (a *Agent) scan() {
 	for _, it := range items {
 		seen[it.id] = true
 		a.received[it.id] = it.recv
-		if !a.inflight[it.id] {
+		// An earlier time stays (Queued: try now).
+		if t, ok := a.due[it.id]; !a.inflight[it.id] && (!ok || it.next.Before(t)) {
 			a.due[it.id] = it.next
 		}
 	}
@@ -527,6 +538,12 @@ func (a *Agent) route(ctx context.Context, domain string) (route, error) {
 	rt := route{port: a.opts.Port}
 	for _, m := range mxs {
 		rt.hosts = append(rt.hosts, m.Host)
+	}
+	if p := a.stsPolicy(ctx, domain); p != nil && p.mode == "enforce" {
+		rt.requireTLS, rt.allowed = true, p.matches
+		if a.opts.RootCAs != nil {
+			rt.tlsConfig = tlsWithRoots(a.opts.RootCAs)
+		}
 	}
 	return rt, nil
 }

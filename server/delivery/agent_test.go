@@ -2,7 +2,13 @@ package delivery_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -238,5 +244,97 @@ func TestConcurrencyLimits(t *testing.T) {
 	}
 	if most > 2 || most < 2 {
 		t.Errorf("at most %d sessions at once, want 2 (max_per_domain)", most)
+	}
+}
+
+// stsServer serves an MTA-STS policy over HTTPS with a certificate for
+// mta-sts.remote.test, and returns its port and the CA to trust.
+func stsServer(t *testing.T, policy string) (int, *x509.CertPool) {
+	t.Helper()
+	conf, certFile := testkit.TLSFor(t, "mta-sts.remote.test")
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/mta-sts.txt" || r.Host != "mta-sts.remote.test" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, policy)
+	}))
+	srv.TLS = conf
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool.AppendCertsFromPEM(pem)
+	return srv.Listener.Addr().(*net.TCPAddr).Port, pool
+}
+
+// TestMTASTSEnforce: remote.test publishes an MTA-STS policy in enforce
+// mode. Its MX mail.remote.test is a real Postfix whose certificate is
+// for mx.remote.test (another name): the message is deferred, and
+// nothing reaches Postfix in plaintext (no MAIL in its log). When the
+// MX record names mx.remote.test (the certificate's name, trusted), the
+// same message is delivered over verified TLS.
+func TestMTASTSEnforce(t *testing.T) {
+	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}})
+	policyPort, roots := stsServer(t, "version: STSv1\r\nmode: enforce\r\nmx: mail.remote.test\r\nmx: *.remote.test\r\nmax_age: 86400\r\n")
+	pem, err := os.ReadFile(mx.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots.AppendCertsFromPEM(pem)
+	records := []string{
+		"_mta-sts.remote.test. 60 IN TXT \"v=STSv1; id=20261207\"",
+		"mta-sts.remote.test. 60 IN A 127.0.0.1",
+		"mail.remote.test. 60 IN A 127.0.0.1",
+		"mx.remote.test. 60 IN A 127.0.0.1",
+	}
+	q, err := queue.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Enqueue("alice@example.test", []string{"bob@remote.test"}, strings.NewReader("Subject: sts\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := delivery.Options{Port: mx.Port, PolicyPort: policyPort, RootCAs: roots, CommandTimeout: 10 * time.Second, Retry: []time.Duration{time.Hour}}
+	opts.Resolver = &delivery.Resolver{Server: testkit.DNS(t, append(records, "remote.test. 60 IN MX 10 mail.remote.test.")...)}
+	ctx, cancel := context.WithCancel(context.Background())
+	opts.Queue = q
+	a, err := delivery.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.Run(ctx)
+	a.Queued(id)
+	var st queue.State
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; state %+v", what, st)
+			}
+		}
+	}
+	waitFor("the first attempt", func() bool { _, st, _ = q.Get(id); return st.Attempts == 1 })
+	cancel()
+	<-a.Done()
+	r := st.Recipients[0]
+	if r.Outcome != queue.Pending || !strings.Contains(r.Reply, "certificate") {
+		t.Fatalf("with a certificate for another name: %+v, want deferred for the certificate", r)
+	}
+	if log := mx.Log(); strings.Contains(log, " mail=") || len(mx.Messages("bob")) != 0 {
+		t.Fatalf("something reached the MX:\n%s", log)
+	}
+
+	// The MX named as in its certificate: delivered over verified TLS.
+	opts.Resolver = &delivery.Resolver{Server: testkit.DNS(t, append(records, "remote.test. 60 IN MX 10 mx.remote.test.")...)}
+	a = startAgent(t, q, opts)
+	a.Queued(id)
+	waitEmpty(t, q, 20*time.Second)
+	if got := mx.Messages("bob"); len(got) != 1 || !strings.Contains(got[0], "(using TLS") {
+		t.Fatalf("after the MX fix: %q", got)
 	}
 }

@@ -156,9 +156,10 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 	}
 	usedTLS := rt.implicitTLS
 	if !usedTLS {
-		conn, usedTLS, err = a.greetStartTLS(conn, host, tlsConf)
+		plain := conn
+		conn, usedTLS, err = a.greetStartTLS(plain, host, tlsConf)
 		if err != nil {
-			conn.Close()
+			plain.Close()
 			return nil, err
 		}
 		if !usedTLS && rt.requireTLS {
