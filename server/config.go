@@ -577,6 +577,11 @@ func (c *Config) HasDomain(domain string) bool {
 	return false
 }
 
+// QueuePath is the outbound queue's directory of a config.
+func QueuePath(c *Config) string {
+	return filepath.Join(c.Path(c.DataDir), "queue")
+}
+
 // AccountsPath is the account file of a config.
 func AccountsPath(c *Config) string {
 	return filepath.Join(c.Path(c.DataDir), AccountsFile)

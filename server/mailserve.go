@@ -234,7 +234,7 @@ func openMail(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *sl
 	data := cfg.Path(cfg.DataDir)
 	mc := cfg.Mail
 	return mailbackend.Open(mailbackend.Options{
-		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: filepath.Join(data, "queue"),
+		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: QueuePath(cfg),
 		Hostname: cfg.Hostname, Domains: days, MaxMessageBytes: mc.MaxMessageBytes, POP3LoginDelaySeconds: mc.POP3LoginDelaySeconds,
 		Throttle: auth.ThrottleOptions{IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount,
 			NewAddressLimit: mc.LoginFailuresNewAddresses, Window: time.Duration(mc.LoginWindowSeconds) * time.Second},

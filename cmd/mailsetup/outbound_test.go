@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
 	"mailsetup/server/dkim"
+	"mailsetup/server/queue"
 )
 
 // startOutbound starts the real binary whose queue delivers to the
@@ -61,7 +63,12 @@ func queuedFiles(t *testing.T, m *mailService) int {
 // count both outcomes.
 func TestOutboundEndToEnd(t *testing.T) {
 	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}})
-	m := startOutbound(t, mx, "")
+	code, entry, stderr := runCLI(t, "", "staff", "token", "helpdesk")
+	if code != 0 {
+		t.Fatalf("staff token: %d %s", code, stderr)
+	}
+	token := regexp.MustCompile(`mst_[A-Za-z0-9_-]{43}`).FindString(stderr)
+	m := startOutbound(t, mx, entry)
 	defer m.stop(t)
 	out := swaks(t, fmt.Sprintf("127.0.0.1:%d", m.ports.Submission), "--tls", "--auth", "PLAIN",
 		"--auth-user", server.DemoAddress, "--auth-password", m.password, "--from", server.DemoAddress,
@@ -114,6 +121,30 @@ func TestOutboundEndToEnd(t *testing.T) {
 		"mailsetup_queue_messages 0", `kind="outbound",proto="smtp",result="bounced"`} {
 		if !strings.Contains(string(r.body), want) {
 			t.Errorf("metrics lack %s", want)
+		}
+	}
+	// What the staff console shows of the account: its last sent
+	// messages and their fate.
+	r = curl(t, "-H", "Authorization: Bearer "+token, fmt.Sprintf("https://127.0.0.1:%d/api/v1/accounts/demo@example.test/observations", m.ports.HTTPS))
+	var obs struct {
+		Observations struct {
+			Sent []struct {
+				Result, Detail string
+				TLS            bool
+			}
+		}
+	}
+	if err := json.Unmarshal(r.body, &obs); err != nil {
+		t.Fatalf("%v: %s", err, r.body)
+	}
+	var sent []string
+	for _, s := range obs.Observations.Sent {
+		sent = append(sent, fmt.Sprintf("%s %v %s", s.Result, s.TLS, s.Detail))
+	}
+	joined := strings.Join(sent, "\n")
+	for _, want := range []string{"ok true to bob@remote.test: delivered to mx.remote.test", "bounced true to nobody@remote.test: bounced: 550 5.1.1"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("the account's sent messages lack %q:\n%s", want, joined)
 		}
 	}
 }
@@ -255,4 +286,113 @@ func TestSmarthostWithAuth(t *testing.T) {
 		t.Errorf("the message at the smarthost:\n%s", got)
 	}
 	waitFor(t, 10*time.Second, "an empty queue", func() bool { return queuedFiles(t, m) == 0 })
+}
+
+// attempted waits until the queue's only message has been tried n times
+// and returns its id.
+func attempted(t *testing.T, m *mailService, n int) string {
+	t.Helper()
+	q, err := queue.Open(filepath.Join(m.dir, "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id string
+	waitFor(t, 20*time.Second, fmt.Sprintf("attempt %d", n), func() bool {
+		envs, _ := q.List()
+		if len(envs) != 1 {
+			return false
+		}
+		_, st, err := q.Get(envs[0].ID)
+		id = envs[0].ID
+		return err == nil && st.Attempts >= n
+	})
+	return id
+}
+
+// TestQueueCommands runs the README's queue block as written, in a shell
+// with the real binary, on a message the real Postfix MX refuses for now
+// (450): list and show name the reply, bounce returns it to the sender
+// (the notification is read with curl over IMAPS). Then retry sends a
+// message at once instead of in an hour, and remove deletes one.
+func TestQueueCommands(t *testing.T) {
+	mx := testkit.StartPostfixMX(t, testkit.PostfixOptions{Users: []string{"bob"}})
+	mx.Refuse("bob@remote.test", "450 4.2.0 mailbox busy, try later")
+	m := startOutbound(t, mx, "")
+	cfg, _ := os.ReadFile(m.config)
+	if err := os.WriteFile(m.config, []byte(strings.Replace(string(cfg), `retry = ["1s"]`, `retry = ["1h"]`, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m.stop(t)
+	m.service = startServe(t, "--config", m.config)
+	defer func() { m.stop(t) }()
+	sub := fmt.Sprintf("127.0.0.1:%d", m.ports.Submission)
+	if err := submitTo(sub, m.password, "queued", "bob@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	id := attempted(t, m, 1)
+
+	work := t.TempDir()
+	if err := os.Symlink(binary, filepath.Join(work, "mailsetup")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(m.dir, filepath.Join(work, "mailsetup-data")); err != nil {
+		t.Fatal(err)
+	}
+	script := "exec 2>&1\n"
+	cmds := readmeBlock(t, "#### The queue")
+	for i, c := range cmds {
+		script += fmt.Sprintf("echo '@@ %d'\n%s\n", i, c)
+	}
+	cmd := exec.Command("sh", "-e", "-c", script+"echo '@@ end'\n")
+	cmd.Dir = work
+	raw, err := cmd.Output()
+	if err != nil || !strings.HasSuffix(string(raw), "@@ end\n") {
+		t.Fatalf("the README's queue block: %v\n%s", err, raw)
+	}
+	for _, want := range []string{id, "demo@example.test", "1/1", "450 4.2.0 <bob@remote.test>: Recipient address rejected", "to: bob@remote.test: pending (mx.remote.test at ",
+		"attempts: 1", "1 message(s) to be tried now", id + " will be returned to its sender"} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("the block's output lacks %q:\n%s", want, raw)
+		}
+	}
+	waitFor(t, 20*time.Second, "the bounced message out of the queue", func() bool { return queuedFiles(t, m) == 0 })
+	user := server.DemoAddress + ":" + m.password
+	out, err := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20", "-u", user,
+		fmt.Sprintf("imaps://127.0.0.1:%d/INBOX;UID=1", m.ports.IMAPS)).Output()
+	if err != nil || !strings.Contains(string(out), "returned to the sender by the postmaster") || !strings.Contains(string(out), "Final-Recipient: rfc822; bob@remote.test") {
+		t.Fatalf("the notification of the bounce (%v):\n%s", err, out)
+	}
+
+	// retry: delivered now, not in an hour.
+	if err := submitTo(sub, m.password, "retried", "bob@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	attempted(t, m, 1)
+	mx.Refuse("bob@remote.test", "")
+	if code, stdout, stderr := runCLI(t, "", "queue", "retry", "--config", m.config); code != 0 || !strings.Contains(stdout, "1 message(s)") {
+		t.Fatalf("queue retry: %d %s %s", code, stdout, stderr)
+	}
+	waitFor(t, 15*time.Second, "the retried message at the MX", func() bool { return len(mx.Messages("bob")) == 1 })
+
+	// remove: gone, the sender not told.
+	mx.Refuse("bob@remote.test", "450 4.2.0 mailbox busy, try later")
+	if err := submitTo(sub, m.password, "removed", "bob@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	id = attempted(t, m, 1)
+	if code, stdout, stderr := runCLI(t, "", "queue", "remove", id, "--config", m.config); code != 0 || !strings.Contains(stdout, "removed "+id+" from demo@example.test: 1 recipient(s) not delivered") {
+		t.Fatalf("queue remove: %d %s %s", code, stdout, stderr)
+	}
+	if n := queuedFiles(t, m); n != 0 {
+		t.Errorf("%d messages queued after remove", n)
+	}
+	if code, _, stderr := runCLI(t, "", "queue", "show", id, "--config", m.config); code != exitError || !strings.Contains(stderr, "no message "+id) {
+		t.Errorf("show of a removed message: %d %s", code, stderr)
+	}
+	for _, bad := range [][]string{{"queue"}, {"queue", "show"}, {"queue", "list", "x"}, {"queue", "frob"}, {"queue", "bounce", "../etc"}} {
+		code, _, stderr := runCLI(t, "", append(bad, "--config", m.config)...)
+		if code == exitOK || stderr == "" {
+			t.Errorf("%v: exit %d, stderr %q", bad, code, stderr)
+		}
+	}
 }

@@ -226,8 +226,12 @@ func (a *Agent) poke() {
 }
 
 // rescanEvery is how often the queue directory is read again, for what
-// another process (`mailsetup queue retry`) changed.
-const rescanEvery = time.Minute
+// another process changed; kickEvery how often the kick file of
+// `mailsetup queue retry|bounce` is looked at.
+const (
+	rescanEvery = time.Minute
+	kickEvery   = 2 * time.Second
+)
 
 // scan reads the queue directory: every item not in flight is scheduled
 // at its state's next attempt.
@@ -248,7 +252,12 @@ func (a *Agent) scan() {
 			a.log.Error("reading a queued message", "id", e.ID, "err", err)
 			continue
 		}
-		items = append(items, item{e.ID, st.NextAttempt, e.Received})
+		next := st.NextAttempt
+		if a.opts.Queue.Requested(e.ID, queue.RequestRetry) || a.opts.Queue.Requested(e.ID, queue.RequestBounce) {
+			next = time.Time{} // `mailsetup queue retry|bounce`: now
+			a.opts.Queue.Done(e.ID, queue.RequestRetry)
+		}
+		items = append(items, item{e.ID, next, e.Received})
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -277,14 +286,18 @@ func (a *Agent) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	lastScan := time.Now()
+	kicked := a.opts.Queue.Kicked()
 	maxInflight := 2 * a.opts.MaxConnections
 	for {
 		now := time.Now()
-		if now.Sub(lastScan) >= rescanEvery {
+		if k := a.opts.Queue.Kicked(); now.Sub(lastScan) >= rescanEvery || !k.Equal(kicked) {
 			a.scan()
-			lastScan = now
+			lastScan, kicked = now, k
 		}
 		next := lastScan.Add(rescanEvery)
+		if k := now.Add(kickEvery); k.Before(next) {
+			next = k
+		}
 		a.mu.Lock()
 		for id, t := range a.due {
 			if len(a.inflight) >= maxInflight {
@@ -379,8 +392,12 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 			msg = signed
 		}
 	}
+	bounce := q.Requested(id, queue.RequestBounce)
 	byDomain := map[string][]string{}
 	for _, r := range st.Recipients {
+		if bounce {
+			break // nothing is tried: every pending recipient fails below
+		}
 		if r.Outcome == queue.Pending {
 			d := domainOf(r.Address)
 			byDomain[d] = append(byDomain[d], r.Address)
@@ -411,6 +428,9 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 	for i := range st.Recipients {
 		r := &st.Recipients[i]
 		res, ok := results[r.Address]
+		if bounce && r.Outcome == queue.Pending {
+			res, ok = result{outcome: queue.Failed, reply: "returned to the sender by the postmaster (mailsetup queue bounce); last: " + r.Reply}, true
+		}
 		if r.Outcome != queue.Pending || !ok {
 			continue
 		}

@@ -135,6 +135,9 @@ func (q *Queue) Sweep(log *slog.Logger) []string {
 			why = "message without an envelope: its write was interrupted before it was acknowledged, or its removal after delivery"
 		case strings.HasSuffix(name, stateSuffix) && !have[strings.TrimSuffix(name, stateSuffix)+".json"]:
 			why = "delivery state of a message already removed"
+		case strings.HasSuffix(name, "."+RequestRetry) && !have[strings.TrimSuffix(name, "."+RequestRetry)+".json"],
+			strings.HasSuffix(name, "."+RequestBounce) && !have[strings.TrimSuffix(name, "."+RequestBounce)+".json"]:
+			why = "a request for a message already removed"
 		default:
 			continue
 		}
@@ -302,6 +305,8 @@ func (q *Queue) Remove(id string) error {
 	syncDir(q.dir)
 	os.Remove(filepath.Join(q.dir, id+".eml"))
 	os.Remove(filepath.Join(q.dir, id+stateSuffix))
+	os.Remove(filepath.Join(q.dir, id+"."+RequestRetry))
+	os.Remove(filepath.Join(q.dir, id+"."+RequestBounce))
 	return nil
 }
 
@@ -311,4 +316,62 @@ func syncDir(dir string) {
 		_ = d.Sync()
 		d.Close()
 	}
+}
+
+// Requests from `mailsetup queue retry|bounce`, made while serve may be
+// running: a marker file per item (ID.retry, ID.bounce), then the kick
+// file's time is changed, which the delivery agent watches. Markers of
+// items gone are removed by Sweep.
+const (
+	RequestRetry  = "retry"
+	RequestBounce = "bounce"
+	kickFile      = ".kick"
+)
+
+// Request asks the delivery agent to retry an item now, or to give it up
+// and return it to its sender.
+func (q *Queue) Request(id, kind string) error {
+	if err := validID(id); err != nil {
+		return err
+	}
+	if kind != RequestRetry && kind != RequestBounce {
+		return fmt.Errorf("queue: unknown request %q", kind)
+	}
+	if _, err := os.Stat(filepath.Join(q.dir, id+".json")); err != nil {
+		return fmt.Errorf("queue: no message %s", id)
+	}
+	if _, err := writeDurable(filepath.Join(q.dir, id+"."+kind), func(io.Writer) (int64, error) { return 0, nil }); err != nil {
+		return err
+	}
+	return q.Kick()
+}
+
+// Kick tells a running delivery agent to read the queue again.
+func (q *Queue) Kick() error {
+	now := time.Now()
+	p := filepath.Join(q.dir, kickFile)
+	if err := os.Chtimes(p, now, now); err != nil {
+		return os.WriteFile(p, nil, 0o600)
+	}
+	return nil
+}
+
+// Kicked returns when Kick was last called (zero: never).
+func (q *Queue) Kicked() time.Time {
+	fi, err := os.Stat(filepath.Join(q.dir, kickFile))
+	if err != nil {
+		return time.Time{}
+	}
+	return fi.ModTime()
+}
+
+// Requested reports whether a request of kind is pending for an item.
+func (q *Queue) Requested(id, kind string) bool {
+	_, err := os.Stat(filepath.Join(q.dir, id+"."+kind))
+	return err == nil
+}
+
+// Done removes an item's request of kind (after the agent acted on it).
+func (q *Queue) Done(id, kind string) {
+	os.Remove(filepath.Join(q.dir, id+"."+kind))
 }
