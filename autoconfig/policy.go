@@ -162,6 +162,9 @@ type Policy struct {
 	MX []MX
 	// Web is where the autoconfig documents are served.
 	Web Web
+	// Sending, when set, is what the domain publishes about the mail it
+	// sends (DKIM, SPF, DMARC, MTA-STS, TLS-RPT).
+	Sending *Sending
 }
 
 // Incoming returns the access endpoints in the client's preference order:

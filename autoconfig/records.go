@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -11,7 +12,7 @@ import (
 type Record struct {
 	// Name is the owner name, fully qualified with a trailing dot.
 	Name string
-	// Type is "MX", "SRV", "CNAME", "A" or "AAAA".
+	// Type is "MX", "SRV", "CNAME", "A", "AAAA" or "TXT".
 	Type string
 	TTL  uint32
 	// Priority, Weight and Port are SRV fields; Preference is MX's.
@@ -21,6 +22,8 @@ type Record struct {
 	Target string
 	// Addr is the A/AAAA address.
 	Addr netip.Addr
+	// Text are a TXT record's strings (each at most 255 octets).
+	Text []string
 }
 
 // RecordTTL is the TTL of every published record (one hour).
@@ -36,6 +39,12 @@ func (r Record) String() string {
 		return fmt.Sprintf("%s %d %s", head, r.Preference, r.Target)
 	case "CNAME":
 		return fmt.Sprintf("%s %s", head, r.Target)
+	case "TXT":
+		quoted := make([]string, len(r.Text))
+		for i, t := range r.Text {
+			quoted[i] = strconv.Quote(t)
+		}
+		return head + " " + strings.Join(quoted, " ")
 	default:
 		return fmt.Sprintf("%s %s", head, r.Addr)
 	}
@@ -106,7 +115,11 @@ func (p Policy) Records() []Record {
 	if web != "" {
 		out = append(out, Record{Name: "_autodiscover._tcp." + d, Type: "SRV", TTL: RecordTTL, Port: p.Web.Port(), Target: fqdn(web)})
 	}
-	for _, name := range []string{"autoconfig." + d, "autodiscover." + d} {
+	names := []string{"autoconfig." + d, "autodiscover." + d}
+	if p.Sending != nil {
+		names = append(names, "mta-sts."+d) // serves the MTA-STS policy
+	}
+	for _, name := range names {
 		switch {
 		case len(p.Web.Addresses) > 0:
 			for _, a := range p.Web.Addresses {
@@ -123,7 +136,7 @@ func (p Policy) Records() []Record {
 	for _, mx := range p.MX {
 		out = append(out, Record{Name: d, Type: "MX", TTL: RecordTTL, Preference: mx.Preference, Target: fqdn(mx.Host)})
 	}
-	return out
+	return append(out, p.sendingRecords()...)
 }
 
 // WriteZone writes the records of every policy in zone-file syntax, one

@@ -51,6 +51,11 @@ type QueueConfig struct {
 	// other domains per hour; over it, submission answers 451 4.7.1.
 	// Default 500.
 	SendLimitPerHour int `toml:"send_limit_per_hour"`
+	// MTASTSMode is the mode of the MTA-STS policy the local domains
+	// publish (RFC 8461): testing (default), enforce (other servers then
+	// send here only over TLS with a valid certificate for an MX name)
+	// or none.
+	MTASTSMode string `toml:"mta_sts_mode"`
 }
 
 func (c *Config) queueDefaults() {
@@ -63,6 +68,9 @@ func (c *Config) queueDefaults() {
 	setDefault(&q.ConnectSeconds, 30)
 	setDefault(&q.CommandSeconds, 120)
 	setDefault(&q.SendLimitPerHour, 500)
+	if q.MTASTSMode == "" {
+		q.MTASTSMode = "testing"
+	}
 	if q.Smarthost != "" && q.SmarthostTLS == "" {
 		q.SmarthostTLS = "starttls"
 	}
@@ -92,6 +100,9 @@ func (c *Config) validateQueue(add func(string, ...any)) {
 	}
 	if q.ConnectSeconds < 1 || q.CommandSeconds < 1 {
 		add("queue.connect_seconds = %d, queue.command_seconds = %d: want positive numbers", q.ConnectSeconds, q.CommandSeconds)
+	}
+	if !slices.Contains([]string{"testing", "enforce", "none"}, q.MTASTSMode) {
+		add("queue.mta_sts_mode = %q: want testing, enforce or none", q.MTASTSMode)
 	}
 	if q.SendLimitPerHour < 1 {
 		add("queue.send_limit_per_hour = %d: want a positive number", q.SendLimitPerHour)

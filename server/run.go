@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"mailsetup/server/delivery"
-	"mailsetup/server/dkim"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/netlimit"
 )
@@ -255,8 +253,8 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 }
 
 // startDelivery starts the outbound delivery agent on the queue, signing
-// with the local domains' DKIM keys (generated on the first start under
-// data_dir/dkim): it is told of every new item, and stops (its sessions cut off, their
+// with the local domains' DKIM keys (PublishedPolicies opened them): it
+// is told of every new item, and stops (its sessions cut off, their
 // recipients tried again at the next start) when the servers stop.
 func (r *running) startDelivery() error {
 	s := r.s
@@ -264,12 +262,7 @@ func (r *running) startDelivery() error {
 	if err != nil {
 		return err
 	}
-	keys, err := dkim.Open(filepath.Join(s.cfg.Path(s.cfg.DataDir), "dkim"), s.mail.Domains())
-	if err != nil {
-		return err
-	}
-	s.dkim = keys
-	opts.Sign = keys.Sign
+	opts.Sign = s.dkim.Sign
 	opts.Queue = s.mail.Queue()
 	opts.Notify = s.mail.DeliverToSender
 	opts.Account = s.mail.AccountOf

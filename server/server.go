@@ -63,7 +63,11 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
+	policies, keys, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, policies: policies, dkim: keys, byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
 	for _, p := range s.policies {
 		s.byDomain[p.Domain] = p
 	}

@@ -14,7 +14,6 @@ import (
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
-	"mailsetup/server/dkim"
 	"mailsetup/server/queue"
 )
 
@@ -31,6 +30,21 @@ func startOutbound(t *testing.T, mx *testkit.PostfixMX, extra string) *mailServi
 	})
 	m.service = startServe(t, "--config", m.config)
 	return m
+}
+
+// digTXT asks the service's DNS responder for name's TXT record with the
+// real dig and returns its strings joined.
+func digTXT(t *testing.T, m *mailService, name string) string {
+	t.Helper()
+	out, err := exec.Command(testkit.Tool(t, "dig", "dnsutils"), "@127.0.0.1", "-p", fmt.Sprint(m.ports.DNS), "+short", "+time=5", "TXT", name).Output()
+	if err != nil {
+		t.Fatalf("dig TXT %s: %v", name, err)
+	}
+	var b strings.Builder
+	for _, part := range regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(string(out), -1) {
+		b.WriteString(part[1])
+	}
+	return b.String()
 }
 
 // waitFor polls cond for up to d.
@@ -84,14 +98,28 @@ func TestOutboundEndToEnd(t *testing.T) {
 		}
 	}
 	// Signed with the keys generated at the first start, verified by an
-	// independent verifier (dkimpy).
-	keys, err := dkim.Open(filepath.Join(m.dir, "dkim"), []string{"example.test"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// independent verifier (dkimpy) with the keys as the DNS responder
+	// publishes them (dig), the same `mailsetup records` prints.
+	_, zone, stderr := runCLI(t, "", "records", "--config", m.config)
 	recs := map[string]string{}
-	for _, r := range keys.Records("example.test") {
-		recs[r.Name] = r.Value
+	for _, name := range []string{"mailsetup-rsa._domainkey.example.test", "mailsetup-ed25519._domainkey.example.test"} {
+		recs[name] = digTXT(t, m, name)
+		if !strings.Contains(zone, name+". 3600 IN TXT \"v=DKIM1;") {
+			t.Errorf("mailsetup records lacks %s (%s):\n%s", name, stderr, zone)
+		}
+	}
+	for name, want := range map[string]string{"example.test": "v=spf1 mx a:localhost ~all", "_dmarc.example.test": "v=DMARC1; p=none; rua=mailto:postmaster@example.test",
+		"_mta-sts.example.test": "v=STSv1; id=", "_smtp._tls.example.test": "v=TLSRPTv1; rua=mailto:postmaster@example.test"} {
+		if got := digTXT(t, m, name); !strings.HasPrefix(got, want) {
+			t.Errorf("dig TXT %s = %q, want %q", name, got, want)
+		}
+		if !strings.Contains(zone, name+". 3600 IN TXT \""+want) {
+			t.Errorf("mailsetup records lacks %s %q:\n%s", name, want, zone)
+		}
+	}
+	policy := curl(t, "--resolve", fmt.Sprintf("mta-sts.example.test:%d:127.0.0.1", m.ports.HTTPS), fmt.Sprintf("https://mta-sts.example.test:%d/.well-known/mta-sts.txt", m.ports.HTTPS))
+	if policy.status != 200 || !strings.HasPrefix(string(policy.body), "version: STSv1\r\nmode: testing\r\nmx: ") {
+		t.Errorf("the MTA-STS policy: %d %q", policy.status, policy.body)
 	}
 	want := []string{"d=example.test s=mailsetup-rsa a=rsa-sha256 pass", "d=example.test s=mailsetup-ed25519 a=ed25519-sha256 pass"}
 	if got := testkit.DKIMVerify(t, []byte(got), recs); !slices.Equal(got, want) {
@@ -181,7 +209,7 @@ func TestOutboundSurvivesKill(t *testing.T) {
 	defer m.stop(t)
 	waitFor(t, 60*time.Second, "an empty queue after the restart", func() bool { return queuedFiles(t, m) == 0 })
 	seen := map[string]int{}
-	for _, msg := range mx.Messages("bob") {
+	for _, msg := range mx.WaitMessages("bob", n) {
 		for i := range n {
 			if strings.Contains(msg, fmt.Sprintf("Subject: crash kill-%02d", i)) {
 				seen[fmt.Sprintf("kill-%02d", i)]++

@@ -298,6 +298,20 @@ func (p *PostfixMX) Messages(user string) []string {
 	return out
 }
 
+// WaitMessages waits (up to 20 s) until user has at least n messages:
+// Postfix stores a message shortly after its 250, not before.
+func (p *PostfixMX) WaitMessages(user string, n int) []string {
+	p.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := p.Messages(user)
+		if len(got) >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // Log returns Postfix's log.
 func (p *PostfixMX) Log() string {
 	b, _ := os.ReadFile(filepath.Join(p.dir, "log", "postfix.log"))

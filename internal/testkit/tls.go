@@ -10,6 +10,8 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,4 +54,23 @@ func TLSFor(t testing.TB, names ...string) (*tls.Config, string) {
 		t.Fatal(err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}, path
+}
+
+// HTTPS serves h over TLS with a certificate for names (see TLSFor) on
+// loopback until the test ends; it returns the port and a pool that
+// trusts the certificate.
+func HTTPS(t testing.TB, h http.Handler, names ...string) (int, *x509.CertPool) {
+	t.Helper()
+	conf, certFile := TLSFor(t, names...)
+	srv := httptest.NewUnstartedServer(h)
+	srv.TLS = conf
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	return srv.Listener.Addr().(*net.TCPAddr).Port, pool
 }

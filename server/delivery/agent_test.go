@@ -5,9 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -128,7 +126,7 @@ func TestDeliveryToPostfix(t *testing.T) {
 	waitEmpty(t, q, 30*time.Second)
 
 	for _, u := range []string{"bob", "carol", "dave"} {
-		got := mx.Messages(u)
+		got := mx.WaitMessages(u, 1)
 		if len(got) != 1 || !strings.Contains(got[0], "Hello Bob.") {
 			t.Fatalf("%s's mailbox at the MX: %d message(s) %q", u, len(got), got)
 		}
@@ -227,7 +225,7 @@ func TestConcurrencyLimits(t *testing.T) {
 		a.Queued(id)
 	}
 	waitEmpty(t, q, 30*time.Second)
-	if n := len(mx.Messages("bob")); n != 6 {
+	if n := len(mx.WaitMessages("bob", 6)); n != 6 {
 		t.Fatalf("%d messages at the MX, want 6", n)
 	}
 	// Postfix logs each session's connect and disconnect; count how
@@ -251,24 +249,13 @@ func TestConcurrencyLimits(t *testing.T) {
 // mta-sts.remote.test, and returns its port and the CA to trust.
 func stsServer(t *testing.T, policy string) (int, *x509.CertPool) {
 	t.Helper()
-	conf, certFile := testkit.TLSFor(t, "mta-sts.remote.test")
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return testkit.HTTPS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/.well-known/mta-sts.txt" || r.Host != "mta-sts.remote.test" {
 			http.NotFound(w, r)
 			return
 		}
 		io.WriteString(w, policy)
-	}))
-	srv.TLS = conf
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(certFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	return srv.Listener.Addr().(*net.TCPAddr).Port, pool
+	}), "mta-sts.remote.test")
 }
 
 // TestMTASTSEnforce: remote.test publishes an MTA-STS policy in enforce
@@ -334,7 +321,7 @@ func TestMTASTSEnforce(t *testing.T) {
 	a = startAgent(t, q, opts)
 	a.Queued(id)
 	waitEmpty(t, q, 20*time.Second)
-	if got := mx.Messages("bob"); len(got) != 1 || !strings.Contains(got[0], "(using TLS") {
+	if got := mx.WaitMessages("bob", 1); len(got) != 1 || !strings.Contains(got[0], "(using TLS") {
 		t.Fatalf("after the MX fix: %q", got)
 	}
 }

@@ -204,6 +204,7 @@ func domainOf(addr string) string {
 
 // Record is one TXT record to publish.
 type Record struct {
+	Selector string
 	// Name is SELECTOR._domainkey.DOMAIN (no trailing dot).
 	Name string
 	// Value is the record's text ("v=DKIM1; k=rsa; p=..."), which may be
@@ -221,8 +222,8 @@ func (k *Keys) Records(domain string) []Record {
 	}
 	der, _ := x509.MarshalPKIXPublicKey(&dk.rsa.PublicKey)
 	return []Record{
-		{Name: SelectorRSA + "._domainkey." + domain, Value: "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)},
+		{Selector: SelectorRSA, Name: SelectorRSA + "._domainkey." + domain, Value: "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der)},
 		// RFC 8463 §4.2: the raw 32-octet public key, not PKIX.
-		{Name: SelectorEd25519 + "._domainkey." + domain, Value: "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dk.ed.Public().(ed25519.PublicKey))},
+		{Selector: SelectorEd25519, Name: SelectorEd25519 + "._domainkey." + domain, Value: "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(dk.ed.Public().(ed25519.PublicKey))},
 	}
 }
