@@ -23,13 +23,16 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -99,6 +102,9 @@ type Options struct {
 	// PolicyPort is where MTA-STS policies are fetched (HTTPS). Default
 	// 443; tests use another.
 	PolicyPort int
+	// Dial opens the SMTP connections (default: a net.Dialer with
+	// ConnectTimeout); a test counts them with it.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 func (o *Options) defaults() {
@@ -138,6 +144,10 @@ func (o *Options) defaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Dial == nil {
+		d := &net.Dialer{Timeout: o.ConnectTimeout}
+		o.Dial = d.DialContext
+	}
 	if o.Account == nil {
 		o.Account = func(string) string { return "" }
 	}
@@ -150,12 +160,19 @@ type Agent struct {
 
 	conns chan struct{} // one token per open connection
 
-	mu        sync.Mutex
-	due       map[string]time.Time // items waiting, by id: when to try next
+	mu sync.Mutex
+	// Each queued item is in exactly one of: ready (to try now, in
+	// order of arrival), due (to try at a later time), inflight.
+	ready     []string
+	isReady   map[string]bool
+	due       map[string]time.Time
+	earliest  time.Time            // the earliest time in due (zero: none)
 	received  map[string]time.Time // every queued item's arrival (metrics)
 	inflight  map[string]bool
 	perDomain map[string]chan struct{}
 	sts       map[string]*stsPolicy // MTA-STS policies by domain
+	idle      map[string][]*conn    // kept sessions by server (session.go)
+	closed    bool                  // Run has ended: no session is kept
 	wake      chan struct{}
 
 	delivered *prometheus.CounterVec
@@ -172,8 +189,8 @@ func New(opts Options) (*Agent, error) {
 		return nil, errors.New("delivery: neither a resolver nor a smarthost")
 	}
 	a := &Agent{opts: opts, log: opts.Logger, conns: make(chan struct{}, opts.MaxConnections),
-		due: map[string]time.Time{}, received: map[string]time.Time{}, inflight: map[string]bool{},
-		perDomain: map[string]chan struct{}{}, sts: map[string]*stsPolicy{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		due: map[string]time.Time{}, isReady: map[string]bool{}, received: map[string]time.Time{}, inflight: map[string]bool{},
+		perDomain: map[string]chan struct{}{}, sts: map[string]*stsPolicy{}, idle: map[string][]*conn{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	a.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_outbound_recipients_total",
 		Help: "Outbound delivery attempts per recipient, by result: delivered, deferred (tried again later), bounced (given up; the sender was notified).",
@@ -208,14 +225,61 @@ func (a *Agent) oldestAge() float64 {
 // Queued tells the agent of a new item (or one to try now).
 func (a *Agent) Queued(id string) {
 	a.mu.Lock()
-	if !a.inflight[id] {
-		a.due[id] = time.Time{}
-	}
+	a.schedule(id, time.Time{})
 	if _, ok := a.received[id]; !ok {
 		a.received[id] = time.Now()
 	}
 	a.mu.Unlock()
 	a.poke()
+}
+
+// schedule puts an item not in flight in ready (when is not after now)
+// or due; an item already ready stays so, and an earlier time wins.
+// The caller holds mu.
+func (a *Agent) schedule(id string, when time.Time) {
+	if a.inflight[id] || a.isReady[id] {
+		return
+	}
+	if t, ok := a.due[id]; ok && !when.Before(t) {
+		return
+	}
+	if !when.After(time.Now()) {
+		delete(a.due, id)
+		a.isReady[id] = true
+		a.ready = append(a.ready, id)
+		return
+	}
+	a.due[id] = when
+	if a.earliest.IsZero() || when.Before(a.earliest) {
+		a.earliest = when
+	}
+}
+
+// promote moves the due items whose time has come to ready, oldest
+// first, and finds the next earliest. The caller holds mu.
+func (a *Agent) promote(now time.Time) {
+	if a.earliest.IsZero() || now.Before(a.earliest) {
+		return
+	}
+	type item struct {
+		id string
+		t  time.Time
+	}
+	var come []item
+	a.earliest = time.Time{}
+	for id, t := range a.due {
+		if !t.After(now) {
+			come = append(come, item{id, t})
+			delete(a.due, id)
+		} else if a.earliest.IsZero() || t.Before(a.earliest) {
+			a.earliest = t
+		}
+	}
+	slices.SortFunc(come, func(x, y item) int { return cmp.Or(x.t.Compare(y.t), strings.Compare(x.id, y.id)) })
+	for _, it := range come {
+		a.isReady[it.id] = true
+		a.ready = append(a.ready, it.id)
+	}
 }
 
 func (a *Agent) poke() {
@@ -265,10 +329,7 @@ func (a *Agent) scan() {
 	for _, it := range items {
 		seen[it.id] = true
 		a.received[it.id] = it.recv
-		// An earlier time stays (Queued: try now).
-		if t, ok := a.due[it.id]; !a.inflight[it.id] && (!ok || it.next.Before(t)) {
-			a.due[it.id] = it.next
-		}
+		a.schedule(it.id, it.next)
 	}
 	for id := range a.due {
 		if !seen[id] {
@@ -276,6 +337,8 @@ func (a *Agent) scan() {
 			delete(a.received, id)
 		}
 	}
+	// Removed items still in ready are dropped when their turn comes
+	// (attempt finds no envelope).
 }
 
 // Run delivers until ctx ends, then waits for the attempts in flight
@@ -284,6 +347,7 @@ func (a *Agent) Run(ctx context.Context) {
 	defer close(a.done)
 	a.scan()
 	var wg sync.WaitGroup
+	defer a.closeIdle(true)
 	defer wg.Wait()
 	lastScan := time.Now()
 	kicked := a.opts.Queue.Kicked()
@@ -298,18 +362,16 @@ func (a *Agent) Run(ctx context.Context) {
 		if k := now.Add(kickEvery); k.Before(next) {
 			next = k
 		}
+		a.closeIdle(false)
 		a.mu.Lock()
-		for id, t := range a.due {
-			if len(a.inflight) >= maxInflight {
-				break
-			}
-			if t.After(now) {
-				if t.Before(next) {
-					next = t
-				}
-				continue
-			}
-			delete(a.due, id)
+		a.promote(now)
+		if !a.earliest.IsZero() && a.earliest.Before(next) {
+			next = a.earliest
+		}
+		for len(a.inflight) < maxInflight && len(a.ready) > 0 {
+			id := a.ready[0]
+			a.ready = a.ready[1:]
+			delete(a.isReady, id)
 			a.inflight[id] = true
 			wg.Add(1)
 			go func() {
@@ -318,7 +380,7 @@ func (a *Agent) Run(ctx context.Context) {
 				a.mu.Lock()
 				delete(a.inflight, id)
 				if keep {
-					a.due[id] = nextTry
+					a.schedule(id, nextTry)
 				} else {
 					delete(a.received, id)
 				}
@@ -472,18 +534,22 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 			st.Warned = true
 		}
 	}
+	if pending == 0 {
+		// Every recipient is done: the item goes without writing its
+		// state first (a crash before the removal delivers it again,
+		// at least once).
+		if err := q.Remove(id); err == nil {
+			return time.Time{}, false
+		} else {
+			a.log.Error("removing a delivered message from the queue", "id", id, "err", err)
+			st.NextAttempt = now.Add(a.opts.Retry[0])
+		}
+	}
 	if err := q.SetState(id, st); err != nil {
 		a.log.Error("saving a queued message's state; it will be tried again", "id", id, "err", err)
 		return time.Now().Add(a.opts.Retry[0]), true
 	}
-	if pending > 0 {
-		return st.NextAttempt, true
-	}
-	if err := q.Remove(id); err != nil {
-		a.log.Error("removing a delivered message from the queue", "id", id, "err", err)
-		return time.Now().Add(a.opts.Retry[0]), true
-	}
-	return time.Time{}, false
+	return st.NextAttempt, true
 }
 
 // maxMessage bounds what is read of a queue file (the submission limit

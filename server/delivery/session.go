@@ -130,59 +130,120 @@ func replyText(se *smtp.SMTPError) string {
 	return s + " " + strings.ReplaceAll(se.Message, "\n", " ")
 }
 
-// sendHost runs one SMTP session with one address of host. An error means
-// no recipient got a reply of its own (connection, greeting, TLS, MAIL).
+// conn is an open SMTP session, greeted (and in TLS when it could be),
+// ready for a transaction.
+type conn struct {
+	c       *smtp.Client
+	raw     net.Conn // under the client, held to the agent's context
+	key     string   // the pool it returns to
+	usedTLS bool
+	idle    time.Time // when it was put back
+	uses    int
+}
+
+// Sessions are kept open between messages to one server (as Postfix's
+// connection cache does): a session is reused within maxIdle of its last
+// message, for at most maxUses messages, and at most MaxPerDomain are
+// kept per server.
+const (
+	maxIdle = 5 * time.Second
+	maxUses = 100
+)
+
+// sendHost delivers one message to rcpts at one address of host, over a
+// kept session when there is one. An error means no recipient got a
+// reply of its own (connection, greeting, TLS, MAIL).
 func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string, rcpts []string, msg []byte) (map[string]result, error) {
-	// The whole session is bounded: a generous time per command, and
-	// the data's transfer at no less than 10 KB/s.
-	limit := a.opts.CommandTimeout*time.Duration(6+len(rcpts)) + time.Duration(len(msg)/10240)*time.Second
-	sctx, cancel := context.WithTimeout(ctx, limit)
+	key := fmt.Sprintf("%s|%s|%v|%v|%v", addr, host, rt.requireTLS, rt.implicitTLS, rt.auth != nil)
+	if s := a.takeIdle(key); s != nil {
+		res, err, reusable := a.transact(ctx, s, host, from, rcpts, msg)
+		var se *smtp.SMTPError
+		if err == nil || errors.As(err, &se) {
+			a.release(s, reusable && err == nil)
+			return res, err
+		}
+		// The server closed the kept session meanwhile: a new one.
+		s.c.Close()
+	}
+	s, err := a.open(ctx, rt, host, addr)
+	if err != nil {
+		return nil, err
+	}
+	s.key = key
+	res, err, reusable := a.transact(ctx, s, host, from, rcpts, msg)
+	a.release(s, reusable && err == nil)
+	return res, err
+}
+
+// open connects to addr and greets host: STARTTLS when offered (or
+// implicit TLS), EHLO with our name, AUTH for a smarthost. Every step is
+// bounded by the commands' timeout; the connection is held to ctx.
+func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, error) {
+	octx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout+4*a.opts.CommandTimeout)
 	defer cancel()
-	d := net.Dialer{Timeout: a.opts.ConnectTimeout}
-	raw, err := d.DialContext(sctx, "tcp", addr)
+	raw, err := a.opts.Dial(octx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s (%s): %w", host, addr, err)
 	}
-	conn := bound.Conn(sctx, raw)
+	held := bound.Conn(ctx, raw)
+	stop := context.AfterFunc(octx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	var nc net.Conn = held
 	tlsConf := a.tlsConfig(rt, host)
-	var c *smtp.Client
 	if rt.implicitTLS {
-		tc := tls.Client(conn, tlsConf)
-		if err := tc.HandshakeContext(sctx); err != nil {
-			conn.Close()
+		tc := tls.Client(nc, tlsConf)
+		if err := tc.HandshakeContext(octx); err != nil {
+			held.Close()
 			return nil, fmt.Errorf("TLS with %s: %w", host, err)
 		}
-		conn = tc
+		nc = tc
 	}
 	usedTLS := rt.implicitTLS
 	if !usedTLS {
-		plain := conn
-		conn, usedTLS, err = a.greetStartTLS(plain, host, tlsConf)
+		nc, usedTLS, err = a.greetStartTLS(held, host, tlsConf)
 		if err != nil {
-			plain.Close()
+			held.Close()
 			return nil, err
 		}
 		if !usedTLS && rt.requireTLS {
-			conn.Close()
+			held.Close()
 			return nil, fmt.Errorf("%s does not offer STARTTLS, and this destination requires TLS", host)
 		}
 	}
 	// go-smtp reads a greeting first: after our own exchange there is
 	// none on the wire, so it is given one.
-	c = smtp.NewClient(greeted{Conn: conn, r: io.MultiReader(strings.NewReader("220 "+host+"\r\n"), conn)})
+	c := smtp.NewClient(greeted{Conn: nc, r: io.MultiReader(strings.NewReader("220 "+host+"\r\n"), nc)})
 	c.CommandTimeout = a.opts.CommandTimeout
 	c.SubmissionTimeout = a.opts.CommandTimeout * 2
-	defer c.Close()
 	if err := c.Hello(a.opts.Hostname); err != nil {
+		c.Close()
 		return nil, fmt.Errorf("EHLO at %s: %w", host, err)
 	}
 	if rt.auth != nil {
 		if err := c.Auth(rt.auth); err != nil {
+			c.Close()
 			// Our credentials are wrong, not the recipients: deferred
 			// (%v, not %w: even a 535 must not bounce the mail).
 			return nil, fmt.Errorf("AUTH at %s refused our login (check queue.smarthost_username and its password file): %v", host, err)
 		}
 	}
+	return &conn{c: c, raw: raw, usedTLS: usedTLS}, nil
+}
+
+// transact sends one message: MAIL, RCPT for each recipient, DATA. Each
+// command has CommandTimeout (go-smtp sets it on our connection); when
+// the transaction's whole limit passes (a generous time per command, and
+// the data's transfer at no less than 10 KB/s) the read or write in
+// progress is cut. reusable says the session is in a clean state for the
+// next message.
+func (a *Agent) transact(ctx context.Context, s *conn, host, from string, rcpts []string, msg []byte) (out map[string]result, err error, reusable bool) {
+	limit := a.opts.CommandTimeout*time.Duration(4+len(rcpts)) + time.Duration(len(msg)/10240)*time.Second
+	tctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	stop := context.AfterFunc(tctx, func() { _ = s.raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	c := s.c
+	s.uses++
 	opts := &smtp.MailOptions{}
 	if max, ok := c.MaxMessageSize(); ok && max > 0 {
 		opts.Size = int64(len(msg))
@@ -194,32 +255,32 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 		opts.UTF8 = true
 	}
 	if err := c.Mail(from, opts); err != nil {
-		return nil, err
+		return nil, err, false
 	}
-	out := make(map[string]result, len(rcpts))
+	out = make(map[string]result, len(rcpts))
 	var accepted []string
 	for _, r := range rcpts {
 		if err := c.Rcpt(r, nil); err != nil {
 			var se *smtp.SMTPError
 			if !errors.As(err, &se) {
-				return nil, fmt.Errorf("RCPT at %s: %w", host, err)
+				return nil, fmt.Errorf("RCPT at %s: %w", host, err), false
 			}
 			o := queue.Pending
 			if se.Code >= 500 {
 				o = queue.Failed
 			}
-			out[r] = result{outcome: o, host: host, reply: replyText(se), tls: usedTLS}
+			out[r] = result{outcome: o, host: host, reply: replyText(se), tls: s.usedTLS}
 			continue
 		}
 		accepted = append(accepted, r)
 	}
 	if len(accepted) == 0 {
-		_ = c.Quit()
-		return out, nil
+		_ = c.Reset()
+		return out, nil, false
 	}
 	setAll := func(o queue.Outcome, reply string) {
 		for _, r := range accepted {
-			out[r] = result{outcome: o, host: host, reply: reply, tls: usedTLS}
+			out[r] = result{outcome: o, host: host, reply: reply, tls: s.usedTLS}
 		}
 	}
 	w, err := c.Data()
@@ -229,8 +290,10 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 			resp, err = w.CloseWithResponse()
 			if err == nil {
 				setAll(queue.Delivered, "250 "+resp.StatusText)
-				_ = c.Quit()
-				return out, nil
+				// A session that refused a recipient is not kept: the
+				// next try gets a fresh one (a server's new settings
+				// reach new sessions).
+				return out, nil, len(accepted) == len(rcpts)
 			}
 		}
 	}
@@ -246,7 +309,71 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 		// better than never (RFC 5321 §6.1).
 		setAll(queue.Pending, fmt.Sprintf("connection to %s lost during DATA: %v", host, err))
 	}
-	return out, nil
+	return out, nil, false
+}
+
+// takeIdle returns a kept session of key, or nil.
+func (a *Agent) takeIdle(key string) *conn {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	list := a.idle[key]
+	for len(list) > 0 {
+		s := list[len(list)-1]
+		list = list[:len(list)-1]
+		if time.Since(s.idle) < maxIdle {
+			a.idle[key] = list
+			return s
+		}
+		go s.c.Close() // too old: the server may be closing it too
+	}
+	delete(a.idle, key)
+	return nil
+}
+
+// release keeps a session for the next message, or ends it.
+func (a *Agent) release(s *conn, reusable bool) {
+	if reusable && s.uses < maxUses {
+		a.mu.Lock()
+		if !a.closed && len(a.idle[s.key]) < a.opts.MaxPerDomain {
+			s.idle = time.Now()
+			a.idle[s.key] = append(a.idle[s.key], s)
+			a.mu.Unlock()
+			return
+		}
+		a.mu.Unlock()
+	}
+	_ = s.c.Quit() // bounded by CommandTimeout
+	s.c.Close()
+}
+
+// closeIdle ends the kept sessions idle for maxIdle (all of them when
+// all is set: at shutdown).
+func (a *Agent) closeIdle(all bool) {
+	a.mu.Lock()
+	var old []*conn
+	for key, list := range a.idle {
+		keep := list[:0]
+		for _, s := range list {
+			if all || time.Since(s.idle) >= maxIdle {
+				old = append(old, s)
+			} else {
+				keep = append(keep, s)
+			}
+		}
+		if len(keep) == 0 {
+			delete(a.idle, key)
+		} else {
+			a.idle[key] = keep
+		}
+	}
+	if all {
+		a.closed = true
+	}
+	a.mu.Unlock()
+	for _, s := range old {
+		_ = s.c.Quit()
+		s.c.Close()
+	}
 }
 
 // tlsConfig is the TLS configuration for host: verified when the route
