@@ -37,10 +37,9 @@ func cmdQueue(args []string, stdout io.Writer) error {
 	c.flags(fs)
 	pos, err := parseArgs(fs, args)
 	verb := oneOf(pos, queueActions...)
-	cmd := strings.TrimSpace("queue " + verb)
 	switch {
 	case err != nil:
-		return commandError(cmd, err)
+		return commandError("queue", err) // one help for every action
 	case len(pos) == 0:
 		return usageError{"queue", "want an action: " + strings.Join(queueActions, ", ")}
 	case verb == "":
