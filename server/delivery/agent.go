@@ -514,8 +514,6 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 			ev.Detail = fmt.Sprintf("to %s: bounced: %s", r.Address, r.Reply)
 			a.delivered.WithLabelValues("bounced").Inc()
 		default:
-			pending++
-			delayed = append(delayed, *r)
 			ev.Result = events.ResultDeferred
 			ev.Detail = fmt.Sprintf("to %s: deferred: %s", r.Address, r.Reply)
 			a.delivered.WithLabelValues("deferred").Inc()
@@ -525,6 +523,14 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 	}
 	if len(failed) > 0 {
 		a.notify(env, failed, false)
+	}
+	// Counted over every recipient, not only those tried now: the item
+	// stays while any is pending.
+	for _, r := range st.Recipients {
+		if r.Outcome == queue.Pending {
+			pending++
+			delayed = append(delayed, r)
+		}
 	}
 	if pending > 0 {
 		wait := a.opts.Retry[min(st.Attempts, len(a.opts.Retry))-1]
