@@ -59,7 +59,7 @@ func TestPACCDocument(t *testing.T) {
 	var uaHost bool
 	for _, r := range p.Records() {
 		if r.Type == "TXT" && r.Name == "_ua-auto-config.example.com." {
-			txt = append(txt, r.Text)
+			txt = append(txt, strings.Join(r.Text, ""))
 		}
 		uaHost = uaHost || r.Name == "ua-auto-config.example.com."
 	}

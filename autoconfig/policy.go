@@ -166,6 +166,9 @@ type Policy struct {
 	// published beside the current one during a rollover (set by the
 	// server on a reload, for PACCTTL); empty in a config.
 	PACCRetired []string
+	// Sending, when set, is what the domain publishes about the mail it
+	// sends (DKIM, SPF, DMARC, MTA-STS, TLS-RPT).
+	Sending *Sending
 }
 
 // Incoming returns the access endpoints in the client's preference order:

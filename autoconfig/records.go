@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -21,9 +22,8 @@ type Record struct {
 	Target string
 	// Addr is the A/AAAA address.
 	Addr netip.Addr
-	// Text is a TXT record's text (one string; split into 255-byte
-	// character-strings on the wire).
-	Text string
+	// Text are a TXT record's strings (each at most 255 octets).
+	Text []string
 }
 
 // RecordTTL is the TTL of every published record (one hour).
@@ -40,7 +40,11 @@ func (r Record) String() string {
 	case "CNAME":
 		return fmt.Sprintf("%s %s", head, r.Target)
 	case "TXT":
-		return fmt.Sprintf("%s %q", head, r.Text)
+		quoted := make([]string, len(r.Text))
+		for i, t := range r.Text {
+			quoted[i] = strconv.Quote(t)
+		}
+		return head + " " + strings.Join(quoted, " ")
 	default:
 		return fmt.Sprintf("%s %s", head, r.Addr)
 	}
@@ -58,7 +62,7 @@ func (r Record) Data() string {
 	case "CNAME":
 		return strings.ToLower(r.Target)
 	case "TXT":
-		return r.Text
+		return strings.Join(r.Text, "")
 	}
 	return r.Addr.String()
 }
@@ -134,6 +138,9 @@ func (p Policy) Records() []Record {
 	if paccErr == nil {
 		names = append(names, PACCHostLabel+"."+d)
 	}
+	if p.Sending != nil {
+		names = append(names, "mta-sts."+d) // serves the MTA-STS policy
+	}
 	for _, name := range names {
 		switch {
 		case len(p.Web.Addresses) > 0:
@@ -152,13 +159,13 @@ func (p Policy) Records() []Record {
 		// PACC's trust anchor: the digest of the exact bytes served and,
 		// during a rollover, the earlier ones (draft-ietf-mailmaint-pacc).
 		for _, digest := range append([]string{PACCDigest(doc)}, p.PACCRetired...) {
-			out = append(out, Record{Name: PACCTXTLabel + "." + d, Type: "TXT", TTL: PACCTTL, Text: PACCText(digest)})
+			out = append(out, Record{Name: PACCTXTLabel + "." + d, Type: "TXT", TTL: PACCTTL, Text: []string{PACCText(digest)}})
 		}
 	}
 	for _, mx := range p.MX {
 		out = append(out, Record{Name: d, Type: "MX", TTL: RecordTTL, Preference: mx.Preference, Target: fqdn(mx.Host)})
 	}
-	return out
+	return append(out, p.sendingRecords()...)
 }
 
 // WriteZone writes the records of every policy in zone-file syntax, one

@@ -14,6 +14,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
+	"mailsetup/internal/bound"
 )
 
 // Defaults for Options.
@@ -388,7 +389,7 @@ func (r *runner) dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	return bound(ctx, c), nil
+	return bound.Conn(ctx, c), nil
 }
 
 // dialAddr dials host:port over TCP, through Options.Resolve when set.

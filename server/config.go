@@ -38,6 +38,7 @@ type Config struct {
 	Observations   ObservationsConfig `toml:"observations"`
 	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
+	Queue          QueueConfig        `toml:"queue"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string
@@ -323,6 +324,7 @@ func (c *Config) applyDefaults() {
 	setDefault(&l.MaxHeaderBytes, 16<<10)
 	c.staffDefaults()
 	c.acmeDefaults()
+	c.queueDefaults()
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
@@ -453,6 +455,7 @@ func (c *Config) Validate() error {
 	c.validateStaff(add)
 	c.validateObserve(add)
 	c.validateACME(add)
+	c.validateQueue(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}
@@ -576,6 +579,11 @@ func (c *Config) HasDomain(domain string) bool {
 		}
 	}
 	return false
+}
+
+// QueuePath is the outbound queue's directory of a config.
+func QueuePath(c *Config) string {
+	return filepath.Join(c.Path(c.DataDir), "queue")
 }
 
 // AccountsPath is the account file of a config.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestPACCRollover(t *testing.T) {
 		var out []string
 		for _, r := range l.Policies()[0].Records() {
 			if r.Type == "TXT" {
-				out = append(out, autoconfig.ParsePACCText(r.Text))
+				out = append(out, autoconfig.ParsePACCText(strings.Join(r.Text, "")))
 			}
 		}
 		return out

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"mailsetup/server/delivery"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/netlimit"
 )
@@ -248,6 +249,10 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 	r.stopObs = stopObs
 	r.obsDone = s.runObservations(octx)
 	r.stopSweep = s.startMaintenance(ctx)
+	if err := r.startDelivery(); err != nil {
+		unlock()
+		return nil, err
+	}
 	mls, mclosers, err := s.startMail(&r.wg, r.serveErrs)
 	r.listeners = append(r.listeners, mls...)
 	r.closers = append(r.closers, mclosers...)
@@ -256,6 +261,42 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 		return nil, err
 	}
 	return unlock, nil
+}
+
+// startDelivery starts the outbound delivery agent on the queue, signing
+// with the local domains' DKIM keys (PublishedPolicies opened them): it
+// is told of every new item, and stops (its sessions cut off, their
+// recipients tried again at the next start) when the servers stop.
+func (r *running) startDelivery() error {
+	s := r.s
+	opts, err := s.cfg.deliveryOptions()
+	if err != nil {
+		return err
+	}
+	opts.Sign = s.dkim.Sign
+	opts.Queue = s.mail.Queue()
+	opts.Notify = s.mail.DeliverToSender
+	opts.Account = s.mail.AccountOf
+	opts.Events = s.bus
+	opts.Logger = s.log.With("component", "delivery")
+	opts.Registry = s.registry
+	agent, err := delivery.New(opts)
+	if err != nil {
+		return err
+	}
+	s.mail.OnQueued(agent.Queued)
+	dctx, stop := context.WithCancel(context.Background())
+	go agent.Run(dctx)
+	r.closers = append(r.closers, func(ctx context.Context) error {
+		stop()
+		select {
+		case <-agent.Done():
+			return nil
+		case <-ctx.Done():
+			return errors.New("the delivery agent did not stop in time")
+		}
+	})
+	return nil
 }
 
 // shutdown stops the maintenance, gives the servers ShutdownGrace to

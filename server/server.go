@@ -25,6 +25,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/acmecert"
+	"mailsetup/server/dkim"
 	"mailsetup/server/events"
 	"mailsetup/server/listenfd"
 	"mailsetup/server/mailbackend"
@@ -69,6 +70,7 @@ type Server struct {
 	// stopAccepting is closed by Upgrade: the listeners accept no more.
 	stopAccepting chan struct{}
 	stopOnce      sync.Once
+	dkim          *dkim.Keys // the local domains' DKIM keys; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -78,9 +80,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
+	policies, keys, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, dkim: keys, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
 	s.live.now = time.Now
-	s.live.replace(cfg.Policies())
+	s.live.replace(policies)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.LogDropped != nil {
 		s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -276,7 +276,10 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	// Domain policies apply at once while the domains stay the same:
 	// the documents, the DNS records and PACC's digest (whose earlier
 	// value stays published for one TTL) change together.
-	policies := cfg.Policies()
+	policies, _, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	domainsApplied := sameDomains(s.live.cur.Load().list, policies)
 	if domainsApplied {
 		old := s.live.cur.Load().list

@@ -24,10 +24,12 @@ const usage = `usage:
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
+  mailsetup queue list|show ID|retry [ID]|remove ID|bounce ID
+                                                    the outbound queue (--help)
   mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify]
                                                     take mailboxes over from the old server with
                                                     their POP3 UIDLs; --verify compares (--help)
-The user commands take --config FILE and --data DIR too. Flags may come
+The user and queue commands take --config FILE and --data DIR too. Flags may come
 anywhere after the command's name, before, between or after its
 arguments; "--" ends them. DIR defaults to ./mailsetup-data.
 "mailsetup COMMAND --help" explains one command.
@@ -195,6 +197,7 @@ copy of the program's lines there.
 
 	"probe":  probeHelp,
 	"expire": expireHelp,
+	"queue":  queueHelp,
 	"import": importHelp,
 }
 

@@ -10,6 +10,7 @@
 //	mailsetup user add|passwd|list|remove|alias|unalias|quota [--config FILE] [--data DIR] [ADDRESS ...]
 //	mailsetup probe EMAIL [flags]
 //	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
+//	mailsetup queue list|show ID|retry [ID]|remove ID|bounce ID [--config FILE] [--data DIR]
 //	mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify] [flags]
 //	mailsetup staff hash|token NAME
 //
@@ -114,6 +115,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdCheckConfig(args[1:], stdout)
 	case "user":
 		return cmdUser(args[1:], stdin, stdout, stderr)
+	case "queue":
+		return cmdQueue(args[1:], stdout)
 	case "expire":
 		return cmdExpire(ctx, args[1:], stdout)
 	case "import":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -49,12 +50,17 @@ func digTXT(t *testing.T, dnsAddr, name string) []string {
 	if err != nil {
 		t.Fatalf("dig TXT %s: %v", name, err)
 	}
+	// dig prints a record a line, each of its character-strings quoted.
 	var txt []string
 	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l != "" {
-			// dig prints each character-string quoted; one string here.
-			txt = append(txt, strings.ReplaceAll(strings.Trim(l, `"`), `" "`, ""))
+		if l == "" {
+			continue
 		}
+		var b strings.Builder
+		for _, part := range regexp.MustCompile(`"((?:[^"\\]|\\.)*)"`).FindAllStringSubmatch(l, -1) {
+			b.WriteString(part[1])
+		}
+		txt = append(txt, b.String())
 	}
 	slices.Sort(txt)
 	return txt

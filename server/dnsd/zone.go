@@ -120,7 +120,7 @@ func toRR(r autoconfig.Record) dns.RR {
 	case "CNAME":
 		return &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(r.Target)}
 	case "TXT":
-		return &dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: splitTXT(r.Text)}
+		return &dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: r.Text}
 	case "A":
 		if !r.Addr.Is4() && !r.Addr.Is4In6() {
 			return nil
@@ -133,18 +133,6 @@ func toRR(r autoconfig.Record) dns.RR {
 		return &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: addrIP(r.Addr)}
 	}
 	return nil
-}
-
-// splitTXT splits a TXT record's text into character-strings of at
-// most 255 bytes (RFC 1035 §3.3.14); readers join them without a
-// separator.
-func splitTXT(s string) []string {
-	var out []string
-	for len(s) > 255 {
-		out = append(out, s[:255])
-		s = s[255:]
-	}
-	return append(out, s)
 }
 
 func addrIP(a netip.Addr) net.IP { return net.IP(a.AsSlice()) }

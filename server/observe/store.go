@@ -217,6 +217,17 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 		}
 	case events.ClientID:
 		return s.nameClient(e, sec)
+	case events.Outbound:
+		key := accountKey(e.Account)
+		if key == "" {
+			return false
+		}
+		a = s.touch(key, sec)
+		a.Sent = append(a.Sent, sentItem{Sec: sec, Result: token(e.Result), Detail: strings.Clone(fit(e.Detail, maxText)), TLS: e.TLS})
+		if len(a.Sent) > maxSent {
+			a.Sent = slices.Delete(a.Sent, 0, len(a.Sent)-maxSent)
+		}
+		a.oldest = min(a.oldest, day)
 	default:
 		return false
 	}

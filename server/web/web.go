@@ -161,6 +161,7 @@ func New(opts Options) (*App, error) {
 	e.GET(v2Path+"/v1.0/:email", a.autodiscoverV2)
 	e.GET("/apple/mail.mobileconfig", a.appleProfile)
 	e.GET(autoconfig.PACCPath, a.pacc)
+	e.GET("/.well-known/mta-sts.txt", a.mtaSTS)
 	a.console.Routes(e)
 	return a, nil
 }
@@ -327,6 +328,22 @@ func (a *App) thunderbird(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
 	return a.docs.Load().thunderbird.serve(c, mozilla.ContentType, p, address)
+}
+
+// mtaSTS serves the MTA-STS policy (RFC 8461 §3.3) of the domain whose
+// mta-sts.<domain> name the request was sent to.
+func (a *App) mtaSTS(c echo.Context) error {
+	host := hostOnly(c.Request().Host)
+	domain, ok := strings.CutPrefix(host, "mta-sts.")
+	if !ok {
+		return request.TextError(c, http.StatusNotFound, "the MTA-STS policy is served at https://mta-sts.<domain>/.well-known/mta-sts.txt, not at %s", host)
+	}
+	p, ok := a.policies.Policy(domain)
+	if !ok || p.Sending == nil {
+		return request.TextError(c, http.StatusNotFound, "no MTA-STS policy for %s here", domain)
+	}
+	c.Response().Header().Set("Cache-Control", "max-age=3600")
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(p.MTASTSPolicy()))
 }
 
 // autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
