@@ -93,11 +93,12 @@ func (a *Pages) Routes(e *echo.Echo) {
 	e.GET("/settings/:address", a.settingsJSON)
 }
 
-// pageHeaders are set on every self-help page: no script, no external
-// anything, no framing.
+// pageHeaders are set on every self-help page: nothing external, no
+// framing, and only our own script (the optional copy buttons,
+// templates.ScriptPath).
 func pageHeaders(c echo.Context, cache string) {
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", cache)
@@ -194,11 +195,19 @@ func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpDomainP
 		p := a.startPage(value, r.msg)
 		return templates.HelpDomainPage{}, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 	}
-	s := helpSettings(r.policy, r.address.String())
+	s := helpSettings(r.policy, r.address.String(), c.QueryParam("incoming"))
 	page := templates.HelpDomainPage{Frame: templates.Frame{Title: fmt.Sprintf(title, s.Address)}, HelpAddress: templates.HelpAddress{Settings: s}}
 	for _, cl := range templates.HelpClients {
 		cl.URL = s.HelpURL + "/" + cl.ID
 		page.Clients = append(page.Clients, cl)
+	}
+	if q := c.QueryParam("incoming"); (q == "imap" || q == "pop3") && strings.EqualFold(q, s.In.Protocol) {
+		// The customer said which protocol they use: the links keep it.
+		q = "?incoming=" + q
+		for i := range page.Clients {
+			page.Clients[i].URL += q
+		}
+		page.Settings.HelpURL += q
 	}
 	return page, r.policy, true, nil
 }
@@ -236,6 +245,11 @@ func (a *Pages) helpClient(c echo.Context) error {
 		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
 	}
 	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
+	if id == "android" {
+		// Android's apps cannot remove POP3 mail after N days: the card
+		// shows what the page's steps use.
+		page.Settings.In = page.Settings.Phone
+	}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
 			page.Client = cl
@@ -267,7 +281,10 @@ func firstTLS(list []autoconfig.Endpoint) (autoconfig.Endpoint, bool) {
 }
 
 // helpSettings turns the policy into the pages' view of one address.
-func helpSettings(p autoconfig.Policy, address string) templates.HelpSettings {
+// incoming, "imap" or "pop3" when the customer said which one they use
+// (?incoming=), picks In when the domain offers it; else In is the
+// policy's preferred protocol.
+func helpSettings(p autoconfig.Policy, address, incoming string) templates.HelpSettings {
 	esc := url.PathEscape(address)
 	s := templates.HelpSettings{
 		Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
@@ -288,13 +305,17 @@ func helpSettings(p autoconfig.Policy, address string) templates.HelpSettings {
 	for _, e := range p.Submission {
 		s.Outgoing = append(s.Outgoing, helpServer(e))
 	}
+	use := p.Prefer
 	if in, ok := p.Preferred(); ok {
 		s.In = helpServer(in)
+	}
+	if e := p.Endpoints(autoconfig.Protocol(incoming)); len(e) > 0 && (incoming == "imap" || incoming == "pop3") {
+		use, s.In = autoconfig.Protocol(incoming), helpServer(e[0])
 	}
 	if len(p.Submission) > 0 {
 		s.Out = helpServer(p.Submission[0])
 	}
-	if e, ok := firstTLS(p.Endpoints(p.Prefer)); ok {
+	if e, ok := firstTLS(p.Endpoints(use)); ok {
 		s.InTLS = helpServer(e)
 	} else {
 		s.InTLS = s.In

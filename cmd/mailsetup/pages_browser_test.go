@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/chromedp"
+
+	"mailsetup/server"
+)
+
+// widths are the two screens every page is tried at: a desktop and a
+// phone.
+var widths = []struct {
+	name string
+	w, h int64
+}{{"desktop", 1280, 900}, {"phone", 390, 844}}
+
+// screenshot keeps a full-page picture of what the browser shows as a
+// test artifact (go test -artifacts keeps them; they are never
+// committed).
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(t.ArtifactDir(), name+".png"), png, 0o644); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestSettingsCardsInBrowser opens the overview and each mail program's
+// page at desktop and phone width in headless Chromium against the real
+// binary: the settings to use come first, one card per kind with the
+// recommended server, port, security and username; the copy buttons the
+// optional script adds work under the pages' CSP (the clipboard holds
+// the value); the other ports wait behind "other ports, if these are
+// blocked", where the server names line up with their rows; and a POP3
+// user gets the POP3 card with "leave a copy + remove after 7 days" and
+// that step in the main instructions.
+func TestSettingsCardsInBrowser(t *testing.T) {
+	m := startMail(t)
+	defer m.stop(t)
+	ctx := newBrowser(t)
+	base := m.urls["https"]
+	if base == "" {
+		t.Fatalf("no https listener printed:\n%s", m.stdout)
+	}
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: name}, Setting: browser.PermissionSettingGranted, Origin: base}); err != nil {
+			t.Fatalf("permission %s: %v", name, err)
+		}
+	}
+	eval := func(js string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		if err != nil {
+			t.Fatalf("%s: %v", js, err)
+		}
+		return s
+	}
+	card := func(id string) string {
+		return eval(`[...document.querySelectorAll('#` + id + ` dl > div')].map(d => d.querySelector('dt').textContent + "=" + [...d.querySelector('dd').childNodes].filter(n => !n.classList?.contains('copy-button')).map(n => n.textContent).join("")).join("\n")`)
+	}
+	user := server.DemoAddress
+	wantIMAP := fmt.Sprintf("Server=localhost\nPort=%d\nSecurity=SSL/TLS\nUsername=%s\nPassword=your mail password", m.ports.IMAPS, user)
+	wantPOP := fmt.Sprintf("Server=localhost\nPort=%d\nSecurity=SSL/TLS\nUsername=%s\nPassword=your mail password\nLeave a copy on the server=Yes, and remove it after 7 days", m.ports.POP3S, user)
+	wantOut := fmt.Sprintf("Server=localhost\nPort=%d\nSecurity=SSL/TLS\nUsername=%s\nRequires authentication=Yes, same username and password", m.ports.Submissions, user)
+
+	for _, size := range widths {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
+			t.Fatal(err)
+		}
+		for _, pg := range []struct{ name, path, in string }{
+			{"overview", "", wantIMAP},
+			{"thunderbird", "/thunderbird", wantIMAP},
+			{"outlook", "/outlook", wantIMAP},
+			{"apple", "/apple", wantIMAP},
+			{"android", "/android", wantIMAP},
+			{"other", "/other", wantIMAP},
+			{"thunderbird-pop3", "/thunderbird?incoming=pop3", wantPOP},
+			{"outlook-pop3", "/outlook?incoming=pop3", wantPOP},
+			{"android-pop3", "/android?incoming=pop3", wantIMAP}, // Android: IMAP, as its steps say
+		} {
+			name := size.name + "-" + pg.name
+			if err := chromedp.Do(ctx,
+				chromedp.Navigate(base+"/help/"+user+pg.path),
+				chromedp.WaitVisible(chromedp.CSS("#card-in")),
+				// The script's buttons: one per copyable value.
+				chromedp.WaitVisible(chromedp.CSS("#card-out .copy-button")),
+			); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			checkPhonePage(t, ctx, name)
+			if got := card("card-in"); got != pg.in {
+				t.Errorf("%s: incoming card\n%s\nwant\n%s", name, got, pg.in)
+			}
+			if got := card("card-out"); got != wantOut {
+				t.Errorf("%s: outgoing card\n%s\nwant\n%s", name, got, wantOut)
+			}
+			// The cards come before everything else the page explains,
+			// in large type.
+			if got := eval(`document.querySelector('main h2').id`); got != "use-h" && pg.name == "overview" {
+				t.Errorf("%s: the first heading is %q, not the settings to use", name, got)
+			}
+			if got := eval(`getComputedStyle(document.querySelector('#card-in dd .copy').parentElement).fontSize`); got != "21.6px" {
+				t.Errorf("%s: the server name's type is %s, want 21.6px (1.35rem)", name, got)
+			}
+			if got := eval(`String(document.querySelectorAll('.copy').length === document.querySelectorAll('.copy-button').length)`); got != "true" {
+				t.Errorf("%s: not one copy button per value", name)
+			}
+			// The alternates are closed until asked for.
+			if got := eval(`String(document.getElementById('other-ports').open) + " " + document.querySelector('#other-ports summary').textContent`); got != "false Other ports, if these are blocked" {
+				t.Errorf("%s: other ports: %q", name, got)
+			}
+			if strings.HasSuffix(pg.name, "pop3") && pg.in == wantPOP {
+				if n := eval(`String(document.querySelectorAll('main > ol #pop-main').length)`); n != "1" {
+					t.Errorf("%s: the POP3 leave-a-copy step is not in the main steps", name)
+				}
+			}
+			screenshot(t, ctx, name)
+		}
+
+		// The copy button puts the value on the clipboard.
+		if err := chromedp.Do(ctx,
+			chromedp.Navigate(base+"/help/"+user),
+			chromedp.WaitVisible(chromedp.CSS("#card-in .copy-button")),
+			chromedp.Click(chromedp.CSS(`#card-in div:nth-child(4) .copy-button`)),
+		); err != nil {
+			t.Fatal(err)
+		}
+		clip, err := chromedp.Run(ctx, chromedp.Evaluate[string](`navigator.clipboard.readText()`, chromedp.EvalAwaitPromise))
+		if err != nil || clip != user {
+			t.Errorf("%s: the username's copy button copied %q (%v)", size.name, clip, err)
+		}
+		if got := eval(`document.querySelector('#card-in div:nth-child(4) .copy-button').textContent`); got != "Copied" {
+			t.Errorf("%s: the copy button says %q after copying", size.name, got)
+		}
+
+		// Other ports: every server, its name in line with its row.
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#other-ports summary")), chromedp.WaitVisible(chromedp.CSS("#other-ports table"))); err != nil {
+			t.Fatal(err)
+		}
+		rows := eval(`[...document.querySelectorAll('#other-ports tbody')[0].rows].map(r => [...r.cells].map(c => c.textContent).join(" ")).join("\n")`)
+		for _, p := range []int{m.ports.IMAPS, m.ports.IMAP, m.ports.POP3S, m.ports.POP3, m.ports.Submissions, m.ports.Submission} {
+			if !strings.Contains(rows, fmt.Sprintf("localhost %d", p)) {
+				t.Errorf("%s: port %d is not among the other ports:\n%s", size.name, p, rows)
+			}
+		}
+		misaligned := eval(`[...document.querySelectorAll('#other-ports tbody')[0].rows].filter(r => {
+			const tops = [...r.cells].map(c => c.firstChild.nodeType === 3 ? (() => { const g = document.createRange(); g.selectNodeContents(c); return g.getBoundingClientRect().top })() : c.firstElementChild.getBoundingClientRect().top);
+			return Math.max(...tops) - Math.min(...tops) > 2;
+		}).map(r => r.textContent).join("; ")`)
+		if misaligned != "" {
+			t.Errorf("%s: server names out of line with their rows: %s", size.name, misaligned)
+		}
+		screenshot(t, ctx, size.name+"-other-ports")
+	}
+}
