@@ -16,9 +16,14 @@ import (
 // Each has a template help_<id>.html.
 var HelpClients = []HelpClient{
 	{ID: "thunderbird", Name: "Thunderbird (Windows, Mac, Linux)"},
-	{ID: "outlook", Name: "Outlook (new and classic)"},
+	{ID: "outlook", Name: "Outlook for Windows (new and classic)"},
+	{ID: "windowsmail", Name: "Windows Mail (now the new Outlook)", NoPOPExpiry: "The new Outlook"},
+	{ID: "outlookmac", Name: "Outlook for Mac", NoPOPExpiry: "Outlook for Mac"},
+	{ID: "outlookmobile", Name: "Outlook on iPhone and Android", NoPOPExpiry: "The Outlook app"},
 	{ID: "apple", Name: "Apple Mail, iPhone and iPad"},
-	{ID: "android", Name: "Android (Gmail app, Thunderbird for Android, K-9 Mail)"},
+	{ID: "samsung", Name: "Samsung Email (most Android phones)", NoPOPExpiry: "Samsung Email"},
+	{ID: "android", Name: "Android (Gmail app, Thunderbird for Android, K-9 Mail)", NoPOPExpiry: "Android's mail apps"},
+	{ID: "emclient", Name: "eM Client"},
 	{ID: "other", Name: "Any other mail program"},
 }
 
@@ -26,6 +31,10 @@ var HelpClients = []HelpClient{
 type HelpClient struct {
 	ID   string
 	Name string
+	// NoPOPExpiry, for a client that cannot remove POP3 mail from the
+	// server after N days, names it in a sentence's subject; its page
+	// recommends IMAP instead.
+	NoPOPExpiry string
 	// URL is the client's instruction page for the current address.
 	URL string
 }
@@ -56,6 +65,9 @@ type HelpPOP struct {
 	// "delete after DeleteAfterDays days".
 	LeaveOnServer   bool
 	DeleteAfterDays int
+	// ExpireDays: the server removes mail this many days after its
+	// first download by itself (0: never).
+	ExpireDays int
 }
 
 // HelpSettings is the correct settings of one address.
@@ -83,6 +95,10 @@ type HelpSettings struct {
 	// server (they cannot remove POP3 mail after N days), else In.
 	Phone HelpServer
 	POP   HelpPOP
+	// NoPOPExpiry, on the page of a client that cannot remove POP3 mail
+	// after N days, names it (HelpClient.NoPOPExpiry); the rules then
+	// say what to do instead.
+	NoPOPExpiry string
 	// HelpURL is the overview page, CheckURL the settings check,
 	// ProfileURL the Apple profile, JSONURL the settings as JSON (all
 	// relative to this site); ThunderbirdURL the published autoconfig
@@ -188,6 +204,9 @@ type HelpClientPage struct {
 	Frame
 	HelpAddress
 	Client HelpClient
+	// Dialogs are the client's settings dialogs drawn with this
+	// address's values; HelpClient fills them.
+	Dialogs []HelpDialog
 }
 
 // HelpCheckPage is the settings check (help_check.html); its form
@@ -210,11 +229,22 @@ func (s *Set) HelpDomain(w io.Writer, p HelpDomainPage) error {
 	return s.render(w, "help_domain.html", &p)
 }
 
-// HelpClient renders p.Client's step-by-step instructions.
+// HelpClient renders p.Client's step-by-step instructions, with the
+// pictures of its dialogs. On the page of a client that cannot remove
+// POP3 mail after N days, the settings to use are IMAP's where the
+// domain offers it.
 func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
-	if !slices.ContainsFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID }) {
+	i := slices.IndexFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID })
+	if i < 0 {
 		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
 	}
+	if n := HelpClients[i].NoPOPExpiry; n != "" && p.Settings.POP.Offered {
+		p.Settings.NoPOPExpiry = n
+		if p.Settings.IMAP != nil {
+			p.Settings.In = *p.Settings.IMAP
+		}
+	}
+	p.Dialogs = Dialogs(p.Client.ID, p.Settings)
 	return s.render(w, "help_"+p.Client.ID+".html", &p)
 }
 

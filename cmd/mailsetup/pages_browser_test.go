@@ -36,6 +36,45 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
+// checkPictures checks a client page's drawn dialogs: at least one,
+// drawn within the page's width with its text laid out, the username
+// and outgoing authentication marked (and POP3's leave-a-copy when pop),
+// and a text equivalent naming each field with its value.
+func checkPictures(t *testing.T, ctx context.Context, page string, pop bool) {
+	t.Helper()
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+		const out = [];
+		const figs = document.querySelectorAll('figure.dialog');
+		if (figs.length === 0) return ["no picture of the dialog"];
+		for (const f of figs) {
+			const svg = f.querySelector('svg'), r = svg.getBoundingClientRect();
+			if (r.width < 200 || r.right > window.innerWidth) out.push(f.id + ": drawn " + r.width + " px wide, right edge " + r.right);
+			for (const tx of svg.querySelectorAll('text')) if (tx.getComputedTextLength() === 0 && tx.textContent) out.push(f.id + ": text not laid out: " + tx.textContent);
+			const name = document.getElementById(svg.getAttribute('aria-labelledby'));
+			if (!name || !name.textContent.includes(':')) out.push(f.id + ": no text equivalent");
+		}
+		out.push("marked: " + [...document.querySelectorAll('figure.dialog .dlg-m')].map(e => e.textContent).join("|"));
+		out.push("title: " + [...document.querySelectorAll('figure.dialog svg title')].map(e => e.textContent).join("|"));
+		return out;
+	})()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	marks, title := strings.ToLower(got[len(got)-2]), got[len(got)-1]
+	for _, p := range got[:len(got)-2] {
+		t.Errorf("%s: %s", page, p)
+	}
+	if !(strings.Contains(marks, "username") || strings.Contains(marks, "user name")) || !(strings.Contains(marks, "authentication") || strings.Contains(marks, "sign-in") || strings.Contains(marks, "smtp") || strings.Contains(marks, "password")) {
+		t.Errorf("%s: the username and outgoing authentication are not both marked: %s", page, marks)
+	}
+	if !strings.Contains(title, server.DemoAddress+" (marked)") {
+		t.Errorf("%s: the text equivalent lacks the marked username: %s", page, title)
+	}
+	if pop && !strings.Contains(marks, "7 days") {
+		t.Errorf("%s: POP3's remove after 7 days is not marked: %s", page, marks)
+	}
+}
+
 // TestSettingsCardsInBrowser opens the overview and each mail program's
 // page at desktop and phone width in headless Chromium against the real
 // binary: the settings to use come first, one card per kind with the
@@ -86,6 +125,13 @@ func TestSettingsCardsInBrowser(t *testing.T) {
 			{"apple", "/apple", wantIMAP},
 			{"android", "/android", wantIMAP},
 			{"other", "/other", wantIMAP},
+			{"windowsmail", "/windowsmail", wantIMAP},
+			{"outlookmac", "/outlookmac", wantIMAP},
+			{"outlookmobile", "/outlookmobile", wantIMAP},
+			{"samsung", "/samsung", wantIMAP},
+			{"emclient", "/emclient", wantIMAP},
+			{"samsung-pop3", "/samsung?incoming=pop3", wantIMAP}, // cannot remove POP3 mail after N days
+			{"emclient-pop3", "/emclient?incoming=pop3", wantPOP},
 			{"thunderbird-pop3", "/thunderbird?incoming=pop3", wantPOP},
 			{"outlook-pop3", "/outlook?incoming=pop3", wantPOP},
 			{"android-pop3", "/android?incoming=pop3", wantIMAP}, // Android: IMAP, as its steps say
@@ -125,6 +171,9 @@ func TestSettingsCardsInBrowser(t *testing.T) {
 				if n := eval(`String(document.querySelectorAll('main > ol #pop-main').length)`); n != "1" {
 					t.Errorf("%s: the POP3 leave-a-copy step is not in the main steps", name)
 				}
+			}
+			if pg.name != "overview" {
+				checkPictures(t, ctx, name, pg.in == wantPOP)
 			}
 			screenshot(t, ctx, name)
 		}

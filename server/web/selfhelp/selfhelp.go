@@ -223,11 +223,16 @@ func (a *Pages) helpDomain(c echo.Context) error {
 
 // helpClientTitles are the first headings of the client pages.
 var helpClientTitles = map[string]string{
-	"thunderbird": "Thunderbird: set up %s",
-	"outlook":     "Outlook: set up %s",
-	"apple":       "Apple Mail, iPhone and iPad: set up %s",
-	"android":     "Android: set up %s",
-	"other":       "Any mail program: settings for %s",
+	"thunderbird":   "Thunderbird: set up %s",
+	"outlook":       "Outlook for Windows: set up %s",
+	"windowsmail":   "Windows Mail (now the new Outlook): set up %s",
+	"outlookmac":    "Outlook for Mac: set up %s",
+	"outlookmobile": "Outlook on iPhone and Android: set up %s",
+	"samsung":       "Samsung Email: set up %s",
+	"emclient":      "eM Client: set up %s",
+	"apple":         "Apple Mail, iPhone and iPad: set up %s",
+	"android":       "Android: set up %s",
+	"other":         "Any mail program: settings for %s",
 }
 
 // helpClient is one client's step-by-step instructions.
@@ -245,11 +250,6 @@ func (a *Pages) helpClient(c echo.Context) error {
 		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
 	}
 	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
-	if id == "android" {
-		// Android's apps cannot remove POP3 mail after N days: the card
-		// shows what the page's steps use.
-		page.Settings.In = page.Settings.Phone
-	}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
 			page.Client = cl
@@ -289,7 +289,7 @@ func helpSettings(p autoconfig.Policy, address, incoming string) templates.HelpS
 	s := templates.HelpSettings{
 		Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
 		Prefer:         strings.ToUpper(string(p.Prefer)),
-		POP:            templates.HelpPOP{Offered: len(p.POP3) > 0, LeaveOnServer: p.POP.LeaveOnServer, DeleteAfterDays: p.POP.DeleteAfterDays},
+		POP:            templates.HelpPOP{Offered: len(p.POP3) > 0, LeaveOnServer: p.POP.LeaveOnServer, DeleteAfterDays: p.POP.DeleteAfterDays, ExpireDays: p.POP.ExpireDays},
 		HelpURL:        "/help/" + esc,
 		CheckURL:       "/check/" + esc,
 		JSONURL:        "/settings/" + esc,

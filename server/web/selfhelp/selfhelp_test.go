@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestSelfHelpGolden(t *testing.T) {
 		{"pop-first", "jane.doe+list@pop-first.test"},
 		{"pop-only", "kim@pop-only.test"},
 	} {
-		for _, page := range []string{"", "/thunderbird", "/outlook", "/apple", "/android", "/other"} {
+		for _, page := range []string{"", "/thunderbird", "/outlook", "/windowsmail", "/outlookmac", "/outlookmobile", "/apple", "/samsung", "/android", "/emclient", "/other"} {
 			name := c.name + strings.ReplaceAll(page, "/", "-")
 			t.Run(name, func(t *testing.T) {
 				w := webtest.Do(app, "GET", "/help/"+url.PathEscape(c.address)+page, nil)
@@ -123,10 +124,20 @@ func TestSelfHelpPagesCarryThePolicy(t *testing.T) {
 		{"john@example.com", []string{"imap.example.com", "993", "smtp.example.com", "465", "SSL/TLS", "delete after 7 days"}},
 		{"jane@pop-first.test", []string{"mail.pop-first.test", "995", "587", "STARTTLS", "delete after 2 days"}},
 	} {
-		for _, page := range []string{"thunderbird", "outlook", "apple", "android", "other"} {
+		for _, cl := range templates.HelpClients {
+			page := cl.ID
 			w := webtest.Do(app, "GET", "/help/"+c.address+"/"+page, nil)
 			body := w.Body.String()
-			for _, want := range append(c.want, c.address, "full email address", "requires authentication", "same username") {
+			want := slices.Clone(c.want)
+			if cl.NoPOPExpiry != "" {
+				// It cannot remove POP3 mail after N days: the rules say
+				// to use IMAP instead, and the picture shows IMAP.
+				want = append(want[:len(want)-1], "Use IMAP, not POP3", "cannot remove POP3 mail")
+			}
+			if w.Code != 200 || !strings.Contains(body, `<figure class="dialog"`) {
+				t.Errorf("%s %s: %d, no picture of the dialog", c.address, page, w.Code)
+			}
+			for _, want := range append(want, c.address, "full email address", "requires authentication", "same username") {
 				if !strings.Contains(body, want) {
 					t.Errorf("%s %s: no %q", c.address, page, want)
 				}
