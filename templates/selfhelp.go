@@ -135,11 +135,39 @@ type HelpFieldError struct {
 	Message string
 }
 
+// HelpWrongField is a field of the re-filled check form whose value is
+// wrong, with the right value.
+type HelpWrongField struct {
+	Field, Right string
+}
+
+// HelpFieldState is what the form shows at one field: an error in
+// what was typed, or the right value when the value is wrong.
+type HelpFieldState struct {
+	Name, Error, Right string
+}
+
+// HelpCheckStep is one step of a running check, as the page shows it
+// while the result streams in.
+type HelpCheckStep struct {
+	Text string
+	// State is "ok", "problem" or "unfinished".
+	State string
+}
+
 // HelpCheck is the check form and, after a check, its result.
 type HelpCheck struct {
 	Form HelpCheckForm
 	// FieldErrors are the form's invalid fields, in form order.
 	FieldErrors []HelpFieldError
+	// Wrong are the fields whose values the check found wrong.
+	Wrong []HelpWrongField
+	// Streamed: the page showed the check's steps as they finished
+	// (HelpCheckStart, HelpCheckStep); Steps counts them, Took is how
+	// long the check took, in words.
+	Streamed bool
+	Steps    int
+	Took     string
 	// PasswordAvailable: the server can check passwords (it runs the
 	// mail server).
 	PasswordAvailable bool
@@ -172,6 +200,17 @@ func (c *HelpCheck) FieldError(name string) string {
 		}
 	}
 	return ""
+}
+
+// Field returns what the form shows at the field name.
+func (c *HelpCheck) Field(name string) HelpFieldState {
+	st := HelpFieldState{Name: name, Error: c.FieldError(name)}
+	for _, w := range c.Wrong {
+		if w.Field == name {
+			st.Right = w.Right
+		}
+	}
+	return st
 }
 
 // HelpStartPage is the start page (index.html): the address form.
@@ -252,4 +291,25 @@ func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
 // p.Check.Done.
 func (s *Set) HelpCheck(w io.Writer, p HelpCheckPage) error {
 	return s.render(w, "help_check.html", &p)
+}
+
+// The check page streamed: HelpCheckStart writes the page up to the
+// list of steps, HelpCheckStep one finished step, HelpCheckFinish the
+// rest (the result above the re-filled form). Together they are
+// HelpCheck's page with the steps listed above the result.
+
+// HelpCheckStart writes the streamed check page up to its list of steps.
+func (s *Set) HelpCheckStart(w io.Writer, p HelpCheckPage) error {
+	return s.render(w, "help-check-start", &p)
+}
+
+// HelpCheckStep writes one finished step of a streamed check.
+func (s *Set) HelpCheckStep(w io.Writer, st HelpCheckStep) error {
+	return s.t.ExecuteTemplate(w, "help-check-step", st)
+}
+
+// HelpCheckFinish writes the rest of a streamed check page.
+func (s *Set) HelpCheckFinish(w io.Writer, p HelpCheckPage) error {
+	p.Check.Streamed = true
+	return s.render(w, "help-check-finish", &p)
 }

@@ -7,10 +7,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
 
+	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
 
@@ -212,5 +214,92 @@ func TestSettingsCardsInBrowser(t *testing.T) {
 			t.Errorf("%s: server names out of line with their rows: %s", size.name, misaligned)
 		}
 		screenshot(t, ctx, size.name+"-other-ports")
+	}
+}
+
+// withSlowIMAP adds to the demo domain an IMAP server that accepts and
+// never greets, so that a check takes seconds (its connect step waits
+// out its time limit) while the other steps finish at once.
+func withSlowIMAP(t *testing.T, _ *mailService, config string) string {
+	t.Helper()
+	return config + fmt.Sprintf("\n  [[domain.imap]]\n  host = \"127.0.0.1\"\n  port = %d\n  security = \"tls\"\n", testkit.Tarpit(t))
+}
+
+// TestCheckResultInBrowser posts the check with the incident's
+// mistakes in Chromium at desktop and phone width against the real
+// binary: the page shows the finished steps while the check still runs
+// (the browser is still loading the page, the result not there yet),
+// then the problems first, each with its severity in an icon and in
+// words, and the wrong fields of the re-filled form marked with the
+// right value beside them; the right ones are not marked.
+func TestCheckResultInBrowser(t *testing.T) {
+	m := startMailWith(t, withSlowIMAP)
+	defer m.stop(t)
+	ctx := newBrowser(t)
+	base := m.urls["https"]
+	user := server.DemoAddress
+	for _, size := range widths {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h),
+			chromedp.Navigate(base+"/check/"+user), chromedp.WaitVisible(chromedp.CSS("#in_user"))); err != nil {
+			t.Fatal(err)
+		}
+		var acts []chromedp.Action[chromedp.Void]
+		for id, v := range map[string]string{"in_proto": "imap", "in_host": "localhost", "in_port": fmt.Sprint(m.ports.IMAPS), "in_security": "starttls",
+			"in_user": "demo", "out_host": "localhost", "out_port": fmt.Sprint(m.ports.Submission), "out_security": "starttls", "out_auth": "no"} {
+			acts = append(acts, chromedp.SetValue(chromedp.CSS("#"+id), v))
+		}
+		acts = append(acts, chromedp.Evaluate[chromedp.Void](`window.oldPage = true`), chromedp.Click(chromedp.CSS(`button[type=submit]`)))
+		if err := chromedp.Do(ctx, acts...); err != nil {
+			t.Fatal(err)
+		}
+		// While the page loads: steps shown, the result not yet.
+		streamed, deadline := "", time.Now().Add(20*time.Second)
+		for time.Now().Before(deadline) {
+			s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(window.oldPage ? "old" : document.readyState) + " " + document.querySelectorAll('#progress li.step').length + " " + !!document.getElementById('result')`))
+			if err == nil && strings.HasPrefix(s, "loading ") && !strings.HasPrefix(s, "loading 0 ") && strings.HasSuffix(s, " false") {
+				streamed = s
+			}
+			if err == nil && strings.HasPrefix(s, "complete ") {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if streamed == "" {
+			t.Errorf("%s: never saw finished steps while the check ran", size.name)
+		}
+		if err := chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS("#result"))); err != nil {
+			t.Fatal(err)
+		}
+		name := size.name + "-check"
+		checkPhonePage(t, ctx, name)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`(() => {
+			const out = [];
+			const steps = [...document.querySelectorAll('#progress li.step')];
+			out.push("steps " + steps.length + " unfinished " + steps.filter(s => s.classList.contains('unfinished')).length);
+			out.push("done " + (document.getElementById('progress-done')?.textContent || ""));
+			const order = ['problems', 'right'].map(id => document.getElementById(id));
+			const form = document.querySelector('form');
+			out.push("order " + (order[0] && order[1] && (order[0].compareDocumentPosition(order[1]) & 4) && (order[1].compareDocumentPosition(form) & 4) ? "ok" : "wrong"));
+			for (const li of document.querySelectorAll('#problems li.finding')) out.push("problem " + li.dataset.id + " " + li.querySelector('.sev-icon').textContent + " " + li.querySelector('.sev').textContent);
+			for (const el of document.querySelectorAll('form .wrong')) out.push("wrong " + el.id + ": " + document.getElementById(el.id + '-right').textContent.trim());
+			return out;
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Join(got, "\n")
+		for _, want := range []string{"unfinished 1", "order ok",
+			"problem username.not-full-address ✖ Must fix", "problem smtp.auth-disabled ✖ Must fix",
+			"wrong in_security: ✖ Wrong. Right: SSL/TLS", "wrong in_user: ✖ Wrong. Right: " + user, "wrong out_auth: ✖ Wrong. Right: Yes, ticked"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s: no %q in\n%s", name, want, text)
+			}
+		}
+		for _, right := range []string{"in_host", "in_port", "out_host", "out_port", "out_security"} {
+			if strings.Contains(text, "wrong "+right+":") {
+				t.Errorf("%s: the right field %s is marked wrong\n%s", name, right, text)
+			}
+		}
+		screenshot(t, ctx, name)
 	}
 }

@@ -326,7 +326,7 @@ func (b *helpBrowser) check(address string, form url.Values) *httptest.ResponseR
 // findingIDs returns the ids of the problems on a result page.
 func helpProblemIDs(body string) []string {
 	var ids []string
-	for _, m := range regexp.MustCompile(`<li class="finding" data-id="([^"]+)"`).FindAllStringSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`<li class="finding sev-[a-z]+" data-id="([^"]+)"`).FindAllStringSubmatch(body, -1) {
 		ids = append(ids, m[1])
 	}
 	return ids
