@@ -246,6 +246,16 @@ type HelpClientPage struct {
 	// Dialogs are the client's settings dialogs drawn with this
 	// address's values; HelpClient fills them.
 	Dialogs []HelpDialog
+	// ProfileQR, on the Apple page when the site's address is known,
+	// is the profile's link as a QR code.
+	ProfileQR *HelpQR
+}
+
+// HelpQR is a link drawn as a QR code: Path is an SVG path of the dark
+// modules in a Size x Size grid (the quiet zone included).
+type HelpQR struct {
+	URL, Path string
+	Size      int
 }
 
 // HelpCheckPage is the settings check (help_check.html); its form

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	imagepng "image/png"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +14,10 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	qrreader "github.com/makiuchi-d/gozxing/qrcode"
 
+	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
 )
@@ -301,5 +307,57 @@ func TestCheckResultInBrowser(t *testing.T) {
 			}
 		}
 		screenshot(t, ctx, name)
+	}
+}
+
+// TestProfileQRInBrowser: the Apple page, in Chromium at desktop and
+// phone width against the real binary, shows a QR code drawn by the
+// server; a picture of it as the browser draws it decodes (gozxing) to
+// the absolute link of the address's profile, which serves the
+// profile.
+func TestProfileQRInBrowser(t *testing.T) {
+	m := startMail(t)
+	defer m.stop(t)
+	ctx := newBrowser(t)
+	base := m.urls["https"]
+	want := fmt.Sprintf("https://localhost:%d/apple/mail.mobileconfig?email=%s", m.ports.HTTPS, url.QueryEscape(server.DemoAddress))
+	for _, size := range widths {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h),
+			chromedp.Navigate(base+"/help/"+server.DemoAddress+"/apple"), chromedp.WaitVisible(chromedp.CSS("#profile-qr svg"))); err != nil {
+			t.Fatal(err)
+		}
+		checkPhonePage(t, ctx, size.name+"-apple-qr")
+		png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("#profile-qr svg")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(t.ArtifactDir(), size.name+"-profile-qr.png"), png, 0o644); err != nil {
+			t.Error(err)
+		}
+		img, err := imagepng.Decode(bytes.NewReader(png))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := qrreader.NewQRCodeReader().Decode(bmp, nil)
+		if err != nil {
+			t.Fatalf("%s: the QR code does not decode: %v", size.name, err)
+		}
+		if res.GetText() != want {
+			t.Errorf("%s: the QR code says %q, want %q", size.name, res.GetText(), want)
+		}
+		alt, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('profile-qr-t').textContent`))
+		if err != nil || !strings.Contains(alt, want) {
+			t.Errorf("%s: the QR code's text equivalent %q (%v)", size.name, alt, err)
+		}
+	}
+	// The link serves the profile (over the loopback address the
+	// binary printed: localhost names the same listener).
+	served := curl(t, strings.Replace(want, fmt.Sprintf("https://localhost:%d", m.ports.HTTPS), base, 1))
+	if _, _, err := mobileconfig.Content(served.body); served.status != 200 || err != nil {
+		t.Errorf("the QR code's link: %d, %v", served.status, err)
 	}
 }

@@ -242,7 +242,7 @@ func (a *Pages) helpClient(c echo.Context) error {
 	if !known {
 		title = "Mail settings for %s"
 	}
-	d, _, ok, err := a.helpPageFor(c, title)
+	d, pol, ok, err := a.helpPageFor(c, title)
 	if !ok {
 		return err
 	}
@@ -250,6 +250,9 @@ func (a *Pages) helpClient(c echo.Context) error {
 		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
 	}
 	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
+	if id == "apple" && pol.Web.BaseURL != "" {
+		page.ProfileQR = profileQR(pol.Web.BaseURL + d.Settings.ProfileURL)
+	}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
 			page.Client = cl
