@@ -38,7 +38,12 @@ type Config struct {
 	Observations   ObservationsConfig `toml:"observations"`
 	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
+	Branding       BrandingConfig     `toml:"branding"`
 
+	// logo and logoType are [branding]'s logo file, read when the config
+	// is checked.
+	logo     []byte
+	logoType string
 	// dir is the directory relative paths are resolved against.
 	dir string
 	// policyOnly: loaded by LoadPolicyConfig (listeners not required).
@@ -451,6 +456,7 @@ func (c *Config) Validate() error {
 
 	c.validateStaff(add)
 	c.validateObserve(add)
+	c.validateBranding(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

@@ -39,12 +39,6 @@ type HelpClient struct {
 	URL string
 }
 
-// HelpProvider is one served domain, named on the start page.
-type HelpProvider struct {
-	Domain      string
-	DisplayName string
-}
-
 // HelpServer is one server in the words of the settings dialogs.
 type HelpServer struct {
 	// Protocol is "IMAP", "POP3" or "SMTP".
@@ -216,8 +210,6 @@ func (c *HelpCheck) Field(name string) HelpFieldState {
 // HelpStartPage is the start page (index.html): the address form.
 type HelpStartPage struct {
 	Frame
-	// Providers are the served domains.
-	Providers []HelpProvider
 	// Address is the address as typed, to re-fill the form.
 	Address string
 	// Error is what is wrong with the address.

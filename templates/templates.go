@@ -74,6 +74,8 @@ func Stylesheet() []byte { return stylesheet }
 // Set is the parsed pages.
 type Set struct {
 	t *template.Template
+	// Brand, when set before the pages are served, brands every page.
+	Brand *Brand
 }
 
 // Parse parses every embedded page.

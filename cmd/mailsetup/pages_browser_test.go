@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/color"
 	imagepng "image/png"
 	"net/url"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"mailsetup/autoconfig/mobileconfig"
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
+	"mailsetup/templates"
 )
 
 // widths are the two screens every page is tried at: a desktop and a
@@ -359,5 +362,80 @@ func TestProfileQRInBrowser(t *testing.T) {
 	served := curl(t, strings.Replace(want, fmt.Sprintf("https://localhost:%d", m.ports.HTTPS), base, 1))
 	if _, _, err := mobileconfig.Content(served.body); served.status != 200 || err != nil {
 		t.Errorf("the QR code's link: %d, %v", served.status, err)
+	}
+}
+
+// withBranding gives the demo config a [branding]: a PNG logo made
+// here, a name, the support phone and page, and an accent colour.
+func withBranding(t *testing.T, m *mailService, config string) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, 64, 32))
+	for x := range 64 {
+		for y := range 32 {
+			img.Set(x, y, color.RGBA{0x7a, 0x1f, 0x5c, 0xff})
+		}
+	}
+	var b bytes.Buffer
+	if err := imagepng.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(m.config), "logo.png"), b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config + "\n[branding]\nname = \"Example Net\"\nlogo = \"logo.png\"\nsupport_phone = \"+49 30 1234567\"\nsupport_url = \"https://help.example.net/mail\"\naccent = \"#7a1f5c\"\n"
+}
+
+// TestBrandingInBrowser: with [branding], every customer page in
+// Chromium (desktop and phone width, the real binary) shows the name and
+// the logo (loaded under the pages' CSP), the support phone as a tel:
+// link and the support page, and uses the accent colour; the start page
+// lists no served domain.
+func TestBrandingInBrowser(t *testing.T) {
+	m := startMailWith(t, withBranding)
+	defer m.stop(t)
+	ctx := newBrowser(t)
+	base := m.urls["https"]
+	user := server.DemoAddress
+	pages := []string{"/", "/help/" + user, "/check/" + user}
+	for _, c := range templates.HelpClients {
+		pages = append(pages, "/help/"+user+"/"+c.ID)
+	}
+	for _, size := range widths {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pages {
+			name := size.name + strings.ReplaceAll(p, "/", "-")
+			if err := chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("footer.support"))); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+				const logo = document.querySelector('header.brand img.logo');
+				const button = document.querySelector('button[type=submit], a.button');
+				return [document.querySelector('header.brand .brand-name')?.textContent,
+					logo && logo.complete && logo.naturalWidth,
+					document.querySelector('footer.support a[href^="tel:"]')?.getAttribute('href'),
+					document.querySelector('footer.support a[href^="https:"]')?.getAttribute('href'),
+					button ? getComputedStyle(button).backgroundColor : "no button"].join("|");
+			})()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "Example Net|64|tel:+49301234567|https://help.example.net/mail|rgb(122, 31, 92)"
+			if strings.HasSuffix(got, "no button") {
+				want = strings.TrimSuffix(want, "rgb(122, 31, 92)") + "no button"
+			}
+			if got != want {
+				t.Errorf("%s: %s, want %s", name, got, want)
+			}
+			checkPhonePage(t, ctx, name)
+			if p == "/" {
+				body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+				if strings.Contains(body, "example.test") {
+					t.Errorf("the start page lists a served domain:\n%s", body)
+				}
+				screenshot(t, ctx, name)
+			}
+		}
 	}
 }

@@ -98,7 +98,7 @@ func (a *Pages) Routes(e *echo.Echo) {
 // templates.ScriptPath).
 func pageHeaders(c echo.Context, cache string) {
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", cache)
@@ -137,32 +137,15 @@ func (a *Pages) helpAddress(value string) helpLookupResult {
 	p, ok := a.policies.Policy(addr.Domain)
 	if !ok {
 		return helpLookupResult{address: addr, code: http.StatusNotFound,
-			msg: fmt.Sprintf("We have no mail settings for %s: this page helps with addresses at %s. Check the part after the @, or ask the provider of your address.", addr.Domain, a.servedDomains())}
+			msg: fmt.Sprintf("We have no mail settings for %s. Check the part after the @, or ask the provider of your address.", addr.Domain)}
 	}
 	return helpLookupResult{policy: p, address: addr}
 }
 
-// servedDomains lists the configured domains for messages.
-func (a *Pages) servedDomains() string {
-	var names []string
-	for _, p := range a.policies.Policies() {
-		names = append(names, p.Domain)
-	}
-	switch len(names) {
-	case 0:
-		return "no domain yet"
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
-
 func (a *Pages) startPage(address, msg string) templates.HelpStartPage {
-	p := templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
-	for _, pol := range a.policies.Policies() {
-		p.Providers = append(p.Providers, templates.HelpProvider{Domain: pol.Domain, DisplayName: pol.DisplayName})
-	}
-	return p
+	// The served domains are not listed: a provider may host thousands,
+	// and the list is nobody's business.
+	return templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
 }
 
 // helpStart is the start page: the address form.
