@@ -406,6 +406,9 @@ func TestBrandingInBrowser(t *testing.T) {
 		}
 		for _, p := range pages {
 			name := size.name + strings.ReplaceAll(p, "/", "-")
+			if p == "/" {
+				name = size.name + "-start"
+			}
 			if err := chromedp.Do(ctx, chromedp.Navigate(base+p), chromedp.WaitVisible(chromedp.CSS("footer.support"))); err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}
