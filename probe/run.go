@@ -328,9 +328,12 @@ func (r *runner) record(ctx context.Context, st Step, fn func(context.Context, *
 		st.Severity = max(st.Severity, f.Severity)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.steps = append(r.steps, st)
 	r.findings = append(r.findings, s.findings...)
+	r.mu.Unlock()
+	if r.opts.OnStep != nil {
+		r.opts.OnStep(st)
+	}
 }
 
 // cut marks a step whose context ended before it did: by the step's

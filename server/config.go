@@ -39,7 +39,12 @@ type Config struct {
 	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
 	Queue          QueueConfig        `toml:"queue"`
+	Branding       BrandingConfig     `toml:"branding"`
 
+	// logo and logoType are [branding]'s logo file, read when the config
+	// is checked.
+	logo     []byte
+	logoType string
 	// dir is the directory relative paths are resolved against.
 	dir string
 	// policyOnly: loaded by LoadPolicyConfig (listeners not required).
@@ -456,6 +461,7 @@ func (c *Config) Validate() error {
 	c.validateObserve(add)
 	c.validateACME(add)
 	c.validateQueue(add)
+	c.validateBranding(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

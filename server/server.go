@@ -143,7 +143,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
-		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour}
+		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour,
+		Branding: cfg.branding()}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()
 	}

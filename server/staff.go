@@ -324,6 +324,7 @@ func changedKeys(a, b *Config) []string {
 		{"observations", a.Observations == b.Observations},
 		{"observe", reflect.DeepEqual(a.Observe, b.Observe)},
 		{"self_help", a.SelfHelp == b.SelfHelp},
+		{"branding", a.Branding == b.Branding},
 	} {
 		if !c.same {
 			out = append(out, c.key)

@@ -121,6 +121,18 @@ type StaffReportPage struct {
 	Wrong []finding.Finding
 }
 
+// OutgoingAuth is what the caller said of "my outgoing server requires
+// authentication": "on", "off", or "" when they did not say.
+func (p *StaffReportPage) OutgoingAuth() string {
+	if p.Report == nil || p.Report.Client == nil || p.Report.Client.Outgoing.Auth == nil {
+		return ""
+	}
+	if *p.Report.Client.Outgoing.Auth {
+		return "on"
+	}
+	return "off"
+}
+
 // StaffAuditPage is the latest audit log entries (staff_audit.html).
 type StaffAuditPage struct {
 	StaffFrame

@@ -82,6 +82,8 @@ type Options struct {
 	// Staff enables the staff console and the support API; nil: both
 	// answer 404.
 	Staff *console.Options
+	// Branding brands the customer pages; nil: none.
+	Branding *Branding
 }
 
 // App is the web application; it is an http.Handler.
@@ -92,6 +94,8 @@ type App struct {
 	signer   *ProfileSigner
 	// accessLog: log successful requests at info (else debug).
 	accessLog bool
+	// brandFiles are the logo and the accent's stylesheet.
+	brandFiles []brandFile
 	// docs are the documents pre-rendered per policy; Refresh renders
 	// them again when the policies change.
 	docs    atomic.Pointer[docCaches]
@@ -118,6 +122,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, accessLog: !opts.QuietAccess}
+	pages.Brand, a.brandFiles = brand(opts.Branding)
 	// One form key for the whole site: the customer's check and the
 	// staff sign-in share the browser's form cookie.
 	forms := request.NewForms()
@@ -150,7 +155,7 @@ func New(opts Options) (*App, error) {
 	selfHelp.Routes(e)
 	e.GET("/healthz", Health)
 	e.GET("/favicon.ico", favicon)
-	e.GET(path.Dir(templates.StylesheetPath)+"/:name", stylesheet)
+	e.GET(path.Dir(templates.StylesheetPath)+"/:name", a.staticFile)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
 	// and <domain>/.well-known/...).
 	e.GET("/mail/config-v1.1.xml", a.thunderbird)

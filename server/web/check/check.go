@@ -125,6 +125,14 @@ type Request struct {
 	TLS    bool
 	// Source is self-help, staff or api (for the metrics).
 	Source string
+	// OnStart, when set, is called once the password was dealt with and
+	// the probe starts, with what Result knows by then (Throttled,
+	// Insecure, NoAuth, AuthFailed, PasswordChecked).
+	OnStart func(Result)
+	// OnStep, when set, hears of each probe step as it finishes
+	// (probe.Options.OnStep: concurrently, must not block): the page
+	// shows the check's progress with it.
+	OnStep func(probe.Step)
 }
 
 // ErrBusy: every check slot stayed taken while the request waited.
@@ -220,6 +228,10 @@ func (a *Service) Run(ctx context.Context, req Request) (Result, error) {
 	}
 	if opts.StepTimeout <= 0 || opts.StepTimeout > checkStepTimeout {
 		opts.StepTimeout = checkStepTimeout
+	}
+	opts.OnStep = req.OnStep
+	if req.OnStart != nil {
+		req.OnStart(res)
 	}
 	rep, err := probe.Run(ctx, probe.Request{Address: req.Address, Password: password, Client: req.Client}, opts)
 	if err != nil {
