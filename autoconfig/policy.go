@@ -162,6 +162,13 @@ type Policy struct {
 	MX []MX
 	// Web is where the autoconfig documents are served.
 	Web Web
+	// PACCRetired lists digests of earlier PACC documents that stay
+	// published beside the current one during a rollover (set by the
+	// server on a reload, for PACCTTL); empty in a config.
+	PACCRetired []string
+	// Sending, when set, is what the domain publishes about the mail it
+	// sends (DKIM, SPF, DMARC, MTA-STS, TLS-RPT).
+	Sending *Sending
 }
 
 // Incoming returns the access endpoints in the client's preference order:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 )
 
@@ -11,7 +12,7 @@ import (
 type Record struct {
 	// Name is the owner name, fully qualified with a trailing dot.
 	Name string
-	// Type is "MX", "SRV", "CNAME", "A" or "AAAA".
+	// Type is "MX", "SRV", "CNAME", "A", "AAAA" or "TXT".
 	Type string
 	TTL  uint32
 	// Priority, Weight and Port are SRV fields; Preference is MX's.
@@ -21,6 +22,8 @@ type Record struct {
 	Target string
 	// Addr is the A/AAAA address.
 	Addr netip.Addr
+	// Text are a TXT record's strings (each at most 255 octets).
+	Text []string
 }
 
 // RecordTTL is the TTL of every published record (one hour).
@@ -36,9 +39,32 @@ func (r Record) String() string {
 		return fmt.Sprintf("%s %d %s", head, r.Preference, r.Target)
 	case "CNAME":
 		return fmt.Sprintf("%s %s", head, r.Target)
+	case "TXT":
+		quoted := make([]string, len(r.Text))
+		for i, t := range r.Text {
+			quoted[i] = strconv.Quote(t)
+		}
+		return head + " " + strings.Join(quoted, " ")
 	default:
 		return fmt.Sprintf("%s %s", head, r.Addr)
 	}
+}
+
+// Data is the record's data as a checker compares it with a DNS
+// answer: SRV "prio weight port target", MX "pref exchange", a CNAME's
+// target (names lower case, fully qualified), a TXT's text, an address.
+func (r Record) Data() string {
+	switch r.Type {
+	case "SRV":
+		return fmt.Sprintf("%d %d %d %s", r.Priority, r.Weight, r.Port, strings.ToLower(r.Target))
+	case "MX":
+		return fmt.Sprintf("%d %s", r.Preference, strings.ToLower(r.Target))
+	case "CNAME":
+		return strings.ToLower(r.Target)
+	case "TXT":
+		return strings.Join(r.Text, "")
+	}
+	return r.Addr.String()
 }
 
 // srvService maps a protocol and security to its RFC 6186/8314 label.
@@ -76,7 +102,8 @@ func fqdn(name string) string {
 // Records returns every record the domain should publish: the RFC 6186 /
 // RFC 8314 SRV records (priority follows the policy's preference order;
 // a service that is not offered gets target "."), _autodiscover._tcp, the
-// autoconfig and autodiscover host names, and MX.
+// autoconfig and autodiscover host names, PACC's ua-auto-config host and
+// digest TXT (when the policy can be said in PACC), and MX.
 func (p Policy) Records() []Record {
 	d := fqdn(p.Domain)
 	var out []Record
@@ -106,7 +133,15 @@ func (p Policy) Records() []Record {
 	if web != "" {
 		out = append(out, Record{Name: "_autodiscover._tcp." + d, Type: "SRV", TTL: RecordTTL, Port: p.Web.Port(), Target: fqdn(web)})
 	}
-	for _, name := range []string{"autoconfig." + d, "autodiscover." + d} {
+	names := []string{"autoconfig." + d, "autodiscover." + d}
+	doc, paccErr := p.PACC()
+	if paccErr == nil {
+		names = append(names, PACCHostLabel+"."+d)
+	}
+	if p.Sending != nil {
+		names = append(names, "mta-sts."+d) // serves the MTA-STS policy
+	}
+	for _, name := range names {
 		switch {
 		case len(p.Web.Addresses) > 0:
 			for _, a := range p.Web.Addresses {
@@ -120,10 +155,17 @@ func (p Policy) Records() []Record {
 			out = append(out, Record{Name: name, Type: "CNAME", TTL: RecordTTL, Target: fqdn(web)})
 		}
 	}
+	if paccErr == nil {
+		// PACC's trust anchor: the digest of the exact bytes served and,
+		// during a rollover, the earlier ones (draft-ietf-mailmaint-pacc).
+		for _, digest := range append([]string{PACCDigest(doc)}, p.PACCRetired...) {
+			out = append(out, Record{Name: PACCTXTLabel + "." + d, Type: "TXT", TTL: PACCTTL, Text: []string{PACCText(digest)}})
+		}
+	}
 	for _, mx := range p.MX {
 		out = append(out, Record{Name: d, Type: "MX", TTL: RecordTTL, Preference: mx.Preference, Target: fqdn(mx.Host)})
 	}
-	return out
+	return append(out, p.sendingRecords()...)
 }
 
 // WriteZone writes the records of every policy in zone-file syntax, one
@@ -135,8 +177,13 @@ func WriteZone(w io.Writer, policies []Policy) error {
 				return err
 			}
 		}
-		if _, err := fmt.Fprintf(w, "; %s (%s): client settings records (RFC 6186, RFC 8314), autoconfig, autodiscover, MX\n", p.Domain, p.DisplayName); err != nil {
+		if _, err := fmt.Fprintf(w, "; %s (%s): client settings records (RFC 6186, RFC 8314), autoconfig, autodiscover, PACC, MX\n", p.Domain, p.DisplayName); err != nil {
 			return err
+		}
+		if _, err := p.PACC(); err != nil {
+			if _, err := fmt.Fprintf(w, "; no PACC records: %v\n", err); err != nil {
+				return err
+			}
 		}
 		for _, r := range p.Records() {
 			if _, err := fmt.Fprintln(w, r.String()); err != nil {

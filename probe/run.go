@@ -14,6 +14,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
+	"mailsetup/internal/bound"
 )
 
 // Defaults for Options.
@@ -327,9 +328,12 @@ func (r *runner) record(ctx context.Context, st Step, fn func(context.Context, *
 		st.Severity = max(st.Severity, f.Severity)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.steps = append(r.steps, st)
 	r.findings = append(r.findings, s.findings...)
+	r.mu.Unlock()
+	if r.opts.OnStep != nil {
+		r.opts.OnStep(st)
+	}
 }
 
 // cut marks a step whose context ended before it did: by the step's
@@ -388,7 +392,7 @@ func (r *runner) dial(ctx context.Context, e autoconfig.Endpoint) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	return bound(ctx, c), nil
+	return bound.Conn(ctx, c), nil
 }
 
 // dialAddr dials host:port over TCP, through Options.Resolve when set.

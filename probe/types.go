@@ -195,6 +195,10 @@ type Options struct {
 	AllowedHost func(host string) bool
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnStep, when set, is called with each step as it finishes, from
+	// the step's goroutine (steps run concurrently): it must return
+	// quickly and never block. The report has every step as well.
+	OnStep func(Step)
 
 	// Discover, for a domain Policy does not know, discovers the
 	// expected settings the way mail clients do: the Thunderbird

@@ -28,7 +28,7 @@ type Config struct {
 	DataDir string `toml:"data_dir"`
 
 	Log            LogConfig          `toml:"log"`
-	TLS            TLSConfig          `toml:"tls"`
+	TLS            ServerTLSConfig    `toml:"tls"`
 	ProfileSigning TLSConfig          `toml:"profile_signing"`
 	Listen         ListenConfig       `toml:"listen"`
 	Domains        []DomainConfig     `toml:"domain"`
@@ -36,8 +36,15 @@ type Config struct {
 	Mail           MailConfig         `toml:"mail"`
 	Staff          StaffConfig        `toml:"staff"`
 	Observations   ObservationsConfig `toml:"observations"`
+	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
+	Queue          QueueConfig        `toml:"queue"`
+	Branding       BrandingConfig     `toml:"branding"`
 
+	// logo and logoType are [branding]'s logo file, read when the config
+	// is checked.
+	logo     []byte
+	logoType string
 	// dir is the directory relative paths are resolved against.
 	dir string
 	// policyOnly: loaded by LoadPolicyConfig (listeners not required).
@@ -321,6 +328,8 @@ func (c *Config) applyDefaults() {
 	setDefault(&l.IdleSeconds, 120)
 	setDefault(&l.MaxHeaderBytes, 16<<10)
 	c.staffDefaults()
+	c.acmeDefaults()
+	c.queueDefaults()
 	for i := range c.Domains {
 		d := &c.Domains[i]
 		d.Name = strings.ToLower(strings.TrimSuffix(d.Name, "."))
@@ -393,8 +402,8 @@ func (c *Config) Validate() error {
 		}
 	}
 	mailTLS := c.Listen.Submission != "" || c.Listen.Submissions != "" || c.Listen.IMAP != "" || c.Listen.IMAPS != "" || c.Listen.POP3 != "" || c.Listen.POP3S != "" || c.Listen.SMTP != ""
-	if mailTLS && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		add("the mail listeners need tls.cert_file and tls.key_file (STARTTLS and implicit TLS)")
+	if mailTLS && !c.hasCertificate() {
+		add("the mail listeners need tls.cert_file and tls.key_file, or tls.acme (STARTTLS and implicit TLS)")
 	}
 	if c.Mail.MaxMessageBytes < 1024 {
 		add("mail.max_message_bytes = %d: want at least 1024", c.Mail.MaxMessageBytes)
@@ -420,8 +429,8 @@ func (c *Config) Validate() error {
 	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" && !c.policyOnly {
 		add("listen: neither http nor https is set: nothing would serve autoconfig")
 	}
-	if c.Listen.HTTPS != "" && (c.TLS.CertFile == "" || c.TLS.KeyFile == "") {
-		add("listen.https = %q needs tls.cert_file and tls.key_file", c.Listen.HTTPS)
+	if c.Listen.HTTPS != "" && !c.hasCertificate() {
+		add("listen.https = %q needs tls.cert_file and tls.key_file, or tls.acme", c.Listen.HTTPS)
 	}
 	if (c.ProfileSigning.CertFile == "") != (c.ProfileSigning.KeyFile == "") {
 		add("profile_signing: set both cert_file and key_file, or neither")
@@ -449,6 +458,10 @@ func (c *Config) Validate() error {
 	}
 
 	c.validateStaff(add)
+	c.validateObserve(add)
+	c.validateACME(add)
+	c.validateQueue(add)
+	c.validateBranding(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}
@@ -572,6 +585,11 @@ func (c *Config) HasDomain(domain string) bool {
 		}
 	}
 	return false
+}
+
+// QueuePath is the outbound queue's directory of a config.
+func QueuePath(c *Config) string {
+	return filepath.Join(c.Path(c.DataDir), "queue")
 }
 
 // AccountsPath is the account file of a config.

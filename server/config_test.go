@@ -73,6 +73,10 @@ func TestBrokenConfigs(t *testing.T) {
 		{"expiry dry run without expiry", "[mail]\nexpire_dry_run = true\n" + base, []string{"mail.expire_dry_run = true", "no domain sets pop3_policy.expire_days"}},
 		{"expiry dry run not a boolean", "[mail]\nexpire_dry_run = \"yes\"\n" + base, []string{"mail.expire_dry_run", "string"}},
 		{"negative expire_days", base + "  [domain.pop3_policy]\n  expire_days = -1\n", []string{"pop3_policy.expire_days = -1"}},
+		{"acme and cert files", "[tls]\ncert_file = \"c\"\nkey_file = \"k\"\n[tls.acme]\nemail = \"pm@example.com\"\n" + base, []string{"tls.cert_file/tls.key_file and tls.acme are both set"}},
+		{"acme bad values", "[tls.acme]\nemail = \"postmaster\"\ndirectory_url = \"http://ca.example/dir\"\neab_kid = \"k\"\nrenew_before_days = 90\nnames = [\"mail\"]\n" + base,
+			[]string{`tls.acme.email = "postmaster"`, `tls.acme.directory_url = "http://ca.example/dir"`, "set both eab_kid and eab_hmac_key_file", "tls.acme.renew_before_days = 90", `tls.acme.names: "mail"`}},
+		{"acme without email", "[tls.acme]\ndirectory_url = \"https://ca.example/dir\"\n" + base, []string{"set tls.acme.email to turn ACME on"}},
 		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
 	}
 	for _, tt := range tests {
@@ -87,6 +91,19 @@ func TestBrokenConfigs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestACMENames: every name the policies need, the hostname first.
+func TestACMENames(t *testing.T) {
+	cfg, err := server.ParseConfig([]byte("hostname = \"mail.example.com\"\n[tls.acme]\nemail = \"pm@example.com\"\nnames = [\"extra.example.net\"]\n"+base), t.TempDir(), "acme.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(cfg.ACMENames(), " ")
+	want := "mail.example.com autoconfig.example.com autodiscover.example.com ua-auto-config.example.com mta-sts.example.com imap.example.com smtp.example.com extra.example.net"
+	if got != want {
+		t.Errorf("ACMENames:\n got %s\nwant %s", got, want)
 	}
 }
 

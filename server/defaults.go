@@ -213,6 +213,9 @@ prefer = "imap"
 username = "full-address"
 auth = ["plain", "login"]
 web_url = "https://localhost:{{.P.HTTPS}}"
+# The autoconfig., autodiscover. names' address (A records), so that
+# "mailsetup probe --clients" can follow them to this machine.
+web_addresses = ["127.0.0.1"]
 
   # Implicit TLS first (RFC 8314), STARTTLS second.
   [[domain.imap]]

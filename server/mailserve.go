@@ -90,7 +90,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 		if ml.addr == "" {
 			continue
 		}
-		raw, err := net.Listen("tcp", ml.addr)
+		raw, err := s.listenTCP(ml.key, ml.addr)
 		if err != nil {
 			return out, closers, fmt.Errorf("listen.%s = %q: %w", ml.key, ml.addr, err)
 		}
@@ -111,12 +111,17 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			if ml.key == "smtp" {
 				mode = smtpd.Inbound
 			}
+			var sendLimit smtpd.SendLimiter
+			if lim := s.mail.SendLimit(); lim != nil {
+				sendLimit = lim
+			}
 			srv := smtpd.New(smtpd.Options{Mode: mode, Hostname: s.cfg.Hostname, Auth: s.mail.Auth(), Directory: s.mail, Deliverer: s.mail,
 				Events: s.bus, Logger: log, TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				MaxMessageBytes: mc.MaxMessageBytes, SpoolDir: spool, LoggedIn: loggedIn,
 				UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
 				ReadTimeout: time.Duration(mc.SMTPCommandSeconds) * time.Second,
-				OnHarvest:   func(action string) { harvest.WithLabelValues(action).Inc() }})
+				OnHarvest:   func(action string) { harvest.WithLabelValues(action).Inc() }, SendLimit: sendLimit})
+
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
 			srv := imapd.New(imapd.Options{Store: s.mail.Store(), Auth: s.mail.Auth(), Events: s.bus, Logger: log,
@@ -124,7 +129,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				QuotaBytes: s.mail.Quota, LoggedIn: loggedIn})
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
-			expire := preLoginExpire(s.policies)
+			expire := preLoginExpire(s.Policies())
 			srv := pop3d.NewServer(s.mail, pop3d.Options{TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure,
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts
@@ -229,9 +234,9 @@ func openMail(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *sl
 	data := cfg.Path(cfg.DataDir)
 	mc := cfg.Mail
 	return mailbackend.Open(mailbackend.Options{
-		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: filepath.Join(data, "queue"),
+		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: QueuePath(cfg),
 		Hostname: cfg.Hostname, Domains: days, MaxMessageBytes: mc.MaxMessageBytes, POP3LoginDelaySeconds: mc.POP3LoginDelaySeconds,
 		Throttle: auth.ThrottleOptions{IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount,
 			NewAddressLimit: mc.LoginFailuresNewAddresses, Window: time.Duration(mc.LoginWindowSeconds) * time.Second},
-		Events: ev, Logger: log})
+		SendLimitPerHour: cfg.Queue.SendLimitPerHour, Events: ev, Logger: log})
 }

@@ -15,10 +15,12 @@ import (
 // import itself is package migrate; this joins it to a config's data.
 
 // ImportOptions say what to import: from a POP3 server (POP3 and
-// POP3Accounts), from Maildirs (Maildir and MaildirAccounts) or from
-// mbox files (Mbox and MboxAccounts).
+// POP3Accounts), from an IMAP server (IMAP and POP3Accounts: the same
+// logins), from Maildirs (Maildir and MaildirAccounts) or from mbox files
+// (Mbox and MboxAccounts).
 type ImportOptions struct {
 	POP3            *migrate.POP3Source
+	IMAP            *migrate.IMAPSource
 	POP3Accounts    []migrate.POP3Account
 	Maildir         *migrate.MaildirSource
 	MaildirAccounts []migrate.MaildirAccount
@@ -54,6 +56,8 @@ func Import(ctx context.Context, cfg *Config, opts ImportOptions) (migrate.Repor
 	switch {
 	case opts.POP3 != nil:
 		return migrate.ImportPOP3(ctx, t, *opts.POP3, opts.POP3Accounts, mo), nil
+	case opts.IMAP != nil:
+		return migrate.ImportIMAP(ctx, t, *opts.IMAP, opts.POP3Accounts, mo), nil
 	case opts.Maildir != nil:
 		return migrate.ImportMaildir(ctx, t, *opts.Maildir, opts.MaildirAccounts, mo), nil
 	case opts.Mbox != nil:
@@ -71,4 +75,16 @@ func VerifyImport(ctx context.Context, cfg *Config, src migrate.POP3Source, list
 		return migrate.VerifyReport{}, err
 	}
 	return migrate.VerifyPOP3(ctx, mailRoot(cfg), accts, src, list, migrate.Options{Concurrency: concurrency}), nil
+}
+
+// VerifyMaildirImport compares the UIDLs the old server served from each
+// account's Maildir on disk (the rules of the Maildir import) with those
+// of the data of cfg. Like VerifyImport it changes nothing and takes no
+// lock.
+func VerifyMaildirImport(ctx context.Context, cfg *Config, src migrate.MaildirSource, list []migrate.MaildirAccount, concurrency int) (migrate.VerifyReport, error) {
+	accts, err := accounts.Open(AccountsPath(cfg))
+	if err != nil {
+		return migrate.VerifyReport{}, err
+	}
+	return migrate.VerifyMaildir(ctx, mailRoot(cfg), accts, src, list, migrate.Options{Concurrency: concurrency}), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"mailsetup/server/delivery"
 	"mailsetup/server/dnsd"
 	"mailsetup/server/netlimit"
 )
@@ -37,10 +38,21 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	if s.cfg.hasLogSources() {
+		unlock, err := r.startLogSources()
+		if err != nil {
+			return r.fail(err)
+		}
+		defer unlock()
+	}
+	if err := s.sockets.CloseUnused(); err != nil {
+		return r.fail(err)
+	}
+	r.startACME()
 	if ready != nil {
 		ready(r.listeners)
 	}
-	s.log.Info("serving", "listeners", len(r.listeners), "domains", len(s.policies))
+	s.log.Info("serving", "listeners", len(r.listeners), "domains", len(s.Policies()))
 	var runErr error
 	select {
 	case <-ctx.Done():
@@ -102,7 +114,7 @@ func (r *running) startWeb() error {
 	s.registry.MustRegister(refused)
 	perIP := s.cfg.Limits.MaxConnectionsPerIP
 	if a := s.cfg.Listen.HTTP; a != "" {
-		if err := r.startHTTP("http", a, s.web, nil, budget.web, perIP, refused); err != nil {
+		if err := r.startHTTP("http", a, s.plainHTTP(), nil, budget.web, perIP, refused); err != nil {
 			return err
 		}
 	}
@@ -148,7 +160,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 // connection makes room for a new one (ConnState says which are idle).
 func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Config, maxConns, perIP int, refused *prometheus.CounterVec) error {
 	s := r.s
-	raw, err := net.Listen("tcp", addr)
+	raw, err := s.listenTCP(name, addr)
 	if err != nil {
 		return fmt.Errorf("listen.%s = %q: %w", name, addr, err)
 	}
@@ -196,11 +208,11 @@ func (r *running) startDNS() error {
 	if a == "" {
 		return nil
 	}
-	pc, err := net.ListenPacket("udp", a)
+	pc, err := s.listenUDP("dns", a)
 	if err != nil {
 		return fmt.Errorf("listen.dns = %q (udp): %w", a, err)
 	}
-	tcpLn, err := net.Listen("tcp", pc.LocalAddr().String())
+	tcpLn, err := s.listenTCP("dns", pc.LocalAddr().String())
 	if err != nil {
 		pc.Close()
 		return fmt.Errorf("listen.dns = %q (tcp): %w", a, err)
@@ -223,7 +235,7 @@ func (r *running) startDNS() error {
 // returned function releases the data directory.
 func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error) {
 	s := r.s
-	unlock, err = lockData(s.cfg)
+	unlock, err = s.lockDataWaiting()
 	if errors.Is(err, errLocked) {
 		err = fmt.Errorf("%w: is another `mailsetup serve` (or `mailsetup expire`) running on it?", err)
 	}
@@ -237,6 +249,10 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 	r.stopObs = stopObs
 	r.obsDone = s.runObservations(octx)
 	r.stopSweep = s.startMaintenance(ctx)
+	if err := r.startDelivery(); err != nil {
+		unlock()
+		return nil, err
+	}
 	mls, mclosers, err := s.startMail(&r.wg, r.serveErrs)
 	r.listeners = append(r.listeners, mls...)
 	r.closers = append(r.closers, mclosers...)
@@ -245,6 +261,42 @@ func (r *running) startMailSystem(ctx context.Context) (unlock func(), err error
 		return nil, err
 	}
 	return unlock, nil
+}
+
+// startDelivery starts the outbound delivery agent on the queue, signing
+// with the local domains' DKIM keys (PublishedPolicies opened them): it
+// is told of every new item, and stops (its sessions cut off, their
+// recipients tried again at the next start) when the servers stop.
+func (r *running) startDelivery() error {
+	s := r.s
+	opts, err := s.cfg.deliveryOptions()
+	if err != nil {
+		return err
+	}
+	opts.Sign = s.dkim.Sign
+	opts.Queue = s.mail.Queue()
+	opts.Notify = s.mail.DeliverToSender
+	opts.Account = s.mail.AccountOf
+	opts.Events = s.bus
+	opts.Logger = s.log.With("component", "delivery")
+	opts.Registry = s.registry
+	agent, err := delivery.New(opts)
+	if err != nil {
+		return err
+	}
+	s.mail.OnQueued(agent.Queued)
+	dctx, stop := context.WithCancel(context.Background())
+	go agent.Run(dctx)
+	r.closers = append(r.closers, func(ctx context.Context) error {
+		stop()
+		select {
+		case <-agent.Done():
+			return nil
+		case <-ctx.Done():
+			return errors.New("the delivery agent did not stop in time")
+		}
+	})
+	return nil
 }
 
 // shutdown stops the maintenance, gives the servers ShutdownGrace to

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,7 +24,10 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/acmecert"
+	"mailsetup/server/dkim"
 	"mailsetup/server/events"
+	"mailsetup/server/listenfd"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
 	"mailsetup/server/web"
@@ -36,22 +40,37 @@ type Options struct {
 	// LogDropped reports log records lost by a slow or failing sink (exported as
 	// mailsetup_log_dropped_total); nil exports nothing.
 	LogDropped func() uint64
+	// LogLevel is the logger's level, set again on reload; nil: fixed.
+	LogLevel *slog.LevelVar
+	// Sockets are the listening sockets handed over by systemd or by the
+	// previous process of an upgrade, by listen.* key; nil: none.
+	Sockets *listenfd.Set
 }
 
 // Server is the running service.
 type Server struct {
-	cfg      *Config
-	log      *slog.Logger
-	policies []autoconfig.Policy
-	byDomain map[string]autoconfig.Policy
+	cfg *Config
+	log *slog.Logger
+	// live holds the domain policies the web and DNS read; a reload
+	// that keeps the same domains replaces them (policies.go).
+	live     livePolicies
 	registry *prometheus.Registry
 	web      *web.App
 	tls      *tls.Config
 	bus      *events.Bus
-	mail     *mailbackend.Backend // nil when no mail listener is configured
-	obs      *observe.Store       // observations; nil without mail
-	audit    *os.File             // the staff audit log; nil without staff
-	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
+	mail     *mailbackend.Backend            // nil when no mail listener is configured
+	obs      *observe.Store                  // observations; nil without mail and log sources
+	audit    *os.File                        // the staff audit log; nil without staff
+	expiry   *mailbackend.Expirer            // POP3 expiry; nil without mail
+	acme     *acmecert.Manager               // the certificates' source with tls.acme; nil without
+	sockets  *listenfd.Set                   // sockets handed over; nil: none
+	open     openSockets                     // the listening sockets, for Upgrade
+	logLevel *slog.LevelVar                  // nil: the level is fixed
+	cert     atomic.Pointer[tls.Certificate] // tls.cert_file's, replaced on reload
+	// stopAccepting is closed by Upgrade: the listeners accept no more.
+	stopAccepting chan struct{}
+	stopOnce      sync.Once
+	dkim          *dkim.Keys // the local domains' DKIM keys; nil without mail
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -61,10 +80,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: log, policies: cfg.Policies(), byDomain: map[string]autoconfig.Policy{}, registry: prometheus.NewRegistry()}
-	for _, p := range s.policies {
-		s.byDomain[p.Domain] = p
+	policies, keys, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
 	}
+	s := &Server{cfg: cfg, log: log, dkim: keys, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
+	s.live.now = time.Now
+	s.live.replace(policies)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.LogDropped != nil {
 		s.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -72,12 +94,21 @@ func New(cfg *Config, opts Options) (*Server, error) {
 			Help: "Log records lost because the log sink was too slow or its writes failed (a full disk, a FIFO nobody reads); mail and requests never wait for logging.",
 		}, func() float64 { return float64(opts.LogDropped()) }))
 	}
-	if cfg.Listen.HTTPS != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+	if cfg.acmeOn() {
+		o, err := cfg.acmeOptions()
 		if err != nil {
-			return nil, fmt.Errorf("tls: loading tls.cert_file %q and tls.key_file %q: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		o.Logger, o.Registerer = log.With("component", "acme"), s.registry
+		if s.acme, err = acmecert.New(o); err != nil {
+			return nil, err
+		}
+		s.tls = s.acme.TLSConfig()
+	} else if cfg.Listen.HTTPS != "" || cfg.hasMailListeners() {
+		if err := s.loadCert(cfg); err != nil {
+			return nil, err
+		}
+		s.tls = &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }, MinVersion: tls.VersionTLS12}
 	}
 	var signer *web.ProfileSigner
 	if cfg.ProfileSigning.CertFile != "" {
@@ -91,11 +122,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	s.registerEventMetrics()
 	if cfg.hasMailListeners() {
 		var err error
-		s.mail, err = openMail(cfg, s.policies, s.bus, log)
+		s.mail, err = openMail(cfg, s.Policies(), s.bus, log)
 		if err != nil {
 			return nil, err
 		}
 		s.expiry = s.mail.Expirer(mailbackend.NewExpireMetrics(s.registry))
+	}
+	if s.mail != nil || cfg.hasLogSources() {
 		if err := s.openObservations(); err != nil {
 			return nil, err
 		}
@@ -110,7 +143,8 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
-		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour}
+		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour,
+		Branding: cfg.branding()}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()
 	}
@@ -120,6 +154,17 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.web = app
 	return s, nil
+}
+
+// loadCert reads tls.cert_file and tls.key_file; on reload a new pair
+// replaces the served one only when both load.
+func (s *Server) loadCert(cfg *Config) error {
+	cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+	if err != nil {
+		return fmt.Errorf("tls: loading tls.cert_file %q and tls.key_file %q: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+	}
+	s.cert.Store(&cert)
+	return nil
 }
 
 // loadSigner reads a PEM certificate (chain) and its private key.
@@ -141,12 +186,12 @@ func loadSigner(certFile, keyFile string) (*web.ProfileSigner, error) {
 
 // Policy implements request.PolicySource (the web's).
 func (s *Server) Policy(domain string) (autoconfig.Policy, bool) {
-	p, ok := s.byDomain[domain]
-	return p, ok
+	return s.live.Policy(domain)
 }
 
-// Policies implements request.PolicySource (the web's).
-func (s *Server) Policies() []autoconfig.Policy { return s.policies }
+// Policies implements request.PolicySource (the web's) and is the DNS
+// responder's source of records.
+func (s *Server) Policies() []autoconfig.Policy { return s.live.Policies() }
 
 // startMaintenance starts the mail store's background work: the POP3
 // expiry sweep (when a domain has expire_days) and dropping the indexes
@@ -184,7 +229,8 @@ func (s *Server) startMaintenance(ctx context.Context) func() {
 
 // Listener is one open listening socket, for the start-up report.
 type Listener struct {
-	// Name is http, https, dns or admin.
+	// Name is http, https, dns, admin, a mail listener's, or syslog
+	// (an [[observe.source]]'s listener).
 	Name string
 	// Addr is the address actually bound (the port is known even when
 	// the config said 0).

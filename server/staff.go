@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ func (s *Server) openObservations() error {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
 	}
 	deleteAfter, expire := map[string]int{}, map[string]int{}
-	for _, p := range s.policies {
+	for _, p := range s.Policies() {
 		if p.POP.LeaveOnServer {
 			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
 		}
@@ -62,16 +63,15 @@ func (s *Server) openObservations() error {
 		Help: "Messages POP3 clients retrieved again after retrieving them before, per served domain.",
 	}, []string{"domain"})
 	served := map[string]bool{}
-	for _, p := range s.policies {
+	for _, p := range s.Policies() {
 		served[p.Domain] = true
 		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
 	}
 	s.bus.Subscribe(func(e events.Event) {
-		if observable(s.mail, e) {
-			obs.Record(e)
-			if e.Kind == events.POP3Session && e.Redownloaded > 0 {
+		if s.observable(e) {
+			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
 				if d := domainOf(e.Account); served[d] {
-					redownloaded.WithLabelValues(d).Add(float64(e.Redownloaded))
+					redownloaded.WithLabelValues(d).Add(float64(n))
 				}
 			}
 		}
@@ -158,6 +158,15 @@ func (s *Server) staffOptions() (*console.Options, error) {
 		m := s.mail
 		opts.Account = func(address string) console.AccountInfo { return accountInfo(m, address) }
 		opts.Search = m.Search
+	} else if s.obs != nil {
+		// Beside another mail server: an address its logs showed is an
+		// account.
+		obs := s.obs
+		opts.Account = func(address string) console.AccountInfo {
+			_, seen := obs.Account(address)
+			return console.AccountInfo{Exists: seen}
+		}
+		opts.Search = obs.Search
 	}
 	return opts, nil
 }
@@ -207,6 +216,16 @@ func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
 	return ch
 }
 
+// observable says whether an event belongs in the observations: with
+// the embedded mail server, by its accounts; with only log sources, by
+// the configured domains (seenInLogs).
+func (s *Server) observable(e events.Event) bool {
+	if s.mail != nil {
+		return observable(s.mail, e)
+	}
+	return e.Client != probe.HeloName && s.seenInLogs(e)
+}
+
 // observable says whether an event belongs in the observations: only
 // events of existing accounts (a password sprayer trying made-up
 // addresses must not push real customers out of the bounded store), a
@@ -236,19 +255,46 @@ func observable(m *mailbackend.Backend, e events.Event) bool {
 }
 
 // Reload re-reads the config file and applies what can change while
-// serving: the staff members, the API tokens and the staff idle
-// timeout. It returns the keys of other changes, which need a restart.
+// serving: the staff members, the API tokens, the staff idle timeout,
+// and the domain policies as the web and DNS serve them when the list of
+// domains is unchanged. It returns the keys of other changes, which need
+// a restart (the mail servers' POP3 expiry among them).
 // An invalid config changes nothing and is an error naming each problem.
 func (s *Server) Reload(path string) (needRestart []string, err error) {
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		return nil, err
 	}
+	applied, err := s.reloadRest(cfg)
+	if err != nil {
+		return nil, err
+	}
 	users, tokens := staffCreds(cfg.Staff)
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
-	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens))
+	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied, ", "))
+
+	// Domain policies apply at once while the domains stay the same:
+	// the documents, the DNS records and PACC's digest (whose earlier
+	// value stays published for one TTL) change together.
+	policies, _, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
+	domainsApplied := sameDomains(s.live.cur.Load().list, policies)
+	if domainsApplied {
+		old := s.live.cur.Load().list
+		s.live.replace(policies)
+		s.web.Refresh()
+		s.log.Info("config reloaded: domain policies applied to the documents and DNS records", "domains", len(policies))
+		for i := range policies {
+			if policies[i].POP.ExpireDays != old[i].POP.ExpireDays {
+				needRestart = append(needRestart, "domain.pop3_policy.expire_days")
+				break
+			}
+		}
+	}
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if k != "staff" {
+		if k != "staff" && !slices.Contains(applied, k) && (k != "domain" || !domainsApplied) {
 			needRestart = append(needRestart, k)
 		}
 	}
@@ -268,7 +314,7 @@ func changedKeys(a, b *Config) []string {
 		{"hostname", a.Hostname == b.Hostname},
 		{"data_dir", a.DataDir == b.DataDir},
 		{"log", reflect.DeepEqual(a.Log, b.Log)},
-		{"tls", a.TLS == b.TLS},
+		{"tls", reflect.DeepEqual(a.TLS, b.TLS)},
 		{"profile_signing", a.ProfileSigning == b.ProfileSigning},
 		{"listen", a.Listen == b.Listen},
 		{"domain", reflect.DeepEqual(a.Domains, b.Domains)},
@@ -276,7 +322,9 @@ func changedKeys(a, b *Config) []string {
 		{"mail", a.Mail == b.Mail},
 		{"staff", reflect.DeepEqual(a.Staff, b.Staff)},
 		{"observations", a.Observations == b.Observations},
+		{"observe", reflect.DeepEqual(a.Observe, b.Observe)},
 		{"self_help", a.SelfHelp == b.SelfHelp},
+		{"branding", a.Branding == b.Branding},
 	} {
 		if !c.same {
 			out = append(out, c.key)

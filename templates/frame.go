@@ -21,6 +21,11 @@ type Frame struct {
 	CSRF string
 	// Stylesheet is the path of the one stylesheet (StylesheetPath).
 	Stylesheet string
+	// Script is the path of the customer pages' optional script
+	// (ScriptPath).
+	Script string
+	// Brand is the provider's branding (Set.Brand), on customer pages.
+	Brand *Brand
 }
 
 func (f *Frame) frame() *Frame { return f }
@@ -31,6 +36,6 @@ type page interface{ frame() *Frame }
 // render completes p's frame and executes the template name with it.
 func (s *Set) render(w io.Writer, name string, p page) error {
 	f := p.frame()
-	f.Lang, f.Stylesheet = Lang, StylesheetPath
+	f.Lang, f.Stylesheet, f.Script, f.Brand = Lang, StylesheetPath, ScriptPath, s.Brand
 	return s.t.ExecuteTemplate(w, name, p)
 }

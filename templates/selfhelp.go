@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"mailsetup/probe/clients"
 )
 
 // The customer self-help pages. The web app builds these view-models
@@ -14,9 +16,14 @@ import (
 // Each has a template help_<id>.html.
 var HelpClients = []HelpClient{
 	{ID: "thunderbird", Name: "Thunderbird (Windows, Mac, Linux)"},
-	{ID: "outlook", Name: "Outlook (new and classic)"},
+	{ID: "outlook", Name: "Outlook for Windows (new and classic)"},
+	{ID: "windowsmail", Name: "Windows Mail (now the new Outlook)", NoPOPExpiry: "The new Outlook"},
+	{ID: "outlookmac", Name: "Outlook for Mac", NoPOPExpiry: "Outlook for Mac"},
+	{ID: "outlookmobile", Name: "Outlook on iPhone and Android", NoPOPExpiry: "The Outlook app"},
 	{ID: "apple", Name: "Apple Mail, iPhone and iPad"},
-	{ID: "android", Name: "Android (Gmail app, Thunderbird for Android, K-9 Mail)"},
+	{ID: "samsung", Name: "Samsung Email (most Android phones)", NoPOPExpiry: "Samsung Email"},
+	{ID: "android", Name: "Android (Gmail app, Thunderbird for Android, K-9 Mail)", NoPOPExpiry: "Android's mail apps"},
+	{ID: "emclient", Name: "eM Client"},
 	{ID: "other", Name: "Any other mail program"},
 }
 
@@ -24,14 +31,12 @@ var HelpClients = []HelpClient{
 type HelpClient struct {
 	ID   string
 	Name string
+	// NoPOPExpiry, for a client that cannot remove POP3 mail from the
+	// server after N days, names it in a sentence's subject; its page
+	// recommends IMAP instead.
+	NoPOPExpiry string
 	// URL is the client's instruction page for the current address.
 	URL string
-}
-
-// HelpProvider is one served domain, named on the start page.
-type HelpProvider struct {
-	Domain      string
-	DisplayName string
 }
 
 // HelpServer is one server in the words of the settings dialogs.
@@ -54,6 +59,9 @@ type HelpPOP struct {
 	// "delete after DeleteAfterDays days".
 	LeaveOnServer   bool
 	DeleteAfterDays int
+	// ExpireDays: the server removes mail this many days after its
+	// first download by itself (0: never).
+	ExpireDays int
 }
 
 // HelpSettings is the correct settings of one address.
@@ -81,6 +89,10 @@ type HelpSettings struct {
 	// server (they cannot remove POP3 mail after N days), else In.
 	Phone HelpServer
 	POP   HelpPOP
+	// NoPOPExpiry, on the page of a client that cannot remove POP3 mail
+	// after N days, names it (HelpClient.NoPOPExpiry); the rules then
+	// say what to do instead.
+	NoPOPExpiry string
 	// HelpURL is the overview page, CheckURL the settings check,
 	// ProfileURL the Apple profile, JSONURL the settings as JSON (all
 	// relative to this site); ThunderbirdURL the published autoconfig
@@ -117,11 +129,39 @@ type HelpFieldError struct {
 	Message string
 }
 
+// HelpWrongField is a field of the re-filled check form whose value is
+// wrong, with the right value.
+type HelpWrongField struct {
+	Field, Right string
+}
+
+// HelpFieldState is what the form shows at one field: an error in
+// what was typed, or the right value when the value is wrong.
+type HelpFieldState struct {
+	Name, Error, Right string
+}
+
+// HelpCheckStep is one step of a running check, as the page shows it
+// while the result streams in.
+type HelpCheckStep struct {
+	Text string
+	// State is "ok", "problem" or "unfinished".
+	State string
+}
+
 // HelpCheck is the check form and, after a check, its result.
 type HelpCheck struct {
 	Form HelpCheckForm
 	// FieldErrors are the form's invalid fields, in form order.
 	FieldErrors []HelpFieldError
+	// Wrong are the fields whose values the check found wrong.
+	Wrong []HelpWrongField
+	// Streamed: the page showed the check's steps as they finished
+	// (HelpCheckStart, HelpCheckStep); Steps counts them, Took is how
+	// long the check took, in words.
+	Streamed bool
+	Steps    int
+	Took     string
 	// PasswordAvailable: the server can check passwords (it runs the
 	// mail server).
 	PasswordAvailable bool
@@ -140,6 +180,10 @@ type HelpCheck struct {
 	// PasswordChecked: the password was verified and used for the
 	// live logins.
 	PasswordChecked bool
+	// Clients is what each mail program would set up (asked for with
+	// ?clients=1); ClientsError why it could not be shown.
+	Clients      *clients.ClientsReport
+	ClientsError string
 }
 
 // FieldError returns the error of the field name, or "".
@@ -152,11 +196,20 @@ func (c *HelpCheck) FieldError(name string) string {
 	return ""
 }
 
+// Field returns what the form shows at the field name.
+func (c *HelpCheck) Field(name string) HelpFieldState {
+	st := HelpFieldState{Name: name, Error: c.FieldError(name)}
+	for _, w := range c.Wrong {
+		if w.Field == name {
+			st.Right = w.Right
+		}
+	}
+	return st
+}
+
 // HelpStartPage is the start page (index.html): the address form.
 type HelpStartPage struct {
 	Frame
-	// Providers are the served domains.
-	Providers []HelpProvider
 	// Address is the address as typed, to re-fill the form.
 	Address string
 	// Error is what is wrong with the address.
@@ -182,6 +235,19 @@ type HelpClientPage struct {
 	Frame
 	HelpAddress
 	Client HelpClient
+	// Dialogs are the client's settings dialogs drawn with this
+	// address's values; HelpClient fills them.
+	Dialogs []HelpDialog
+	// ProfileQR, on the Apple page when the site's address is known,
+	// is the profile's link as a QR code.
+	ProfileQR *HelpQR
+}
+
+// HelpQR is a link drawn as a QR code: Path is an SVG path of the dark
+// modules in a Size x Size grid (the quiet zone included).
+type HelpQR struct {
+	URL, Path string
+	Size      int
 }
 
 // HelpCheckPage is the settings check (help_check.html); its form
@@ -204,11 +270,22 @@ func (s *Set) HelpDomain(w io.Writer, p HelpDomainPage) error {
 	return s.render(w, "help_domain.html", &p)
 }
 
-// HelpClient renders p.Client's step-by-step instructions.
+// HelpClient renders p.Client's step-by-step instructions, with the
+// pictures of its dialogs. On the page of a client that cannot remove
+// POP3 mail after N days, the settings to use are IMAP's where the
+// domain offers it.
 func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
-	if !slices.ContainsFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID }) {
+	i := slices.IndexFunc(HelpClients, func(c HelpClient) bool { return c.ID == p.Client.ID })
+	if i < 0 {
 		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
 	}
+	if n := HelpClients[i].NoPOPExpiry; n != "" && p.Settings.POP.Offered {
+		p.Settings.NoPOPExpiry = n
+		if p.Settings.IMAP != nil {
+			p.Settings.In = *p.Settings.IMAP
+		}
+	}
+	p.Dialogs = Dialogs(p.Client.ID, p.Settings)
 	return s.render(w, "help_"+p.Client.ID+".html", &p)
 }
 
@@ -216,4 +293,25 @@ func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
 // p.Check.Done.
 func (s *Set) HelpCheck(w io.Writer, p HelpCheckPage) error {
 	return s.render(w, "help_check.html", &p)
+}
+
+// The check page streamed: HelpCheckStart writes the page up to the
+// list of steps, HelpCheckStep one finished step, HelpCheckFinish the
+// rest (the result above the re-filled form). Together they are
+// HelpCheck's page with the steps listed above the result.
+
+// HelpCheckStart writes the streamed check page up to its list of steps.
+func (s *Set) HelpCheckStart(w io.Writer, p HelpCheckPage) error {
+	return s.render(w, "help-check-start", &p)
+}
+
+// HelpCheckStep writes one finished step of a streamed check.
+func (s *Set) HelpCheckStep(w io.Writer, st HelpCheckStep) error {
+	return s.t.ExecuteTemplate(w, "help-check-step", st)
+}
+
+// HelpCheckFinish writes the rest of a streamed check page.
+func (s *Set) HelpCheckFinish(w io.Writer, p HelpCheckPage) error {
+	p.Check.Streamed = true
+	return s.render(w, "help-check-finish", &p)
 }

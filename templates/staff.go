@@ -7,6 +7,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
+	"mailsetup/probe/clients"
 	"mailsetup/server/observe"
 )
 
@@ -100,6 +101,10 @@ type StaffAccountPage struct {
 	// the account now: its own, and those of the addresses its clients
 	// failed from in the last day.
 	Blocks []StaffLoginBlock
+	// Clients is what each mail program would set up (asked for with
+	// ?clients=1); ClientsError why it could not be shown.
+	Clients      *clients.ClientsReport
+	ClientsError string
 }
 
 // StaffReportPage is a probe report (staff_report.html); Print is the
@@ -114,6 +119,18 @@ type StaffReportPage struct {
 	Steps []probe.Step
 	Right []finding.Finding
 	Wrong []finding.Finding
+}
+
+// OutgoingAuth is what the caller said of "my outgoing server requires
+// authentication": "on", "off", or "" when they did not say.
+func (p *StaffReportPage) OutgoingAuth() string {
+	if p.Report == nil || p.Report.Client == nil || p.Report.Client.Outgoing.Auth == nil {
+		return ""
+	}
+	if *p.Report.Client.Outgoing.Auth {
+		return "on"
+	}
+	return "off"
 }
 
 // StaffAuditPage is the latest audit log entries (staff_audit.html).

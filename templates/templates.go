@@ -52,6 +52,21 @@ var StylesheetPath = func() string {
 	return "/static/mailsetup-" + hex.EncodeToString(sum[:8]) + ".css"
 }()
 
+//go:embed copy.js
+var script []byte
+
+// ScriptPath is where the web serves the customer pages' one script,
+// optional (copy buttons; the pages work without it), named by its
+// content hash as the stylesheet is.
+var ScriptPath = func() string {
+	sum := sha256.Sum256(script)
+	return "/static/mailsetup-" + hex.EncodeToString(sum[:8]) + ".js"
+}()
+
+// Script returns the script the customer pages load from ScriptPath.
+// The caller must not modify it.
+func Script() []byte { return script }
+
 // Stylesheet returns the stylesheet the pages link at StylesheetPath.
 // The caller must not modify it.
 func Stylesheet() []byte { return stylesheet }
@@ -59,6 +74,8 @@ func Stylesheet() []byte { return stylesheet }
 // Set is the parsed pages.
 type Set struct {
 	t *template.Template
+	// Brand, when set before the pages are served, brands every page.
+	Brand *Brand
 }
 
 // Parse parses every embedded page.

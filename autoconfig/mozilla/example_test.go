@@ -30,7 +30,7 @@ func ExampleRender() {
 	}
 	// Output:
 	// <?xml version="1.0" encoding="UTF-8"?>
-	// <clientConfig version="1.1">
+	// <clientConfig version="1.2">
 	//   <emailProvider id="example.org">
 	//     <domain>example.org</domain>
 	//     <displayName>Example Org Mail</displayName>

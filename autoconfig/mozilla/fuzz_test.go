@@ -12,9 +12,8 @@ import (
 	"mailsetup/autoconfig/mozilla"
 )
 
-// FuzzParse checks that Parse never panics, fails only with its own
-// errors, and that what it accepts survives Render and Parse again.
-func FuzzParse(f *testing.F) {
+// addTestdataSeeds adds every document in testdata to the corpus.
+func addTestdataSeeds(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.xml"))
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no seed documents in testdata: %v", err)
@@ -26,6 +25,12 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+// FuzzParse checks that Parse never panics, fails only with its own
+// errors, and that what it accepts survives Render and Parse again.
+func FuzzParse(f *testing.F) {
+	addTestdataSeeds(f)
 	f.Add([]byte(doc(pop3Server(`<pop3><leaveMessagesOnServer>false</leaveMessagesOnServer></pop3>`) + imapServer + smtpServer)))
 	f.Add([]byte(`<!DOCTYPE x [<!ENTITY a "b">]><clientConfig/>`))
 
@@ -84,4 +89,24 @@ func withTLS(list []autoconfig.Endpoint) []autoconfig.Endpoint {
 		}
 	}
 	return out
+}
+
+// FuzzParseAndroid checks that ParseAndroid never panics, fails only
+// with its own errors, and that what it accepts has the IMAP and SMTP
+// servers Android needs.
+func FuzzParseAndroid(f *testing.F) {
+	addTestdataSeeds(f)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		got, err := mozilla.ParseAndroid(bytes.NewReader(data), "john@example.com")
+		if err != nil {
+			if !errors.Is(err, mozilla.ErrAndroidRejects) && !errors.Is(err, mozilla.ErrMalformed) && !errors.Is(err, mozilla.ErrTooLarge) {
+				t.Fatalf("ParseAndroid error %v wraps none of its errors", err)
+			}
+			return
+		}
+		if got.IMAP.Protocol != autoconfig.IMAP || got.SMTP.Protocol != autoconfig.SMTP || got.IMAP.Host == "" || got.SMTP.Host == "" ||
+			(got.IMAP.Security != autoconfig.TLS && got.IMAP.Security != autoconfig.STARTTLS) {
+			t.Fatalf("accepted settings Android could not use: %+v", got)
+		}
+	})
 }

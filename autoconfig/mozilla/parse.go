@@ -24,6 +24,7 @@ type inConfig struct {
 }
 
 type inProvider struct {
+	ID               *string    `xml:"id,attr"`
 	Domain           []string   `xml:"domain"`
 	DisplayName      []string   `xml:"displayName"`
 	DisplayShortName []string   `xml:"displayShortName"`

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"mailsetup/autoconfig"
@@ -21,12 +22,19 @@ type outConfig struct {
 
 type outProvider struct {
 	ID               string            `xml:"id,attr"`
-	Domain           []string          `xml:"domain"`
+	Domain           []outDomain       `xml:"domain"`
 	DisplayName      string            `xml:"displayName"`
 	DisplayShortName string            `xml:"displayShortName"`
 	Incoming         []outServer       `xml:"incomingServer"`
 	Outgoing         []outServer       `xml:"outgoingServer"`
 	Documentation    *outDocumentation `xml:"documentation"`
+}
+
+// outDomain is a domain element; Purpose "mx" (autoconfig 1.2) marks
+// the hoster's MX domain.
+type outDomain struct {
+	Purpose string `xml:"purpose,attr,omitempty"`
+	Name    string `xml:",chardata"`
 }
 
 type outServer struct {
@@ -56,7 +64,14 @@ type outDescr struct {
 	Text string `xml:",chardata"`
 }
 
-// Render writes the clientConfig 1.1 document for p to w.
+// Render writes the clientConfig document for p to w: version 1.2 of
+// draft-ietf-mailmaint-autoconfig (DraftRevision), which Thunderbird
+// reads as it reads 1.1 (it ignores the version and, under the draft's
+// must-ignore rule, clients of 1.2 ignore the Thunderbird-only pop3
+// block). What 1.2 adds that the policy can say: a domain element with
+// purpose="mx" for each MX host's parent domain that is not the mail
+// domain itself, and the draft's limits on the names (displayName at
+// most 60 characters, displayShortName at most 20).
 //
 // address is the user's email address (from ?emailaddress=); it becomes
 // the username of every server. When it is "", every username is the
@@ -121,9 +136,19 @@ func build(p autoconfig.Policy, address string) (outConfig, error) {
 	}
 	prov := outProvider{
 		ID:               p.Domain,
-		Domain:           []string{p.Domain},
-		DisplayName:      displayName,
-		DisplayShortName: shortName,
+		Domain:           []outDomain{{Name: p.Domain}},
+		DisplayName:      truncateRunes(displayName, maxDisplayName),
+		DisplayShortName: truncateRunes(shortName, maxShortName),
+	}
+	for _, mx := range p.MX {
+		_, parent, ok := strings.Cut(strings.TrimSuffix(strings.ToLower(mx.Host), "."), ".")
+		if !ok || parent == p.Domain || !strings.Contains(parent, ".") || autoconfig.ValidDomain(parent) != nil {
+			continue
+		}
+		d := outDomain{Purpose: "mx", Name: parent}
+		if !slices.Contains(prov.Domain, d) {
+			prov.Domain = append(prov.Domain, d)
+		}
 	}
 
 	for i, e := range p.Incoming() {
@@ -173,7 +198,25 @@ func build(p autoconfig.Policy, address string) (outConfig, error) {
 			},
 		}
 	}
-	return outConfig{Version: "1.1", Provider: prov}, nil
+	return outConfig{Version: "1.2", Provider: prov}, nil
+}
+
+// The draft's hard limits on the provider's names (characters).
+const (
+	maxDisplayName = 60
+	maxShortName   = 20
+)
+
+// DraftRevision is the autoconfig draft the documents follow.
+const DraftRevision = "draft-ietf-mailmaint-autoconfig-06"
+
+// truncateRunes cuts s to at most n characters.
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
 }
 
 // server maps one endpoint onto a server element (without the pop3 block).

@@ -114,8 +114,8 @@ func TestRenderShape(t *testing.T) {
 			if err := xml.Unmarshal(out, &d); err != nil {
 				t.Fatalf("rendered document is not XML: %v", err)
 			}
-			if d.XMLName.Local != "clientConfig" || d.XMLName.Space != "" || d.Version != "1.1" {
-				t.Errorf("root = %v version %q, want clientConfig version 1.1", d.XMLName, d.Version)
+			if d.XMLName.Local != "clientConfig" || d.XMLName.Space != "" || d.Version != "1.2" {
+				t.Errorf("root = %v version %q, want clientConfig version 1.2", d.XMLName, d.Version)
 			}
 			if len(d.Provider) != 1 {
 				t.Fatalf("%d emailProvider elements, want 1", len(d.Provider))

@@ -6,9 +6,11 @@
 //	mailload submit -addr 127.0.0.1:10587 -user U -pass P -to R [-clients 20] [-duration 15s] [-size 10240] [-per-conn 1] [-implicit]
 //	mailload imap -addr 127.0.0.1:10993 -user U -pass P [-repeat 5] [-fetch 100]
 //	mailload idle -addr 127.0.0.1:10993 -user U -pass P [-conns 200] [-hold 10s]
+//	mailload outbound -addr 127.0.0.1:10587 -user U -pass P -to 'user%d@remote.test' -maildir DIR [-rcpts 100] [-n 10000] [-size 10240] [-clients 10]
+//	mailload dns -addr 127.0.0.1:20053 -rr 'remote.test. 60 IN MX 10 mx.remote.test.' [-rr ...] [-duration 30m]
 //	mailload pop3 -addr 127.0.0.1:10995 -user 'user%d@example.test' -users 10 -pass P [-clients 50] [-duration 15s]
 //
-// Imports: the standard library and the mail client libraries only,
+// Imports: the standard library, the mail client libraries and miekg/dns only,
 // nothing of the project, so it measures any server alike.
 package main
 
@@ -38,7 +40,7 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("want a mode: submit, imap, idle or pop3")
+		return errors.New("want a mode: submit, imap, idle, pop3 or outbound")
 	}
 	switch args[0] {
 	case "submit":
@@ -49,8 +51,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return runIdle(ctx, args[1:], out)
 	case "pop3":
 		return runPOP3(ctx, args[1:], out)
+	case "outbound":
+		return runOutbound(ctx, args[1:], out)
+	case "dns":
+		return runDNS(ctx, args[1:], out)
 	}
-	return fmt.Errorf("unknown mode %q: want submit, imap, idle or pop3", args[0])
+	return fmt.Errorf("unknown mode %q: want submit, imap, idle, pop3 or outbound", args[0])
 }
 
 // latencies collects per-operation durations.

@@ -19,6 +19,13 @@ func runBinary(t *testing.T, dir, stdin string, args ...string) (int, string, st
 	cmd := exec.Command(binary, args...)
 	cmd.Dir = dir
 	cmd.Stdin = strings.NewReader(stdin)
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and returns its exit status, standard output and
+// standard error.
+func runCmd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -209,5 +216,18 @@ func TestStaffHashFlagsAnywhere(t *testing.T) {
 	code, out, stderr = runCLI(t, "s3cret-pass\n", "staff", "hash", "--", "--help")
 	if code != exitError || out != "" || !strings.Contains(stderr, `name "--help"`) {
 		t.Errorf("staff hash -- --help: exit %d\n%s%s", code, out, stderr)
+	}
+}
+
+// TestCSVCellNoFormula: a cell a spreadsheet would run as a formula gets
+// a leading "'"; others are as they were.
+func TestCSVCellNoFormula(t *testing.T) {
+	for in, want := range map[string]string{
+		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx",
+		"UID7-1234": "UID7-1234", "": "", "a=b": "a=b", "12": "12",
+	} {
+		if got := csvCell(in); got != want {
+			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

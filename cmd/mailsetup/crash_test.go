@@ -152,8 +152,15 @@ func TestCrashKeepsEveryAcknowledgedMessage(t *testing.T) {
 	t.Logf("%d rounds: %d messages acknowledged, %d in the mailbox (unacknowledged ones may or may not be there)", rounds, len(acked), len(msgs))
 }
 
-// submit sends one message over STARTTLS with AUTH PLAIN.
+// submit sends one message over STARTTLS with AUTH PLAIN to the demo
+// account itself.
 func submit(addr, password, token string) error {
+	return submitTo(addr, password, token, server.DemoAddress)
+}
+
+// submitTo sends one message as the demo account over STARTTLS with AUTH
+// PLAIN.
+func submitTo(addr, password, token, to string) error {
 	c, err := smtp.DialStartTLS(addr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
 		return err
@@ -163,8 +170,8 @@ func submit(addr, password, token string) error {
 		return err
 	}
 	body := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: crash %s\r\n\r\n%s\r\nend of %s\r\n",
-		server.DemoAddress, server.DemoAddress, token, strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 64), token)
-	if err := c.SendMail(server.DemoAddress, []string{server.DemoAddress}, strings.NewReader(body)); err != nil {
+		server.DemoAddress, to, token, strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\r\n", 64), token)
+	if err := c.SendMail(server.DemoAddress, []string{to}, strings.NewReader(body)); err != nil {
 		return err
 	}
 	return c.Quit()

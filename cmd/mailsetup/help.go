@@ -5,6 +5,7 @@ import "strings"
 // usage is `mailsetup --help`: every command, one line each.
 const usage = `usage:
   mailsetup serve [--config FILE] [--data DIR]      run the service (creates an embedded default in DIR)
+  mailsetup init --hostname H --domain D ...        write a production config (ACME, standard ports) (--help)
   mailsetup records [--config FILE] [--data DIR]    print the DNS records to publish (zone-file syntax)
   mailsetup checkconfig [--config FILE] [--data DIR] validate the config, print every problem
   mailsetup user add ADDRESS                        add an account (password from stdin or a prompt)
@@ -17,13 +18,18 @@ const usage = `usage:
   mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
   mailsetup staff hash NAME                         print a [[staff.user]] entry (password from stdin or a prompt)
   mailsetup staff token NAME                        print a new API token and its [[staff.token]] entry
+  mailsetup observe snippet dovecot|postfix [--syslog ADDR]
+                                                    print the settings Dovecot or Postfix needs so
+                                                    that [[observe.source]] can read their logs
   mailsetup expire [--config FILE] [--data DIR] [--dry-run]
                                                     delete mail retrieved over POP3 more than
                                                     pop3_policy.expire_days ago (--help for more)
+  mailsetup queue list|show ID|retry [ID]|remove ID|bounce ID
+                                                    the outbound queue (--help)
   mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify]
                                                     take mailboxes over from the old server with
                                                     their POP3 UIDLs; --verify compares (--help)
-The user commands take --config FILE and --data DIR too. Flags may come
+The user and queue commands take --config FILE and --data DIR too. Flags may come
 anywhere after the command's name, before, between or after its
 arguments; "--" ends them. DIR defaults to ./mailsetup-data.
 "mailsetup COMMAND --help" explains one command.
@@ -50,8 +56,30 @@ Without --config the config is DIR/mailsetup.toml, and the first start
 creates it there (the demo domain example.test on localhost, a
 self-signed certificate, the demo account and the staff console's user)
 and prints the two passwords once. SIGTERM or SIGINT stops it
-gracefully; SIGHUP re-reads the config.
+gracefully; SIGHUP re-reads the config (staff, tokens, the certificate
+files, log.level); SIGUSR2 starts the executable again (a new binary
+installed over this one) with the listening sockets, and this process
+stops: an upgrade that refuses no connection. Sockets handed over by
+systemd (LISTEN_FDS, named by the listen.* keys) are served instead of
+binding.
 
+` + dataFlagsHelp,
+
+	"init": `usage: mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--acme-directory URL [--acme-ca-file PEM]] [--web-address IP ...] [--config FILE] [--data DIR]
+
+Writes a production config for a server on the internet: the mail
+domains D served from the host H on the standard ports (25, 587, 465,
+143, 993, 110, 995, 80, 443) on every address, certificates from an
+ACME CA (Let's Encrypt, or --acme-directory; the account's contact is
+--email, default postmaster@ the first domain; --acme-ca-file: the
+roots of an in-house CA's directory), no demo account and no
+self-signed certificate. --web-address publishes the server's IPs as
+the autoconfig names' A/AAAA records (default: CNAMEs to H). Then it
+prints the DNS records to publish and what to do next. It never
+overwrites a config.
+
+  --hostname H   the server's public host name (mail servers and web)
+  --domain D     a mail domain; repeat, or separate with commas
 ` + dataFlagsHelp,
 
 	"records": `usage: mailsetup records [--config FILE] [--data DIR]
@@ -155,8 +183,21 @@ on stdout its [[staff.token]] entry for the config file with the token's
 SHA-256. Add it, then reload serve (kill -HUP its pid) or restart it.
 `,
 
+	"observe": `usage: mailsetup observe snippet dovecot|postfix [--syslog ADDR]
+
+Prints the settings an ISP adds to an existing Dovecot (conf.d) or
+Postfix (main.cf, master.cf) so that their logs carry what an
+[[observe.source]] of that kind reads: the login and auth_verbose
+lines, the POP3 logout line with the UIDL fingerprint, the IMAP ID, the
+TLS lines, the submission services' names. With --syslog ADDR (an
+[[observe.source]] syslog address: udp://127.0.0.1:PORT,
+tcp://127.0.0.1:PORT, unix:///PATH) also the rsyslog rule that sends a
+copy of the program's lines there.
+`,
+
 	"probe":  probeHelp,
 	"expire": expireHelp,
+	"queue":  queueHelp,
 	"import": importHelp,
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,24 +22,29 @@ import (
 
 // importHelp is `mailsetup import --help`.
 const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FILE [flags]
+       mailsetup import --from-imap HOST:PORT --accounts FILE [--uidl-format FORMAT]
+                        [--accept-new-uidls] [flags]
        mailsetup import --from-maildir DIR --accounts FILE [--maildir-server SERVER]
                         [--uidl-format FORMAT] [flags]
        mailsetup import --from-mbox FILE|DIR --accounts FILE [--mbox-format FORMAT]
                         [--accept-new-uidls] [flags]
        mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
+       mailsetup import --verify --from-maildir DIR --accounts FILE [flags]
 
 Takes mailboxes over from the old server into the accounts' INBOX (and,
-from Maildirs, their folders) with every POP3 UIDL kept, so that POP3 clients that leave mail on the server
-do not download it again. The accounts must exist here (mailsetup user
-add); an import never creates one. A message whose UIDL is already in the
-INBOX is skipped, so an import can be stopped and run again. The source
-is never changed (no DELE). mail.max_message_bytes and the account's
+from Maildirs and IMAP, their folders) with every POP3 UIDL kept, so
+that POP3 clients that leave mail on the server do not download it
+again. The accounts must exist here (mailsetup user add); an import
+never creates one. A message already here is skipped, so an import can
+be stopped and run again. The source is never changed (no DELE; IMAP:
+EXAMINE and BODY.PEEK). mail.max_message_bytes and the account's
 quota apply; a refused message is reported with the reason.
 
 The accounts FILE is CSV, one account a line (an optional header line
 starting with "address"; "#" starts a comment), or a JSON array of
 objects with the same names:
-  --from-pop3:     address,username,password   (the old server's login)
+  --from-pop3, --from-imap:
+                   address,username,password   (the old server's login)
   --from-maildir:  address,path                (the account's Maildir,
                                                 relative to DIR)
   --from-mbox:     address,path                (the account's mbox file,
@@ -46,9 +53,15 @@ objects with the same names:
                                                 account, path "-")
 
   --from-pop3 HOST:PORT  the old POP3 server
-  --security MODE        tls (default: implicit TLS, port 995), starttls
-                         (STLS, port 110), or none (plain text: only to a
-                         loopback address unless --force-plain)
+  --from-imap HOST:PORT  the old IMAP server: every folder with flags and
+                         internal dates (EXAMINE and BODY.PEEK: the source
+                         is not changed); the INBOX's UIDLs from
+                         --uidl-format (%u and %v: the IMAP UID and
+                         UIDVALIDITY)
+  --security MODE        tls (default: implicit TLS, port 995 or 993),
+                         starttls (STLS or STARTTLS, port 110 or 143), or
+                         none (plain text: only to a loopback address
+                         unless --force-plain)
   --ca FILE              verify the old server's certificate against the
                          PEM certificates in FILE instead of the system's
   --force-plain          allow --security none to another host
@@ -60,21 +73,27 @@ objects with the same names:
                          vpopmail: the file name's unique part) or courier
                          (courierpop3dsizelist, else the unique part)
   --uidl-format FORMAT   Dovecot's pop3_uidl_format (default
-                         %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...)
+                         %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...;
+                         --from-imap: %u and %v only)
   --from-mbox FILE|DIR   read mbox files (the INBOX): the X-UIDL header
                          is the UIDL; messages without it are refused
   --mbox-format FORMAT   mboxrd (default: one ">" comes off ">+From "
                          lines), mboxo (only off ">From " lines), or
                          mboxcl2 / mboxcl (bodies framed by their
                          Content-Length; mboxcl unquotes as mboxo)
-  --accept-new-uidls     import mbox messages without X-UIDL with new
-                         UIDLs: their clients will download them again
+  --accept-new-uidls     import mbox messages without X-UIDL (IMAP:
+                         INBOX messages whose old UIDL cannot be computed)
+                         with new UIDLs: their clients will download them
+                         again
   --accounts FILE        the accounts (see above)
   --concurrency N        accounts at once (default 4)
   --timeout DURATION     the deadline of each network step (default 1m)
-  --verify               compare the old server's UIDLs with ours and
+  --verify               compare the old server's UIDLs (--from-pop3, or
+                         computed from --from-maildir) with ours and
                          import nothing; runs beside "mailsetup serve"
   --json                 print the report as JSON
+  --csv                  print the report as CSV, one account a line
+                         after a header line naming the columns
 ` + dataFlagsHelp + `
 The import itself refuses to run while "mailsetup serve" owns the data
 (stop it for the import; --verify runs beside it).
@@ -89,6 +108,8 @@ error.
 type importArgs struct {
 	c                          common
 	fromPOP3, fromMaildir      string
+	fromIMAP                   string
+	asCSV                      bool
 	fromMbox, mboxFormat       string
 	acceptNewUIDLs             bool
 	security, ca, uidlFormat   string
@@ -103,6 +124,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 	var a importArgs
 	rest, err := parseFlags("import", args, &a.c, func(fs *flag.FlagSet) {
 		fs.StringVar(&a.fromPOP3, "from-pop3", "", "")
+		fs.StringVar(&a.fromIMAP, "from-imap", "", "")
 		fs.StringVar(&a.fromMaildir, "from-maildir", "", "")
 		fs.StringVar(&a.fromMbox, "from-mbox", "", "")
 		fs.StringVar(&a.mboxFormat, "mbox-format", string(migrate.MboxRD), "")
@@ -117,6 +139,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.DurationVar(&a.timeout, "timeout", migrate.DefaultTimeout, "")
 		fs.BoolVar(&a.verify, "verify", false, "")
 		fs.BoolVar(&a.asJSON, "json", false, "")
+		fs.BoolVar(&a.asCSV, "csv", false, "")
 	})
 	if err != nil {
 		return err
@@ -156,8 +179,22 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 				opts.MaildirAccounts[i].Path = filepath.Join(a.fromMaildir, m.Path)
 			}
 		}
+	case a.fromIMAP != "":
+		conn, err := a.serverSource("--from-imap", a.fromIMAP)
+		if err != nil {
+			return err
+		}
+		f, err := migrate.ParseUIDLFormat(a.uidlFormat)
+		if err != nil {
+			return usageError{"import", "--uidl-format: " + err.Error()}
+		}
+		opts.IMAP = &migrate.IMAPSource{Addr: conn.Addr, Security: conn.Security, TLS: conn.TLS, Timeout: conn.Timeout,
+			UIDLFormat: f, AcceptNewUIDLs: a.acceptNewUIDLs}
+		if opts.POP3Accounts, err = migrate.ReadPOP3Accounts(strings.NewReader(string(acctData))); err != nil {
+			return fmt.Errorf("--accounts %s: %w", a.accounts, err)
+		}
 	default:
-		src, err := a.pop3Source()
+		src, err := a.serverSource("--from-pop3", a.fromPOP3)
 		if err != nil {
 			return err
 		}
@@ -166,18 +203,24 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("--accounts %s: %w", a.accounts, err)
 		}
 	}
+	format := a.format()
 	if a.verify {
-		rep, err := server.VerifyImport(ctx, cfg, *opts.POP3, opts.POP3Accounts, a.concurrency)
+		var rep migrate.VerifyReport
+		if opts.Maildir != nil {
+			rep, err = server.VerifyMaildirImport(ctx, cfg, *opts.Maildir, opts.MaildirAccounts, a.concurrency)
+		} else {
+			rep, err = server.VerifyImport(ctx, cfg, *opts.POP3, opts.POP3Accounts, a.concurrency)
+		}
 		if err != nil {
 			return err
 		}
-		return writeReport(stdout, a.asJSON, rep, printVerifyReport)
+		return writeReport(stdout, format, rep, printVerifyReport, verifyCSV)
 	}
 	rep, err := server.Import(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	return writeReport(stdout, a.asJSON, rep, printImportReport)
+	return writeReport(stdout, format, rep, printImportReport, importCSV)
 }
 
 // check refuses contradicting or missing flags.
@@ -185,12 +228,14 @@ func (a *importArgs) check(rest []string) error {
 	switch {
 	case len(rest) > 0:
 		return usageError{"import", fmt.Sprintf("unexpected argument %q", rest[0])}
-	case a.fromPOP3 == "" && a.fromMaildir == "" && a.fromMbox == "":
-		return usageError{"import", "give the source: --from-pop3 HOST:PORT, --from-maildir DIR or --from-mbox FILE|DIR"}
-	case (a.fromPOP3 != "") && (a.fromMaildir != "" || a.fromMbox != "") || a.fromMaildir != "" && a.fromMbox != "":
-		return usageError{"import", "give one source: --from-pop3, --from-maildir or --from-mbox"}
-	case a.verify && a.fromPOP3 == "":
-		return usageError{"import", "--verify compares with a POP3 server: give --from-pop3 HOST:PORT"}
+	case a.fromPOP3 == "" && a.fromIMAP == "" && a.fromMaildir == "" && a.fromMbox == "":
+		return usageError{"import", "give the source: --from-pop3 HOST:PORT, --from-imap HOST:PORT, --from-maildir DIR or --from-mbox FILE|DIR"}
+	case countSet(a.fromPOP3, a.fromIMAP, a.fromMaildir, a.fromMbox) > 1:
+		return usageError{"import", "give one source: --from-pop3, --from-imap, --from-maildir or --from-mbox"}
+	case a.verify && a.fromPOP3 == "" && a.fromMaildir == "":
+		return usageError{"import", "--verify compares the UIDLs POP3 clients saw: give --from-pop3 HOST:PORT (the old server) or --from-maildir DIR (its Maildirs)"}
+	case a.asJSON && a.asCSV:
+		return usageError{"import", "give one of --json and --csv"}
 	case a.accounts == "":
 		return usageError{"import", "give the accounts: --accounts FILE"}
 	case a.concurrency < 1 || a.concurrency > 256:
@@ -231,13 +276,35 @@ func (a *importArgs) mboxSource(opts *server.ImportOptions, acctData []byte) err
 	return nil
 }
 
-// pop3Source builds the source from --from-pop3, --security, --ca and
-// --force-plain.
-func (a *importArgs) pop3Source() (migrate.POP3Source, error) {
-	src := migrate.POP3Source{Addr: a.fromPOP3, Security: migrate.Security(a.security), Timeout: a.timeout}
-	host, _, err := net.SplitHostPort(a.fromPOP3)
+// countSet counts the non-empty values.
+func countSet(vals ...string) int {
+	n := 0
+	for _, v := range vals {
+		if v != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// format is the report format of --json and --csv.
+func (a *importArgs) format() reportFormat {
+	switch {
+	case a.asJSON:
+		return formatJSON
+	case a.asCSV:
+		return formatCSV
+	}
+	return formatText
+}
+
+// serverSource builds the connection to the old server addr (given as
+// flag) from --security, --ca and --force-plain.
+func (a *importArgs) serverSource(flag, addr string) (migrate.POP3Source, error) {
+	src := migrate.POP3Source{Addr: addr, Security: migrate.Security(a.security), Timeout: a.timeout}
+	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return src, usageError{"import", fmt.Sprintf("--from-pop3 %q: want HOST:PORT", a.fromPOP3)}
+		return src, usageError{"import", fmt.Sprintf("%s %q: want HOST:PORT", flag, addr)}
 	}
 	switch src.Security {
 	case migrate.SecurityTLS, migrate.SecuritySTARTTLS:
@@ -263,22 +330,54 @@ func (a *importArgs) pop3Source() (migrate.POP3Source, error) {
 	return src, nil
 }
 
-// writeReport prints rep as JSON or as text; the error is exit status 1
-// when the report is not OK.
-func writeReport[R interface{ OK() bool }](w io.Writer, asJSON bool, rep R, text func(io.Writer, R)) error {
-	if asJSON {
+// reportFormat is how a report is printed.
+type reportFormat int
+
+const (
+	formatText reportFormat = iota
+	formatJSON
+	formatCSV
+)
+
+// writeReport prints rep as text, JSON or CSV (asCSV gives the header
+// line and the rows); the error is exit status 1 when the report is not
+// OK.
+func writeReport[R interface{ OK() bool }](w io.Writer, format reportFormat, rep R, text func(io.Writer, R), asCSV func(R) [][]string) error {
+	switch format {
+	case formatJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(rep); err != nil {
 			return err
 		}
-	} else {
+	case formatCSV:
+		rows := asCSV(rep)
+		for _, row := range rows {
+			for i, cell := range row {
+				row[i] = csvCell(cell)
+			}
+		}
+		cw := csv.NewWriter(w)
+		if err := cw.WriteAll(rows); err != nil {
+			return err
+		}
+	default:
 		text(w, rep)
 	}
 	if !rep.OK() {
 		return exitStatus(exitError)
 	}
 	return nil
+}
+
+// csvCell keeps a cell from being read as a formula by a spreadsheet
+// (OWASP's CSV injection): a UIDL or a reason quoting the old server can
+// start with "=", "+", "-" or "@"; such a cell gets a leading "'".
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 func printImportReport(w io.Writer, rep migrate.Report) {
@@ -324,4 +423,34 @@ func printVerifyReport(w io.Writer, rep migrate.VerifyReport) {
 		fmt.Fprintf(w, "; %d accounts differ: %s", len(rep.Differ), strings.Join(rep.Differ, ", "))
 	}
 	fmt.Fprintln(w)
+}
+
+// importCSV is an import report as CSV: a header line, then one line an
+// account (refusals and notes joined by "; ").
+func importCSV(rep migrate.Report) [][]string {
+	rows := [][]string{{"address", "found", "imported", "skipped", "refused", "bytes", "refusals", "notes", "error"}}
+	for _, a := range rep.Accounts {
+		var refusals []string
+		for _, r := range a.Refused {
+			s := r.Message + ": " + r.Reason
+			if r.UIDL != "" {
+				s = fmt.Sprintf("%s (UIDL %q): %s", r.Message, r.UIDL, r.Reason)
+			}
+			refusals = append(refusals, s)
+		}
+		rows = append(rows, []string{a.Address, strconv.Itoa(a.Found), strconv.Itoa(a.Imported), strconv.Itoa(a.Skipped),
+			strconv.Itoa(len(a.Refused)), strconv.FormatInt(a.Bytes, 10), strings.Join(refusals, "; "), strings.Join(a.Notes, "; "), a.Error})
+	}
+	return rows
+}
+
+// verifyCSV is a cutover report as CSV: a header line, then one line an
+// account; missing_uidls lists the first of them, separated by spaces.
+func verifyCSV(rep migrate.VerifyReport) [][]string {
+	rows := [][]string{{"address", "old", "ours", "would_download_again", "missing_uidls", "error"}}
+	for _, v := range rep.Checked {
+		rows = append(rows, []string{v.Address, strconv.Itoa(v.Old), strconv.Itoa(v.Ours), strconv.Itoa(v.Missing),
+			strings.Join(v.MissingUIDLs, " "), v.Error})
+	}
+	return rows
 }

@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
@@ -19,8 +21,10 @@ import (
 // oldDovecot is a private reference Dovecot (../shared/peers) on loopback
 // ports of its own: the old server of an import.
 type oldDovecot struct {
-	dir   string
-	pop3s int
+	dir                string
+	pop3s, imap, imaps int
+	// ports by the script's names: POP3, IMAP, SUBMISSION, ...
+	ports map[string]int
 }
 
 // startOldDovecot starts the reference servers with users user1..user3
@@ -53,12 +57,18 @@ func startOldDovecot(t *testing.T) *oldDovecot {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	d := &oldDovecot{dir: dir}
+	d := &oldDovecot{dir: dir, ports: map[string]int{}}
 	env := append(os.Environ(), "PEERS_DIR="+dir, "PEERS_USERS=3", "PEERS_EXTRA_USERS=")
 	for _, n := range []string{"POP3", "POP3S", "IMAP", "IMAPS", "SUBMISSION", "SUBMISSIONS", "LMTP", "AUTH"} {
 		p := freePort(t)
-		if n == "POP3S" {
+		d.ports[n] = p
+		switch n {
+		case "POP3S":
 			d.pop3s = p
+		case "IMAP":
+			d.imap = p
+		case "IMAPS":
+			d.imaps = p
 		}
 		env = append(env, n+"_PORT="+strconv.Itoa(p))
 	}
@@ -114,6 +124,37 @@ func (d *oldDovecot) put(t *testing.T, user string, msgs ...string) {
 	}
 }
 
+// putNumbered puts n numbered messages into user's Maildir.
+func (d *oldDovecot) putNumbered(t *testing.T, user string, n int) {
+	t.Helper()
+	var msgs []string
+	for i := range n {
+		msgs = append(msgs, fmt.Sprintf("From: a@example.org\nTo: %s@example.test\nSubject: old %d\nMessage-ID: <old%d@example.org>\n\nbody %d\n", user, i, i, i))
+	}
+	d.put(t, user, msgs...)
+}
+
+// ca is the old server's certificate.
+func (d *oldDovecot) ca() string { return filepath.Join(d.dir, "dovecot", "ssl", "cert.pem") }
+
+// newPassword is the accounts' password here.
+const newPassword = "new-server-password"
+
+// importTarget is a mail service (not started) with mail.max_message_bytes
+// 4096 and the accounts user1..user3@example.test (newPassword).
+func importTarget(t *testing.T) *mailService {
+	t.Helper()
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
+		return strings.Replace(config, "max_message_bytes = 26214400", "max_message_bytes = 4096", 1)
+	})
+	for _, u := range []string{"user1", "user2", "user3"} {
+		if code, _, stderr := runCLI(t, newPassword+"\n", "user", "add", "--config", m.config, u+"@example.test"); code != 0 {
+			t.Fatalf("user add %s: %s", u, stderr)
+		}
+	}
+	return m
+}
+
 // runImport runs `mailsetup import` on the config of m.
 func runImport(t *testing.T, m *mailService, args ...string) (int, string, string) {
 	t.Helper()
@@ -155,11 +196,7 @@ func importReport(t *testing.T, out string) map[string]migrate.AccountReport {
 func TestImportFromDovecotKeepsClientsState(t *testing.T) {
 	old := startOldDovecot(t)
 	const n = 5
-	var msgs []string
-	for i := range n {
-		msgs = append(msgs, fmt.Sprintf("From: a@example.org\nTo: user1@example.test\nSubject: old %d\nMessage-ID: <old%d@example.org>\n\nbody %d\n", i, i, i))
-	}
-	old.put(t, "user1", msgs...)
+	old.putNumbered(t, "user1", n)
 	old.put(t, "user3", "Subject: small\n\nsmall\n", "Subject: big\n\n"+strings.Repeat("0123456789abcde\n", 400))
 	oldPOP3 := &mailService{ports: server.Ports{POP3S: old.pop3s}}
 	work := t.TempDir()
@@ -171,17 +208,9 @@ func TestImportFromDovecotKeepsClientsState(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string {
-		return strings.Replace(config, "max_message_bytes = 26214400", "max_message_bytes = 4096", 1)
-	})
-	const password = "new-server-password"
-	for _, u := range []string{"user1", "user2", "user3"} {
-		if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, u+"@example.test"); code != 0 {
-			t.Fatalf("user add %s: %s", u, stderr)
-		}
-	}
-	ca := filepath.Join(old.dir, "dovecot", "ssl", "cert.pem")
-	source := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", ca}
+	m := importTarget(t)
+	const password = newPassword
+	source := []string{"--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca()}
 	all := writeAccounts(t, "address,username,password",
 		"user1@example.test,user1@example.test,secret",
 		"user2@example.test,user2@example.test,not-the-password",
@@ -269,5 +298,124 @@ func TestImportFromDovecotKeepsClientsState(t *testing.T) {
 	code, out, _ = runImport(t, m2, append(source, "--accounts", user1, "--verify")...)
 	if code != 0 || !strings.Contains(out, "0 would be downloaded again") {
 		t.Errorf("--verify after the Maildir import: exit %d\n%s", code, out)
+	}
+}
+
+// setUIDLFormat changes the old Dovecot's pop3_uidl_format and reloads it.
+func (d *oldDovecot) setUIDLFormat(t *testing.T, format string) {
+	t.Helper()
+	conf := filepath.Join(d.dir, "dovecot", "dovecot.conf")
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`(?m)^pop3_uidl_format = .*$`)
+	if !re.Match(data) {
+		t.Fatalf("%s has no pop3_uidl_format line", conf)
+	}
+	data = re.ReplaceAllLiteral(data, []byte("pop3_uidl_format = "+format))
+	if err := os.WriteFile(conf, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(testkit.Tool(t, "doveadm", "dovecot-core"), "-c", conf, "reload").CombinedOutput(); err != nil {
+		t.Fatalf("doveadm reload: %v\n%s", err, out)
+	}
+	// The reload restarts the login services: wait until a whole POP3
+	// session works twice in a row, or a client may meet the restart.
+	curl := testkit.Tool(t, "curl", "curl")
+	ok := 0
+	for deadline := time.Now().Add(15 * time.Second); ok < 2; {
+		err := exec.Command(curl, "-sS", "-k", "--max-time", "5", "-u", "user2@example.test:secret", "-X", "UIDL",
+			fmt.Sprintf("pop3s://127.0.0.1:%d/", d.pop3s)).Run()
+		switch {
+		case err == nil:
+			ok++
+		case time.Now().After(deadline):
+			t.Fatalf("Dovecot's POP3 after the reload: %v", err)
+		default:
+			ok = 0
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// TestImportDovecotUIDLFormatsWithMpopAndGetmail is the cutover for the
+// other POP3 clients and other pop3_uidl_formats: the real mpop and
+// getmail6 (keep) fetch from a real Dovecot serving each format; its
+// Maildir is imported with --uidl-format set to that format; the same
+// clients, with the state they had, find nothing new at mailsetup (the
+// host and port stay the same at a cutover: getmail's state file, named
+// by the port, is carried over as DNS would carry it), and --verify
+// against Dovecot says 0.
+func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
+	old := startOldDovecot(t)
+	const n = 3
+	old.putNumbered(t, "user1", n)
+	const user, oldPassword, password = "user1@example.test", "secret", "new-server-password"
+	ca := filepath.Join(old.dir, "dovecot", "ssl", "cert.pem")
+	verify := []string{"--verify", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", ca,
+		"--accounts", writeAccounts(t, user+","+user+","+oldPassword)}
+	// %m: Dovecot fills it only for mbox; on this Maildir its UIDL
+	// command fails (the session is cut after "+OK"), which is why the
+	// import refuses a %m format.
+	old.setUIDLFormat(t, "%m")
+	uidl, err := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "10", "-u", user+":"+oldPassword,
+		"-X", "UIDL", fmt.Sprintf("pop3s://127.0.0.1:%d/", old.pop3s)).Output()
+	if strings.TrimSpace(string(uidl)) != "" {
+		t.Errorf("Dovecot's UIDL with %%m on a Maildir: %v %q, want no UIDL listed", err, uidl)
+	}
+	if code, out, _ := runImport(t, prepareMail(t, func(t *testing.T, m *mailService, c string) string { return c }), "--from-maildir", filepath.Join(old.dir, "mail"),
+		"--uidl-format", "%m", "--accounts", writeAccounts(t, "demo@example.test,example.test/user1/Maildir")); code != 1 || !strings.Contains(out, "which Dovecot fills only for mbox") {
+		t.Errorf("import --uidl-format %%m: exit %d\n%s", code, out)
+	}
+	for _, format := range []string{"%v.%u", "%f", "%g"} {
+		t.Run(format, func(t *testing.T) {
+			old.setUIDLFormat(t, format)
+			mpopWork, getmailWork, sink := t.TempDir(), t.TempDir(), startLMTP(t)
+			if got := mpopRunAs(t, old.pop3s, user, oldPassword, mpopWork); got != n {
+				t.Fatalf("mpop from the old Dovecot fetched %d, want %d", got, n)
+			}
+			getmailRunAs(t, old.pop3s, getmailWork, user, oldPassword, sink, 0)
+			if got := sink.count(); got != n {
+				t.Fatalf("getmail from the old Dovecot delivered %d, want %d", got, n)
+			}
+
+			m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+			if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, user); code != 0 {
+				t.Fatalf("user add: %s", stderr)
+			}
+			code, out, stderr := runImport(t, m, "--from-maildir", filepath.Join(old.dir, "mail"), "--uidl-format", format,
+				"--accounts", writeAccounts(t, user+",example.test/user1/Maildir"))
+			if code != 0 || !strings.Contains(out, fmt.Sprintf("%s: found %d, imported %d, skipped 0", user, n, n)) {
+				t.Fatalf("import --uidl-format %s: exit %d\n%s%s", format, code, out, stderr)
+			}
+			m.service = startServe(t, "--config", m.config)
+			defer m.stop(t)
+
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, mpopWork); got != 0 {
+				t.Errorf("mpop with its state from the old Dovecot fetched %d from mailsetup, want 0", got)
+			}
+			states, _ := filepath.Glob(filepath.Join(getmailWork, "oldmail-*"))
+			if len(states) != 1 {
+				t.Fatalf("getmail state files: %q", states)
+			}
+			moved := strings.Replace(states[0], fmt.Sprintf("-%d-", old.pop3s), fmt.Sprintf("-%d-", m.ports.POP3S), 1)
+			if moved == states[0] {
+				t.Fatalf("getmail's state file %s is not named by the port", states[0])
+			}
+			if err := os.Rename(states[0], moved); err != nil {
+				t.Fatal(err)
+			}
+			getmailRunAs(t, m.ports.POP3S, getmailWork, user, password, sink, 0)
+			if got := sink.count(); got != n {
+				t.Errorf("getmail with its state from the old Dovecot delivered %d more from mailsetup, want 0", got-n)
+			}
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, t.TempDir()); got != n {
+				t.Errorf("mpop without the old state fetched %d, want %d (the control)", got, n)
+			}
+			if code, out, _ := runImport(t, m, verify...); code != 0 || !strings.Contains(out, fmt.Sprintf("1 accounts, %d messages: 0 would be downloaded again", n)) {
+				t.Errorf("--verify: exit %d\n%s", code, out)
+			}
+		})
 	}
 }

@@ -4,11 +4,13 @@
 // Usage:
 //
 //	mailsetup serve [--config FILE] [--data DIR]
+//	mailsetup init --hostname H --domain D [--domain D ...] [--email E] [--config FILE] [--data DIR]
 //	mailsetup records [--config FILE] [--data DIR]
 //	mailsetup checkconfig [--config FILE] [--data DIR]
 //	mailsetup user add|passwd|list|remove|alias|unalias|quota [--config FILE] [--data DIR] [ADDRESS ...]
 //	mailsetup probe EMAIL [flags]
 //	mailsetup expire [--config FILE] [--data DIR] [--dry-run]
+//	mailsetup queue list|show ID|retry [ID]|remove ID|bounce ID [--config FILE] [--data DIR]
 //	mailsetup import --from-pop3 HOST:PORT|--from-maildir DIR --accounts FILE [--verify] [flags]
 //	mailsetup staff hash|token NAME
 //
@@ -39,6 +41,7 @@ import (
 
 	"mailsetup/server"
 	"mailsetup/server/asynclog"
+	"mailsetup/server/listenfd"
 )
 
 // Exit codes.
@@ -106,16 +109,22 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "records":
 		return cmdRecords(args[1:], stdout)
+	case "init":
+		return cmdInit(args[1:], stdout)
 	case "checkconfig":
 		return cmdCheckConfig(args[1:], stdout)
 	case "user":
 		return cmdUser(args[1:], stdin, stdout, stderr)
+	case "queue":
+		return cmdQueue(args[1:], stdout)
 	case "expire":
 		return cmdExpire(ctx, args[1:], stdout)
 	case "import":
 		return cmdImport(ctx, args[1:], stdout)
 	case "staff":
 		return cmdStaff(args[1:], stdin, stdout, stderr)
+	case "observe":
+		return cmdObserve(args[1:], stdout)
 	case "probe":
 		// The probe's exit status is the monitoring-plugin convention
 		// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not run's.
@@ -235,25 +244,38 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else {
 		remindCredentials(stdout, filepath.Join(filepath.Dir(c.config), server.CredentialsFile), c.config, dataFlag)
 	}
+	// Sockets handed over by systemd (or an upgrade), taken before
+	// anything can start a child process.
+	sockets, err := listenfd.FromEnv()
+	if err != nil {
+		return err
+	}
 	cfg, err := server.LoadConfig(c.config)
 	if err != nil {
 		return err
 	}
 	tuneGC()
-	logger, sink, closeLog, err := newLogger(cfg, stderr)
+	level := new(slog.LevelVar) // SIGHUP may change it
+	logger, sink, closeLog, err := newLogger(cfg, stderr, level)
 	if err != nil {
 		return err
 	}
 	defer closeLog()
-	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped})
+	srv, err := server.New(cfg, server.Options{Logger: logger, LogDropped: sink.Dropped, Sockets: sockets, LogLevel: level})
 	if err != nil {
 		return err
 	}
 	// SIGHUP re-reads the config: staff members and API tokens apply at
-	// once; other changes are logged as needing a restart.
-	hup := make(chan os.Signal, 1)
+	// once; other changes are logged as needing a restart. SIGUSR2
+	// upgrades: the executable (a new binary installed over this one)
+	// starts with this process's listening sockets, and this one stops.
+	ctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	hup, usr2 := make(chan os.Signal, 1), make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	defer signal.Stop(hup)
+	defer signal.Stop(usr2)
 	go func() {
 		for {
 			select {
@@ -263,12 +285,33 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				if _, err := srv.Reload(c.config); err != nil {
 					logger.Error("config reload refused; the running config stays", "err", err)
 				}
+			case <-usr2:
+				if upgrade(logger, srv) {
+					stopServing()
+					return
+				}
 			}
 		}
 	}()
 	return srv.Run(ctx, func(ls []server.Listener) {
 		printStartup(stdout, c.config, cfg, ls, created)
 	})
+}
+
+// upgrade starts the executable with this process's sockets and reports
+// whether it did (then this process shuts down gracefully).
+func upgrade(logger *slog.Logger, srv *server.Server) bool {
+	exe, err := os.Executable()
+	if err == nil {
+		var pid int
+		if pid, err = srv.Upgrade(exe, os.Args[1:]); err == nil {
+			logger.Info("upgrade: the new process serves on the same sockets; this one stops", "new_pid", pid, "exe", exe)
+			time.Sleep(server.UpgradeDrain) // what this process accepted is served first
+			return true
+		}
+	}
+	logger.Error("upgrade failed; this process keeps serving", "err", err)
+	return false
 }
 
 // tuneGC trades memory the service does not need for CPU: its live heap
@@ -286,7 +329,7 @@ func tuneGC() {
 }
 
 // newLogger builds the non-blocking logger the config asks for.
-func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Sink, func(), error) {
+func newLogger(cfg *server.Config, stderr io.Writer, lv *slog.LevelVar) (*slog.Logger, *asynclog.Sink, func(), error) {
 	var w io.Writer = stderr
 	var f *os.File
 	if cfg.Log.File != "" {
@@ -301,7 +344,8 @@ func newLogger(cfg *server.Config, stderr io.Writer) (*slog.Logger, *asynclog.Si
 	if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
 		return nil, nil, nil, fmt.Errorf("log.level: %w", err)
 	}
-	h, sink := asynclog.New(w, asynclog.Options{Level: level, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue, Errors: stderr})
+	lv.Set(level)
+	h, sink := asynclog.New(w, asynclog.Options{Level: lv, JSON: cfg.Log.Format == "json", Queue: cfg.Log.Queue, Errors: stderr})
 	closeLog := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

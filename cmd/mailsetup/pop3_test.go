@@ -244,11 +244,17 @@ func (s *lmtpSink) count() int {
 // sink, and returns its output.
 func getmailRun(t *testing.T, m *mailService, work string, sink *lmtpSink, deleteAfter int) string {
 	t.Helper()
+	return getmailRunAs(t, m.ports.POP3S, work, server.DemoAddress, m.password, sink, deleteAfter)
+}
+
+// getmailRunAs is getmailRun as user against the POP3S port.
+func getmailRunAs(t *testing.T, port int, work, user, password string, sink *lmtpSink, deleteAfter int) string {
+	t.Helper()
 	path := testkit.Tool(t, "getmail", "getmail6")
 	rc := fmt.Sprintf("[retriever]\ntype = SimplePOP3SSLRetriever\nserver = 127.0.0.1\nport = %d\nusername = %s\npassword = %s\n\n"+
 		"[destination]\ntype = MDA_lmtp\nhost = 127.0.0.1\nport = %d\noverride = inbox@sink.example\n\n"+
 		"[options]\nverbose = 2\nread_all = false\ndelete = false\ndelete_after = %d\n",
-		m.ports.POP3S, server.DemoAddress, m.password, sink.addr.Port, deleteAfter)
+		port, user, password, sink.addr.Port, deleteAfter)
 	if err := os.WriteFile(filepath.Join(work, "getmailrc"), []byte(rc), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -349,6 +355,13 @@ func countFiles(t *testing.T, maildir string) int {
 // returns how many messages it delivered this time.
 func mpopRun(t *testing.T, m *mailService, work string) int {
 	t.Helper()
+	return mpopRunAs(t, m.ports.POP3S, server.DemoAddress, m.password, work)
+}
+
+// mpopRunAs runs mpop (keep on, POP3 over TLS on port) as user once and
+// returns how many messages it delivered into work/Maildir.
+func mpopRunAs(t *testing.T, port int, user, password, work string) int {
+	t.Helper()
 	path := testkit.Tool(t, "mpop", "mpop")
 	maildir := filepath.Join(work, "Maildir")
 	for _, d := range []string{"cur", "new", "tmp"} {
@@ -359,7 +372,7 @@ func mpopRun(t *testing.T, m *mailService, work string) int {
 	rc := filepath.Join(work, "mpoprc")
 	conf := fmt.Sprintf("defaults\ntimeout 15\nuidls_file %s/%%U_at_%%H.uidls\n\naccount demo\nhost 127.0.0.1\nport %d\n"+
 		"tls on\ntls_starttls off\ntls_certcheck off\nauth plain\nuser %s\npassword %s\nkeep on\ndelivery maildir %s\n",
-		work, m.ports.POP3S, server.DemoAddress, m.password, maildir)
+		work, port, user, password, maildir)
 	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ import (
 const probeExitUnknown = 3
 
 const probeHelp = `usage: mailsetup probe EMAIL [flags]
+       mailsetup probe EMAIL --clients --resolver HOST:PORT [flags]
+       mailsetup probe --domain DOMAIN --resolver HOST:PORT [flags]
 
 Checks EMAIL's settings: the servers of its domain's policy (TLS,
 certificate, submission refuses mail without login), with a password the
@@ -42,6 +44,17 @@ client settings what the customer's program shows, field by field.
   --out-host H --out-port N --out-security ssl|starttls|none
   --out-auth[=false] --out-user U
   --resolver HOST:PORT        DNS server for the DNS checks (none: skipped)
+  --clients                   instead: what each mail program (Thunderbird,
+                              Android, Outlook, Apple, PACC, msmtp/mpop)
+                              would set up for EMAIL, source by source
+                              (needs --resolver)
+  --domain DOMAIN             instead of EMAIL: check the domain as a whole,
+                              every record of mailsetup records against DNS,
+                              the autoconfig/autodiscover/ua-auto-config
+                              hosts over HTTPS and their documents
+                              (needs --resolver)
+  --https-port N --http-port N  with --clients/--domain: fetch the documents
+                              from these ports instead of 443 and 80
   --discover                  for a domain without a policy, find the settings
                               as mail clients do (Thunderbird autoconfig, then
                               Outlook Autodiscover, then with --resolver the
@@ -102,6 +115,9 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 	if err != nil {
 		return 0, err
 	}
+	if a.domain != "" || a.clients {
+		return a.runClients(ctx, stdout)
+	}
 	settings, err := a.clientSettings()
 	if err != nil {
 		return 0, err
@@ -130,8 +146,13 @@ func probeMain(ctx context.Context, args []string, stdin io.Reader, stdout io.Wr
 // probeArgs is the probe's command line.
 type probeArgs struct {
 	common
-	email                          string
-	pwStdin, asJSON, discover      bool
+	email                     string
+	pwStdin, asJSON, discover bool
+	// domain (--domain) and clients (--clients) run the domain check and
+	// the client simulation instead of the settings check (clients.go).
+	domain                         string
+	clients                        bool
+	httpsPort, httpPort            int
 	settingsFile, resolver, caFile string
 	timeout                        time.Duration
 	// What the client shows, field by field: each given one overrides
@@ -149,6 +170,10 @@ func parseProbeArgs(args []string) (*probeArgs, error) {
 		fs.BoolVar(&a.pwStdin, "password-stdin", false, "")
 		fs.BoolVar(&a.asJSON, "json", false, "")
 		fs.BoolVar(&a.discover, "discover", false, "")
+		fs.StringVar(&a.domain, "domain", "", "")
+		fs.BoolVar(&a.clients, "clients", false, "")
+		fs.IntVar(&a.httpsPort, "https-port", 0, "")
+		fs.IntVar(&a.httpPort, "http-port", 0, "")
 		fs.StringVar(&a.settingsFile, "settings", "", "")
 		fs.StringVar(&a.resolver, "resolver", "", "")
 		fs.StringVar(&a.caFile, "ca", "", "")
@@ -169,6 +194,12 @@ func parseProbeArgs(args []string) (*probeArgs, error) {
 	switch {
 	case err != nil:
 		return nil, err
+	case a.domain != "" && len(rest) > 0:
+		return nil, usageError{"probe", fmt.Sprintf("--domain %s checks a whole domain: drop the EMAIL %q", a.domain, rest[0])}
+	case a.domain != "" && a.clients:
+		return nil, usageError{"probe", "--clients takes an EMAIL, not --domain"}
+	case a.domain != "":
+		return a, nil
 	case len(rest) == 0:
 		return nil, usageError{"probe", "no EMAIL given"}
 	case len(rest) > 1:

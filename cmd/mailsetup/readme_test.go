@@ -136,6 +136,10 @@ func TestReadmeTryIt(t *testing.T) {
 		{"dig ", []string{fmt.Sprintf("0 0 %d localhost.", ports.IMAPS)}},
 		{"--password-stdin", []string{server.DemoAddress + ": OK", "login imap", "login smtp", "dns records"}},
 		{"exmaple.com", []string{"mailsetup probe: exmaple.com: domain not configured\nexit status 3"}},
+		{"--clients", []string{"demo@example.test: what each mail program would set up: INFO",
+			fmt.Sprintf("ends up with: incoming IMAP localhost port %d SSL/TLS, outgoing SMTP localhost port %d SSL/TLS, username demo@example.test", ports.IMAPS, ports.Submissions),
+			"cannot be simulated; type by hand"}},
+		{"--domain example.test", []string{"domain example.test: OK", "Thunderbird autoconfig: agrees with the policy", "Outlook Autodiscover: agrees with the policy"}},
 	}
 	for _, c := range checks {
 		found := false

@@ -108,7 +108,13 @@ func startServe(t *testing.T, args ...string) *service {
 // (such as prlimit).
 func startServeUnder(t *testing.T, wrapper []string, args ...string) *service {
 	t.Helper()
-	argv := append(append(append([]string(nil), wrapper...), binary, "serve"), args...)
+	return startBinaryUnder(t, binary, wrapper, args...)
+}
+
+// startBinaryUnder is startServeUnder with another copy of the binary.
+func startBinaryUnder(t *testing.T, bin string, wrapper []string, args ...string) *service {
+	t.Helper()
+	argv := append(append(append([]string(nil), wrapper...), bin, "serve"), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderrWriter{stderr}
@@ -436,8 +442,9 @@ func TestServeEndToEnd(t *testing.T) {
 				t.Errorf("metrics lack %s", m)
 			}
 		}
-		if r := curl(t, https+"/"); r.status != 200 || !strings.Contains(string(r.body), "example.test") {
-			t.Errorf("index: %d", r.status)
+		// The start page asks for the address and lists no served domain.
+		if r := curl(t, https+"/"); r.status != 200 || !strings.Contains(string(r.body), "Your email address") || strings.Contains(string(r.body), "example.test") {
+			t.Errorf("index: %d\n%s", r.status, r.body)
 		}
 	})
 }

@@ -16,7 +16,11 @@ import (
 )
 
 func writeZone(w io.Writer, cfg *server.Config) error {
-	return autoconfig.WriteZone(w, cfg.Policies())
+	policies, _, err := server.PublishedPolicies(cfg)
+	if err != nil {
+		return err
+	}
+	return autoconfig.WriteZone(w, policies)
 }
 
 // userActions are the actions of `mailsetup user`.

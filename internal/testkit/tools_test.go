@@ -90,16 +90,20 @@ func TestToolWithoutTLSFails(t *testing.T) {
 // installs), so a passing check is not an accident of an empty pattern.
 func TestCapabilitiesMatchWorkingTools(t *testing.T) {
 	working := map[string]string{
-		"swaks":     "=== Basic AUTH supported\n=== TLS supported\n",
-		"curl":      "curl 7.88.1\nProtocols: dict file ftp ftps gopher gophers http https imap imaps ldap ldaps mqtt pop3 pop3s rtmp rtsp scp sftp smb smbs smtp smtps telnet tftp\nFeatures: alt-svc AsynchDNS HTTP2 IPv6 Largefile libz NTLM SSL threadsafe UnixSockets zstd\n",
-		"openssl":   "OpenSSL 3.0.17 1 Jul 2025 (Library: OpenSSL 3.0.17 1 Jul 2025)\n",
-		"dig":       "DiG 9.18.41-1~deb12u1-Debian\n",
-		"fetchmail": "This is fetchmail release 6.4.37+GSS+NTLM+SDPS+SSL-SSLv2-SSLv3+NLS+KRB5.\n",
-		"getmail":   "getmail 6.18.11\n",
-		"mpop":      "mpop version 1.4.18\nTLS/SSL library: GnuTLS\nSupported authentication methods:\nuser plain scram-sha-1 login\n",
-		"mbsync":    "isync 1.4.4\n",
-		"chromium":  "Chromium 140.0.7339.185 built on Debian GNU/Linux 12 (bookworm)\n",
-		"dovecot":   "Build options: ioloop=epoll notify=inotify openssl io_block_size=8192\n",
+		"swaks":       "=== Basic AUTH supported\n=== TLS supported\n",
+		"curl":        "curl 7.88.1\nProtocols: dict file ftp ftps gopher gophers http https imap imaps ldap ldaps mqtt pop3 pop3s rtmp rtsp scp sftp smb smbs smtp smtps telnet tftp\nFeatures: alt-svc AsynchDNS HTTP2 IPv6 Largefile libz NTLM SSL threadsafe UnixSockets zstd\n",
+		"openssl":     "OpenSSL 3.0.17 1 Jul 2025 (Library: OpenSSL 3.0.17 1 Jul 2025)\n",
+		"dig":         "DiG 9.18.41-1~deb12u1-Debian\n",
+		"fetchmail":   "This is fetchmail release 6.4.37+GSS+NTLM+SDPS+SSL-SSLv2-SSLv3+NLS+KRB5.\n",
+		"getmail":     "getmail 6.18.11\n",
+		"mpop":        "mpop version 1.4.18\nTLS/SSL library: GnuTLS\nSupported authentication methods:\nuser plain scram-sha-1 login\n",
+		"mbsync":      "isync 1.4.4\n",
+		"msmtp":       "msmtp version 1.8.23\nPlatform: x86_64-pc-linux-gnu\nTLS/SSL library: GnuTLS\n",
+		"thunderbird": "Mozilla Thunderbird 153.8.0esr\n",
+		"chromium":    "Chromium 140.0.7339.185 built on Debian GNU/Linux 12 (bookworm)\n",
+		"dovecot":     "Build options: ioloop=epoll notify=inotify openssl io_block_size=8192\n",
+		"logrotate":   "logrotate 3.21.0\n",
+		"rsyslogd":    "rsyslogd  8.2302.0 (aka 2023.02) compiled with:\n",
 	}
 	for name, c := range Capabilities {
 		out, ok := working[name]

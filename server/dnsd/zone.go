@@ -119,6 +119,8 @@ func toRR(r autoconfig.Record) dns.RR {
 		return &dns.MX{Hdr: hdr(dns.TypeMX), Preference: uint16(r.Preference), Mx: dns.Fqdn(r.Target)}
 	case "CNAME":
 		return &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(r.Target)}
+	case "TXT":
+		return &dns.TXT{Hdr: hdr(dns.TypeTXT), Txt: r.Text}
 	case "A":
 		if !r.Addr.Is4() && !r.Addr.Is4In6() {
 			return nil

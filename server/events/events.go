@@ -10,7 +10,9 @@
 // behind.
 //
 // Imports: the standard library only. Imported by the servers that emit
-// (auth, smtpd, imapd, the POP3 back end in mailbackend), by observe,
+// (auth, smtpd, imapd, the POP3 back end in mailbackend), by logwatch
+// (the same events from an existing Dovecot's and Postfix's logs), by
+// observe,
 // which consumes, and by the composition root (server), which wires the
 // bus to them and to the metrics and the log.
 package events
@@ -37,6 +39,12 @@ const (
 	POP3Session Kind = "pop3-session"
 	// ClientID is the client's self-description (IMAP ID, EHLO name).
 	ClientID Kind = "client-id"
+	// Outbound is one attempt to deliver a queued message to one remote
+	// recipient: ResultOK (delivered), ResultDeferred (to be tried
+	// again) or ResultBounced (given up, the sender was told). Account
+	// is the sender's, Detail names the recipient, the remote server and
+	// its reply.
+	Outbound Kind = "outbound"
 )
 
 // Proto is the protocol an event was seen on.
@@ -86,12 +94,22 @@ const (
 	ResultTooLarge Result = "too-large"
 	// ResultOverQuota: a recipient's mailbox is full.
 	ResultOverQuota Result = "over-quota"
+	// ResultDeferred: a remote server refused for now (4xx) or could not
+	// be reached; the message stays queued.
+	ResultDeferred Result = "deferred"
+	// ResultBounced: a remote recipient refused for good (5xx), or the
+	// queue gave up; the sender got a delivery status notification.
+	ResultBounced Result = "bounced"
+	// ResultSendLimit: a recipient over the account's sending limit
+	// (recipients per hour).
+	ResultSendLimit Result = "send-limit"
 )
 
 // Results returns every Result the servers emit.
 func Results() []Result {
 	return []Result{ResultOK, ResultBadPassword, ResultUsernameForm, ResultThrottled, ResultAuthRequired,
-		ResultForgedSender, ResultRelay, ResultUnknownRecipient, ResultTooLarge, ResultOverQuota}
+		ResultForgedSender, ResultRelay, ResultUnknownRecipient, ResultTooLarge, ResultOverQuota,
+		ResultDeferred, ResultBounced, ResultSendLimit}
 }
 
 // Form is the shape of a username as typed.
@@ -139,6 +157,13 @@ type Event struct {
 	// Oldest is the internal date of the oldest message in the maildrop
 	// at login (POP3 sessions; zero when empty).
 	Oldest time.Time
+	// UIDLsBefore and UIDLsAfter fingerprint the maildrop's UIDL set
+	// (POP3 sessions read from a Dovecot log, its %{uidl_change}) as
+	// "count/hash": the messages left from before the session's first
+	// retrieval, and those left at its end. Empty when unknown; the
+	// observations compare one session's UIDLsBefore with the previous
+	// session's UIDLsAfter (pop3.uidl-changed).
+	UIDLsBefore, UIDLsAfter string
 }
 
 // Sink consumes events. Emit must not block.

@@ -50,7 +50,7 @@ func TestValuesAreStable(t *testing.T) {
 		}
 	}
 	check(strs(events.Protos()), "imap pop3 smtp submission web")
-	check(strs(events.Results()), "ok bad-password username-form throttled auth-required forged-sender relay unknown-recipient too-large over-quota")
+	check(strs(events.Results()), "ok bad-password username-form throttled auth-required forged-sender relay unknown-recipient too-large over-quota deferred bounced send-limit")
 	check(strs(events.Forms()), "full-address local-part wrong-separator unknown-domain malformed")
 }
 

@@ -10,6 +10,7 @@
 package mailbackend
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"log/slog"
@@ -41,8 +42,11 @@ type Options struct {
 	POP3LoginDelaySeconds int
 	// Throttle limits failed logins.
 	Throttle auth.ThrottleOptions
-	Events   events.Sink
-	Logger   *slog.Logger
+	// SendLimitPerHour is each account's sending limit: recipients of
+	// other domains per hour (0: none).
+	SendLimitPerHour int
+	Events           events.Sink
+	Logger           *slog.Logger
 }
 
 // Backend joins accounts, authentication, storage and the queue for the
@@ -63,6 +67,10 @@ type Backend struct {
 	lastLogin map[string]time.Time // last POP3 login per account, for LOGIN-DELAY
 	// pop3Ending holds a closed POP3 session's event until pop3d's report.
 	pop3Ending map[string]events.Event
+	// queued is told each new queue item (the delivery agent).
+	queued func(id string)
+	// sendLimit is nil without a limit.
+	sendLimit *SendLimit
 }
 
 // Open opens the accounts, the mail storage and the queue.
@@ -89,6 +97,9 @@ func Open(opts Options) (*Backend, error) {
 	for d, days := range opts.Domains {
 		m.domains[d] = true
 		m.expireDays[d] = days
+	}
+	if opts.SendLimitPerHour > 0 {
+		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
 	th := opts.Throttle
 	th.Logger = opts.Logger.With("component", "auth")
@@ -159,6 +170,32 @@ func (m *Backend) Quota(account string) int64 {
 
 // Enqueue implements smtpd.Deliverer.
 func (m *Backend) Enqueue(from string, to []string, msg io.Reader) error {
-	_, err := m.queue.Enqueue(from, to, msg)
+	id, err := m.queue.Enqueue(from, to, msg)
+	if err == nil && m.queued != nil {
+		m.queued(id)
+	}
 	return err
+}
+
+// SendLimit is the accounts' sending limit (nil: none).
+func (m *Backend) SendLimit() *SendLimit { return m.sendLimit }
+
+// OnQueued sets who is told of each new queue item (the delivery
+// agent); call it before the mail listeners start.
+func (m *Backend) OnQueued(f func(id string)) { m.queued = f }
+
+// DeliverToSender stores a delivery status notification in the INBOX of
+// the account that sender (an address or alias of it) belongs to.
+func (m *Backend) DeliverToSender(sender string, msg []byte) error {
+	account, ok := m.Resolve(sender)
+	if !ok {
+		return fmt.Errorf("%s has no mailbox here", sender)
+	}
+	return m.DeliverLocal(account, io.MultiReader(strings.NewReader("Return-Path: <>\r\n"), bytes.NewReader(msg)))
+}
+
+// AccountOf returns the account a sender address belongs to, or "".
+func (m *Backend) AccountOf(sender string) string {
+	account, _ := m.Resolve(sender)
+	return account
 }

@@ -1,16 +1,13 @@
 package migrate
 
 import (
-	"bufio"
 	"context"
-	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -219,6 +216,13 @@ func folderName(disk string) string {
 	if strings.EqualFold(levels[0], mailstore.Inbox) && len(levels) == 1 {
 		return ""
 	}
+	return ourFolder(levels)
+}
+
+// ourFolder is the mailbox here of a folder of the old server, given as
+// its levels: a first level that other servers and clients give a special
+// use (specialFolders) becomes ours.
+func ourFolder(levels []string) string {
 	if ours, ok := specialFolders[strings.ToLower(levels[0])]; ok {
 		levels[0] = ours
 	}
@@ -426,40 +430,12 @@ func maildirUIDL(f UIDLFormat, ul *Uidlist, m maildirMsg) (string, string) {
 		vars.GUID = m.base
 	}
 	if f.Needs('m') {
-		sum, err := headerMD5(m.path)
-		if err != nil {
-			return "", "reading it for %m: " + err.Error()
-		}
-		vars.MD5 = sum
+		// Dovecot fills %m (the header's MD5) only for mbox: on a
+		// Maildir its UIDL command fails (Dovecot 2.3.19 cuts the
+		// session after "+OK"), so no client kept a UIDL for it.
+		return "", "the old server's pop3_uidl_format uses %m, which Dovecot fills only for mbox: on a Maildir its UIDL command fails, so no client kept a UIDL for this message; import with another --uidl-format (the clients download the message again either way)"
 	}
 	return f.Expand(vars), ""
-}
-
-// headerMD5 is the hex MD5 of a message's header (up to and including
-// the empty line).
-func headerMD5(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := md5.New()
-	br := bufio.NewReader(f)
-	for {
-		line, err := br.ReadSlice('\n')
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
-			if err != io.EOF {
-				return "", err
-			}
-			h.Write(line)
-			break
-		}
-		h.Write(line)
-		if string(line) == "\n" || string(line) == "\r\n" {
-			break
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func readUidlist(dir string) (*Uidlist, error) {

@@ -74,6 +74,14 @@ func TestImportMaildir(t *testing.T) {
 	if a := rep.Accounts[0]; a.Imported != 2 || a.Skipped != 1 {
 		t.Errorf("%%f: %+v", a)
 	}
+
+	// %m: Dovecot served empty UIDLs on a Maildir: refused, except the
+	// message with a saved POP3 UIDL (P), which is here already.
+	f, _ = ParseUIDLFormat("%m")
+	rep = ImportMaildir(context.Background(), tg, MaildirSource{UIDLFormat: f}, list, Options{})
+	if a := rep.Accounts[0]; a.Imported != 0 || a.Skipped != 1 || len(a.Refused) != 2 || !strings.Contains(a.Refused[0].Reason, "Dovecot fills only for mbox") {
+		t.Errorf("%%m: %+v", a)
+	}
 }
 
 func sorted(s []string) []string {

@@ -79,6 +79,40 @@ func (c idleConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// dialed is a connection to the old server (POP3 or IMAP).
+type dialed struct {
+	raw  net.Conn
+	conn net.Conn    // raw with the idle deadline on every read and write
+	tls  *tls.Config // for the connection: a copy, with the server name
+	stop func() bool // ends closing raw when the context ends
+}
+
+// dialSource connects to addr (HOST:PORT) under timeout (zero:
+// DefaultTimeout); the connection is closed when ctx ends. conf nil:
+// the system roots.
+func dialSource(ctx context.Context, addr string, conf *tls.Config, timeout time.Duration) (dialed, error) {
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return dialed{}, fmt.Errorf("source %q: want HOST:PORT: %w", addr, err)
+	}
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return dialed{}, fmt.Errorf("connecting to the old server: %w", err)
+	}
+	if conf == nil {
+		conf = &tls.Config{}
+	}
+	conf = conf.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = host
+	}
+	return dialed{raw: raw, conn: idleConn{raw, timeout}, tls: conf, stop: context.AfterFunc(ctx, func() { raw.Close() })}, nil
+}
+
 // pop3Client is one session with the old server.
 type pop3Client struct {
 	raw  net.Conn
@@ -91,21 +125,11 @@ type pop3Client struct {
 // dialPOP3 connects, reads the greeting, protects the session as src
 // asks and reads CAPA.
 func dialPOP3(ctx context.Context, src POP3Source) (*pop3Client, error) {
-	timeout := src.Timeout
-	if timeout <= 0 {
-		timeout = DefaultTimeout
-	}
-	host, _, err := net.SplitHostPort(src.Addr)
+	dl, err := dialSource(ctx, src.Addr, src.TLS, src.Timeout)
 	if err != nil {
-		return nil, fmt.Errorf("source %q: want HOST:PORT: %w", src.Addr, err)
+		return nil, err
 	}
-	d := net.Dialer{Timeout: timeout}
-	raw, err := d.DialContext(ctx, "tcp", src.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the old server: %w", err)
-	}
-	c := &pop3Client{raw: raw, conn: idleConn{raw, timeout}}
-	c.stop = context.AfterFunc(ctx, func() { raw.Close() })
+	c := &pop3Client{raw: dl.raw, conn: dl.conn, stop: dl.stop}
 	fail := func(err error) (*pop3Client, error) {
 		c.close()
 		if ctx.Err() != nil {
@@ -113,14 +137,7 @@ func dialPOP3(ctx context.Context, src POP3Source) (*pop3Client, error) {
 		}
 		return nil, err
 	}
-	tlsConf := src.TLS
-	if tlsConf == nil {
-		tlsConf = &tls.Config{}
-	}
-	tlsConf = tlsConf.Clone()
-	if tlsConf.ServerName == "" {
-		tlsConf.ServerName = host
-	}
+	tlsConf := dl.tls
 	if src.Security == SecurityTLS {
 		if err := c.startTLS(tlsConf); err != nil {
 			return fail(err)

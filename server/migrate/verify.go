@@ -56,15 +56,51 @@ func (r VerifyReport) OK() bool { return len(r.Differ) == 0 }
 // "File names and UIDLs" in package mailstore), so it runs beside a
 // running service too.
 func VerifyPOP3(ctx context.Context, mailRoot string, accts *accounts.Store, src POP3Source, list []POP3Account, opts Options) VerifyReport {
-	rep := VerifyReport{Source: "pop3 " + src.Addr, Accounts: len(list), Differ: []string{}}
-	rep.Checked = make([]VerifyAccount, len(list))
-	forEach(ctx, len(list), opts.Concurrency, func(i int) AccountReport {
-		rep.Checked[i] = verifyAccount(ctx, mailRoot, accts, src, list[i])
+	return verifyEach(ctx, "pop3 "+src.Addr, len(list), opts, func(i int) VerifyAccount {
+		a := list[i]
+		return verifyAccount(mailRoot, accts, a.Address, func(rep *AccountReport) ([]candidate, error) {
+			c, cands, _, err := pop3Listing(ctx, src, a, rep)
+			if err != nil {
+				return nil, err
+			}
+			c.quit()
+			return cands, nil
+		})
+	})
+}
+
+// VerifyMaildir compares, for each account, the UIDLs the old server
+// served for the INBOX of its Maildir on disk (computed as ImportMaildir
+// does) with those of its INBOX here. It changes nothing.
+func VerifyMaildir(ctx context.Context, mailRoot string, accts *accounts.Store, src MaildirSource, list []MaildirAccount, opts Options) VerifyReport {
+	return verifyEach(ctx, src.describe(), len(list), opts, func(i int) VerifyAccount {
+		a := list[i]
+		return verifyAccount(mailRoot, accts, a.Address, func(rep *AccountReport) ([]candidate, error) {
+			_, cands, err := maildirListing(src, a.Path, "", rep)
+			var out []candidate
+			for _, c := range cands {
+				if c.uidl != "" { // the others are refused in rep
+					out = append(out, c)
+				}
+			}
+			return out, err
+		})
+	})
+}
+
+// verifyEach compares n accounts through fn, at most opts.Concurrency at
+// once, into a report of the source.
+func verifyEach(ctx context.Context, source string, n int, opts Options, fn func(i int) VerifyAccount) VerifyReport {
+	rep := VerifyReport{Source: source, Accounts: n, Differ: []string{}}
+	rep.Checked = make([]VerifyAccount, n)
+	forEach(ctx, n, opts.Concurrency, func(i int) AccountReport {
+		rep.Checked[i] = fn(i)
 		return AccountReport{}
 	})
-	for _, v := range rep.Checked {
+	for i, v := range rep.Checked {
 		if ctx.Err() != nil && v.Error == "" {
 			v.Error = "stopped: " + ctx.Err().Error()
+			rep.Checked[i] = v
 		}
 		rep.Messages += v.Old
 		rep.Redownload += v.Missing
@@ -75,11 +111,14 @@ func VerifyPOP3(ctx context.Context, mailRoot string, accts *accounts.Store, src
 	return rep
 }
 
-func verifyAccount(ctx context.Context, mailRoot string, accts *accounts.Store, src POP3Source, a POP3Account) VerifyAccount {
-	v := VerifyAccount{Address: a.Address}
-	acct, ok := accts.Get(a.Address)
+// verifyAccount compares the old server's listing of an account (list:
+// the candidates whose UIDL can be kept; the others refused in its
+// report) with its INBOX here.
+func verifyAccount(mailRoot string, accts *accounts.Store, address string, list func(*AccountReport) ([]candidate, error)) VerifyAccount {
+	v := VerifyAccount{Address: address}
+	acct, ok := accts.Get(address)
 	if !ok {
-		v.Error = "no account " + a.Address + " here"
+		v.Error = "no account " + address + " here"
 		return v
 	}
 	ours, err := StoredUIDLs(mailRoot, acct.Address)
@@ -89,26 +128,29 @@ func verifyAccount(ctx context.Context, mailRoot string, accts *accounts.Store, 
 	}
 	v.Ours = len(ours)
 	var rep AccountReport
-	c, cands, _, err := pop3Listing(ctx, src, a, &rep)
+	cands, err := list(&rep)
 	if err != nil {
 		v.Error = err.Error()
 		return v
 	}
-	c.quit()
 	v.Old = rep.Found
-	for _, r := range rep.Refused {
-		// A UIDL that cannot be kept is a download again.
+	missing := func(uidl string) {
 		v.Missing++
 		if len(v.MissingUIDLs) < maxListed {
-			v.MissingUIDLs = append(v.MissingUIDLs, r.UIDL)
+			v.MissingUIDLs = append(v.MissingUIDLs, uidl)
 		}
+	}
+	for _, r := range rep.Refused {
+		// A UIDL that cannot be kept (or known) is a download again.
+		if r.UIDL == "" {
+			missing("(" + r.Message + ")")
+			continue
+		}
+		missing(r.UIDL)
 	}
 	for _, m := range cands {
 		if !ours[m.uidl] {
-			v.Missing++
-			if len(v.MissingUIDLs) < maxListed {
-				v.MissingUIDLs = append(v.MissingUIDLs, m.uidl)
-			}
+			missing(m.uidl)
 		}
 	}
 	return v

@@ -73,6 +73,10 @@
 //     instead, as the probe reports it.
 //   - pop3.redownload: a POP3 client address that retrieved again
 //     messages it had already retrieved.
+//   - pop3.uidl-changed: the maildrop's UIDL fingerprint (events of a
+//     Dovecot log: UIDLsBefore, UIDLsAfter) changed between two POP3
+//     sessions of the account (uidl.go); such a session that retrieved
+//     everything again also counts as a re-download.
 //
 // # Bounds
 //

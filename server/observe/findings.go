@@ -33,8 +33,10 @@ func (s *Store) findings(v *Account, now time.Time) []finding.Finding {
 		d.loginThrottled(),
 		d.smtpAuthDisabled(),
 		d.smtpForgedSender(),
+		d.smtpSendLimit(),
 		d.pop3LeftOnServer(pop, s.opts.ExpireDays),
 		d.pop3Redownload(pop),
+		d.pop3UIDLChanged(),
 	)
 	slices.SortStableFunc(out, func(a, b finding.Finding) int { return cmp.Compare(b.Severity, a.Severity) })
 	if out == nil {
@@ -196,6 +198,15 @@ func (d *deriving) smtpAuthDisabled() []finding.Finding {
 		return nil
 	}
 	return []finding.Finding{finding.New("smtp.auth-disabled", finding.Vars{"address": d.v.Address}, capped(lines)...)}
+}
+
+// smtpSendLimit: recipients refused over the account's sending limit.
+func (d *deriving) smtpSendLimit() []finding.Finding {
+	lines, _ := d.refusals(events.ResultSendLimit)
+	if len(lines) == 0 {
+		return nil
+	}
+	return []finding.Finding{finding.New("smtp.send-limit", finding.Vars{"address": d.v.Address}, capped(lines)...)}
 }
 
 // smtpForgedSender: one smtp.forged-sender per refused sender address.

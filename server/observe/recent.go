@@ -30,14 +30,15 @@ type Trouble struct {
 }
 
 // problem reports whether an event is a client doing something wrong:
-// a refused login, a refused submission (no AUTH, forged sender), a POP3
+// a refused login, a refused submission (no AUTH, forged sender, over
+// the sending limit), a POP3
 // session that left everything or downloaded again.
 func problem(e *events.Event) bool {
 	switch e.Kind {
 	case events.Auth:
 		return e.Result != events.ResultOK
 	case events.SubmissionRefused:
-		return e.Result == events.ResultAuthRequired || e.Result == events.ResultForgedSender
+		return e.Result == events.ResultAuthRequired || e.Result == events.ResultForgedSender || e.Result == events.ResultSendLimit
 	case events.POP3Session:
 		return e.LeftAll || e.Redownloaded > 0
 	}
@@ -88,6 +89,9 @@ func (s *Store) rebuildTroubled() {
 					last = max(last, g.Last)
 				}
 			}
+		}
+		if a.UIDLChange != nil {
+			last = max(last, a.UIDLChange.Last)
 		}
 		if last > 0 {
 			s.markTroubled(key, last)

@@ -2,6 +2,7 @@ package observe
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,7 +123,12 @@ func (a *account) clone() account {
 	c := account{Key: a.Key, Last: a.Last, LastDelivery: a.LastDelivery,
 		Logins: slices.Clone(a.Logins), Failures: slices.Clone(a.Failures),
 		Refusals: slices.Clone(a.Refusals), POP3: slices.Clone(a.POP3),
-		Deliveries: slices.Clone(a.Deliveries), Redownloads: slices.Clone(a.Redownloads), RedownloadLast: a.RedownloadLast}
+		Deliveries: slices.Clone(a.Deliveries), Redownloads: slices.Clone(a.Redownloads), RedownloadLast: a.RedownloadLast,
+		UIDLs: a.UIDLs, UIDLsAt: a.UIDLsAt, Sent: slices.Clone(a.Sent)}
+	if a.UIDLChange != nil {
+		u := *a.UIDLChange
+		c.UIDLChange = &u
+	}
 	for i := range c.Logins {
 		c.Logins[i].Days = slices.Clone(c.Logins[i].Days)
 	}
@@ -273,6 +279,14 @@ func (s *Store) insertLoaded(a *account, today, cut int32) {
 	a.Deliveries = days(a.Deliveries)
 	if len(a.Deliveries) == 0 {
 		a.LastDelivery = 0
+	}
+	a.Sent = slices.DeleteFunc(a.Sent, func(x sentItem) bool { return dayOf(x.Sec) < cut || dayOf(x.Sec) > today+1 })
+	slices.SortStableFunc(a.Sent, func(x, y sentItem) int { return cmp.Compare(x.Sec, y.Sec) })
+	if len(a.Sent) > maxSent {
+		a.Sent = a.Sent[len(a.Sent)-maxSent:]
+	}
+	for i := range a.Sent {
+		a.Sent[i].Result, a.Sent[i].Detail = token(a.Sent[i].Result), fit(a.Sent[i].Detail, maxText)
 	}
 	a.Logins = capGroups(a.Logins, maxLogins, func(g *loginGroup) (int64, int) { return g.Last, len(g.Days) })
 	a.Failures = capGroups(a.Failures, maxFailures, func(g *failureGroup) (int64, int) { return g.Last, len(g.Days) })

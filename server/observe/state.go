@@ -20,7 +20,10 @@ const (
 	maxLogins   = 32
 	maxFailures = 64
 	maxRefusals = 32
-	maxPOP3     = 16
+	// maxSent is how many outbound delivery outcomes an account keeps
+	// (the console's "last sent messages").
+	maxSent = 10
+	maxPOP3 = 16
 	// maxText cuts what clients choose (usernames, client names,
 	// details): attackers control it.
 	maxText = 128
@@ -298,6 +301,16 @@ type refusalGroup struct {
 	Days   days   `json:"days"`
 }
 
+// sentItem is one outbound delivery outcome of a message the account
+// sent: delivered, deferred or bounced, with the recipient, the remote
+// server and its reply in Detail.
+type sentItem struct {
+	Sec    int64         `json:"sec"`
+	Result events.Result `json:"result"`
+	Detail string        `json:"detail"`
+	TLS    bool          `json:"tls,omitempty"`
+}
+
 type pop3Group struct {
 	Remote netip.Addr `json:"remote"`
 	TLS    bool       `json:"tls,omitempty"`
@@ -326,6 +339,15 @@ type account struct {
 	// day, RedownloadLast the latest (redownload.go).
 	Redownloads    hourCounts `json:"redownloads,omitempty"`
 	RedownloadLast int64      `json:"redownload_last,omitempty"`
+	// UIDLs is the maildrop's UIDL fingerprint after the latest POP3
+	// session that logged one, at UIDLsAt; UIDLChange the latest change
+	// found (uidl.go).
+	UIDLs      string      `json:"uidls,omitempty"`
+	UIDLsAt    int64       `json:"uidls_at,omitempty"`
+	UIDLChange *uidlChange `json:"uidl_change,omitempty"`
+	// Sent are the latest outbound delivery outcomes (events.Outbound),
+	// oldest first, at most maxSent.
+	Sent []sentItem `json:"sent,omitempty"`
 
 	// oldest is the earliest day held, so that pruning skips accounts
 	// with nothing to drop.
@@ -339,7 +361,7 @@ func (a *account) groups() int {
 }
 
 func (a *account) empty() bool {
-	return a.groups() == 0 && len(a.Deliveries) == 0
+	return a.groups() == 0 && len(a.Deliveries) == 0 && len(a.Sent) == 0
 }
 
 // setOldest recomputes a.oldest.
@@ -359,6 +381,9 @@ func (a *account) setOldest() {
 	}
 	if len(a.Deliveries) > 0 {
 		o = min(o, a.Deliveries[0].Day)
+	}
+	if len(a.Sent) > 0 {
+		o = min(o, dayOf(a.Sent[0].Sec))
 	}
 	a.oldest = o
 }
@@ -390,6 +415,7 @@ func (a *account) prune(cut int32) (groupsDropped int, changed bool) {
 	if len(a.Deliveries) == 0 {
 		a.LastDelivery = 0
 	}
+	a.Sent = slices.DeleteFunc(a.Sent, func(x sentItem) bool { return dayOf(x.Sec) < cut })
 	a.setOldest()
 	return n - a.groups(), true
 }

@@ -132,8 +132,9 @@ func (s *Store) cut(now time.Time) int32 {
 }
 
 // Record consumes one event. Called from the event bus goroutine; it only
-// updates memory.
-func (s *Store) Record(e events.Event) {
+// updates memory. It returns the messages counted as re-downloaded: the
+// event's own count, or what the UIDL fingerprints show (uidl.go).
+func (s *Store) Record(e events.Event) (redownloaded int) {
 	now := s.now()
 	t := e.Time
 	if t.IsZero() {
@@ -145,9 +146,10 @@ func (s *Store) Record(e events.Event) {
 	if s.record(&e, sec, now) {
 		s.recorded++
 		s.gen++
-	} else {
-		s.ignored++
+		return e.Redownloaded
 	}
+	s.ignored++
+	return 0
 }
 
 func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
@@ -206,12 +208,26 @@ func (s *Store) record(e *events.Event, sec int64, now time.Time) bool {
 			return false
 		}
 		a = s.touch(key, sec)
+		if s.checkUIDLs(a, e, sec) {
+			s.markTroubled(a.Key, sec)
+		}
 		s.addPOP3(a, e, sec, cut)
 		if e.Redownloaded > 0 {
 			s.addRedownload(a, e.Redownloaded, sec, now)
 		}
 	case events.ClientID:
 		return s.nameClient(e, sec)
+	case events.Outbound:
+		key := accountKey(e.Account)
+		if key == "" {
+			return false
+		}
+		a = s.touch(key, sec)
+		a.Sent = append(a.Sent, sentItem{Sec: sec, Result: token(e.Result), Detail: strings.Clone(fit(e.Detail, maxText)), TLS: e.TLS})
+		if len(a.Sent) > maxSent {
+			a.Sent = slices.Delete(a.Sent, 0, len(a.Sent)-maxSent)
+		}
+		a.oldest = min(a.oldest, day)
 	default:
 		return false
 	}
@@ -510,4 +526,20 @@ func (s *Store) Run(ctx context.Context, interval time.Duration) error {
 			}
 		}
 	}
+}
+
+// Search returns up to limit account addresses that contain q (lower
+// case), sorted: the console's search when the accounts are only those
+// the logs showed. Bare local parts are left out.
+func (s *Store) Search(q string, limit int) []string {
+	var out []string
+	s.mu.Lock()
+	for key := range s.accounts {
+		if strings.Contains(key, "@") && strings.Contains(key, q) {
+			out = append(out, key)
+		}
+	}
+	s.mu.Unlock()
+	slices.Sort(out)
+	return out[:min(len(out), limit)]
 }

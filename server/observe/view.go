@@ -40,9 +40,25 @@ type Account struct {
 	// Mailbox is the maildrop at the latest POP3 session, when there was
 	// one.
 	Mailbox *Mailbox `json:"mailbox,omitempty"`
+	// UIDLChange is the latest change of the maildrop's UIDLs between
+	// two POP3 sessions, when a log showed one (uidl.go).
+	UIDLChange *UIDLChange `json:"uidl_change,omitempty"`
+	// Sent are the latest outcomes of the account's mail to other
+	// domains, most recent first: "to bob@example.net: delivered to
+	// mx1.example.net", "... bounced: 550 5.1.1 user unknown".
+	Sent []Sent `json:"sent"`
 	// Findings are derived from the lists above, worst first, with the
 	// probe's ids and wording (see the package doc for the rules).
 	Findings []finding.Finding `json:"findings"`
+}
+
+// Sent is one outbound delivery outcome.
+type Sent struct {
+	Time time.Time `json:"time"`
+	// Result is ok (delivered), deferred or bounced.
+	Result events.Result `json:"result"`
+	Detail string        `json:"detail"`
+	TLS    bool          `json:"tls"`
 }
 
 // Login is a group of successful logins.
@@ -217,6 +233,9 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 			Detail: g.Detail, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
 		seen(first, g.Last)
 	}
+	if c := a.UIDLChange; c != nil && c.Last >= int64(s.cut(s.now()))*secondsPerDay {
+		v.UIDLChange = &UIDLChange{Remote: c.Remote, Sessions: c.Count, First: unix(c.First), Last: unix(c.Last), Was: c.Was, Now: c.Now}
+	}
 	var latest *pop3Group
 	for i := range a.POP3 {
 		g := &a.POP3[i]
@@ -245,6 +264,11 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 	}
 	v.Deliveries, v.DeliveriesToday = sums(a.Deliveries, today)
 	v.LastDelivery = unix(a.LastDelivery)
+	for i := len(a.Sent) - 1; i >= 0; i-- {
+		x := a.Sent[i]
+		v.Sent = append(v.Sent, Sent{Time: unix(x.Sec), Result: x.Result, Detail: x.Detail, TLS: x.TLS})
+		seen(x.Sec, x.Sec)
+	}
 	if len(a.Deliveries) > 0 {
 		seen(firstOf(a.Deliveries), a.LastDelivery)
 	}
@@ -276,6 +300,9 @@ func (v *Account) sort() {
 	}
 	if v.Refusals == nil {
 		v.Refusals = []Refusal{}
+	}
+	if v.Sent == nil {
+		v.Sent = []Sent{}
 	}
 	if v.POP3 == nil {
 		v.POP3 = []POP3Client{}

@@ -112,3 +112,57 @@ func TestSweepRemovesWhatACrashLeft(t *testing.T) {
 		t.Errorf("second sweep removed %v", again)
 	}
 }
+
+// TestStateRequestsRemove: an item's delivery state is kept beside it;
+// requests mark it for the agent and touch the kick file; Remove takes
+// the envelope first and everything else with it; what a crash leaves
+// of a removed item (state, request) is swept at the next start.
+func TestStateRequestsRemove(t *testing.T) {
+	dir := t.TempDir()
+	q, err := queue.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := q.Enqueue("a@example.test", []string{"x@remote.test", "y@remote.test"}, strings.NewReader("Subject: s\r\n\r\nb\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, st, err := q.Get(id)
+	if err != nil || len(st.Recipients) != 2 || st.Recipients[1].Address != "y@remote.test" || st.Recipients[1].Outcome != queue.Pending || st.Attempts != 0 {
+		t.Fatalf("a fresh item's state: %+v %v", st, err)
+	}
+	st.Attempts = 1
+	st.Recipients[0].Outcome, st.Recipients[0].Reply = queue.Delivered, "250 ok"
+	if err := q.SetState(id, st); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := q.Get(id); err != nil || got.Attempts != 1 || got.Recipients[0].Outcome != queue.Delivered || got.Recipients[0].Reply != "250 ok" {
+		t.Fatalf("state read back: %+v %v", got, err)
+	}
+	before := q.Kicked()
+	if err := q.Request(id, queue.RequestBounce); err != nil || !q.Requested(id, queue.RequestBounce) || !q.Kicked().After(before) {
+		t.Fatalf("bounce request: %v, requested %v, kicked %v", err, q.Requested(id, queue.RequestBounce), q.Kicked())
+	}
+	for _, bad := range [][2]string{{"../x", queue.RequestRetry}, {id, "explode"}, {"20260101T000000-00", queue.RequestRetry}} {
+		if err := q.Request(bad[0], bad[1]); err == nil {
+			t.Errorf("request %q %q accepted", bad[0], bad[1])
+		}
+	}
+	if err := q.Remove(id); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, id+"*")); len(left) != 0 {
+		t.Errorf("left after Remove: %v", left)
+	}
+	// A crash inside Remove, after the envelope went: the rest is swept.
+	for _, ext := range []string{".eml", ".state", ".retry"} {
+		if err := os.WriteFile(filepath.Join(dir, id+ext), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed := q.Sweep(slog.New(slog.DiscardHandler))
+	slices.Sort(removed)
+	if want := []string{id + ".eml", id + ".retry", id + ".state"}; !slices.Equal(removed, want) {
+		t.Errorf("swept %v, want %v", removed, want)
+	}
+}

@@ -122,6 +122,18 @@ type Options struct {
 	// OnHarvest is told "slowed" or "disconnected" for each such
 	// answer (for metrics); may be nil.
 	OnHarvest func(action string)
+	// SendLimit, on submission, is asked before each recipient of
+	// another domain is accepted; may be nil (no limit).
+	SendLimit SendLimiter
+}
+
+// SendLimiter is the accounts' sending limit: recipients of other
+// domains per hour.
+type SendLimiter interface {
+	// AllowRecipient counts one recipient for account, or reports that
+	// the account is over its limit (of limit recipients per hour) and
+	// when it may send again.
+	AllowRecipient(account string) (ok bool, limit int, retryIn time.Duration)
 }
 
 // SpoolPattern names the files a message is spooled to during DATA
@@ -397,6 +409,9 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			ss.event(events.SubmissionRefused, events.ResultRelay, "RCPT TO:<"+to+"> from MAIL FROM:<"+ss.from+">")
 			return errRelay
 		}
+		if err := ss.checkSendLimit(to); err != nil {
+			return err
+		}
 		ss.relay = append(ss.relay, addr.String())
 		return nil
 	}
@@ -410,6 +425,26 @@ func (ss *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		ss.loggedIn()
 	}
 	return nil
+}
+
+// checkSendLimit refuses a recipient of another domain over the
+// account's sending limit, with a reply the customer understands:
+// whoever sends mass mail with a stolen password is stopped, and the
+// customer who really sent that much knows when to go on.
+func (ss *session) checkSendLimit(to string) error {
+	lim := ss.s.opts.SendLimit
+	if lim == nil || ss.account == "" {
+		return nil
+	}
+	ok, limit, wait := lim.AllowRecipient(ss.account)
+	if ok {
+		return nil
+	}
+	ss.event(events.SubmissionRefused, events.ResultSendLimit, fmt.Sprintf("RCPT TO:<%s>: over the sending limit of %d recipients per hour", to, limit))
+	minutes := max(1, int((wait+time.Minute-1)/time.Minute))
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: fmt.Sprintf(
+		"Sending limit reached: this account may send to %d recipients per hour and has; try the rest again in %d minute(s). "+
+			"If you did not send that much mail, change your password now: someone else may be using your account.", limit, minutes)}
 }
 
 // unknownRecipient answers an unknown local recipient: 550 at first,

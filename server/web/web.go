@@ -2,7 +2,7 @@
 // request metrics and logging, the error handler), the autoconfig
 // endpoints clients fetch (Thunderbird autoconfig, Outlook Autodiscover
 // POX and v2 JSON, the Apple profile, with their pre-rendered document
-// cache), health, the favicon and the pages' stylesheet. It only routes and renders: every
+// cache, and the PACC document whose digest DNS publishes), health, the favicon and the pages' stylesheet. It only routes and renders: every
 // setting comes from the domain policy (package autoconfig), rendered
 // by the format packages. The pages are its parts: server/web/selfhelp
 // (customers) and server/web/console (staff), which run their settings
@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -81,6 +82,8 @@ type Options struct {
 	// Staff enables the staff console and the support API; nil: both
 	// answer 404.
 	Staff *console.Options
+	// Branding brands the customer pages; nil: none.
+	Branding *Branding
 }
 
 // App is the web application; it is an http.Handler.
@@ -91,10 +94,12 @@ type App struct {
 	signer   *ProfileSigner
 	// accessLog: log successful requests at info (else debug).
 	accessLog bool
-	// thunderbirdDocs and poxDocs are the documents pre-rendered per
-	// policy; the App must be rebuilt when the policies change.
-	thunderbirdDocs, poxDocs *docCache
-	console                  *console.Console
+	// brandFiles are the logo and the accent's stylesheet.
+	brandFiles []brandFile
+	// docs are the documents pre-rendered per policy; Refresh renders
+	// them again when the policies change.
+	docs    atomic.Pointer[docCaches]
+	console *console.Console
 
 	requests *prometheus.CounterVec
 	// metrics caches the series of each route and status (routeKey):
@@ -117,6 +122,7 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{e: echo.New(), policies: opts.Policies, log: log, signer: opts.Signer, accessLog: !opts.QuietAccess}
+	pages.Brand, a.brandFiles = brand(opts.Branding)
 	// One form key for the whole site: the customer's check and the
 	// staff sign-in share the browser's form cookie.
 	forms := request.NewForms()
@@ -124,8 +130,7 @@ func New(opts Options) (*App, error) {
 	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
 		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress})
 	a.console = console.New(opts.Staff, console.Env{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks, Logger: log})
-	a.thunderbirdDocs = newDocCache(mozilla.Render, opts.Policies.Policies())
-	a.poxDocs = newDocCache(autodiscover.WriteResponse, opts.Policies.Policies())
+	a.Refresh()
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -150,7 +155,7 @@ func New(opts Options) (*App, error) {
 	selfHelp.Routes(e)
 	e.GET("/healthz", Health)
 	e.GET("/favicon.ico", favicon)
-	e.GET(path.Dir(templates.StylesheetPath)+"/:name", stylesheet)
+	e.GET(path.Dir(templates.StylesheetPath)+"/:name", a.staticFile)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>
 	// and <domain>/.well-known/...).
 	e.GET("/mail/config-v1.1.xml", a.thunderbird)
@@ -160,8 +165,22 @@ func New(opts Options) (*App, error) {
 	e.GET(v2Path, a.autodiscoverV2)
 	e.GET(v2Path+"/v1.0/:email", a.autodiscoverV2)
 	e.GET("/apple/mail.mobileconfig", a.appleProfile)
+	e.GET(autoconfig.PACCPath, a.pacc)
+	e.GET("/.well-known/mta-sts.txt", a.mtaSTS)
 	a.console.Routes(e)
 	return a, nil
+}
+
+// docCaches are the pre-rendered documents of one generation of policies.
+type docCaches struct {
+	thunderbird, pox *docCache
+}
+
+// Refresh renders the pre-rendered documents again from the current
+// policies (a config reload changed them).
+func (a *App) Refresh() {
+	list := a.policies.Policies()
+	a.docs.Store(&docCaches{thunderbird: newDocCache(mozilla.Render, list), pox: newDocCache(autodiscover.WriteResponse, list)})
 }
 
 // SetStaff replaces the staff members, API tokens and idle timeout (a
@@ -313,7 +332,23 @@ func (a *App) thunderbird(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return a.thunderbirdDocs.serve(c, mozilla.ContentType, p, address)
+	return a.docs.Load().thunderbird.serve(c, mozilla.ContentType, p, address)
+}
+
+// mtaSTS serves the MTA-STS policy (RFC 8461 §3.3) of the domain whose
+// mta-sts.<domain> name the request was sent to.
+func (a *App) mtaSTS(c echo.Context) error {
+	host := hostOnly(c.Request().Host)
+	domain, ok := strings.CutPrefix(host, "mta-sts.")
+	if !ok {
+		return request.TextError(c, http.StatusNotFound, "the MTA-STS policy is served at https://mta-sts.<domain>/.well-known/mta-sts.txt, not at %s", host)
+	}
+	p, ok := a.policies.Policy(domain)
+	if !ok || p.Sending == nil {
+		return request.TextError(c, http.StatusNotFound, "no MTA-STS policy for %s here", domain)
+	}
+	c.Response().Header().Set("Cache-Control", "max-age=3600")
+	return c.Blob(http.StatusOK, "text/plain; charset=utf-8", []byte(p.MTASTSPolicy()))
 }
 
 // autodiscoverPOX answers Outlook's POX request (MS-OXDSCLI).
@@ -343,7 +378,7 @@ func (a *App) autodiscoverPOX(c echo.Context) error {
 		return poxError(c, code, adCode, msg)
 	}
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	return a.poxDocs.serve(c, autodiscover.ContentType, p, addr.String())
+	return a.docs.Load().pox.serve(c, autodiscover.ContentType, p, addr.String())
 }
 
 func poxError(c echo.Context, status, code int, msg string) error {
@@ -404,6 +439,23 @@ func (a *App) appleProfile(c echo.Context) error {
 	h.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", mobileconfig.Filename(p)))
 	h.Set("Cache-Control", "private, no-cache")
 	return blob(c, http.StatusOK, mobileconfig.ContentType, data)
+}
+
+// pacc serves the PACC document of the domain named by the Host header,
+// ua-auto-config.<domain> (or the domain itself): exactly the bytes whose
+// digest the DNS responder and `mailsetup records` publish.
+func (a *App) pacc(c echo.Context) error {
+	host := hostOnly(c.Request().Host)
+	p, ok := a.policies.Policy(strings.TrimPrefix(host, autoconfig.PACCHostLabel+"."))
+	if !ok {
+		return request.TextError(c, http.StatusNotFound, "no mail domain is configured for host %q: the document is served on %s.<domain>", host, autoconfig.PACCHostLabel)
+	}
+	doc, err := p.PACC()
+	if err != nil {
+		return request.TextError(c, http.StatusNotFound, "domain %s publishes no PACC document: %v", p.Domain, err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-cache")
+	return blob(c, http.StatusOK, autoconfig.PACCContentType, doc)
 }
 
 func hostOnly(hostport string) string {

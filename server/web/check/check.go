@@ -7,7 +7,7 @@
 // name, and the checks' metric; and the parsing of the client settings
 // a form or the API reports (form.go).
 //
-// It may import autoconfig, finding, probe, server/auth, templates (the
+// It may import autoconfig, finding, probe (and probe/clients), server/auth, templates (the
 // form's view types) and server/web/request; never server/web, its
 // other parts, or a protocol server.
 package check
@@ -30,6 +30,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
+	"mailsetup/probe/clients"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
 	"mailsetup/server/web/request"
@@ -124,6 +125,14 @@ type Request struct {
 	TLS    bool
 	// Source is self-help, staff or api (for the metrics).
 	Source string
+	// OnStart, when set, is called once the password was dealt with and
+	// the probe starts, with what Result knows by then (Throttled,
+	// Insecure, NoAuth, AuthFailed, PasswordChecked).
+	OnStart func(Result)
+	// OnStep, when set, hears of each probe step as it finishes
+	// (probe.Options.OnStep: concurrently, must not block): the page
+	// shows the check's progress with it.
+	OnStep func(probe.Step)
 }
 
 // ErrBusy: every check slot stayed taken while the request waited.
@@ -220,6 +229,10 @@ func (a *Service) Run(ctx context.Context, req Request) (Result, error) {
 	if opts.StepTimeout <= 0 || opts.StepTimeout > checkStepTimeout {
 		opts.StepTimeout = checkStepTimeout
 	}
+	opts.OnStep = req.OnStep
+	if req.OnStart != nil {
+		req.OnStart(res)
+	}
 	rep, err := probe.Run(ctx, probe.Request{Address: req.Address, Password: password, Client: req.Client}, opts)
 	if err != nil {
 		a.checksRun.WithLabelValues(req.Source, "error").Inc()
@@ -236,4 +249,31 @@ func (a *Service) Run(ctx context.Context, req Request) (Result, error) {
 	}
 	res.Report = rep
 	return res, nil
+}
+
+// clientsLookupTimeout bounds each lookup of a client simulation, so
+// that the whole one fits checkTimeout even with a few hosts silent.
+const clientsLookupTimeout = 2 * time.Second
+
+// Clients shows what each mail program would set up for address
+// (probe/clients.Simulate) for the page's section "What each mail
+// program would set up": bounded like a check (a slot, checkTimeout),
+// its lookups through the server's resolver, only to the domain's own
+// names and the hosts its policy or DNS name.
+func (a *Service) Clients(ctx context.Context, address string, p autoconfig.Policy) (*clients.ClientsReport, error) {
+	if a.probe.Resolver == "" {
+		return nil, errors.New("no DNS resolver is configured (listen.dns)")
+	}
+	select {
+	case a.slots <- struct{}{}:
+		defer func() { <-a.slots }()
+	case <-time.After(checkQueueWait):
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	return clients.Simulate(ctx, address, p, clients.Options{Resolver: a.probe.Resolver, RootCAs: a.probe.RootCAs,
+		Timeout: clientsLookupTimeout, Now: a.probe.Now, HTTPSPort: a.probe.HTTPSPort})
 }

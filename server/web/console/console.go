@@ -509,7 +509,18 @@ func (a *Console) staffAccount(c echo.Context) error {
 		return err
 	}
 	a.auditAdd(c, staffOf(c).user, "lookup", addr.String(), "")
-	return a.account(c, http.StatusOK, a.accountData(c, addr, p))
+	page := a.accountData(c, addr, p)
+	if c.QueryParam("clients") != "" {
+		// What each mail program would set up (probe/clients), on request:
+		// it takes a check slot and a few seconds.
+		rep, err := a.check.Clients(c.Request().Context(), addr.String(), p)
+		if err != nil {
+			page.ClientsError = "Could not look it up: " + err.Error()
+		}
+		page.Clients = rep
+		a.auditAdd(c, staffOf(c).user, "clients", addr.String(), "")
+	}
+	return a.account(c, http.StatusOK, page)
 }
 
 // account answers with an account's page.

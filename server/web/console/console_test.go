@@ -770,3 +770,23 @@ func TestStaffRedownloadAlarm(t *testing.T) {
 		t.Errorf("API over an hour: %d %s", code, body)
 	}
 }
+
+// TestStaffClientsSection: the account page offers what each mail
+// program would set up and, asked for, runs it through the check
+// service (here without a resolver: the reason is shown, the page stays).
+func TestStaffClientsSection(t *testing.T) {
+	env := newStaffApp(t)
+	b := newBrowserClient(t, env.app)
+	b.signIn(staffPassword)
+	page := b.do("GET", "/staff/accounts/john@example.com", nil).Body.String()
+	if !strings.Contains(page, `id="clients-link" href="/staff/accounts/john@example.com?clients=1#clients"`) {
+		t.Errorf("the account page lacks the link to the clients' view:\n%s", page)
+	}
+	w := b.do("GET", "/staff/accounts/john@example.com?clients=1", nil)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "Could not look it up: no DNS resolver is configured (listen.dns)") {
+		t.Errorf("?clients=1 without a resolver: %d\n%s", w.Code, w.Body)
+	}
+	if !strings.Contains(env.audit.String(), `"action":"clients","target":"john@example.com"`) {
+		t.Errorf("the lookup is not audited:\n%s", env.audit)
+	}
+}

@@ -60,9 +60,28 @@ func (a *Pages) renderCheck(c echo.Context, code int, page templates.HelpCheckPa
 
 // helpCheckForm shows the empty check form.
 func (a *Pages) helpCheckForm(c echo.Context) error {
-	page, _, ok, err := a.checkPage(c)
+	page, pol, ok, err := a.checkPage(c)
 	if !ok {
 		return err
+	}
+	if c.QueryParam("clients") != "" {
+		// What each mail program would set up: limited like a check.
+		address := page.Settings.Address
+		if wait, ok := a.limits.allow(request.Remote(c), address); !ok {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			page.Check.ClientsError = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
+			return a.renderCheck(c, http.StatusTooManyRequests, page)
+		}
+		rep, err := a.check.Clients(c.Request().Context(), address, pol)
+		switch {
+		case errors.Is(err, check.ErrBusy):
+			c.Response().Header().Set("Retry-After", "60")
+			page.Check.ClientsError = "Many people are checking their settings right now. Please try again in a minute."
+			return a.renderCheck(c, http.StatusServiceUnavailable, page)
+		case err != nil:
+			page.Check.ClientsError = "This could not be looked up just now."
+		}
+		page.Check.Clients = rep
 	}
 	return a.renderCheck(c, http.StatusOK, page)
 }
@@ -106,14 +125,28 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 		return a.renderCheck(c, http.StatusTooManyRequests, page)
 	}
 
-	res, err := a.check.Run(r.Context(), check.Request{Address: address, Password: password, Client: &in.Client, Remote: ip, TLS: c.IsTLS(), Source: "self-help"})
+	run := a.streamCheck(c, page, check.Request{Address: address, Password: password, Client: &in.Client, Remote: ip, TLS: c.IsTLS(), Source: "self-help"})
+	res, err := run.res, run.err
+	// finish answers with the page: the rest of it when the steps went
+	// out already, else the whole page with code.
+	finish := func(code int) error {
+		if run.streamed {
+			ch.Steps, ch.Took = run.steps, tookWords(run.took)
+			return a.pages.HelpCheckFinish(c.Response(), page)
+		}
+		return a.renderCheck(c, code, page)
+	}
 	switch {
-	case errors.Is(err, probe.ErrUnknownDomain):
+	case errors.Is(err, probe.ErrUnknownDomain) && !run.streamed:
 		return request.TextError(c, http.StatusNotFound, "no settings for %s", address)
-	case errors.Is(err, check.ErrBusy):
+	case errors.Is(err, check.ErrBusy) && !run.streamed:
 		c.Response().Header().Set("Retry-After", "60")
 		ch.Notice = "Many people are checking their settings right now. Please try again in a minute."
 		return a.renderCheck(c, http.StatusServiceUnavailable, page)
+	case err != nil && run.streamed:
+		// Mid-page: the customer went away, or the check broke off.
+		ch.Notice = "The check could not be finished. Please try again."
+		return finish(http.StatusOK)
 	case err != nil:
 		return err // the customer went away (ctx), or a bad address: logged as an internal error
 	case res.Throttled > 0:
@@ -139,7 +172,118 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 		}
 	}
 	ch.Right = append(rightSettings(pol, address, in.Client), rightSteps(rep.Steps)...)
-	return a.renderCheck(c, http.StatusOK, page)
+	ch.Wrong = wrongFields(pol, address, in.Client)
+	return finish(http.StatusOK)
+}
+
+// checkRun is a check's outcome, and whether its page was streamed.
+type checkRun struct {
+	res      check.Result
+	err      error
+	streamed bool
+	steps    int
+	took     time.Duration
+}
+
+// streamCheck runs the check and, once the probe has started (and the
+// password is not throttled, which answers 429), sends the page up to
+// the list of steps and then each step as it finishes, flushed: a check
+// takes seconds, and the customer sees it progress without JavaScript.
+// The caller writes the rest (HelpCheckFinish) when streamed is set.
+// The probe never waits for the page: a step that finds the buffer
+// full is only in the result.
+func (a *Pages) streamCheck(c echo.Context, page templates.HelpCheckPage, req check.Request) checkRun {
+	started, steps := make(chan check.Result, 1), make(chan probe.Step, 64)
+	req.OnStart = func(r check.Result) { started <- r }
+	req.OnStep = func(s probe.Step) {
+		select {
+		case steps <- s:
+		default:
+		}
+	}
+	done := make(chan checkRun, 1)
+	begin := time.Now()
+	go func() {
+		res, err := a.check.Run(c.Request().Context(), req)
+		done <- checkRun{res: res, err: err}
+	}()
+	var run checkRun
+	select {
+	case st := <-started:
+		if st.Throttled > 0 {
+			return <-done
+		}
+	case run = <-done:
+		return run
+	}
+	w := c.Response()
+	pageHeaders(c, "no-store")
+	w.Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	w.WriteHeader(http.StatusOK)
+	write := func(s probe.Step) {
+		st := templates.HelpCheckStep{Text: stepWords(s), State: "ok"}
+		switch {
+		case s.NotFinished:
+			st.State = "unfinished"
+		case s.Severity >= finding.Warning || s.Error != "":
+			st.State = "problem"
+		}
+		_ = a.pages.HelpCheckStep(w, st)
+		run.steps++
+		flush(w)
+	}
+	// A write error (the customer went away) ends the request's
+	// context, which stops the check.
+	_ = a.pages.HelpCheckStart(w, page)
+	flush(w)
+	for {
+		select {
+		case s := <-steps:
+			write(s)
+			continue
+		case r := <-done:
+			// Every step was sent before Run returned.
+			for len(steps) > 0 {
+				write(<-steps)
+			}
+			r.streamed, r.steps, r.took = true, run.steps, time.Since(begin)
+			return r
+		}
+	}
+}
+
+// flush sends what was written so far; a writer that cannot flush
+// sends it with the rest (echo's Flush would panic).
+func flush(w *echo.Response) {
+	w.Committed = true
+	_ = http.NewResponseController(w.Writer).Flush()
+}
+
+// stepWords says what a check step did, for the list of steps.
+func stepWords(s probe.Step) string {
+	e := s.Endpoint
+	switch {
+	case s.Kind == probe.KindConnect && e != nil:
+		return fmt.Sprintf("Connecting to the %s server %s (%s)", strings.ToUpper(string(e.Protocol)), e.HostPort(), e.Security.Label())
+	case s.Kind == probe.KindLogin && e != nil:
+		return fmt.Sprintf("Logging in to the %s server %s", strings.ToUpper(string(e.Protocol)), e.HostPort())
+	case s.Kind == probe.KindSecurityMode && e != nil:
+		return fmt.Sprintf("What port %d really speaks", e.Port)
+	case s.Kind == probe.KindCompare:
+		return "Comparing your settings"
+	case s.Kind == probe.KindDNS:
+		return "The domain's DNS records"
+	case s.Kind == probe.KindAutoconfig:
+		return "Automatic setup for Thunderbird"
+	case s.Kind == probe.KindAutodiscover:
+		return "Automatic setup for Outlook"
+	}
+	return s.Name
+}
+
+// tookWords is a duration as the page says it: "1.2 seconds".
+func tookWords(d time.Duration) string {
+	return fmt.Sprintf("%.1f seconds", d.Seconds())
 }
 
 // throttled answers a check whose password may not be tried now.

@@ -93,11 +93,12 @@ func (a *Pages) Routes(e *echo.Echo) {
 	e.GET("/settings/:address", a.settingsJSON)
 }
 
-// pageHeaders are set on every self-help page: no script, no external
-// anything, no framing.
+// pageHeaders are set on every self-help page: nothing external, no
+// framing, and only our own script (the optional copy buttons,
+// templates.ScriptPath).
 func pageHeaders(c echo.Context, cache string) {
 	h := c.Response().Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", cache)
@@ -136,32 +137,15 @@ func (a *Pages) helpAddress(value string) helpLookupResult {
 	p, ok := a.policies.Policy(addr.Domain)
 	if !ok {
 		return helpLookupResult{address: addr, code: http.StatusNotFound,
-			msg: fmt.Sprintf("We have no mail settings for %s: this page helps with addresses at %s. Check the part after the @, or ask the provider of your address.", addr.Domain, a.servedDomains())}
+			msg: fmt.Sprintf("We have no mail settings for %s. Check the part after the @, or ask the provider of your address.", addr.Domain)}
 	}
 	return helpLookupResult{policy: p, address: addr}
 }
 
-// servedDomains lists the configured domains for messages.
-func (a *Pages) servedDomains() string {
-	var names []string
-	for _, p := range a.policies.Policies() {
-		names = append(names, p.Domain)
-	}
-	switch len(names) {
-	case 0:
-		return "no domain yet"
-	case 1:
-		return names[0]
-	}
-	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
-}
-
 func (a *Pages) startPage(address, msg string) templates.HelpStartPage {
-	p := templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
-	for _, pol := range a.policies.Policies() {
-		p.Providers = append(p.Providers, templates.HelpProvider{Domain: pol.Domain, DisplayName: pol.DisplayName})
-	}
-	return p
+	// The served domains are not listed: a provider may host thousands,
+	// and the list is nobody's business.
+	return templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
 }
 
 // helpStart is the start page: the address form.
@@ -194,11 +178,19 @@ func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpDomainP
 		p := a.startPage(value, r.msg)
 		return templates.HelpDomainPage{}, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 	}
-	s := helpSettings(r.policy, r.address.String())
+	s := helpSettings(r.policy, r.address.String(), c.QueryParam("incoming"))
 	page := templates.HelpDomainPage{Frame: templates.Frame{Title: fmt.Sprintf(title, s.Address)}, HelpAddress: templates.HelpAddress{Settings: s}}
 	for _, cl := range templates.HelpClients {
 		cl.URL = s.HelpURL + "/" + cl.ID
 		page.Clients = append(page.Clients, cl)
+	}
+	if q := c.QueryParam("incoming"); (q == "imap" || q == "pop3") && strings.EqualFold(q, s.In.Protocol) {
+		// The customer said which protocol they use: the links keep it.
+		q = "?incoming=" + q
+		for i := range page.Clients {
+			page.Clients[i].URL += q
+		}
+		page.Settings.HelpURL += q
 	}
 	return page, r.policy, true, nil
 }
@@ -214,11 +206,16 @@ func (a *Pages) helpDomain(c echo.Context) error {
 
 // helpClientTitles are the first headings of the client pages.
 var helpClientTitles = map[string]string{
-	"thunderbird": "Thunderbird: set up %s",
-	"outlook":     "Outlook: set up %s",
-	"apple":       "Apple Mail, iPhone and iPad: set up %s",
-	"android":     "Android: set up %s",
-	"other":       "Any mail program: settings for %s",
+	"thunderbird":   "Thunderbird: set up %s",
+	"outlook":       "Outlook for Windows: set up %s",
+	"windowsmail":   "Windows Mail (now the new Outlook): set up %s",
+	"outlookmac":    "Outlook for Mac: set up %s",
+	"outlookmobile": "Outlook on iPhone and Android: set up %s",
+	"samsung":       "Samsung Email: set up %s",
+	"emclient":      "eM Client: set up %s",
+	"apple":         "Apple Mail, iPhone and iPad: set up %s",
+	"android":       "Android: set up %s",
+	"other":         "Any mail program: settings for %s",
 }
 
 // helpClient is one client's step-by-step instructions.
@@ -228,7 +225,7 @@ func (a *Pages) helpClient(c echo.Context) error {
 	if !known {
 		title = "Mail settings for %s"
 	}
-	d, _, ok, err := a.helpPageFor(c, title)
+	d, pol, ok, err := a.helpPageFor(c, title)
 	if !ok {
 		return err
 	}
@@ -236,6 +233,9 @@ func (a *Pages) helpClient(c echo.Context) error {
 		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
 	}
 	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
+	if id == "apple" && pol.Web.BaseURL != "" {
+		page.ProfileQR = profileQR(pol.Web.BaseURL + d.Settings.ProfileURL)
+	}
 	for _, cl := range page.Clients {
 		if cl.ID == id {
 			page.Client = cl
@@ -267,12 +267,15 @@ func firstTLS(list []autoconfig.Endpoint) (autoconfig.Endpoint, bool) {
 }
 
 // helpSettings turns the policy into the pages' view of one address.
-func helpSettings(p autoconfig.Policy, address string) templates.HelpSettings {
+// incoming, "imap" or "pop3" when the customer said which one they use
+// (?incoming=), picks In when the domain offers it; else In is the
+// policy's preferred protocol.
+func helpSettings(p autoconfig.Policy, address, incoming string) templates.HelpSettings {
 	esc := url.PathEscape(address)
 	s := templates.HelpSettings{
 		Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
 		Prefer:         strings.ToUpper(string(p.Prefer)),
-		POP:            templates.HelpPOP{Offered: len(p.POP3) > 0, LeaveOnServer: p.POP.LeaveOnServer, DeleteAfterDays: p.POP.DeleteAfterDays},
+		POP:            templates.HelpPOP{Offered: len(p.POP3) > 0, LeaveOnServer: p.POP.LeaveOnServer, DeleteAfterDays: p.POP.DeleteAfterDays, ExpireDays: p.POP.ExpireDays},
 		HelpURL:        "/help/" + esc,
 		CheckURL:       "/check/" + esc,
 		JSONURL:        "/settings/" + esc,
@@ -288,13 +291,17 @@ func helpSettings(p autoconfig.Policy, address string) templates.HelpSettings {
 	for _, e := range p.Submission {
 		s.Outgoing = append(s.Outgoing, helpServer(e))
 	}
+	use := p.Prefer
 	if in, ok := p.Preferred(); ok {
 		s.In = helpServer(in)
+	}
+	if e := p.Endpoints(autoconfig.Protocol(incoming)); len(e) > 0 && (incoming == "imap" || incoming == "pop3") {
+		use, s.In = autoconfig.Protocol(incoming), helpServer(e[0])
 	}
 	if len(p.Submission) > 0 {
 		s.Out = helpServer(p.Submission[0])
 	}
-	if e, ok := firstTLS(p.Endpoints(p.Prefer)); ok {
+	if e, ok := firstTLS(p.Endpoints(use)); ok {
 		s.InTLS = helpServer(e)
 	} else {
 		s.InTLS = s.In

@@ -1,4 +1,8 @@
-package probe
+// Package bound holds a connection to a context's deadline, whatever
+// deadlines a client library sets on it: the probe's checks and the
+// delivery agent's SMTP sessions both run under our limits, never a
+// library's default.
+package bound
 
 import (
 	"context"
@@ -7,13 +11,13 @@ import (
 	"time"
 )
 
-// bound returns c held to ctx: every deadline set on it (by us, by TLS,
+// Conn returns c held to ctx: every deadline set on it (by us, by TLS,
 // by a client library such as go-smtp, whose default of five minutes per
 // command once replaced the probe's limit) is cut to ctx's deadline, and
 // when ctx ends every read and write returns at once. So no library
 // default can make a step outlive its limit, and stopping the probe
 // (SIGTERM, a closed web request) ends its connections within moments.
-func bound(ctx context.Context, c net.Conn) net.Conn {
+func Conn(ctx context.Context, c net.Conn) net.Conn {
 	b := &boundConn{Conn: c}
 	b.limit, b.hasLimit = ctx.Deadline()
 	_ = b.SetDeadline(time.Time{})
