@@ -304,16 +304,27 @@ func TestImportFromDovecotKeepsClientsState(t *testing.T) {
 // setUIDLFormat changes the old Dovecot's pop3_uidl_format and reloads it.
 func (d *oldDovecot) setUIDLFormat(t *testing.T, format string) {
 	t.Helper()
+	d.set(t, map[string]string{"pop3_uidl_format": format})
+}
+
+// set changes top-level settings of the old Dovecot (a line replaced, or
+// added at the end) and reloads it.
+func (d *oldDovecot) set(t *testing.T, settings map[string]string) {
+	t.Helper()
 	conf := filepath.Join(d.dir, "dovecot", "dovecot.conf")
 	data, err := os.ReadFile(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`(?m)^pop3_uidl_format = .*$`)
-	if !re.Match(data) {
-		t.Fatalf("%s has no pop3_uidl_format line", conf)
+	for key, value := range settings {
+		line := []byte(key + " = " + value)
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(key) + ` = .*$`)
+		if re.Match(data) {
+			data = re.ReplaceAllLiteral(data, line)
+		} else {
+			data = append(append(data, line...), '\n')
+		}
 	}
-	data = re.ReplaceAllLiteral(data, []byte("pop3_uidl_format = "+format))
 	if err := os.WriteFile(conf, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -417,5 +428,58 @@ func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
 				t.Errorf("--verify: exit %d\n%s", code, out)
 			}
 		})
+	}
+}
+
+// TestImportMboxXUIDLFromDovecot is the cutover from an mbox server with
+// real parts: a real Dovecot serves mbox INBOXes whose messages carry
+// X-UIDL headers (as qpopper left them) with pop3_reuse_xuidl, so its
+// UIDLs are those headers; mpop (keep) fetches everything; the mbox file
+// is imported; the same mpop with its state finds nothing new at
+// mailsetup, and a client without state gets everything (the control).
+func TestImportMboxXUIDLFromDovecot(t *testing.T) {
+	old := startOldDovecot(t)
+	home := filepath.Join(old.dir, "mail", "example.test", "user1")
+	if err := os.MkdirAll(filepath.Join(home, "mail"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const n = 3
+	var mbox strings.Builder
+	for i := range n {
+		fmt.Fprintf(&mbox, "From a@example.org Sat Jan  3 0%d:05:34 2004\nX-UIDL: 4d2f%02d-qpopper-%d\nFrom: a@example.org\nSubject: mbox %d\n\nbody %d\n>From quoted\n\n", i, i, i, i, i)
+	}
+	inbox := filepath.Join(home, "inbox")
+	if err := os.WriteFile(inbox, []byte(mbox.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("chown", "-R", "65534:65534", home).CombinedOutput(); err != nil {
+		t.Fatalf("chown: %v %s", err, out)
+	}
+	old.set(t, map[string]string{"mail_location": "mbox:~/mail:INBOX=~/inbox", "pop3_reuse_xuidl": "yes"})
+
+	const user, oldPassword, password = "user1@example.test", "secret", "new-server-password"
+	work := t.TempDir()
+	if got := mpopRunAs(t, old.pop3s, user, oldPassword, work); got != n {
+		t.Fatalf("mpop from the old Dovecot (mbox) fetched %d, want %d", got, n)
+	}
+	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+	if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, user); code != 0 {
+		t.Fatalf("user add: %s", stderr)
+	}
+	code, out, stderr := runImport(t, m, "--from-mbox", inbox, "--accounts", writeAccounts(t, user+",-"))
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("%s: found %d, imported %d, skipped 0", user, n, n)) {
+		t.Fatalf("import --from-mbox: exit %d\n%s%s", code, out, stderr)
+	}
+	m.service = startServe(t, "--config", m.config)
+	defer m.stop(t)
+	if got := mpopRunAs(t, m.ports.POP3S, user, password, work); got != 0 {
+		t.Errorf("mpop with its state from the old Dovecot fetched %d from mailsetup, want 0", got)
+	}
+	if got := mpopRunAs(t, m.ports.POP3S, user, password, t.TempDir()); got != n {
+		t.Errorf("mpop without the old state fetched %d, want %d (the control)", got, n)
+	}
+	if code, out, _ := runImport(t, m, "--verify", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca(),
+		"--accounts", writeAccounts(t, user+","+user+","+oldPassword)); code != 0 || !strings.Contains(out, fmt.Sprintf("1 accounts, %d messages: 0 would be downloaded again", n)) {
+		t.Errorf("--verify against the mbox Dovecot: exit %d\n%s", code, out)
 	}
 }
