@@ -27,7 +27,7 @@ const importHelp = `usage: mailsetup import --from-pop3 HOST:PORT --accounts FIL
        mailsetup import --from-maildir DIR --accounts FILE [--maildir-server SERVER]
                         [--uidl-format FORMAT] [flags]
        mailsetup import --from-mbox FILE|DIR --accounts FILE [--mbox-format FORMAT]
-                        [--accept-new-uidls] [flags]
+                        [--uidl-format FORMAT] [--accept-new-uidls] [flags]
        mailsetup import --verify --from-pop3 HOST:PORT --accounts FILE [flags]
        mailsetup import --verify --from-maildir DIR --accounts FILE [flags]
 
@@ -74,9 +74,11 @@ objects with the same names:
                          (courierpop3dsizelist, else the unique part)
   --uidl-format FORMAT   Dovecot's pop3_uidl_format (default
                          %08Xu%08Xv; also %u %v %m %f %g, %{uid} ...;
-                         --from-imap: %u and %v only)
+                         --from-imap and --from-mbox: %u and %v only)
   --from-mbox FILE|DIR   read mbox files (the INBOX): the X-UIDL header
-                         is the UIDL; messages without it are refused
+                         is the UIDL, or with --uidl-format the UIDL is
+                         computed from X-UID and X-IMAPbase (Dovecot, UW
+                         IMAP); messages without one are refused
   --mbox-format FORMAT   mboxrd (default: one ">" comes off ">+From "
                          lines), mboxo (only off ">From " lines), or
                          mboxcl2 / mboxcl (bodies framed by their
@@ -132,7 +134,7 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.StringVar(&a.security, "security", "tls", "")
 		fs.StringVar(&a.ca, "ca", "", "")
 		fs.BoolVar(&a.forcePlain, "force-plain", false, "")
-		fs.StringVar(&a.uidlFormat, "uidl-format", migrate.DefaultUIDLFormat, "")
+		fs.StringVar(&a.uidlFormat, "uidl-format", "", "")
 		fs.StringVar(&a.maildirServer, "maildir-server", string(migrate.ServerDovecot), "")
 		fs.StringVar(&a.accounts, "accounts", "", "")
 		fs.IntVar(&a.concurrency, "concurrency", 4, "")
@@ -162,9 +164,9 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 			return err
 		}
 	case a.fromMaildir != "":
-		f, err := migrate.ParseUIDLFormat(a.uidlFormat)
+		f, err := a.parseUIDLFormat()
 		if err != nil {
-			return usageError{"import", "--uidl-format: " + err.Error()}
+			return err
 		}
 		srv, err := migrate.ParseMaildirServer(a.maildirServer)
 		if err != nil {
@@ -184,9 +186,9 @@ func cmdImport(ctx context.Context, args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		f, err := migrate.ParseUIDLFormat(a.uidlFormat)
+		f, err := a.parseUIDLFormat()
 		if err != nil {
-			return usageError{"import", "--uidl-format: " + err.Error()}
+			return err
 		}
 		opts.IMAP = &migrate.IMAPSource{Addr: conn.Addr, Security: conn.Security, TLS: conn.TLS, Timeout: conn.Timeout,
 			UIDLFormat: f, AcceptNewUIDLs: a.acceptNewUIDLs}
@@ -254,6 +256,18 @@ func (a *importArgs) mboxSource(opts *server.ImportOptions, acctData []byte) err
 		return usageError{"import", "--mbox-format " + err.Error()}
 	}
 	opts.Mbox = &migrate.MboxSource{Format: format, AcceptNewUIDLs: a.acceptNewUIDLs}
+	if a.uidlFormat != "" {
+		f, err := a.parseUIDLFormat()
+		if err != nil {
+			return err
+		}
+		for _, v := range []byte{'m', 'f', 'g'} {
+			if f.Needs(v) {
+				return usageError{"import", fmt.Sprintf("--uidl-format %q with --from-mbox: only %%u and %%v can be computed from an mbox (its X-UID and X-IMAPbase headers), not %%%c", a.uidlFormat, v)}
+			}
+		}
+		opts.Mbox.UIDLFormat = &f
+	}
 	if opts.MboxAccounts, err = migrate.ReadMboxAccounts(strings.NewReader(string(acctData))); err != nil {
 		return fmt.Errorf("--accounts %s: %w", a.accounts, err)
 	}
@@ -274,6 +288,19 @@ func (a *importArgs) mboxSource(opts *server.ImportOptions, acctData []byte) err
 		}
 	}
 	return nil
+}
+
+// parseUIDLFormat parses --uidl-format, Dovecot's default when not given.
+func (a *importArgs) parseUIDLFormat() (migrate.UIDLFormat, error) {
+	v := a.uidlFormat
+	if v == "" {
+		v = migrate.DefaultUIDLFormat
+	}
+	f, err := migrate.ParseUIDLFormat(v)
+	if err != nil {
+		return f, usageError{"import", "--uidl-format: " + err.Error()}
+	}
+	return f, nil
 }
 
 // countSet counts the non-empty values.

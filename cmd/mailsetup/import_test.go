@@ -431,22 +431,23 @@ func TestImportDovecotUIDLFormatsWithMpopAndGetmail(t *testing.T) {
 	}
 }
 
-// TestImportMboxXUIDLFromDovecot is the cutover from an mbox server with
-// real parts: a real Dovecot serves mbox INBOXes whose messages carry
-// X-UIDL headers (as qpopper left them) with pop3_reuse_xuidl, so its
-// UIDLs are those headers; mpop (keep) fetches everything; the mbox file
-// is imported; the same mpop with its state finds nothing new at
-// mailsetup, and a client without state gets everything (the control).
-func TestImportMboxXUIDLFromDovecot(t *testing.T) {
+// startMboxDovecot starts the old Dovecot serving user1's INBOX from the
+// mbox file it returns, with n messages (with X-UIDL headers when xuidl,
+// served as the UIDLs with pop3_reuse_xuidl).
+func startMboxDovecot(t *testing.T, n int, xuidl bool) (*oldDovecot, string) {
+	t.Helper()
 	old := startOldDovecot(t)
 	home := filepath.Join(old.dir, "mail", "example.test", "user1")
 	if err := os.MkdirAll(filepath.Join(home, "mail"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	const n = 3
 	var mbox strings.Builder
 	for i := range n {
-		fmt.Fprintf(&mbox, "From a@example.org Sat Jan  3 0%d:05:34 2004\nX-UIDL: 4d2f%02d-qpopper-%d\nFrom: a@example.org\nSubject: mbox %d\n\nbody %d\n>From quoted\n\n", i, i, i, i, i)
+		fmt.Fprintf(&mbox, "From a@example.org Sat Jan  3 0%d:05:34 2004\n", i)
+		if xuidl {
+			fmt.Fprintf(&mbox, "X-UIDL: 4d2f%02d-qpopper-%d\n", i, i)
+		}
+		fmt.Fprintf(&mbox, "From: a@example.org\nSubject: mbox %d\n\nbody %d\n>From quoted\n\n", i, i)
 	}
 	inbox := filepath.Join(home, "inbox")
 	if err := os.WriteFile(inbox, []byte(mbox.String()), 0o600); err != nil {
@@ -455,31 +456,60 @@ func TestImportMboxXUIDLFromDovecot(t *testing.T) {
 	if out, err := exec.Command("chown", "-R", "65534:65534", home).CombinedOutput(); err != nil {
 		t.Fatalf("chown: %v %s", err, out)
 	}
-	old.set(t, map[string]string{"mail_location": "mbox:~/mail:INBOX=~/inbox", "pop3_reuse_xuidl": "yes"})
+	settings := map[string]string{"mail_location": "mbox:~/mail:INBOX=~/inbox"}
+	if xuidl {
+		settings["pop3_reuse_xuidl"] = "yes"
+	}
+	old.set(t, settings)
+	return old, inbox
+}
 
+// TestImportMboxFromDovecot is the cutover from an mbox server with real
+// parts: a real Dovecot serves mbox INBOXes, once with X-UIDL headers (as
+// qpopper left them) served with pop3_reuse_xuidl, once without them
+// under its default pop3_uidl_format (from the X-UID and X-IMAPbase
+// headers it writes into the mbox); mpop (keep) fetches everything; the
+// mbox file is imported (the second time with --uidl-format); the same
+// mpop with its state finds nothing new at mailsetup, a client without
+// state gets everything (the control), and --verify says 0.
+func TestImportMboxFromDovecot(t *testing.T) {
+	const n = 3
 	const user, oldPassword, password = "user1@example.test", "secret", "new-server-password"
-	work := t.TempDir()
-	if got := mpopRunAs(t, old.pop3s, user, oldPassword, work); got != n {
-		t.Fatalf("mpop from the old Dovecot (mbox) fetched %d, want %d", got, n)
-	}
-	m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
-	if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, user); code != 0 {
-		t.Fatalf("user add: %s", stderr)
-	}
-	code, out, stderr := runImport(t, m, "--from-mbox", inbox, "--accounts", writeAccounts(t, user+",-"))
-	if code != 0 || !strings.Contains(out, fmt.Sprintf("%s: found %d, imported %d, skipped 0", user, n, n)) {
-		t.Fatalf("import --from-mbox: exit %d\n%s%s", code, out, stderr)
-	}
-	m.service = startServe(t, "--config", m.config)
-	defer m.stop(t)
-	if got := mpopRunAs(t, m.ports.POP3S, user, password, work); got != 0 {
-		t.Errorf("mpop with its state from the old Dovecot fetched %d from mailsetup, want 0", got)
-	}
-	if got := mpopRunAs(t, m.ports.POP3S, user, password, t.TempDir()); got != n {
-		t.Errorf("mpop without the old state fetched %d, want %d (the control)", got, n)
-	}
-	if code, out, _ := runImport(t, m, "--verify", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca(),
-		"--accounts", writeAccounts(t, user+","+user+","+oldPassword)); code != 0 || !strings.Contains(out, fmt.Sprintf("1 accounts, %d messages: 0 would be downloaded again", n)) {
-		t.Errorf("--verify against the mbox Dovecot: exit %d\n%s", code, out)
+	for _, xuidl := range []bool{true, false} {
+		t.Run(fmt.Sprintf("xuidl=%v", xuidl), func(t *testing.T) {
+			old, inbox := startMboxDovecot(t, n, xuidl)
+			work := t.TempDir()
+			if got := mpopRunAs(t, old.pop3s, user, oldPassword, work); got != n {
+				t.Fatalf("mpop from the old Dovecot (mbox) fetched %d, want %d", got, n)
+			}
+			m := prepareMail(t, func(t *testing.T, m *mailService, config string) string { return config })
+			if code, _, stderr := runCLI(t, password+"\n", "user", "add", "--config", m.config, user); code != 0 {
+				t.Fatalf("user add: %s", stderr)
+			}
+			args := []string{"--from-mbox", inbox, "--accounts", writeAccounts(t, user+",-")}
+			if !xuidl {
+				code, _, stderr := runImport(t, m, append(args, "--uidl-format", "%m")...)
+				if code != 2 || !strings.Contains(stderr, "only %u and %v can be computed from an mbox") {
+					t.Errorf("--from-mbox --uidl-format %%m: exit %d\n%s", code, stderr)
+				}
+				args = append(args, "--uidl-format", "%08Xu%08Xv")
+			}
+			code, out, stderr := runImport(t, m, args...)
+			if code != 0 || !strings.Contains(out, fmt.Sprintf("%s: found %d, imported %d, skipped 0", user, n, n)) {
+				t.Fatalf("import --from-mbox: exit %d\n%s%s", code, out, stderr)
+			}
+			m.service = startServe(t, "--config", m.config)
+			defer m.stop(t)
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, work); got != 0 {
+				t.Errorf("mpop with its state from the old Dovecot fetched %d from mailsetup, want 0", got)
+			}
+			if got := mpopRunAs(t, m.ports.POP3S, user, password, t.TempDir()); got != n {
+				t.Errorf("mpop without the old state fetched %d, want %d (the control)", got, n)
+			}
+			if code, out, _ := runImport(t, m, "--verify", "--from-pop3", fmt.Sprintf("127.0.0.1:%d", old.pop3s), "--ca", old.ca(),
+				"--accounts", writeAccounts(t, user+","+user+","+oldPassword)); code != 0 || !strings.Contains(out, fmt.Sprintf("1 accounts, %d messages: 0 would be downloaded again", n)) {
+				t.Errorf("--verify against the mbox Dovecot: exit %d\n%s", code, out)
+			}
+		})
 	}
 }

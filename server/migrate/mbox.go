@@ -75,6 +75,12 @@ func ParseMboxFormat(s string) (MboxFormat, error) {
 // MboxSource says how to read the mbox files.
 type MboxSource struct {
 	Format MboxFormat
+	// UIDLFormat, when set, is the old server's pop3_uidl_format: each
+	// message's UIDL is computed from its X-UID header (%u) and the
+	// UIDVALIDITY of the mbox's X-IMAPbase (or UW IMAP's X-IMAP) header
+	// (%v), which Dovecot and UW IMAP write, instead of read from X-UIDL
+	// (Dovecot serves X-UIDL only with pop3_reuse_xuidl). Only %u and %v.
+	UIDLFormat *UIDLFormat
 	// AcceptNewUIDLs imports messages without X-UIDL under a UIDL derived
 	// from their content: clients will download them again.
 	AcceptNewUIDLs bool
@@ -89,7 +95,11 @@ type MboxAccount struct {
 
 // ImportMbox imports the INBOX of each account from its mbox file.
 func ImportMbox(ctx context.Context, t Target, src MboxSource, accts []MboxAccount, opts Options) Report {
-	return importEach(ctx, "mbox ("+string(src.Format)+", X-UIDL)", accts, opts, func(a MboxAccount) AccountReport {
+	uidls := "X-UIDL"
+	if src.UIDLFormat != nil {
+		uidls = "pop3_uidl_format " + src.UIDLFormat.String() + " from X-UID and X-IMAPbase"
+	}
+	return importEach(ctx, "mbox ("+string(src.Format)+", "+uidls+")", accts, opts, func(a MboxAccount) AccountReport {
 		return importMboxAccount(ctx, t, src, a)
 	})
 }
@@ -107,6 +117,7 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 		return rep
 	}
 	defer f.Close()
+	var uidValidity uint32        // of X-IMAPbase/X-IMAP, from the first message
 	seen := map[string]string{}   // UIDL: the message that had it
 	identical := map[string]int{} // content UIDL: how many so far
 	noUIDL, unframed := 0, 0
@@ -119,6 +130,9 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 			return errors.New("stopped: " + ctx.Err().Error())
 		}
 		h := mboxHeader(m.data)
+		if m.n == 1 {
+			uidValidity = h.uidValidity
+		}
 		if h.internal && m.n == 1 {
 			rep.Notes = append(rep.Notes, "the first message is UW IMAP's folder internal data (X-IMAP): left out")
 			return nil
@@ -133,6 +147,17 @@ func importMboxAccount(ctx context.Context, t Target, src MboxSource, a MboxAcco
 			return nil
 		}
 		uidl := h.uidl
+		if f := src.UIDLFormat; f != nil {
+			switch {
+			case f.Needs('u') && h.uid == 0:
+				rep.refuse(name, "", "no X-UID header: the old server has not given it its UID yet (let it open the mailbox once, then import again)")
+				return nil
+			case f.Needs('v') && uidValidity == 0:
+				rep.refuse(name, "", "the mbox's first message has no X-IMAPbase header, so its UIDVALIDITY (%v) is not known (let the old server open the mailbox once, then import again)")
+				return nil
+			}
+			uidl = f.Expand(UIDLVars{UID: h.uid, UIDValidity: uidValidity})
+		}
 		switch {
 		case uidl == "" && !src.AcceptNewUIDLs:
 			noUIDL++
@@ -414,6 +439,9 @@ func fromLineDate(line []byte) time.Time {
 type mboxHeaderInfo struct {
 	uidl  string
 	flags []string
+	// uid is X-UID; uidValidity the first field of X-IMAPbase (Dovecot)
+	// or X-IMAP (UW IMAP's internal message): 0 when absent.
+	uid, uidValidity uint32
 	// internal is UW IMAP's folder internal data message.
 	internal bool
 }
@@ -450,6 +478,11 @@ func mboxHeader(data []byte) mboxHeaderInfo {
 			xstatus = value
 		case "x-imap", "x-imapbase":
 			xIMAP = true
+			if f := strings.Fields(value); len(f) > 0 {
+				h.uidValidity = parseUint32(f[0])
+			}
+		case "x-uid":
+			h.uid = parseUint32(value)
 		case "subject":
 			internalSubject = strings.HasPrefix(value, "DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA")
 		}
@@ -467,4 +500,13 @@ func mboxHeader(data []byte) mboxHeaderInfo {
 		}
 	}
 	return h
+}
+
+// parseUint32 is a header's decimal number, 0 when it is none.
+func parseUint32(s string) uint32 {
+	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0
+	}
+	return uint32(n)
 }

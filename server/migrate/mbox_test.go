@@ -303,3 +303,38 @@ func quoteFrom(data []byte) []byte {
 	}
 	return b.Bytes()
 }
+
+// TestImportMboxUIDLFormat: with the old server's pop3_uidl_format the
+// UIDL comes from X-UID and the first message's X-IMAPbase (X-UIDL is
+// not used, as Dovecot ignores it without pop3_reuse_xuidl); a message
+// without X-UID, or an mbox without X-IMAPbase when %v is needed, is
+// refused with the reason.
+func TestImportMboxUIDLFormat(t *testing.T) {
+	dir := t.TempDir()
+	withBase := filepath.Join(dir, "a.mbox")
+	if err := os.WriteFile(withBase, []byte("From a Sat Jan  3 01:05:34 2004\nX-IMAPbase: 1796610489 0000000003\nX-UID: 1      \nX-UIDL: ignored\nSubject: 1\n\nbody\n\n"+
+		"From a Sat Jan  3 02:05:34 2004\nSubject: 2, never seen by the old server\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	noBase := filepath.Join(dir, "b.mbox")
+	if err := os.WriteFile(noBase, []byte("From a Sat Jan  3 01:05:34 2004\nX-UID: 5\nSubject: 1\n\nbody\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseUIDLFormat("%08Xu%08Xv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, _ := target(t, 0)
+	rep := ImportMbox(context.Background(), tg, MboxSource{Format: MboxRD, UIDLFormat: &f}, []MboxAccount{{Address: "demo@example.test", Path: withBase}}, Options{})
+	a := rep.Accounts[0]
+	if a.Imported != 1 || len(a.Refused) != 1 || !strings.Contains(a.Refused[0].Reason, "no X-UID header") {
+		t.Fatalf("%+v", a)
+	}
+	if msgs := inboxMessages(t, tg); len(msgs) != 1 || msgs[0].UIDL != "000000016b1619b9" {
+		t.Errorf("UIDLs %+v, want 000000016b1619b9", msgs)
+	}
+	rep = ImportMbox(context.Background(), tg, MboxSource{Format: MboxRD, UIDLFormat: &f}, []MboxAccount{{Address: "demo@example.test", Path: noBase}}, Options{})
+	if a := rep.Accounts[0]; a.Imported != 0 || len(a.Refused) != 1 || !strings.Contains(a.Refused[0].Reason, "no X-IMAPbase header") {
+		t.Errorf("without X-IMAPbase: %+v", a)
+	}
+}
