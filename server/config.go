@@ -38,6 +38,7 @@ type Config struct {
 	Observations   ObservationsConfig `toml:"observations"`
 	Observe        ObserveConfig      `toml:"observe"`
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
+	Database       DatabaseConfig     `toml:"database"`
 
 	// dir is the directory relative paths are resolved against.
 	dir string

@@ -44,6 +44,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
+	sctx, stopShared := context.WithCancel(ctx)
+	sharedDone := s.runShared(sctx)
 	if ready != nil {
 		ready(r.listeners)
 	}
@@ -54,6 +56,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 	case runErr = <-r.serveErrs:
 	}
 	r.shutdown()
+	stopShared()
+	<-sharedDone
 	return runErr
 }
 

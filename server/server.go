@@ -23,6 +23,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
+	"mailsetup/server/database"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/observe"
@@ -53,6 +54,8 @@ type Server struct {
 	obs      *observe.Store       // observations; nil without mail and log sources
 	audit    *os.File             // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer // POP3 expiry; nil without mail
+	db       *database.DB         // database.url; nil without
+	feed     *database.Feed       // the replicas' changes; nil without db
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -89,9 +92,12 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.bus = events.NewBus(8192)
 	s.registerEventMetrics()
+	shared, err := s.openShared()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.hasMailListeners() {
-		var err error
-		s.mail, err = openMail(cfg, s.Policies(), s.bus, log)
+		s.mail, err = openMail(cfg, s.Policies(), s.bus, log, shared, s.feed)
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +118,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
+		Degraded:            s.degraded,
 		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()

@@ -41,6 +41,9 @@ type Options struct {
 	POP3LoginDelaySeconds int
 	// Throttle limits failed logins.
 	Throttle auth.ThrottleOptions
+	// Accounts, when set, is the account store (the database's) instead
+	// of AccountsFile.
+	Accounts *accounts.Store
 	Events   events.Sink
 	Logger   *slog.Logger
 }
@@ -73,9 +76,12 @@ func Open(opts Options) (*Backend, error) {
 	if opts.Events == nil {
 		opts.Events = events.Discard{}
 	}
-	accts, err := accounts.Open(opts.AccountsFile)
-	if err != nil {
-		return nil, err
+	accts := opts.Accounts
+	if accts == nil {
+		var err error
+		if accts, err = accounts.Open(opts.AccountsFile); err != nil {
+			return nil, err
+		}
 	}
 	store, err := mailstore.Open(opts.MailRoot, mailstore.Options{Logger: opts.Logger.With("component", "mailstore"), Hostname: opts.Hostname})
 	if err != nil {

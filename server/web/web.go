@@ -66,6 +66,9 @@ type Options struct {
 	// QuietAccess logs successful requests at debug level instead of
 	// info (errors stay at info); it saves about 15% of a request's CPU.
 	QuietAccess bool
+	// Degraded, when set, says why the service is degraded ("" when it
+	// is not); /healthz shows it (status 200: the service still answers).
+	Degraded func() string
 
 	// Auth checks a customer's password for the self-help check and the
 	// staff probe, with the mail server's shared login throttle; nil
@@ -148,7 +151,14 @@ func New(opts Options) (*App, error) {
 	e.Use(a.observe)
 
 	selfHelp.Routes(e)
-	e.GET("/healthz", Health)
+	e.GET("/healthz", func(c echo.Context) error {
+		if opts.Degraded != nil {
+			if why := opts.Degraded(); why != "" {
+				return c.String(http.StatusOK, "degraded: "+why+"\n")
+			}
+		}
+		return Health(c)
+	})
 	e.GET("/favicon.ico", favicon)
 	e.GET(path.Dir(templates.StylesheetPath)+"/:name", stylesheet)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>

@@ -1,0 +1,361 @@
+package database
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The change feed: every shared write appends rows to changes (under
+// writeLock, so ids become visible in order and a follower that reads
+// "id > last" never skips one) and notifies feedChannel.
+const (
+	feedChannel = "mailsetup_changes"
+	// pollEvery is how often a follower reads the feed without a
+	// notification (a lost notification, a reconnect).
+	pollEvery = 2 * time.Second
+	// keepChanges is how long the feed is kept: a replica that was cut
+	// off for less catches up from it, a new one replays its throttle.
+	keepChanges = 24 * time.Hour
+	// maxQueue bounds the changes waiting for the database (while it is
+	// unreachable); beyond it the oldest are dropped and counted.
+	maxQueue = 50_000
+	// batchEvery is how often queued changes are written.
+	batchEvery = time.Second
+)
+
+// change is one row of the feed.
+type change struct {
+	Kind string
+	Body json.RawMessage
+}
+
+// Handler applies another replica's change of one kind.
+type Handler func(ctx context.Context, body []byte)
+
+// Feed writes this replica's changes and follows the others'.
+type Feed struct {
+	db       *DB
+	handlers map[string]Handler
+	// resync reads whole state again after the follower lost the feed.
+	resync []func(context.Context) error
+	lost   bool
+
+	mu      sync.Mutex
+	queue   []change // waiting for the next batch
+	dropped int64
+}
+
+// NewFeed returns the feed; register handlers with Handle before Run.
+func (d *DB) NewFeed() *Feed {
+	return &Feed{db: d, handlers: map[string]Handler{}}
+}
+
+// Handle registers the handler of a kind of change.
+func (f *Feed) Handle(kind string, h Handler) { f.handlers[kind] = h }
+
+// insert writes changes in one transaction under the write lock, with
+// do (the state change itself, may be nil) before them.
+func (d *DB) insert(ctx context.Context, changes []change, do func(pgx.Tx) error) error {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
+			return err
+		}
+		if do != nil {
+			if err := do(tx); err != nil {
+				return err
+			}
+		}
+		if len(changes) == 0 {
+			return nil
+		}
+		kinds := make([]string, len(changes))
+		bodies := make([]string, len(changes))
+		for i, c := range changes {
+			kinds[i], bodies[i] = c.Kind, string(c.Body)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO changes (origin, kind, body) SELECT $1, k, b::jsonb FROM unnest($2::text[], $3::text[]) AS u(k, b)`, d.origin, kinds, bodies); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, feedChannel)
+		return err
+	})
+	d.noteErr(connErr(err))
+	return err
+}
+
+// connErr is err when it says the database is unreachable, nil for the
+// errors of a reachable database (a constraint, a refused change).
+func connErr(err error) error {
+	if err == nil || errors.Is(err, errRefused) {
+		return nil
+	}
+	var pe interface{ SQLState() string }
+	if errors.As(err, &pe) {
+		// Connection exceptions, operator intervention (shutdown),
+		// insufficient resources: the database is not there for us.
+		switch st := pe.SQLState(); {
+		case strings.HasPrefix(st, "08"), strings.HasPrefix(st, "57P"), strings.HasPrefix(st, "53"):
+			return err
+		}
+		return nil
+	}
+	return err
+}
+
+// errRefused wraps a change the database refused on its merits.
+var errRefused = errors.New("refused")
+
+// Now writes a change synchronously (a failed login, a sign-in): when
+// the database cannot take it, it is queued and written with the next
+// batch that succeeds.
+func (f *Feed) Now(kind string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	c := change{Kind: kind, Body: body}
+	if !f.db.down() && f.db.insert(context.Background(), []change{c}, nil) == nil {
+		return
+	}
+	f.enqueue(c)
+}
+
+// Later queues a change for the next batch (observations).
+func (f *Feed) Later(kind string, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	f.enqueue(change{Kind: kind, Body: body})
+}
+
+func (f *Feed) enqueue(c change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.queue) >= maxQueue {
+		n := len(f.queue) / 10
+		f.queue = append(f.queue[:0], f.queue[n:]...)
+		f.dropped += int64(n)
+	}
+	f.queue = append(f.queue, c)
+}
+
+// Pending is the number of changes waiting for the database and the
+// number dropped because the queue was full.
+func (f *Feed) Pending() (queued int, dropped int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.queue), f.dropped
+}
+
+// flush writes the queued changes, at most 1000 per transaction.
+func (f *Feed) flush(ctx context.Context) {
+	for {
+		f.mu.Lock()
+		n := min(len(f.queue), 1000)
+		batch := append([]change(nil), f.queue[:n]...)
+		f.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if err := f.db.insert(ctx, batch, nil); err != nil {
+			return // kept; retried with the next batch
+		}
+		f.mu.Lock()
+		// Drops while writing removed from the front: what was written
+		// is the first n that are still there, at most.
+		f.queue = f.queue[min(n, len(f.queue)):]
+		f.mu.Unlock()
+	}
+}
+
+// Run writes the queue every batchEvery, prunes the feed hourly, and
+// follows the feed until ctx
+// ends: from the current end of the feed, after replaying the kinds in
+// replay from the last keepChanges (the throttles' history).
+func (f *Feed) Run(ctx context.Context, replay ...string) {
+	last := f.start(ctx, replay)
+	flushed := make(chan struct{})
+	defer func() { <-flushed }()
+	go func() {
+		defer close(flushed)
+		t := time.NewTicker(batchEvery)
+		defer t.Stop()
+		lastPrune := time.Now()
+		for {
+			select {
+			case <-ctx.Done():
+				fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				f.flush(fctx)
+				cancel()
+				return
+			case <-t.C:
+				f.flush(ctx)
+				if time.Since(lastPrune) > time.Hour {
+					lastPrune = time.Now()
+					_ = f.db.Prune(ctx)
+				}
+			}
+		}
+	}()
+	for ctx.Err() == nil {
+		last = f.follow(ctx, last)
+		select {
+		case <-ctx.Done():
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// start replays the history of the given kinds and returns the feed's
+// end; -1 when the database was unreachable (follow then starts from
+// the first change it can read of the last minute).
+func (f *Feed) start(ctx context.Context, replay []string) int64 {
+	qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	var last int64
+	if err := f.db.pool.QueryRow(qctx, `SELECT coalesce(max(id), 0) FROM changes`).Scan(&last); err != nil {
+		f.lost = true
+		f.db.noteErr(err)
+		return -1
+	}
+	if len(replay) > 0 {
+		rows, err := f.db.pool.Query(qctx, `SELECT kind, body FROM changes WHERE at > now() - make_interval(secs => $1) AND kind = ANY($2) AND id <= $3 ORDER BY id`, keepChanges.Seconds(), replay, last)
+		if err == nil {
+			for rows.Next() {
+				var kind string
+				var body []byte
+				if rows.Scan(&kind, &body) == nil {
+					if h := f.handlers[kind]; h != nil {
+						h(ctx, body)
+					}
+				}
+			}
+			rows.Close()
+		}
+	}
+	return last
+}
+
+// follow listens for notifications and reads the feed after last until
+// the connection fails or ctx ends; it returns the last id read.
+func (f *Feed) follow(ctx context.Context, last int64) int64 {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	conn, err := f.db.pool.Acquire(cctx)
+	cancel()
+	if err != nil {
+		f.lost = true
+		f.db.noteErr(err)
+		return last
+	}
+	defer conn.Release()
+	lctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	_, err = conn.Exec(lctx, `LISTEN `+feedChannel)
+	cancel()
+	if err != nil {
+		f.db.noteErr(err)
+		conn.Conn().Close(context.Background())
+		return last
+	}
+	defer func() {
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		if _, err := conn.Exec(uctx, `UNLISTEN `+feedChannel); err != nil {
+			conn.Conn().Close(context.Background())
+		}
+		cancel()
+	}()
+	if f.lost {
+		for _, r := range f.resync {
+			if err := r(ctx); err != nil {
+				f.db.noteErr(connErr(err))
+				return last
+			}
+		}
+		f.lost = false
+	}
+	if last < 0 {
+		if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM changes WHERE at < now() - interval '1 minute'`).Scan(&last); err != nil {
+			f.db.noteErr(err)
+			return -1
+		}
+	}
+	for ctx.Err() == nil {
+		var err error
+		if last, err = f.read(ctx, conn.Conn(), last); err != nil {
+			f.lost = true
+			f.db.noteErr(err)
+			return last
+		}
+		f.db.noteErr(nil)
+		wctx, cancel := context.WithTimeout(ctx, pollEvery)
+		_, err = conn.Conn().WaitForNotification(wctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+			f.lost = true
+			f.db.noteErr(err)
+			return last
+		}
+	}
+	return last
+}
+
+// read applies the other replicas' changes after last.
+func (f *Feed) read(ctx context.Context, conn *pgx.Conn, last int64) (int64, error) {
+	for {
+		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
+		rows, err := conn.Query(qctx, `SELECT id, origin, kind, body FROM changes WHERE id > $1 ORDER BY id LIMIT 1000`, last)
+		if err != nil {
+			cancel()
+			return last, err
+		}
+		type row struct {
+			origin, kind string
+			body         []byte
+		}
+		var got []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&last, &r.origin, &r.kind, &r.body); err != nil {
+				break
+			}
+			got = append(got, r)
+		}
+		rows.Close()
+		err = rows.Err()
+		cancel()
+		if err != nil {
+			return last, err
+		}
+		for _, r := range got {
+			if r.origin == f.db.origin {
+				continue
+			}
+			if h := f.handlers[r.kind]; h != nil {
+				h(ctx, r.body)
+			}
+		}
+		if len(got) < 1000 {
+			return last, nil
+		}
+	}
+}
+
+// Prune deletes the feed older than keepChanges and expired staff
+// sessions (any replica may; it is idempotent).
+func (d *DB) Prune(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	_, err := d.pool.Exec(ctx, `DELETE FROM changes WHERE at < now() - make_interval(secs => $1)`, keepChanges.Seconds())
+	if err == nil {
+		_, err = d.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE expires < now()`)
+	}
+	return err
+}
