@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/probe"
+	"mailsetup/server/database"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/mailstore"
@@ -66,8 +67,15 @@ func (s *Server) openObservations() error {
 		served[p.Domain] = true
 		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
 	}
+	feed := s.feed
+	if feed != nil {
+		feed.FollowObservations(func(e events.Event) { obs.Record(e) })
+	}
 	s.bus.Subscribe(func(e events.Event) {
 		if s.observable(e) {
+			if feed != nil {
+				feed.Later(database.KindObservation, e)
+			}
 			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
 				if d := domainOf(e.Account); served[d] {
 					redownloaded.WithLabelValues(d).Add(float64(n))
@@ -148,6 +156,11 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	}
 	s.audit = f
 	opts.Audit = f
+	if s.db != nil {
+		opts.Sessions = s.db.Sessions()
+		opts.SignIns = console.NewSignInThrottle(s.log.With("component", "staff"), nil, s.feed.ThrottleShare())
+		s.feed.FollowThrottles(opts.SignIns)
+	}
 	if s.obs != nil {
 		opts.Observations = s.obs.Account
 		opts.Recent = s.obs.Recent

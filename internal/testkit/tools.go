@@ -81,7 +81,7 @@ var Capabilities = map[string]Capability{
 	// /usr/lib/postgresql/N/bin, which .ci/run puts on PATH.
 	"initdb": {Package: "postgresql", Args: []string{"--version"},
 		Want: []Want{{regexp.MustCompile(`initdb \(PostgreSQL\) (1[3-9]|[2-9][0-9])`), "PostgreSQL 13 or later"}},
-		Fix: "apt-get install --no-install-recommends postgresql"},
+		Fix:  "apt-get install --no-install-recommends postgresql"},
 	"openssl": {Package: "openssl", Args: []string{"version"},
 		Want: []Want{{regexp.MustCompile(`^OpenSSL [3-9]\.`), "OpenSSL 3 or later (cms -verify)"}},
 		Fix:  "apt-get install openssl"},

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -69,6 +70,10 @@ type ThrottleOptions struct {
 // login path, after a failed check.
 type ThrottleShare interface {
 	Publish(ThrottleEvent)
+	// Sync applies what other replicas published until now; called
+	// before a login that is not in the credential cache (which costs a
+	// password hash anyway), never for a cached one.
+	Sync(ctx context.Context)
 }
 
 // ThrottleEvent is one change of a throttle, as carried between
@@ -153,6 +158,13 @@ func NewThrottle(opts ThrottleOptions, now func() time.Time) *Throttle {
 	}
 	return &Throttle{opts: opts, now: now, buckets: map[string]*bucket{},
 		known: map[string]time.Time{}, failed: map[string]time.Time{}}
+}
+
+// Sync applies the other replicas' changes now (see ThrottleShare).
+func (t *Throttle) Sync(ctx context.Context) {
+	if t.opts.Share != nil {
+		t.opts.Share.Sync(ctx)
+	}
 }
 
 // Options returns the limits in effect (defaults filled in).

@@ -182,7 +182,7 @@ func (f *Feed) FollowAccounts(store *accounts.Store) {
 			return
 		}
 		if err := store.Refresh(ctx, b.Address); err != nil {
-			f.lost = true // read them all when the database is back
+			f.lost.Store(true) // read them all when the database is back
 			f.db.log.Warn("refreshing an account another replica changed", "account", b.Address, "err", err)
 		}
 	})

@@ -99,7 +99,10 @@ func TestTwoReplicas(t *testing.T) {
 	if err := a.accounts.AddAlias("jane@example.com", "j@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "B resolves A's alias", func() bool { got, ok := b.accounts.Resolve("J@example.com"); return ok && got.Address == "Jane@example.com" })
+	eventually(t, "B resolves A's alias", func() bool {
+		got, ok := b.accounts.Resolve("J@example.com")
+		return ok && got.Address == "Jane@example.com"
+	})
 	old, _ := b.accounts.Get("jane@example.com")
 	if err := a.accounts.SetPassword("jane@example.com", "second password"); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"mailsetup/server/auth"
 )
 
 // The change feed: every shared write appends rows to changes (under
@@ -44,7 +47,13 @@ type Feed struct {
 	handlers map[string]Handler
 	// resync reads whole state again after the follower lost the feed.
 	resync []func(context.Context) error
-	lost   bool
+	lost   atomic.Bool
+	// readMu serializes reading the feed (the follower, Sync); last is
+	// the id of the last change read, -1 before the start is known.
+	readMu sync.Mutex
+	last   int64
+	// throttles are the local throttles by What (FollowThrottles).
+	throttles map[string]*auth.Throttle
 
 	mu      sync.Mutex
 	queue   []change // waiting for the next batch
@@ -64,7 +73,18 @@ func (f *Feed) Handle(kind string, h Handler) { f.handlers[kind] = h }
 func (d *DB) insert(ctx context.Context, changes []change, do func(pgx.Tx) error) error {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	err := pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
+	err := d.insertOnce(ctx, changes, do)
+	if connErr(err) != nil && ctx.Err() == nil {
+		// After a database restart the pool's idle connections are dead:
+		// the failed one is discarded, the next try gets a fresh one.
+		err = d.insertOnce(ctx, changes, do)
+	}
+	d.noteErr(connErr(err))
+	return err
+}
+
+func (d *DB) insertOnce(ctx context.Context, changes []change, do func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, writeLock); err != nil {
 			return err
 		}
@@ -87,8 +107,6 @@ func (d *DB) insert(ctx context.Context, changes []change, do func(pgx.Tx) error
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, feedChannel)
 		return err
 	})
-	d.noteErr(connErr(err))
-	return err
 }
 
 // connErr is err when it says the database is unreachable, nil for the
@@ -183,6 +201,9 @@ func (f *Feed) flush(ctx context.Context) {
 // replay from the last keepChanges (the throttles' history).
 func (f *Feed) Run(ctx context.Context, replay ...string) {
 	last := f.start(ctx, replay)
+	f.readMu.Lock()
+	f.last = last
+	f.readMu.Unlock()
 	flushed := make(chan struct{})
 	defer func() { <-flushed }()
 	go func() {
@@ -207,7 +228,7 @@ func (f *Feed) Run(ctx context.Context, replay ...string) {
 		}
 	}()
 	for ctx.Err() == nil {
-		last = f.follow(ctx, last)
+		f.follow(ctx)
 		select {
 		case <-ctx.Done():
 		case <-time.After(pollEvery):
@@ -223,7 +244,7 @@ func (f *Feed) start(ctx context.Context, replay []string) int64 {
 	defer cancel()
 	var last int64
 	if err := f.db.pool.QueryRow(qctx, `SELECT coalesce(max(id), 0) FROM changes`).Scan(&last); err != nil {
-		f.lost = true
+		f.lost.Store(true)
 		f.db.noteErr(err)
 		return -1
 	}
@@ -245,16 +266,16 @@ func (f *Feed) start(ctx context.Context, replay []string) int64 {
 	return last
 }
 
-// follow listens for notifications and reads the feed after last until
-// the connection fails or ctx ends; it returns the last id read.
-func (f *Feed) follow(ctx context.Context, last int64) int64 {
+// follow listens for notifications and reads the feed until the
+// connection fails or ctx ends.
+func (f *Feed) follow(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	conn, err := f.db.pool.Acquire(cctx)
 	cancel()
 	if err != nil {
-		f.lost = true
+		f.lost.Store(true)
 		f.db.noteErr(err)
-		return last
+		return
 	}
 	defer conn.Release()
 	lctx, cancel := context.WithTimeout(ctx, queryTimeout)
@@ -263,7 +284,7 @@ func (f *Feed) follow(ctx context.Context, last int64) int64 {
 	if err != nil {
 		f.db.noteErr(err)
 		conn.Conn().Close(context.Background())
-		return last
+		return
 	}
 	defer func() {
 		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -272,49 +293,78 @@ func (f *Feed) follow(ctx context.Context, last int64) int64 {
 		}
 		cancel()
 	}()
-	if f.lost {
+	if f.lost.Load() {
 		for _, r := range f.resync {
 			if err := r(ctx); err != nil {
 				f.db.noteErr(connErr(err))
-				return last
+				return
 			}
 		}
-		f.lost = false
+		f.lost.Store(false)
 	}
+	f.readMu.Lock()
+	last := f.last
+	f.readMu.Unlock()
 	if last < 0 {
 		if err := conn.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM changes WHERE at < now() - interval '1 minute'`).Scan(&last); err != nil {
 			f.db.noteErr(err)
-			return -1
+			return
 		}
+		f.readMu.Lock()
+		f.last = last
+		f.readMu.Unlock()
 	}
 	for ctx.Err() == nil {
-		var err error
-		if last, err = f.read(ctx, conn.Conn(), last); err != nil {
-			f.lost = true
+		if err := f.read(ctx, conn.Conn()); err != nil {
+			f.lost.Store(true)
 			f.db.noteErr(err)
-			return last
+			return
 		}
 		f.db.noteErr(nil)
 		wctx, cancel := context.WithTimeout(ctx, pollEvery)
-		_, err = conn.Conn().WaitForNotification(wctx)
+		_, err := conn.Conn().WaitForNotification(wctx)
 		cancel()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
-			f.lost = true
+			f.lost.Store(true)
 			f.db.noteErr(err)
-			return last
+			return
 		}
 	}
-	return last
 }
 
-// read applies the other replicas' changes after last.
-func (f *Feed) read(ctx context.Context, conn *pgx.Conn, last int64) (int64, error) {
+// querier is a connection or the pool.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Sync reads the feed now (bounded by a second), so that a decision
+// about to be made (an uncached login) sees every change committed
+// before it: a lockout through another replica holds at once.
+func (f *Feed) Sync(ctx context.Context) {
+	if f.db.down() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := f.read(ctx, f.db.pool); err != nil {
+		f.db.noteErr(connErr(err))
+	}
+}
+
+// read applies the other replicas' changes after the last one read.
+func (f *Feed) read(ctx context.Context, conn querier) error {
+	f.readMu.Lock()
+	defer f.readMu.Unlock()
+	if f.last < 0 {
+		return nil // the follower finds the start
+	}
 	for {
+		last := f.last
 		qctx, cancel := context.WithTimeout(ctx, queryTimeout)
 		rows, err := conn.Query(qctx, `SELECT id, origin, kind, body FROM changes WHERE id > $1 ORDER BY id LIMIT 1000`, last)
 		if err != nil {
 			cancel()
-			return last, err
+			return err
 		}
 		type row struct {
 			origin, kind string
@@ -332,8 +382,9 @@ func (f *Feed) read(ctx context.Context, conn *pgx.Conn, last int64) (int64, err
 		err = rows.Err()
 		cancel()
 		if err != nil {
-			return last, err
+			return err
 		}
+		f.last = last
 		for _, r := range got {
 			if r.origin == f.db.origin {
 				continue
@@ -343,7 +394,7 @@ func (f *Feed) read(ctx context.Context, conn *pgx.Conn, last int64) (int64, err
 			}
 		}
 		if len(got) < 1000 {
-			return last, nil
+			return nil
 		}
 	}
 }

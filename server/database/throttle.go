@@ -24,6 +24,10 @@ func (s throttleShare) Publish(ev auth.ThrottleEvent) {
 	s.f.Now(kindThrottle, ev)
 }
 
+// Sync reads the other replicas' changes now (auth calls it before an
+// uncached password check).
+func (s throttleShare) Sync(ctx context.Context) { s.f.Sync(ctx) }
+
 // ThrottleShare is the auth.ThrottleShare of every throttle on this feed.
 func (f *Feed) ThrottleShare() auth.ThrottleShare { return throttleShare{f} }
 
@@ -31,7 +35,10 @@ func (f *Feed) ThrottleShare() auth.ThrottleShare { return throttleShare{f} }
 // local throttles, by their What; the last keepChanges of them are
 // replayed at start (Run's replay: KindThrottle).
 func (f *Feed) FollowThrottles(throttles ...*auth.Throttle) {
-	byWhat := map[string]*auth.Throttle{}
+	if f.throttles == nil {
+		f.throttles = map[string]*auth.Throttle{}
+	}
+	byWhat := f.throttles
 	for _, t := range throttles {
 		byWhat[t.Options().What] = t
 	}
