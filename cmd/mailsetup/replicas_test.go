@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"mailsetup/internal/testkit"
+	"mailsetup/server"
 )
 
 // replicaConfig points a generated config at the database and makes
@@ -194,4 +196,46 @@ func staffPasswordOf(t *testing.T, m *mailService) string {
 		t.Fatal("prepareMail kept no staff password")
 	}
 	return m.staffPassword
+}
+
+// TestReadmeReplicas runs the README's "Several replicas on PostgreSQL"
+// block as written, in one shell, against a private PostgreSQL: only the
+// URL and the password differ.
+func TestReadmeReplicas(t *testing.T) {
+	cmds := readmeBlock(t, "## Several replicas on PostgreSQL")
+	pg := testkit.StartPostgres(t)
+	password, err := os.ReadFile(pg.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if _, err := server.EnsureDefault(filepath.Join(work, "mailsetup-data"), freePorts(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(binary, filepath.Join(work, "mailsetup")); err != nil {
+		t.Fatal(err)
+	}
+	const url = "postgres://mailsetup@db.example.net:5432/mailsetup?sslmode=verify-full"
+	script := strings.Join(cmds, "\n")
+	if !strings.Contains(script, url) || !strings.Contains(script, "'the database password'") {
+		t.Fatalf("the block no longer has the URL and password this test replaces:\n%s", script)
+	}
+	script = strings.NewReplacer(url, pg.URL, "'the database password'", "'"+strings.TrimSpace(string(password))+"'").Replace(script)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
+	cmd.Dir = work
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's block failed: %v\n%s", err, out)
+	}
+	for _, want := range []string{"database schema at version 1", "jane@example.test\tcreated "} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
+	}
+	// The account is in the database, not in the file.
+	if data, err := os.ReadFile(filepath.Join(work, "mailsetup-data", "accounts.json")); err == nil && strings.Contains(string(data), "jane@") {
+		t.Error("user add wrote the file, not the database")
+	}
 }
