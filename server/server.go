@@ -123,6 +123,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()
 	}
+	if s.feed != nil {
+		webOpts.SelfHelpShare = s.feed.SelfHelpShare()
+	}
 	app, err := web.New(webOpts)
 	if err != nil {
 		return nil, err

@@ -22,7 +22,7 @@ import (
 func replicaConfig(pg *testkit.Postgres) func(t *testing.T, m *mailService, config string) string {
 	return func(t *testing.T, m *mailService, config string) string {
 		config = strings.Replace(config, "[mail]\n", "[mail]\nlogin_failures_per_ip = 3\n", 1)
-		return config + fmt.Sprintf("\n[database]\nurl = %q\npassword_file = %q\n", pg.URL, pg.PasswordFile)
+		return config + fmt.Sprintf("\n[self_help]\nchecks_per_address_per_hour = 1\n\n[database]\nurl = %q\npassword_file = %q\n", pg.URL, pg.PasswordFile)
 	}
 }
 
@@ -60,7 +60,8 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // private PostgreSQL: the schema migrated by two processes at once; an
 // account added through one replica's command logs in on the other
 // (curl, POP3S); a staff session from A works on B (curl, one cookie
-// jar); B's POP3 login shows on A's console within seconds; a password
+// jar); B's POP3 login shows on A's console within seconds; the
+// self-help limit holds across them; a password
 // changed through A is the one B takes; with PostgreSQL stopped a cached
 // login still works, a password change is refused with a clear error and
 // /healthz says degraded, and autoconfig keeps answering; restarted, a
@@ -136,6 +137,17 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 		r := curlStaff(t, jar, baseA+"/staff/accounts/jane@example.test")
 		return r.status == 200 && !bytes.Contains(r.body, []byte("has seen nothing"))
 	})
+
+	// The self-help limit (one check per address and hour here) holds
+	// across replicas: B refuses the check A ran.
+	clients := "/check/jane@example.test?clients=1"
+	if r := curl(t, baseA+clients); r.status != 200 {
+		t.Fatalf("A's first check: %d\n%s", r.status, r.body)
+	}
+	time.Sleep(2500 * time.Millisecond) // the next batch, and B's poll at the latest
+	if r := curl(t, baseB+clients); r.status != 429 {
+		t.Fatalf("B runs the check A ran under a limit of one: %d", r.status)
+	}
 
 	// A password changed through A is the one B takes.
 	if code, _, stderr := runCLI(t, "second password 2\n", "user", "passwd", "jane@example.test", "--config", a.config); code != 0 {

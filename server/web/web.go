@@ -82,6 +82,9 @@ type Options struct {
 	// customer settings checks per hour, per client IP (IPv6: its /64)
 	// and per checked address; zero takes the defaults (30 and 10).
 	SelfHelpChecksPerIP, SelfHelpChecksPerAddress int
+	// SelfHelpShare, when set, carries the self-help checks taken to
+	// other replicas.
+	SelfHelpShare selfhelp.LimitShare
 	// Staff enables the staff console and the support API; nil: both
 	// answer 404.
 	Staff *console.Options
@@ -126,7 +129,7 @@ func New(opts Options) (*App, error) {
 	forms := request.NewForms()
 	checks := check.New(check.Options{Policies: opts.Policies, Auth: opts.Auth, Probe: opts.Probe, Logger: log})
 	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
-		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress})
+		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress, Share: opts.SelfHelpShare})
 	a.console = console.New(opts.Staff, console.Env{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks, Logger: log})
 	a.Refresh()
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
