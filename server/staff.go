@@ -157,6 +157,12 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	s.audit = f
 	opts.Audit = f
 	if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if all, err := s.db.RecentAudit(ctx, 500); err == nil {
+			opts.AuditBefore = all // every replica's, not only this file's
+		}
+		cancel()
+		opts.AuditShare = s.feed.AuditShare()
 		opts.Sessions = s.db.Sessions()
 		opts.SignIns = console.NewSignInThrottle(s.log.With("component", "staff"), nil, s.feed.ThrottleShare())
 		s.feed.FollowThrottles(opts.SignIns)

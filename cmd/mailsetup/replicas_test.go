@@ -15,6 +15,7 @@ import (
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
+	"mailsetup/server/database"
 )
 
 // replicaConfig points a generated config at the database and makes
@@ -60,7 +61,8 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // private PostgreSQL: the schema migrated by two processes at once; an
 // account added through one replica's command logs in on the other
 // (curl, POP3S); a staff session from A works on B (curl, one cookie
-// jar); B's POP3 login shows on A's console within seconds; the
+// jar) and A's audit entry is on B's audit page; B's POP3 login shows
+// on A's console within seconds; the
 // self-help limit holds across them; a password
 // changed through A is the one B takes; with PostgreSQL stopped a cached
 // login still works, a password change is refused with a clear error and
@@ -99,7 +101,7 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range errs {
-		if errs[i] != nil || !strings.Contains(string(outs[i]), "database schema at version 1") {
+		if errs[i] != nil || !strings.Contains(string(outs[i]), fmt.Sprintf("database schema at version %d", database.Version())) {
 			t.Fatalf("db migrate: %v\n%s", errs[i], outs[i])
 		}
 	}
@@ -131,6 +133,12 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 	if r := curlStaff(t, jar, baseB+"/staff/"); r.status != 200 {
 		t.Fatalf("B does not take A's staff session: %d\n%s", r.status, r.headers)
 	}
+
+	// A's audit entry (the sign-in) is on B's audit page.
+	waitFor(t, "B's audit page lists the sign-in on A", 5*time.Second, func() bool {
+		r := curlStaff(t, jar, baseB+"/staff/audit")
+		return r.status == 200 && bytes.Contains(r.body, []byte("<td>sign-in</td>"))
+	})
 
 	// B's login appears on A's console.
 	waitFor(t, "A's console shows B's POP3 login", 10*time.Second, func() bool {
@@ -241,7 +249,7 @@ func TestReadmeReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README's block failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{"database schema at version 1", "jane@example.test\tcreated "} {
+	for _, want := range []string{fmt.Sprintf("database schema at version %d", database.Version()), "jane@example.test\tcreated "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,11 @@ func (d *DB) insertOnce(ctx context.Context, changes []change, do func(pgx.Tx) e
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO changes (origin, kind, body) SELECT $1, k, b::jsonb FROM unnest($2::text[], $3::text[]) AS u(k, b)`, d.origin, kinds, bodies); err != nil {
 			return err
+		}
+		if slices.Contains(kinds, KindAudit) {
+			if _, err := tx.Exec(ctx, `INSERT INTO audit (entry) SELECT b::jsonb FROM unnest($1::text[], $2::text[]) AS u(k, b) WHERE k = $3`, kinds, bodies, KindAudit); err != nil {
+				return err
+			}
 		}
 		_, err := tx.Exec(ctx, `SELECT pg_notify($1, '')`, feedChannel)
 		return err

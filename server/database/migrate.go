@@ -38,6 +38,12 @@ var migrations = []string{
 		expires timestamptz NOT NULL
 	);
 	CREATE INDEX staff_sessions_expires ON staff_sessions (expires);`,
+	// 2: the staff audit log of every replica.
+	`CREATE TABLE audit (
+		id bigserial PRIMARY KEY,
+		at timestamptz NOT NULL DEFAULT now(),
+		entry jsonb NOT NULL
+	);`,
 }
 
 // Version is the schema version this binary wants.

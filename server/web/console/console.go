@@ -67,6 +67,9 @@ type Options struct {
 	// AuditBefore are the latest entries of the audit file from before
 	// this start, oldest first, for /staff/audit.
 	AuditBefore []AuditEntry
+	// AuditShare, when set, carries the audit entries to the other
+	// replicas and theirs here.
+	AuditShare AuditShare
 	// Observations returns what the mail server saw of an account; nil
 	// when the server runs without mail listeners.
 	Observations func(address string) (observe.Account, bool)
@@ -184,7 +187,7 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 	st := &staffState{
 		opts:     opts,
 		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, store: opts.Sessions, m: map[string]*staffSession{}},
-		audit:    &auditLog{w: opts.Audit, failed: failed},
+		audit:    &auditLog{w: opts.Audit, failed: failed, share: opts.AuditShare},
 		signins:  opts.SignIns,
 		// Made at the first unknown name, not at start: argon2id takes
 		// 19 MiB and tens of milliseconds.
@@ -202,6 +205,9 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 	}
 	st.creds.Store(&staffCreds{users: maps.Clone(opts.Users), tokens: maps.Clone(opts.Tokens)})
 	st.audit.seed(opts.AuditBefore)
+	if opts.AuditShare != nil {
+		opts.AuditShare.Follow(st.audit.other)
+	}
 	return st
 }
 
