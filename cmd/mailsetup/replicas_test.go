@@ -15,6 +15,7 @@ import (
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server"
+	"mailsetup/server/accounts"
 	"mailsetup/server/database"
 )
 
@@ -249,13 +250,26 @@ func TestReadmeReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README's block failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{fmt.Sprintf("database schema at version %d", database.Version()), "jane@example.test\tcreated "} {
+	for _, want := range []string{fmt.Sprintf("database schema at version %d", database.Version()),
+		"1 accounts copied into the database", "demo@example.test\tcreated ", "jane@example.test\tcreated "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
 	}
-	// The account is in the database, not in the file.
-	if data, err := os.ReadFile(filepath.Join(work, "mailsetup-data", "accounts.json")); err == nil && strings.Contains(string(data), "jane@") {
+	// The account is in the database, not in the file; export writes it
+	// there with its hash.
+	file := filepath.Join(work, "mailsetup-data", "accounts.json")
+	if data, err := os.ReadFile(file); err == nil && strings.Contains(string(data), "jane@") {
 		t.Error("user add wrote the file, not the database")
+	}
+	if code, out, stderr := runCLI(t, "", "db", "export", "--data", filepath.Join(work, "mailsetup-data")); code != 0 || !strings.Contains(out, "1 accounts copied into") {
+		t.Fatalf("db export: %d %s %s", code, out, stderr)
+	}
+	store, err := accounts.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := accounts.CheckPassword(store.List()[1].PasswordHash, "a long password"); !ok || store.List()[1].Address != "jane@example.test" {
+		t.Errorf("the exported file does not take jane's password: %+v", store.List())
 	}
 }

@@ -560,3 +560,53 @@ func CheckPassword(hash, password string) (bool, error) {
 	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
 }
+
+// Copy puts every account of from into s with its password hash,
+// aliases and quota (mailsetup db import and db export); an account s
+// already has is left as it is and counted in skipped. Into the file it
+// is one write; into a shared store one transaction per change, so an
+// error leaves what was copied before it.
+func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
+	all := from.List()
+	for _, a := range all {
+		if err := ValidHash(a.PasswordHash); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", a.Address, err)
+		}
+	}
+	if s.shared == nil {
+		err = s.update(func(m map[string]*Account) error {
+			copied, skipped = 0, 0
+			for _, a := range all {
+				key := strings.ToLower(a.Address)
+				if _, ok := m[key]; ok {
+					skipped++
+					continue
+				}
+				c := a
+				c.Aliases = slices.Clone(a.Aliases)
+				m[key] = &c
+				copied++
+			}
+			return nil
+		})
+		return copied, skipped, err
+	}
+	for _, a := range all {
+		if _, ok := s.Get(a.Address); ok {
+			skipped++
+			continue
+		}
+		acct := a
+		acct.Aliases = nil
+		if err := s.apply(Change{Op: OpAdd, Address: a.Address, Account: acct}); err != nil {
+			return copied, skipped, fmt.Errorf("%s: %w", a.Address, err)
+		}
+		for _, al := range a.Aliases {
+			if err := s.apply(Change{Op: OpAddAlias, Address: a.Address, Alias: al}); err != nil {
+				return copied, skipped, fmt.Errorf("%s: alias %s: %w", a.Address, al, err)
+			}
+		}
+		copied++
+	}
+	return copied, skipped, nil
+}
