@@ -29,8 +29,10 @@ const (
 	// maxQueue bounds the changes waiting for the database (while it is
 	// unreachable); beyond it the oldest are dropped and counted.
 	maxQueue = 50_000
-	// batchEvery is how often queued changes are written.
+	// batchEvery is how often queued changes are written, at most
+	// maxBatch in one transaction.
 	batchEvery = time.Second
+	maxBatch   = 5000
 )
 
 // change is one row of the feed.
@@ -180,12 +182,16 @@ func (f *Feed) Pending() (queued int, dropped int64) {
 	return len(f.queue), f.dropped
 }
 
-// flush writes the queued changes, at most 1000 per transaction.
+// flush writes the queued changes, at most maxBatch per transaction.
 func (f *Feed) flush(ctx context.Context) {
-	for {
+	f.mu.Lock()
+	left := len(f.queue) // what arrives while writing waits for the next tick
+	f.mu.Unlock()
+	for left > 0 {
 		f.mu.Lock()
-		n := min(len(f.queue), 1000)
+		n := min(left, len(f.queue), maxBatch)
 		batch := append([]change(nil), f.queue[:n]...)
+		dropped := f.dropped
 		f.mu.Unlock()
 		if n == 0 {
 			return
@@ -194,10 +200,12 @@ func (f *Feed) flush(ctx context.Context) {
 			return // kept; retried with the next batch
 		}
 		f.mu.Lock()
-		// Drops while writing removed from the front: what was written
-		// is the first n that are still there, at most.
-		f.queue = f.queue[min(n, len(f.queue)):]
+		// Changes dropped from the front while writing (a full queue)
+		// took written ones with them first.
+		done := max(0, n-int(f.dropped-dropped))
+		f.queue = f.queue[min(done, len(f.queue)):]
 		f.mu.Unlock()
+		left -= n
 	}
 }
 
