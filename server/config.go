@@ -452,6 +452,7 @@ func (c *Config) Validate() error {
 
 	c.validateStaff(add)
 	c.validateObserve(add)
+	c.validateDatabase(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

@@ -74,6 +74,9 @@ func TestBrokenConfigs(t *testing.T) {
 		{"expiry dry run not a boolean", "[mail]\nexpire_dry_run = \"yes\"\n" + base, []string{"mail.expire_dry_run", "string"}},
 		{"negative expire_days", base + "  [domain.pop3_policy]\n  expire_days = -1\n", []string{"pop3_policy.expire_days = -1"}},
 		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
+		{"database password without url", "[database]\npassword_file = \"pw\"\n" + base, []string{"database.password_file is set but database.url is not"}},
+		{"database url not a url", "[database]\nurl = \"postgres://u:hunter2@db:port/x\"\npassword_file = \"missing\"\n" + base,
+			[]string{"database.url: not a PostgreSQL URL", "database.password_file: stat"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

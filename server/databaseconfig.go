@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"mailsetup/server/accounts"
 	"mailsetup/server/database"
@@ -19,6 +22,25 @@ type DatabaseConfig struct {
 	// PasswordFile holds the database password (first line), relative
 	// to the config file's directory.
 	PasswordFile string `toml:"password_file"`
+}
+
+// validateDatabase checks the [database] keys without connecting.
+func (c *Config) validateDatabase(add func(format string, args ...any)) {
+	d := c.Database
+	switch {
+	case d.URL == "" && d.PasswordFile != "":
+		add("database.password_file is set but database.url is not: set the URL, or remove the password file to keep the files")
+	case d.URL == "":
+		return
+	}
+	if _, err := pgconn.ParseConfig(d.URL); err != nil {
+		add("database.url: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full): %v", database.Redact(err, d.URL))
+	}
+	if d.PasswordFile != "" {
+		if _, err := os.Stat(c.Path(d.PasswordFile)); err != nil {
+			add("database.password_file: %v", err)
+		}
+	}
 }
 
 // OpenDatabase connects to database.url and brings the schema up to

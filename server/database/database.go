@@ -64,7 +64,7 @@ type DB struct {
 func Open(ctx context.Context, opts Options) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(opts.URL)
 	if err != nil {
-		return nil, fmt.Errorf("database.url: %w", redact(err, opts.URL))
+		return nil, fmt.Errorf("database.url: %w", Redact(err, opts.URL))
 	}
 	if opts.PasswordFile != "" {
 		b, err := os.ReadFile(opts.PasswordFile)
@@ -102,8 +102,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	return &DB{pool: pool, log: log, origin: hex.EncodeToString(id)}, nil
 }
 
-// redact keeps a password in the URL out of an error message.
-func redact(err error, url string) error {
+// Redact keeps a password in the URL out of an error message.
+func Redact(err error, url string) error {
 	msg := err.Error()
 	if i := strings.Index(url, "://"); i >= 0 {
 		if at := strings.LastIndex(url, "@"); at > i {

@@ -179,3 +179,15 @@ func mustGet(t *testing.T, s *accounts.Store, address string) accounts.Account {
 	}
 	return a
 }
+
+// TestRedact: a password in the URL never reaches an error message.
+func TestRedact(t *testing.T) {
+	url := "postgres://mailsetup:s3cret-pw@db.example.net:99999/mailsetup"
+	_, err := database.Open(context.Background(), database.Options{URL: url})
+	if err == nil {
+		t.Fatal("port 99999 accepted")
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") {
+		t.Fatalf("the password is in the error: %v", err)
+	}
+}
