@@ -191,3 +191,22 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("the password is in the error: %v", err)
 	}
 }
+
+// TestPrune: the pruning statements run on a real database.
+func TestPrune(t *testing.T) {
+	pg := testkit.StartPostgres(t)
+	db := open(t, pg)
+	if _, _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, db)
+	if err := r.accounts.Add("a@example.com", "a password"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Prune(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := r.accounts.Get("a@example.com"); !ok {
+		t.Fatal("the account is gone after pruning")
+	}
+}

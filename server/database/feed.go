@@ -26,6 +26,11 @@ const (
 	// keepChanges is how long the feed is kept: a replica that was cut
 	// off for less catches up from it, a new one replays its throttle.
 	keepChanges = 24 * time.Hour
+	// keepObservations is how long observations stay in the feed: the
+	// replicas follow it within seconds, and there are many.
+	keepObservations = 10 * time.Minute
+	// pruneEvery is how often the feed is pruned.
+	pruneEvery = 5 * time.Minute
 	// maxQueue bounds the changes waiting for the database (while it is
 	// unreachable); beyond it the oldest are dropped and counted.
 	maxQueue = 50_000
@@ -209,7 +214,8 @@ func (f *Feed) flush(ctx context.Context) {
 	}
 }
 
-// Run writes the queue every batchEvery, prunes the feed hourly, and
+// Run writes the queue every batchEvery, prunes the feed every
+// pruneEvery, and
 // follows the feed until ctx
 // ends: from the current end of the feed, after replaying the kinds in
 // replay from the last keepChanges (the throttles' history).
@@ -234,7 +240,7 @@ func (f *Feed) Run(ctx context.Context, replay ...string) {
 				return
 			case <-t.C:
 				f.flush(ctx)
-				if time.Since(lastPrune) > time.Hour {
+				if time.Since(lastPrune) > pruneEvery {
 					lastPrune = time.Now()
 					_ = f.db.Prune(ctx)
 				}
@@ -413,12 +419,14 @@ func (f *Feed) read(ctx context.Context, conn querier) error {
 	}
 }
 
-// Prune deletes the feed older than keepChanges and expired staff
-// sessions (any replica may; it is idempotent).
+// Prune deletes the feed older than keepChanges (observations older
+// than keepObservations) and expired staff sessions (any replica may;
+// it is idempotent).
 func (d *DB) Prune(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
 	defer cancel()
-	_, err := d.pool.Exec(ctx, `DELETE FROM changes WHERE at < now() - make_interval(secs => $1)`, keepChanges.Seconds())
+	_, err := d.pool.Exec(ctx, `DELETE FROM changes WHERE at < now() - make_interval(secs => $1) OR (kind = $2 AND at < now() - make_interval(secs => $3))`,
+		keepChanges.Seconds(), KindObservation, keepObservations.Seconds())
 	if err == nil {
 		_, err = d.pool.Exec(ctx, `DELETE FROM staff_sessions WHERE expires < now()`)
 	}

@@ -32,6 +32,7 @@ var migrations = []string{
 		body jsonb NOT NULL
 	);
 	CREATE INDEX changes_at ON changes (at);
+	CREATE INDEX changes_kind_at ON changes (kind, at);
 	CREATE TABLE staff_sessions (
 		token_hash text PRIMARY KEY,
 		body jsonb NOT NULL,
