@@ -70,6 +70,29 @@ start() {
 	for _ in $(seq 100); do grep -q '^domain ' "$1.out" 2>/dev/null && break; sleep 0.1; done
 }
 pop3s() { awk '/^  pop3s /{print $2}' "$1.out"; }
+https() { awk '/^  https /{print $2}' "$1.out"; }
+# checks DURATION URL...: settings checks (POST /api/v1/probe with the
+# account's password: a probe of the account's servers plus one password
+# check) by CHECKERS curl loops spread over the URLs; prints the checks
+# answered 200 and those answered otherwise.
+CHECKERS=${CHECKERS:-4}
+checks() {
+	local secs=${1%s}; shift
+	local urls=("$@") end=$((SECONDS + secs)) loops=()
+	for w in $(seq "$CHECKERS"); do
+		(
+			ok=0 bad=0 url=${urls[$((w % ${#urls[@]}))]}
+			while [ $SECONDS -lt $end ]; do
+				code=$(curl -sk --max-time 30 -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+					-d "{\"address\":\"user$w@example.test\",\"password\":\"$PW\"}" "$url/api/v1/probe")
+				if [ "$code" = 200 ]; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+			done
+			echo "$ok $bad"
+		) &
+		loops+=($!)
+	done
+	wait "${loops[@]}" # not the servers this shell started
+}
 
 prepare "$WORK/files" 3000
 for i in $(seq "$USERS"); do printf '%s\n' "$PW" | "$M" user add --data "$WORK/files" "user$i@example.test" >/dev/null; done
@@ -78,6 +101,10 @@ for r in r1 r2; do
 	printf '\n[database]\nurl = "postgres://mailsetup@127.0.0.1:%s/mailsetup?sslmode=disable"\npassword_file = "%s"\n' "$PGPORT" "$WORK/pg/password" >>"$WORK/$r/mailsetup.toml"
 done
 "$M" db migrate --data "$WORK/r1" >/dev/null
+# One API token for the settings checks, in every config.
+"$M" staff token bench >"$WORK/token.toml" 2>"$WORK/token.txt"
+TOKEN=$(grep -o 'mst_[A-Za-z0-9_-]*' "$WORK/token.txt")
+for d in files r1 r2; do cat "$WORK/token.toml" >>"$WORK/$d/mailsetup.toml"; done
 for i in $(seq "$USERS"); do printf '%s\n' "$PW" | "$M" user add --data "$WORK/r1" "user$i@example.test" >/dev/null; done
 
 echo "== machine: $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1024/1024}' /proc/meminfo); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}'); $USERS accounts x $MESSAGES messages, $CLIENTS clients, $DURATION"
@@ -85,6 +112,8 @@ echo "-- one replica on files, USER/PASS/STAT/UIDL/QUIT over POP3S"
 start "$WORK/files"
 $L pop3 -addr "$(pop3s "$WORK/files")" -user 'user%d@example.test' -users "$USERS" -pass "$PW" -clients "$CLIENTS" -duration 5s >/dev/null
 $L pop3 -addr "$(pop3s "$WORK/files")" -user 'user%d@example.test' -users "$USERS" -pass "$PW" -clients "$CLIENTS" -duration "$DURATION" | sed 's/^/files     /'
+echo "-- settings checks, one replica on files, $CHECKERS curl loops"
+checks "$DURATION" "$(https "$WORK/files")" | awk -v d="${DURATION%s}" '{ok += $1; bad += $2} END {printf "files     checks/s %.1f  checks %d  not 200: %d\n", ok / d, ok, bad}'
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true; PIDS=()
 
 echo "-- two replicas on one PostgreSQL, half the clients each"
@@ -109,6 +138,11 @@ echo "replicas  sessions/s together $rate, sessions $sessions"
 echo "database statements during the run: $((after - before)) ($(awk -v s="$((after - before))" -v n="$sessions" 'BEGIN {printf "%.1f", s * 1000 / n}') per 1,000 sessions)"
 echo "statements during the run, by statement:"
 psql -d mailsetup -c "SELECT calls, left(regexp_replace(query, '\s+', ' ', 'g'), 90) FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'mailsetup' ORDER BY calls DESC LIMIT 8" | sed 's/^/  /'
+echo "-- settings checks, two replicas, the same curl loops spread over both"
+psql -d mailsetup -c 'SELECT pg_stat_statements_reset()' >/dev/null
+checks "$DURATION" "$(https "$WORK/r1")" "$(https "$WORK/r2")" >"$WORK/checks.txt"
+awk -v d="${DURATION%s}" '{ok += $1; bad += $2} END {printf "replicas  checks/s %.1f  checks %d  not 200: %d\n", ok / d, ok, bad}' "$WORK/checks.txt"
+echo "database statements during the checks: $(statements)"
 # The same time with no load: what the replicas' feed costs by itself.
 idle0=$(statements)
 sleep "${DURATION%s}"

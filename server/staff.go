@@ -335,6 +335,7 @@ func changedKeys(a, b *Config) []string {
 		{"observations", a.Observations == b.Observations},
 		{"observe", reflect.DeepEqual(a.Observe, b.Observe)},
 		{"self_help", a.SelfHelp == b.SelfHelp},
+		{"database", a.Database == b.Database},
 	} {
 		if !c.same {
 			out = append(out, c.key)

@@ -187,7 +187,11 @@ func (s *Store) apply(c Change) error {
 	if err := s.shared.Apply(ctx, c); err != nil {
 		return err
 	}
-	return s.Refresh(ctx, c.Address)
+	// The change is made (and on the feed): it is not reported as failed
+	// when only reading it back fails; the copy is then stale until the
+	// next RefreshAll (serve's, after an outage).
+	_ = s.Refresh(ctx, c.Address)
+	return nil
 }
 
 // Open reads the account file at path; a missing file is an empty store.
