@@ -66,7 +66,8 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 // on A's console within seconds; the
 // self-help limit holds across them; a password
 // changed through A is the one B takes; with PostgreSQL stopped a cached
-// login still works, a password change is refused with a clear error and
+// login still works, a password change and a staff sign-in are refused
+// with a clear error and
 // /healthz says degraded, and autoconfig keeps answering; restarted, a
 // lockout through A is enforced by B at the next guess.
 func TestTwoReplicasOnPostgres(t *testing.T) {
@@ -183,6 +184,15 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 		r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", b.ports.HTTP))
 		return r.status == 200 && bytes.HasPrefix(r.body, []byte("degraded: database unreachable"))
 	})
+	// A staff sign-in is refused, not half made.
+	jar2 := filepath.Join(t.TempDir(), "cookies")
+	form = curlStaff(t, jar2, baseB+"/staff/signin")
+	if m = regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form.body); m == nil {
+		t.Fatalf("no csrf field on B's sign-in page with the database down: %d", form.status)
+	}
+	if r := curlStaff(t, jar2, "-d", "csrf="+string(m[1]), "-d", "name=admin", "--data-urlencode", "password="+staffPassword, baseB+"/staff/signin"); r.status != 503 || !bytes.Contains(r.body, []byte("database is unavailable")) {
+		t.Fatalf("sign-in on B with the database down: %d\n%s", r.status, r.body)
+	}
 	if r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=jane@example.test", b.ports.HTTP)); r.status != 200 {
 		t.Fatalf("autoconfig with the database down: %d", r.status)
 	}
