@@ -40,6 +40,7 @@ type Config struct {
 	SelfHelp       SelfHelpConfig     `toml:"self_help"`
 	Queue          QueueConfig        `toml:"queue"`
 	Branding       BrandingConfig     `toml:"branding"`
+	Database       DatabaseConfig     `toml:"database"`
 
 	// logo and logoType are [branding]'s logo file, read when the config
 	// is checked.
@@ -462,6 +463,7 @@ func (c *Config) Validate() error {
 	c.validateACME(add)
 	c.validateQueue(add)
 	c.validateBranding(add)
+	c.validateDatabase(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

@@ -78,6 +78,9 @@ func TestBrokenConfigs(t *testing.T) {
 			[]string{`tls.acme.email = "postmaster"`, `tls.acme.directory_url = "http://ca.example/dir"`, "set both eab_kid and eab_hmac_key_file", "tls.acme.renew_before_days = 90", `tls.acme.names: "mail"`}},
 		{"acme without email", "[tls.acme]\ndirectory_url = \"https://ca.example/dir\"\n" + base, []string{"set tls.acme.email to turn ACME on"}},
 		{"local part username", strings.Replace(base, `web_url`, "username = \"local-part\"\nweb_url", 1), []string{`username = "local-part"`}},
+		{"database password without url", "[database]\npassword_file = \"pw\"\n" + base, []string{"database.password_file is set but database.url is not"}},
+		{"database url not a url", "[database]\nurl = \"postgres://u:hunter2@db:port/x\"\npassword_file = \"missing\"\n" + base,
+			[]string{"database.url: not a PostgreSQL URL", "database.password_file: stat"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

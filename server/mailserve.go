@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
+	"mailsetup/server/accounts"
 	"mailsetup/server/auth"
+	"mailsetup/server/database"
 	"mailsetup/server/events"
 	"mailsetup/server/imapd"
 	"mailsetup/server/mailbackend"
@@ -226,17 +228,25 @@ func sweepSpool(dir string, log *slog.Logger) {
 }
 
 // openMail opens the mail back end of a config.
-func openMail(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *slog.Logger) (*mailbackend.Backend, error) {
+func openMail(cfg *Config, policies []autoconfig.Policy, ev events.Sink, log *slog.Logger, shared *accounts.Store, feed *database.Feed) (*mailbackend.Backend, error) {
 	days := make(map[string]int, len(policies))
 	for _, p := range policies {
 		days[p.Domain] = p.POP.ExpireDays
 	}
 	data := cfg.Path(cfg.DataDir)
 	mc := cfg.Mail
-	return mailbackend.Open(mailbackend.Options{
+	opts := mailbackend.Options{
 		AccountsFile: filepath.Join(data, AccountsFile), MailRoot: mailRoot(cfg), QueueDir: QueuePath(cfg),
 		Hostname: cfg.Hostname, Domains: days, MaxMessageBytes: mc.MaxMessageBytes, POP3LoginDelaySeconds: mc.POP3LoginDelaySeconds,
 		Throttle: auth.ThrottleOptions{IPLimit: mc.LoginFailuresPerIP, AccountLimit: mc.LoginFailuresPerAccount,
 			NewAddressLimit: mc.LoginFailuresNewAddresses, Window: time.Duration(mc.LoginWindowSeconds) * time.Second},
-		SendLimitPerHour: cfg.Queue.SendLimitPerHour, Events: ev, Logger: log})
+		SendLimitPerHour: cfg.Queue.SendLimitPerHour, Events: ev, Logger: log, Accounts: shared}
+	if feed != nil {
+		opts.Throttle.Share = feed.ThrottleShare()
+	}
+	m, err := mailbackend.Open(opts)
+	if err == nil && feed != nil {
+		feed.FollowThrottles(m.Auth().Throttle())
+	}
+	return m, err
 }

@@ -49,6 +49,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		return r.fail(err)
 	}
 	r.startACME()
+	sctx, stopShared := context.WithCancel(ctx)
+	sharedDone := s.runShared(sctx)
 	if ready != nil {
 		ready(r.listeners)
 	}
@@ -59,6 +61,8 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 	case runErr = <-r.serveErrs:
 	}
 	r.shutdown()
+	stopShared()
+	<-sharedDone
 	return runErr
 }
 
@@ -134,7 +138,13 @@ func (r *running) startWeb() error {
 func (s *Server) adminMux() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if why := s.degraded(); why != "" {
+			fmt.Fprintln(w, "degraded: "+why)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)

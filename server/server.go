@@ -25,6 +25,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/acmecert"
+	"mailsetup/server/database"
 	"mailsetup/server/dkim"
 	"mailsetup/server/events"
 	"mailsetup/server/listenfd"
@@ -70,7 +71,9 @@ type Server struct {
 	// stopAccepting is closed by Upgrade: the listeners accept no more.
 	stopAccepting chan struct{}
 	stopOnce      sync.Once
-	dkim          *dkim.Keys // the local domains' DKIM keys; nil without mail
+	dkim          *dkim.Keys     // the local domains' DKIM keys; nil without mail
+	db            *database.DB   // database.url; nil without
+	feed          *database.Feed // the replicas' changes; nil without db
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -120,9 +123,12 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	s.bus = events.NewBus(8192)
 	s.registerEventMetrics()
+	shared, err := s.openShared()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.hasMailListeners() {
-		var err error
-		s.mail, err = openMail(cfg, s.Policies(), s.bus, log)
+		s.mail, err = openMail(cfg, s.Policies(), s.bus, log, shared, s.feed)
 		if err != nil {
 			return nil, err
 		}
@@ -143,10 +149,14 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	webOpts := web.Options{Policies: s, Logger: log.With("proto", "http"), Registerer: s.registry, Signer: signer, QuietAccess: !*cfg.Log.Access,
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
+		Degraded:            s.degraded,
 		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour,
 		Branding: cfg.branding()}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()
+	}
+	if s.feed != nil {
+		webOpts.SelfHelpShare = s.feed.SelfHelpShare()
 	}
 	app, err := web.New(webOpts)
 	if err != nil {

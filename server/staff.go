@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/probe"
+	"mailsetup/server/database"
 	"mailsetup/server/events"
 	"mailsetup/server/mailbackend"
 	"mailsetup/server/mailstore"
@@ -67,8 +68,15 @@ func (s *Server) openObservations() error {
 		served[p.Domain] = true
 		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
 	}
+	feed := s.feed
+	if feed != nil {
+		feed.FollowObservations(func(e events.Event) { obs.Record(e) })
+	}
 	s.bus.Subscribe(func(e events.Event) {
 		if s.observable(e) {
+			if feed != nil {
+				feed.Later(database.KindObservation, e)
+			}
 			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
 				if d := domainOf(e.Account); served[d] {
 					redownloaded.WithLabelValues(d).Add(float64(n))
@@ -149,6 +157,17 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	}
 	s.audit = f
 	opts.Audit = f
+	if s.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if all, err := s.db.RecentAudit(ctx, 500); err == nil {
+			opts.AuditBefore = all // every replica's, not only this file's
+		}
+		cancel()
+		opts.AuditShare = s.feed.AuditShare()
+		opts.Sessions = s.db.Sessions()
+		opts.SignIns = console.NewSignInThrottle(s.log.With("component", "staff"), nil, s.feed.ThrottleShare())
+		s.feed.FollowThrottles(opts.SignIns)
+	}
 	if s.obs != nil {
 		opts.Observations = s.obs.Account
 		opts.Recent = s.obs.Recent
@@ -325,6 +344,7 @@ func changedKeys(a, b *Config) []string {
 		{"observe", reflect.DeepEqual(a.Observe, b.Observe)},
 		{"self_help", a.SelfHelp == b.SelfHelp},
 		{"branding", a.Branding == b.Branding},
+		{"database", a.Database == b.Database},
 	} {
 		if !c.same {
 			out = append(out, c.key)

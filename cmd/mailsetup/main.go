@@ -125,6 +125,8 @@ func dispatch(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return cmdStaff(args[1:], stdin, stdout, stderr)
 	case "observe":
 		return cmdObserve(args[1:], stdout)
+	case "db":
+		return cmdDB(ctx, args[1:], stdout)
 	case "probe":
 		// The probe's exit status is the monitoring-plugin convention
 		// (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN), not run's.

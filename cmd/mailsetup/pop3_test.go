@@ -39,7 +39,7 @@ func prepareMail(t *testing.T, edit func(t *testing.T, m *mailService, config st
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &mailService{dir: dir, config: created.ConfigPath, password: created.DemoPassword, ports: ports}
+	m := &mailService{dir: dir, config: created.ConfigPath, password: created.DemoPassword, staffPassword: created.StaffPassword, ports: ports}
 	data, err := os.ReadFile(m.config)
 	if err != nil {
 		t.Fatal(err)

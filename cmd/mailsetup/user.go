@@ -12,7 +12,6 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/server"
-	"mailsetup/server/accounts"
 )
 
 func writeZone(w io.Writer, cfg *server.Config) error {
@@ -48,10 +47,11 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	store, err := accounts.Open(server.AccountsPath(cfg))
+	store, closeDB, err := server.OpenAccounts(cfg)
 	if err != nil {
 		return err
 	}
+	defer closeDB()
 	switch verb {
 	case "list":
 		if len(rest) > 0 {

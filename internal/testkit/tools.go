@@ -76,6 +76,12 @@ var Capabilities = map[string]Capability{
 		Want: []Want{{regexp.MustCompile(`(?m)^Protocols:.* https\b.* imaps\b.* pop3s\b.* smtps\b`), "https, imaps, pop3s and smtps"},
 			{regexp.MustCompile(`(?m)^Features:.* SSL\b`), "TLS"}},
 		Fix: "apt-get install curl (Debian's curl is built with OpenSSL)"},
+	// PostgreSQL, started privately by the tests of database.url
+	// (StartPostgres); Debian keeps its programs in
+	// /usr/lib/postgresql/N/bin, which .ci/run puts on PATH.
+	"initdb": {Package: "postgresql", Args: []string{"--version"},
+		Want: []Want{{regexp.MustCompile(`initdb \(PostgreSQL\) (1[3-9]|[2-9][0-9])`), "PostgreSQL 13 or later"}},
+		Fix:  "apt-get install --no-install-recommends postgresql"},
 	"openssl": {Package: "openssl", Args: []string{"version"},
 		Want: []Want{{regexp.MustCompile(`^OpenSSL [3-9]\.`), "OpenSSL 3 or later (cms -verify)"}},
 		Fix:  "apt-get install openssl"},

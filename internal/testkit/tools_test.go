@@ -104,6 +104,7 @@ func TestCapabilitiesMatchWorkingTools(t *testing.T) {
 		"dovecot":     "Build options: ioloop=epoll notify=inotify openssl io_block_size=8192\n",
 		"logrotate":   "logrotate 3.21.0\n",
 		"rsyslogd":    "rsyslogd  8.2302.0 (aka 2023.02) compiled with:\n",
+		"initdb":      "initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n",
 	}
 	for name, c := range Capabilities {
 		out, ok := working[name]

@@ -7,9 +7,14 @@
 //
 // Imports: autoconfig (address parsing), the password-hash library and
 // the standard library.
+//
+// With a database (OpenShared) the accounts live there; the Store keeps
+// a copy for the hot paths, writes every change through, and is told of
+// other processes' changes by Refresh.
 package accounts
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -68,6 +73,125 @@ type Store struct {
 	aliases  map[string]string   // lower-case alias -> lower-case account address
 	modTime  time.Time
 	size     int64
+
+	// shared, when set, is where the accounts live (the database): the
+	// map above is its copy, every change is written there first.
+	shared Shared
+}
+
+// Shared is an account store that other processes change too (the
+// database). The Store keeps a copy of it for the hot paths and writes
+// every change through it: a change the shared store refuses or cannot
+// take (it is down) is an error, never acknowledged.
+type Shared interface {
+	// All returns every account with its aliases.
+	All(ctx context.Context) ([]Account, error)
+	// One returns the account with this lower-case address.
+	One(ctx context.Context, key string) (Account, bool, error)
+	// Apply makes one change; it returns errors wrapping ErrNotFound and
+	// ErrExists as the file store does.
+	Apply(ctx context.Context, c Change) error
+}
+
+// Change is one change to the shared store.
+type Change struct {
+	Op      Op
+	Address string  // the account
+	Account Account // OpAdd: the new account
+	Hash    string  // OpPassword
+	Quota   int64   // OpQuota
+	Alias   string  // OpAddAlias, OpRemoveAlias
+	Changed time.Time
+}
+
+// Op names a Change.
+type Op string
+
+// The changes.
+const (
+	OpAdd         Op = "add"
+	OpPassword    Op = "password"
+	OpQuota       Op = "quota"
+	OpAddAlias    Op = "add-alias"
+	OpRemoveAlias Op = "remove-alias"
+	OpRemove      Op = "remove"
+)
+
+// sharedTimeout bounds one write to the shared store.
+const sharedTimeout = 10 * time.Second
+
+// OpenShared loads every account from a shared store (the database).
+func OpenShared(ctx context.Context, sh Shared) (*Store, error) {
+	all, err := sh.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts: %w", err)
+	}
+	m := make(map[string]*Account, len(all))
+	for i := range all {
+		a := all[i]
+		m[strings.ToLower(a.Address)] = &a
+	}
+	return &Store{shared: sh, accounts: m, aliases: aliasIndex(m)}, nil
+}
+
+// Refresh reads one account again from the shared store (another
+// process changed it); a no-op for the file store.
+func (s *Store) Refresh(ctx context.Context, address string) error {
+	if s.shared == nil {
+		return nil
+	}
+	key := strings.ToLower(address)
+	a, ok, err := s.shared.One(ctx, key)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, had := s.accounts[key]; had {
+		for _, al := range old.Aliases {
+			delete(s.aliases, strings.ToLower(al))
+		}
+	}
+	if !ok {
+		delete(s.accounts, key)
+		return nil
+	}
+	s.accounts[key] = &a
+	for _, al := range a.Aliases {
+		s.aliases[strings.ToLower(al)] = key
+	}
+	return nil
+}
+
+// RefreshAll reads every account again (after the shared store was
+// unreachable, when changes may have been missed).
+func (s *Store) RefreshAll(ctx context.Context) error {
+	if s.shared == nil {
+		return s.Reload()
+	}
+	fresh, err := OpenShared(ctx, s.shared)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.accounts, s.aliases = fresh.accounts, fresh.aliases
+	s.mu.Unlock()
+	return nil
+}
+
+// apply writes a change to the shared store and then reads the account
+// back into the copy.
+func (s *Store) apply(c Change) error {
+	ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+	defer cancel()
+	if err := s.shared.Apply(ctx, c); err != nil {
+		return err
+	}
+	// The change is made (and on the feed): it is not reported as failed
+	// when only reading it back fails; the copy is then stale until the
+	// next RefreshAll (serve's, after an outage).
+	_ = s.Refresh(ctx, c.Address)
+	return nil
 }
 
 // Open reads the account file at path; a missing file is an empty store.
@@ -81,6 +205,9 @@ func Open(path string) (*Store, error) {
 
 // Reload re-reads the file if it changed since the last read.
 func (s *Store) Reload() error {
+	if s.shared != nil {
+		return nil // kept current by Refresh
+	}
 	st, err := os.Stat(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -143,6 +270,9 @@ func (s *Store) SetQuota(address string, bytes int64) error {
 	if bytes < 0 {
 		return fmt.Errorf("quota %d: want 0 (no limit) or more bytes", bytes)
 	}
+	if s.shared != nil {
+		return s.apply(Change{Op: OpQuota, Address: address, Quota: bytes})
+	}
 	return s.update(func(m map[string]*Account) error {
 		a, ok := m[strings.ToLower(address)]
 		if !ok {
@@ -158,6 +288,9 @@ func (s *Store) AddAlias(address, alias string) error {
 	al, err := autoconfig.ParseAddress(alias)
 	if err != nil {
 		return err
+	}
+	if s.shared != nil {
+		return s.apply(Change{Op: OpAddAlias, Address: address, Alias: al.String()})
 	}
 	return s.update(func(m map[string]*Account) error {
 		a, ok := m[strings.ToLower(address)]
@@ -179,6 +312,9 @@ func (s *Store) AddAlias(address, alias string) error {
 
 // RemoveAlias removes an alias of address.
 func (s *Store) RemoveAlias(address, alias string) error {
+	if s.shared != nil {
+		return s.apply(Change{Op: OpRemoveAlias, Address: address, Alias: alias})
+	}
 	return s.update(func(m map[string]*Account) error {
 		a, ok := m[strings.ToLower(address)]
 		if !ok {
@@ -226,6 +362,10 @@ func (s *Store) Add(address, password string) error {
 	if err != nil {
 		return err
 	}
+	if s.shared != nil {
+		now := time.Now().UTC().Truncate(time.Second)
+		return s.apply(Change{Op: OpAdd, Address: addr.String(), Account: Account{Address: addr.String(), PasswordHash: hash, Created: now, Changed: now}})
+	}
 	return s.update(func(m map[string]*Account) error {
 		key := strings.ToLower(addr.String())
 		if _, ok := m[key]; ok {
@@ -243,6 +383,9 @@ func (s *Store) SetPassword(address, password string) error {
 	if err != nil {
 		return err
 	}
+	if s.shared != nil {
+		return s.apply(Change{Op: OpPassword, Address: address, Hash: hash, Changed: time.Now().UTC().Truncate(time.Second)})
+	}
 	return s.update(func(m map[string]*Account) error {
 		a, ok := m[strings.ToLower(address)]
 		if !ok {
@@ -256,6 +399,9 @@ func (s *Store) SetPassword(address, password string) error {
 
 // Remove deletes an account (not its mail).
 func (s *Store) Remove(address string) error {
+	if s.shared != nil {
+		return s.apply(Change{Op: OpRemove, Address: address})
+	}
 	return s.update(func(m map[string]*Account) error {
 		key := strings.ToLower(address)
 		if _, ok := m[key]; !ok {
@@ -417,4 +563,54 @@ func CheckPassword(hash, password string) (bool, error) {
 	}
 	got := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(got, h.key) == 1, nil
+}
+
+// Copy puts every account of from into s with its password hash,
+// aliases and quota (mailsetup db import and db export); an account s
+// already has is left as it is and counted in skipped. Into the file it
+// is one write; into a shared store one transaction per change, so an
+// error leaves what was copied before it.
+func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
+	all := from.List()
+	for _, a := range all {
+		if err := ValidHash(a.PasswordHash); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", a.Address, err)
+		}
+	}
+	if s.shared == nil {
+		err = s.update(func(m map[string]*Account) error {
+			copied, skipped = 0, 0
+			for _, a := range all {
+				key := strings.ToLower(a.Address)
+				if _, ok := m[key]; ok {
+					skipped++
+					continue
+				}
+				c := a
+				c.Aliases = slices.Clone(a.Aliases)
+				m[key] = &c
+				copied++
+			}
+			return nil
+		})
+		return copied, skipped, err
+	}
+	for _, a := range all {
+		if _, ok := s.Get(a.Address); ok {
+			skipped++
+			continue
+		}
+		acct := a
+		acct.Aliases = nil
+		if err := s.apply(Change{Op: OpAdd, Address: a.Address, Account: acct}); err != nil {
+			return copied, skipped, fmt.Errorf("%s: %w", a.Address, err)
+		}
+		for _, al := range a.Aliases {
+			if err := s.apply(Change{Op: OpAddAlias, Address: a.Address, Alias: al}); err != nil {
+				return copied, skipped, fmt.Errorf("%s: alias %s: %w", a.Address, al, err)
+			}
+		}
+		copied++
+	}
+	return copied, skipped, nil
 }

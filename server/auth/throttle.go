@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -59,6 +60,55 @@ type ThrottleOptions struct {
 	// What names the throttled thing in log lines ("login",
 	// "staff sign-in"). Default "login".
 	What string
+	// Share, when set, is told every failure, success and clear, to
+	// carry them to the other replicas, whose throttles Apply them.
+	Share ThrottleShare
+}
+
+// ThrottleShare carries a throttle's changes to other replicas (through
+// the database). Publish must not block for long: it is called on the
+// login path, after a failed check.
+type ThrottleShare interface {
+	Publish(ThrottleEvent)
+	// Sync applies what other replicas published until now; called
+	// before a login that is not in the credential cache (which costs a
+	// password hash anyway), never for a cached one.
+	Sync(ctx context.Context)
+}
+
+// ThrottleEvent is one change of a throttle, as carried between
+// replicas.
+type ThrottleEvent struct {
+	// What is the throttle's ThrottleOptions.What ("login", ...).
+	What    string       `json:"what"`
+	Op      string       `json:"op"` // "fail", "succeed", "clear"
+	At      time.Time    `json:"at"`
+	IP      netip.Addr   `json:"ip,omitzero"`
+	Account string       `json:"account,omitempty"`
+	IPs     []netip.Addr `json:"ips,omitempty"` // "clear"
+}
+
+// Apply makes a change another replica published, as of its time.
+func (t *Throttle) Apply(ev ThrottleEvent) {
+	at := ev.At
+	if at.IsZero() || at.After(t.now()) {
+		at = t.now()
+	}
+	switch ev.Op {
+	case "fail":
+		t.fail(ev.IP, ev.Account, at)
+	case "succeed":
+		t.succeed(ev.IP, ev.Account, at)
+	case "clear":
+		t.clear(ev.Account, ev.IPs)
+	}
+}
+
+func (t *Throttle) publish(ev ThrottleEvent) {
+	if t.opts.Share != nil {
+		ev.What = t.opts.What
+		t.opts.Share.Publish(ev)
+	}
 }
 
 // Throttle counts failed logins per remote address and per account. It is
@@ -108,6 +158,13 @@ func NewThrottle(opts ThrottleOptions, now func() time.Time) *Throttle {
 	}
 	return &Throttle{opts: opts, now: now, buckets: map[string]*bucket{},
 		known: map[string]time.Time{}, failed: map[string]time.Time{}}
+}
+
+// Sync applies the other replicas' changes now (see ThrottleShare).
+func (t *Throttle) Sync(ctx context.Context) {
+	if t.opts.Share != nil {
+		t.opts.Share.Sync(ctx)
+	}
 }
 
 // Options returns the limits in effect (defaults filled in).
@@ -204,6 +261,11 @@ func (t *Throttle) AccountWait(account string) (failed, fresh time.Duration) {
 // Fail records a failed attempt.
 func (t *Throttle) Fail(ip netip.Addr, account string) {
 	now := t.now()
+	t.fail(ip, account, now)
+	t.publish(ThrottleEvent{Op: "fail", At: now, IP: ip, Account: account})
+}
+
+func (t *Throttle) fail(ip netip.Addr, account string, now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if ip.IsValid() {
@@ -234,6 +296,24 @@ func (t *Throttle) Succeed(ip netip.Addr, account string) {
 		return
 	}
 	now := t.now()
+	t.mu.Lock()
+	last, known := t.known[pairKey(account, ip)]
+	t.mu.Unlock()
+	t.succeed(ip, account, now)
+	// Other replicas need to hear of a known address only now and then:
+	// a client's every poll would otherwise cost a database write.
+	if !known || now.Sub(last) >= shareKnownEvery {
+		t.publish(ThrottleEvent{Op: "succeed", At: now, IP: ip, Account: account})
+	}
+}
+
+// shareKnownEvery is how often a known address's logins are shared.
+const shareKnownEvery = time.Hour
+
+func (t *Throttle) succeed(ip netip.Addr, account string, now time.Time) {
+	if !ip.IsValid() || account == "" {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := pairKey(account, ip)
@@ -306,6 +386,11 @@ func (t *Throttle) sweep(now time.Time) {
 // the password on every device. An invalid address or an empty account
 // is skipped.
 func (t *Throttle) Clear(account string, ips ...netip.Addr) {
+	t.clear(account, ips)
+	t.publish(ThrottleEvent{Op: "clear", At: t.now(), Account: account, IPs: ips})
+}
+
+func (t *Throttle) clear(account string, ips []netip.Addr) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if account != "" {

@@ -45,8 +45,11 @@ type Options struct {
 	// SendLimitPerHour is each account's sending limit: recipients of
 	// other domains per hour (0: none).
 	SendLimitPerHour int
-	Events           events.Sink
-	Logger           *slog.Logger
+	// Accounts, when set, is the account store (the database's) instead
+	// of AccountsFile.
+	Accounts *accounts.Store
+	Events   events.Sink
+	Logger   *slog.Logger
 }
 
 // Backend joins accounts, authentication, storage and the queue for the
@@ -81,9 +84,12 @@ func Open(opts Options) (*Backend, error) {
 	if opts.Events == nil {
 		opts.Events = events.Discard{}
 	}
-	accts, err := accounts.Open(opts.AccountsFile)
-	if err != nil {
-		return nil, err
+	accts := opts.Accounts
+	if accts == nil {
+		var err error
+		if accts, err = accounts.Open(opts.AccountsFile); err != nil {
+			return nil, err
+		}
 	}
 	store, err := mailstore.Open(opts.MailRoot, mailstore.Options{Logger: opts.Logger.With("component", "mailstore"), Hostname: opts.Hostname})
 	if err != nil {

@@ -66,6 +66,9 @@ type Options struct {
 	// QuietAccess logs successful requests at debug level instead of
 	// info (errors stay at info); it saves about 15% of a request's CPU.
 	QuietAccess bool
+	// Degraded, when set, says why the service is degraded ("" when it
+	// is not); /healthz shows it (status 200: the service still answers).
+	Degraded func() string
 
 	// Auth checks a customer's password for the self-help check and the
 	// staff probe, with the mail server's shared login throttle; nil
@@ -79,6 +82,9 @@ type Options struct {
 	// customer settings checks per hour, per client IP (IPv6: its /64)
 	// and per checked address; zero takes the defaults (30 and 10).
 	SelfHelpChecksPerIP, SelfHelpChecksPerAddress int
+	// SelfHelpShare, when set, carries the self-help checks taken to
+	// other replicas.
+	SelfHelpShare selfhelp.LimitShare
 	// Staff enables the staff console and the support API; nil: both
 	// answer 404.
 	Staff *console.Options
@@ -128,7 +134,7 @@ func New(opts Options) (*App, error) {
 	forms := request.NewForms()
 	checks := check.New(check.Options{Policies: opts.Policies, Auth: opts.Auth, Probe: opts.Probe, Logger: log})
 	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
-		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress})
+		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress, Share: opts.SelfHelpShare})
 	a.console = console.New(opts.Staff, console.Env{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks, Logger: log})
 	a.Refresh()
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -153,7 +159,14 @@ func New(opts Options) (*App, error) {
 	e.Use(a.observe)
 
 	selfHelp.Routes(e)
-	e.GET("/healthz", Health)
+	e.GET("/healthz", func(c echo.Context) error {
+		if opts.Degraded != nil {
+			if why := opts.Degraded(); why != "" {
+				return c.String(http.StatusOK, "degraded: "+why+"\n")
+			}
+		}
+		return Health(c)
+	})
 	e.GET("/favicon.ico", favicon)
 	e.GET(path.Dir(templates.StylesheetPath)+"/:name", a.staticFile)
 	// Thunderbird autoconfig, both URL forms it tries (autoconfig.<domain>

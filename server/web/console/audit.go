@@ -30,6 +30,18 @@ type auditLog struct {
 	// failed is called when a line cannot be written (disk full): the
 	// entry is still in the in-memory list, and the operator must know.
 	failed func(error)
+	// share, when set, carries every entry to the other replicas (the
+	// database keeps them all).
+	share AuditShare
+}
+
+// AuditShare carries audit entries between replicas: each replica's file
+// keeps its own entries, the console's list shows everybody's.
+type AuditShare interface {
+	// Add publishes an entry made here; it must not block for long.
+	Add(AuditEntry)
+	// Follow registers add for the entries other replicas made.
+	Follow(add func(AuditEntry))
 }
 
 const auditRecent = 500
@@ -40,6 +52,9 @@ func (l *auditLog) add(e AuditEntry) {
 	}
 	line, _ := json.Marshal(e) // plain strings and a time: cannot fail
 	line = append(line, '\n')
+	if l.share != nil {
+		l.share.Add(e)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.w != nil {
@@ -47,6 +62,18 @@ func (l *auditLog) add(e AuditEntry) {
 			l.failed(err)
 		}
 	}
+	l.remember(e)
+}
+
+// other keeps an entry another replica made (not written here).
+func (l *auditLog) other(e AuditEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.remember(e)
+}
+
+// remember puts an entry in the in-memory list (caller holds mu).
+func (l *auditLog) remember(e AuditEntry) {
 	if len(l.recent) < auditRecent {
 		l.recent = append(l.recent, e)
 		l.next = len(l.recent) % auditRecent

@@ -55,12 +55,21 @@ type Options struct {
 	// IdleTimeout signs a staff member out after this long without a
 	// request (default 30 minutes).
 	IdleTimeout time.Duration
+	// Sessions, when set, keeps the sessions where other replicas find
+	// them (the database); nil keeps them in this process only.
+	Sessions SessionStore
+	// SignIns, when set, is the sign-in throttle (NewSignInThrottle with
+	// a share, for several replicas).
+	SignIns *auth.Throttle
 	// Audit receives one JSON line per sign-in, lookup and probe; nil
 	// keeps only the in-memory list shown on /staff/audit.
 	Audit io.Writer
 	// AuditBefore are the latest entries of the audit file from before
 	// this start, oldest first, for /staff/audit.
 	AuditBefore []AuditEntry
+	// AuditShare, when set, carries the audit entries to the other
+	// replicas and theirs here.
+	AuditShare AuditShare
 	// Observations returns what the mail server saw of an account; nil
 	// when the server runs without mail listeners.
 	Observations func(address string) (observe.Account, bool)
@@ -141,6 +150,12 @@ func (a *Console) auditFailed(err error) {
 	a.log.Error("writing the staff audit log failed", "err", err)
 }
 
+// NewSignInThrottle is the throttle of staff sign-ins (its What is
+// "staff sign-in"); share carries it to other replicas, may be nil.
+func NewSignInThrottle(log *slog.Logger, now func() time.Time, share auth.ThrottleShare) *auth.Throttle {
+	return auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, NewAddressLimit: 5, Window: 10 * time.Minute, Logger: log, What: "staff sign-in", Share: share}, now)
+}
+
 // staffState is the console's state when staff is configured.
 type staffState struct {
 	opts Options
@@ -171,9 +186,9 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 	}
 	st := &staffState{
 		opts:     opts,
-		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, m: map[string]*staffSession{}},
-		audit:    &auditLog{w: opts.Audit, failed: failed},
-		signins:  auth.NewThrottle(auth.ThrottleOptions{IPLimit: 10, AccountLimit: 10, NewAddressLimit: 5, Window: 10 * time.Minute, Logger: log, What: "staff sign-in"}, opts.Now),
+		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, store: opts.Sessions, m: map[string]*staffSession{}},
+		audit:    &auditLog{w: opts.Audit, failed: failed, share: opts.AuditShare},
+		signins:  opts.SignIns,
 		// Made at the first unknown name, not at start: argon2id takes
 		// 19 MiB and tens of milliseconds.
 		dummyHash: sync.OnceValue(func() string {
@@ -184,8 +199,15 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 			return h
 		}),
 	}
+	st.sessions.known = func(user string) bool { _, ok := st.creds.Load().users[user]; return ok }
+	if st.signins == nil {
+		st.signins = NewSignInThrottle(log, opts.Now, nil)
+	}
 	st.creds.Store(&staffCreds{users: maps.Clone(opts.Users), tokens: maps.Clone(opts.Tokens)})
 	st.audit.seed(opts.AuditBefore)
+	if opts.AuditShare != nil {
+		opts.AuditShare.Follow(st.audit.other)
+	}
 	return st
 }
 
@@ -357,7 +379,12 @@ func (a *Console) staffSignIn(c echo.Context) error {
 		return a.signIn(c, http.StatusUnauthorized, page)
 	}
 	a.staff.signins.Succeed(remote, name)
-	s := a.staff.sessions.create(name)
+	s, err := a.staff.sessions.create(name)
+	if err != nil {
+		a.log.Error("saving a staff session", "err", err)
+		page.Error = "Signing in is not possible right now: the sessions' database is unavailable. Try again in a minute."
+		return a.signIn(c, http.StatusServiceUnavailable, page)
+	}
 	setStaffCookie(c, s.id)
 	a.auditAdd(c, name, "sign-in", "", "")
 	return c.Redirect(http.StatusSeeOther, page.Next)
@@ -365,7 +392,7 @@ func (a *Console) staffSignIn(c echo.Context) error {
 
 func (a *Console) staffSignOut(c echo.Context) error {
 	s := staffOf(c)
-	a.staff.sessions.remove(s.id)
+	a.staff.sessions.signOut(s.id)
 	setStaffCookie(c, "")
 	a.auditAdd(c, s.user, "sign-out", "", "")
 	return c.Redirect(http.StatusSeeOther, "/staff/signin")

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/subtle"
 	"net/http"
 	"net/url"
@@ -15,7 +16,10 @@ import (
 )
 
 // Staff sessions live in memory: a restart signs everybody out, which is
-// acceptable for a console used during a phone call. The cookie holds a
+// acceptable for a console used during a phone call. With a SessionStore
+// (the database, several replicas) they are saved at sign-in, so any
+// replica knows them; each replica keeps its copy and asks the store
+// again at most every sessionRecheck (a sign-out elsewhere). The cookie holds a
 // random 32-byte id; the session holds the staff member's name, the CSRF
 // token of its forms and the last few probe reports.
 
@@ -30,6 +34,29 @@ const (
 	reportsPerSession = 20
 )
 
+// SessionStore keeps staff sessions where every replica finds them.
+type SessionStore interface {
+	// Save stores a new session; an error refuses the sign-in.
+	Save(ctx context.Context, s StoredSession) error
+	// Load finds a session by its id.
+	Load(ctx context.Context, id string) (StoredSession, bool, error)
+	// Delete ends a session.
+	Delete(ctx context.Context, id string) error
+}
+
+// StoredSession is what a SessionStore keeps of a session.
+type StoredSession struct {
+	ID, User, CSRF string
+	Created        time.Time
+}
+
+// sessionRecheck is how long a replica trusts its copy of a shared
+// session before asking the store whether it still exists.
+const sessionRecheck = 5 * time.Second
+
+// sessionStoreTimeout bounds one SessionStore call.
+const sessionStoreTimeout = 5 * time.Second
+
 type staffSession struct {
 	id      string
 	user    string
@@ -38,6 +65,7 @@ type staffSession struct {
 
 	mu      sync.Mutex
 	seen    time.Time
+	checked time.Time      // last confirmed by the store
 	reports []storedReport // oldest first
 }
 
@@ -69,7 +97,10 @@ func (s *staffSession) report(id string) (*probe.Report, bool) {
 }
 
 type staffSessions struct {
-	now func() time.Time
+	now   func() time.Time
+	store SessionStore // nil: this process's memory only
+	// known says whether a stored session's member is configured here.
+	known func(user string) bool
 
 	mu   sync.Mutex
 	idle time.Duration // guarded by mu (a reload changes it)
@@ -89,9 +120,23 @@ func (ss *staffSessions) reconfigure(idle time.Duration, keep func(user string) 
 	}
 }
 
-func (ss *staffSessions) create(user string) *staffSession {
+func (ss *staffSessions) create(user string) (*staffSession, error) {
 	now := ss.now()
-	s := &staffSession{id: request.NewRandom(32), user: user, csrf: request.NewRandom(32), created: now, seen: now}
+	s := &staffSession{id: request.NewRandom(32), user: user, csrf: request.NewRandom(32), created: now, seen: now, checked: now}
+	if ss.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		err := ss.store.Save(ctx, StoredSession{ID: s.id, User: user, CSRF: s.csrf, Created: now})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
+	ss.add(s, now)
+	return s, nil
+}
+
+// add keeps s, dropping the oldest sessions when full.
+func (ss *staffSessions) add(s *staffSession, now time.Time) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if len(ss.m) >= maxStaffSessions {
@@ -107,6 +152,42 @@ func (ss *staffSessions) create(user string) *staffSession {
 		delete(ss.m, oldest.id)
 	}
 	ss.m[s.id] = s
+}
+
+// load asks the store for a session this replica does not know, or
+// confirms one it has not confirmed lately; with the store unreachable
+// a known session stays.
+func (ss *staffSessions) load(id string, known *staffSession, now time.Time) *staffSession {
+	if ss.store == nil || len(id) > 100 {
+		return known
+	}
+	if known != nil {
+		known.mu.Lock()
+		fresh := now.Sub(known.checked) < sessionRecheck
+		known.mu.Unlock()
+		if fresh {
+			return known
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+	st, ok, err := ss.store.Load(ctx, id)
+	cancel()
+	switch {
+	case err != nil:
+		return known
+	case !ok || (ss.known != nil && !ss.known(st.User)):
+		if known != nil {
+			ss.remove(id)
+		}
+		return nil
+	case known != nil:
+		known.mu.Lock()
+		known.checked = now
+		known.mu.Unlock()
+		return known
+	}
+	s := &staffSession{id: st.ID, user: st.User, csrf: st.CSRF, created: st.Created, seen: now, checked: now}
+	ss.add(s, now)
 	return s
 }
 
@@ -114,11 +195,13 @@ func (ss *staffSessions) create(user string) *staffSession {
 func (ss *staffSessions) get(id string) (*staffSession, bool) {
 	now := ss.now()
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s, ok := ss.m[id]
-	if !ok {
+	s := ss.m[id]
+	ss.mu.Unlock()
+	if s = ss.load(id, s, now); s == nil {
 		return nil, false
 	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	s.mu.Lock()
 	expired := now.Sub(s.seen) > ss.idle || now.Sub(s.created) > staffMaxAge
 	if !expired {
@@ -136,6 +219,16 @@ func (ss *staffSessions) remove(id string) {
 	ss.mu.Lock()
 	delete(ss.m, id)
 	ss.mu.Unlock()
+}
+
+// signOut ends a session here and in the store.
+func (ss *staffSessions) signOut(id string) {
+	ss.remove(id)
+	if ss.store != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sessionStoreTimeout)
+		_ = ss.store.Delete(ctx, id)
+		cancel()
+	}
 }
 
 func (ss *staffSessions) sweepLocked(now time.Time) {

@@ -10,7 +10,7 @@ import (
 func TestStaffSessionsBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	ss := &staffSessions{idle: 30 * time.Minute, now: func() time.Time { return now }, m: map[string]*staffSession{}}
-	first := ss.create("alice")
+	first, _ := ss.create("alice")
 	for i := 0; i < maxStaffSessions+100; i++ {
 		now = now.Add(time.Second)
 		ss.create("bob")
@@ -21,7 +21,7 @@ func TestStaffSessionsBounded(t *testing.T) {
 	if _, ok := ss.get(first.id); ok {
 		t.Error("the oldest session survived the bound")
 	}
-	s := ss.create("carol")
+	s, _ := ss.create("carol")
 	now = now.Add(31 * time.Minute)
 	if _, ok := ss.get(s.id); ok {
 		t.Error("an idle session survived its timeout")

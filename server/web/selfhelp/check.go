@@ -67,7 +67,7 @@ func (a *Pages) helpCheckForm(c echo.Context) error {
 	if c.QueryParam("clients") != "" {
 		// What each mail program would set up: limited like a check.
 		address := page.Settings.Address
-		if wait, ok := a.limits.allow(request.Remote(c), address); !ok {
+		if wait, ok := a.allow(request.Remote(c), address); !ok {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 			page.Check.ClientsError = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
 			return a.renderCheck(c, http.StatusTooManyRequests, page)
@@ -119,7 +119,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 			return a.throttled(c, page, wait)
 		}
 	}
-	if wait, ok := a.limits.allow(ip, address); !ok {
+	if wait, ok := a.allow(ip, address); !ok {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 		ch.Notice = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
 		return a.renderCheck(c, http.StatusTooManyRequests, page)

@@ -77,6 +77,32 @@ func (t *bucketTable) room(key string, now time.Time) bool {
 // busyWait is the wait answered when the tables are full.
 const busyWait = time.Minute
 
+// LimitShare carries the checks taken to other replicas (the database),
+// so that the limits hold across them.
+type LimitShare interface {
+	// Taken tells the others of a check taken here; it must not block.
+	Taken(ip netip.Addr, address string, at time.Time)
+	// Follow registers apply for the checks the others took.
+	Follow(apply func(ip netip.Addr, address string, at time.Time))
+}
+
+// take counts a check another replica took at the time it took it.
+func (l *checkLimiter) take(ip netip.Addr, address string, at time.Time) {
+	ipKey, addrKey := limitIPKey(ip), strings.ToLower(address)
+	now := l.now()
+	if at.After(now) {
+		at = now
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ip.room(ipKey, now) && l.addr.room(addrKey, now) {
+		// The bucket's level now, less one check (a check taken
+		// earlier has refilled since: the same as taking it now).
+		l.ip.m[ipKey] = tokenBucket{tokens: max(0, l.ip.tokens(ipKey, now)-1), at: now}
+		l.addr.m[addrKey] = tokenBucket{tokens: max(0, l.addr.tokens(addrKey, now)-1), at: now}
+	}
+}
+
 // allow takes one check from the IP's and the address's buckets, or
 // neither; when it refuses, wait is how long until a check is allowed.
 func (l *checkLimiter) allow(ip netip.Addr, address string) (wait time.Duration, ok bool) {
@@ -108,4 +134,13 @@ func limitIPKey(ip netip.Addr) string {
 		return p.String()
 	}
 	return ip.String()
+}
+
+// allow is the limiter's allow, telling other replicas of a check taken.
+func (a *Pages) allow(ip netip.Addr, address string) (time.Duration, bool) {
+	wait, ok := a.limits.allow(ip, address)
+	if ok && a.share != nil {
+		a.share.Taken(ip, address, a.limits.now())
+	}
+	return wait, ok
 }

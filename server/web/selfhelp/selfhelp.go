@@ -54,6 +54,8 @@ type Options struct {
 	// hour, per client IP (IPv6: its /64) and per checked address; zero
 	// takes the defaults.
 	ChecksPerIP, ChecksPerAddress int
+	// Share, when set, carries the checks taken to other replicas.
+	Share LimitShare
 }
 
 // Pages are the self-help pages.
@@ -67,6 +69,7 @@ type Pages struct {
 	auth check.Authenticator
 	// limits limits the checks per IP and per address.
 	limits *checkLimiter
+	share  LimitShare // nil: this process only
 }
 
 // New builds the pages.
@@ -78,8 +81,12 @@ func New(opts Options) *Pages {
 	if perAddr <= 0 {
 		perAddr = DefaultChecksPerAddress
 	}
-	return &Pages{policies: opts.Policies, pages: opts.Pages, forms: opts.Forms, check: opts.Check, auth: opts.Check.Auth(),
-		limits: newCheckLimiter(perIP, perAddr, time.Now)}
+	p := &Pages{policies: opts.Policies, pages: opts.Pages, forms: opts.Forms, check: opts.Check, auth: opts.Check.Auth(),
+		limits: newCheckLimiter(perIP, perAddr, time.Now), share: opts.Share}
+	if p.share != nil {
+		p.share.Follow(p.limits.take)
+	}
+	return p
 }
 
 // Routes registers the self-help pages.

@@ -1,0 +1,190 @@
+package database
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"mailsetup/server/accounts"
+)
+
+// kindAccount: an account changed; the body is {"address": key}.
+const kindAccount = "account"
+
+// Accounts is the accounts and aliases in the database, for
+// accounts.OpenShared.
+type Accounts struct {
+	db *DB
+}
+
+// Accounts returns the database's account store.
+func (d *DB) Accounts() *Accounts { return &Accounts{db: d} }
+
+const selectAccounts = `SELECT a.address, a.password_hash, a.quota_bytes, a.created, a.changed,
+	coalesce(array_agg(al.address ORDER BY al.alias) FILTER (WHERE al.alias IS NOT NULL), '{}')
+	FROM accounts a LEFT JOIN aliases al ON al.account = a.key`
+
+func scanAccounts(rows pgx.Rows) ([]accounts.Account, error) {
+	defer rows.Close()
+	var out []accounts.Account
+	for rows.Next() {
+		var a accounts.Account
+		if err := rows.Scan(&a.Address, &a.PasswordHash, &a.QuotaBytes, &a.Created, &a.Changed, &a.Aliases); err != nil {
+			return nil, err
+		}
+		a.Created, a.Changed = a.Created.UTC(), a.Changed.UTC()
+		if len(a.Aliases) == 0 {
+			a.Aliases = nil
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// All returns every account.
+func (s *Accounts) All(ctx context.Context) ([]accounts.Account, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*queryTimeout)
+	defer cancel()
+	rows, err := s.db.pool.Query(ctx, selectAccounts+` GROUP BY a.key ORDER BY a.key`)
+	if err != nil {
+		s.db.noteErr(connErr(err))
+		return nil, err
+	}
+	return scanAccounts(rows)
+}
+
+// One returns the account with the lower-case address key.
+func (s *Accounts) One(ctx context.Context, key string) (accounts.Account, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, queryTimeout)
+	defer cancel()
+	rows, err := s.db.pool.Query(ctx, selectAccounts+` WHERE a.key = $1 GROUP BY a.key`, key)
+	if err != nil {
+		s.db.noteErr(connErr(err))
+		return accounts.Account{}, false, err
+	}
+	list, err := scanAccounts(rows)
+	if err != nil || len(list) == 0 {
+		return accounts.Account{}, false, err
+	}
+	return list[0], true, nil
+}
+
+// Apply makes one change and appends it to the feed, in one
+// transaction: either both happen or neither.
+func (s *Accounts) Apply(ctx context.Context, c accounts.Change) error {
+	key := strings.ToLower(c.Address)
+	body := []byte(fmt.Sprintf(`{"address":%q}`, key))
+	err := s.db.insert(ctx, []change{{Kind: kindAccount, Body: body}}, func(tx pgx.Tx) error {
+		return applyAccount(ctx, tx, key, c)
+	})
+	if err != nil && connErr(err) != nil {
+		return fmt.Errorf("%w (nothing was changed): %v", ErrUnavailable, err)
+	}
+	if errors.Is(err, errRefused) {
+		return errors.Unwrap(err)
+	}
+	return err
+}
+
+// refused marks an error as the database's answer to the change.
+type refusedErr struct{ err error }
+
+func (e refusedErr) Error() string        { return e.err.Error() }
+func (e refusedErr) Unwrap() error        { return e.err }
+func (e refusedErr) Is(target error) bool { return target == errRefused }
+
+func refuse(format string, args ...any) error { return refusedErr{fmt.Errorf(format, args...)} }
+
+func applyAccount(ctx context.Context, tx pgx.Tx, key string, c accounts.Change) error {
+	exists := func(table, col, k string) (bool, error) {
+		var n int
+		err := tx.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE `+col+` = $1`, k).Scan(&n)
+		return n > 0, err
+	}
+	mustExist := func() error {
+		ok, err := exists("accounts", "key", key)
+		if err == nil && !ok {
+			err = refuse("%w: %s", accounts.ErrNotFound, c.Address)
+		}
+		return err
+	}
+	var err error
+	switch c.Op {
+	case accounts.OpAdd:
+		var taken bool
+		if taken, err = exists("accounts", "key", key); err == nil && taken {
+			return refuse("%w: %s", accounts.ErrExists, c.Address)
+		}
+		if taken, err = exists("aliases", "alias", key); err == nil && taken {
+			return refuse("%w: %s is an alias", accounts.ErrExists, c.Address)
+		}
+		if err == nil {
+			a := c.Account
+			_, err = tx.Exec(ctx, `INSERT INTO accounts (key, address, password_hash, quota_bytes, created, changed) VALUES ($1, $2, $3, $4, $5, $6)`,
+				key, a.Address, a.PasswordHash, a.QuotaBytes, a.Created, a.Changed)
+		}
+	case accounts.OpPassword:
+		if err = mustExist(); err == nil {
+			_, err = tx.Exec(ctx, `UPDATE accounts SET password_hash = $2, changed = $3 WHERE key = $1`, key, c.Hash, c.Changed)
+		}
+	case accounts.OpQuota:
+		if err = mustExist(); err == nil {
+			_, err = tx.Exec(ctx, `UPDATE accounts SET quota_bytes = $2 WHERE key = $1`, key, c.Quota)
+		}
+	case accounts.OpRemove:
+		if err = mustExist(); err == nil {
+			_, err = tx.Exec(ctx, `DELETE FROM accounts WHERE key = $1`, key)
+		}
+	case accounts.OpAddAlias:
+		al := strings.ToLower(c.Alias)
+		if err = mustExist(); err != nil {
+			return err
+		}
+		var owner string
+		switch err = tx.QueryRow(ctx, `SELECT a.address FROM aliases al JOIN accounts a ON a.key = al.account WHERE al.alias = $1`, al).Scan(&owner); {
+		case err == nil:
+			return refuse("%w: %s is already an alias of %s", accounts.ErrExists, c.Alias, owner)
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		var taken bool
+		if taken, err = exists("accounts", "key", al); err == nil && taken {
+			return refuse("%w: %s is an account", accounts.ErrExists, c.Alias)
+		}
+		if err == nil {
+			_, err = tx.Exec(ctx, `INSERT INTO aliases (alias, address, account) VALUES ($1, $2, $3)`, al, c.Alias, key)
+		}
+	case accounts.OpRemoveAlias:
+		if err = mustExist(); err != nil {
+			return err
+		}
+		var tag interface{ RowsAffected() int64 }
+		tag, err = tx.Exec(ctx, `DELETE FROM aliases WHERE alias = $1 AND account = $2`, strings.ToLower(c.Alias), key)
+		if err == nil && tag.RowsAffected() == 0 {
+			return refuse("%w: %s is not an alias of %s", accounts.ErrNotFound, c.Alias, c.Address)
+		}
+	default:
+		return refuse("unknown account change %q", c.Op)
+	}
+	return err
+}
+
+// FollowAccounts refreshes store's copy of each account another replica
+// changed.
+func (f *Feed) FollowAccounts(store *accounts.Store) {
+	f.Handle(kindAccount, func(ctx context.Context, body []byte) {
+		var b struct{ Address string }
+		if json.Unmarshal(body, &b) != nil {
+			return
+		}
+		if err := store.Refresh(ctx, b.Address); err != nil {
+			f.lost.Store(true) // read them all when the database is back
+			f.db.log.Warn("refreshing an account another replica changed", "account", b.Address, "err", err)
+		}
+	})
+	f.resync = append(f.resync, store.RefreshAll)
+}
