@@ -328,24 +328,36 @@ func (d *oldDovecot) set(t *testing.T, settings map[string]string) {
 	if err := os.WriteFile(conf, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	d.reload(t)
+}
+
+// reload makes the old Dovecot read its config again and waits until it
+// serves logins: the reload restarts its login and auth processes, and a
+// client that meets the restart is cut off.
+func (d *oldDovecot) reload(t *testing.T) {
+	t.Helper()
+	conf := filepath.Join(d.dir, "dovecot", "dovecot.conf")
 	if out, err := exec.Command(testkit.Tool(t, "doveadm", "dovecot-core"), "-c", conf, "reload").CombinedOutput(); err != nil {
 		t.Fatalf("doveadm reload: %v\n%s", err, out)
 	}
-	// The reload restarts the login services: wait until a whole POP3
-	// session works twice in a row, or a client may meet the restart.
+	d.waitLogin(t)
+}
+
+// waitLogin waits until Dovecot answers a POP3 login twice in a row.
+func (d *oldDovecot) waitLogin(t *testing.T) {
+	t.Helper()
 	curl := testkit.Tool(t, "curl", "curl")
-	ok := 0
-	for deadline := time.Now().Add(15 * time.Second); ok < 2; {
-		err := exec.Command(curl, "-sS", "-k", "--max-time", "5", "-u", "user2@example.test:secret", "-X", "UIDL",
-			fmt.Sprintf("pop3s://127.0.0.1:%d/", d.pop3s)).Run()
+	for ok, deadline := 0, time.Now().Add(20*time.Second); ok < 2; {
+		err := exec.Command(curl, "-sS", "--max-time", "5", "--user", "user3@example.test:secret",
+			fmt.Sprintf("pop3://127.0.0.1:%d/", d.ports["POP3"]), "-X", "NOOP", "-I").Run()
 		switch {
 		case err == nil:
 			ok++
 		case time.Now().After(deadline):
-			t.Fatalf("Dovecot's POP3 after the reload: %v", err)
+			t.Fatalf("Dovecot does not answer a login after its reload: %v", err)
 		default:
 			ok = 0
-			time.Sleep(100 * time.Millisecond)
+			time.Sleep(200 * time.Millisecond)
 		}
 	}
 }

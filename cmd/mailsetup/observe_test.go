@@ -131,22 +131,6 @@ func appendFile(t *testing.T, path, s string) {
 	}
 }
 
-// waitLogin waits until Dovecot answers a POP3 login again (after a
-// reload its auth process restarts).
-func (d *oldDovecot) waitLogin(t *testing.T) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		err := exec.Command("curl", "-sS", "--max-time", "5", "--user", "user3@example.test:secret",
-			fmt.Sprintf("pop3://127.0.0.1:%d/", d.ports["POP3"]), "-X", "NOOP", "-I").Run()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Dovecot does not answer a login after its reload: %v", err)
-		}
-	}
-}
-
 // readmeSources are the README's [[observe.source]] entries with the
 // private daemons' log files.
 func readmeSources(t *testing.T, old *oldDovecot) string {
@@ -264,10 +248,7 @@ func (b *beside) mistakes(t *testing.T, user string, pop3 keepClient) {
 	for _, f := range files {
 		os.RemoveAll(f)
 	}
-	if out, err := exec.Command("doveadm", "-c", filepath.Join(dv, "dovecot.conf"), "reload").CombinedOutput(); err != nil {
-		t.Fatalf("doveadm reload: %v %s", err, out)
-	}
-	old.waitLogin(t)
+	old.reload(t)
 	if n := pop3(t, old, addr, work); n != 5 {
 		t.Fatalf("the POP3 client fetched %d after the UIDL change, want all 5 again", n)
 	}
