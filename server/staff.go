@@ -284,26 +284,28 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Computed first: an error (a DKIM key that does not load) applies
+	// nothing.
+	policies, _, err := PublishedPolicies(cfg)
+	if err != nil {
+		return nil, err
+	}
 	applied, err := s.reloadRest(cfg)
 	if err != nil {
 		return nil, err
 	}
 	users, tokens := staffCreds(cfg.Staff)
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
-	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied, ", "))
+	applied = append(applied, "staff")
+	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied[:len(applied)-1], ", "))
 
 	// Domain policies apply at once while the domains stay the same:
 	// the documents, the DNS records and PACC's digest (whose earlier
 	// value stays published for one TTL) change together.
-	policies, _, err := PublishedPolicies(cfg)
-	if err != nil {
-		return nil, err
-	}
-	domainsApplied := sameDomains(s.live.cur.Load().list, policies)
-	if domainsApplied {
-		old := s.live.cur.Load().list
+	if old := s.live.cur.Load().list; sameDomains(old, policies) {
 		s.live.replace(policies)
 		s.web.Refresh()
+		applied = append(applied, "domain")
 		s.log.Info("config reloaded: domain policies applied to the documents and DNS records", "domains", len(policies))
 		for i := range policies {
 			if policies[i].POP.ExpireDays != old[i].POP.ExpireDays {
@@ -313,7 +315,7 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 		}
 	}
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if k != "staff" && !slices.Contains(applied, k) && (k != "domain" || !domainsApplied) {
+		if !slices.Contains(applied, k) {
 			needRestart = append(needRestart, k)
 		}
 	}
