@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -25,10 +24,7 @@ import (
 // subscribes it to the event bus. Its snapshot lives in the data
 // directory, which the serving process owns (see lockData).
 func (s *Server) openObservations() error {
-	path := s.cfg.Observations.File
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
-	}
+	path := inDataDir(s.cfg, s.cfg.Observations.File)
 	deleteAfter, expire := map[string]int{}, map[string]int{}
 	for _, p := range s.Policies() {
 		if p.POP.LeaveOnServer {
@@ -56,6 +52,19 @@ func (s *Server) openObservations() error {
 		s.log.Error("observations snapshot unreadable: moved aside, starting with no observations", "err", err, "moved_to", aside)
 		if obs, err = observe.Open(opts); err != nil {
 			return fmt.Errorf("observations.file: %w", err)
+		}
+	}
+	if s.db != nil {
+		// The observations imported into the database (mailsetup db
+		// import) or kept there by the replicas: an account this
+		// replica's snapshot holds with a later event keeps its own.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		n, err := obs.Merge(func(add func([]byte) error) error { return s.db.Rows(ctx, database.Observations, add) })
+		cancel()
+		if err != nil {
+			s.log.Warn("observations: reading the database's failed; starting with this replica's", "err", err)
+		} else if n > 0 {
+			s.log.Info("observations loaded from the database", "accounts", n)
 		}
 	}
 	s.obs = obs
@@ -144,10 +153,7 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	st := s.cfg.Staff
 	opts := &console.Options{IdleTimeout: time.Duration(st.IdleMinutes) * time.Minute}
 	opts.Users, opts.Tokens = staffCreds(st)
-	path := st.AuditLog
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
-	}
+	path := inDataDir(s.cfg, st.AuditLog)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("staff.audit_log: %w", err)

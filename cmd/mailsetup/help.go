@@ -17,7 +17,7 @@ const usage = `usage:
   mailsetup user quota ADDRESS BYTES                set the storage limit (500M, 2G; 0: none)
   mailsetup probe EMAIL [--config FILE] [--json]    check EMAIL's settings and servers (--help)
   mailsetup db migrate [--config FILE]              create or update the schema of database.url
-  mailsetup db import|export [--config FILE]        copy the accounts file into database.url, or back
+  mailsetup db import|export [--merge|--replace]    move the accounts, observations and audit log into database.url, or back
   mailsetup staff hash NAME                         print a [[staff.user]] entry (password from stdin or a prompt)
   mailsetup staff token NAME                        print a new API token and its [[staff.token]] entry
   mailsetup observe snippet dovecot|postfix [--syslog ADDR]

@@ -154,7 +154,15 @@ func readmeSources(t *testing.T, old *oldDovecot) string {
 // observations: whether any, and the findings' ids.
 func (b *beside) observations(t *testing.T, address string) (bool, []finding.Finding) {
 	t.Helper()
-	r := curl(t, "-H", "Authorization: Bearer "+observeToken, b.base+"/api/v1/accounts/"+address+"/observations")
+	return apiObservations(t, b.base, observeToken, address)
+}
+
+// apiObservations asks the support API at base (with the real curl and
+// a bearer token) for address's observations: whether any, and the
+// findings.
+func apiObservations(t *testing.T, base, token, address string) (bool, []finding.Finding) {
+	t.Helper()
+	r := curl(t, "-H", "Authorization: Bearer "+token, base+"/api/v1/accounts/"+address+"/observations")
 	var obs struct {
 		Observed     bool `json:"observed"`
 		Observations struct {
@@ -162,7 +170,7 @@ func (b *beside) observations(t *testing.T, address string) (bool, []finding.Fin
 		} `json:"observations"`
 	}
 	if err := json.Unmarshal(r.body, &obs); err != nil || r.status != http.StatusOK {
-		t.Fatalf("observations of %s: %d %s (%v)", address, r.status, r.body, err)
+		t.Fatalf("observations of %s at %s: %d %s (%v)", address, base, r.status, r.body, err)
 	}
 	return obs.Observed, obs.Observations.Findings
 }

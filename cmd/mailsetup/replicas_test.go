@@ -250,7 +250,7 @@ func TestReadmeReplicas(t *testing.T) {
 		t.Fatalf("the README's block failed: %v\n%s", err, out)
 	}
 	for _, want := range []string{fmt.Sprintf("database schema at version %d", database.Version()),
-		"1 accounts copied into the database", "demo@example.test\tcreated ", "jane@example.test\tcreated "} {
+		"accounts: 1 copied into the database", "demo@example.test\tcreated ", "jane@example.test\tcreated "} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the output lacks %q:\n%s", want, out)
 		}
@@ -261,7 +261,7 @@ func TestReadmeReplicas(t *testing.T) {
 	if data, err := os.ReadFile(file); err == nil && strings.Contains(string(data), "jane@") {
 		t.Error("user add wrote the file, not the database")
 	}
-	if code, out, stderr := runCLI(t, "", "db", "export", "--data", filepath.Join(work, "mailsetup-data")); code != 0 || !strings.Contains(out, "1 accounts copied into") {
+	if code, out, stderr := runCLI(t, "", "db", "export", "--data", filepath.Join(work, "mailsetup-data")); code != 0 || !strings.Contains(out, "accounts: 1 copied into") {
 		t.Fatalf("db export: %d %s %s", code, out, stderr)
 	}
 	store, err := accounts.Open(file)

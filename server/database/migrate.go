@@ -45,6 +45,17 @@ var migrations = []string{
 		at timestamptz NOT NULL DEFAULT now(),
 		entry jsonb NOT NULL
 	);`,
+	// 3: the observations kept (mailsetup db import, and each replica's
+	// start), and the audit entries found by their content (so that an
+	// import run twice adds nothing the second time).
+	`CREATE TABLE observations (
+		key text PRIMARY KEY,
+		last bigint NOT NULL,
+		state jsonb NOT NULL,
+		updated timestamptz NOT NULL DEFAULT now()
+	);
+	CREATE INDEX observations_last ON observations (last);
+	CREATE INDEX audit_digest ON audit (md5(entry::text));`,
 }
 
 // Version is the schema version this binary wants.

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // SnapshotVersion is the snapshot format this package writes and reads.
@@ -65,12 +64,8 @@ func (s *Store) write(keys []string) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	w := bufio.NewWriterSize(f, 64<<10)
-	fmt.Fprintf(w, "{\"version\":%d,\"saved_at\":%q,\"retention_days\":%d,\"accounts\":[\n",
-		SnapshotVersion, s.now().UTC().Format(time.RFC3339), s.retDays)
-	enc := json.NewEncoder(w)
+	sw := NewSnapshotWriter(f, int(s.retDays), s.now())
 	buf := make([]account, 0, chunk)
-	first := true
 	for len(keys) > 0 {
 		buf = buf[:0]
 		n, groups := 0, 0
@@ -88,17 +83,16 @@ func (s *Store) write(keys []string) (err error) {
 		s.mu.Unlock()
 		keys = keys[n:]
 		for i := range buf {
-			if !first {
-				w.WriteString(",")
+			b, err := json.Marshal(&buf[i])
+			if err != nil {
+				return err
 			}
-			first = false
-			if err := enc.Encode(&buf[i]); err != nil {
+			if err := sw.Add(b); err != nil {
 				return err
 			}
 		}
 	}
-	w.WriteString("]}\n")
-	if err := w.Flush(); err != nil {
+	if err := sw.Close(); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
@@ -168,68 +162,17 @@ func (s *Store) load() error {
 // decode reads a snapshot, account by account, keeping what is within
 // the retention and the bounds.
 func (s *Store) decode(r io.Reader, today, cut int32) error {
-	dec := json.NewDecoder(r)
-	delim := func(want json.Delim) error {
-		tok, err := dec.Token()
+	sr := NewSnapshotReader(r)
+	for {
+		a, _, err := sr.next()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		if d, ok := tok.(json.Delim); !ok || d != want {
-			return fmt.Errorf("want %q, found %v", want, tok)
-		}
-		return nil
+		s.insertLoaded(a, today, cut)
 	}
-	if err := delim('{'); err != nil {
-		return err
-	}
-	version := 0
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case "version":
-			if err := dec.Decode(&version); err != nil {
-				return fmt.Errorf("version: %w", err)
-			}
-			if version != SnapshotVersion {
-				return fmt.Errorf("%w %d (this program reads version %d)", ErrSnapshotVersion, version, SnapshotVersion)
-			}
-		case "accounts":
-			if version == 0 {
-				return errors.New(`"accounts" before "version"`)
-			}
-			if err := delim('['); err != nil {
-				return fmt.Errorf("accounts: %w", err)
-			}
-			for dec.More() {
-				a := &account{}
-				if err := dec.Decode(a); err != nil {
-					return fmt.Errorf("account %d: %w", len(s.accounts)+1, err)
-				}
-				s.insertLoaded(a, today, cut)
-			}
-			if err := delim(']'); err != nil {
-				return fmt.Errorf("accounts: %w", err)
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return err
-			}
-		}
-	}
-	if err := delim('}'); err != nil {
-		return err
-	}
-	if version == 0 {
-		return errors.New("no format version")
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the snapshot")
-	}
-	return nil
 }
 
 // insertLoaded adds an account read from a snapshot as the most recently
