@@ -157,6 +157,13 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	}
 	if s.feed != nil {
 		webOpts.SelfHelpShare = s.feed.SelfHelpShare()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		key, err := s.db.Secret(ctx, "web-forms")
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("database: the web forms' key: %w", err)
+		}
+		webOpts.FormKey = key
 	}
 	app, err := web.New(webOpts)
 	if err != nil {

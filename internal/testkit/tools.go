@@ -82,6 +82,11 @@ var Capabilities = map[string]Capability{
 	"initdb": {Package: "postgresql", Args: []string{"--version"},
 		Want: []Want{{regexp.MustCompile(`initdb \(PostgreSQL\) (1[3-9]|[2-9][0-9])`), "PostgreSQL 13 or later"}},
 		Fix:  "apt-get install --no-install-recommends postgresql"},
+	// HAProxy in front of two replicas, configured from the README's
+	// block (health checks on /healthz, TLS passed through).
+	"haproxy": {Package: "haproxy", Args: []string{"-v"},
+		Want: []Want{{regexp.MustCompile(`HAProxy version (2\.[4-9]|2\.[1-9][0-9]|[3-9]\.)`), "HAProxy 2.4 or later (default-server in defaults, http-check expect)"}},
+		Fix:  "apt-get install --no-install-recommends haproxy"},
 	"openssl": {Package: "openssl", Args: []string{"version"},
 		Want: []Want{{regexp.MustCompile(`^OpenSSL [3-9]\.`), "OpenSSL 3 or later (cms -verify)"}},
 		Fix:  "apt-get install openssl"},

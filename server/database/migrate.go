@@ -46,8 +46,9 @@ var migrations = []string{
 		entry jsonb NOT NULL
 	);`,
 	// 3: the observations kept (mailsetup db import, and each replica's
-	// start), and the audit entries found by their content (so that an
-	// import run twice adds nothing the second time).
+	// start), the audit entries found by their content (so that an
+	// import run twice adds nothing the second time), and the secrets
+	// every replica shares (the web forms' signing key).
 	`CREATE TABLE observations (
 		key text PRIMARY KEY,
 		last bigint NOT NULL,
@@ -55,7 +56,11 @@ var migrations = []string{
 		updated timestamptz NOT NULL DEFAULT now()
 	);
 	CREATE INDEX observations_last ON observations (last);
-	CREATE INDEX audit_digest ON audit (md5(entry::text));`,
+	CREATE INDEX audit_digest ON audit (md5(entry::text));
+	CREATE TABLE secrets (
+		name text PRIMARY KEY,
+		value bytea NOT NULL
+	);`,
 }
 
 // Version is the schema version this binary wants.

@@ -90,6 +90,9 @@ type Options struct {
 	Staff *console.Options
 	// Branding brands the customer pages; nil: none.
 	Branding *Branding
+	// FormKey signs the forms' tokens; several replicas share it (the
+	// database keeps it). Nil: a random key of this process.
+	FormKey []byte
 }
 
 // App is the web application; it is an http.Handler.
@@ -131,7 +134,7 @@ func New(opts Options) (*App, error) {
 	pages.Brand, a.brandFiles = brand(opts.Branding)
 	// One form key for the whole site: the customer's check and the
 	// staff sign-in share the browser's form cookie.
-	forms := request.NewForms()
+	forms := request.NewForms(opts.FormKey)
 	checks := check.New(check.Options{Policies: opts.Policies, Auth: opts.Auth, Probe: opts.Probe, Logger: log})
 	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
 		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress, Share: opts.SelfHelpShare})

@@ -46,11 +46,18 @@ func NewRandom(n int) string {
 // every page of the site: the customer's check and the staff sign-in
 // share the browser's cookie.
 type Forms struct {
-	key []byte // random per process
+	key []byte // random per process, or the replicas' shared key
 }
 
-// NewForms makes the tokens' signing key.
-func NewForms() *Forms { return &Forms{key: []byte(NewRandom(32))} }
+// NewForms makes the tokens' signing key; with key (the replicas'
+// shared one) it signs with that, so that a form one replica served may
+// be posted to another.
+func NewForms(key []byte) *Forms {
+	if len(key) == 0 {
+		key = []byte(NewRandom(32))
+	}
+	return &Forms{key: key}
+}
 
 // Token returns the token for this browser's forms, setting the
 // cookie when the browser has none (or an invalid one).
