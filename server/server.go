@@ -74,6 +74,7 @@ type Server struct {
 	dkim          *dkim.Keys     // the local domains' DKIM keys; nil without mail
 	db            *database.DB   // database.url; nil without
 	feed          *database.Feed // the replicas' changes; nil without db
+	obsMark       uint64         // the observations as loaded (keepObservations)
 }
 
 // New prepares a server from a validated config. It loads certificates

@@ -66,6 +66,7 @@ func (s *Server) openObservations() error {
 		} else if n > 0 {
 			s.log.Info("observations loaded from the database", "accounts", n)
 		}
+		s.obsMark = obs.Mark() // what was loaded need not be written back
 	}
 	s.obs = obs
 	redownloaded := prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -232,13 +233,69 @@ func accountInfo(m *mailbackend.Backend, address string) console.AccountInfo {
 // then once more; done is closed when the last save is written.
 func (s *Server) runObservations(ctx context.Context) (done <-chan struct{}) {
 	ch := make(chan struct{})
+	var kept chan struct{}
+	if s.db != nil {
+		kept = make(chan struct{})
+		go func() {
+			defer close(kept)
+			s.keepObservations(ctx)
+		}()
+	}
 	go func() {
 		defer close(ch)
 		if err := s.obs.Run(ctx, 30*time.Second); err != nil {
 			s.log.Error("saving observations", "err", err)
 		}
+		if kept != nil {
+			<-kept
+		}
 	}()
 	return ch
+}
+
+// keepObservations writes the observations that changed into the
+// database every 30 seconds until ctx ends, then once more (the bus is
+// drained by then): a replica starting, and mailsetup db export, find
+// them there.
+func (s *Server) keepObservations(ctx context.Context) {
+	mark := s.obsMark
+	retention := time.Duration(s.cfg.Observations.RetentionDays) * 24 * time.Hour
+	save := func(ctx context.Context) {
+		var batch []database.Row
+		flush := func() error {
+			err := s.db.SaveObservations(ctx, batch, retention)
+			batch = batch[:0]
+			return err
+		}
+		next, err := s.obs.Changed(mark, func(key string, last int64, raw []byte) error {
+			batch = append(batch, database.Row{Key: key, Last: last, Body: raw})
+			if len(batch) < 500 {
+				return nil
+			}
+			return flush()
+		})
+		if err == nil && len(batch) > 0 {
+			err = flush()
+		}
+		if err != nil {
+			s.log.Warn("observations: writing them to the database failed; retried in 30 seconds", "err", err)
+			return
+		}
+		mark = next
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			save(fctx)
+			cancel()
+			return
+		case <-t.C:
+			save(ctx)
+		}
+	}
 }
 
 // observable says whether an event belongs in the observations: with

@@ -217,6 +217,16 @@ func TestDBImportExportMovesInstallation(t *testing.T) {
 	b := prepareMail(t, likeA)
 	b.service = startServe(t, "--config", b.config)
 	showsA(b, "on the database")
+	// What B sees is kept in the database too: an IMAP login (A saw
+	// none), written back when B stops at the latest.
+	if out, err := exec.Command(testkit.Tool(t, "curl", "curl"), "-sS", "-k", "--max-time", "20", "-u", server.DemoAddress+":"+a.password,
+		fmt.Sprintf("imaps://127.0.0.1:%d/", b.ports.IMAPS)).CombinedOutput(); err != nil {
+		t.Fatalf("IMAP login on the serve on the database: %v\n%s", err, out)
+	}
+	waitFor(t, 10*time.Second, "B's findings after its IMAP login", func() bool {
+		want = apiFindings(t, fmt.Sprintf("https://127.0.0.1:%d", b.ports.HTTPS), token, server.DemoAddress)
+		return len(want) > 0
+	})
 	b.stop(t)
 
 	// Back into a fresh data directory: it has its own demo account,
@@ -242,6 +252,9 @@ func TestDBImportExportMovesInstallation(t *testing.T) {
 	}
 	if err := os.WriteFile(c.config, []byte(withoutDatabase(t, string(cText))), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if snap, err := os.ReadFile(filepath.Join(c.dir, "observations.json")); err != nil || !bytes.Contains(snap, []byte(`"proto":"imap"`)) {
+		t.Errorf("the exported observations lack B's IMAP login (%v):\n%s", err, snap)
 	}
 	c.service = startServe(t, "--config", c.config)
 	defer c.stop(t)

@@ -195,3 +195,49 @@ func (s *Store) Merge(rows func(add func(raw []byte) error) error) (int, error) 
 	})
 	return n, err
 }
+
+// Mark is the store's current state for Changed.
+func (s *Store) Mark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// Changed calls each with the JSON of every account an event changed
+// since mark (a value Mark or Changed returned), a chunk of accounts at
+// a time without holding the store, and returns the mark to pass next
+// time; after an error it returns mark, so that nothing is skipped.
+func (s *Store) Changed(mark uint64, each func(key string, last int64, raw []byte) error) (uint64, error) {
+	s.mu.Lock()
+	next := s.gen
+	var keys []string
+	for a := s.head; a != nil; a = a.next {
+		if a.changed > mark {
+			keys = append(keys, a.Key)
+		}
+	}
+	s.mu.Unlock()
+	buf := make([]account, 0, chunk)
+	for len(keys) > 0 {
+		n := min(chunk, len(keys))
+		buf = buf[:0]
+		s.mu.Lock()
+		for _, k := range keys[:n] {
+			if a := s.accounts[k]; a != nil {
+				buf = append(buf, a.clone())
+			}
+		}
+		s.mu.Unlock()
+		keys = keys[n:]
+		for i := range buf {
+			b, err := json.Marshal(&buf[i])
+			if err == nil {
+				err = each(buf[i].Key, buf[i].Last, b)
+			}
+			if err != nil {
+				return mark, err
+			}
+		}
+	}
+	return next, nil
+}

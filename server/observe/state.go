@@ -352,6 +352,8 @@ type account struct {
 	// oldest is the earliest day held, so that pruning skips accounts
 	// with nothing to drop.
 	oldest int32
+	// changed is the store's gen of the latest event recorded (Changed).
+	changed uint64
 	// prev is more recently seen, next less (the LRU list).
 	prev, next *account
 }

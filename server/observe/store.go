@@ -390,6 +390,7 @@ func (s *Store) touch(key string, sec int64) *account {
 		s.accounts[key] = a
 	}
 	a.Last = max(a.Last, sec)
+	a.changed = s.gen + 1 // Record counts the event after this
 	s.moveFront(a)
 	return a
 }
