@@ -261,8 +261,29 @@ func TestReadmeReplicas(t *testing.T) {
 	if data, err := os.ReadFile(file); err == nil && strings.Contains(string(data), "jane@") {
 		t.Error("user add wrote the file, not the database")
 	}
-	if code, out, stderr := runCLI(t, "", "db", "export", "--data", filepath.Join(work, "mailsetup-data")); code != 0 || !strings.Contains(out, "accounts: 1 copied into") {
-		t.Fatalf("db export: %d %s %s", code, out, stderr)
+
+	// "Moving an installation in and out", as written, after a staff
+	// sign-in in the audit log: the import adds the entry and keeps
+	// jane, the export writes jane into the file, the second export
+	// copies nothing. The output shown in the README is the import's.
+	audit := `{"time":"2026-12-01T10:00:00Z","staff":"admin","action":"sign-in","remote":"192.0.2.7"}` + "\n"
+	if err := os.WriteFile(filepath.Join(work, "mailsetup-data", "audit.log"), []byte(audit), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd = exec.CommandContext(ctx, "sh", "-e", "-c", strings.Join(readmeBlock(t, "### Moving an installation in and out"), "\n"))
+	cmd.Dir = work
+	if out, err = cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the README's db import/export block failed: %v\n%s", err, out)
+	}
+	shown := readmeOutput(t, "### Moving an installation in and out")
+	if len(shown) != 3 {
+		t.Fatalf("the README shows %d lines of output, want the import's 3", len(shown))
+	}
+	for _, want := range append(shown, "accounts: 1 copied into the data directory", "audit entries: 0 copied into the data directory",
+		"accounts: 0 copied into the data directory "+filepath.Join(work, "mailsetup-data")+", 2 already there") {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the output lacks %q:\n%s", want, out)
+		}
 	}
 	store, err := accounts.Open(file)
 	if err != nil {
@@ -271,4 +292,23 @@ func TestReadmeReplicas(t *testing.T) {
 	if ok, _ := accounts.CheckPassword(store.List()[1].PasswordHash, "a long password"); !ok || store.List()[1].Address != "jane@example.test" {
 		t.Errorf("the exported file does not take jane's password: %+v", store.List())
 	}
+}
+
+// readmeOutput is the output the README shows after the sh block that
+// follows heading (the next fenced block without a language), by line.
+func readmeOutput(t *testing.T, heading string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(data), "\n"+heading+"\n")
+	_, after, _ = strings.Cut(after, "```sh\n")
+	_, after, _ = strings.Cut(after, "\n```\n")
+	_, block, ok := strings.Cut(after, "```\n")
+	if !ok {
+		t.Fatalf("no output block after the sh block of %q", heading)
+	}
+	block, _, _ = strings.Cut(block, "```\n")
+	return strings.Split(strings.TrimSuffix(block, "\n"), "\n")
 }
