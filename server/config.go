@@ -41,6 +41,7 @@ type Config struct {
 	Queue          QueueConfig        `toml:"queue"`
 	Branding       BrandingConfig     `toml:"branding"`
 	Database       DatabaseConfig     `toml:"database"`
+	LoadBalancer   LoadBalancerConfig `toml:"load_balancer"`
 
 	// logo and logoType are [branding]'s logo file, read when the config
 	// is checked.
@@ -464,6 +465,7 @@ func (c *Config) Validate() error {
 	c.validateQueue(add)
 	c.validateBranding(add)
 	c.validateDatabase(add)
+	c.validateLoadBalancer(add)
 	if len(c.Domains) == 0 {
 		add("no [[domain]]: configure at least one mail domain")
 	}

@@ -81,6 +81,8 @@ func TestBrokenConfigs(t *testing.T) {
 		{"database password without url", "[database]\npassword_file = \"pw\"\n" + base, []string{"database.password_file is set but database.url is not"}},
 		{"database url not a url", "[database]\nurl = \"postgres://u:hunter2@db:port/x\"\npassword_file = \"missing\"\n" + base,
 			[]string{"database.url: not a PostgreSQL URL", "database.password_file: stat"}},
+		{"load balancer not an address", "[load_balancer]\nproxy_protocol_from = [\"10.0.0.5\", \"10.0.0.300\", \"10.0.0.0/33\"]\n" + base,
+			[]string{`load_balancer.proxy_protocol_from: "10.0.0.300" is neither an IP address nor a CIDR range`, `"10.0.0.0/33"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -174,6 +174,11 @@ func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Conf
 	if err != nil {
 		return fmt.Errorf("listen.%s = %q: %w", name, addr, err)
 	}
+	// Behind a load balancer the client's address comes first, so that
+	// the per-address limits below count clients, not the balancer.
+	if raw, err = s.cfg.proxyListener(raw); err != nil {
+		return fmt.Errorf("load_balancer.proxy_protocol_from: %w", err)
+	}
 	var reject func(net.Conn, string)
 	if tlsConf == nil {
 		reject = rejectHTTP

@@ -410,6 +410,7 @@ func changedKeys(a, b *Config) []string {
 		{"self_help", a.SelfHelp == b.SelfHelp},
 		{"branding", a.Branding == b.Branding},
 		{"database", a.Database == b.Database},
+		{"load_balancer", reflect.DeepEqual(a.LoadBalancer, b.LoadBalancer)},
 	} {
 		if !c.same {
 			out = append(out, c.key)

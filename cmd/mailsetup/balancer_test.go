@@ -36,14 +36,14 @@ func listenAs(t *testing.T, config string, from, to server.Ports) string {
 	return head + "\n[listen]\n" + listen + "\n[" + tail
 }
 
-// startHAProxy writes the README's HAProxy block with the replicas'
-// and the balancer's loopback addresses in place of the example's, runs
-// it (the config check included), starts HAProxy on it in the
-// foreground and stops it (by its PID) when the test ends. It returns
-// the balancer's HTTP and HTTPS ports.
-func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
+// haproxyFromReadme runs the README's "Behind a load balancer" block
+// with the replicas' and the balancer's loopback addresses in place of
+// the example's: it writes HAProxy's config (checked with haproxy -c)
+// and adds [load_balancer] to A's config (checked with mailsetup
+// checkconfig). It returns the config's path and the balancer's ports.
+func haproxyFromReadme(t *testing.T, a, b *mailService) (cfg string, httpPort, httpsPort int) {
 	t.Helper()
-	haproxy := testkit.Tool(t, "haproxy", "haproxy")
+	testkit.Tool(t, "haproxy", "haproxy")
 	script := strings.Join(readmeBlock(t, "### Behind a load balancer"), "\n")
 	httpPort, httpsPort = freePort(t), freePort(t)
 	replace := []string{
@@ -53,6 +53,7 @@ func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
 		"10.0.0.12:80 check\n", fmt.Sprintf("127.0.0.1:%d check\n", b.ports.HTTP),
 		"10.0.0.11:443 check port 80\n", fmt.Sprintf("127.0.0.1:%d check port %d\n", a.ports.HTTPS, a.ports.HTTP),
 		"10.0.0.12:443 check port 80\n", fmt.Sprintf("127.0.0.1:%d check port %d\n", b.ports.HTTPS, b.ports.HTTP),
+		`proxy_protocol_from = ["10.0.0.10"]`, `proxy_protocol_from = ["127.0.0.1"]`,
 	}
 	for i := 0; i < len(replace); i += 2 {
 		if strings.Count(script, replace[i]) != 1 {
@@ -61,6 +62,11 @@ func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
 	}
 	script = strings.NewReplacer(replace...).Replace(script)
 	dir := t.TempDir()
+	for name, target := range map[string]string{"mailsetup-data": a.dir, "mailsetup": binary} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sh", "-e", "-c", script)
@@ -68,8 +74,16 @@ func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the README's HAProxy block failed: %v\n%s", err, out)
 	}
+	return filepath.Join(dir, "haproxy.cfg"), httpPort, httpsPort
+}
+
+// startHAProxy runs HAProxy on cfg in the foreground and stops it (by
+// its PID) when the test ends.
+func startHAProxy(t *testing.T, cfg string, httpsPort int) {
+	t.Helper()
+	haproxy := testkit.Tool(t, "haproxy", "haproxy")
 	var logs syncBuffer
-	proxy := exec.Command(haproxy, "-db", "-f", filepath.Join(dir, "haproxy.cfg"))
+	proxy := exec.Command(haproxy, "-db", "-f", cfg)
 	proxy.Stdout, proxy.Stderr = stderrWriter{&logs}, stderrWriter{&logs}
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
@@ -95,7 +109,6 @@ func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
 		}
 		return err == nil
 	})
-	return httpPort, httpsPort
 }
 
 // TestReplicasBehindHAProxy runs the README's deployment: HAProxy, from
@@ -110,11 +123,14 @@ func startHAProxy(t *testing.T, a, b *mailService) (httpPort, httpsPort int) {
 func TestReplicasBehindHAProxy(t *testing.T) {
 	testkit.Tool(t, "curl", "curl")
 	pg := testkit.StartPostgres(t)
+	// One self-help check per client address and hour: the balancer
+	// must not make all customers one.
 	access := func(t *testing.T, m *mailService, config string) string {
-		return strings.Replace(config, "access = false", "access = true", 1) + databaseSection(pg)
+		return strings.Replace(config, "access = false", "access = true", 1) + "\n[self_help]\nchecks_per_ip_per_hour = 1\n" + databaseSection(pg)
 	}
 	a := prepareMail(t, access)
 	b := prepareMail(t, access)
+	haproxyCfg, httpPort, httpsPort := haproxyFromReadme(t, a, b)
 	aText, err := os.ReadFile(a.config)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +153,7 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 	}
 	a.service = startServe(t, "--config", a.config)
 	b.service = startServe(t, "--config", b.config)
-	httpPort, httpsPort := startHAProxy(t, a, b)
+	startHAProxy(t, haproxyCfg, httpsPort)
 	lbHTTP, lbHTTPS := fmt.Sprintf("http://127.0.0.1:%d", httpPort), fmt.Sprintf("https://127.0.0.1:%d", httpsPort)
 
 	autoconfig := "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=" + server.DemoAddress
@@ -161,17 +177,33 @@ func TestReplicasBehindHAProxy(t *testing.T) {
 
 	// A staff sign-in through the balancer: the form from one replica,
 	// the post to the other (one connection each, round robin).
-	jar := signInStaff(t, lbHTTPS, a.staffPassword)
+	// The staff member's own address (127.0.0.2; HAProxy's is
+	// 127.0.0.1) reaches the replicas and the audit log.
+	jar := signInStaff(t, lbHTTPS, a.staffPassword, "--interface", "127.0.0.2")
 	checkAll("both replicas up", jar)
+	waitFor(t, 5*time.Second, "the sign-in from 127.0.0.2 in the audit log", func() bool {
+		r := curlStaff(t, jar, lbHTTPS+"/staff/audit")
+		return bytes.Contains(r.body, []byte("<td>sign-in</td><td></td><td>127.0.0.2</td>"))
+	})
 	for _, m := range []*mailService{a, b} {
 		if !strings.Contains(m.stderr.String(), "path=/staff/") {
 			t.Errorf("replica on %d served no console page: round robin did not reach it\n%s", m.ports.HTTPS, m.stderr)
 		}
 	}
-	// A self-help check through the balancer (the customer's own
-	// settings against the policy).
-	if r := curl(t, lbHTTPS+"/check/"+server.DemoAddress+"?clients=1"); r.status != http.StatusOK {
-		t.Fatalf("self-help check through the balancer: %d\n%s", r.status, r.body)
+	// Self-help checks through the balancer, one per client address:
+	// two customers both get theirs, the first one's second is refused
+	// (on whichever replica).
+	check := "/check/" + server.DemoAddress + "?clients=1"
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		if r := curl(t, "--interface", from, lbHTTPS+check); r.status != http.StatusOK {
+			t.Fatalf("self-help check from %s through the balancer: %d\n%s", from, r.status, r.body)
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // the other replica's poll of the feed
+	for range 2 {
+		if r := curl(t, "--interface", "127.0.0.2", lbHTTPS+check); r.status != http.StatusTooManyRequests {
+			t.Fatalf("a second self-help check from 127.0.0.2 within the hour: %d", r.status)
+		}
 	}
 
 	// Replica A killed: the balancer retries on B until its health

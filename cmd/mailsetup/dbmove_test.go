@@ -37,16 +37,17 @@ func withoutDatabase(t *testing.T, config string) string {
 	return config[:i+1]
 }
 
-// signInStaff signs admin in with curl and returns the cookie jar.
-func signInStaff(t *testing.T, base, password string) string {
+// signInStaff signs admin in with curl (extra are more curl arguments)
+// and returns the cookie jar.
+func signInStaff(t *testing.T, base, password string, extra ...string) string {
 	t.Helper()
 	jar := filepath.Join(t.TempDir(), "cookies")
-	form := curlStaff(t, jar, base+"/staff/signin")
+	form := curlStaff(t, jar, append(extra, base+"/staff/signin")...)
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(form.body)
 	if m == nil {
 		t.Fatalf("no csrf field on the sign-in page: %d\n%s", form.status, form.body)
 	}
-	if r := curlStaff(t, jar, "-d", "csrf="+string(m[1]), "-d", "name=admin", "--data-urlencode", "password="+password, base+"/staff/signin"); r.status != http.StatusSeeOther {
+	if r := curlStaff(t, jar, append(extra, "-d", "csrf="+string(m[1]), "-d", "name=admin", "--data-urlencode", "password="+password, base+"/staff/signin")...); r.status != http.StatusSeeOther {
 		t.Fatalf("staff sign-in at %s: %d\n%s", base, r.status, r.body)
 	}
 	return jar
