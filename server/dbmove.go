@@ -90,12 +90,11 @@ func (m mover) accounts(ctx context.Context, apply bool) (MovePart, error) {
 	if err != nil {
 		return p, fmt.Errorf("%s: %w", AccountsPath(m.cfg), err)
 	}
-	octx, cancel := context.WithTimeout(ctx, time.Minute)
-	shared, err := accounts.OpenShared(octx, m.db.Accounts())
-	cancel()
+	shared, closeShared, err := OpenAccounts(m.cfg)
 	if err != nil {
 		return p, err
 	}
+	defer closeShared()
 	from, to := file, shared
 	if m.export {
 		from, to = shared, file

@@ -61,6 +61,7 @@ type Server struct {
 	bus      *events.Bus
 	mail     *mailbackend.Backend            // nil when no mail listener is configured
 	obs      *observe.Store                  // observations; nil without mail and log sources
+	obsMark  uint64                          // the observations as loaded (keepObservations)
 	audit    *os.File                        // the staff audit log; nil without staff
 	expiry   *mailbackend.Expirer            // POP3 expiry; nil without mail
 	acme     *acmecert.Manager               // the certificates' source with tls.acme; nil without
@@ -74,7 +75,6 @@ type Server struct {
 	dkim          *dkim.Keys     // the local domains' DKIM keys; nil without mail
 	db            *database.DB   // database.url; nil without
 	feed          *database.Feed // the replicas' changes; nil without db
-	obsMark       uint64         // the observations as loaded (keepObservations)
 }
 
 // New prepares a server from a validated config. It loads certificates

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -24,7 +25,10 @@ import (
 // subscribes it to the event bus. Its snapshot lives in the data
 // directory, which the serving process owns (see lockData).
 func (s *Server) openObservations() error {
-	path := inDataDir(s.cfg, s.cfg.Observations.File)
+	path := s.cfg.Observations.File
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
+	}
 	deleteAfter, expire := map[string]int{}, map[string]int{}
 	for _, p := range s.Policies() {
 		if p.POP.LeaveOnServer {
