@@ -69,6 +69,9 @@ type Options struct {
 	// Degraded, when set, says why the service is degraded ("" when it
 	// is not); /healthz shows it (status 200: the service still answers).
 	Degraded func() string
+	// FormKey signs the forms' tokens; several replicas share it (the
+	// database keeps it). Nil: a random key of this process.
+	FormKey []byte
 
 	// Auth checks a customer's password for the self-help check and the
 	// staff probe, with the mail server's shared login throttle; nil
@@ -90,9 +93,6 @@ type Options struct {
 	Staff *console.Options
 	// Branding brands the customer pages; nil: none.
 	Branding *Branding
-	// FormKey signs the forms' tokens; several replicas share it (the
-	// database keeps it). Nil: a random key of this process.
-	FormKey []byte
 }
 
 // App is the web application; it is an http.Handler.
