@@ -59,8 +59,7 @@ func MoveData(ctx context.Context, cfg *Config, export bool, mode database.Mode)
 	}
 	defer db.Close()
 	m := mover{cfg: cfg, db: db, export: export, mode: mode}
-	// First every part is compared and nothing written; then moved.
-	for _, apply := range []bool{false, true} {
+	pass := func(apply bool) (MoveReport, error) {
 		var rep MoveReport
 		for _, part := range []func(context.Context, bool) (MovePart, error){m.accounts, m.observations, m.audit} {
 			p, err := part(ctx, apply)
@@ -69,11 +68,24 @@ func MoveData(ctx context.Context, cfg *Config, export bool, mode database.Mode)
 			}
 			rep.Parts = append(rep.Parts, p)
 		}
-		if apply {
-			return rep, nil
+		return rep, nil
+	}
+	if mode != database.Refuse {
+		return pass(true) // nothing is refused: one pass
+	}
+	// Every part is compared first and nothing written, so that a
+	// refusal leaves all as it was; when nothing is missing (a second
+	// run) that is all.
+	rep, err := pass(false)
+	if err != nil {
+		return rep, err
+	}
+	for _, p := range rep.Parts {
+		if p.Copied > 0 {
+			return pass(true)
 		}
 	}
-	panic("unreachable")
+	return rep, nil
 }
 
 type mover struct {

@@ -56,7 +56,8 @@ var migrations = []string{
 		updated timestamptz NOT NULL DEFAULT now()
 	);
 	CREATE INDEX observations_last ON observations (last);
-	CREATE INDEX audit_digest ON audit (md5(entry::text));
+	ALTER TABLE audit ADD COLUMN digest text GENERATED ALWAYS AS (md5(entry::text)) STORED;
+	CREATE INDEX audit_digest ON audit (digest);
 	CREATE TABLE secrets (
 		name text PRIMARY KEY,
 		value bytea NOT NULL

@@ -55,14 +55,14 @@ var (
 	// by their content; last orders them by time (Unix microseconds).
 	Audit = Part{
 		Name: "audit entries",
-		rows: `SELECT md5(entry::text) AS key,
+		rows: `SELECT digest AS key,
 			coalesce((extract(epoch FROM (entry->>'time')::timestamptz) * 1000000)::bigint, 0) AS last,
 			entry AS body FROM audit`,
 		example: `concat_ws(' ', x.body->>'time', x.body->>'staff', x.body->>'action', x.body->>'target')`,
 		digest:  true,
 		insert: `INSERT INTO audit (at, entry) SELECT to_timestamp(last / 1000000.0), body FROM move_in m
-			WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE md5(a.entry::text) = m.key) ORDER BY last`,
-		remove: `DELETE FROM audit a WHERE NOT EXISTS (SELECT 1 FROM move_in m WHERE m.key = md5(a.entry::text))`,
+			WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.digest = m.key) ORDER BY last`,
+		remove: `DELETE FROM audit a WHERE NOT EXISTS (SELECT 1 FROM move_in m WHERE m.key = a.digest)`,
 	}
 )
 
@@ -293,15 +293,17 @@ func compare(ctx context.Context, tx pgx.Tx, p Part, fromDB bool) (Counts, error
 	var c Counts
 	var inBoth, onlyFiles, onlyDB int64
 	var exDiffer, exFiles, exDB *string
-	err := tx.QueryRow(ctx, `WITH t AS (`+p.rows+`)
-		SELECT
-			(SELECT count(*) FROM move_in m JOIN t ON t.key = m.key AND t.body = m.body),
-			(SELECT count(*) FROM move_in m JOIN t ON t.key = m.key AND t.body <> m.body),
-			(SELECT min(`+p.example+`) FROM move_in x JOIN t ON t.key = x.key AND t.body <> x.body),
-			(SELECT count(*) FROM move_in m WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.key = m.key)),
-			(SELECT min(`+p.example+`) FROM move_in x WHERE NOT EXISTS (SELECT 1 FROM t WHERE t.key = x.key)),
-			(SELECT count(*) FROM t WHERE NOT EXISTS (SELECT 1 FROM move_in m WHERE m.key = t.key)),
-			(SELECT min(`+p.example+`) FROM t x WHERE NOT EXISTS (SELECT 1 FROM move_in m WHERE m.key = x.key))`).
+	// The table's rows as a subquery each time (not a CTE, which would
+	// be materialized whole), so that its key's index is used.
+	t := `(` + p.rows + `)`
+	err := tx.QueryRow(ctx, `SELECT b.same, b.differ, b.example, f.n, f.example, d.n, d.example FROM
+		(SELECT count(*) FILTER (WHERE t.body = x.body) AS same, count(*) FILTER (WHERE t.body <> x.body) AS differ,
+			min(`+p.example+`) FILTER (WHERE t.body <> x.body) AS example
+			FROM move_in x JOIN `+t+` t ON t.key = x.key) AS b,
+		(SELECT count(*) AS n, min(`+p.example+`) AS example FROM move_in x
+			WHERE NOT EXISTS (SELECT 1 FROM `+t+` t WHERE t.key = x.key)) AS f,
+		(SELECT count(*) AS n, min(`+p.example+`) AS example FROM `+t+` x
+			WHERE NOT EXISTS (SELECT 1 FROM move_in m WHERE m.key = x.key)) AS d`).
 		Scan(&c.Same, &inBoth, &exDiffer, &onlyFiles, &exFiles, &onlyDB, &exDB)
 	if err != nil {
 		return c, err
