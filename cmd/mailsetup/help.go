@@ -197,6 +197,23 @@ tcp://127.0.0.1:PORT, unix:///PATH) also the rsyslog rule that sends a
 copy of the program's lines there.
 `,
 
+	"db": `usage: mailsetup db migrate|import|export [--merge|--replace] [--config FILE] [--data DIR]
+
+Maintains database.url (the state several replicas share in
+PostgreSQL). migrate creates or updates its schema (serve does the same
+at start). import moves the data directory's accounts, observations and
+staff audit log into the database; export writes the database's back
+into the data directory's files. Both print one line per part with what
+was copied and what was already there, and copy nothing twice.
+
+They refuse while a serve runs on the same data directory (stop it
+first), and refuse a target that already holds different data, naming
+an example, before anything is written:
+
+  --merge    add what the target lacks, keep what it holds
+  --replace  make the target a copy of the source
+
+` + dataFlagsHelp,
 	"probe":  probeHelp,
 	"expire": expireHelp,
 	"queue":  queueHelp,
