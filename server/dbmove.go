@@ -42,8 +42,8 @@ const maxAuditLine = 64 << 10
 // and audit log into database.url (export: the database's into the data
 // directory's files). It holds the data directory's lock, so it refuses
 // while a serve runs on the same data. Every part is compared first: a
-// target holding other data is refused (mode database.Refuse) before
-// anything is written.
+// bad file, or a target holding other data (mode database.Refuse), is
+// refused before anything is written; the report is then empty.
 func MoveData(ctx context.Context, cfg *Config, export bool, mode database.Mode) (MoveReport, error) {
 	unlock, err := lockData(cfg)
 	if err != nil {
@@ -70,18 +70,15 @@ func MoveData(ctx context.Context, cfg *Config, export bool, mode database.Mode)
 		}
 		return rep, nil
 	}
-	if mode != database.Refuse {
-		return pass(true) // nothing is refused: one pass
-	}
 	// Every part is compared first and nothing written, so that a
-	// refusal leaves all as it was; when nothing is missing (a second
-	// run) that is all.
+	// refusal or a bad file leaves all as it was; when there is nothing
+	// to change (a second run) that is all.
 	rep, err := pass(false)
 	if err != nil {
-		return rep, err
+		return MoveReport{}, err
 	}
 	for _, p := range rep.Parts {
-		if p.Copied > 0 {
+		if p.Copied > 0 || mode == database.Replace && p.Differ+p.Extra > 0 {
 			return pass(true)
 		}
 	}

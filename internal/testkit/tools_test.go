@@ -105,6 +105,7 @@ func TestCapabilitiesMatchWorkingTools(t *testing.T) {
 		"logrotate":   "logrotate 3.21.0\n",
 		"rsyslogd":    "rsyslogd  8.2302.0 (aka 2023.02) compiled with:\n",
 		"initdb":      "initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n",
+		"haproxy":     "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\n",
 	}
 	for name, c := range Capabilities {
 		out, ok := working[name]
