@@ -144,6 +144,8 @@ type HelpFieldState struct {
 // HelpCheckStep is one step of a running check, as the page shows it
 // while the result streams in.
 type HelpCheckStep struct {
+	// Lang is the page's language (Frame.Lang).
+	Lang string
 	Text string
 	// State is "ok", "problem" or "unfinished".
 	State string
@@ -279,13 +281,17 @@ func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
 	if i < 0 {
 		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
 	}
-	if n := HelpClients[i].NoPOPExpiry; n != "" && p.Settings.POP.Offered {
+	n := HelpClients[i].NoPOPExpiry
+	if p.Client.NoPOPExpiry != "" {
+		n = p.Client.NoPOPExpiry // in the page's language
+	}
+	if n != "" && p.Settings.POP.Offered {
 		p.Settings.NoPOPExpiry = n
 		if p.Settings.IMAP != nil {
 			p.Settings.In = *p.Settings.IMAP
 		}
 	}
-	p.Dialogs = Dialogs(p.Client.ID, p.Settings)
+	p.Dialogs = Dialogs(s.Localizer(p.Lang), p.Client.ID, p.Settings)
 	return s.render(w, "help_"+p.Client.ID+".html", &p)
 }
 
@@ -307,7 +313,7 @@ func (s *Set) HelpCheckStart(w io.Writer, p HelpCheckPage) error {
 
 // HelpCheckStep writes one finished step of a streamed check.
 func (s *Set) HelpCheckStep(w io.Writer, st HelpCheckStep) error {
-	return s.t.ExecuteTemplate(w, "help-check-step", st)
+	return s.in(st.Lang).ExecuteTemplate(w, "help-check-step", st)
 }
 
 // HelpCheckFinish writes the rest of a streamed check page.

@@ -36,6 +36,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+
+	"mailsetup/templates/lang"
 )
 
 //go:embed *.html
@@ -73,16 +75,62 @@ func Stylesheet() []byte { return stylesheet }
 
 // Set is the parsed pages.
 type Set struct {
-	t *template.Template
+	// t is the pages in English (the staff console's only language);
+	// byLang in each language of the catalogs, by code.
+	t      *template.Template
+	byLang map[string]*template.Template
+	langs  *lang.Catalogs
 	// Brand, when set before the pages are served, brands every page.
 	Brand *Brand
 }
 
-// Parse parses every embedded page.
+// Parse parses every embedded page, with the embedded languages.
 func Parse() (*Set, error) {
-	t, err := template.New("").ParseFS(files, "*.html")
+	c, err := lang.Load("")
 	if err != nil {
-		return nil, fmt.Errorf("parsing templates: %w", err)
+		return nil, err
 	}
-	return &Set{t: t}, nil
+	return ParseLang(c)
+}
+
+// ParseLang parses every embedded page once per language of c: the
+// customer pages' words come from the catalogs (the functions t and tn
+// of the templates; see package lang).
+func ParseLang(c *lang.Catalogs) (*Set, error) {
+	s := &Set{byLang: map[string]*template.Template{}, langs: c}
+	for _, tag := range c.Tags() {
+		l := c.For(tag)
+		t, err := template.New("").Funcs(template.FuncMap{
+			"t":    l.T,
+			"tn":   l.TN,
+			"args": args,
+		}).ParseFS(files, "*.html")
+		if err != nil {
+			return nil, fmt.Errorf("parsing templates: %w", err)
+		}
+		s.byLang[l.Code()] = t
+		if tag == lang.Default {
+			s.t = t
+		}
+	}
+	return s, nil
+}
+
+// Langs are the pages' languages.
+func (s *Set) Langs() *lang.Catalogs { return s.langs }
+
+// args makes a message's named values from pairs: args "Days" 7 "Name" .X.
+func args(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("args: %d values, want name and value pairs", len(kv))
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("args: name %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
 }
