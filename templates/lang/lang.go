@@ -40,6 +40,7 @@ import (
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	i18ntemplate "github.com/nicksnyder/go-i18n/v2/i18n/template"
 	"golang.org/x/text/language"
+	"golang.org/x/text/message"
 )
 
 //go:embed en.toml de.toml
@@ -361,3 +362,9 @@ func (t *parsed) Execute(data any) (string, error) {
 
 // FS is the embedded catalogs, for tests and for the README's example.
 func FS() fs.FS { return builtin }
+
+// Number writes f with digits decimals as the language does ("1.5",
+// "1,5").
+func (l *Localizer) Number(f float64, digits int) string {
+	return message.NewPrinter(l.tag).Sprintf("%.*f", digits, f)
+}

@@ -140,7 +140,7 @@ func TestFindingsInGerman(t *testing.T) {
 	if title != "Der Benutzername ist nicht die vollständige E-Mail-Adresse" {
 		t.Errorf("title %q", title)
 	}
-	if want := `Tragen Sie bei beim Posteingangsserver das Feld „Benutzername“ Ihre vollständige E-Mail-Adresse kim@example.com ein statt „kim“.`; fix != want {
+	if want := `Tragen Sie in das Feld „Benutzername“ des Posteingangsservers Ihre vollständige E-Mail-Adresse kim@example.com ein statt „kim“.`; fix != want {
 		t.Errorf("fix\n%q, want\n%q", fix, want)
 	}
 	merged := finding.Merge([]finding.Finding{

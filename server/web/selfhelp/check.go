@@ -3,7 +3,6 @@ package selfhelp
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -132,7 +131,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	// out already, else the whole page with code.
 	finish := func(code int) error {
 		if run.streamed {
-			ch.Steps, ch.Took = run.steps, l.S("check.took", fmt.Sprintf("%.1f", run.took.Seconds()))
+			ch.Steps, ch.Took = run.steps, l.S("check.took", l.Number(run.took.Seconds(), 1))
 			return a.pages.HelpCheckFinish(c.Response(), page)
 		}
 		return a.renderCheck(c, code, page)
