@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,9 +18,10 @@ import (
 // desktop and phone width, against the real binary) gets the start
 // page, a client page and a check result in German; the switch on the
 // page leads to English, which the cookie then keeps. Screenshots are
-// kept as test artifacts.
+// kept as test artifacts. A third language from the data directory's
+// lang/ folder joins the switch.
 func TestGermanPagesInBrowser(t *testing.T) {
-	m := startMail(t)
+	m := startMailWith(t, withFrench)
 	defer m.stop(t)
 	ctx := newBrowser(t)
 	base := m.urls["https"]
@@ -54,7 +57,7 @@ func TestGermanPagesInBrowser(t *testing.T) {
 			chromedp.Navigate(base+"/"), chromedp.WaitVisible(chromedp.CSS("#address"))); err != nil {
 			t.Fatal(err)
 		}
-		page(size.name+"-de-start", "de\nE-Mail einrichten", "Ihre E-Mail-Adresse", "Meine Einstellungen anzeigen", "English")
+		page(size.name+"-de-start", "de\nE-Mail einrichten", "Ihre E-Mail-Adresse", "Meine Einstellungen anzeigen", "English", "Français")
 
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/help/"+user+"/thunderbird"), chromedp.WaitVisible(chromedp.CSS("#client-thunderbird"))); err != nil {
 			t.Fatal(err)
@@ -89,5 +92,24 @@ func TestGermanPagesInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		page(size.name+"-en-overview", "en\nMail settings for "+user, "The settings to use", "What to get right")
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#langs a[hreflang="fr"]`)), chromedp.WaitVisible(chromedp.CSS(`html[lang="fr"] #card-in`))); err != nil {
+			t.Fatal(err)
+		}
+		page(size.name+"-fr-overview", "fr\n", "Les réglages à utiliser", "What to get right", "English", "Deutsch")
 	}
+}
+
+// withFrench puts a French catalog into the data directory's lang/
+// folder, as an ISP adds a language.
+func withFrench(t *testing.T, m *mailService, config string) string {
+	t.Helper()
+	dir := filepath.Join(filepath.Dir(m.config), "lang")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fr := "\"lang.name\" = \"Français\"\n\"cards.heading\" = '<h2 id=\"use-h\">Les réglages à utiliser</h2>'\n"
+	if err := os.WriteFile(filepath.Join(dir, "fr.toml"), []byte(fr), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }

@@ -96,16 +96,22 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 	}
 }
 
-// TestThirdLanguage: a catalog in the data directory's lang folder
-// adds a language to every page, with no template changed; what it
-// lacks is English.
+// TestThirdLanguage: a catalog in the data directory's lang folder (the
+// README's example) adds a language to every page, with no template
+// changed; what it lacks is English.
 func TestThirdLanguage(t *testing.T) {
+	// The README's example catalog, as an ISP would save it.
+	readme, err := os.ReadFile(filepath.Join("..", "..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, _ := strings.Cut(string(readme), "\n### Languages\n")
+	_, fr, ok := strings.Cut(after, "```toml\n")
+	fr, _, _ = strings.Cut(fr, "```\n")
+	if !ok || !strings.Contains(fr, `"lang.name"`) {
+		t.Fatalf("no example catalog in the README's Languages:\n%s", fr)
+	}
 	dir := t.TempDir()
-	fr := `"lang.name" = "Français"
-"title.start" = "Configurer votre messagerie"
-"start.button" = '''<button type="submit">Afficher mes réglages</button>'''
-"cards.heading" = '''<h2 id="use-h">Les réglages à utiliser</h2>'''
-`
 	if err := os.WriteFile(filepath.Join(dir, "fr.toml"), []byte(fr), 0o644); err != nil {
 		t.Fatal(err)
 	}
