@@ -61,6 +61,7 @@ const (
 	dlgValueW   = 264
 	dlgCheckW   = 420
 	sansCharW   = 6.6 // 13px system sans, an average letter
+	boldCharW   = 7.4 // the same, bold
 	monoCharW   = 7.9 // 13px monospace
 	dlgRowField = 32
 	dlgRowCheck = 30
@@ -76,11 +77,18 @@ func fit(s string, charW float64, width int) int {
 	return width
 }
 
+// labelCharW is a label's average letter width: a marked label is bold.
+func labelCharW(mark bool) float64 {
+	if mark {
+		return boldCharW
+	}
+	return sansCharW
+}
+
 // dlg builds a dialog from its rows, laying them out top to bottom.
 func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 	d := HelpDialog{ID: "dialog-" + id, Title: title, Caption: caption, Width: dlgWidth}
 	y := dlgBar + 10
-	var marked []string
 	for _, r := range rows {
 		h := dlgRowField
 		switch r.Kind {
@@ -89,9 +97,9 @@ func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 			r.LabelFit = fit(r.Label, sansCharW, dlgWidth-2*dlgLabelX)
 		case "check":
 			h = dlgRowCheck
-			r.LabelFit = fit(r.Label, sansCharW, dlgCheckW)
+			r.LabelFit = fit(r.Label, labelCharW(r.Mark), dlgCheckW)
 		default:
-			r.LabelFit = fit(r.Label, sansCharW, dlgLabelW)
+			r.LabelFit = fit(r.Label, labelCharW(r.Mark), dlgLabelW)
 			r.ValueFit = fit(r.Value, monoCharW, dlgValueW-16)
 		}
 		r.Top, r.H, r.Y = y, h, y+h/2+5
@@ -101,14 +109,10 @@ func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 			r.Tick = fmt.Sprintf("%d,%d %d,%d %d,%d", dlgLabelX+3, r.Box+8, dlgLabelX+7, r.Box+12, dlgLabelX+14, r.Box+3)
 		}
 		y += h
-		if l := `"` + r.Label + `"`; r.Mark && !slices.Contains(marked, l) {
-			marked = append(marked, l)
-		}
 		d.Rows = append(d.Rows, r)
 	}
 	d.Height = y + 10
 	d.Inner.W, d.Inner.H = d.Width-2, d.Height-2
-	d.Marked = strings.Join(marked, ", ")
 	return d
 }
 
@@ -127,8 +131,23 @@ const password = "••••••••"
 
 // Dialogs are the pictures of client id's settings dialogs for s, in
 // l's language: each label is the message dlg.<client>.<field>, the
-// name the client shows in its own interface in that language.
+// name the client shows in its own interface in that language; the
+// caption names the marked fields in the language's quotes.
 func Dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
+	ds := dialogs(l, id, s)
+	for i, d := range ds {
+		var marked []string
+		for _, r := range d.Rows {
+			if q := l.S("dialog.quote", r.Label); r.Mark && !slices.Contains(marked, q) {
+				marked = append(marked, q)
+			}
+		}
+		ds[i].Marked = strings.Join(marked, ", ")
+	}
+	return ds
+}
+
+func dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
 	in, out, user := s.In, s.Out, s.Username
 	pop := in.Protocol == "POP3"
 	port := func(h HelpServer) string { return fmt.Sprint(h.Port) }
@@ -220,9 +239,9 @@ func Dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
 	case "emclient":
 		d := []HelpDialog{dlg(id, w("em.title"), w("em.caption"),
 			section(w("em.incoming")),
-			field(w("em.in-server"), in.Host), field(w("em.port"), port(in)), field(w("em.policy"), emSecurity(w, in)), marked(w("em.user"), user),
+			field(w("em.in-server"), in.Host), field(w("em.port"), port(in)), field(w("em.policy"), emSecurity(l, in)), marked(w("em.user"), user),
 			section(w("em.outgoing")),
-			field(w("em.out-server"), out.Host), field(w("em.port"), port(out)), field(w("em.policy"), emSecurity(w, out)),
+			field(w("em.out-server"), out.Host), field(w("em.port"), port(out)), field(w("em.policy"), emSecurity(l, out)),
 			check(w("em.auth"), true, true),
 			check(w("em.same"), true, false))}
 		if pop {
@@ -245,12 +264,12 @@ func Dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
 }
 
 // emSecurity is eM Client's "Security policy" for a server.
-func emSecurity(w func(string) string, h HelpServer) string {
+func emSecurity(l *lang.Localizer, h HelpServer) string {
 	switch {
 	case h.TLS:
-		return w("em.tls")
-	case h.Security == "STARTTLS":
-		return w("em.starttls")
+		return l.S("dlg.em.tls", nil)
+	case h.Security == l.S("security.starttls", nil):
+		return l.S("dlg.em.starttls", nil)
 	}
-	return w("em.none")
+	return l.S("dlg.em.none", nil)
 }

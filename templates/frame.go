@@ -12,8 +12,9 @@ import (
 const Lang = "en"
 
 // Frame is what every page's layout needs. Each page's view model
-// embeds it; the handler fills Title and, on a page with a form, CSRF;
-// the render methods fill Lang and Stylesheet.
+// embeds it; the handler fills Title, on a page with a form CSRF, and
+// on a customer page Lang and Langs; the render methods fill
+// Stylesheet, Script and Brand.
 type Frame struct {
 	// Title is the page's <title> (the layout adds the site's name on
 	// staff pages).

@@ -45,7 +45,8 @@ type HelpServer struct {
 	Protocol string
 	Host     string
 	Port     int
-	// Security is "SSL/TLS", "STARTTLS" or "None".
+	// Security is "SSL/TLS", "STARTTLS" or "None", in the page's
+	// language (the messages security.tls, .starttls, .none).
 	Security string
 	// TLS: implicit TLS (Apple's "Use SSL" on).
 	TLS bool

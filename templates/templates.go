@@ -21,12 +21,17 @@
 // the CSRF token on a page with a form, and the stylesheet's path; the
 // staff pages embed it through StaffFrame, which adds who is signed in.
 // The handlers (server/web/selfhelp, server/web/console) fill the view
-// models, Title and CSRF included; the render methods fill Lang and
-// Stylesheet. No page takes an untyped value.
+// models, Title and CSRF included, and on a customer page its language
+// (Frame.Lang) and the language switch (Frame.Langs); the render
+// methods fill Stylesheet and run the pages of the frame's language.
+// The customer pages' words are messages of package lang, which the
+// templates say with the functions t (a message, given its data) and
+// tn (with a plural count); the staff pages are English. No page takes
+// an untyped value.
 //
-// Imports: the standard library (html/template, embed), and the types
-// the staff pages show as they are: autoconfig, finding, probe and
-// server/observe. The pages' data comes from server/web/selfhelp and
+// Imports: the standard library (html/template, embed), templates/lang,
+// and the types the staff pages show as they are: autoconfig, finding,
+// probe and server/observe. The pages' data comes from server/web/selfhelp and
 // server/web/console.
 package templates
 

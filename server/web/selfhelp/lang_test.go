@@ -33,7 +33,7 @@ func TestPagesInGerman(t *testing.T) {
 		q := u.Query()
 		q.Set("lang", "en")
 		link := `<a href="` + strings.ReplaceAll(u.Path+"?"+q.Encode(), "&", "&amp;") + `" hreflang="en" lang="en">English</a>`
-		for _, want := range []string{`<html lang="de">`, link} {
+		for _, want := range []string{`<html lang="de"`, link} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %q", target, want)
 			}
@@ -53,7 +53,7 @@ func TestPagesInGerman(t *testing.T) {
 		}
 	}
 	// English stays the default, and the API stays English.
-	if w := webtest.Do(app, "GET", "/help/john@example.com", nil, "Accept-Language", "fr, es;q=0.5"); !strings.Contains(w.Body.String(), `<html lang="en">`) ||
+	if w := webtest.Do(app, "GET", "/help/john@example.com", nil, "Accept-Language", "fr, es;q=0.5"); !strings.Contains(w.Body.String(), `<html lang="en"`) ||
 		w.Header().Get("Content-Language") != "en" {
 		t.Errorf("unknown languages: %s", w.Header().Get("Content-Language"))
 	}
@@ -68,7 +68,7 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 	app := helpApp(t, web.Options{}, false)
 	b := &helpBrowser{t: t, app: app, remote: "192.0.2.9:4000"}
 	w := b.request("GET", "/?lang=de", nil)
-	if !strings.Contains(w.Body.String(), `<html lang="de">`) {
+	if !strings.Contains(w.Body.String(), `<html lang="de"`) {
 		t.Fatalf("?lang=de: %s", w.Body)
 	}
 	if c := w.Result().Cookies(); len(c) == 0 || c[0].Name != "lang" || c[0].Value != "de" || !c[0].HttpOnly {
@@ -79,7 +79,7 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 	bad := url.Values{"in_proto": {"imap"}, "in_host": {"imap.example.com"}, "in_port": {"993"}, "in_security": {"tls"}, "in_user": {"john"},
 		"out_host": {"smtp.example.com"}, "out_port": {"465"}, "out_security": {"tls"}, "out_auth": {"no"}}
 	body := b.check("john@example.com", bad).Body.String()
-	for _, want := range []string{`<html lang="de">`, "2 Punkte zu beheben", "Der Benutzername ist nicht die vollständige E-Mail-Adresse",
+	for _, want := range []string{`<html lang="de"`, "2 Punkte zu beheben", "Der Benutzername ist nicht die vollständige E-Mail-Adresse",
 		"Ihre vollständige E-Mail-Adresse john@example.com ein statt „john“", "Die Authentifizierung für den Postausgangsserver ist ausgeschaltet",
 		"Muss behoben werden", "So beheben Sie es:", "Posteingangsserver: IMAP, imap.example.com, Port 993, SSL/TLS",
 		`<strong>Falsch.</strong> Richtig: <span class="v">john@example.com</span>`, `<strong>Falsch.</strong> Richtig: <span class="v">Ja, angehakt</span>`} {
@@ -91,7 +91,7 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 		t.Log(body)
 	}
 	w = b.request("GET", "/help/john@example.com?lang=en", nil)
-	if !strings.Contains(w.Body.String(), `<html lang="en">`) || !strings.Contains(w.Body.String(), "The settings to use") {
+	if !strings.Contains(w.Body.String(), `<html lang="en"`) || !strings.Contains(w.Body.String(), "The settings to use") {
 		t.Error("?lang=en did not switch back")
 	}
 }
@@ -118,7 +118,7 @@ func TestThirdLanguage(t *testing.T) {
 	app := helpApp(t, web.Options{LangDir: dir}, false)
 	w := webtest.Do(app, "GET", "/", nil, "Accept-Language", "fr-FR,fr;q=0.9")
 	body := w.Body.String()
-	for _, want := range []string{`<html lang="fr">`, "<title>Configurer votre messagerie</title>", "Afficher mes réglages",
+	for _, want := range []string{`<html lang="fr"`, "<title>Configurer votre messagerie</title>", "Afficher mes réglages",
 		"Your email address", `hreflang="en" lang="en">English</a>`, `hreflang="de" lang="de">Deutsch</a>`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("French start page lacks %q", want)
