@@ -316,8 +316,11 @@ func withCount(data any, count int) any {
 // html/template fragments (html) or text/template, caching each parse.
 type parser struct {
 	html  bool
-	cache sync.Map // key -> parsed
+	cache sync.Map // parseKey -> *parsed
 }
+
+// parseKey is a message's source and delimiters.
+type parseKey struct{ left, right, src string }
 
 type parsed struct {
 	h *htmltemplate.Template
@@ -330,7 +333,7 @@ func (p *parser) Cacheable() bool { return false }
 
 // Parse parses src (go-i18n's Parser).
 func (p *parser) Parse(src, left, right string) (i18ntemplate.ParsedTemplate, error) {
-	key := left + "\x00" + right + "\x00" + src
+	key := parseKey{left, right, src}
 	if v, ok := p.cache.Load(key); ok {
 		return v.(*parsed), nil
 	}
