@@ -265,23 +265,44 @@ func (l *Localizer) localize(p *parser, id string, data any, count any) (string,
 }
 
 // T is a message as HTML: its markup kept, the data's values escaped.
+// A translation that fails to run (an ISP's message naming a field the
+// page does not have) is said in English instead.
 func (l *Localizer) T(id string, data any) (htmltemplate.HTML, error) {
 	s, err := l.localize(l.c.html, id, data, nil)
+	if err != nil && l.tag != Default {
+		return l.c.For(Default).T(id, data)
+	}
 	return htmltemplate.HTML(s), err
 }
 
 // TN is T with the plural form for count.
 func (l *Localizer) TN(id string, count int, data any) (htmltemplate.HTML, error) {
 	s, err := l.localize(l.c.html, id, withCount(data, count), count)
+	if err != nil && l.tag != Default {
+		return l.c.For(Default).TN(id, count, data)
+	}
 	return htmltemplate.HTML(s), err
 }
 
+// Name is the language's name for itself (its lang.name), or its tag
+// when its catalog does not say.
+func (l *Localizer) Name() string {
+	if n, err := l.own(l.c.text, "lang.name", nil); err == nil {
+		return n
+	}
+	return l.Code()
+}
+
 // S is a plain-text message, for Go code (the page escapes it). A
-// message that is not there says its id, so that a page never fails
-// for a missing word; the catalog tests catch it.
+// translation that fails to run is said in English; a message that is
+// not there at all says its id, so that a page never fails for a
+// word (the catalog tests catch it).
 func (l *Localizer) S(id string, data any) string {
 	s, err := l.localize(l.c.text, id, data, nil)
-	if err != nil {
+	switch {
+	case err != nil && l.tag != Default:
+		return l.c.For(Default).S(id, data)
+	case err != nil:
 		return id
 	}
 	return s
@@ -290,7 +311,10 @@ func (l *Localizer) S(id string, data any) string {
 // SN is S with the plural form for count.
 func (l *Localizer) SN(id string, count int, data any) string {
 	s, err := l.localize(l.c.text, id, withCount(data, count), count)
-	if err != nil {
+	switch {
+	case err != nil && l.tag != Default:
+		return l.c.For(Default).SN(id, count, data)
+	case err != nil:
 		return id
 	}
 	return s

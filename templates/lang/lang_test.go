@@ -221,3 +221,28 @@ func TestMessagesEscapeValues(t *testing.T) {
 		t.Errorf("not escaped: %s", got)
 	}
 }
+
+// TestBrokenTranslationFallsBack: an ISP's message that names a field
+// the page does not have is said in English, not a broken page; a
+// catalog without lang.name is named by its tag.
+func TestBrokenTranslationFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nl.toml"), []byte(`"domain.choose" = "<h2>Kies {{.Nope}}</h2>"
+"title.domain" = "Instellingen voor {{.Nope}}"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nl := load(t, dir).For(language.Dutch)
+	if got, err := nl.T("domain.choose", struct{ Address string }{"a@b"}); err != nil || got != "<h2>Choose your mail program</h2>" {
+		t.Errorf("T: %q %v", got, err)
+	}
+	if got := nl.S("title.domain", "a@b"); got != "Mail settings for a@b" {
+		t.Errorf("S: %q", got)
+	}
+	if got := nl.Name(); got != "nl" {
+		t.Errorf("name %q", got)
+	}
+	if got := load(t, "").For(language.German).Name(); got != "Deutsch" {
+		t.Errorf("German's name %q", got)
+	}
+}

@@ -56,7 +56,7 @@ func (a *Pages) frame(c echo.Context, title string) templates.Frame {
 		q := u.Query()
 		q.Set(lang.Param, tag.String())
 		link := url.URL{Path: u.Path, RawPath: u.RawPath, RawQuery: q.Encode()}
-		f.Langs = append(f.Langs, templates.LangLink{Code: tag.String(), Name: a.pages.Langs().For(tag).S("lang.name", nil), URL: link.String()})
+		f.Langs = append(f.Langs, templates.LangLink{Code: tag.String(), Name: a.pages.Langs().For(tag).Name(), URL: link.String()})
 	}
 	return f
 }
