@@ -80,6 +80,19 @@ func (a *Pages) helpCheckForm(c echo.Context) error {
 		case err != nil:
 			page.Check.ClientsError = a.language(c).S("check.clients-failed", nil)
 		}
+		if rep != nil {
+			// The customer's copy: the findings in the page's language.
+			l := a.language(c)
+			localize := func(fs []finding.Finding) {
+				for i := range fs {
+					fs[i].Title, fs[i].Fix = l.Finding(fs[i])
+				}
+			}
+			localize(rep.Findings)
+			for i := range rep.Clients {
+				localize(rep.Clients[i].Findings)
+			}
+		}
 		page.Check.Clients = rep
 	}
 	return a.renderCheck(c, http.StatusOK, page)
