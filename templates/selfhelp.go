@@ -128,7 +128,29 @@ type HelpFieldError struct {
 	// Field is the field's name (and id).
 	Field   string
 	Message string
+	// Kind is what is wrong (FieldErrHost, ...), Value the value as
+	// typed and Max a length's limit, so that a page in another
+	// language can say Message in its words.
+	Kind, Value string
+	Max         int
 }
+
+// The kinds of a form field's error (HelpFieldError.Kind).
+const (
+	FieldErrHost    = "host"     // not a server name
+	FieldErrPort    = "port"     // not a port number
+	FieldErrDays    = "days"     // not a number of days
+	FieldErrChoice  = "choice"   // not one of the field's choices
+	FieldErrTooLong = "too-long" // longer than Max
+	FieldErrControl = "control"  // a control character
+)
+
+// FieldErrKinds are the kinds of a form field's error.
+var FieldErrKinds = []string{FieldErrHost, FieldErrPort, FieldErrDays, FieldErrChoice, FieldErrTooLong, FieldErrControl}
+
+// CheckFields are the check form's fields, in form order.
+var CheckFields = []string{"in_proto", "in_host", "in_port", "in_security", "in_user", "leave", "delete_after",
+	"out_host", "out_port", "out_security", "out_auth", "out_user", "password"}
 
 // HelpWrongField is a field of the re-filled check form whose value is
 // wrong, with the right value.

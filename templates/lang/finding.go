@@ -118,3 +118,23 @@ func (l *Localizer) List(values []string) string {
 func (l *Localizer) Or(values []string) string {
 	return strings.Join(values, " "+l.S("list.or", nil)+" ")
 }
+
+// FieldError says a check form field's error in the language:
+// form.err.<kind> with the field's name (form.label.<field>) as .Label,
+// the value as typed (.Value) and a length's limit (.Max); english, the
+// form's own message, where the language has no such message (and in
+// English).
+func (l *Localizer) FieldError(field, kind, value string, maxLen int, english string) string {
+	if l.tag == Default || kind == "" {
+		return english
+	}
+	label, err := l.own(l.c.text, "form.label."+field, nil)
+	if err != nil {
+		return english
+	}
+	msg, err := l.own(l.c.text, "form.err."+kind, map[string]any{"Label": label, "Value": value, "Max": maxLen})
+	if err != nil {
+		return english
+	}
+	return msg
+}

@@ -148,7 +148,7 @@ func (c *Catalogs) add(path string, b []byte, defines bool) error {
 	for _, m := range mf.Messages {
 		if defines {
 			c.ids[m.ID] = true
-		} else if !c.ids[m.ID] && !strings.HasPrefix(m.ID, "finding.") {
+		} else if !c.ids[m.ID] && !ownEnglish(m.ID) {
 			errs = append(errs, fmt.Errorf("language catalog %s: %q is not a message of the English catalog", path, m.ID))
 			continue
 		}
@@ -159,6 +159,18 @@ func (c *Catalogs) add(path string, b []byte, defines bool) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ownEnglish reports whether id is a message whose English is its
+// code's own wording (the findings, the check form's field errors), so
+// that only the other languages' catalogs have it.
+func ownEnglish(id string) bool {
+	for _, p := range []string{"finding.", "form.err.", "form.label."} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Tags are the languages, English first.

@@ -246,3 +246,27 @@ func TestBrokenTranslationFallsBack(t *testing.T) {
 		t.Errorf("German's name %q", got)
 	}
 }
+
+// TestFieldErrorsInGerman: every kind of a check form's field error and
+// every field's name has its German words.
+func TestFieldErrorsInGerman(t *testing.T) {
+	c := load(t, "")
+	de := language.German
+	for _, k := range templates.FieldErrKinds {
+		if !c.Has(de, "form.err."+k) {
+			t.Errorf("form.err.%s: no German", k)
+		}
+	}
+	for _, f := range templates.CheckFields {
+		if !c.Has(de, "form.label."+f) {
+			t.Errorf("form.label.%s: no German", f)
+		}
+	}
+	got := c.For(de).FieldError("in_host", templates.FieldErrHost, "http://x", 0, "english")
+	if got != "Posteingangsserver: „http://x“ ist kein Servername; tragen Sie nur den Namen ein, etwa mail.beispiel.de, ohne http:// und ohne Port." {
+		t.Errorf("host error %q", got)
+	}
+	if got := c.For(lang.Default).FieldError("in_host", templates.FieldErrHost, "x", 0, "english"); got != "english" {
+		t.Errorf("English: %q", got)
+	}
+}

@@ -121,6 +121,9 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	in := check.ParseForm(r.PostForm)
 	ch := &page.Check
 	ch.Form, ch.FieldErrors = in.Form, in.Errs
+	for i, e := range ch.FieldErrors {
+		ch.FieldErrors[i].Message = l.FieldError(e.Field, e.Kind, e.Value, e.Max, e.Message)
+	}
 	if len(in.Errs) > 0 {
 		return a.renderCheck(c, http.StatusBadRequest, page)
 	}

@@ -90,6 +90,14 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 	if t.Failed() {
 		t.Log(body)
 	}
+	// A field typed wrong: its error in German, the field marked.
+	w = b.check("john@example.com", url.Values{"in_host": {"https://imap.example.com"}, "in_port": {"99999"}})
+	for _, want := range []string{"Bitte korrigieren Sie das Formular", "Posteingangsserver: „https://imap.example.com“ ist kein Servername",
+		"Port des Posteingangsservers: „99999“ ist kein Port"} {
+		if w.Code != 400 || !strings.Contains(w.Body.String(), want) {
+			t.Errorf("form error: %d, no %q", w.Code, want)
+		}
+	}
 	w = b.request("GET", "/help/john@example.com?lang=en", nil)
 	if !strings.Contains(w.Body.String(), `<html lang="en"`) || !strings.Contains(w.Body.String(), "The settings to use") {
 		t.Error("?lang=en did not switch back")
