@@ -69,6 +69,14 @@ type DomainOverview struct {
 	Days []Mistakes `json:"days"`
 }
 
+// Today returns the last day's mistakes.
+func (d DomainOverview) Today() Mistakes {
+	if len(d.Days) == 0 {
+		return Mistakes{}
+	}
+	return d.Days[len(d.Days)-1]
+}
+
 // OverviewOptions select an overview.
 type OverviewOptions struct {
 	// Days is the period, today included (1..the retention; default
