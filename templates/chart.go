@@ -147,7 +147,7 @@ func (c Chart) Draw() ChartDrawing {
 		}
 		g.Title = date.UTC().Format("Mon 2 Jan 2006") + ": " + strings.Join(words, ", ")
 		d.Days = append(d.Days, g)
-		if day%7 == 0 || day == n-1 {
+		if (day%7 == 0 && n-1-day >= 4) || day == n-1 { // no weekly date that would run into the last
 			anchor := "middle"
 			switch {
 			case day == 0:
