@@ -112,11 +112,13 @@ type OverviewReport struct {
 	Page []DomainOverview `json:"page"`
 }
 
-// accountMistakes are one account's mistakes per day of the period
-// (index 0 the oldest); it lives while Overview runs.
-type accountMistakes struct {
-	days []Mistakes
-}
+// The mistakes as bits of one account's day (Store.Overview's scratch).
+const (
+	bitLocalPart uint8 = 1 << iota
+	bitNoAuth
+	bitLeaveForever
+	bitRedownload
+)
 
 // Overview counts, per domain and UTC day, the accounts whose clients
 // made the incident's mistakes. It reads the accounts a chunk at a time,
@@ -146,29 +148,37 @@ func (s *Store) Overview(o OverviewOptions) OverviewReport {
 		}
 		return d
 	}
-	// addTo counts one account's mistakes in its domain.
-	addTo := func(domain string, m []Mistakes) {
+	// addTo counts one account's mistakes (bits per day) in its domain.
+	addTo := func(domain string, bits []uint8) {
 		if o.Domain != "" && !strings.Contains(domain, o.Domain) {
 			return
 		}
 		d := row(domain)
-		var seen Mistakes
-		for i, x := range m {
-			d.Days[i].add(x)
-			seen.LocalPart = max(seen.LocalPart, min(x.LocalPart, 1))
-			seen.NoAuth = max(seen.NoAuth, min(x.NoAuth, 1))
-			seen.LeaveForever = max(seen.LeaveForever, min(x.LeaveForever, 1))
-			seen.Redownload = max(seen.Redownload, min(x.Redownload, 1))
+		var seen uint8
+		for i, b := range bits {
+			if b == 0 {
+				continue
+			}
+			seen |= b
+			x := &d.Days[i]
+			x.LocalPart += int(b & bitLocalPart)
+			x.NoAuth += int(b&bitNoAuth) >> 1
+			x.LeaveForever += int(b&bitLeaveForever) >> 2
+			x.Redownload += int(b&bitRedownload) >> 3
 		}
-		d.Total.add(seen)
+		d.Total.LocalPart += int(seen & bitLocalPart)
+		d.Total.NoAuth += int(seen&bitNoAuth) >> 1
+		d.Total.LeaveForever += int(seen&bitLeaveForever) >> 2
+		d.Total.Redownload += int(seen&bitRedownload) >> 3
 	}
 	// Bare local parts name no domain: resolved after the walk.
-	locals := map[string][]Mistakes{}
+	locals := map[string][]uint8{}
 	var seenLocal map[string][]string // local part -> domains seen as accounts
 	if o.LocalPartDomains == nil {
 		seenLocal = map[string][]string{}
 	}
 
+	bits := make([]uint8, o.Days)
 	keys := s.keys()
 	for len(keys) > 0 {
 		n := min(chunk, len(keys))
@@ -184,20 +194,20 @@ func (s *Store) Overview(o OverviewOptions) OverviewReport {
 					seenLocal[l] = append(seenLocal[l], k[at+1:])
 				}
 			}
-			m, ok := a.mistakes(first, o.Days)
-			if !ok {
+			clear(bits)
+			if !a.mistakes(first, bits) {
 				continue
 			}
 			if at < 0 {
-				locals[k] = m.days
+				locals[k] = slices.Clone(bits)
 				continue
 			}
-			addTo(k[at+1:], m.days)
+			addTo(k[at+1:], bits)
 		}
 		s.mu.Unlock()
 		keys = keys[n:]
 	}
-	for local, m := range locals {
+	for local, b := range locals {
 		var domains []string
 		if o.LocalPartDomains != nil {
 			domains = o.LocalPartDomains(local)
@@ -205,7 +215,7 @@ func (s *Store) Overview(o OverviewOptions) OverviewReport {
 			domains = seenLocal[local]
 		}
 		for _, d := range domains[:min(len(domains), maxLocalPartDomains)] {
-			addTo(strings.ToLower(d), m)
+			addTo(strings.ToLower(d), b)
 		}
 	}
 
@@ -236,19 +246,14 @@ func (s *Store) Overview(o OverviewOptions) OverviewReport {
 	return rep
 }
 
-// mistakes returns the account's mistakes per day from first on (n
-// days); ok false when it made none.
-func (a *account) mistakes(first int32, n int) (m accountMistakes, ok bool) {
-	mark := func(day int32, f func(*Mistakes)) {
-		i := int(day - first)
-		if i < 0 || i >= n {
-			return
+// mistakes sets in bits (one entry per day from first on) the
+// account's mistakes; it reports whether there was any.
+func (a *account) mistakes(first int32, bits []uint8) (found bool) {
+	mark := func(day int32, bit uint8) {
+		if i := int(day - first); i >= 0 && i < len(bits) {
+			bits[i] |= bit
+			found = true
 		}
-		if m.days == nil {
-			m.days = make([]Mistakes, n)
-		}
-		f(&m.days[i])
-		ok = true
 	}
 	for i := range a.Failures {
 		g := &a.Failures[i]
@@ -256,7 +261,7 @@ func (a *account) mistakes(first int32, n int) (m accountMistakes, ok bool) {
 			continue
 		}
 		for _, d := range g.Days {
-			mark(d.Day, func(x *Mistakes) { x.LocalPart = 1 })
+			mark(d.Day, bitLocalPart)
 		}
 	}
 	for i := range a.Refusals {
@@ -265,7 +270,7 @@ func (a *account) mistakes(first int32, n int) (m accountMistakes, ok bool) {
 			continue
 		}
 		for _, d := range g.Days {
-			mark(d.Day, func(x *Mistakes) { x.NoAuth = 1 })
+			mark(d.Day, bitNoAuth)
 		}
 	}
 	for i := range a.POP3 {
@@ -273,12 +278,12 @@ func (a *account) mistakes(first int32, n int) (m accountMistakes, ok bool) {
 		for _, d := range a.POP3[i].Days {
 			deleted = deleted || d.Deleting > 0
 			if d.LeftAll > 0 && d.Retrieved > 0 && !deleted {
-				mark(d.Day, func(x *Mistakes) { x.LeaveForever = 1 })
+				mark(d.Day, bitLeaveForever)
 			}
 			if d.Redownloaded > 0 {
-				mark(d.Day, func(x *Mistakes) { x.Redownload = 1 })
+				mark(d.Day, bitRedownload)
 			}
 		}
 	}
-	return m, ok
+	return found
 }
