@@ -48,6 +48,15 @@ func TestStaffTimelineAndOverview(t *testing.T) {
 		!strings.Contains(body, `href="/staff/overview?domain=example.com"`) || !strings.Contains(body, `href="/staff/overview.csv"`) {
 		t.Errorf("overview: %d\n%s", ov.Code, body)
 	}
+	if w := b.do("GET", "/staff/overview?offset=5", nil); w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "There are only 2 domains with mistakes") || !strings.Contains(w.Body.String(), `id="prev"`) {
+		t.Errorf("offset past the end: %d", w.Code)
+	}
+	if w := b.do("GET", "/staff/overview?limit=1", nil); !strings.Contains(w.Body.String(), `<a href="/staff/overview?limit=1&amp;offset=1" id="next">`) || strings.Contains(w.Body.String(), `id="prev"`) {
+		t.Errorf("limit=1: no link to the next page:\n%s", w.Body)
+	}
+	if w := b.do("GET", "/staff/overview?domain=%00x", nil); w.Code != http.StatusBadRequest {
+		t.Errorf("a control character in the filter: %d", w.Code)
+	}
 	if w := b.do("GET", "/staff/overview?days=99", nil); w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), `days=&#34;99&#34;: want a number from 1 to 30`) {
 		t.Errorf("days=99: %d", w.Code)
 	}
