@@ -48,7 +48,7 @@ const (
 	chartRowH     = 90
 	chartRowGap   = 34
 	chartLeft     = 4
-	chartTickH    = 18
+	chartTickH    = 26
 	chartMinBarPx = 2
 )
 
@@ -155,10 +155,10 @@ func (c Chart) Draw() ChartDrawing {
 			case day == n-1:
 				anchor = "end"
 			}
-			d.Labels = append(d.Labels, ChartLabel{X: x + barW/2, Y: top + chartTickH, Text: date.UTC().Format("2 Jan"), Anchor: anchor})
+			d.Labels = append(d.Labels, ChartLabel{X: x + barW/2, Y: top + chartTickH - 3, Text: date.UTC().Format("2 Jan"), Anchor: anchor})
 		}
 	}
-	d.Height = int(top) + chartTickH + 6
+	d.Height = int(top) + chartTickH + 4
 	return d
 }
 

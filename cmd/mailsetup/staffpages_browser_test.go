@@ -226,7 +226,7 @@ func TestStaffPagesInBrowser(t *testing.T) {
 				t.Errorf("the browser's CSV differs from curl's:\n%s\n---\n%s", got, csvBody)
 			}
 			// The filter keeps one domain: its trend, its CSV link.
-			if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#domain"), "pacc"), chromedp.Click(chromedp.CSS("#filter")), chromedp.WaitVisible(chromedp.CSS("#trend"))); err != nil {
+			if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#domain"), "pacc"), chromedp.Click(chromedp.CSS("#filter")), chromedp.WaitVisible(chromedp.CSS("#all-domains"))); err != nil {
 				t.Fatal(err)
 			}
 			if c := readChart(t, ctx, "trend"); strings.Join(c.LastRow, ",") != today+",1,0,1,1" {
