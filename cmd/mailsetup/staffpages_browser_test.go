@@ -9,10 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/chromedp"
 
 	"mailsetup/server"
@@ -89,7 +93,8 @@ func checkChart(t *testing.T, page string, c chartDOM, days int) {
 // the CSV (curl with a staff session, and the browser's download) has
 // the same numbers, and "what each mail program would set up" shows
 // every client family and a finding, on the staff account page and on
-// the customer's check page. The screenshots are kept as artifacts.
+// the customer's check page. No page breaks its Content-Security-Policy
+// (the browser's log says so). The screenshots are kept as artifacts.
 func TestStaffPagesInBrowser(t *testing.T) {
 	m := startMailWith(t, func(t *testing.T, m *mailService, config string) string { return config + paccDomain })
 	defer m.stop(t)
@@ -174,6 +179,7 @@ func TestStaffPagesInBrowser(t *testing.T) {
 	}
 
 	ctx := newBrowser(t)
+	violations := watchCSP(t, ctx)
 	var report string
 	for i, size := range widths {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
@@ -317,6 +323,35 @@ func TestStaffPagesInBrowser(t *testing.T) {
 			checkPhonePage(t, ctx, pg.name+" at "+size.name)
 			screenshot(t, ctx, pg.name+"-"+size.name)
 		}
+	}
+	if v := violations(); len(v) > 0 {
+		t.Errorf("the pages broke their Content-Security-Policy:\n%s", strings.Join(v, "\n"))
+	}
+}
+
+// watchCSP collects what the browser logs about the pages breaking
+// their Content-Security-Policy (an inline style, a loaded asset), from
+// now on; the returned func lists them.
+func watchCSP(t *testing.T, ctx context.Context) func() []string {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	if err := chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*cdplog.EventEntryAdded); ok && strings.Contains(e.Entry.Text, "Content Security Policy") {
+			mu.Lock()
+			seen = append(seen, e.Entry.URL+": "+e.Entry.Text)
+			mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("Log.enable: %v", err)
+	}
+	return func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
 	}
 }
 
