@@ -145,8 +145,12 @@ func readSnapshot(path string, info os.FileInfo) (*state, error) {
 	if now, err := f.Stat(); err != nil || !sameFile(info, now) {
 		return nil, errGap // replaced between stat and open
 	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("reading accounts: %w", err)
+	}
 	var fl file
-	if err := json.NewDecoder(bufio.NewReaderSize(f, 1<<20)).Decode(&fl); err != nil {
+	if err := json.Unmarshal(data, &fl); err != nil {
 		return nil, fmt.Errorf("reading accounts %s: %w", path, err)
 	}
 	st.accounts = make(map[string]*Account, len(fl.Accounts))
