@@ -127,6 +127,13 @@ measure() {
 echo "== $(date -u +%Y-%m-%dT%H:%MZ); after: $(git rev-parse --short HEAD) (+ working tree), before: $(git rev-parse --short "$BEFORE"); PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}')"
 lscpu | sed -n 's/^\(Model name\|CPU(s)\|Thread(s) per core\|L3 cache\):/\1:/p'
 echo "memory $(awk '/MemTotal/ {printf "%.0f GiB", $2/1024/1024}' /proc/meminfo); user add: median of $RUNS"
+# What `user add` spends on the argon2id hash alone (and the process):
+# `staff hash`, no store at all.
+for r in $(seq "$RUNS"); do
+	printf '%s\n' 'a new password 1' >"$WORK/pw"
+	timed /dev/null "$M" staff hash bench <"$WORK/pw"
+	echo
+done | sort -n | awk -v m=$(((RUNS + 1) / 2)) 'NR == m {print "argon2id hash alone (mailsetup staff hash, no store): " $1 " s, max RSS " $2 " MB"}'
 echo
 echo "| store | accounts | binary | user add | its max RSS | user list | its max RSS | serve until /healthz | RSS then |"
 echo "|---|---|---|---|---|---|---|---|---|"

@@ -3,10 +3,12 @@ package database_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server/accounts"
+	"mailsetup/server/database"
 )
 
 // TestAccountsOnDemand: a replica reads accounts when they are used and
@@ -71,18 +73,19 @@ func TestAccountsOnDemand(t *testing.T) {
 	}
 	eventually(t, "B forgets the removed account's alias", func() bool { _, ok := b.accounts.Resolve("alias@example.com"); return !ok })
 
+	if err := a.accounts.AddAlias("user3@example.com", "sales@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	defer database.SetEachPage(2)() // pages end before, on and after the alias
 	var listed []string
 	if err := b.accounts.Each(context.Background(), func(a accounts.Account) error {
-		listed = append(listed, a.Address)
+		listed = append(listed, a.Address+strings.Join(a.Aliases, ","))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(listed) != "[late@example.com user0@example.com user1@example.com user2@example.com user3@example.com user4@example.com]" {
+	if fmt.Sprint(listed) != "[late@example.com user0@example.com user1@example.com user2@example.com user3@example.comsales@example.com user4@example.com]" {
 		t.Fatalf("listed %v", listed)
-	}
-	if err := a.accounts.AddAlias("user3@example.com", "sales@example.com"); err != nil {
-		t.Fatal(err)
 	}
 	if found, err := b.accounts.Search("sale", 10); err != nil || fmt.Sprint(found) != "[user3@example.com]" {
 		t.Fatalf("search by alias: %v %v", found, err)
