@@ -1,8 +1,10 @@
 package mailbackend
 
-// Known reports whether address is an account or an alias, re-reading
-// the accounts file (one stat) only when it is not: an account added
-// by `mailsetup user add` since is seen at once.
+// Known reports whether address is an account or an alias, reading
+// the accounts journal's new lines (two stats when there are none) only
+// when it is not: an account added by `mailsetup user add` since is
+// seen at once. With a database the lookup is cached, unknown
+// addresses too, until the change feed says otherwise.
 func (m *Backend) Known(address string) bool {
 	if _, ok := m.accounts.Resolve(address); ok {
 		return true
