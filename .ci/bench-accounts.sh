@@ -6,7 +6,8 @@
 # merge base with main), in one run on one machine.
 #   .ci/bench-accounts.sh                        (from the repository root)
 # Env: SIZES ("100000 1000000"), RUNS (3: `user add` runs, the median is
-#      reported), BEFORE (a commit), WORK (temp dir), PGPORT (25433),
+#      reported), BEFORE (a commit), WORK (kept when given; else a temp
+#      dir, removed at the end), PGPORT (25433),
 #      SHIFT (6000: added to the embedded default's ports).
 # The stores are generated directly (the files store in its on-disk format
 # with awk, the database with COPY), every account with one precomputed
@@ -16,6 +17,7 @@ cd "$(dirname "$0")/.."
 SIZES=${SIZES:-100000 1000000}
 RUNS=${RUNS:-3}
 BEFORE=${BEFORE:-$(git merge-base HEAD main)}
+KEEP=${WORK:+1}
 WORK=${WORK:-$(mktemp -d)}
 PGPORT=${PGPORT:-25433}
 SHIFT=${SHIFT:-6000}
@@ -41,6 +43,7 @@ cleanup() {
 	[ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null
 	kill -INT "$PG_PID" 2>/dev/null || true
 	wait 2>/dev/null || true
+	[ -n "$KEEP" ] || rm -rf "$WORK" # a million accounts, twice
 }
 trap cleanup EXIT
 export PGPASSWORD=pg-bench-password
