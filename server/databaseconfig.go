@@ -22,9 +22,9 @@ type DatabaseConfig struct {
 	// PasswordFile holds the database password (first line), relative
 	// to the config file's directory.
 	PasswordFile string `toml:"password_file"`
-	// AccountCache is how many accounts (and unknown addresses) each
-	// process keeps in memory; the others are read when needed.
-	// Default 100000.
+	// AccountCache is how many accounts (and a quarter as many unknown
+	// addresses) each process keeps in memory; the others are read when
+	// needed. Default 100000.
 	AccountCache int `toml:"account_cache"`
 }
 

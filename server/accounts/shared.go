@@ -59,13 +59,14 @@ const sharedTimeout = 10 * time.Second
 // an account the cache does not hold.
 const lookupTimeout = 3 * time.Second
 
-// DefaultCacheSize is how many accounts (and unknown addresses) a
-// shared store's cache holds unless told otherwise.
+// DefaultCacheSize is how many accounts a shared store's cache holds
+// unless told otherwise (and a quarter as many unknown addresses).
 const DefaultCacheSize = 100_000
 
 // OpenShared uses a shared store (the database). Nothing is read
-// until an account is needed; at most cacheSize accounts and unknown
-// addresses are kept (DefaultCacheSize when 0 or less).
+// until an account is needed; at most cacheSize accounts (or lookups
+// of their aliases) and a quarter as many unknown addresses are kept
+// (DefaultCacheSize when 0 or less).
 func OpenShared(sh Shared, cacheSize int) *Store {
 	if cacheSize <= 0 {
 		cacheSize = DefaultCacheSize
@@ -138,14 +139,17 @@ func (s *Store) apply(c Change) error {
 }
 
 // cache is a bounded LRU of lookups: key (an address or alias) -> the
-// account it names, or that it names none.
+// account it names, or that it names none. Unknown addresses have
+// their own LRU of a quarter of the size, so that mail to many made-up
+// addresses cannot push the accounts in use out.
 type cache struct {
 	mu  sync.Mutex
 	max int
 	// gen counts forgets: a lookup that started before one is not
 	// cached (its answer may be older than the change).
 	gen     uint64
-	lru     *list.List // of *cached, most recent first
+	lru     *list.List // of *cached accounts, most recent first
+	unknown *list.List // of *cached unknown addresses
 	byKey   map[string]*list.Element
 	byOwner map[string]map[string]bool // account key -> cached keys naming it
 }
@@ -163,13 +167,21 @@ func newCache(max int) *cache {
 }
 
 func (c *cache) reset() {
-	c.lru, c.byKey, c.byOwner = list.New(), map[string]*list.Element{}, map[string]map[string]bool{}
+	c.lru, c.unknown, c.byKey, c.byOwner = list.New(), list.New(), map[string]*list.Element{}, map[string]map[string]bool{}
 }
 
 func (c *cache) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.lru.Len()
+	return c.lru.Len() + c.unknown.Len()
+}
+
+// listOf is the list e is on.
+func (c *cache) listOf(e *cached) *list.List {
+	if e.owner == "" {
+		return c.unknown
+	}
+	return c.lru
 }
 
 func (c *cache) generation() uint64 {
@@ -186,8 +198,8 @@ func (c *cache) get(key string) (a Account, ok, hit bool) {
 	if !hit {
 		return Account{}, false, false
 	}
-	c.lru.MoveToFront(el)
 	e := el.Value.(*cached)
+	c.listOf(e).MoveToFront(el)
 	if e.owner == "" {
 		return Account{}, false, true
 	}
@@ -212,14 +224,19 @@ func (c *cache) put(key string, a Account, ok bool, gen uint64) {
 		}
 		c.byOwner[e.owner][key] = true
 	}
-	c.byKey[key] = c.lru.PushFront(e)
-	for c.lru.Len() > c.max {
-		c.remove(c.lru.Back())
+	l, max := c.listOf(e), c.max
+	if l == c.unknown {
+		max = (c.max + 3) / 4
+	}
+	c.byKey[key] = l.PushFront(e)
+	for l.Len() > max {
+		c.remove(l.Back())
 	}
 }
 
 func (c *cache) remove(el *list.Element) {
-	e := c.lru.Remove(el).(*cached)
+	e := el.Value.(*cached)
+	c.listOf(e).Remove(el)
 	delete(c.byKey, e.key)
 	if e.owner != "" {
 		delete(c.byOwner[e.owner], e.key)
