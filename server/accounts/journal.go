@@ -95,7 +95,7 @@ func (s *Store) reload(repair bool) error {
 		cur := s.st.files
 		s.mu.RUnlock()
 		if sameFile(cur.snap, snap) {
-			err := s.readJournal(s.st, repair, true)
+			err := s.readJournal(s.st, repair, true, false)
 			if !errors.Is(err, errGap) {
 				return err
 			}
@@ -106,9 +106,17 @@ func (s *Store) reload(repair bool) error {
 		} else if err != nil {
 			return err
 		}
-		if err := s.readJournal(fresh, repair, false); errors.Is(err, errGap) {
-			continue
-		} else if err != nil {
+		err = s.readJournal(fresh, repair, false, false)
+		if errors.Is(err, errGap) {
+			if now, _ := os.Stat(s.path); !sameFile(snap, now) {
+				continue // a compaction ran meanwhile: read the new snapshot
+			}
+			// The same snapshot and a journal that starts after it: a
+			// copy of the two files taken while a compaction ran (a
+			// backup). Its missing changes are in no file; read what is.
+			err = s.readJournal(fresh, repair, false, true)
+		}
+		if err != nil {
 			return err
 		}
 		s.mu.Lock()
@@ -164,8 +172,9 @@ func readSnapshot(path string, info os.FileInfo) (*state, error) {
 // readJournal applies the journal's complete lines after st.off (from
 // the start for a journal other than the one st read). live: st is
 // s.st, changed under s.mu. errGap: a change is missing (the journal
-// was replaced by a compaction); read the snapshot again.
-func (s *Store) readJournal(st *state, repair, live bool) error {
+// was replaced by a compaction); read the snapshot again; gapOK reads
+// on over it.
+func (s *Store) readJournal(st *state, repair, live, gapOK bool) error {
 	jpath := JournalPath(s.path)
 	if live {
 		s.mu.RLock()
@@ -212,7 +221,7 @@ func (s *Store) readJournal(st *state, repair, live bool) error {
 		switch {
 		case e.Seq <= seq:
 			continue // in the snapshot already, or read before
-		case e.Seq != seq+1:
+		case e.Seq != seq+1 && !gapOK:
 			return errGap
 		}
 		seq = e.Seq

@@ -182,3 +182,25 @@ func TestJournalCompaction(t *testing.T) {
 		t.Fatalf("bad journal line: %v", err)
 	}
 }
+
+// TestJournalAfterGap: a snapshot and a journal that starts later (a
+// backup copied while a compaction ran) open with what they hold.
+func TestJournalAfterGap(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	oldFormat(t, path, 2)
+	os.WriteFile(accounts.JournalPath(path), []byte(`{"seq":7,"del":"user001@example.com"}`+"\n"), 0o600)
+	s, err := accounts.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.Get("user001@example.com"); ok || len(s.List()) != 1 {
+		t.Fatalf("the journal after the gap is not applied: %d accounts", len(s.List()))
+	}
+	if err := s.SetQuota("user000@example.com", 1); err != nil {
+		t.Fatal(err)
+	}
+	journal, _ := os.ReadFile(accounts.JournalPath(path))
+	if !bytes.Contains(journal, []byte(`{"seq":8,`)) {
+		t.Fatalf("the next change does not follow the journal's last:\n%s", journal)
+	}
+}
