@@ -147,7 +147,7 @@ func (s *Store) Each(ctx context.Context, fn func(Account) error) error {
 }
 
 // List returns every account, sorted by address. With a shared store
-// it reads them all: use Each where there may be many.
+// it reads them all, and an unreachable one is an empty list: use Each.
 func (s *Store) List() []Account {
 	if s.shared != nil {
 		var out []Account
@@ -327,11 +327,16 @@ func (s *Store) Remove(address string) error {
 // it is one journal write; into a shared store one transaction per
 // change, so an error leaves what was copied before it.
 func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
-	all := from.List()
-	for _, a := range all {
+	var all []Account
+	err = from.Each(context.Background(), func(a Account) error {
 		if err := ValidHash(a.PasswordHash); err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", a.Address, err)
+			return fmt.Errorf("%s: %w", a.Address, err)
 		}
+		all = append(all, a)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
 	}
 	if s.shared == nil {
 		err = s.change(func(st *state) ([]entry, error) {
