@@ -16,9 +16,19 @@ import (
 // protocols carry a host only: the client connects with implicit TLS
 // to the protocol's standard port (993, 995, 465) and logs in with the
 // full email address.
+//
+// The submission host is published under two keys: "submit", the name
+// revision -03 gives it, and "smtp", the name of -02 that the clients
+// and servers written against -02 use (pimconf/Himalaya reads it,
+// Stalwart serves it). The draft tells clients to ignore keys they do
+// not know, so each generation finds its key and ignores the other; the
+// two always name the same host.
 const (
-	// PACCRevision is the draft revision the document follows.
-	PACCRevision = "draft-ietf-mailmaint-pacc-04"
+	// PACCRevision is the draft revision the document follows (-04's
+	// text was not readable when this was written; automx's review of
+	// -03 on 2026-09-29 and Stalwart's and pimconf's -02 code are the
+	// sources of the field names).
+	PACCRevision = "draft-ietf-mailmaint-pacc-03"
 	// PACCHostLabel is the first label of the host that serves the
 	// document: ua-auto-config.<domain>.
 	PACCHostLabel = "ua-auto-config"
@@ -51,6 +61,8 @@ type paccProtocols struct {
 	IMAP   *paccHost `json:"imap,omitempty"`
 	POP3   *paccHost `json:"pop3,omitempty"`
 	Submit *paccHost `json:"submit,omitempty"`
+	// SMTP is -02's name for Submit: always the same host.
+	SMTP *paccHost `json:"smtp,omitempty"`
 }
 
 type paccAuth struct {
@@ -87,8 +99,9 @@ func (p Policy) paccEndpoint(proto Protocol) *paccHost {
 // in DNS (PACCDigest) matches what the web listener serves. It returns
 // ErrNoPACC when the policy has no endpoint PACC can express.
 func (p Policy) PACC() ([]byte, error) {
+	submit := p.paccEndpoint(SMTP)
 	doc := paccDoc{
-		Protocols: paccProtocols{IMAP: p.paccEndpoint(IMAP), POP3: p.paccEndpoint(POP3), Submit: p.paccEndpoint(SMTP)},
+		Protocols: paccProtocols{IMAP: p.paccEndpoint(IMAP), POP3: p.paccEndpoint(POP3), Submit: submit, SMTP: submit},
 		// Passwords over TLS are what every endpoint accepts; no OAuth issuer.
 		Authentication: paccAuth{Password: true},
 		Info:           paccInfo{Provider: paccProvider{Name: truncateRunes(p.DisplayName, 60), ShortName: truncateRunes(p.ShortName, 20)}},

@@ -40,13 +40,13 @@ func TestPACCDocument(t *testing.T) {
 	if err := json.Unmarshal(doc, &got); err != nil {
 		t.Fatalf("%v\n%s", err, doc)
 	}
-	want := map[string]string{"imap": "imap.example.com", "pop3": "pop.example.com", "submit": "smtp.example.com"}
+	want := map[string]string{"imap": "imap.example.com", "pop3": "pop.example.com", "submit": "smtp.example.com", "smtp": "smtp.example.com"}
 	for k, h := range want {
 		if got.Protocols[k].Host != h {
 			t.Errorf("protocols.%s.host = %q, want %q", k, got.Protocols[k].Host, h)
 		}
 	}
-	if len(got.Protocols) != 3 || !got.Authentication.Password || got.Info.Provider.Name != p.DisplayName || got.Info.Provider.ShortName != "Example" {
+	if len(got.Protocols) != 4 || !got.Authentication.Password || got.Info.Provider.Name != p.DisplayName || got.Info.Provider.ShortName != "Example" {
 		t.Errorf("document: %s", doc)
 	}
 

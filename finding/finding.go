@@ -29,6 +29,9 @@ type Finding struct {
 	// vars are the placeholder values New filled in; Merge uses them
 	// to say a sentence once for several values.
 	vars Vars
+	// parts are the placeholders of each distinct fix Merge folded
+	// into this one, in order (nil: just vars).
+	parts []Vars
 }
 
 // Vars fill the placeholders of a catalog entry: "value" fills {value}.
@@ -100,7 +103,8 @@ func fold(fs []Finding) Finding {
 	g := fs[0]
 	g.Evidence = slices.Clip(g.Evidence)
 	var fixed []Finding
-	var staff []string
+	var staff, seen []string
+	g.parts = nil
 	for i, f := range fs {
 		g.Severity = max(g.Severity, f.Severity)
 		if i > 0 {
@@ -108,6 +112,10 @@ func fold(fs []Finding) Finding {
 		}
 		if f.Fix != "" {
 			fixed = append(fixed, f)
+			if !slices.Contains(seen, f.Fix) {
+				seen = append(seen, f.Fix)
+				g.parts = append(g.parts, f.vars)
+			}
 		}
 		if f.Staff != "" {
 			staff = appendNew(staff, f.Staff)
@@ -195,4 +203,49 @@ func Sort(fs []Finding) {
 		}
 		return cmp.Compare(order(a.ID), order(b.ID))
 	})
+}
+
+// Sentences returns the placeholders of each catalog sentence f.Fix
+// says, in order, so that a page in another language can say the same
+// sentences: one for a finding New built, one per distinct fix for one
+// Merge folded. many: Merge said them as one sentence naming every
+// {value} (the catalog's wording for several). ok is false when f.Fix
+// is not the catalog's wording (changed after New): then only f.Fix
+// says it.
+func (f Finding) Sentences() (parts []Vars, many, ok bool) {
+	e, found := Lookup(f.ID)
+	if !found || f.Fix == "" {
+		return nil, false, false
+	}
+	parts = f.parts
+	if parts == nil {
+		parts = []Vars{f.vars}
+	}
+	var fixes []string
+	for _, v := range parts {
+		fixes = append(fixes, fill(e.Fix, v))
+	}
+	if f.Fix == strings.Join(fixes, " ") {
+		return cloneAll(parts), false, true
+	}
+	if m, isMany := fixForMany[f.ID]; isMany && len(parts) > 1 {
+		var values []string
+		for _, v := range parts {
+			values = append(values, v["value"])
+		}
+		v := maps.Clone(parts[0])
+		v["value"] = list(values)
+		if f.Fix == fill(m, v) {
+			return cloneAll(parts), true, true
+		}
+	}
+	return nil, false, false
+}
+
+func cloneAll(vs []Vars) []Vars {
+	out := make([]Vars, len(vs))
+	for i, v := range vs {
+		out[i] = maps.Clone(v)
+	}
+	return out
 }

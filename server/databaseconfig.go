@@ -22,6 +22,10 @@ type DatabaseConfig struct {
 	// PasswordFile holds the database password (first line), relative
 	// to the config file's directory.
 	PasswordFile string `toml:"password_file"`
+	// AccountCache is how many accounts (and a quarter as many unknown
+	// addresses) each process keeps in memory; the others are read when
+	// needed. Default 100000.
+	AccountCache int `toml:"account_cache"`
 }
 
 // validateDatabase checks the [database] keys without connecting.
@@ -32,6 +36,9 @@ func (c *Config) validateDatabase(add func(format string, args ...any)) {
 		add("database.password_file is set but database.url is not: set the URL, or remove the password file to keep the files")
 	case d.URL == "":
 		return
+	}
+	if d.AccountCache < 0 {
+		add("database.account_cache = %d: want 0 (the default, %d) or more accounts", d.AccountCache, accounts.DefaultCacheSize)
 	}
 	if _, err := pgconn.ParseConfig(d.URL); err != nil {
 		add("database.url: not a PostgreSQL URL (postgres://USER@HOST:PORT/DATABASE?sslmode=verify-full): %v", database.Redact(err, d.URL))
@@ -78,14 +85,7 @@ func OpenAccounts(cfg *Config) (store *accounts.Store, close func(), err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store, err = accounts.OpenShared(ctx, db.Accounts())
-	if err != nil {
-		db.Close()
-		return nil, nil, err
-	}
-	return store, db.Close, nil
+	return accounts.OpenShared(db.Accounts(), cfg.Database.AccountCache), db.Close, nil
 }
 
 // openShared connects the server to the database (database.url): the
@@ -97,13 +97,7 @@ func (s *Server) openShared() (*accounts.Store, error) {
 		return nil, err
 	}
 	s.db, s.feed = db, db.NewFeed()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	store, err := accounts.OpenShared(ctx, db.Accounts())
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
+	store := accounts.OpenShared(db.Accounts(), s.cfg.Database.AccountCache)
 	s.feed.FollowAccounts(store)
 	return store, nil
 }

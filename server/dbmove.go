@@ -108,20 +108,34 @@ func (m mover) accounts(ctx context.Context, apply bool) (MovePart, error) {
 	if m.export {
 		from, to = shared, file
 	}
+	// Compared account by account (Each, Lookup: a shared store is not
+	// read whole); an unreachable database is an error, not a "missing".
 	var differ, extra []string
-	for _, a := range from.List() {
-		if b, ok := to.Get(a.Address); !ok {
+	err = from.Each(ctx, func(a accounts.Account) error {
+		b, ok, err := to.Lookup(a.Address)
+		switch {
+		case err != nil:
+			return err
+		case !ok:
 			p.Copied++
-		} else if sameAccount(a, b) {
+		case sameAccount(a, b):
 			p.Same++
-		} else {
+		default:
 			differ = append(differ, b.Address)
 		}
+		return nil
+	})
+	if err == nil {
+		err = to.Each(ctx, func(b accounts.Account) error {
+			_, ok, err := from.Lookup(b.Address)
+			if err == nil && !ok {
+				extra = append(extra, b.Address)
+			}
+			return err
+		})
 	}
-	for _, b := range to.List() {
-		if _, ok := from.Get(b.Address); !ok {
-			extra = append(extra, b.Address)
-		}
+	if err != nil {
+		return p, fmt.Errorf("accounts: %w", err)
 	}
 	p.Differ, p.Extra = int64(len(differ)), int64(len(extra))
 	if m.mode == database.Refuse && len(differ)+len(extra) > 0 {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,7 @@ func New(cfg *Config, opts Options) (*Server, error) {
 		Probe: probe.Options{RootCAs: roots, Resolver: cfg.probeResolver()}, Staff: staff,
 		Degraded:            s.degraded,
 		SelfHelpChecksPerIP: cfg.SelfHelp.ChecksPerIPPerHour, SelfHelpChecksPerAddress: cfg.SelfHelp.ChecksPerAddressPerHour,
-		Branding: cfg.branding()}
+		Branding: cfg.branding(), LangDir: filepath.Join(cfg.Path(cfg.DataDir), "lang")}
 	if s.mail != nil {
 		webOpts.Auth = s.mail.Auth()
 	}

@@ -186,6 +186,13 @@ func (s *Server) staffOptions() (*console.Options, error) {
 	}
 	if s.mail != nil {
 		m := s.mail
+		if s.obs != nil {
+			obs := s.obs
+			opts.Overview = func(o observe.OverviewOptions) observe.OverviewReport {
+				o.LocalPartDomains = localPartDomains(m)
+				return obs.Overview(o)
+			}
+		}
 		opts.Account = func(address string) console.AccountInfo { return accountInfo(m, address) }
 		opts.Search = m.Search
 	} else if s.obs != nil {
@@ -197,8 +204,38 @@ func (s *Server) staffOptions() (*console.Options, error) {
 			return console.AccountInfo{Exists: seen}
 		}
 		opts.Search = obs.Search
+		// Beside another mail server a bare local part is counted in
+		// the domains whose addresses of it the logs showed (the
+		// store's own guess).
+		opts.Overview = obs.Overview
 	}
 	return opts, nil
+}
+
+// localPartDomains returns the overview's lookup of the domains where a
+// bare local part is an account or an alias: one pass over the accounts
+// at the first lookup (none when no bare local part was seen).
+func localPartDomains(m *mailbackend.Backend) func(local string) []string {
+	var index map[string][]string
+	return func(local string) []string {
+		if index == nil {
+			index = map[string][]string{}
+			_ = m.Accounts().Reload() // a failed reload keeps the last good accounts
+			add := func(address string) {
+				if i := strings.LastIndexByte(address, '@'); i > 0 {
+					l := strings.ToLower(address[:i])
+					index[l] = append(index[l], strings.ToLower(address[i+1:]))
+				}
+			}
+			for _, a := range m.Accounts().List() {
+				add(a.Address)
+				for _, al := range a.Aliases {
+					add(al)
+				}
+			}
+		}
+		return index[local]
+	}
 }
 
 // accountInfo is the console's view of an account and its inbox.

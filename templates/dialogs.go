@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"mailsetup/templates/lang"
 )
 
 // The client pages' pictures: each client's settings dialog drawn as a
@@ -59,6 +61,7 @@ const (
 	dlgValueW   = 264
 	dlgCheckW   = 420
 	sansCharW   = 6.6 // 13px system sans, an average letter
+	boldCharW   = 7.4 // the same, bold
 	monoCharW   = 7.9 // 13px monospace
 	dlgRowField = 32
 	dlgRowCheck = 30
@@ -74,11 +77,18 @@ func fit(s string, charW float64, width int) int {
 	return width
 }
 
+// labelCharW is a label's average letter width: a marked label is bold.
+func labelCharW(mark bool) float64 {
+	if mark {
+		return boldCharW
+	}
+	return sansCharW
+}
+
 // dlg builds a dialog from its rows, laying them out top to bottom.
 func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 	d := HelpDialog{ID: "dialog-" + id, Title: title, Caption: caption, Width: dlgWidth}
 	y := dlgBar + 10
-	var marked []string
 	for _, r := range rows {
 		h := dlgRowField
 		switch r.Kind {
@@ -87,9 +97,9 @@ func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 			r.LabelFit = fit(r.Label, sansCharW, dlgWidth-2*dlgLabelX)
 		case "check":
 			h = dlgRowCheck
-			r.LabelFit = fit(r.Label, sansCharW, dlgCheckW)
+			r.LabelFit = fit(r.Label, labelCharW(r.Mark), dlgCheckW)
 		default:
-			r.LabelFit = fit(r.Label, sansCharW, dlgLabelW)
+			r.LabelFit = fit(r.Label, labelCharW(r.Mark), dlgLabelW)
 			r.ValueFit = fit(r.Value, monoCharW, dlgValueW-16)
 		}
 		r.Top, r.H, r.Y = y, h, y+h/2+5
@@ -99,14 +109,10 @@ func dlg(id, title, caption string, rows ...HelpDialogRow) HelpDialog {
 			r.Tick = fmt.Sprintf("%d,%d %d,%d %d,%d", dlgLabelX+3, r.Box+8, dlgLabelX+7, r.Box+12, dlgLabelX+14, r.Box+3)
 		}
 		y += h
-		if l := `"` + r.Label + `"`; r.Mark && !slices.Contains(marked, l) {
-			marked = append(marked, l)
-		}
 		d.Rows = append(d.Rows, r)
 	}
 	d.Height = y + 10
 	d.Inner.W, d.Inner.H = d.Width-2, d.Height-2
-	d.Marked = strings.Join(marked, ", ")
 	return d
 }
 
@@ -123,132 +129,147 @@ func check(label string, on, mark bool) HelpDialogRow {
 
 const password = "••••••••"
 
-// popDays is "For at most N days" in a client's words.
-func popDays(words string, s HelpSettings) string {
-	return fmt.Sprintf(words, s.POP.DeleteAfterDays)
+// Dialogs are the pictures of client id's settings dialogs for s, in
+// l's language: each label is the message dlg.<client>.<field>, the
+// name the client shows in its own interface in that language; the
+// caption names the marked fields in the language's quotes.
+func Dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
+	ds := dialogs(l, id, s)
+	for i, d := range ds {
+		var marked []string
+		for _, r := range d.Rows {
+			if q := l.S("dialog.quote", r.Label); r.Mark && !slices.Contains(marked, q) {
+				marked = append(marked, q)
+			}
+		}
+		ds[i].Marked = strings.Join(marked, ", ")
+	}
+	return ds
 }
 
-// Dialogs are the pictures of client id's settings dialogs for s.
-func Dialogs(id string, s HelpSettings) []HelpDialog {
+func dialogs(l *lang.Localizer, id string, s HelpSettings) []HelpDialog {
 	in, out, user := s.In, s.Out, s.Username
 	pop := in.Protocol == "POP3"
 	port := func(h HelpServer) string { return fmt.Sprint(h.Port) }
+	w := func(key string) string { return l.S("dlg."+key, nil) }
+	days := func(key string) string { return l.S("dlg."+key, s.POP.DeleteAfterDays) }
+	pw := password
 	switch id {
 	case "thunderbird":
-		d := []HelpDialog{dlg(id+"-manual", "Set Up Your Existing Email Address", `After "Configure manually"`,
-			section("INCOMING SERVER"),
-			field("Protocol", in.Protocol), field("Hostname", in.Host), field("Port", port(in)),
-			field("Connection security", in.Security), field("Authentication method", "Normal password"),
-			marked("Username", user),
-			section("OUTGOING SERVER"),
-			field("Hostname", out.Host), field("Port", port(out)), field("Connection security", out.Security),
-			marked("Authentication method", "Normal password"), marked("Username", user))}
+		d := []HelpDialog{dlg(id+"-manual", w("tb.title"), w("tb.caption"),
+			section(w("tb.incoming")),
+			field(w("tb.protocol"), in.Protocol), field(w("tb.hostname"), in.Host), field(w("tb.port"), port(in)),
+			field(w("tb.security"), in.Security), field(w("tb.auth"), w("tb.normal-password")),
+			marked(w("tb.username"), user),
+			section(w("tb.outgoing")),
+			field(w("tb.hostname"), out.Host), field(w("tb.port"), port(out)), field(w("tb.security"), out.Security),
+			marked(w("tb.auth"), w("tb.normal-password")), marked(w("tb.username"), user))}
 		if pop {
-			d = append(d, dlg(id+"-pop", "Account Settings: Server Settings", "Account Settings > Server Settings, for POP3",
-				check("Leave messages on server", s.POP.LeaveOnServer, true),
-				check(popDays("For at most %d days", s), s.POP.LeaveOnServer, true),
-				check("Until I delete them", false, false)))
+			d = append(d, dlg(id+"-pop", w("tb.pop-title"), w("tb.pop-caption"),
+				check(w("tb.leave"), s.POP.LeaveOnServer, true),
+				check(days("tb.at-most"), s.POP.LeaveOnServer, true),
+				check(w("tb.until"), false, false)))
 		}
 		return d
 	case "outlook", "windowsmail":
-		k := "IMAP"
+		k := "imap"
 		if pop {
-			k = "POP"
+			k = "pop"
 		}
-		d := []HelpDialog{dlg(id+"-new", "Add account: "+k, "New Outlook (and Windows Mail, which it replaced)",
-			marked(k+" username", user), field(k+" password", password),
-			field(k+" incoming server", in.Host), field("Port", port(in)), field("Secure connection type", in.Security),
-			marked("SMTP username", user), field("SMTP password", password),
-			field("SMTP outgoing server", out.Host), field("Port", port(out)), field("Secure connection type", out.Security))}
+		d := []HelpDialog{dlg(id+"-new", w("ol.title-"+k), w("ol.caption"),
+			marked(w("ol."+k+"-user"), user), field(w("ol."+k+"-password"), pw),
+			field(w("ol."+k+"-server"), in.Host), field(w("ol.port"), port(in)), field(w("ol.secure"), in.Security),
+			marked(w("ol.smtp-user"), user), field(w("ol.smtp-password"), pw),
+			field(w("ol.smtp-server"), out.Host), field(w("ol.port"), port(out)), field(w("ol.secure"), out.Security))}
 		if id == "outlook" {
-			rows := []HelpDialogRow{section("Outgoing Server"),
-				check("My outgoing server (SMTP) requires authentication", true, true),
-				check("Use same settings as my incoming mail server", true, false)}
+			rows := []HelpDialogRow{section(w("ol.outgoing")),
+				check(w("ol.requires-auth"), true, true),
+				check(w("ol.same-settings"), true, false)}
 			if pop {
-				rows = append(rows, section("Advanced: Delivery"),
-					check("Leave a copy of messages on the server", s.POP.LeaveOnServer, true),
-					check(popDays("Remove from server after %d days", s), s.POP.LeaveOnServer, true))
+				rows = append(rows, section(w("ol.delivery")),
+					check(w("ol.leave"), s.POP.LeaveOnServer, true),
+					check(days("ol.remove-after"), s.POP.LeaveOnServer, true))
 			}
-			d = append(d, dlg(id+"-classic", "Internet E-mail Settings: More Settings", "Classic Outlook: Account Settings > Change > More Settings", rows...))
+			d = append(d, dlg(id+"-classic", w("ol.classic-title"), w("ol.classic-caption"), rows...))
 		}
 		return d
 	case "outlookmac":
-		return []HelpDialog{dlg(id, "Add Account: IMAP/POP", "Outlook for Mac: Outlook > Settings > Accounts > +",
-			field("Email Address", s.Address), field("Type", "IMAP"), marked("Username", user), field("Password", password),
-			field("Incoming Server", s.Phone.Host), field("Port", port(s.Phone)), check("Use SSL to connect", s.Phone.Security != "None", false),
-			field("Outgoing Server", out.Host), field("Port", port(out)), check("Use SSL to connect", out.Security != "None", false),
-			marked("Authentication", "Use Incoming Server Info"))}
+		return []HelpDialog{dlg(id, w("mac.title"), w("mac.caption"),
+			field(w("mac.address"), s.Address), field(w("mac.type"), "IMAP"), marked(w("mac.user"), user), field(w("mac.password"), pw),
+			field(w("mac.incoming"), s.Phone.Host), field(w("mac.port"), port(s.Phone)), check(w("mac.ssl"), s.Phone.Security != l.S("security.none", nil), false),
+			field(w("mac.outgoing"), out.Host), field(w("mac.port"), port(out)), check(w("mac.ssl"), out.Security != l.S("security.none", nil), false),
+			marked(w("mac.auth"), w("mac.auth-value")))}
 	case "outlookmobile":
-		return []HelpDialog{dlg(id, "Add Account: IMAP", `Outlook app: Add email account > "Setup account manually" > IMAP`,
-			field("Email Address", s.Address),
-			section("IMAP INCOMING MAIL SERVER"),
-			field("IMAP Hostname", fmt.Sprintf("%s:%d", s.Phone.Host, s.Phone.Port)), marked("IMAP Username", user), field("IMAP Password", password),
-			section("SMTP OUTGOING MAIL SERVER"),
-			field("SMTP Hostname", fmt.Sprintf("%s:%d", out.Host, out.Port)), marked("SMTP Username", user), field("SMTP Password", password))}
+		return []HelpDialog{dlg(id, w("olm.title"), w("olm.caption"),
+			field(w("olm.address"), s.Address),
+			section(w("olm.incoming")),
+			field(w("olm.imap-host"), fmt.Sprintf("%s:%d", s.Phone.Host, s.Phone.Port)), marked(w("olm.imap-user"), user), field(w("olm.imap-password"), pw),
+			section(w("olm.outgoing")),
+			field(w("olm.smtp-host"), fmt.Sprintf("%s:%d", out.Host, out.Port)), marked(w("olm.smtp-user"), user), field(w("olm.smtp-password"), pw))}
 	case "apple":
-		rows := []HelpDialogRow{section("INCOMING MAIL SERVER"),
-			field("Host Name", s.InTLS.Host), marked("User Name", user), field("Password", password),
-			section("OUTGOING MAIL SERVER"),
-			field("Host Name", s.OutTLS.Host), marked("User Name", user), marked("Password", password)}
-		d := []HelpDialog{dlg(id, "New Account", `iPhone and iPad: Add Mail Account, after "Next" (outgoing says "Optional": fill it in)`, rows...)}
+		rows := []HelpDialogRow{section(w("apple.incoming")),
+			field(w("apple.host"), s.InTLS.Host), marked(w("apple.user"), user), field(w("apple.password"), pw),
+			section(w("apple.outgoing")),
+			field(w("apple.host"), s.OutTLS.Host), marked(w("apple.user"), user), marked(w("apple.password"), pw)}
+		d := []HelpDialog{dlg(id, w("apple.title"), w("apple.caption"), rows...)}
 		if s.InTLS.Protocol == "POP3" {
-			v := "When removed from Inbox"
+			v := w("apple.when-removed")
 			if s.POP.LeaveOnServer {
-				v = "Seven days"
+				v = w("apple.seven-days")
 			}
-			d = append(d, dlg(id+"-pop", "Advanced", "iPhone and iPad: the account > Advanced, for POP3", marked("Delete from server", v)))
+			d = append(d, dlg(id+"-pop", w("apple.pop-title"), w("apple.pop-caption"), marked(w("apple.delete"), v)))
 		}
 		return d
 	case "android":
-		return []HelpDialog{dlg(id, "Incoming and outgoing server settings", `Gmail app: Add another account > Other > "Manual setup"`,
-			section("Incoming server settings"),
-			marked("Username", user), field("Password", password), field("Server", s.Phone.Host),
-			field("Port", port(s.Phone)), field("Security type", s.Phone.Security),
-			section("Outgoing server settings"),
-			check("Require sign-in", true, true), marked("Username", user), field("Password", password),
-			field("SMTP server", out.Host), field("Port", port(out)), field("Security type", out.Security))}
+		return []HelpDialog{dlg(id, w("gmail.title"), w("gmail.caption"),
+			section(w("gmail.incoming")),
+			marked(w("gmail.user"), user), field(w("gmail.password"), pw), field(w("gmail.server"), s.Phone.Host),
+			field(w("gmail.port"), port(s.Phone)), field(w("gmail.security"), s.Phone.Security),
+			section(w("gmail.outgoing")),
+			check(w("gmail.sign-in"), true, true), marked(w("gmail.user"), user), field(w("gmail.password"), pw),
+			field(w("gmail.smtp"), out.Host), field(w("gmail.port"), port(out)), field(w("gmail.security"), out.Security))}
 	case "samsung":
-		return []HelpDialog{dlg(id, "Manual setup", "Samsung Email: Add account > Other > Manual setup, IMAP account",
-			field("Email address", s.Address), marked("Username", user), field("Password", password),
-			section("Incoming server"),
-			field("IMAP server", s.Phone.Host), field("Security type", s.Phone.Security), field("Port", port(s.Phone)),
-			section("Outgoing server"),
-			field("SMTP server", out.Host), field("Security type", out.Security), field("Port", port(out)),
-			check("Require authentication to send emails", true, true), marked("Username", user), field("Password", password))}
+		return []HelpDialog{dlg(id, w("sam.title"), w("sam.caption"),
+			field(w("sam.address"), s.Address), marked(w("sam.user"), user), field(w("sam.password"), pw),
+			section(w("sam.incoming")),
+			field(w("sam.imap"), s.Phone.Host), field(w("sam.security"), s.Phone.Security), field(w("sam.port"), port(s.Phone)),
+			section(w("sam.outgoing")),
+			field(w("sam.smtp"), out.Host), field(w("sam.security"), out.Security), field(w("sam.port"), port(out)),
+			check(w("sam.auth"), true, true), marked(w("sam.user"), user), field(w("sam.password"), pw))}
 	case "emclient":
-		d := []HelpDialog{dlg(id, "Account Settings", "eM Client: Menu > Accounts > the account",
-			section("Incoming server"),
-			field("Incoming server", in.Host), field("Port", port(in)), field("Security policy", emSecurity(in)), marked("User name", user),
-			section("Outgoing server"),
-			field("Outgoing server", out.Host), field("Port", port(out)), field("Security policy", emSecurity(out)),
-			check("Outgoing server requires authentication", true, true),
-			check("Use the same credentials as for incoming server", true, false))}
+		d := []HelpDialog{dlg(id, w("em.title"), w("em.caption"),
+			section(w("em.incoming")),
+			field(w("em.in-server"), in.Host), field(w("em.port"), port(in)), field(w("em.policy"), emSecurity(l, in)), marked(w("em.user"), user),
+			section(w("em.outgoing")),
+			field(w("em.out-server"), out.Host), field(w("em.port"), port(out)), field(w("em.policy"), emSecurity(l, out)),
+			check(w("em.auth"), true, true),
+			check(w("em.same"), true, false))}
 		if pop {
-			d = append(d, dlg(id+"-pop", "Account Settings: POP3", "eM Client: the account's POP3 tab",
-				check("Leave messages on server", s.POP.LeaveOnServer, true),
-				check(popDays("Delete messages from server after %d days", s), s.POP.LeaveOnServer, true)))
+			d = append(d, dlg(id+"-pop", w("em.pop-title"), w("em.pop-caption"),
+				check(w("em.leave"), s.POP.LeaveOnServer, true),
+				check(days("em.delete-after"), s.POP.LeaveOnServer, true)))
 		}
 		return d
 	}
-	rows := []HelpDialogRow{section("Incoming"),
-		field(in.Protocol+" server", in.Host), field("Port", port(in)), field("Security", in.Security), marked("Username", user),
-		section("Outgoing (SMTP)"),
-		field("SMTP server", out.Host), field("Port", port(out)), field("Security", out.Security),
-		check("Requires authentication", true, true), marked("Username", user)}
+	rows := []HelpDialogRow{section(w("any.incoming")),
+		field(l.S("dlg.any.server", in.Protocol), in.Host), field(w("any.port"), port(in)), field(w("any.security"), in.Security), marked(w("any.user"), user),
+		section(w("any.outgoing")),
+		field(w("any.smtp"), out.Host), field(w("any.port"), port(out)), field(w("any.security"), out.Security),
+		check(w("any.auth"), true, true), marked(w("any.user"), user)}
 	if pop {
-		rows = append(rows, section("POP3"), check("Leave a copy on the server", s.POP.LeaveOnServer, true),
-			check(popDays("Delete after %d days", s), s.POP.LeaveOnServer, true))
+		rows = append(rows, section("POP3"), check(w("any.leave"), s.POP.LeaveOnServer, true),
+			check(days("any.delete-after"), s.POP.LeaveOnServer, true))
 	}
-	return []HelpDialog{dlg(id, "Account settings", "What every mail program asks for, under one name or another", rows...)}
+	return []HelpDialog{dlg(id, w("any.title"), w("any.caption"), rows...)}
 }
 
 // emSecurity is eM Client's "Security policy" for a server.
-func emSecurity(h HelpServer) string {
-	switch h.Security {
-	case "SSL/TLS":
-		return "Use SSL/TLS on special port"
-	case "STARTTLS":
-		return "Use SSL/TLS if available"
+func emSecurity(l *lang.Localizer, h HelpServer) string {
+	switch {
+	case h.TLS:
+		return l.S("dlg.em.tls", nil)
+	case h.Security == l.S("security.starttls", nil):
+		return l.S("dlg.em.starttls", nil)
 	}
-	return "Do not use SSL/TLS"
+	return l.S("dlg.em.none", nil)
 }

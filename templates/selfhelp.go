@@ -45,7 +45,8 @@ type HelpServer struct {
 	Protocol string
 	Host     string
 	Port     int
-	// Security is "SSL/TLS", "STARTTLS" or "None".
+	// Security is "SSL/TLS", "STARTTLS" or "None", in the page's
+	// language (the messages security.tls, .starttls, .none).
 	Security string
 	// TLS: implicit TLS (Apple's "Use SSL" on).
 	TLS bool
@@ -127,7 +128,29 @@ type HelpFieldError struct {
 	// Field is the field's name (and id).
 	Field   string
 	Message string
+	// Kind is what is wrong (FieldErrHost, ...), Value the value as
+	// typed and Max a length's limit, so that a page in another
+	// language can say Message in its words.
+	Kind, Value string
+	Max         int
 }
+
+// The kinds of a form field's error (HelpFieldError.Kind).
+const (
+	FieldErrHost    = "host"     // not a server name
+	FieldErrPort    = "port"     // not a port number
+	FieldErrDays    = "days"     // not a number of days
+	FieldErrChoice  = "choice"   // not one of the field's choices
+	FieldErrTooLong = "too-long" // longer than Max
+	FieldErrControl = "control"  // a control character
+)
+
+// FieldErrKinds are the kinds of a form field's error.
+var FieldErrKinds = []string{FieldErrHost, FieldErrPort, FieldErrDays, FieldErrChoice, FieldErrTooLong, FieldErrControl}
+
+// CheckFields are the check form's fields, in form order.
+var CheckFields = []string{"in_proto", "in_host", "in_port", "in_security", "in_user", "leave", "delete_after",
+	"out_host", "out_port", "out_security", "out_auth", "out_user", "password"}
 
 // HelpWrongField is a field of the re-filled check form whose value is
 // wrong, with the right value.
@@ -144,6 +167,8 @@ type HelpFieldState struct {
 // HelpCheckStep is one step of a running check, as the page shows it
 // while the result streams in.
 type HelpCheckStep struct {
+	// Lang is the page's language (Frame.Lang).
+	Lang string
 	Text string
 	// State is "ok", "problem" or "unfinished".
 	State string
@@ -279,13 +304,17 @@ func (s *Set) HelpClient(w io.Writer, p HelpClientPage) error {
 	if i < 0 {
 		return fmt.Errorf("templates: no instructions for client %q", p.Client.ID)
 	}
-	if n := HelpClients[i].NoPOPExpiry; n != "" && p.Settings.POP.Offered {
+	n := HelpClients[i].NoPOPExpiry
+	if p.Client.NoPOPExpiry != "" {
+		n = p.Client.NoPOPExpiry // in the page's language
+	}
+	if n != "" && p.Settings.POP.Offered {
 		p.Settings.NoPOPExpiry = n
 		if p.Settings.IMAP != nil {
 			p.Settings.In = *p.Settings.IMAP
 		}
 	}
-	p.Dialogs = Dialogs(p.Client.ID, p.Settings)
+	p.Dialogs = Dialogs(s.Localizer(p.Lang), p.Client.ID, p.Settings)
 	return s.render(w, "help_"+p.Client.ID+".html", &p)
 }
 
@@ -307,7 +336,7 @@ func (s *Set) HelpCheckStart(w io.Writer, p HelpCheckPage) error {
 
 // HelpCheckStep writes one finished step of a streamed check.
 func (s *Set) HelpCheckStep(w io.Writer, st HelpCheckStep) error {
-	return s.t.ExecuteTemplate(w, "help-check-step", st)
+	return s.in(st.Lang).ExecuteTemplate(w, "help-check-step", st)
 }
 
 // HelpCheckFinish writes the rest of a streamed check page.

@@ -105,6 +105,29 @@ type StaffAccountPage struct {
 	// ?clients=1); ClientsError why it could not be shown.
 	Clients      *clients.ClientsReport
 	ClientsError string
+	// Timeline is the account's last days drawn (TimelineChart), nil
+	// when the server observes nothing.
+	Timeline *ChartDrawing
+}
+
+// StaffOverviewPage is the ISP's overview (staff_overview.html): per
+// domain and day the accounts whose clients made the incident's
+// mistakes, the trend of the selected domains, and their CSV.
+type StaffOverviewPage struct {
+	StaffFrame
+	// Observed is false when the server observes nothing (no mail
+	// listeners and no log sources).
+	Observed bool
+	Report   observe.OverviewReport
+	// Trend is Report.All drawn (OverviewChart).
+	Trend ChartDrawing
+	// Filter is the domain filter as typed; Error what is wrong with it.
+	Filter, Error string
+	// Prev and Next are the links to the neighbouring pages of domains
+	// ("" on the first and last), CSV the CSV of this selection.
+	Prev, Next, CSV string
+	// From is the number of the page's first domain (1 on the first).
+	From int
 }
 
 // StaffReportPage is a probe report (staff_report.html); Print is the
@@ -157,6 +180,11 @@ func (s *Set) StaffAccount(w io.Writer, p StaffAccountPage) error {
 // StaffReport renders a probe report.
 func (s *Set) StaffReport(w io.Writer, p StaffReportPage) error {
 	return s.render(w, "staff_report.html", &p)
+}
+
+// StaffOverview renders the ISP's overview.
+func (s *Set) StaffOverview(w io.Writer, p StaffOverviewPage) error {
+	return s.render(w, "staff_overview.html", &p)
 }
 
 // StaffAudit renders the audit log page.

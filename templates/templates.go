@@ -21,12 +21,17 @@
 // the CSRF token on a page with a form, and the stylesheet's path; the
 // staff pages embed it through StaffFrame, which adds who is signed in.
 // The handlers (server/web/selfhelp, server/web/console) fill the view
-// models, Title and CSRF included; the render methods fill Lang and
-// Stylesheet. No page takes an untyped value.
+// models, Title and CSRF included, and on a customer page its language
+// (Frame.Lang) and the language switch (Frame.Langs); the render
+// methods fill Stylesheet and run the pages of the frame's language.
+// The customer pages' words are messages of package lang, which the
+// templates say with the functions t (a message, given its data) and
+// tn (with a plural count); the staff pages are English. No page takes
+// an untyped value.
 //
-// Imports: the standard library (html/template, embed), and the types
-// the staff pages show as they are: autoconfig, finding, probe and
-// server/observe. The pages' data comes from server/web/selfhelp and
+// Imports: the standard library (html/template, embed), templates/lang,
+// and the types the staff pages show as they are: autoconfig, finding,
+// probe and server/observe. The pages' data comes from server/web/selfhelp and
 // server/web/console.
 package templates
 
@@ -36,6 +41,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+
+	"mailsetup/templates/lang"
 )
 
 //go:embed *.html
@@ -73,16 +80,62 @@ func Stylesheet() []byte { return stylesheet }
 
 // Set is the parsed pages.
 type Set struct {
-	t *template.Template
+	// t is the pages in English (the staff console's only language);
+	// byLang in each language of the catalogs, by code.
+	t      *template.Template
+	byLang map[string]*template.Template
+	langs  *lang.Catalogs
 	// Brand, when set before the pages are served, brands every page.
 	Brand *Brand
 }
 
-// Parse parses every embedded page.
+// Parse parses every embedded page, with the embedded languages.
 func Parse() (*Set, error) {
-	t, err := template.New("").ParseFS(files, "*.html")
+	c, err := lang.Load("")
 	if err != nil {
-		return nil, fmt.Errorf("parsing templates: %w", err)
+		return nil, err
 	}
-	return &Set{t: t}, nil
+	return ParseLang(c)
+}
+
+// ParseLang parses every embedded page once per language of c: the
+// customer pages' words come from the catalogs (the functions t and tn
+// of the templates; see package lang).
+func ParseLang(c *lang.Catalogs) (*Set, error) {
+	s := &Set{byLang: map[string]*template.Template{}, langs: c}
+	for _, tag := range c.Tags() {
+		l := c.For(tag)
+		t, err := template.New("").Funcs(template.FuncMap{
+			"t":    l.T,
+			"tn":   l.TN,
+			"args": args,
+		}).ParseFS(files, "*.html")
+		if err != nil {
+			return nil, fmt.Errorf("parsing templates: %w", err)
+		}
+		s.byLang[l.Code()] = t
+		if tag == lang.Default {
+			s.t = t
+		}
+	}
+	return s, nil
+}
+
+// Langs are the pages' languages.
+func (s *Set) Langs() *lang.Catalogs { return s.langs }
+
+// args makes a message's named values from pairs: args "Days" 7 "Name" .X.
+func args(kv ...any) (map[string]any, error) {
+	if len(kv)%2 != 0 {
+		return nil, fmt.Errorf("args: %d values, want name and value pairs", len(kv))
+	}
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i < len(kv); i += 2 {
+		k, ok := kv[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("args: name %v is not a string", kv[i])
+		}
+		m[k] = kv[i+1]
+	}
+	return m, nil
 }

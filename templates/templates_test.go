@@ -30,7 +30,7 @@ func sample() templates.HelpDomainPage {
 func checkPage(t *testing.T, name, out string, want ...string) {
 	t.Helper()
 	link := `<link rel="stylesheet" href="` + templates.StylesheetPath + `">`
-	for _, w := range append(want, `<html lang="en">`, `<meta name="viewport"`, "<h1>", link) {
+	for _, w := range append(want, `<html lang="en"`, `<meta name="viewport"`, "<h1>", link) {
 		if !strings.Contains(out, w) {
 			t.Errorf("%s lacks %q", name, w)
 		}

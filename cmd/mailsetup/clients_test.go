@@ -102,6 +102,15 @@ func TestProbeDomainAndClients(t *testing.T) {
 			break
 		}
 	}
+	// In German: the same report, its words and findings translated.
+	r = curl(t, "-H", "Accept-Language: de", "--resolve", "autoconfig.pacc.test:443:"+ip, "https://autoconfig.pacc.test/check/john@pacc.test?clients=1")
+	for _, want := range []string{`<html lang="de"`, "Richtet ein: <span class=\"v\">incoming IMAP mail.pacc.test port 993",
+		"Dieses E-Mail-Programm trägt als Benutzernamen nur den Teil vor dem @ ein", "(Hinweis)"} {
+		if r.status != 200 || !strings.Contains(string(r.body), want) {
+			t.Errorf("German check page ?clients=1: %d, no %q:\n%s", r.status, want, r.body)
+			break
+		}
+	}
 
 	// The real msmtp and mpop, with the service's DNS as the system resolver.
 	unshare := testkit.Tool(t, "unshare", "util-linux")

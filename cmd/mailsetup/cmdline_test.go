@@ -218,16 +218,3 @@ func TestStaffHashFlagsAnywhere(t *testing.T) {
 		t.Errorf("staff hash -- --help: exit %d\n%s%s", code, out, stderr)
 	}
 }
-
-// TestCSVCellNoFormula: a cell a spreadsheet would run as a formula gets
-// a leading "'"; others are as they were.
-func TestCSVCellNoFormula(t *testing.T) {
-	for in, want := range map[string]string{
-		"=HYPERLINK(\"x\")": "'=HYPERLINK(\"x\")", "+1": "'+1", "-2": "'-2", "@SUM(A1)": "'@SUM(A1)", "\tx": "'\tx",
-		"UID7-1234": "UID7-1234", "": "", "a=b": "a=b", "12": "12",
-	} {
-		if got := csvCell(in); got != want {
-			t.Errorf("csvCell(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"mailsetup/internal/csvsafe"
 	"mailsetup/server"
 	"mailsetup/server/migrate"
 )
@@ -378,14 +378,9 @@ func writeReport[R interface{ OK() bool }](w io.Writer, format reportFormat, rep
 			return err
 		}
 	case formatCSV:
-		rows := asCSV(rep)
-		for _, row := range rows {
-			for i, cell := range row {
-				row[i] = csvCell(cell)
-			}
-		}
-		cw := csv.NewWriter(w)
-		if err := cw.WriteAll(rows); err != nil {
+		// A UIDL or a reason quoting the old server can start with "="
+		// or "+": csvsafe keeps a spreadsheet from running it.
+		if err := csvsafe.WriteAll(w, asCSV(rep)); err != nil {
 			return err
 		}
 	default:
@@ -395,16 +390,6 @@ func writeReport[R interface{ OK() bool }](w io.Writer, format reportFormat, rep
 		return exitStatus(exitError)
 	}
 	return nil
-}
-
-// csvCell keeps a cell from being read as a formula by a spreadsheet
-// (OWASP's CSV injection): a UIDL or a reason quoting the old server can
-// start with "=", "+", "-" or "@"; such a cell gets a leading "'".
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 func printImportReport(w io.Writer, rep migrate.Report) {

@@ -97,7 +97,7 @@ func TestPACCOverTheNetwork(t *testing.T) {
 		return r.body, "v=UAAC1; a=sha256; d=" + base64.StdEncoding.EncodeToString(sum[:])
 	}
 	doc, want := fetch()
-	if !strings.Contains(string(doc), `"imap":{"host":"mail.pacc.test"}`) || !strings.Contains(string(doc), `"submit":{"host":"mail.pacc.test"}`) {
+	if !strings.Contains(string(doc), `"imap":{"host":"mail.pacc.test"}`) || !strings.Contains(string(doc), `"submit":{"host":"mail.pacc.test"}`) || !strings.Contains(string(doc), `"smtp":{"host":"mail.pacc.test"}`) {
 		t.Errorf("document does not carry the policy's hosts: %s", doc)
 	}
 	if got := digTXT(t, svc.urls["dns"], "_ua-auto-config.pacc.test"); !slices.Equal(got, []string{want}) {

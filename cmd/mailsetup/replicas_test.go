@@ -52,7 +52,8 @@ func curlStaff(t *testing.T, jar string, args ...string) curlResult {
 // account added through one replica's command logs in on the other
 // (curl, POP3S); a staff session from A works on B (curl, one cookie
 // jar) and A's audit entry is on B's audit page; B's POP3 login shows
-// on A's console within seconds; the
+// on A's console within seconds, its bare local part in A's overview
+// CSV; the
 // self-help limit holds across them; a password
 // changed through A is the one B takes; with PostgreSQL stopped a cached
 // login still works, a password change and a staff sign-in are refused
@@ -136,6 +137,19 @@ func TestTwoReplicasOnPostgres(t *testing.T) {
 		r := curlStaff(t, jar, baseA+"/staff/accounts/jane@example.test")
 		return r.status == 200 && !bytes.Contains(r.body, []byte("has seen nothing"))
 	})
+	// B's client typing the bare local part is in both replicas'
+	// overview and its CSV (the observations reach A through the
+	// database).
+	if ok, out := curlPOP3Login(t, b.ports.POP3S, "jane", "first password 1"); ok || !strings.Contains(out, "use your full email address") {
+		t.Fatalf("B took the bare local part:\n%s", out)
+	}
+	today := time.Now().UTC().Format("2006-01-02") + ",example.test,1,0,0,0"
+	for _, base := range []string{baseA, baseB} {
+		waitFor(t, 10*time.Second, base+"'s overview CSV counts B's bare local part", func() bool {
+			r := curlStaff(t, jar, base+"/staff/overview.csv")
+			return r.status == 200 && bytes.Contains(r.body, []byte(today+"\n"))
+		})
+	}
 
 	// The self-help limit (one check per address and hour here) holds
 	// across replicas: B refuses the check A ran.

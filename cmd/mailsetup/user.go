@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"mailsetup/autoconfig"
 	"mailsetup/server"
+	"mailsetup/server/accounts"
 )
 
 func writeZone(w io.Writer, cfg *server.Config) error {
@@ -57,12 +59,21 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(rest) > 0 {
 			return usageError{cmd, fmt.Sprintf("unexpected argument %q", rest[0])}
 		}
-		for _, a := range store.List() {
-			fmt.Fprintf(stdout, "%s\tcreated %s\tpassword changed %s", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
+		// Streamed: the database's accounts are read a page at a time.
+		w := bufio.NewWriterSize(stdout, 64<<10)
+		err := store.Each(context.Background(), func(a accounts.Account) error {
+			fmt.Fprintf(w, "%s\tcreated %s\tpassword changed %s", a.Address, a.Created.Format("2006-01-02"), a.Changed.Format("2006-01-02"))
 			if len(a.Aliases) > 0 {
-				fmt.Fprintf(stdout, "\taliases %s", strings.Join(a.Aliases, ","))
+				fmt.Fprintf(w, "\taliases %s", strings.Join(a.Aliases, ","))
 			}
-			fmt.Fprintln(stdout)
+			_, err := fmt.Fprintln(w)
+			return err
+		})
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return fmt.Errorf("user list: %w", err)
 		}
 		return nil
 	case "quota":

@@ -238,7 +238,10 @@ func sameEndpoint(a, b autoconfig.Endpoint) bool {
 }
 
 // paccSettings reads a PACC document into endpoints (implicit TLS on
-// the standard ports).
+// the standard ports). The submission host is "submit" (-03) or "smtp"
+// (-02, what Stalwart serves and pimconf reads); a document that names
+// two different hosts under them sends the two generations of clients
+// to different servers and is refused with both names.
 func paccSettings(doc []byte) (autoconfig.Policy, error) {
 	var d struct {
 		Protocols map[string]struct {
@@ -248,23 +251,25 @@ func paccSettings(doc []byte) (autoconfig.Policy, error) {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return autoconfig.Policy{}, fmt.Errorf("not a PACC JSON document: %w", err)
 	}
-	var p autoconfig.Policy
-	for key, proto := range map[string]autoconfig.Protocol{"imap": autoconfig.IMAP, "pop3": autoconfig.POP3, "submit": autoconfig.SMTP} {
-		h, ok := d.Protocols[key]
-		if !ok || h.Host == "" {
-			continue
-		}
-		ep := autoconfig.Endpoint{Protocol: proto, Host: h.Host, Port: autoconfig.PACCPorts[proto], Security: autoconfig.TLS}
-		switch proto {
-		case autoconfig.IMAP:
-			p.IMAP = []autoconfig.Endpoint{ep}
-		case autoconfig.POP3:
-			p.POP3 = []autoconfig.Endpoint{ep}
-		default:
-			p.Submission = []autoconfig.Endpoint{ep}
-		}
+	host := func(key string) string { return strings.TrimSuffix(d.Protocols[key].Host, ".") }
+	submit, smtp := host("submit"), host("smtp")
+	if submit != "" && smtp != "" && !strings.EqualFold(submit, smtp) {
+		return autoconfig.Policy{}, fmt.Errorf("the document names two submission hosts: %q under \"submit\" (read by -03 clients) and %q under \"smtp\" (read by -02 clients)", submit, smtp)
 	}
-	return p, nil
+	if submit == "" {
+		submit = smtp
+	}
+	ep := func(proto autoconfig.Protocol, h string) []autoconfig.Endpoint {
+		if h == "" {
+			return nil
+		}
+		return []autoconfig.Endpoint{{Protocol: proto, Host: h, Port: autoconfig.PACCPorts[proto], Security: autoconfig.TLS}}
+	}
+	return autoconfig.Policy{
+		IMAP:       ep(autoconfig.IMAP, host("imap")),
+		POP3:       ep(autoconfig.POP3, host("pop3")),
+		Submission: ep(autoconfig.SMTP, submit),
+	}, nil
 }
 
 // paccView is the policy as PACC can say it: its first PACC endpoint of

@@ -283,7 +283,12 @@ func (a *Authenticator) verify(address, password string) (bool, error) {
 	if err := a.opts.Accounts.Reload(); err != nil {
 		return false, err
 	}
-	acct, ok := a.opts.Accounts.Get(address)
+	acct, ok, err := a.opts.Accounts.Lookup(address)
+	if err != nil {
+		// The account could not be read (the database is down): a
+		// temporary failure, not a wrong password.
+		return false, err
+	}
 	if !ok {
 		// Spend the same time as a real check so timing does not tell
 		// whether the account exists.
@@ -301,7 +306,7 @@ func (a *Authenticator) verify(address, password string) (bool, error) {
 			return true, nil
 		}
 	}
-	ok, err := accounts.CheckPassword(acct.PasswordHash, password)
+	ok, err = accounts.CheckPassword(acct.PasswordHash, password)
 	if err != nil || !ok {
 		return false, err
 	}

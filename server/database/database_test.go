@@ -36,11 +36,15 @@ func open(t *testing.T, pg *testkit.Postgres) *database.DB {
 
 func start(t *testing.T, db *database.DB) *replica {
 	t.Helper()
+	return startCache(t, db, 0)
+}
+
+// startCache starts a replica that caches at most cache accounts (0:
+// the default).
+func startCache(t *testing.T, db *database.DB, cache int) *replica {
+	t.Helper()
 	r := &replica{db: db, feed: db.NewFeed()}
-	var err error
-	if r.accounts, err = accounts.OpenShared(context.Background(), db.Accounts()); err != nil {
-		t.Fatal(err)
-	}
+	r.accounts = accounts.OpenShared(db.Accounts(), cache)
 	r.throttle = auth.NewThrottle(auth.ThrottleOptions{IPLimit: 3, Share: r.feed.ThrottleShare()}, nil)
 	r.feed.FollowAccounts(r.accounts)
 	r.feed.FollowThrottles(r.throttle)

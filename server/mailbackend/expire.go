@@ -158,14 +158,13 @@ func (e *Expirer) Sweep(ctx context.Context, opts ExpireOptions) (ExpireReport, 
 			// The last good accounts stay in use, as for logins.
 			log.Warn("pop3 expiry: reloading the accounts failed, using the last good ones", "error", err)
 		}
-		for _, a := range e.accounts.List() {
+		err := e.accounts.Each(ctx, func(a accounts.Account) error {
 			if err := ctx.Err(); err != nil {
-				errs = append(errs, fmt.Errorf("pop3 expiry interrupted: %w", err))
-				break
+				return fmt.Errorf("pop3 expiry interrupted: %w", err)
 			}
 			days := e.days[accountDomain(a.Address)]
 			if days <= 0 {
-				continue
+				return nil
 			}
 			res, checked, busy, err := e.sweepAccount(a.Address, days, now, opts.DryRun)
 			switch {
@@ -183,7 +182,7 @@ func (e *Expirer) Sweep(ctx context.Context, opts ExpireOptions) (ExpireReport, 
 				rep.Checked++
 			}
 			if len(res.UIDLs) == 0 {
-				continue
+				return nil
 			}
 			rep.Accounts = append(rep.Accounts, res)
 			rep.Messages += len(res.UIDLs)
@@ -193,6 +192,10 @@ func (e *Expirer) Sweep(ctx context.Context, opts ExpireOptions) (ExpireReport, 
 				msg = "pop3 expiry (dry run): would delete messages retrieved over POP3 before the expiry"
 			}
 			log.Info(msg, "account", a.Address, "messages", len(res.UIDLs), "bytes", res.Bytes, "expire_days", days)
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if e.metrics != nil {

@@ -89,3 +89,59 @@ func BenchmarkOpenTypical(b *testing.B) {
 		open(b, observe.Options{Path: path, Now: newClock(t0).Now})
 	}
 }
+
+// overviewStore is 50,000 accounts in 5,000 domains with 30 days each:
+// every account's POP3 client leaves mail for ever, every third logs in
+// with the bare local part once a day, every fifth sends without
+// authentication: the overview at an ISP's scale.
+func overviewStore(b *testing.B) *observe.Store {
+	// 50,000 accounts and 16,667 bare local parts.
+	s := open(b, observe.Options{Now: newClock(t0).Now, MaxAccounts: 70_000})
+	for i := range 50_000 {
+		addr := fmt.Sprintf("user%d@d%d.example", i, i%5000)
+		for d := range 30 {
+			at := t0.Add(-time.Duration(d) * 24 * time.Hour)
+			s.Record(login(at, "pop3", "192.0.2.1", addr))
+			s.Record(pop3Session(at, "192.0.2.1", addr, 10, 0, 0))
+			if i%3 == 0 {
+				s.Record(bareLocalPart(at, "pop3", "192.0.2.1", fmt.Sprintf("user%d", i)))
+			}
+			if i%5 == 0 {
+				s.Record(noAuth(at, "192.0.2.1", addr, addr))
+			}
+		}
+	}
+	return s
+}
+
+// BenchmarkOverviewTypical is the ISP overview over overviewStore (the
+// page, its CSV and the API each make one), and reports how long Record
+// waited for the store's lock at most meanwhile.
+func BenchmarkOverviewTypical(b *testing.B) {
+	s := overviewStore(b)
+	if rep := s.Overview(observe.OverviewOptions{}); rep.Domains != 5000 || rep.All[len(rep.All)-1] != (observe.Mistakes{Date: t0.Truncate(24 * time.Hour), LocalPart: 16_667, NoAuth: 10_000, LeaveForever: 50_000}) {
+		b.Fatalf("%d domains, today %+v", rep.Domains, rep.All[len(rep.All)-1])
+	}
+	stop := make(chan struct{})
+	waited := make(chan time.Duration)
+	go func() {
+		var worst time.Duration
+		for {
+			select {
+			case <-stop:
+				waited <- worst
+				return
+			default:
+			}
+			start := time.Now()
+			s.Record(login(t0, "imap", "192.0.2.2", "user1@d1.example"))
+			worst = max(worst, time.Since(start))
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	for b.Loop() {
+		s.Overview(observe.OverviewOptions{})
+	}
+	close(stop)
+	b.ReportMetric(float64((<-waited).Microseconds()), "max-record-µs")
+}

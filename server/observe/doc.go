@@ -78,6 +78,20 @@
 //     sessions of the account (uidl.go); such a session that retrieved
 //     everything again also counts as a re-download.
 //
+// # Timeline and overview
+//
+// Account.Timeline adds the account's groups up per UTC day for the last
+// TimelineDays (30) days, empty days included: the console's chart of
+// "when it started". Store.Overview (overview.go) counts per domain and
+// UTC day the accounts whose clients made the incident's mistakes: the
+// bare local part as the username (failures kept under the local part,
+// counted in each domain where it is an account), sending without
+// authentication (refusals auth-required), leaving POP3 mail for ever (a
+// client that retrieved and left all that day and had deleted nothing
+// since the period began) and re-downloading. It walks the accounts a
+// chunk at a time like Save, and returns one page of domains (at most
+// MaxOverviewDomains) with the total of all selected domains per day.
+//
 // # Bounds
 //
 // Memory is bounded: at most MaxAccounts accounts and MaxGroups groups

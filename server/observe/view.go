@@ -50,7 +50,41 @@ type Account struct {
 	// Findings are derived from the lists above, worst first, with the
 	// probe's ids and wording (see the package doc for the rules).
 	Findings []finding.Finding `json:"findings"`
+	// Timeline is the account's counts per UTC day, oldest first: the
+	// last TimelineDays days (fewer when the retention is shorter),
+	// today last, a day with nothing included, so that the console
+	// draws one bar per day.
+	Timeline []Day `json:"timeline"`
 }
+
+// TimelineDays is how many days Account.Timeline covers at most.
+const TimelineDays = 30
+
+// Day is one UTC day of an account's timeline.
+type Day struct {
+	// Date is the day's start (00:00 UTC).
+	Date time.Time `json:"date"`
+	// Logins are the successful logins.
+	Logins int `json:"logins"`
+	// The refused logins by reason: a wrong password (or an account
+	// that does not exist, never told apart, and any other reason), a
+	// username that is not the full address, a client held back by the
+	// throttle.
+	BadPassword  int `json:"bad_password"`
+	UsernameForm int `json:"username_form"`
+	Throttled    int `json:"throttled"`
+	// Refused are the refused submissions (no authentication, a forged
+	// sender, ...).
+	Refused int `json:"refused"`
+	// Redownloaded are the messages POP3 clients retrieved again.
+	Redownloaded int `json:"redownloaded"`
+}
+
+// Failures returns the day's refused logins, all reasons.
+func (d Day) Failures() int { return d.BadPassword + d.UsernameForm + d.Throttled }
+
+// Total returns everything counted on the day.
+func (d Day) Total() int { return d.Logins + d.Failures() + d.Refused + d.Redownloaded }
 
 // Sent is one outbound delivery outcome.
 type Sent struct {
@@ -173,6 +207,7 @@ func (s *Store) Account(address string) (Account, bool) {
 	found := false
 	s.mu.Lock()
 	cut, today := s.cut(now), dayOf(now.Unix())
+	v.Timeline = timeline(today, min(TimelineDays, s.retDays))
 	if a := s.accounts[key]; a != nil {
 		s.pruneAccount(a, cut)
 		if s.accounts[key] == a {
@@ -213,6 +248,18 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 		v.Failures = append(v.Failures, Failure{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Form: g.Form,
 			Username: g.Username, Client: g.Client, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last), ByLocalPart: byLocal})
 		seen(first, g.Last)
+		for _, d := range g.Days {
+			if x := v.day(d.Day, today); x != nil {
+				switch g.Result {
+				case events.ResultUsernameForm:
+					x.UsernameForm += int(d.N)
+				case events.ResultThrottled:
+					x.Throttled += int(d.N)
+				default:
+					x.BadPassword += int(d.N)
+				}
+			}
+		}
 	}
 	if byLocal {
 		return
@@ -224,6 +271,11 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 		v.Logins = append(v.Logins, Login{Protocol: g.Proto, Remote: g.Remote, Username: g.Username, Client: g.Client,
 			TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
 		seen(first, g.Last)
+		for _, d := range g.Days {
+			if x := v.day(d.Day, today); x != nil {
+				x.Logins += int(d.N)
+			}
+		}
 	}
 	for i := range a.Refusals {
 		g := &a.Refusals[i]
@@ -232,6 +284,11 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 		v.Refusals = append(v.Refusals, Refusal{Protocol: g.Proto, Remote: g.Remote, Result: g.Result, Client: g.Client,
 			Detail: g.Detail, TLS: g.TLS, Count: n, Today: t, First: unix(first), Last: unix(g.Last)})
 		seen(first, g.Last)
+		for _, d := range g.Days {
+			if x := v.day(d.Day, today); x != nil {
+				x.Refused += int(d.N)
+			}
+		}
 	}
 	if c := a.UIDLChange; c != nil && c.Last >= int64(s.cut(s.now()))*secondsPerDay {
 		v.UIDLChange = &UIDLChange{Remote: c.Remote, Sessions: c.Count, First: unix(c.First), Last: unix(c.Last), Was: c.Was, Now: c.Now}
@@ -252,6 +309,9 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 			c.Deleted += int(d.Deleted)
 			c.LeftAll += int(d.LeftAll)
 			c.DeletingSessions += int(d.Deleting)
+			if x := v.day(d.Day, today); x != nil {
+				x.Redownloaded += int(d.Redownloaded)
+			}
 		}
 		v.POP3 = append(v.POP3, c)
 		seen(firstOf(g.Days), g.Last)
@@ -272,6 +332,24 @@ func (s *Store) view(v *Account, a *account, today int32, byLocal bool) {
 	if len(a.Deliveries) > 0 {
 		seen(firstOf(a.Deliveries), a.LastDelivery)
 	}
+}
+
+// timeline returns n empty days ending with today.
+func timeline(today, n int32) []Day {
+	out := make([]Day, n)
+	for i := range out {
+		out[i].Date = unix(int64(today-n+1+int32(i)) * secondsPerDay)
+	}
+	return out
+}
+
+// day returns the timeline's entry of day, nil when it is not shown.
+func (v *Account) day(day, today int32) *Day {
+	i := len(v.Timeline) - 1 - int(today-day)
+	if i < 0 || i >= len(v.Timeline) {
+		return nil
+	}
+	return &v.Timeline[i]
 }
 
 // sort orders every list most recent first, ties in a fixed order, and

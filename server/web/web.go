@@ -41,6 +41,7 @@ import (
 	"mailsetup/server/web/request"
 	"mailsetup/server/web/selfhelp"
 	"mailsetup/templates"
+	"mailsetup/templates/lang"
 )
 
 // ProfileSigner signs Apple profiles (CMS). Leave nil to serve them
@@ -93,6 +94,10 @@ type Options struct {
 	Staff *console.Options
 	// Branding brands the customer pages; nil: none.
 	Branding *Branding
+	// LangDir holds an ISP's language catalogs for the customer pages
+	// (<tag>.toml, see templates/lang), beside the embedded English and
+	// German; "" or a missing folder: none.
+	LangDir string
 }
 
 // App is the web application; it is an http.Handler.
@@ -126,7 +131,11 @@ func New(opts Options) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	pages, err := templates.Parse()
+	langs, err := lang.Load(opts.LangDir)
+	if err != nil {
+		return nil, err
+	}
+	pages, err := templates.ParseLang(langs)
 	if err != nil {
 		return nil, err
 	}

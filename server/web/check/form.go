@@ -44,8 +44,9 @@ func ParseForm(v map[string][]string) Input {
 		return ""
 	}
 	var in Input
-	fail := func(field, format string, args ...any) {
-		in.Errs = append(in.Errs, templates.HelpFieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	fail := func(e templates.HelpFieldError, format string, args ...any) {
+		e.Message = fmt.Sprintf(format, args...)
+		in.Errs = append(in.Errs, e)
 	}
 	f := &in.Form
 	f.InProto, f.InHost, f.InPort, f.InSecurity, f.InUser = strings.ToLower(get("in_proto")), get("in_host"), get("in_port"), strings.ToLower(get("in_security")), get("in_user")
@@ -66,7 +67,8 @@ func ParseForm(v map[string][]string) Input {
 	if f.DeleteAfter != "" {
 		n, err := strconv.Atoi(f.DeleteAfter)
 		if err != nil || n < 0 || n > maxDeleteAfter {
-			fail("delete_after", "Remove from server after: %q is not a number of days; type a number like 7, or leave it empty if that box is not ticked.", f.DeleteAfter)
+			fail(templates.HelpFieldError{Field: "delete_after", Kind: templates.FieldErrDays, Value: f.DeleteAfter},
+				"Remove from server after: %q is not a number of days; type a number like 7, or leave it empty if that box is not ticked.", f.DeleteAfter)
 		}
 		days = n
 	}
@@ -79,15 +81,20 @@ func ParseForm(v map[string][]string) Input {
 	cl.Outgoing.Auth = checkYesNoField(f.OutAuth, "out_auth", "Outgoing server requires authentication", fail)
 	cl.Outgoing.Username = checkUserField(f.OutUser, "out_user", "Outgoing username", fail)
 	if len(in.Password) > maxPassword {
-		fail("password", "Password: longer than %d characters; this is not a mail password.", maxPassword)
+		fail(templates.HelpFieldError{Field: "password", Kind: templates.FieldErrTooLong, Max: maxPassword},
+			"Password: longer than %d characters; this is not a mail password.", maxPassword)
 		in.Password = ""
 	}
 	return in
 }
 
+// failFunc records a field's error: its field, kind and value, and the
+// English message.
+type failFunc func(e templates.HelpFieldError, format string, args ...any)
+
 // checkHostField validates a server name as typed: a host name or an IP
 // address, without port or scheme. It returns the name to compare.
-func checkHostField(v, field, label string, fail func(string, string, ...any)) string {
+func checkHostField(v, field, label string, fail failFunc) string {
 	if v == "" {
 		return ""
 	}
@@ -96,24 +103,25 @@ func checkHostField(v, field, label string, fail func(string, string, ...any)) s
 		return ip.String()
 	}
 	if err := autoconfig.ValidHost(h); err != nil {
-		fail(field, "%s: %q is not a server name; type only the name, like mail.example.com, without http:// or a port (%v).", label, v, err)
+		fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrHost, Value: v},
+			"%s: %q is not a server name; type only the name, like mail.example.com, without http:// or a port (%v).", label, v, err)
 		return ""
 	}
 	return h
 }
 
 // checkProtoField takes "", imap or pop3 (lower case).
-func checkProtoField(v, field, label string, fail func(string, string, ...any)) string {
+func checkProtoField(v, field, label string, fail failFunc) string {
 	switch v {
 	case "", "imap", "pop3":
 		return v
 	}
-	fail(field, "%s: choose IMAP or POP3.", label)
+	fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrChoice}, "%s: choose IMAP or POP3.", label)
 	return ""
 }
 
 // checkYesNoField takes "" (not known), yes or no.
-func checkYesNoField(v, field, label string, fail func(string, string, ...any)) *bool {
+func checkYesNoField(v, field, label string, fail failFunc) *bool {
 	switch v {
 	case "":
 		return nil
@@ -121,23 +129,23 @@ func checkYesNoField(v, field, label string, fail func(string, string, ...any)) 
 		b := v == "yes"
 		return &b
 	}
-	fail(field, "%s: choose yes or no.", label)
+	fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrChoice}, "%s: choose yes or no.", label)
 	return nil
 }
 
-func checkPortField(v, field, label string, fail func(string, string, ...any)) int {
+func checkPortField(v, field, label string, fail failFunc) int {
 	if v == "" {
 		return 0
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 65535 {
-		fail(field, "%s: %q is not a port; type a number from 1 to 65535, like 993.", label, v)
+		fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrPort, Value: v}, "%s: %q is not a port; type a number from 1 to 65535, like 993.", label, v)
 		return 0
 	}
 	return n
 }
 
-func checkSecurityField(v, field, label string, fail func(string, string, ...any)) string {
+func checkSecurityField(v, field, label string, fail failFunc) string {
 	switch v {
 	case "":
 		return ""
@@ -148,17 +156,18 @@ func checkSecurityField(v, field, label string, fail func(string, string, ...any
 	case "none":
 		return string(autoconfig.None)
 	}
-	fail(field, "%s: choose SSL/TLS, STARTTLS or None.", label)
+	fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrChoice}, "%s: choose SSL/TLS, STARTTLS or None.", label)
 	return ""
 }
 
-func checkUserField(v, field, label string, fail func(string, string, ...any)) string {
+func checkUserField(v, field, label string, fail failFunc) string {
 	if len(v) > autoconfig.MaxAddressLength {
-		fail(field, "%s: longer than %d characters; type your email address.", label, autoconfig.MaxAddressLength)
+		fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrTooLong, Max: autoconfig.MaxAddressLength},
+			"%s: longer than %d characters; type your email address.", label, autoconfig.MaxAddressLength)
 		return ""
 	}
 	if strings.ContainsFunc(v, unicode.IsControl) {
-		fail(field, "%s: contains a control character; type your email address.", label)
+		fail(templates.HelpFieldError{Field: field, Kind: templates.FieldErrControl}, "%s: contains a control character; type your email address.", label)
 		return ""
 	}
 	return v
@@ -189,8 +198,9 @@ func (in Input) Reported() *probe.ClientSettings {
 // ValidateClient checks the API's client settings with the form's rules.
 func ValidateClient(cs *probe.ClientSettings) error {
 	var errs []templates.HelpFieldError
-	fail := func(field, format string, args ...any) {
-		errs = append(errs, templates.HelpFieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	fail := func(e templates.HelpFieldError, format string, args ...any) {
+		e.Message = fmt.Sprintf(format, args...)
+		errs = append(errs, e)
 	}
 	checkProtoField(strings.ToLower(cs.Incoming.Protocol), "in_proto", "Incoming protocol", fail)
 	checkHostField(cs.Incoming.Host, "in_host", "Incoming server", fail)
@@ -200,7 +210,7 @@ func ValidateClient(cs *probe.ClientSettings) error {
 		port         int
 	}{{"in_port", "Incoming port", cs.Incoming.Port}, {"out_port", "Outgoing port", cs.Outgoing.Port}} {
 		if p.port < 0 || p.port > 65535 {
-			fail(p.field, "%s: %d is not a port; want 1 to 65535.", p.label, p.port)
+			fail(templates.HelpFieldError{Field: p.field, Kind: templates.FieldErrPort}, "%s: %d is not a port; want 1 to 65535.", p.label, p.port)
 		}
 	}
 	checkSecurityField(strings.ToLower(cs.Incoming.Security), "in_security", "Incoming connection security", fail)
@@ -208,7 +218,7 @@ func ValidateClient(cs *probe.ClientSettings) error {
 	checkUserField(cs.Incoming.Username, "in_user", "Username", fail)
 	checkUserField(cs.Outgoing.Username, "out_user", "Outgoing username", fail)
 	if d := cs.Incoming.DeleteAfterDays; d != nil && (*d < 0 || *d > maxDeleteAfter) {
-		fail("delete_after", "Remove from server after: %d days; want 0 (never) to %d.", *d, maxDeleteAfter)
+		fail(templates.HelpFieldError{Field: "delete_after", Kind: templates.FieldErrDays}, "Remove from server after: %d days; want 0 (never) to %d.", *d, maxDeleteAfter)
 	}
 	return FieldErrors(errs)
 }

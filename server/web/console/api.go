@@ -144,22 +144,11 @@ type redownloadsReply struct {
 // ?hours=1..720 (default 24), ?limit=1..500 (default 50); and per
 // domain the POP3 re-downloads of the last hours (at most 24).
 func (a *Console) apiTroubles(c echo.Context) error {
-	num := func(name string, def, lo, hi int) (int, error) {
-		v := c.QueryParam(name)
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < lo || n > hi {
-			return 0, fmt.Errorf("%s=%q: want a number from %d to %d", name, v, lo, hi)
-		}
-		return n, nil
-	}
-	hours, err := num("hours", 24, 1, 720)
+	hours, err := queryInt(c, "hours", 24, 1, 720)
 	if err != nil {
 		return apiFail(c, http.StatusBadRequest, "%v", err)
 	}
-	limit, err := num("limit", 50, 1, 500)
+	limit, err := queryInt(c, "limit", 50, 1, 500)
 	if err != nil {
 		return apiFail(c, http.StatusBadRequest, "%v", err)
 	}
@@ -173,4 +162,18 @@ func (a *Console) apiTroubles(c echo.Context) error {
 		rep.Redownloads.Domains = f(time.Duration(rep.Redownloads.Hours) * time.Hour)
 	}
 	return c.JSON(http.StatusOK, rep)
+}
+
+// queryInt reads the query parameter name as a number from lo to hi,
+// def when it is absent; the error names the parameter and the range.
+func queryInt(c echo.Context, name string, def, lo, hi int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: want a number from %d to %d", name, v, lo, hi)
+	}
+	return n, nil
 }

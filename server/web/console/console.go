@@ -84,6 +84,10 @@ type Options struct {
 	// downloaded messages again within the window (at most a day); nil
 	// shows none.
 	Redownloads func(window time.Duration) []observe.DomainRedownloads
+	// Overview counts per domain and day the accounts whose clients
+	// made the incident's mistakes (observe.Store.Overview); nil: the
+	// overview page says the server observes nothing.
+	Overview func(observe.OverviewOptions) observe.OverviewReport
 	// Account returns the account's own data (exists, aliases, quota,
 	// mailbox size); nil shows none.
 	Account func(address string) AccountInfo
@@ -262,6 +266,8 @@ func (a *Console) Routes(e *echo.Echo) {
 		g.POST("/accounts/:address/unblock", a.staffUnblock)
 		g.GET("/reports/:id", a.staffReport)
 		g.GET("/audit", a.staffAudit)
+		g.GET("/overview", a.staffOverview)
+		g.GET("/overview.csv", a.staffOverviewCSV)
 	}
 	{
 		e.Any("/api/v1/*", func(c echo.Context) error { return apiFail(c, http.StatusNotFound, "no such API route") }, a.apiOn)
@@ -269,6 +275,7 @@ func (a *Console) Routes(e *echo.Echo) {
 		api.GET("/accounts/:address/observations", a.apiObservations)
 		api.POST("/probe", a.apiProbe)
 		api.GET("/troubles", a.apiTroubles)
+		api.GET("/overview", a.apiOverview)
 	}
 }
 
@@ -501,6 +508,10 @@ func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autocon
 	if f := a.staff.opts.Observations; f != nil {
 		page.Observations, page.Observed = f(addr.String())
 		page.Findings = page.Observations.Findings
+		if page.Observed {
+			tl := templates.TimelineChart(addr.String(), page.Observations.Timeline)
+			page.Timeline = &tl
+		}
 	}
 	page.Blocks, _ = a.blocks(addr.String(), page.Observations)
 	return page

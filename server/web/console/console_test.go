@@ -97,6 +97,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 			Observations: obs.Account,
 			Recent:       obs.Recent,
 			Redownloads:  obs.Redownloads,
+			Overview:     obs.Overview,
 			Account: func(address string) console.AccountInfo {
 				if address != "john@example.com" {
 					return console.AccountInfo{}

@@ -3,7 +3,6 @@ package selfhelp
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -16,10 +15,10 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
-	"mailsetup/server/auth"
 	"mailsetup/server/web/check"
 	"mailsetup/server/web/request"
 	"mailsetup/templates"
+	"mailsetup/templates/lang"
 )
 
 // The customer's settings check. The form mirrors a client's account
@@ -41,7 +40,7 @@ const maxCheckForm = 16 << 10
 // checkPage builds the check page of an address, or answers with the
 // start page and the reason (ok false).
 func (a *Pages) checkPage(c echo.Context) (templates.HelpCheckPage, autoconfig.Policy, bool, error) {
-	d, pol, ok, err := a.helpPageFor(c, "Check the settings of %s")
+	d, pol, ok, err := a.helpPageFor(c, "title.check")
 	if !ok {
 		return templates.HelpCheckPage{}, pol, false, err
 	}
@@ -69,17 +68,30 @@ func (a *Pages) helpCheckForm(c echo.Context) error {
 		address := page.Settings.Address
 		if wait, ok := a.allow(request.Remote(c), address); !ok {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			page.Check.ClientsError = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
+			page.Check.ClientsError = a.language(c).S("check.rate-limited", waitWords(a.language(c), wait))
 			return a.renderCheck(c, http.StatusTooManyRequests, page)
 		}
 		rep, err := a.check.Clients(c.Request().Context(), address, pol)
 		switch {
 		case errors.Is(err, check.ErrBusy):
 			c.Response().Header().Set("Retry-After", "60")
-			page.Check.ClientsError = "Many people are checking their settings right now. Please try again in a minute."
+			page.Check.ClientsError = a.language(c).S("check.busy", nil)
 			return a.renderCheck(c, http.StatusServiceUnavailable, page)
 		case err != nil:
-			page.Check.ClientsError = "This could not be looked up just now."
+			page.Check.ClientsError = a.language(c).S("check.clients-failed", nil)
+		}
+		if rep != nil {
+			// The customer's copy: the findings in the page's language.
+			l := a.language(c)
+			localize := func(fs []finding.Finding) {
+				for i := range fs {
+					fs[i].Title, fs[i].Fix = l.Finding(fs[i])
+				}
+			}
+			localize(rep.Findings)
+			for i := range rep.Clients {
+				localize(rep.Clients[i].Findings)
+			}
 		}
 		page.Check.Clients = rep
 	}
@@ -104,10 +116,14 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	if !ok {
 		return err
 	}
+	l := a.language(c)
 	address := page.Settings.Address
 	in := check.ParseForm(r.PostForm)
 	ch := &page.Check
 	ch.Form, ch.FieldErrors = in.Form, in.Errs
+	for i, e := range ch.FieldErrors {
+		ch.FieldErrors[i].Message = l.FieldError(e.Field, e.Kind, e.Value, e.Max, e.Message)
+	}
 	if len(in.Errs) > 0 {
 		return a.renderCheck(c, http.StatusBadRequest, page)
 	}
@@ -121,7 +137,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	}
 	if wait, ok := a.allow(ip, address); !ok {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-		ch.Notice = fmt.Sprintf("You have run many checks in a short time. Please try again in %s.", auth.WaitWords(wait))
+		ch.Notice = l.S("check.rate-limited", waitWords(l, wait))
 		return a.renderCheck(c, http.StatusTooManyRequests, page)
 	}
 
@@ -131,7 +147,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	// out already, else the whole page with code.
 	finish := func(code int) error {
 		if run.streamed {
-			ch.Steps, ch.Took = run.steps, tookWords(run.took)
+			ch.Steps, ch.Took = run.steps, l.S("check.took", l.Number(run.took.Seconds(), 1))
 			return a.pages.HelpCheckFinish(c.Response(), page)
 		}
 		return a.renderCheck(c, code, page)
@@ -141,29 +157,30 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 		return request.TextError(c, http.StatusNotFound, "no settings for %s", address)
 	case errors.Is(err, check.ErrBusy) && !run.streamed:
 		c.Response().Header().Set("Retry-After", "60")
-		ch.Notice = "Many people are checking their settings right now. Please try again in a minute."
+		ch.Notice = l.S("check.busy", nil)
 		return a.renderCheck(c, http.StatusServiceUnavailable, page)
 	case err != nil && run.streamed:
 		// Mid-page: the customer went away, or the check broke off.
-		ch.Notice = "The check could not be finished. Please try again."
+		ch.Notice = l.S("check.broke-off", nil)
 		return finish(http.StatusOK)
 	case err != nil:
 		return err // the customer went away (ctx), or a bad address: logged as an internal error
 	case res.Throttled > 0:
 		return a.throttled(c, page, res.Throttled)
 	case res.Insecure:
-		ch.Notice = "Your password was not used: this page came over an unencrypted connection. Open the check over HTTPS to test the password. The rest of the check ran without it."
+		ch.Notice = l.S("check.password-insecure", nil)
 	case res.NoAuth:
-		ch.Notice = "Your password was not tested: this server cannot check passwords. The rest of the check ran without it."
+		ch.Notice = l.S("check.password-no-auth", nil)
 	case res.AuthFailed:
-		ch.Notice = "Your password could not be tested just now. The rest of the check ran without it."
+		ch.Notice = l.S("check.password-failed", nil)
 	}
 	ch.PasswordChecked = res.PasswordChecked
 	rep := res.Report
 
 	ch.Done = true
 	for _, f := range rep.Findings {
-		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: f.Title, Fix: f.Fix, Evidence: f.Evidence, Server: f.Fault == finding.FaultServer}
+		title, fix := l.Finding(f)
+		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: title, Fix: fix, Evidence: f.Evidence, Server: f.Fault == finding.FaultServer}
 		switch {
 		case f.Severity >= finding.Warning:
 			ch.Problems = append(ch.Problems, hf)
@@ -171,8 +188,8 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 			ch.Notes = append(ch.Notes, hf)
 		}
 	}
-	ch.Right = append(rightSettings(pol, address, in.Client), rightSteps(rep.Steps)...)
-	ch.Wrong = wrongFields(pol, address, in.Client)
+	ch.Right = append(rightSettings(l, pol, address, in.Client), rightSteps(l, rep.Steps)...)
+	ch.Wrong = wrongFields(l, pol, address, in.Client)
 	return finish(http.StatusOK)
 }
 
@@ -220,8 +237,9 @@ func (a *Pages) streamCheck(c echo.Context, page templates.HelpCheckPage, req ch
 	pageHeaders(c, "no-store")
 	w.Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	w.WriteHeader(http.StatusOK)
+	l := a.language(c)
 	write := func(s probe.Step) {
-		st := templates.HelpCheckStep{Text: stepWords(s), State: "ok"}
+		st := templates.HelpCheckStep{Lang: l.Code(), Text: stepWords(l, s), State: "ok"}
 		switch {
 		case s.NotFinished:
 			st.State = "unfinished"
@@ -260,42 +278,43 @@ func flush(w *echo.Response) {
 }
 
 // stepWords says what a check step did, for the list of steps.
-func stepWords(s probe.Step) string {
+func stepWords(l *lang.Localizer, s probe.Step) string {
 	e := s.Endpoint
+	var server map[string]any
+	if e != nil {
+		server = map[string]any{"Protocol": strings.ToUpper(string(e.Protocol)), "Server": e.HostPort(),
+			"Security": securityWords(l, e.Security), "Port": e.Port}
+	}
 	switch {
 	case s.Kind == probe.KindConnect && e != nil:
-		return fmt.Sprintf("Connecting to the %s server %s (%s)", strings.ToUpper(string(e.Protocol)), e.HostPort(), e.Security.Label())
+		return l.S("step.connect", server)
 	case s.Kind == probe.KindLogin && e != nil:
-		return fmt.Sprintf("Logging in to the %s server %s", strings.ToUpper(string(e.Protocol)), e.HostPort())
+		return l.S("step.login", server)
 	case s.Kind == probe.KindSecurityMode && e != nil:
-		return fmt.Sprintf("What port %d really speaks", e.Port)
+		return l.S("step.security-mode", server)
 	case s.Kind == probe.KindCompare:
-		return "Comparing your settings"
+		return l.S("step.compare", nil)
 	case s.Kind == probe.KindDNS:
-		return "The domain's DNS records"
+		return l.S("step.dns", nil)
 	case s.Kind == probe.KindAutoconfig:
-		return "Automatic setup for Thunderbird"
+		return l.S("step.autoconfig", nil)
 	case s.Kind == probe.KindAutodiscover:
-		return "Automatic setup for Outlook"
+		return l.S("step.autodiscover", nil)
 	}
 	return s.Name
-}
-
-// tookWords is a duration as the page says it: "1.2 seconds".
-func tookWords(d time.Duration) string {
-	return fmt.Sprintf("%.1f seconds", d.Seconds())
 }
 
 // throttled answers a check whose password may not be tried now.
 func (a *Pages) throttled(c echo.Context, page templates.HelpCheckPage, wait time.Duration) error {
 	c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	page.Check.Notice = fmt.Sprintf("Too many failed logins for this address or from your network: passwords are not tested for a while. Try again in %s, or check your settings now without the password. Also correct the password on every device that checks this mailbox: an old device with a wrong password keeps the account blocked.", auth.WaitWords(wait))
+	l := a.language(c)
+	page.Check.Notice = l.S("check.throttled", waitWords(l, wait))
 	return a.renderCheck(c, http.StatusTooManyRequests, page)
 }
 
 // rightSettings lists the parts of the reported settings that match
 // the policy: each group of fields compared on its own.
-func rightSettings(p autoconfig.Policy, address string, c probe.ClientSettings) []string {
+func rightSettings(l *lang.Localizer, p autoconfig.Policy, address string, c probe.ClientSettings) []string {
 	ok := func(cs probe.ClientSettings) bool {
 		fs := probe.Compare(p, address, cs)
 		return len(fs) == 1 && fs[0].ID == "settings.ok"
@@ -304,34 +323,34 @@ func rightSettings(p autoconfig.Policy, address string, c probe.ClientSettings) 
 	in, outg := c.Incoming, c.Outgoing
 	if in.Protocol != "" || in.Host != "" || in.Port != 0 || in.Security != "" {
 		if ok(probe.ClientSettings{Incoming: probe.Incoming{Protocol: in.Protocol, Host: in.Host, Port: in.Port, Security: in.Security}}) {
-			out = append(out, "Incoming server: "+serverWords(strings.ToUpper(in.Protocol), in.Host, in.Port, in.Security))
+			out = append(out, l.S("right.incoming", serverWords(l, strings.ToUpper(in.Protocol), in.Host, in.Port, in.Security)))
 		}
 	}
 	if in.Username != "" && ok(probe.ClientSettings{Incoming: probe.Incoming{Username: in.Username}}) {
-		out = append(out, "Incoming username: "+in.Username)
+		out = append(out, l.S("right.incoming-user", in.Username))
 	}
 	if in.LeaveOnServer != nil && ok(probe.ClientSettings{Incoming: probe.Incoming{Protocol: in.Protocol, LeaveOnServer: in.LeaveOnServer, DeleteAfterDays: in.DeleteAfterDays}}) {
 		if *in.LeaveOnServer && in.DeleteAfterDays != nil {
-			out = append(out, fmt.Sprintf("Leave a copy on the server, removed after %d days", *in.DeleteAfterDays))
+			out = append(out, l.SN("right.leave", *in.DeleteAfterDays, nil))
 		} else if !*in.LeaveOnServer {
-			out = append(out, "No copy left on the server")
+			out = append(out, l.S("right.no-leave", nil))
 		}
 	}
 	if outg.Host != "" || outg.Port != 0 || outg.Security != "" {
 		if ok(probe.ClientSettings{Outgoing: probe.Outgoing{Host: outg.Host, Port: outg.Port, Security: outg.Security}}) {
-			out = append(out, "Outgoing server: "+serverWords("SMTP", outg.Host, outg.Port, outg.Security))
+			out = append(out, l.S("right.outgoing", serverWords(l, "SMTP", outg.Host, outg.Port, outg.Security)))
 		}
 	}
 	if outg.Auth != nil && *outg.Auth {
-		out = append(out, "Outgoing server requires authentication: yes")
+		out = append(out, l.S("right.auth", nil))
 	}
 	if outg.Username != "" && (outg.Auth == nil || *outg.Auth) && ok(probe.ClientSettings{Outgoing: probe.Outgoing{Username: outg.Username}}) {
-		out = append(out, "Outgoing username: "+outg.Username)
+		out = append(out, l.S("right.outgoing-user", outg.Username))
 	}
 	return out
 }
 
-func serverWords(proto, host string, port int, security string) string {
+func serverWords(l *lang.Localizer, proto, host string, port int, security string) string {
 	var parts []string
 	for _, s := range []string{proto, host} {
 		if s != "" {
@@ -339,10 +358,10 @@ func serverWords(proto, host string, port int, security string) string {
 		}
 	}
 	if port != 0 {
-		parts = append(parts, "port "+strconv.Itoa(port))
+		parts = append(parts, l.S("right.port", port))
 	}
 	if security != "" {
-		parts = append(parts, autoconfig.Security(security).Label())
+		parts = append(parts, securityWords(l, autoconfig.Security(security)))
 	}
 	return strings.Join(parts, ", ")
 }
@@ -350,7 +369,7 @@ func serverWords(proto, host string, port int, security string) string {
 // rightSteps says in words which live checks passed, from each step's
 // kind and endpoint (never its name, which is for people). Servers that
 // all answered are one line.
-func rightSteps(steps []probe.Step) []string {
+func rightSteps(l *lang.Localizer, steps []probe.Step) []string {
 	var out, servers []string
 	connects, plain := 0, false
 	for _, s := range steps {
@@ -365,33 +384,24 @@ func rightSteps(steps []probe.Step) []string {
 		}
 		switch {
 		case isConnect:
-			servers = append(servers, fmt.Sprintf("The %s server %s answers (%s)%s", strings.ToUpper(string(e.Protocol)), e.HostPort(), e.Security.Label(), certWords(e.Security)))
+			server := map[string]any{"Protocol": strings.ToUpper(string(e.Protocol)), "Server": e.HostPort(),
+				"Security": securityWords(l, e.Security), "Certificate": e.Security != autoconfig.None}
+			servers = append(servers, l.S("right.server-answers", server))
 		case s.Kind == probe.KindLogin && e != nil:
-			out = append(out, fmt.Sprintf("Your password works on the %s server %s", strings.ToUpper(string(e.Protocol)), e.HostPort()))
+			out = append(out, l.S("right.password-works", map[string]any{"Protocol": strings.ToUpper(string(e.Protocol)), "Server": e.HostPort()}))
 		case s.Kind == probe.KindDNS:
-			out = append(out, "The domain's DNS records for automatic setup are right")
+			out = append(out, l.S("right.dns", nil))
 		case s.Kind == probe.KindAutoconfig:
-			out = append(out, "Automatic setup for Thunderbird and similar programs is published correctly")
+			out = append(out, l.S("right.autoconfig", nil))
 		case s.Kind == probe.KindAutodiscover:
-			out = append(out, "Automatic setup for Outlook is published correctly")
+			out = append(out, l.S("right.autodiscover", nil))
 		case s.Kind == probe.KindCompare:
 		default:
-			out = append(out, s.Name+": OK")
+			out = append(out, l.S("right.step-ok", s.Name))
 		}
 	}
 	if connects > 1 && len(servers) == connects {
-		line := fmt.Sprintf("All %d mail servers answer, with valid certificates", connects)
-		if plain {
-			line = fmt.Sprintf("All %d mail servers answer", connects)
-		}
-		servers = []string{line}
+		servers = []string{l.SN("right.all-servers", connects, map[string]any{"Certificate": !plain})}
 	}
 	return append(servers, out...)
-}
-
-func certWords(security autoconfig.Security) string {
-	if security == autoconfig.None {
-		return ""
-	}
-	return " with a valid certificate"
 }

@@ -1,6 +1,8 @@
 package selfhelp
 
 import (
+	"mailsetup/templates/lang"
+
 	"slices"
 	"testing"
 
@@ -34,7 +36,7 @@ func TestRightStepsReadFields(t *testing.T) {
 		"The domain's DNS records for automatic setup are right",
 		"Automatic setup for Thunderbird and similar programs is published correctly",
 	}
-	if got := rightSteps(steps); !slices.Equal(got, want) {
+	if got := rightSteps(english(t), steps); !slices.Equal(got, want) {
 		t.Errorf("with the probe's names:\n%q\nwant\n%q", got, want)
 	}
 
@@ -42,7 +44,7 @@ func TestRightStepsReadFields(t *testing.T) {
 	for i := range renamed {
 		renamed[i].Name = "Schritt " + string(rune('A'+i))
 	}
-	if got := rightSteps(renamed); !slices.Equal(got, want) {
+	if got := rightSteps(english(t), renamed); !slices.Equal(got, want) {
 		t.Errorf("renamed steps:\n%q\nwant\n%q", got, want)
 	}
 
@@ -56,7 +58,7 @@ func TestRightStepsReadFields(t *testing.T) {
 		"The POP3 server mail.example.test:995 answers (SSL/TLS) with a valid certificate",
 		"The domain's DNS records for automatic setup are right",
 	}
-	if got := rightSteps(swapped); !slices.Equal(got, want) {
+	if got := rightSteps(english(t), swapped); !slices.Equal(got, want) {
 		t.Errorf("swapped names:\n%q\nwant\n%q", got, want)
 	}
 
@@ -65,11 +67,21 @@ func TestRightStepsReadFields(t *testing.T) {
 		{Name: "a", Kind: probe.KindConnect, Endpoint: ep(autoconfig.IMAP, 993, autoconfig.TLS)},
 		{Name: "b", Kind: probe.KindConnect, Endpoint: ep(autoconfig.SMTP, 587, autoconfig.STARTTLS)},
 	}
-	if got := rightSteps(all); !slices.Equal(got, []string{"All 2 mail servers answer, with valid certificates"}) {
+	if got := rightSteps(english(t), all); !slices.Equal(got, []string{"All 2 mail servers answer, with valid certificates"}) {
 		t.Errorf("all servers: %q", got)
 	}
 	all[1].Endpoint = ep(autoconfig.SMTP, 25, autoconfig.None)
-	if got := rightSteps(all); !slices.Equal(got, []string{"All 2 mail servers answer"}) {
+	if got := rightSteps(english(t), all); !slices.Equal(got, []string{"All 2 mail servers answer"}) {
 		t.Errorf("all servers, one plain: %q", got)
 	}
+}
+
+// english is the pages' English messages.
+func english(t *testing.T) *lang.Localizer {
+	t.Helper()
+	c, err := lang.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.For(lang.Default)
 }

@@ -13,9 +13,9 @@ package selfhelp
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +25,7 @@ import (
 	"mailsetup/server/web/check"
 	"mailsetup/server/web/request"
 	"mailsetup/templates"
+	"mailsetup/templates/lang"
 )
 
 // The customer self-help pages: the start page asks for the address;
@@ -109,6 +110,7 @@ func pageHeaders(c echo.Context, cache string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", cache)
+	langHeaders(c)
 }
 
 // render runs one of the page methods into a buffer, so that a template
@@ -133,31 +135,31 @@ type helpLookupResult struct {
 
 // helpAddress validates an address typed by a customer and finds its
 // policy, with messages written for the customer.
-func (a *Pages) helpAddress(value string) helpLookupResult {
+func (a *Pages) helpAddress(l *lang.Localizer, value string) helpLookupResult {
 	addr, err := autoconfig.ParseAddress(value)
 	switch {
 	case errors.Is(err, autoconfig.ErrEmptyAddress):
-		return helpLookupResult{code: http.StatusBadRequest, msg: "Please type your email address, like name@example.com."}
+		return helpLookupResult{code: http.StatusBadRequest, msg: l.S("address.empty", nil)}
 	case err != nil:
-		return helpLookupResult{code: http.StatusBadRequest, msg: "This is not a complete email address: " + strings.TrimPrefix(err.Error(), autoconfig.ErrMalformedAddress.Error()+": ") + "."}
+		// The parser's reason stays in English: it quotes the address.
+		return helpLookupResult{code: http.StatusBadRequest, msg: l.S("address.malformed", strings.TrimPrefix(err.Error(), autoconfig.ErrMalformedAddress.Error()+": "))}
 	}
 	p, ok := a.policies.Policy(addr.Domain)
 	if !ok {
-		return helpLookupResult{address: addr, code: http.StatusNotFound,
-			msg: fmt.Sprintf("We have no mail settings for %s. Check the part after the @, or ask the provider of your address.", addr.Domain)}
+		return helpLookupResult{address: addr, code: http.StatusNotFound, msg: l.S("address.unknown-domain", addr.Domain)}
 	}
 	return helpLookupResult{policy: p, address: addr}
 }
 
-func (a *Pages) startPage(address, msg string) templates.HelpStartPage {
+func (a *Pages) startPage(c echo.Context, address, msg string) templates.HelpStartPage {
 	// The served domains are not listed: a provider may host thousands,
 	// and the list is nobody's business.
-	return templates.HelpStartPage{Frame: templates.Frame{Title: "Set up your email"}, Address: address, Error: msg}
+	return templates.HelpStartPage{Frame: a.frame(c, a.language(c).S("title.start", nil)), Address: address, Error: msg}
 }
 
 // helpStart is the start page: the address form.
 func (a *Pages) helpStart(c echo.Context) error {
-	p := a.startPage(c.QueryParam("address"), "")
+	p := a.startPage(c, c.QueryParam("address"), "")
 	return a.render(c, http.StatusOK, "no-cache", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 }
 
@@ -166,29 +168,34 @@ func (a *Pages) helpStart(c echo.Context) error {
 // again with the reason (400 malformed, 404 unknown domain).
 func (a *Pages) helpLookup(c echo.Context) error {
 	value := c.QueryParam("address")
-	r := a.helpAddress(value)
+	r := a.helpAddress(a.language(c), value)
 	if r.code != 0 {
-		p := a.startPage(value, r.msg)
+		p := a.startPage(c, value, r.msg)
 		return a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 	}
 	return c.Redirect(http.StatusSeeOther, helpURL(r.address.String()))
 }
 
 // helpPageFor looks up the :address of a help page: the overview's
-// view, whose parts (the frame titled with title, what every page about
-// the address has) the other pages take. On failure it has answered
-// with the start page and the reason, and ok is false.
+// view, whose parts (the frame titled with the message title, what
+// every page about the address has) the other pages take. On failure
+// it has answered with the start page and the reason, and ok is false.
 func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpDomainPage, autoconfig.Policy, bool, error) {
+	l := a.language(c)
 	value := request.PathAddress(c)
-	r := a.helpAddress(value)
+	r := a.helpAddress(a.language(c), value)
 	if r.code != 0 {
-		p := a.startPage(value, r.msg)
+		p := a.startPage(c, value, r.msg)
 		return templates.HelpDomainPage{}, r.policy, false, a.render(c, r.code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpStart(b, p) })
 	}
-	s := helpSettings(r.policy, r.address.String(), c.QueryParam("incoming"))
-	page := templates.HelpDomainPage{Frame: templates.Frame{Title: fmt.Sprintf(title, s.Address)}, HelpAddress: templates.HelpAddress{Settings: s}}
+	s := helpSettings(l, r.policy, r.address.String(), c.QueryParam("incoming"))
+	page := templates.HelpDomainPage{Frame: a.frame(c, l.S(title, s.Address)), HelpAddress: templates.HelpAddress{Settings: s}}
 	for _, cl := range templates.HelpClients {
 		cl.URL = s.HelpURL + "/" + cl.ID
+		cl.Name = l.S("client."+cl.ID+".name", nil)
+		if cl.NoPOPExpiry != "" {
+			cl.NoPOPExpiry = l.S("client."+cl.ID+".nopop", nil)
+		}
 		page.Clients = append(page.Clients, cl)
 	}
 	if q := c.QueryParam("incoming"); (q == "imap" || q == "pop3") && strings.EqualFold(q, s.In.Protocol) {
@@ -204,33 +211,21 @@ func (a *Pages) helpPageFor(c echo.Context, title string) (templates.HelpDomainP
 
 // helpDomain is an address's overview: the settings and the clients.
 func (a *Pages) helpDomain(c echo.Context) error {
-	page, _, ok, err := a.helpPageFor(c, "Mail settings for %s")
+	page, _, ok, err := a.helpPageFor(c, "title.domain")
 	if !ok {
 		return err
 	}
 	return a.render(c, http.StatusOK, "private, no-cache", func(b *bytes.Buffer) error { return a.pages.HelpDomain(b, page) })
 }
 
-// helpClientTitles are the first headings of the client pages.
-var helpClientTitles = map[string]string{
-	"thunderbird":   "Thunderbird: set up %s",
-	"outlook":       "Outlook for Windows: set up %s",
-	"windowsmail":   "Windows Mail (now the new Outlook): set up %s",
-	"outlookmac":    "Outlook for Mac: set up %s",
-	"outlookmobile": "Outlook on iPhone and Android: set up %s",
-	"samsung":       "Samsung Email: set up %s",
-	"emclient":      "eM Client: set up %s",
-	"apple":         "Apple Mail, iPhone and iPad: set up %s",
-	"android":       "Android: set up %s",
-	"other":         "Any mail program: settings for %s",
-}
-
-// helpClient is one client's step-by-step instructions.
+// helpClient is one client's step-by-step instructions, titled
+// title.client.<id>.
 func (a *Pages) helpClient(c echo.Context) error {
 	id := c.Param("client")
-	title, known := helpClientTitles[id]
+	known := slices.ContainsFunc(templates.HelpClients, func(cl templates.HelpClient) bool { return cl.ID == id })
+	title := "title.client." + id
 	if !known {
-		title = "Mail settings for %s"
+		title = "title.domain"
 	}
 	d, pol, ok, err := a.helpPageFor(c, title)
 	if !ok {
@@ -254,9 +249,15 @@ func (a *Pages) helpClient(c echo.Context) error {
 func helpURL(address string) string { return "/help/" + url.PathEscape(address) }
 
 // helpServer is an endpoint in the words of the dialogs.
-func helpServer(e autoconfig.Endpoint) templates.HelpServer {
+func helpServer(l *lang.Localizer, e autoconfig.Endpoint) templates.HelpServer {
 	return templates.HelpServer{Protocol: strings.ToUpper(string(e.Protocol)), Host: e.Host, Port: e.Port,
-		Security: e.Security.Label(), TLS: e.Security == autoconfig.TLS}
+		Security: securityWords(l, e.Security), TLS: e.Security == autoconfig.TLS}
+}
+
+// securityWords is a connection security as the dialogs say it:
+// "SSL/TLS", "STARTTLS", "None".
+func securityWords(l *lang.Localizer, s autoconfig.Security) string {
+	return l.S("security."+string(s), nil)
 }
 
 // firstTLS returns the first implicit-TLS endpoint of list, else the
@@ -277,7 +278,7 @@ func firstTLS(list []autoconfig.Endpoint) (autoconfig.Endpoint, bool) {
 // incoming, "imap" or "pop3" when the customer said which one they use
 // (?incoming=), picks In when the domain offers it; else In is the
 // policy's preferred protocol.
-func helpSettings(p autoconfig.Policy, address, incoming string) templates.HelpSettings {
+func helpSettings(l *lang.Localizer, p autoconfig.Policy, address, incoming string) templates.HelpSettings {
 	esc := url.PathEscape(address)
 	s := templates.HelpSettings{
 		Address: address, Domain: p.Domain, DisplayName: p.DisplayName, Username: p.UsernameFor(address),
@@ -293,35 +294,35 @@ func helpSettings(p autoconfig.Policy, address, incoming string) templates.HelpS
 		s.DisplayName = p.Domain
 	}
 	for _, e := range p.Incoming() {
-		s.Incoming = append(s.Incoming, helpServer(e))
+		s.Incoming = append(s.Incoming, helpServer(l, e))
 	}
 	for _, e := range p.Submission {
-		s.Outgoing = append(s.Outgoing, helpServer(e))
+		s.Outgoing = append(s.Outgoing, helpServer(l, e))
 	}
 	use := p.Prefer
 	if in, ok := p.Preferred(); ok {
-		s.In = helpServer(in)
+		s.In = helpServer(l, in)
 	}
 	if e := p.Endpoints(autoconfig.Protocol(incoming)); len(e) > 0 && (incoming == "imap" || incoming == "pop3") {
-		use, s.In = autoconfig.Protocol(incoming), helpServer(e[0])
+		use, s.In = autoconfig.Protocol(incoming), helpServer(l, e[0])
 	}
 	if len(p.Submission) > 0 {
-		s.Out = helpServer(p.Submission[0])
+		s.Out = helpServer(l, p.Submission[0])
 	}
 	if e, ok := firstTLS(p.Endpoints(use)); ok {
-		s.InTLS = helpServer(e)
+		s.InTLS = helpServer(l, e)
 	} else {
 		s.InTLS = s.In
 	}
 	if e, ok := firstTLS(p.Submission); ok {
-		s.OutTLS = helpServer(e)
+		s.OutTLS = helpServer(l, e)
 	}
 	if len(p.IMAP) > 0 {
-		v := helpServer(p.IMAP[0])
+		v := helpServer(l, p.IMAP[0])
 		s.IMAP = &v
 	}
 	if len(p.POP3) > 0 {
-		v := helpServer(p.POP3[0])
+		v := helpServer(l, p.POP3[0])
 		s.POP3 = &v
 	}
 	s.Phone = s.In
@@ -372,7 +373,8 @@ type settingsEndpoint struct {
 // settingsJSON is the policy of one address as JSON.
 func (a *Pages) settingsJSON(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "private, no-cache")
-	r := a.helpAddress(request.PathAddress(c))
+	// The API stays English.
+	r := a.helpAddress(a.pages.Localizer(templates.Lang), request.PathAddress(c))
 	if r.code != 0 {
 		return c.JSON(r.code, map[string]string{"error": r.msg})
 	}

@@ -9,6 +9,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/templates"
+	"mailsetup/templates/lang"
 )
 
 // wrongFields marks the fields of the re-filled check form whose value
@@ -16,7 +17,7 @@ import (
 // on its own (probe.Compare with only that field, and the protocol or
 // port it depends on when those are right), so that one wrong value
 // marks one field.
-func wrongFields(p autoconfig.Policy, address string, c probe.ClientSettings) []templates.HelpWrongField {
+func wrongFields(l *lang.Localizer, p autoconfig.Policy, address string, c probe.ClientSettings) []templates.HelpWrongField {
 	ok := func(cs probe.ClientSettings) bool {
 		fs := probe.Compare(p, address, cs)
 		return len(fs) == 1 && fs[0].ID == "settings.ok"
@@ -37,7 +38,7 @@ func wrongFields(p autoconfig.Policy, address string, c probe.ClientSettings) []
 	if proto != "" {
 		cands = p.Endpoints(autoconfig.Protocol(proto))
 	}
-	endpoint(ok, mark, "in_", cands, in.Host, in.Port, in.Security, func(h string, port int, sec string) probe.ClientSettings {
+	endpoint(l, ok, mark, "in_", cands, in.Host, in.Port, in.Security, func(h string, port int, sec string) probe.ClientSettings {
 		return probe.ClientSettings{Incoming: probe.Incoming{Protocol: proto, Host: h, Port: port, Security: sec}}
 	})
 	if in.Username != "" && !ok(probe.ClientSettings{Incoming: probe.Incoming{Username: in.Username}}) {
@@ -47,15 +48,15 @@ func wrongFields(p autoconfig.Policy, address string, c probe.ClientSettings) []
 		if p.POP.LeaveOnServer {
 			mark("delete_after", strconv.Itoa(p.POP.DeleteAfterDays))
 		} else {
-			mark("leave", "No, not ticked")
+			mark("leave", l.S("wrong.no-not-ticked", nil))
 		}
 	}
 
-	endpoint(ok, mark, "out_", p.Submission, outg.Host, outg.Port, outg.Security, func(h string, port int, sec string) probe.ClientSettings {
+	endpoint(l, ok, mark, "out_", p.Submission, outg.Host, outg.Port, outg.Security, func(h string, port int, sec string) probe.ClientSettings {
 		return probe.ClientSettings{Outgoing: probe.Outgoing{Host: h, Port: port, Security: sec}}
 	})
 	if outg.Auth != nil && !*outg.Auth {
-		mark("out_auth", "Yes, ticked")
+		mark("out_auth", l.S("wrong.yes-ticked", nil))
 	}
 	if outg.Username != "" && (outg.Auth == nil || *outg.Auth) && !ok(probe.ClientSettings{Outgoing: probe.Outgoing{Username: outg.Username}}) {
 		mark("out_user", p.UsernameFor(address))
@@ -65,7 +66,7 @@ func wrongFields(p autoconfig.Policy, address string, c probe.ClientSettings) []
 
 // endpoint marks the host, port and security fields (prefix "in_" or
 // "out_") of one server against its candidates.
-func endpoint(ok func(probe.ClientSettings) bool, mark func(field, right string), prefix string, cands []autoconfig.Endpoint,
+func endpoint(l *lang.Localizer, ok func(probe.ClientSettings) bool, mark func(field, right string), prefix string, cands []autoconfig.Endpoint,
 	host string, port int, security string, cs func(host string, port int, security string) probe.ClientSettings) {
 	if len(cands) == 0 {
 		return
@@ -83,9 +84,9 @@ func endpoint(ok func(probe.ClientSettings) bool, mark func(field, right string)
 				ports = []string{strconv.Itoa(e.Port)}
 				break
 			}
-			ports = append(ports, fmt.Sprintf("%d (%s)", e.Port, e.Security.Label()))
+			ports = append(ports, fmt.Sprintf("%d (%s)", e.Port, securityWords(l, e.Security)))
 		}
-		mark(prefix+"port", strings.Join(ports, " or "))
+		mark(prefix+"port", l.Or(ports))
 	}
 	if security == "" {
 		return
@@ -99,6 +100,6 @@ func endpoint(ok func(probe.ClientSettings) bool, mark func(field, right string)
 		if i := slices.IndexFunc(cands, func(e autoconfig.Endpoint) bool { return e.Port == port }); i >= 0 {
 			want = cands[i].Security
 		}
-		mark(prefix+"security", want.Label())
+		mark(prefix+"security", securityWords(l, want))
 	}
 }
