@@ -393,7 +393,14 @@ func (c *conn) cmdQuit(args []byte) error {
 		return err
 	}
 	deleted := c.drop.deletedList()
-	if err := c.sess.Commit(deleted); err != nil {
+	err := c.sess.Commit(deleted)
+	// The maildrop is released before the reply (RFC 1939 §6: the
+	// server removes the messages, releases its resources, then
+	// answers): a client that connects again as soon as it reads +OK
+	// must not find its own mailbox IN-USE.
+	c.closeSession(c.sess)
+	c.sess = nil
+	if err != nil {
 		c.replyBackendErr(err, "commit", "some deleted messages not removed")
 	} else {
 		c.committed = true

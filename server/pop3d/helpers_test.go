@@ -59,6 +59,7 @@ type fakeBackend struct {
 	openErr       error
 	openPanic     bool
 	commitErr     error
+	closeDelay    time.Duration // Close waits this long before it counts
 	// expire, when set, makes sessions implement pop3d.SessionExpire
 	// with this value.
 	expire string
@@ -199,6 +200,10 @@ func (s *fakeSession) Commit(deleted []int) error {
 }
 
 func (s *fakeSession) Close() error {
+	s.b.mu.Lock()
+	delay := s.b.closeDelay
+	s.b.mu.Unlock()
+	time.Sleep(delay)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeCalls++

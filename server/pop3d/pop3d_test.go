@@ -412,6 +412,32 @@ func TestQuitWithoutDeleCommitsNothing(t *testing.T) {
 	}
 }
 
+// The maildrop is released before QUIT's +OK reaches the client: a
+// client that logs in again as soon as it reads it (fetchmail polling
+// one account twice, a load generator) finds its mailbox free.
+func TestQuitReleasesBeforeReply(t *testing.T) {
+	for _, commitErr := range []error{nil, errors.New("disk full")} {
+		b := newFakeBackend(defaultMessages()...)
+		b.commitErr = commitErr
+		b.closeDelay = 200 * time.Millisecond // a release that takes a while
+		ts := startServer(t, b)
+		c := ts.login(t)
+		c.cmd("DELE 1", "+OK")
+		want := "+OK"
+		if commitErr != nil {
+			want = "-ERR"
+		}
+		c.cmd("QUIT", want)
+		if _, _, closes := b.lastSession(t).snapshot(); closes != 1 {
+			t.Errorf("commit error %v: Close called %d times when QUIT's reply arrived, want 1", commitErr, closes)
+		}
+		c.event()
+		if _, _, closes := b.lastSession(t).snapshot(); closes != 1 {
+			t.Errorf("commit error %v: Close called %d times in all, want exactly 1", commitErr, closes)
+		}
+	}
+}
+
 func TestDropAfterDeleNeverCommits(t *testing.T) {
 	b := newFakeBackend(defaultMessages()...)
 	ts := startServer(t, b)
