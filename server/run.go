@@ -111,6 +111,7 @@ func (r *running) startWeb() error {
 		}
 	}
 	budget := planDescriptors(s.cfg, webListeners, s.log)
+	s.rl.setWebBudget(budget.web)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_web_connections_refused_total",
 		Help: "Web connections refused or closed by the connection limits (http_limits.max_connections, within the descriptor budget, and max_connections_per_ip); idle keep-alive connections are closed first.",
@@ -180,6 +181,9 @@ func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Conf
 	}
 	limited := netlimit.Wrap(raw, netlimit.Options{MaxConns: maxConns, MaxPerIP: perIP, Reject: reject, Logger: s.log.With("listener", name),
 		OnReject: func(reason string) { refused.WithLabelValues(name, reason).Inc() }})
+	if name != "admin" {
+		s.rl.addWeb(limited)
+	}
 	var ln net.Listener = limited
 	scheme := "http"
 	if tlsConf != nil {
@@ -283,7 +287,7 @@ func (r *running) startDelivery() error {
 	if err != nil {
 		return err
 	}
-	opts.Sign = s.dkim.Sign
+	opts.Sign = func(from string, msg []byte) ([]byte, error) { return s.dkim.Load().Sign(from, msg) } // a reload may add keys
 	opts.Queue = s.mail.Queue()
 	opts.Notify = s.mail.DeliverToSender
 	opts.Account = s.mail.AccountOf

@@ -23,6 +23,9 @@ type Server struct {
 
 	idPrefix string
 	nextID   atomic.Uint64
+	// expire is the pre-login CAPA EXPIRE value (Options.Expire, then
+	// SetExpire's).
+	expire atomic.Pointer[string]
 
 	// baseCtx is the parent of every connection's context; cancelled
 	// when Shutdown gives up waiting, or by Close.
@@ -48,6 +51,17 @@ type trackedConn struct {
 	ip       string
 	admitted bool // counted in active and perIP
 	released bool // no longer counted
+}
+
+// SetExpire changes the pre-login CAPA EXPIRE value (Options.Expire; a
+// config reload changed the domains' expiry). Sessions logged in keep
+// their own value.
+func (s *Server) SetExpire(v string) error {
+	if err := ValidExpire(v, true); err != nil {
+		return err
+	}
+	s.expire.Store(&v)
+	return nil
 }
 
 // NewServer returns a server that authenticates with b. It panics if b is
@@ -105,6 +119,7 @@ func NewServer(b Backend, opts Options) *Server {
 		perIP:     make(map[string]int),
 		drained:   make(chan struct{}),
 	}
+	s.expire.Store(&opts.Expire)
 	s.bufPool.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b

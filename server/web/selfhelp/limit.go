@@ -40,6 +40,14 @@ func newCheckLimiter(perIP, perAddress int, now func() time.Time) *checkLimiter 
 		addr: bucketTable{perHour: float64(perAddress), m: map[string]tokenBucket{}}}
 }
 
+// set changes the checks per hour (a config reload); a bucket's level
+// so far stays, refilling at the new rate up to the new size.
+func (l *checkLimiter) set(perIP, perAddress int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ip.perHour, l.addr.perHour = float64(perIP), float64(perAddress)
+}
+
 // tokens is the bucket's level at now.
 func (t *bucketTable) tokens(key string, now time.Time) float64 {
 	b, ok := t.m[key]
