@@ -99,8 +99,9 @@ func (s *Server) reloadRest(cfg *Config, policies []autoconfig.Policy, keys *dki
 			applied = append(applied, "tls")
 		}
 	}
-	restart = append(restart, s.reloadLimits(cfg)...)
-	applied = append(applied, "self_help")
+	limApplied, limRestart := s.reloadLimits(cfg)
+	applied = append(append(applied, limApplied...), "self_help")
+	restart = append(restart, limRestart...)
 	if s.sources != nil {
 		ls, err := s.sources.apply(cfg.Observe.Sources)
 		for _, l := range ls {
@@ -179,8 +180,8 @@ func (s *Server) reloadDomains(cfg *Config, policies []autoconfig.Policy, keys *
 // reloadLimits applies the connection limits of the mail and web
 // listeners (connections accepted from now on), the login throttle's,
 // the self-help checks', the sending limit and the expiry's dry run. It
-// returns the keys of the limits' sections that need a restart.
-func (s *Server) reloadLimits(cfg *Config) (restart []string) {
+// returns the sections fully applied and the keys that need a restart.
+func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	mc := cfg.Mail
 	s.rl.mu.Lock()
 	for _, l := range s.rl.mail {
@@ -207,12 +208,24 @@ func (s *Server) reloadLimits(cfg *Config) (restart []string) {
 	} else if s.mail != nil {
 		queue = nil // turned on or off: the submission servers hold it
 	}
-	restart = append(restart, restartFields("mail", s.cfg.Mail, cfg.Mail, reloadableMail)...)
-	restart = append(restart, restartFields("http_limits", s.cfg.Limits, cfg.Limits, reloadableHTTP)...)
-	restart = append(restart, restartFields("queue", s.cfg.Queue, cfg.Queue, queue)...)
+	for _, sec := range []struct {
+		name       string
+		a, b       any
+		reloadable []string
+	}{
+		{"mail", s.cfg.Mail, cfg.Mail, reloadableMail},
+		{"http_limits", s.cfg.Limits, cfg.Limits, reloadableHTTP},
+		{"queue", s.cfg.Queue, cfg.Queue, queue},
+	} {
+		keys := restartFields(sec.name, sec.a, sec.b, sec.reloadable)
+		if len(keys) == 0 {
+			applied = append(applied, sec.name)
+		}
+		restart = append(restart, keys...)
+	}
 	s.log.Info("config reloaded: connection, login and check limits applied to new connections",
 		"mail_max_connections", mc.MaxConnections, "mail_max_per_ip", mc.MaxConnectionsPerIP, "web_max_connections", webMax)
-	return restart
+	return applied, restart
 }
 
 // restartFields names the keys of section (by their toml names) that

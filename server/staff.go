@@ -307,6 +307,7 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied[:len(applied)-1], ", "))
 	for _, k := range changedKeys(s.cfg, cfg) {
 		if !slices.Contains(applied, k) && !slices.ContainsFunc(needRestart, func(r string) bool { return strings.HasPrefix(r, k+".") }) {
+			// A section a reload applies in part names its keys instead.
 			needRestart = append(needRestart, k)
 		}
 	}
