@@ -100,6 +100,7 @@ type Manager struct {
 	mu      sync.Mutex
 	names   []string             // the default first
 	expires map[string]time.Time // per name, the certificate's NotAfter
+	issued  map[string]time.Time // per name, its NotBefore
 	renew   map[string]*renewState
 }
 
@@ -134,7 +135,7 @@ func New(o Options) (*Manager, error) {
 	if o.RenewBefore <= 0 {
 		o.RenewBefore = 30 * 24 * time.Hour
 	}
-	mg := &Manager{opts: o, names: cleanNames(o.Names), log: o.Logger, retry: o.Retry, expires: map[string]time.Time{},
+	mg := &Manager{opts: o, names: cleanNames(o.Names), log: o.Logger, retry: o.Retry, expires: map[string]time.Time{}, issued: map[string]time.Time{},
 		renew: map[string]*renewState{}, wake: make(chan struct{}, 1)}
 	mg.m.Store(mg.autocert(autocert.DirCache(o.CacheDir)))
 	mg.metrics = newRenewMetrics()
@@ -226,6 +227,7 @@ func (mg *Manager) SetNames(names []string) error {
 	for n := range mg.expires {
 		if !slices.Contains(names, n) {
 			delete(mg.expires, n)
+			delete(mg.issued, n)
 			delete(mg.renew, n)
 			mg.metrics.forget(n)
 		}
@@ -311,7 +313,7 @@ func (mg *Manager) check(name string) error {
 	mg.mu.Lock()
 	old, had := mg.expires[name]
 	if slices.Contains(mg.names, name) {
-		mg.expires[name] = leaf.NotAfter
+		mg.expires[name], mg.issued[name] = leaf.NotAfter, leaf.NotBefore
 	}
 	mg.mu.Unlock()
 	if !had || !old.Equal(leaf.NotAfter) {

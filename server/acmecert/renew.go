@@ -1,9 +1,17 @@
 package acmecert
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -87,9 +95,14 @@ func (mg *Manager) renewDue(ctx context.Context, name string) time.Time {
 		mg.renew[name] = st
 	}
 	at := st.next
+	// Never a certificate younger than renewGap: one issued for less
+	// than RenewBefore would be renewed in a loop.
+	young := mg.issued[name].Add(mg.renewGap())
 	mg.mu.Unlock()
-	if due.After(at) {
-		at = due
+	for _, t := range []time.Time{due, young} {
+		if t.After(at) {
+			at = t
+		}
 	}
 	if now.Before(at) {
 		return at
@@ -128,14 +141,22 @@ func (mg *Manager) renewDue(ctx context.Context, name string) time.Time {
 func (mg *Manager) renewNow(ctx context.Context, name string, old time.Time) error {
 	cache := &missOnce{Cache: autocert.DirCache(mg.opts.CacheDir), key: name}
 	fresh := mg.autocert(cache)
+	base := mg.opts.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	why := &challengeErrors{base: base}
+	hc := *mg.opts.HTTPClient
+	hc.Transport = why
+	fresh.Client.HTTPClient = &hc
 	done := make(chan struct{})
 	var leafErr error
-	var notAfter time.Time
+	var notBefore, notAfter time.Time
 	go func() {
 		defer close(done)
 		leaf, err := leafOf(fresh.GetCertificate(ecdsaHello(name)))
 		if err == nil {
-			notAfter = leaf.NotAfter
+			notBefore, notAfter = leaf.NotBefore, leaf.NotAfter
 		}
 		leafErr = err
 	}()
@@ -146,7 +167,7 @@ func (mg *Manager) renewNow(ctx context.Context, name string, old time.Time) err
 	}
 	cache.stop()
 	if leafErr != nil {
-		return leafErr
+		return why.wrap(leafErr)
 	}
 	if !notAfter.After(old) {
 		return errors.New("the CA returned a certificate that expires no later than the one held")
@@ -154,7 +175,7 @@ func (mg *Manager) renewNow(ctx context.Context, name string, old time.Time) err
 	mg.m.Store(fresh)
 	mg.mu.Lock()
 	if _, ok := mg.expires[name]; ok {
-		mg.expires[name] = notAfter
+		mg.expires[name], mg.issued[name] = notAfter, notBefore
 	}
 	mg.mu.Unlock()
 	mg.log.Info("acme: certificate renewed", "name", name, "not_after", notAfter.UTC().Format(time.RFC3339), "was", old.UTC().Format(time.RFC3339))
@@ -177,4 +198,63 @@ func (c *missOnce) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, autocert.ErrCacheMiss
 	}
 	return c.Cache.Get(ctx, key)
+}
+
+// challengeErrors records what the CA said of the challenges that
+// failed during one renewal: autocert tries each challenge type in a new
+// order and returns only "no viable challenge type found", dropping the
+// CA's reasons (no address for the name, connection refused, ...).
+type challengeErrors struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+// maxAuthzBody bounds what is read of a response to look for errors.
+const maxAuthzBody = 64 << 10
+
+func (c *challengeErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := c.base.RoundTrip(req)
+	// Authorizations and challenges (Let's Encrypt: /acme/authz/,
+	// /acme/chall/; Pebble: /authZ/, /chalZ/).
+	path := strings.ToLower(req.URL.Path)
+	if err != nil || !strings.Contains(path, "authz") && !strings.Contains(path, "chal") {
+		return resp, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxAuthzBody+1))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if rerr != nil || len(body) > maxAuthzBody {
+		return resp, err
+	}
+	var z struct {
+		Challenges []struct {
+			Type  string `json:"type"`
+			Error *struct {
+				Detail string `json:"detail"`
+			} `json:"error"`
+		} `json:"challenges"`
+	}
+	if json.Unmarshal(body, &z) == nil {
+		c.mu.Lock()
+		for _, ch := range z.Challenges {
+			if ch.Error != nil && ch.Error.Detail != "" {
+				if why := ch.Type + ": " + ch.Error.Detail; !slices.Contains(c.seen, why) && len(c.seen) < 8 {
+					c.seen = append(c.seen, why)
+				}
+			}
+		}
+		c.mu.Unlock()
+	}
+	return resp, err
+}
+
+// wrap adds the recorded reasons to err.
+func (c *challengeErrors) wrap(err error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.seen) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (the CA: %s)", err, strings.Join(c.seen, "; "))
 }
