@@ -90,6 +90,9 @@ func (s *Server) reloadRest(cfg *Config, policies []autoconfig.Policy, keys *dki
 			applied = append(applied, "log")
 		}
 	}
+	// Before the domains: a reload that gives a domain expire_days
+	// together with expire_dry_run must not sweep for real once.
+	s.rl.dryRun.Store(cfg.Mail.ExpireDryRun)
 	restart = append(restart, s.reloadDomains(cfg, policies, keys)...)
 	applied = append(applied, "domain")
 	if s.acme != nil && cfg.acmeOn() {
@@ -179,7 +182,7 @@ func (s *Server) reloadDomains(cfg *Config, policies []autoconfig.Policy, keys *
 
 // reloadLimits applies the connection limits of the mail and web
 // listeners (connections accepted from now on), the login throttle's,
-// the self-help checks', the sending limit and the expiry's dry run. It
+// the self-help checks' and the sending limit. It
 // returns the sections fully applied and the keys that need a restart.
 func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	mc := cfg.Mail
@@ -196,7 +199,6 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 		l.SetLimits(netlimit.Limits{MaxConns: webMax, MaxPerIP: cfg.Limits.MaxConnectionsPerIP})
 	}
 	s.rl.mu.Unlock()
-	s.rl.dryRun.Store(mc.ExpireDryRun)
 	if s.mail != nil {
 		s.mail.Auth().Throttle().SetLimits(mc.LoginFailuresPerIP, mc.LoginFailuresPerAccount, mc.LoginFailuresNewAddresses,
 			time.Duration(mc.LoginWindowSeconds)*time.Second)

@@ -6,8 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -161,8 +161,11 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 	if code, out, errOut := runCLI(t, "a password\n", "user", "add", "--config", created.ConfigPath, "new@example.net"); code != 0 {
 		t.Fatalf("user add new@example.net: %d %s %s", code, out, errOut)
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
+	// The README's block: checkconfig, then SIGHUP to $MAINPID (the
+	// config is the test's, in dir, as /etc/mailsetup/mailsetup.toml).
+	t.Setenv("MAINPID", strconv.Itoa(s.cmd.Process.Pid))
+	if out := runReadmeBlock(t, "### Reloading and upgrading", dir, dir, dir); !strings.Contains(out, "config OK: 2 domain(s)") {
+		t.Fatalf("the README's reload block:\n%s", out)
 	}
 	waitLog(t, s, "config reloaded: staff members and API tokens applied", 10*time.Second)
 	waitLog(t, s, "config changes that need a restart", 5*time.Second)
