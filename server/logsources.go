@@ -40,15 +40,16 @@ func (r *running) startLogSources() (unlock func(), err error) {
 		Help: "Lines read from the [[observe.source]] logs, by source and result: event (became an observation), context (remembered for a later line), ignored (a line of the program that says nothing used), other (another program's line in a shared file), unknown, too-long (over 64 KiB), binary, bad-time (no timestamp or one more than a day ahead).",
 	}, []string{"source", "result"})
 	s.registry.MustRegister(lines)
-	s.sources = &logSources{s: s, lines: lines, running: map[string]*logSource{}, errs: r.serveErrs}
-	r.closers = append(r.closers, func(context.Context) error { s.sources.stopAll(); return nil })
-	ls, err := s.sources.apply(s.cfg.Observe.Sources)
+	sources := &logSources{s: s, lines: lines, running: map[string]*logSource{}, errs: r.serveErrs}
+	r.closers = append(r.closers, func(context.Context) error { sources.stopAll(); return nil })
+	ls, err := sources.apply(s.cfg.Observe.Sources)
 	r.listeners = append(r.listeners, ls...)
 	if err != nil {
-		s.sources.stopAll()
+		sources.stopAll()
 		unlock()
 		return nil, err
 	}
+	s.sources.Store(sources) // a reload applies its list from now on
 	s.log.Info("reading mail server logs", "sources", len(s.cfg.Observe.Sources))
 	return unlock, nil
 }

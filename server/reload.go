@@ -105,8 +105,8 @@ func (s *Server) reloadRest(cfg *Config, policies []autoconfig.Policy, keys *dki
 	limApplied, limRestart := s.reloadLimits(cfg)
 	applied = append(append(applied, limApplied...), "self_help")
 	restart = append(restart, limRestart...)
-	if s.sources != nil {
-		ls, err := s.sources.apply(cfg.Observe.Sources)
+	if sources := s.sources.Load(); sources != nil {
+		ls, err := sources.apply(cfg.Observe.Sources)
 		for _, l := range ls {
 			s.log.Info("observe source started", "listener", l.URL)
 		}

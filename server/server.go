@@ -71,11 +71,11 @@ type Server struct {
 	// stopAccepting is closed by Upgrade: the listeners accept no more.
 	stopAccepting chan struct{}
 	stopOnce      sync.Once
-	dkim          atomic.Pointer[dkim.Keys] // the local domains' DKIM keys; nil without mail
-	db            *database.DB              // database.url; nil without
-	feed          *database.Feed            // the replicas' changes; nil without db
-	rl            reloadable                // what a reload changes in the listeners (reload.go)
-	sources       *logSources               // the [[observe.source]]s; nil without
+	dkim          atomic.Pointer[dkim.Keys]  // the local domains' DKIM keys; nil without mail
+	db            *database.DB               // database.url; nil without
+	feed          *database.Feed             // the replicas' changes; nil without db
+	rl            reloadable                 // what a reload changes in the listeners (reload.go)
+	sources       atomic.Pointer[logSources] // the [[observe.source]]s; nil without
 }
 
 // New prepares a server from a validated config. It loads certificates

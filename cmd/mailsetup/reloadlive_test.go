@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,7 +148,7 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 	conf := strings.Replace(before, "max_connections_per_ip = 20", "max_connections_per_ip = 1", 1)
 	conf = strings.Replace(conf, "max_message_bytes = 26214400", "max_message_bytes = 10485760", 1)
 	conf = strings.Replace(conf, "expire_dry_run = false", "expire_dry_run = true", 1)
-	conf += "\n[http_limits]\nmax_connections_per_ip = 50\n"
+	conf += "\n[http_limits]\nmax_connections_per_ip = 1\n"
 	conf += source("new", "dovecot", newLog) + "\n" + domains
 	netDomain := strings.Replace(domains, `name = "example.test"`, `name = "example.net"`, 1)
 	netDomain = strings.Replace(netDomain, "expire_days = 0", "expire_days = 7", 1)
@@ -203,6 +204,26 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 	if got := refused.cmd("", "-ERR"); !strings.HasPrefix(got, "-ERR [SYS/TEMP] too many connections from your address") {
 		t.Errorf("a connection over the new limit: %q", got)
 	}
+	imapRefused, _ := dialLines(t, fmt.Sprintf("127.0.0.1:%d", ports.IMAPS))
+	if got := imapRefused.cmd("", "* BYE"); !strings.HasPrefix(got, "* BYE [UNAVAILABLE] too many connections from your address") {
+		t.Errorf("an IMAPS connection over the new limit: %q", got)
+	}
+	// The web's new limit: with one connection held open, curl gets 503.
+	held, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports.HTTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		// (until the server has accepted the held connection)
+		r := curl(t, fmt.Sprintf("http://127.0.0.1:%d/", ports.HTTP))
+		if r.status == 503 && strings.Contains(string(r.body), "too many connections from your address") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTP over http_limits.max_connections_per_ip = 1: %d %s", r.status, r.body)
+		}
+	}
+	held.Close()
 	pop.cmd("STAT", "+OK")
 	pop.cmd("QUIT", "+OK")
 
