@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"mailsetup/autoconfig"
+	"mailsetup/server/delivery"
 	"mailsetup/server/dkim"
 	"mailsetup/server/netlimit"
 	"mailsetup/server/pop3d"
@@ -28,6 +29,7 @@ type reloadable struct {
 	web       []*netlimit.Listener // http and https (not admin)
 	webBudget int                  // the descriptor budget's cap per web listener
 	pop3      []*pop3d.Server
+	delivery  *delivery.Agent // nil without mail
 	// redownloaded is mailsetup_pop3_redownloaded_messages_total, whose
 	// new domains start from 0; nil without observations.
 	redownloaded *prometheus.CounterVec
@@ -53,6 +55,12 @@ func (r *reloadable) setWebBudget(n int) {
 	r.webBudget = n
 }
 
+func (r *reloadable) setDelivery(a *delivery.Agent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.delivery = a
+}
+
 func (r *reloadable) addPOP3(srv *pop3d.Server) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -64,7 +72,7 @@ func (r *reloadable) addPOP3(srv *pop3d.Server) {
 var (
 	reloadableMail  = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run"}
 	reloadableHTTP  = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip"}
-	reloadableQueue = []string{"queue.send_limit_per_hour"}
+	reloadableQueue = []string{"queue.max_connections", "queue.max_per_domain", "queue.max_days", "queue.warn_hours", "queue.retry"}
 )
 
 // reloadRest applies, from a new valid config and its policies, what can
@@ -182,11 +190,21 @@ func (s *Server) reloadDomains(cfg *Config, policies []autoconfig.Policy, keys *
 
 // reloadLimits applies the connection limits of the mail and web
 // listeners (connections accepted from now on), the login throttle's,
-// the self-help checks' and the sending limit. It
+// the self-help checks', the sending limit and the outbound queue's
+// connections, retries and give-up times. It
 // returns the sections fully applied and the keys that need a restart.
 func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	mc := cfg.Mail
+	var queue []string
 	s.rl.mu.Lock()
+	if agent := s.rl.delivery; agent != nil {
+		q := cfg.Queue
+		if retry, err := cfg.retrySchedule(); err == nil { // validated with the config
+			agent.SetLimits(delivery.Limits{MaxConnections: q.MaxConnections, MaxPerDomain: q.MaxPerDomain,
+				MaxAge: time.Duration(q.MaxDays) * 24 * time.Hour, WarnAfter: time.Duration(q.WarnHours) * time.Hour, Retry: retry})
+			queue = reloadableQueue
+		}
+	}
 	for _, l := range s.rl.mail {
 		l.SetLimits(netlimit.Limits{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP,
 			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second})
@@ -204,12 +222,12 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 			time.Duration(mc.LoginWindowSeconds)*time.Second)
 	}
 	s.web.SetSelfHelpLimits(cfg.SelfHelp.ChecksPerIPPerHour, cfg.SelfHelp.ChecksPerAddressPerHour)
-	queue := reloadableQueue
-	if s.mail != nil && s.mail.SendLimit() != nil && cfg.Queue.SendLimitPerHour > 0 {
+	if s.mail == nil {
+		queue = append(queue, "queue.send_limit_per_hour") // nothing sends
+	} else if s.mail.SendLimit() != nil && cfg.Queue.SendLimitPerHour > 0 {
 		s.mail.SendLimit().SetPerHour(cfg.Queue.SendLimitPerHour)
-	} else if s.mail != nil {
-		queue = nil // turned on or off: the submission servers hold it
-	}
+		queue = append(queue, "queue.send_limit_per_hour")
+	} // else turned on or off: the submission servers hold it
 	for _, sec := range []struct {
 		name       string
 		a, b       any

@@ -299,6 +299,7 @@ func (r *running) startDelivery() error {
 		return err
 	}
 	s.mail.OnQueued(agent.Queued)
+	s.rl.setDelivery(agent) // a reload changes its limits
 	dctx, stop := context.WithCancel(context.Background())
 	go agent.Run(dctx)
 	r.closers = append(r.closers, func(ctx context.Context) error {

@@ -149,6 +149,7 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 	conf = strings.Replace(conf, "max_message_bytes = 26214400", "max_message_bytes = 10485760", 1)
 	conf = strings.Replace(conf, "expire_dry_run = false", "expire_dry_run = true", 1)
 	conf += "\n[http_limits]\nmax_connections_per_ip = 1\n"
+	conf += "\n[queue]\nmax_per_domain = 2\nretry = [\"1m\", \"10m\"]\nsend_limit_per_hour = 100\n"
 	conf += source("new", "dovecot", newLog) + "\n" + domains
 	netDomain := strings.Replace(domains, `name = "example.test"`, `name = "example.net"`, 1)
 	netDomain = strings.Replace(netDomain, "expire_days = 0", "expire_days = 7", 1)
