@@ -372,8 +372,8 @@ func (mg *Manager) Run(ctx context.Context, ready func()) {
 			}
 			delete(wait, name)
 			next[name] = time.Now().Add(CheckInterval)
-			if at := mg.renewDue(ctx, name); !at.IsZero() {
-				next[name] = at
+			if at := mg.renewDue(ctx, name); !at.IsZero() && at.Before(next[name]) {
+				next[name] = at // a renewal attempt sooner than the next look
 			}
 			sleep = min(sleep, time.Until(next[name]))
 		}
