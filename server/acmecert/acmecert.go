@@ -87,10 +87,12 @@ type Options struct {
 type Manager struct {
 	// m is the autocert manager serving the certificates; a renewal
 	// replaces it by the one that renewed (renew.go).
-	m     atomic.Pointer[autocert.Manager]
-	opts  Options
-	log   *slog.Logger
-	retry time.Duration
+	m atomic.Pointer[autocert.Manager]
+	// transport is m's way to the CA, retired when m is replaced.
+	transport atomic.Pointer[retirable]
+	opts      Options
+	log       *slog.Logger
+	retry     time.Duration
 	// http01: HTTPHandler was asked for, so HTTP-01 can be offered.
 	http01 atomic.Bool
 	// wake makes Run look at the names now (SetNames).
@@ -137,7 +139,9 @@ func New(o Options) (*Manager, error) {
 	}
 	mg := &Manager{opts: o, names: cleanNames(o.Names), log: o.Logger, retry: o.Retry, expires: map[string]time.Time{}, issued: map[string]time.Time{},
 		renew: map[string]*renewState{}, wake: make(chan struct{}, 1)}
-	mg.m.Store(mg.autocert(autocert.DirCache(o.CacheDir)))
+	am, rt := mg.autocert(autocert.DirCache(o.CacheDir), nil)
+	mg.m.Store(am)
+	mg.transport.Store(rt)
 	mg.metrics = newRenewMetrics()
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(mg.metrics.failures, mg.metrics.next)
@@ -171,9 +175,21 @@ func cleanNames(in []string) []string {
 // this package's renewal has failed until a day before expiry.
 const autocertLastResort = 24 * time.Hour
 
-// autocert is an autocert manager with the options, on cache.
-func (mg *Manager) autocert(cache autocert.Cache) *autocert.Manager {
+// autocert is an autocert manager with the options, on cache; it talks
+// to the CA through its own retirable transport, wrap's (may be nil)
+// under it.
+func (mg *Manager) autocert(cache autocert.Cache, wrap func(http.RoundTripper) http.RoundTripper) (*autocert.Manager, *retirable) {
 	o := mg.opts
+	base := o.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if wrap != nil {
+		base = wrap(base)
+	}
+	rt := &retirable{base: base}
+	hc := *o.HTTPClient
+	hc.Transport = rt
 	am := &autocert.Manager{
 		Prompt:                 autocert.AcceptTOS,
 		Cache:                  cache,
@@ -181,12 +197,30 @@ func (mg *Manager) autocert(cache autocert.Cache) *autocert.Manager {
 		RenewBefore:            autocertLastResort,
 		Email:                  o.Email,
 		ExternalAccountBinding: o.EAB,
-		Client:                 &acme.Client{DirectoryURL: o.DirectoryURL, HTTPClient: o.HTTPClient, UserAgent: "mailsetup"},
+		Client:                 &acme.Client{DirectoryURL: o.DirectoryURL, HTTPClient: &hc, UserAgent: "mailsetup"},
 	}
 	if mg.http01.Load() {
 		am.HTTPHandler(nil) // offers HTTP-01 (tokens reach the listener's handler through the cache)
 	}
-	return am
+	return am, rt
+}
+
+// retirable is one autocert manager's way to the CA. Once a renewal has
+// made another manager the served one, the old one is retired: its own
+// last-resort renewal timers then fail at once instead of ordering
+// certificates the service does not use.
+type retirable struct {
+	base    http.RoundTripper
+	retired atomic.Bool
+}
+
+var errRetired = errors.New("acme: this certificate manager was replaced by a renewal")
+
+func (r *retirable) RoundTrip(req *http.Request) (*http.Response, error) {
+	if r.retired.Load() {
+		return nil, errRetired
+	}
+	return r.base.RoundTrip(req)
 }
 
 // hostPolicy allows the names only. autocert asks it with the HTTP-01

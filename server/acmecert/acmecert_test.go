@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -276,5 +277,23 @@ func runReady(t *testing.T, mg *Manager, logs *lockedBuffer) {
 	case <-ready:
 	case <-time.After(10 * time.Second):
 		t.Fatalf("not ready:\n%s", logs.String())
+	}
+}
+
+// TestRetiredManagerAsksNothing: a manager replaced by a renewal no
+// longer reaches the CA (its own renewal timers would order again).
+func TestRetiredManagerAsksNothing(t *testing.T) {
+	ca, requests := failingCA(t)
+	mg, err := New(Options{DirectoryURL: ca.URL, CacheDir: t.TempDir(), Names: []string{"mail.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, rt := mg.autocert(autocert.DirCache(t.TempDir()), nil)
+	if _, err := am.Client.Discover(context.Background()); err == nil || requests.Load() != 1 {
+		t.Fatalf("before: %v, %d requests", err, requests.Load())
+	}
+	rt.retired.Store(true)
+	if _, err := am.Client.Discover(context.Background()); !errors.Is(err, errRetired) || requests.Load() != 1 {
+		t.Errorf("retired: %v, %d requests", err, requests.Load())
 	}
 }

@@ -140,15 +140,8 @@ func (mg *Manager) renewDue(ctx context.Context, name string) time.Time {
 // served one (it reads every other certificate from the cache).
 func (mg *Manager) renewNow(ctx context.Context, name string, old time.Time) error {
 	cache := &missOnce{Cache: autocert.DirCache(mg.opts.CacheDir), key: name}
-	fresh := mg.autocert(cache)
-	base := mg.opts.HTTPClient.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	why := &challengeErrors{base: base}
-	hc := *mg.opts.HTTPClient
-	hc.Transport = why
-	fresh.Client.HTTPClient = &hc
+	why := &challengeErrors{}
+	fresh, rt := mg.autocert(cache, func(base http.RoundTripper) http.RoundTripper { why.base = base; return why })
 	done := make(chan struct{})
 	var leafErr error
 	var notBefore, notAfter time.Time
@@ -167,12 +160,15 @@ func (mg *Manager) renewNow(ctx context.Context, name string, old time.Time) err
 	}
 	cache.stop()
 	if leafErr != nil {
+		rt.retired.Store(true) // its manager is dropped
 		return why.wrap(leafErr)
 	}
 	if !notAfter.After(old) {
+		rt.retired.Store(true)
 		return errors.New("the CA returned a certificate that expires no later than the one held")
 	}
 	mg.m.Store(fresh)
+	mg.transport.Swap(rt).retired.Store(true)
 	mg.mu.Lock()
 	if _, ok := mg.expires[name]; ok {
 		mg.expires[name], mg.issued[name] = notAfter, notBefore
