@@ -28,6 +28,8 @@ type reloadable struct {
 	mail      []*netlimit.Listener // every mail listener's limits
 	web       []*netlimit.Listener // http and https (not admin)
 	webBudget int                  // the descriptor budget's cap per web listener
+	webSrv    []*swappableHTTP     // every web listener's servers
+	httpLim   HTTPLimitConfig      // http_limits as last applied to them
 	pop3      []*pop3d.Server
 	delivery  *delivery.Agent // nil without mail
 	// redownloaded is mailsetup_pop3_redownloaded_messages_total, whose
@@ -49,10 +51,16 @@ func (r *reloadable) addWeb(l *netlimit.Listener) {
 	r.web = append(r.web, l)
 }
 
-func (r *reloadable) setWebBudget(n int) {
+func (r *reloadable) addWebServer(w *swappableHTTP) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.webBudget = n
+	r.webSrv = append(r.webSrv, w)
+}
+
+func (r *reloadable) setWebBudget(n int, lim HTTPLimitConfig) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.webBudget, r.httpLim = n, lim
 }
 
 func (r *reloadable) setDelivery(a *delivery.Agent) {
@@ -71,7 +79,7 @@ func (r *reloadable) addPOP3(srv *pop3d.Server) {
 // restart.
 var (
 	reloadableMail  = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run"}
-	reloadableHTTP  = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip"}
+	reloadableHTTP  = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip", "http_limits.read_header_seconds", "http_limits.read_seconds", "http_limits.write_seconds", "http_limits.idle_seconds", "http_limits.max_header_bytes"}
 	reloadableQueue = []string{"queue.max_connections", "queue.max_per_domain", "queue.max_days", "queue.warn_hours", "queue.retry"}
 )
 
@@ -215,6 +223,20 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	for _, l := range s.rl.web {
 		l.SetLimits(netlimit.Limits{MaxConns: webMax, MaxPerIP: cfg.Limits.MaxConnectionsPerIP})
 	}
+	// New timeouts: each web listener gets a new http.Server (the old
+	// one finishes the requests under way).
+	timeouts := func(l HTTPLimitConfig) HTTPLimitConfig {
+		l.MaxConnections, l.MaxConnectionsPerIP = 0, 0
+		return l
+	}
+	if len(s.rl.webSrv) > 0 && timeouts(s.rl.httpLim) != timeouts(cfg.Limits) {
+		for _, w := range s.rl.webSrv {
+			w.swap(cfg.Limits)
+		}
+		s.log.Info("config reloaded: new HTTP timeouts for new connections", "read_header_seconds", cfg.Limits.ReadHeaderSeconds,
+			"read_seconds", cfg.Limits.ReadSeconds, "write_seconds", cfg.Limits.WriteSeconds, "idle_seconds", cfg.Limits.IdleSeconds)
+	}
+	s.rl.httpLim = cfg.Limits
 	s.rl.mu.Unlock()
 	if s.mail != nil {
 		s.mail.Auth().Throttle().SetLimits(mc.LoginFailuresPerIP, mc.LoginFailuresPerAccount, mc.LoginFailuresNewAddresses,

@@ -111,7 +111,7 @@ func (r *running) startWeb() error {
 		}
 	}
 	budget := planDescriptors(s.cfg, webListeners, s.log)
-	s.rl.setWebBudget(budget.web)
+	s.rl.setWebBudget(budget.web, s.cfg.Limits)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_web_connections_refused_total",
 		Help: "Web connections refused or closed by the connection limits (http_limits.max_connections, within the descriptor budget, and max_connections_per_ip); idle keep-alive connections are closed first.",
@@ -152,9 +152,8 @@ func (s *Server) adminMux() http.Handler {
 	return mux
 }
 
-// httpServer is an http.Server with the configured limits.
-func (s *Server) httpServer(h http.Handler) *http.Server {
-	lim := s.cfg.Limits
+// httpServer is an http.Server with the limits.
+func (s *Server) httpServer(h http.Handler, lim HTTPLimitConfig) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: time.Duration(lim.ReadHeaderSeconds) * time.Second,
@@ -190,27 +189,28 @@ func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Conf
 		ln = tls.NewListener(ln, tlsConf)
 		scheme = "https"
 	}
-	srv := s.httpServer(h)
-	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		nc := netlimit.Of(c)
-		if nc == nil {
-			return
+	// The server is built again when a reload changes http_limits'
+	// timeouts (webswap.go).
+	web := &swappableHTTP{ln: ln, build: func(lim HTTPLimitConfig) *http.Server {
+		srv := s.httpServer(h, lim)
+		srv.ConnState = func(c net.Conn, st http.ConnState) {
+			nc := netlimit.Of(c)
+			if nc == nil {
+				return
+			}
+			switch st {
+			case http.StateActive:
+				nc.LoggedIn()
+			case http.StateIdle:
+				nc.Idle()
+			}
 		}
-		switch st {
-		case http.StateActive:
-			nc.LoggedIn()
-		case http.StateIdle:
-			nc.Idle()
-		}
-	}
+		return srv
+	}}
+	s.rl.addWebServer(web)
 	r.listeners = append(r.listeners, Listener{Name: name, Addr: ln.Addr(), URL: scheme + "://" + ln.Addr().String()})
-	r.closers = append(r.closers, srv.Shutdown)
-	r.serve(name, func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	r.closers = append(r.closers, web.shutdown)
+	r.serve(name, func() error { return web.serve(s.cfg.Limits) })
 	return nil
 }
 

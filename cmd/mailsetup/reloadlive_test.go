@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -148,7 +149,7 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 	conf := strings.Replace(before, "max_connections_per_ip = 20", "max_connections_per_ip = 1", 1)
 	conf = strings.Replace(conf, "max_message_bytes = 26214400", "max_message_bytes = 10485760", 1)
 	conf = strings.Replace(conf, "expire_dry_run = false", "expire_dry_run = true", 1)
-	conf += "\n[http_limits]\nmax_connections_per_ip = 1\n"
+	conf += "\n[http_limits]\nmax_connections_per_ip = 1\nread_header_seconds = 3\n"
 	conf += "\n[queue]\nmax_per_domain = 2\nretry = [\"1m\", \"10m\"]\nsend_limit_per_hour = 100\n"
 	conf += source("new", "dovecot", newLog) + "\n" + domains
 	netDomain := strings.Replace(domains, `name = "example.test"`, `name = "example.net"`, 1)
@@ -225,6 +226,26 @@ func TestReloadLimitsSourcesDomains(t *testing.T) {
 		}
 	}
 	held.Close()
+	// The new http_limits.read_header_seconds (3, was 5): a connection
+	// that sends nothing is closed after it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", ports.HTTP))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		start := time.Now()
+		data, _ := io.ReadAll(c)
+		took := time.Since(start)
+		c.Close()
+		if strings.Contains(string(data), "503") && time.Now().Before(deadline) {
+			continue // the held connection's close not seen yet
+		}
+		if len(data) > 0 && !strings.Contains(string(data), "408") || took < 2*time.Second || took > 4500*time.Millisecond {
+			t.Errorf("a silent HTTP connection after the reload: closed after %s with %q, want about 3 s", took, data)
+		}
+		break
+	}
 	pop.cmd("STAT", "+OK")
 	pop.cmd("QUIT", "+OK")
 
