@@ -78,7 +78,7 @@ func (r *reloadable) addPOP3(srv *pop3d.Server) {
 // Keys of the sections a reload applies in part; the others need a
 // restart.
 var (
-	reloadableMail  = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run"}
+	reloadableMail  = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run", "mail.pop3_idle_minutes"}
 	reloadableHTTP  = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip", "http_limits.read_header_seconds", "http_limits.read_seconds", "http_limits.write_seconds", "http_limits.idle_seconds", "http_limits.max_header_bytes"}
 	reloadableQueue = []string{"queue.max_connections", "queue.max_per_domain", "queue.max_days", "queue.warn_hours", "queue.retry"}
 )
@@ -215,6 +215,9 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	for _, l := range s.rl.mail {
 		l.SetLimits(netlimit.Limits{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP,
 			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second})
+	}
+	for _, srv := range s.rl.pop3 {
+		srv.SetIdleTimeout(time.Duration(mc.POP3IdleMinutes) * time.Minute) // open sessions too, from their next command
 	}
 	webMax := cfg.Limits.MaxConnections
 	if s.rl.webBudget > 0 {

@@ -190,7 +190,7 @@ func (c *conn) cmdStls(args []byte) error {
 		return err
 	}
 	tc := tls.Server(c.nc, c.s.opts.TLSConfig)
-	timeout := min(handshakeTimeout, c.s.opts.IdleTimeout)
+	timeout := min(handshakeTimeout, c.s.idleTimeout())
 	tc.SetDeadline(time.Now().Add(timeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info("pop3 tls handshake after STLS failed", "error", err)

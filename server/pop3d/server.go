@@ -24,8 +24,9 @@ type Server struct {
 	idPrefix string
 	nextID   atomic.Uint64
 	// expire is the pre-login CAPA EXPIRE value (Options.Expire, then
-	// SetExpire's).
+	// SetExpire's); idle is Options.IdleTimeout, then SetIdleTimeout's.
 	expire atomic.Pointer[string]
+	idle   atomic.Int64
 
 	// baseCtx is the parent of every connection's context; cancelled
 	// when Shutdown gives up waiting, or by Close.
@@ -63,6 +64,19 @@ func (s *Server) SetExpire(v string) error {
 	s.expire.Store(&v)
 	return nil
 }
+
+// SetIdleTimeout changes IdleTimeout (a config reload); every session,
+// open ones included, waits that long for its next command from then
+// on. 0 or less takes the default.
+func (s *Server) SetIdleTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	s.idle.Store(int64(d))
+}
+
+// idleTimeout is IdleTimeout in force.
+func (s *Server) idleTimeout() time.Duration { return time.Duration(s.idle.Load()) }
 
 // NewServer returns a server that authenticates with b. It panics if b is
 // nil or opts.Expire is not a valid EXPIRE value (ValidExpire with the
@@ -120,6 +134,7 @@ func NewServer(b Backend, opts Options) *Server {
 		drained:   make(chan struct{}),
 	}
 	s.expire.Store(&opts.Expire)
+	s.idle.Store(int64(opts.IdleTimeout))
 	s.bufPool.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b
