@@ -50,7 +50,9 @@ func (r *running) startLogSources() (unlock func(), err error) {
 		return nil, err
 	}
 	s.sources.Store(sources) // a reload applies its list from now on
-	s.log.Info("reading mail server logs", "sources", len(s.cfg.Observe.Sources))
+	if len(s.cfg.Observe.Sources) > 0 {
+		s.log.Info("reading mail server logs", "sources", len(s.cfg.Observe.Sources))
+	}
 	return unlock, nil
 }
 
@@ -142,6 +144,7 @@ func (ls *logSources) start(src ObserveSource) (*Listener, error) {
 		path := s.cfg.Path(src.File)
 		serve = func(ctx context.Context) error { return w.File(ctx, path, logwatch.DefaultPoll) }
 	}
+	s.log.Info("observe source started", "source", name, "kind", src.Kind, "file", src.File, "syslog", src.Syslog)
 	ctx, stop := context.WithCancel(context.Background())
 	rs := &logSource{src: src, stop: stop, done: make(chan struct{})}
 	ls.running[name] = rs

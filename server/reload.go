@@ -122,11 +122,7 @@ func (s *Server) reloadRest(cfg *Config, policies []autoconfig.Policy, keys *dki
 	applied = append(append(applied, limApplied...), "self_help")
 	restart = append(restart, limRestart...)
 	if sources := s.sources.Load(); sources != nil {
-		ls, err := sources.apply(cfg.Observe.Sources)
-		for _, l := range ls {
-			s.log.Info("observe source started", "listener", l.URL)
-		}
-		if err != nil {
+		if _, err := sources.apply(cfg.Observe.Sources); err != nil {
 			s.log.Error("config reload: an observe source could not start (the others are applied)", "err", err)
 		}
 		applied = append(applied, "observe")

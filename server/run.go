@@ -38,7 +38,7 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
-	if s.cfg.hasLogSources() {
+	if s.cfg.hasLogSources() || s.mail != nil { // with mail, a reload may add sources
 		unlock, err := r.startLogSources()
 		if err != nil {
 			return r.fail(err)
