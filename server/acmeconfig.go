@@ -53,6 +53,11 @@ type ACMEConfig struct {
 	// RenewBeforeDays renews a certificate this many days before it
 	// expires. Default 30.
 	RenewBeforeDays int `toml:"renew_before_days"`
+	// RetrySeconds is the first wait after a failed attempt to get or
+	// renew a name's certificate; it doubles per failure (up to an hour
+	// while the name has none, up to 6 hours for a renewal, with
+	// jitter). Default 60.
+	RetrySeconds int `toml:"retry_seconds"`
 }
 
 // acmeOn reports whether the certificates come from ACME.
@@ -75,6 +80,7 @@ func (c *Config) acmeDefaults() {
 		a.Storage = "acme"
 	}
 	setDefault(&a.RenewBeforeDays, 30)
+	setDefault(&a.RetrySeconds, 60)
 }
 
 func (c *Config) validateACME(add func(string, ...any)) {
@@ -99,6 +105,9 @@ func (c *Config) validateACME(add func(string, ...any)) {
 	}
 	if a.RenewBeforeDays < 2 || a.RenewBeforeDays > 60 {
 		add("tls.acme.renew_before_days = %d: want 2 to 60", a.RenewBeforeDays)
+	}
+	if a.RetrySeconds < 1 || a.RetrySeconds > 3600 {
+		add("tls.acme.retry_seconds = %d: want 1 to 3600", a.RetrySeconds)
 	}
 	if c.Listen.HTTP == "" && c.Listen.HTTPS == "" {
 		add("tls.acme needs listen.http (HTTP-01 on port 80) or listen.https (TLS-ALPN-01 on port 443): the CA checks the names there")
@@ -148,6 +157,7 @@ func (c *Config) acmeOptions() (acmecert.Options, error) {
 		CacheDir:     filepath.Join(c.Path(c.DataDir), a.Storage),
 		Names:        c.ACMENames(),
 		RenewBefore:  time.Duration(a.RenewBeforeDays) * 24 * time.Hour,
+		Retry:        time.Duration(a.RetrySeconds) * time.Second,
 	}
 	if filepath.IsAbs(a.Storage) {
 		o.CacheDir = a.Storage

@@ -136,6 +136,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts
 				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.POP3Ended, LoggedIn: loggedIn})
+			s.rl.addPOP3(srv)
 			reject = pop3d.Reject
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {
@@ -161,6 +162,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second,
 			Logger: log, Reject: reject,
 			OnReject: func(reason string) { refused.WithLabelValues(key, reason).Inc() }})
+		s.rl.addMail(limited)
 		var ln net.Listener = limited
 		if ml.implicit && !isSMTP {
 			ln = tls.NewListener(ln, s.tls) // smtpd does its own TLS, above its guard

@@ -109,10 +109,3 @@ func (l *livePolicies) Policy(domain string) (autoconfig.Policy, bool) {
 	p, ok := l.cur.Load().byDomain[domain]
 	return p, ok
 }
-
-// sameDomains reports whether two policy lists name the same domains in
-// the same order: only then can a reload apply them without a restart
-// (the mail store's domains are opened at start).
-func sameDomains(a, b []autoconfig.Policy) bool {
-	return slices.EqualFunc(a, b, func(x, y autoconfig.Policy) bool { return x.Domain == y.Domain })
-}

@@ -38,7 +38,7 @@ func (s *Server) Run(ctx context.Context, ready func([]Listener)) error {
 		}
 		defer unlock()
 	}
-	if s.cfg.hasLogSources() {
+	if s.cfg.hasLogSources() || s.mail != nil { // with mail, a reload may add sources
 		unlock, err := r.startLogSources()
 		if err != nil {
 			return r.fail(err)
@@ -111,6 +111,7 @@ func (r *running) startWeb() error {
 		}
 	}
 	budget := planDescriptors(s.cfg, webListeners, s.log)
+	s.rl.setWebBudget(budget.web, s.cfg.Limits)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_web_connections_refused_total",
 		Help: "Web connections refused or closed by the connection limits (http_limits.max_connections, within the descriptor budget, and max_connections_per_ip); idle keep-alive connections are closed first.",
@@ -151,9 +152,8 @@ func (s *Server) adminMux() http.Handler {
 	return mux
 }
 
-// httpServer is an http.Server with the configured limits.
-func (s *Server) httpServer(h http.Handler) *http.Server {
-	lim := s.cfg.Limits
+// httpServer is an http.Server with the limits.
+func (s *Server) httpServer(h http.Handler, lim HTTPLimitConfig) *http.Server {
 	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: time.Duration(lim.ReadHeaderSeconds) * time.Second,
@@ -185,33 +185,37 @@ func (r *running) startHTTP(name, addr string, h http.Handler, tlsConf *tls.Conf
 	}
 	limited := netlimit.Wrap(raw, netlimit.Options{MaxConns: maxConns, MaxPerIP: perIP, Reject: reject, Logger: s.log.With("listener", name),
 		OnReject: func(reason string) { refused.WithLabelValues(name, reason).Inc() }})
+	if name != "admin" {
+		s.rl.addWeb(limited)
+	}
 	var ln net.Listener = limited
 	scheme := "http"
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 		scheme = "https"
 	}
-	srv := s.httpServer(h)
-	srv.ConnState = func(c net.Conn, st http.ConnState) {
-		nc := netlimit.Of(c)
-		if nc == nil {
-			return
+	// The server is built again when a reload changes http_limits'
+	// timeouts (webswap.go).
+	web := &swappableHTTP{ln: ln, build: func(lim HTTPLimitConfig) *http.Server {
+		srv := s.httpServer(h, lim)
+		srv.ConnState = func(c net.Conn, st http.ConnState) {
+			nc := netlimit.Of(c)
+			if nc == nil {
+				return
+			}
+			switch st {
+			case http.StateActive:
+				nc.LoggedIn()
+			case http.StateIdle:
+				nc.Idle()
+			}
 		}
-		switch st {
-		case http.StateActive:
-			nc.LoggedIn()
-		case http.StateIdle:
-			nc.Idle()
-		}
-	}
+		return srv
+	}}
+	s.rl.addWebServer(web)
 	r.listeners = append(r.listeners, Listener{Name: name, Addr: ln.Addr(), URL: scheme + "://" + ln.Addr().String()})
-	r.closers = append(r.closers, srv.Shutdown)
-	r.serve(name, func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
+	r.closers = append(r.closers, web.shutdown)
+	r.serve(name, func() error { return web.serve(s.cfg.Limits) })
 	return nil
 }
 
@@ -288,7 +292,7 @@ func (r *running) startDelivery() error {
 	if err != nil {
 		return err
 	}
-	opts.Sign = s.dkim.Sign
+	opts.Sign = func(from string, msg []byte) ([]byte, error) { return s.dkim.Load().Sign(from, msg) } // a reload may add keys
 	opts.Queue = s.mail.Queue()
 	opts.Notify = s.mail.DeliverToSender
 	opts.Account = s.mail.AccountOf
@@ -300,6 +304,7 @@ func (r *running) startDelivery() error {
 		return err
 	}
 	s.mail.OnQueued(agent.Queued)
+	s.rl.setDelivery(agent) // a reload changes its limits
 	dctx, stop := context.WithCancel(context.Background())
 	go agent.Run(dctx)
 	r.closers = append(r.closers, func(ctx context.Context) error {

@@ -73,9 +73,11 @@ type Server struct {
 	// stopAccepting is closed by Upgrade: the listeners accept no more.
 	stopAccepting chan struct{}
 	stopOnce      sync.Once
-	dkim          *dkim.Keys     // the local domains' DKIM keys; nil without mail
-	db            *database.DB   // database.url; nil without
-	feed          *database.Feed // the replicas' changes; nil without db
+	dkim          atomic.Pointer[dkim.Keys]  // the local domains' DKIM keys; nil without mail
+	db            *database.DB               // database.url; nil without
+	feed          *database.Feed             // the replicas' changes; nil without db
+	rl            reloadable                 // what a reload changes in the listeners (reload.go)
+	sources       atomic.Pointer[logSources] // the [[observe.source]]s; nil without
 }
 
 // New prepares a server from a validated config. It loads certificates
@@ -89,8 +91,9 @@ func New(cfg *Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, dkim: keys, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
+	s := &Server{cfg: cfg, log: log, sockets: opts.Sockets, logLevel: opts.LogLevel, stopAccepting: make(chan struct{}), registry: prometheus.NewRegistry()}
 	s.live.now = time.Now
+	s.dkim.Store(keys)
 	s.live.replace(policies)
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if opts.LogDropped != nil {
@@ -219,13 +222,14 @@ func (s *Server) Policies() []autoconfig.Policy { return s.live.Policies() }
 func (s *Server) startMaintenance(ctx context.Context) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	if s.cfg.expiryConfigured() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.expiry.Run(ctx, expireFirstDelay, expireInterval, s.cfg.Mail.ExpireDryRun, s.log)
-		}()
-	}
+	// It runs even when no domain has expire_days yet: a reload may
+	// give one some.
+	s.rl.dryRun.Store(s.cfg.Mail.ExpireDryRun)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.expiry.Run(ctx, expireFirstDelay, expireInterval, s.rl.dryRun.Load, s.log)
+	}()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mailsetup/autoconfig"
 	"mailsetup/probe"
 	"mailsetup/server/database"
 	"mailsetup/server/events"
@@ -29,19 +30,23 @@ func (s *Server) openObservations() error {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(s.cfg.Path(s.cfg.DataDir), path)
 	}
-	deleteAfter, expire := map[string]int{}, map[string]int{}
-	for _, p := range s.Policies() {
-		if p.POP.LeaveOnServer {
-			deleteAfter[p.Domain] = p.POP.DeleteAfterDays
+	// The policies in force (a reload may change them).
+	deleteAfter := func(domain string) int {
+		if p, ok := s.live.Policy(domain); ok && p.POP.LeaveOnServer {
+			return p.POP.DeleteAfterDays
 		}
-		expire[p.Domain] = p.POP.ExpireDays
+		return 0
+	}
+	expire := func(domain string) int {
+		p, _ := s.live.Policy(domain)
+		return p.POP.ExpireDays
 	}
 	opts := observe.Options{
 		Path:            path,
 		Retention:       time.Duration(s.cfg.Observations.RetentionDays) * 24 * time.Hour,
 		MaxAccounts:     s.cfg.Observations.MaxAccounts,
-		DeleteAfterDays: func(domain string) int { return deleteAfter[domain] },
-		ExpireDays:      func(domain string) int { return expire[domain] },
+		DeleteAfterDays: deleteAfter,
+		ExpireDays:      expire,
 		Logger:          s.log.With("component", "observations"),
 	}
 	obs, err := observe.Open(opts)
@@ -77,11 +82,10 @@ func (s *Server) openObservations() error {
 		Name: "mailsetup_pop3_redownloaded_messages_total",
 		Help: "Messages POP3 clients retrieved again after retrieving them before, per served domain.",
 	}, []string{"domain"})
-	served := map[string]bool{}
 	for _, p := range s.Policies() {
-		served[p.Domain] = true
-		redownloaded.WithLabelValues(p.Domain) // every served domain from 0
+		redownloaded.WithLabelValues(p.Domain) // every served domain from 0 (a reload adds its new ones)
 	}
+	s.rl.redownloaded = redownloaded
 	feed := s.feed
 	if feed != nil {
 		feed.FollowObservations(func(e events.Event) { obs.Record(e) })
@@ -92,7 +96,7 @@ func (s *Server) openObservations() error {
 				feed.Later(database.KindObservation, e)
 			}
 			if n := obs.Record(e); n > 0 && e.Kind == events.POP3Session {
-				if d := domainOf(e.Account); served[d] {
+				if d := domainOf(e.Account); s.served(d) {
 					redownloaded.WithLabelValues(d).Add(float64(n))
 				}
 			}
@@ -102,7 +106,7 @@ func (s *Server) openObservations() error {
 		Name: "mailsetup_observations_accounts",
 		Help: "Accounts the observations store holds.",
 	}, func() float64 { return float64(obs.Stats().Accounts) }), redownloaded,
-		&redownloadCollector{obs: obs, served: served})
+		&redownloadCollector{obs: obs, served: s.Policies})
 	return nil
 }
 
@@ -123,7 +127,7 @@ var redownloadAccountsDesc = prometheus.NewDesc("mailsetup_pop3_redownload_accou
 // the observations at each scrape: every served domain, 0 when quiet.
 type redownloadCollector struct {
 	obs    *observe.Store
-	served map[string]bool
+	served func() []autoconfig.Policy
 }
 
 func (c *redownloadCollector) Describe(ch chan<- *prometheus.Desc) { ch <- redownloadAccountsDesc }
@@ -133,8 +137,8 @@ func (c *redownloadCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range c.obs.Redownloads(time.Hour) {
 		n[d.Domain] = d.Accounts
 	}
-	for d := range c.served {
-		ch <- prometheus.MustNewConstMetric(redownloadAccountsDesc, prometheus.GaugeValue, float64(n[d]), d)
+	for _, p := range c.served() {
+		ch <- prometheus.MustNewConstMetric(redownloadAccountsDesc, prometheus.GaugeValue, float64(n[p.Domain]), p.Domain)
 	}
 }
 
@@ -378,11 +382,14 @@ func observable(m *mailbackend.Backend, e events.Event) bool {
 }
 
 // Reload re-reads the config file and applies what can change while
-// serving: the staff members, the API tokens, the staff idle timeout,
-// and the domain policies as the web and DNS serve them when the list of
-// domains is unchanged. It returns the keys of other changes, which need
-// a restart (the mail servers' POP3 expiry among them).
-// An invalid config changes nothing and is an error naming each problem.
+// serving, every connection and session left open (reload.go): the
+// staff members, the API tokens, the staff idle timeout, the domains
+// (added, removed or changed: the documents, DNS answers, the mail
+// servers' domains, DKIM keys, ACME names, the POP3 expiry), the
+// certificate files, the log level, the connection and login limits
+// and the observation sources. It returns the keys of other changes,
+// which need a restart. An invalid config changes nothing and is an
+// error naming each problem.
 func (s *Server) Reload(path string) (needRestart []string, err error) {
 	cfg, err := LoadConfig(path)
 	if err != nil {
@@ -390,11 +397,11 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	}
 	// Computed first: an error (a DKIM key that does not load) applies
 	// nothing.
-	policies, _, err := PublishedPolicies(cfg)
+	policies, keys, err := PublishedPolicies(cfg)
 	if err != nil {
 		return nil, err
 	}
-	applied, err := s.reloadRest(cfg)
+	applied, needRestart, err := s.reloadRest(cfg, policies, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -402,27 +409,13 @@ func (s *Server) Reload(path string) (needRestart []string, err error) {
 	s.web.SetStaff(users, tokens, time.Duration(cfg.Staff.IdleMinutes)*time.Minute)
 	applied = append(applied, "staff")
 	s.log.Info("config reloaded: staff members and API tokens applied", "staff", len(users), "tokens", len(tokens), "also", strings.Join(applied[:len(applied)-1], ", "))
-
-	// Domain policies apply at once while the domains stay the same:
-	// the documents, the DNS records and PACC's digest (whose earlier
-	// value stays published for one TTL) change together.
-	if old := s.live.cur.Load().list; sameDomains(old, policies) {
-		s.live.replace(policies)
-		s.web.Refresh()
-		applied = append(applied, "domain")
-		s.log.Info("config reloaded: domain policies applied to the documents and DNS records", "domains", len(policies))
-		for i := range policies {
-			if policies[i].POP.ExpireDays != old[i].POP.ExpireDays {
-				needRestart = append(needRestart, "domain.pop3_policy.expire_days")
-				break
-			}
-		}
-	}
 	for _, k := range changedKeys(s.cfg, cfg) {
-		if !slices.Contains(applied, k) {
+		if !slices.Contains(applied, k) && !slices.ContainsFunc(needRestart, func(r string) bool { return strings.HasPrefix(r, k+".") }) {
+			// A section a reload applies in part names its keys instead.
 			needRestart = append(needRestart, k)
 		}
 	}
+	slices.Sort(needRestart)
 	if len(needRestart) > 0 {
 		s.log.Warn("config changes that need a restart", "keys", strings.Join(needRestart, ", "))
 	}

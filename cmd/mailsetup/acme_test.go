@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,15 @@ func pebbleBinary(t *testing.T) string {
 // public DNS would point the names at this server.
 func loopbackDNS(t *testing.T) string {
 	t.Helper()
+	addr, _ := switchableDNS(t)
+	return addr
+}
+
+// switchableDNS is loopbackDNS that answers no address while down is
+// set: the CA's validation then fails, as when DNS points elsewhere.
+func switchableDNS(t *testing.T) (string, *atomic.Bool) {
+	t.Helper()
+	down := &atomic.Bool{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +74,7 @@ func loopbackDNS(t *testing.T) string {
 		m.SetReply(r)
 		m.Authoritative = true
 		for _, q := range r.Question {
-			if q.Qtype == dns.TypeA {
+			if q.Qtype == dns.TypeA && !down.Load() {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
 			}
 		}
@@ -73,7 +83,7 @@ func loopbackDNS(t *testing.T) string {
 	srv := &dns.Server{Listener: ln, Handler: h}
 	go func() { _ = srv.ActivateAndServe() }()
 	t.Cleanup(func() { _ = srv.Shutdown() })
-	return ln.Addr().String()
+	return ln.Addr().String(), down
 }
 
 // pebble is a running Pebble.
@@ -99,6 +109,14 @@ func (p *pebble) kill() {
 // Binding (eabKID and the key).
 func startPebble(t *testing.T, httpPort, tlsPort int, eab bool) *pebble {
 	t.Helper()
+	return startPebbleWith(t, httpPort, tlsPort, eab, loopbackDNS(t), 90*24*time.Hour)
+}
+
+// startPebbleWith is startPebble with its resolver and the validity of
+// the certificates it issues. It never reuses an authorization: every
+// order is validated again.
+func startPebbleWith(t *testing.T, httpPort, tlsPort int, eab bool, resolver string, validity time.Duration) *pebble {
+	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -119,17 +137,17 @@ func startPebble(t *testing.T, httpPort, tlsPort int, eab bool) *pebble {
 		"externalAccountMACKeys":         map[string]string{p.eabKID: p.eabKeyB64},
 		"keyAlgorithm":                   "ecdsa",
 		"retryAfter":                     map[string]int{"authz": 1, "order": 1},
-		"profiles":                       map[string]any{"default": map[string]any{"description": "test", "validityPeriod": 7776000}},
+		"profiles":                       map[string]any{"default": map[string]any{"description": "test", "validityPeriod": int(validity.Seconds())}},
 	}}
 	data, _ := json.Marshal(cfg)
 	cfgFile := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(cfgFile, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", loopbackDNS(t))
+	cmd := exec.Command(bin, "-config", cfgFile, "-dnsserver", resolver)
 	// No sleeping before validations, no deliberately rejected nonces:
 	// the real validation still runs (PEBBLE_VA_ALWAYS_VALID is not set).
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	cmd.Stdout, cmd.Stderr = stderrWriter{p.out}, stderrWriter{p.out}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -213,9 +231,19 @@ admin = "127.0.0.1:%d"
 submission = "127.0.0.1:%d"
 imaps = "127.0.0.1:%d"
 pop3s = "127.0.0.1:%d"
+`, p.dir, p.tlsCert, p.eabKID, ports.Admin, httpLine, ports.HTTPS, ports.Submission, ports.IMAPS, ports.POP3S) + acmeDomain("example.test", ports)
+	path := filepath.Join(dir, "mailsetup.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
 
+// acmeDomain is a [[domain]] served by mail.example.test on the ports.
+func acmeDomain(name string, ports server.Ports) string {
+	return fmt.Sprintf(`
 [[domain]]
-name = "example.test"
+name = %q
 display_name = "Example Test Mail"
 web_url = "https://mail.example.test:%d"
 
@@ -233,13 +261,7 @@ web_url = "https://mail.example.test:%d"
   host = "mail.example.test"
   port = %d
   security = "starttls"
-`, p.dir, p.tlsCert, p.eabKID, ports.Admin, httpLine, ports.HTTPS, ports.Submission, ports.IMAPS, ports.POP3S,
-		ports.HTTPS, ports.IMAPS, ports.POP3S, ports.Submission)
-	path := filepath.Join(dir, "mailsetup.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
+`, name, ports.HTTPS, ports.IMAPS, ports.POP3S, ports.Submission)
 }
 
 // logWithin waits (bounded) until the service's log contains want.

@@ -58,8 +58,10 @@ Without --config the config is DIR/mailsetup.toml, and the first start
 creates it there (the demo domain example.test on localhost, a
 self-signed certificate, the demo account and the staff console's user)
 and prints the two passwords once. SIGTERM or SIGINT stops it
-gracefully; SIGHUP re-reads the config (staff, tokens, the certificate
-files, log.level); SIGUSR2 starts the executable again (a new binary
+gracefully; SIGHUP re-reads the config and applies what it can with
+every connection left open (staff, tokens, domains, certificates,
+log.level, limits, observe sources; the log names what needs a
+restart); SIGUSR2 starts the executable again (a new binary
 installed over this one) with the listening sockets, and this process
 stops: an upgrade that refuses no connection. Sockets handed over by
 systemd (LISTEN_FDS, named by the listen.* keys) are served instead of

@@ -267,8 +267,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	// SIGHUP re-reads the config: staff members and API tokens apply at
-	// once; other changes are logged as needing a restart. SIGUSR2
+	// SIGHUP re-reads the config: what can change while serving applies
+	// at once (server.Reload); other changes are logged as needing a
+	// restart. SIGUSR2
 	// upgrades: the executable (a new binary installed over this one)
 	// starts with this process's listening sockets, and this one stops.
 	ctx, stopServing := context.WithCancel(ctx)

@@ -87,6 +87,11 @@ func TestReloadKeepsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf = bytes.Replace(conf, []byte(`level = "info"`), []byte(`level = "debug"`), 1)
+	// A first observe source (the service started with none): with the
+	// mail server, a reload starts it.
+	at := bytes.Index(conf, []byte("[[domain]]"))
+	source := fmt.Sprintf("[[observe.source]]\nkind = \"dovecot\"\nfile = %q\n\n", filepath.Join(dir, "dovecot.log"))
+	conf = append(append(append([]byte(nil), conf[:at]...), source...), conf[at:]...)
 	if err := os.WriteFile(created.ConfigPath, conf, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +102,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitLog(t, s, "config reloaded: staff members and API tokens applied", 10*time.Second)
+	waitLog(t, s, `msg="observe source started" source=dovecot:`, 5*time.Second)
 	if strings.Contains(s.stderr.String(), "config changes that need a restart") {
 		t.Errorf("certificate and log level should not need a restart:\n%s", s.stderr)
 	}

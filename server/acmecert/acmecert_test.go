@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"log/slog"
 	"math/big"
 	"net/http"
@@ -100,16 +101,7 @@ func TestRenewalFailureKeepsTheValidCertificate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	ready := make(chan struct{})
-	go func() { mg.Run(ctx, func() { close(ready) }); close(done) }()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("not ready:\n%s", logs.String())
-	}
+	runReady(t, mg, &logs)
 	deadline := time.Now().Add(10 * time.Second)
 	for requests.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -136,10 +128,31 @@ func TestRenewalFailureKeepsTheValidCertificate(t *testing.T) {
 		t.Errorf("Earliest = %v %s", e, name)
 	}
 	mfs, err := reg.Gather()
-	if err != nil || len(mfs) != 1 || mfs[0].GetMetric()[0].GetGauge().GetValue() != float64(now.Add(5*24*time.Hour).Unix()) {
-		t.Errorf("metric: %v %v", mfs, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "{" + l.GetValue() + "}"
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	if got["mailsetup_tls_certificate_expiry_seconds"] != float64(now.Add(5*24*time.Hour).Unix()) ||
+		got["mailsetup_tls_renewal_failures_total{mail.example.test}"] < 1 ||
+		got["mailsetup_tls_renewal_next_attempt_seconds{mail.example.test}"] < float64(now.Unix()) {
+		t.Errorf("metrics: %v", got)
+	}
+	if _, ok := got["mailsetup_tls_renewal_failures_total{autoconfig.example.test}"]; ok {
+		t.Errorf("a renewal failure counted for a certificate not due: %v", got)
 	}
 	out := logs.String()
+	if !regexp.MustCompile(`msg="acme: renewal failed, the valid certificate stays in use" name=mail\.example\.test attempt=1 retry_in=1m`).MatchString(out) {
+		t.Errorf("no renewal failure line with attempt and retry_in:\n%s", out)
+	}
 	if !regexp.MustCompile(`msg="acme: certificate expires soon and has not been renewed" name=mail\.example\.test .*days_left=4 finding=tls\.expires-soon`).MatchString(out) {
 		t.Errorf("no expires-soon line for mail.example.test:\n%s", out)
 	}
@@ -180,10 +193,27 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+// TestRenewalBackoff: the waits double from Retry, with at most a
+// quarter more of jitter, and never exceed MaxRetry.
+func TestRenewalBackoff(t *testing.T) {
+	mg, err := New(Options{CacheDir: t.TempDir(), Names: []string{"mail.example.test"}, Retry: time.Minute, MaxRetry: 6 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, base := range map[int]time.Duration{1: time.Minute, 2: 2 * time.Minute, 5: 16 * time.Minute, 9: 256 * time.Minute, 10: 6 * time.Hour, 40: 6 * time.Hour} {
+		for range 50 {
+			w := mg.backoff(n)
+			if w < base || w > min(base+base/4, 6*time.Hour) {
+				t.Fatalf("backoff(%d) = %s, want %s to %s", n, w, base, min(base+base/4, 6*time.Hour))
+			}
+		}
+	}
+}
+
 // TestHostPolicy: the HTTP-01 request's Host may carry a port; other
 // names are refused; a name without a dot is refused at New.
 func TestHostPolicy(t *testing.T) {
-	p := hostPolicy([]string{"mail.example.test"})
+	p := hostPolicy(func() []string { return []string{"mail.example.test"} })
 	for host, ok := range map[string]bool{"mail.example.test": true, "MAIL.example.test.": true, "mail.example.test:8080": true, "evil.example": false, "": false} {
 		if err := p(context.Background(), host); (err == nil) != ok {
 			t.Errorf("%q: %v", host, err)
@@ -191,5 +221,79 @@ func TestHostPolicy(t *testing.T) {
 	}
 	if _, err := New(Options{CacheDir: t.TempDir(), Names: []string{"localhost"}}); err == nil || !strings.Contains(err.Error(), `"localhost"`) {
 		t.Errorf("New with localhost: %v", err)
+	}
+}
+
+// TestSetNames: a name added while running is asked for at once; a
+// removed one is no longer served by its name nor counted.
+func TestSetNames(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	cacheCert(t, dir, "mail.example.test", now.Add(-time.Hour), now.Add(80*24*time.Hour))
+	old := cacheCert(t, dir, "old.example.test", now.Add(-time.Hour), now.Add(70*24*time.Hour))
+	ca, _ := failingCA(t)
+	var logs lockedBuffer
+	mg, err := New(Options{DirectoryURL: ca.URL, CacheDir: dir, Names: []string{"mail.example.test", "old.example.test"},
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)), Retry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runReady(t, mg, &logs)
+	if err := mg.SetNames([]string{"mail.example.test", "New.example.test."}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), `msg="acme: no certificate yet" name=new.example.test`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the added name was not asked for:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := strings.Join(mg.Names(), " "); got != "mail.example.test new.example.test" {
+		t.Errorf("Names() = %s", got)
+	}
+	if _, name := mg.Earliest(); name != "mail.example.test" {
+		t.Errorf("Earliest is %q's, want the removed name forgotten", name)
+	}
+	cert, err := mg.GetCertificate(ecdsaHello("old.example.test"))
+	if err != nil || bytes.Equal(cert.Certificate[0], old) {
+		t.Errorf("the removed name's certificate is still served by its name: %v", err)
+	}
+	if err := mg.SetNames([]string{"localhost"}); err == nil {
+		t.Error("SetNames accepted a name without a dot")
+	}
+}
+
+// runReady runs mg until the test ends and waits until every name has
+// its certificate.
+func runReady(t *testing.T, mg *Manager, logs *lockedBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	ready := make(chan struct{})
+	go func() { mg.Run(ctx, func() { close(ready) }); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("not ready:\n%s", logs.String())
+	}
+}
+
+// TestRetiredManagerAsksNothing: a manager replaced by a renewal no
+// longer reaches the CA (its own renewal timers would order again).
+func TestRetiredManagerAsksNothing(t *testing.T) {
+	ca, requests := failingCA(t)
+	mg, err := New(Options{DirectoryURL: ca.URL, CacheDir: t.TempDir(), Names: []string{"mail.example.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	am, rt := mg.autocert(autocert.DirCache(t.TempDir()), nil)
+	if _, err := am.Client.Discover(context.Background()); err == nil || requests.Load() != 1 {
+		t.Fatalf("before: %v, %d requests", err, requests.Load())
+	}
+	rt.retired.Store(true)
+	if _, err := am.Client.Discover(context.Background()); !errors.Is(err, errRetired) || requests.Load() != 1 {
+		t.Errorf("retired: %v, %d requests", err, requests.Load())
 	}
 }

@@ -328,3 +328,24 @@ func TestThrottleChecksExactlyTheLimit(t *testing.T) {
 		t.Errorf("%d failures checked against one account from 20 addresses, want 30+10", checked)
 	}
 }
+
+// TestThrottleSetLimits: a reload's lower limit blocks an address that
+// already has as many failures; the counts so far stay.
+func TestThrottleSetLimits(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	th := auth.NewThrottle(auth.ThrottleOptions{}, func() time.Time { return now })
+	from := netip.MustParseAddr("203.0.113.9")
+	for range 3 {
+		th.Fail(from, "")
+	}
+	if th.Blocked(from, "") != 0 {
+		t.Fatal("blocked after 3 of 10 failures")
+	}
+	th.SetLimits(3, 0, 0, 0)
+	if th.Blocked(from, "") == 0 {
+		t.Error("not blocked after a reload set login_failures_per_ip to 3 with 3 failures counted")
+	}
+	if o := th.Options(); o.IPLimit != 3 || o.AccountLimit != 30 || o.NewAddressLimit != 10 || o.Window != 10*time.Minute {
+		t.Errorf("limits after SetLimits(3, 0, 0, 0): %+v, want the defaults for the zeros", o)
+	}
+}

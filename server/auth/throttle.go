@@ -168,7 +168,21 @@ func (t *Throttle) Sync(ctx context.Context) {
 }
 
 // Options returns the limits in effect (defaults filled in).
-func (t *Throttle) Options() ThrottleOptions { return t.opts }
+func (t *Throttle) Options() ThrottleOptions {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.opts
+}
+
+// SetLimits changes IPLimit, AccountLimit, NewAddressLimit and Window
+// (a config reload); zero values take the defaults as in NewThrottle.
+// The counts so far stay: a bucket drains at the new rate from now on.
+func (t *Throttle) SetLimits(ipLimit, accountLimit, newAddressLimit int, window time.Duration) {
+	n := NewThrottle(ThrottleOptions{IPLimit: ipLimit, AccountLimit: accountLimit, NewAddressLimit: newAddressLimit, Window: window}, nil).opts
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.opts.IPLimit, t.opts.AccountLimit, t.opts.NewAddressLimit, t.opts.Window = n.IPLimit, n.AccountLimit, n.NewAddressLimit, n.Window
+}
 
 func addrKey(ip netip.Addr) string {
 	ip = ip.Unmap()

@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -158,7 +159,8 @@ type Agent struct {
 	opts Options
 	log  *slog.Logger
 
-	conns chan struct{} // one token per open connection
+	conns  slots                  // one per open connection
+	limits atomic.Pointer[Limits] // MaxConnections ... Retry, as SetLimits changes them
 
 	mu sync.Mutex
 	// Each queued item is in exactly one of: ready (to try now, in
@@ -169,7 +171,7 @@ type Agent struct {
 	earliest  time.Time            // the earliest time in due (zero: none)
 	received  map[string]time.Time // every queued item's arrival (metrics)
 	inflight  map[string]bool
-	perDomain map[string]chan struct{}
+	perDomain map[string]*slots
 	sts       map[string]*stsPolicy // MTA-STS policies by domain
 	idle      map[string][]*conn    // kept sessions by server (session.go)
 	closed    bool                  // Run has ended: no session is kept
@@ -188,9 +190,10 @@ func New(opts Options) (*Agent, error) {
 	if opts.Resolver == nil && opts.Smarthost == nil {
 		return nil, errors.New("delivery: neither a resolver nor a smarthost")
 	}
-	a := &Agent{opts: opts, log: opts.Logger, conns: make(chan struct{}, opts.MaxConnections),
+	a := &Agent{opts: opts, log: opts.Logger,
 		due: map[string]time.Time{}, isReady: map[string]bool{}, received: map[string]time.Time{}, inflight: map[string]bool{},
-		perDomain: map[string]chan struct{}{}, sts: map[string]*stsPolicy{}, idle: map[string][]*conn{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		perDomain: map[string]*slots{}, sts: map[string]*stsPolicy{}, idle: map[string][]*conn{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	a.limits.Store(limitsOf(opts))
 	a.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_outbound_recipients_total",
 		Help: "Outbound delivery attempts per recipient, by result: delivered, deferred (tried again later), bounced (given up; the sender was notified).",
@@ -351,7 +354,6 @@ func (a *Agent) Run(ctx context.Context) {
 	defer wg.Wait()
 	lastScan := time.Now()
 	kicked := a.opts.Queue.Kicked()
-	maxInflight := 2 * a.opts.MaxConnections
 	for {
 		now := time.Now()
 		if k := a.opts.Queue.Kicked(); now.Sub(lastScan) >= rescanEvery || !k.Equal(kicked) {
@@ -368,7 +370,7 @@ func (a *Agent) Run(ctx context.Context) {
 		if !a.earliest.IsZero() && a.earliest.Before(next) {
 			next = a.earliest
 		}
-		for len(a.inflight) < maxInflight && len(a.ready) > 0 {
+		for len(a.inflight) < 2*a.lim().MaxConnections && len(a.ready) > 0 {
 			id := a.ready[0]
 			a.ready = a.ready[1:]
 			delete(a.isReady, id)
@@ -408,24 +410,20 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 // the total, waiting for them; release gives both back.
 func (a *Agent) domainSlot(ctx context.Context, domain string) (release func(), err error) {
 	a.mu.Lock()
-	ch := a.perDomain[domain]
-	if ch == nil {
-		ch = make(chan struct{}, a.opts.MaxPerDomain)
-		a.perDomain[domain] = ch
+	dom := a.perDomain[domain]
+	if dom == nil {
+		dom = &slots{}
+		a.perDomain[domain] = dom
 	}
 	a.mu.Unlock()
-	select {
-	case ch <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if err := dom.take(ctx, func() int { return a.lim().MaxPerDomain }); err != nil {
+		return nil, err
 	}
-	select {
-	case a.conns <- struct{}{}:
-	case <-ctx.Done():
-		<-ch
-		return nil, ctx.Err()
+	if err := a.conns.take(ctx, func() int { return a.lim().MaxConnections }); err != nil {
+		dom.give()
+		return nil, err
 	}
-	return func() { <-a.conns; <-ch }, nil
+	return func() { a.conns.give(); dom.give() }, nil
 }
 
 // attempt tries an item's pending recipients once, records the outcome,
@@ -440,12 +438,12 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 			return time.Time{}, false // removed meanwhile (`mailsetup queue remove`)
 		}
 		a.log.Error("reading a queued message", "id", id, "err", err)
-		return time.Now().Add(a.opts.Retry[0]), true
+		return time.Now().Add(a.lim().Retry[0]), true
 	}
 	msg, err := a.readMessage(id)
 	if err != nil {
 		a.log.Error("reading a queued message", "id", id, "err", err)
-		return time.Now().Add(a.opts.Retry[0]), true
+		return time.Now().Add(a.lim().Retry[0]), true
 	}
 	if a.opts.Sign != nil {
 		if signed, err := a.opts.Sign(env.From, msg); err != nil {
@@ -498,9 +496,9 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 		}
 		r.Host, r.Reply, r.Time = res.host, res.reply, now
 		r.Outcome = res.outcome
-		if r.Outcome == queue.Pending && now.Sub(env.Received) >= a.opts.MaxAge {
+		if r.Outcome == queue.Pending && now.Sub(env.Received) >= a.lim().MaxAge {
 			r.Outcome = queue.Failed
-			r.Reply = fmt.Sprintf("gave up after %s; last: %s", days(a.opts.MaxAge), res.reply)
+			r.Reply = fmt.Sprintf("gave up after %s; last: %s", days(a.lim().MaxAge), res.reply)
 		}
 		ev := events.Event{Kind: events.Outbound, Proto: events.ProtoSMTP, Account: account, TLS: res.tls}
 		switch r.Outcome {
@@ -533,9 +531,10 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 		}
 	}
 	if pending > 0 {
-		wait := a.opts.Retry[min(st.Attempts, len(a.opts.Retry))-1]
+		retry := a.lim().Retry
+		wait := retry[min(st.Attempts, len(retry))-1]
 		st.NextAttempt = now.Add(wait)
-		if !st.Warned && now.Sub(env.Received) >= a.opts.WarnAfter {
+		if !st.Warned && now.Sub(env.Received) >= a.lim().WarnAfter {
 			a.notify(env, delayed, true)
 			st.Warned = true
 		}
@@ -548,12 +547,12 @@ func (a *Agent) attempt(ctx context.Context, id string) (time.Time, bool) {
 			return time.Time{}, false
 		} else {
 			a.log.Error("removing a delivered message from the queue", "id", id, "err", err)
-			st.NextAttempt = now.Add(a.opts.Retry[0])
+			st.NextAttempt = now.Add(a.lim().Retry[0])
 		}
 	}
 	if err := q.SetState(id, st); err != nil {
 		a.log.Error("saving a queued message's state; it will be tried again", "id", id, "err", err)
-		return time.Now().Add(a.opts.Retry[0]), true
+		return time.Now().Add(a.lim().Retry[0]), true
 	}
 	return st.NextAttempt, true
 }

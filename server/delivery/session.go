@@ -334,7 +334,7 @@ func (a *Agent) takeIdle(key string) *conn {
 func (a *Agent) release(s *conn, reusable bool) {
 	if reusable && s.uses < maxUses {
 		a.mu.Lock()
-		if !a.closed && len(a.idle[s.key]) < a.opts.MaxPerDomain {
+		if !a.closed && len(a.idle[s.key]) < a.lim().MaxPerDomain {
 			s.idle = time.Now()
 			a.idle[s.key] = append(a.idle[s.key], s)
 			a.mu.Unlock()

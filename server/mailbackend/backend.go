@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mailsetup/server/accounts"
@@ -55,15 +56,15 @@ type Options struct {
 // Backend joins accounts, authentication, storage and the queue for the
 // protocol servers: it is their Directory, Deliverer and POP3 Backend.
 type Backend struct {
-	opts     Options
-	domains  map[string]bool
+	opts Options
+	// served are the domains and their expire_days; SetDomains (a
+	// config reload) replaces them whole.
+	served   atomic.Pointer[servedDomains]
 	accounts *accounts.Store
 	auth     *auth.Authenticator
 	store    *mailstore.Store
 	queue    *queue.Queue
 	events   events.Sink
-	// expireDays is each domain's pop3_policy.expire_days (0: never).
-	expireDays map[string]int
 
 	mu        sync.Mutex
 	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
@@ -99,11 +100,8 @@ func Open(opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Backend{opts: opts, domains: map[string]bool{}, expireDays: map[string]int{}, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
-	for d, days := range opts.Domains {
-		m.domains[d] = true
-		m.expireDays[d] = days
-	}
+	m := &Backend{opts: opts, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
+	m.SetDomains(opts.Domains)
 	if opts.SendLimitPerHour > 0 {
 		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
@@ -125,20 +123,42 @@ func (m *Backend) Store() *mailstore.Store { return m.store }
 // Queue is the outbound queue.
 func (m *Backend) Queue() *queue.Queue { return m.queue }
 
-// ExpireDays is each served domain's POP3 expire_days.
-func (m *Backend) ExpireDays() map[string]int { return m.expireDays }
+// servedDomains is one generation of the served domains: each with its
+// POP3 expire_days (0: never). Never changed once stored.
+type servedDomains struct {
+	expireDays map[string]int
+}
+
+// SetDomains replaces the served domains (lower case) and their POP3
+// expire_days: mail for a new domain is accepted from now on, a removed
+// one's refused (its mailboxes stay on disk); sessions already open go
+// on, and the expiry sweeper uses the new days from its next sweep.
+func (m *Backend) SetDomains(days map[string]int) {
+	set := &servedDomains{expireDays: make(map[string]int, len(days))}
+	for d, n := range days {
+		set.expireDays[strings.ToLower(d)] = n
+	}
+	m.served.Store(set)
+}
+
+// ExpireDays is each served domain's POP3 expire_days (do not modify).
+func (m *Backend) ExpireDays() map[string]int { return m.served.Load().expireDays }
 
 // Domains lists the domains served here.
 func (m *Backend) Domains() []string {
-	out := make([]string, 0, len(m.domains))
-	for d := range m.domains {
+	days := m.ExpireDays()
+	out := make([]string, 0, len(days))
+	for d := range days {
 		out = append(out, d)
 	}
 	return out
 }
 
 // IsLocalDomain implements smtpd.Directory.
-func (m *Backend) IsLocalDomain(d string) bool { return m.domains[strings.ToLower(d)] }
+func (m *Backend) IsLocalDomain(d string) bool {
+	_, ok := m.ExpireDays()[strings.ToLower(d)]
+	return ok
+}
 
 // Resolve implements smtpd.Directory.
 func (m *Backend) Resolve(address string) (string, bool) {

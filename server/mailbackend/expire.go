@@ -113,6 +113,10 @@ type Expirer struct {
 	store    *mailstore.Store
 	// days is each domain's expire_days (0 or absent: never).
 	days map[string]int
+	// current, when set, gives the days at each sweep instead (the
+	// back end's, which a config reload replaces).
+	current func() map[string]int
+	kick    chan struct{}
 	// claim, when set, takes an account's INBOX for the sweep of that
 	// account the way a POP3 login does (Backend.ClaimMaildrop); ok
 	// is false while a POP3 session has it.
@@ -125,13 +129,15 @@ type Expirer struct {
 // is each domain's expire_days; claim (may be nil) takes an account's
 // INBOX the way a POP3 login does; metrics may be nil.
 func NewExpirer(accts *accounts.Store, store *mailstore.Store, days map[string]int, claim func(account string) (release func(), ok bool), metrics *ExpireMetrics) *Expirer {
-	return &Expirer{accounts: accts, store: store, days: days, claim: claim, metrics: metrics}
+	return &Expirer{accounts: accts, store: store, days: days, claim: claim, metrics: metrics, kick: make(chan struct{}, 1)}
 }
 
 // Expirer returns the sweeper of this back end, which skips the INBOX of
 // a POP3 session.
 func (m *Backend) Expirer(metrics *ExpireMetrics) *Expirer {
-	return NewExpirer(m.accounts, m.store, m.expireDays, m.ClaimMaildrop, metrics)
+	e := NewExpirer(m.accounts, m.store, nil, m.ClaimMaildrop, metrics)
+	e.current = m.ExpireDays
+	return e
 }
 
 // Sweep expires the retrieved mail of every account in a domain with
@@ -147,7 +153,8 @@ func (e *Expirer) Sweep(ctx context.Context, opts ExpireOptions) (ExpireReport, 
 	}
 	start := time.Now()
 	rep := ExpireReport{DryRun: opts.DryRun, Now: now}
-	for _, d := range e.days {
+	days := e.daysNow()
+	for _, d := range days {
 		if d > 0 {
 			rep.Domains++
 		}
@@ -162,7 +169,7 @@ func (e *Expirer) Sweep(ctx context.Context, opts ExpireOptions) (ExpireReport, 
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("pop3 expiry interrupted: %w", err)
 			}
-			days := e.days[accountDomain(a.Address)]
+			days := days[accountDomain(a.Address)]
 			if days <= 0 {
 				return nil
 			}
@@ -264,9 +271,38 @@ func (e *Expirer) sweepAccount(address string, days int, now time.Time, dryRun b
 	return res, true, false, nil
 }
 
+// daysNow is each domain's expire_days for this sweep.
+func (e *Expirer) daysNow() map[string]int {
+	if e.current != nil {
+		return e.current()
+	}
+	return e.days
+}
+
+// any reports whether some domain has expire_days > 0.
+func (e *Expirer) any() bool {
+	for _, d := range e.daysNow() {
+		if d > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Kick makes Run sweep now (a reload changed the domains' expire_days)
+// rather than at its next turn; it never blocks.
+func (e *Expirer) Kick() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
 // Run sweeps once after first, then every every, until ctx ends, logging
-// as component pop3-expire. Each sweep logs its own results and errors.
-func (e *Expirer) Run(ctx context.Context, first, every time.Duration, dryRun bool, log *slog.Logger) {
+// as component pop3-expire; a turn when no domain has expire_days does
+// nothing. dryRun is asked at each sweep (mail.expire_dry_run, which a
+// reload may change). Each sweep logs its own results and errors.
+func (e *Expirer) Run(ctx context.Context, first, every time.Duration, dryRun func() bool, log *slog.Logger) {
 	log = log.With("component", "pop3-expire")
 	t := time.NewTimer(first)
 	defer t.Stop()
@@ -275,9 +311,13 @@ func (e *Expirer) Run(ctx context.Context, first, every time.Duration, dryRun bo
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-e.kick:
+			t.Stop()
 		}
-		// The error is in the log already, per account.
-		_, _ = e.Sweep(ctx, ExpireOptions{DryRun: dryRun, Logger: log})
+		if e.any() {
+			// The error is in the log already, per account.
+			_, _ = e.Sweep(ctx, ExpireOptions{DryRun: dryRun(), Logger: log})
+		}
 		t.Reset(every)
 	}
 }

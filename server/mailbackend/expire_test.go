@@ -334,7 +334,7 @@ func TestSweepLoop(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		f.e.Run(ctx, time.Millisecond, 5*time.Millisecond, true, testLogger(&logs))
+		f.e.Run(ctx, time.Millisecond, 5*time.Millisecond, func() bool { return true }, testLogger(&logs))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for strings.Count(logs.String(), "pop3 expiry sweep") < 2 {

@@ -67,7 +67,7 @@ func (m *Backend) Login(ctx context.Context, c pop3d.ConnInfo, username, passwor
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
 	return &pop3Session{m: m, connID: c.ID, release: release, account: account, remote: remote, tls: c.TLS, mb: mb, msgs: msgs,
-		expire: ExpireValue(m.expireDays[accountDomain(account)])}, nil
+		expire: ExpireValue(m.ExpireDays()[accountDomain(account)])}, nil
 }
 
 // loginDelay records a POP3 login and returns how long the account must

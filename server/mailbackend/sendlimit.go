@@ -95,3 +95,11 @@ func (l *SendLimit) sweep(cur int64) {
 		}
 	}
 }
+
+// SetPerHour changes the limit (a config reload); what each account sent
+// in the last hour still counts.
+func (l *SendLimit) SetPerHour(perHour int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.perHour = perHour
+}

@@ -73,11 +73,41 @@ type Listener struct {
 
 // Wrap returns a limiting listener.
 func Wrap(ln net.Listener, opts Options) *Listener {
-	if opts.MaxUnauthenticated <= 0 || opts.MaxConns > 0 && opts.MaxUnauthenticated > opts.MaxConns {
-		opts.MaxUnauthenticated = opts.MaxConns
-	}
+	opts.MaxUnauthenticated = shareOf(opts.MaxConns, opts.MaxUnauthenticated)
 	return &Listener{Listener: ln, opts: opts, perIP: map[netip.Prefix]int{},
 		waiting: map[netip.Prefix]*waitList{}, byAddr: map[string]*Conn{}, unlog: map[string]int{}}
+}
+
+// shareOf is MaxUnauthenticated with its default and bound.
+func shareOf(maxConns, unauth int) int {
+	if unauth <= 0 || maxConns > 0 && unauth > maxConns {
+		return maxConns
+	}
+	return unauth
+}
+
+// Limits are the Options a running listener can change.
+type Limits struct {
+	MaxConns, MaxPerIP, MaxUnauthenticated int
+	LoginTimeout                           time.Duration
+}
+
+// SetLimits changes the limits (a config reload): connections accepted
+// from now on are held to them. Open connections stay open even when
+// they are over a lowered limit, and keep the login deadline they were
+// accepted with; they count against the new limits until they close.
+func (l *Listener) SetLimits(lim Limits) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.opts.MaxConns, l.opts.MaxPerIP, l.opts.LoginTimeout = lim.MaxConns, lim.MaxPerIP, lim.LoginTimeout
+	l.opts.MaxUnauthenticated = shareOf(lim.MaxConns, lim.MaxUnauthenticated)
+}
+
+// Limits returns the limits in effect.
+func (l *Listener) Limits() Limits {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return Limits{MaxConns: l.opts.MaxConns, MaxPerIP: l.opts.MaxPerIP, MaxUnauthenticated: l.opts.MaxUnauthenticated, LoginTimeout: l.opts.LoginTimeout}
 }
 
 // Reasons given to Reject and OnReject.
@@ -260,11 +290,11 @@ func (l *Listener) refused(reason string) {
 	}
 	counts := l.unlog
 	l.unlog, l.logged = map[string]int{}, now
-	open, waiting := l.total, l.nwait
+	open, waiting, lim := l.total, l.nwait, l.opts
 	l.mu.Unlock()
 	for r, n := range counts {
 		l.opts.Logger.Warn("connections refused or closed (at most one line a minute per reason)", "reason", r, "count", n,
-			"open", open, "not_logged_in", waiting, "max", l.opts.MaxConns, "max_per_ip", l.opts.MaxPerIP, "max_not_logged_in", l.opts.MaxUnauthenticated)
+			"open", open, "not_logged_in", waiting, "max", lim.MaxConns, "max_per_ip", lim.MaxPerIP, "max_not_logged_in", lim.MaxUnauthenticated)
 	}
 }
 

@@ -182,3 +182,48 @@ func TestFloodPushesOutTheFlooder(t *testing.T) {
 		t.Errorf("waiting %d after a login, want 3", ln.Waiting())
 	}
 }
+
+// TestSetLimits: a lowered limit refuses the next connection while the
+// open ones stay; a raised one lets it in again.
+func TestSetLimits(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := netlimit.Wrap(inner, netlimit.Options{MaxConns: 10, MaxPerIP: 10, Reject: func(c net.Conn, reason string) {
+		fmt.Fprintf(c, "421 %s\r\n", reason)
+	}})
+	serveGreeting(t, ln)
+	var open []*bufio.Reader
+	dial := func() string {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		r := bufio.NewReader(c)
+		line, _ := r.ReadString('\n')
+		open = append(open, r)
+		return line
+	}
+	for range 2 {
+		if l := dial(); l != "220 hello\r\n" {
+			t.Fatalf("before: %q", l)
+		}
+	}
+	ln.SetLimits(netlimit.Limits{MaxConns: 10, MaxPerIP: 1})
+	if l := dial(); l != "421 "+netlimit.ReasonPerIP+"\r\n" {
+		t.Fatalf("after lowering max_per_ip to 1 with 2 open: %q", l)
+	}
+	if ln.Open() != 2 {
+		t.Fatalf("open connections after lowering the limit: %d, want the 2 kept", ln.Open())
+	}
+	if got := ln.Limits(); got.MaxConns != 10 || got.MaxPerIP != 1 || got.MaxUnauthenticated != 10 {
+		t.Fatalf("Limits() = %+v", got)
+	}
+	ln.SetLimits(netlimit.Limits{MaxConns: 10, MaxPerIP: 3})
+	if l := dial(); l != "220 hello\r\n" {
+		t.Fatalf("after raising it to 3: %q", l)
+	}
+}

@@ -133,7 +133,7 @@ func (c *conn) cmdCapa(args []byte) error {
 	if c.state == stateTransaction {
 		c.writeLine("EXPIRE " + c.expire) // the user's own value, no USER suffix
 	} else {
-		c.writeLine("EXPIRE " + o.Expire)
+		c.writeLine("EXPIRE " + *c.s.expire.Load())
 	}
 	if o.LoginDelay > 0 {
 		c.writeLine("LOGIN-DELAY " + strconv.Itoa(o.LoginDelay))
@@ -190,7 +190,7 @@ func (c *conn) cmdStls(args []byte) error {
 		return err
 	}
 	tc := tls.Server(c.nc, c.s.opts.TLSConfig)
-	timeout := min(handshakeTimeout, c.s.opts.IdleTimeout)
+	timeout := min(handshakeTimeout, c.s.idleTimeout())
 	tc.SetDeadline(time.Now().Add(timeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		c.log.Info("pop3 tls handshake after STLS failed", "error", err)
@@ -342,7 +342,7 @@ func (c *conn) login(user, pass string) {
 		}
 	}
 	// RFC 2449 §6.7: after login EXPIRE is the user's exact value.
-	expire := strings.TrimSuffix(c.s.opts.Expire, ExpireUserSuffix)
+	expire := strings.TrimSuffix(*c.s.expire.Load(), ExpireUserSuffix)
 	if se, ok := sess.(SessionExpire); ok && err == nil {
 		expire = se.Expire()
 		if verr := ValidExpire(expire, false); verr != nil {

@@ -140,7 +140,7 @@ func (c *conn) serve() {
 // run is the command loop; it returns the end reason.
 func (c *conn) run() string {
 	if tc, ok := c.nc.(*tls.Conn); ok {
-		timeout := min(handshakeTimeout, c.s.opts.IdleTimeout)
+		timeout := min(handshakeTimeout, c.s.idleTimeout())
 		tc.SetDeadline(time.Now().Add(timeout))
 		if err := tc.HandshakeContext(c.ctx); err != nil {
 			c.log.Info("pop3 tls handshake failed", "error", err)
@@ -231,7 +231,7 @@ func (c *conn) ioReason(err error) string {
 // readLine reads one line, waiting at most IdleTimeout, and returns it
 // without its line ending. The line is valid until the next read.
 func (c *conn) readLine() ([]byte, error) {
-	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.opts.IdleTimeout)); err != nil {
+	if err := c.nc.SetReadDeadline(time.Now().Add(c.s.idleTimeout())); err != nil {
 		return nil, err
 	}
 	// Shutdown sets closing, then a past read deadline that ends the
@@ -241,7 +241,7 @@ func (c *conn) readLine() ([]byte, error) {
 	// grace to send its next command, which run answers with
 	// "-ERR [SYS/TEMP] server shutting down".
 	if c.s.closing.Load() {
-		grace := min(shutdownGrace, c.s.opts.IdleTimeout)
+		grace := min(shutdownGrace, c.s.idleTimeout())
 		if err := c.nc.SetReadDeadline(time.Now().Add(grace)); err != nil {
 			return nil, err
 		}

@@ -1258,3 +1258,21 @@ func TestEventsPanicRecovered(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// TestSetIdleTimeout: a reload's shorter idle timeout applies to a
+// session already logged in, from its next command on.
+func TestSetIdleTimeout(t *testing.T) {
+	b := newFakeBackend(defaultMessages()...)
+	ts := startServer(t, b, func(o *pop3d.Options) { o.IdleTimeout = time.Minute })
+	c := ts.login(t)
+	ts.srv.SetIdleTimeout(200 * time.Millisecond)
+	c.cmd("NOOP", "+OK")
+	start := time.Now()
+	c.expectClosed()
+	if d := time.Since(start); d < 150*time.Millisecond || d > 20*time.Second {
+		t.Errorf("closed after %v, want the new 200 ms", d)
+	}
+	if ev := c.event(); ev.EndReason != pop3d.EndTimeout {
+		t.Errorf("end reason %q", ev.EndReason)
+	}
+}

@@ -23,6 +23,10 @@ type Server struct {
 
 	idPrefix string
 	nextID   atomic.Uint64
+	// expire is the pre-login CAPA EXPIRE value (Options.Expire, then
+	// SetExpire's); idle is Options.IdleTimeout, then SetIdleTimeout's.
+	expire atomic.Pointer[string]
+	idle   atomic.Int64
 
 	// baseCtx is the parent of every connection's context; cancelled
 	// when Shutdown gives up waiting, or by Close.
@@ -49,6 +53,30 @@ type trackedConn struct {
 	admitted bool // counted in active and perIP
 	released bool // no longer counted
 }
+
+// SetExpire changes the pre-login CAPA EXPIRE value (Options.Expire; a
+// config reload changed the domains' expiry). Sessions logged in keep
+// their own value.
+func (s *Server) SetExpire(v string) error {
+	if err := ValidExpire(v, true); err != nil {
+		return err
+	}
+	s.expire.Store(&v)
+	return nil
+}
+
+// SetIdleTimeout changes IdleTimeout (a config reload); every session,
+// open ones included, waits that long for its next command from then
+// on. 0 or less takes the default.
+func (s *Server) SetIdleTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultIdleTimeout
+	}
+	s.idle.Store(int64(d))
+}
+
+// idleTimeout is IdleTimeout in force.
+func (s *Server) idleTimeout() time.Duration { return time.Duration(s.idle.Load()) }
 
 // NewServer returns a server that authenticates with b. It panics if b is
 // nil or opts.Expire is not a valid EXPIRE value (ValidExpire with the
@@ -105,6 +133,8 @@ func NewServer(b Backend, opts Options) *Server {
 		perIP:     make(map[string]int),
 		drained:   make(chan struct{}),
 	}
+	s.expire.Store(&opts.Expire)
+	s.idle.Store(int64(opts.IdleTimeout))
 	s.bufPool.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b

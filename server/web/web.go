@@ -114,6 +114,7 @@ type App struct {
 	// them again when the policies change.
 	docs    atomic.Pointer[docCaches]
 	console *console.Console
+	help    *selfhelp.Pages
 
 	requests *prometheus.CounterVec
 	// metrics caches the series of each route and status (routeKey):
@@ -147,6 +148,7 @@ func New(opts Options) (*App, error) {
 	checks := check.New(check.Options{Policies: opts.Policies, Auth: opts.Auth, Probe: opts.Probe, Logger: log})
 	selfHelp := selfhelp.New(selfhelp.Options{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks,
 		ChecksPerIP: opts.SelfHelpChecksPerIP, ChecksPerAddress: opts.SelfHelpChecksPerAddress, Share: opts.SelfHelpShare})
+	a.help = selfHelp
 	a.console = console.New(opts.Staff, console.Env{Policies: opts.Policies, Pages: pages, Forms: forms, Check: checks, Logger: log})
 	a.Refresh()
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -213,6 +215,10 @@ func (a *App) Refresh() {
 func (a *App) SetStaff(users, tokens map[string]string, idle time.Duration) {
 	a.console.SetStaff(users, tokens, idle)
 }
+
+// SetSelfHelpLimits changes the self-help checks allowed per client
+// address and per checked address per hour (a config reload).
+func (a *App) SetSelfHelpLimits(perIP, perAddress int) { a.help.SetLimits(perIP, perAddress) }
 
 // ServeHTTP implements http.Handler.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.e.ServeHTTP(w, r) }

@@ -40,6 +40,27 @@ func newCheckLimiter(perIP, perAddress int, now func() time.Time) *checkLimiter 
 		addr: bucketTable{perHour: float64(perAddress), m: map[string]tokenBucket{}}}
 }
 
+// set changes the checks per hour (a config reload). The checks each
+// bucket has taken still count: its level moves by the change of size
+// (an address that used 3 of 10 has none left under a limit of 3), and
+// refills at the new rate.
+func (l *checkLimiter) set(perIP, perAddress int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ip.resize(float64(perIP))
+	l.addr.resize(float64(perAddress))
+}
+
+// resize gives the table a new size, keeping what each bucket used.
+func (t *bucketTable) resize(perHour float64) {
+	delta := perHour - t.perHour
+	t.perHour = perHour
+	for k, b := range t.m {
+		b.tokens = min(perHour, max(0, b.tokens+delta))
+		t.m[k] = b
+	}
+}
+
 // tokens is the bucket's level at now.
 func (t *bucketTable) tokens(key string, now time.Time) float64 {
 	b, ok := t.m[key]

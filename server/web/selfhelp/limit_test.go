@@ -76,3 +76,24 @@ func TestCheckLimiterMemoryBounded(t *testing.T) {
 		t.Errorf("%d buckets left after the sweep", len(l.ip.m))
 	}
 }
+
+// TestCheckLimiterSet: a reload's lower limit refuses an address that
+// already had as many checks; a raised one lets it in again.
+func TestCheckLimiterSet(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := newCheckLimiter(30, 10, func() time.Time { return now })
+	ip := netip.MustParseAddr("192.0.2.1")
+	for i := range 3 {
+		if _, ok := l.allow(ip, "john@example.com"); !ok {
+			t.Fatalf("check %d refused", i)
+		}
+	}
+	l.set(30, 3)
+	if _, ok := l.allow(ip, "john@example.com"); ok {
+		t.Error("a 4th check allowed after the limit was lowered to 3 an hour")
+	}
+	l.set(30, 10)
+	if _, ok := l.allow(ip, "john@example.com"); !ok {
+		t.Error("refused after the limit was raised back to 10")
+	}
+}

@@ -73,15 +73,26 @@ type Pages struct {
 	share  LimitShare // nil: this process only
 }
 
-// New builds the pages.
-func New(opts Options) *Pages {
-	perIP, perAddr := opts.ChecksPerIP, opts.ChecksPerAddress
+// checkLimits are the checks per IP and per address with their defaults.
+func checkLimits(perIP, perAddr int) (int, int) {
 	if perIP <= 0 {
 		perIP = DefaultChecksPerIP
 	}
 	if perAddr <= 0 {
 		perAddr = DefaultChecksPerAddress
 	}
+	return perIP, perAddr
+}
+
+// SetLimits changes the checks allowed per IP and per address per hour
+// (a config reload); 0 takes the default.
+func (a *Pages) SetLimits(perIP, perAddress int) {
+	a.limits.set(checkLimits(perIP, perAddress))
+}
+
+// New builds the pages.
+func New(opts Options) *Pages {
+	perIP, perAddr := checkLimits(opts.ChecksPerIP, opts.ChecksPerAddress)
 	p := &Pages{policies: opts.Policies, pages: opts.Pages, forms: opts.Forms, check: opts.Check, auth: opts.Check.Auth(),
 		limits: newCheckLimiter(perIP, perAddr, time.Now), share: opts.Share}
 	if p.share != nil {
