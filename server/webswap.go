@@ -74,6 +74,7 @@ func (w *swappableHTTP) serve(lim HTTPLimitConfig) error {
 	w.mu.Lock()
 	w.cur = w.start(lim)
 	w.mu.Unlock()
+	var wait time.Duration
 	for {
 		c, err := w.ln.Accept()
 		if err != nil {
@@ -83,8 +84,18 @@ func (w *swappableHTTP) serve(lim HTTPLimitConfig) error {
 			if closing || errors.Is(err, net.ErrClosed) {
 				return nil
 			}
+			// Out of descriptors under a flood (EMFILE) and the like:
+			// wait and accept again, as http.Server.Serve does, rather
+			// than stop serving the web.
+			//lint:ignore SA1019 accept's EMFILE/ENFILE/ECONNABORTED still say Temporary, and http.Server.Serve relies on it too
+			if ne, ok := err.(net.Error); ok && ne.Temporary() {
+				wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+				time.Sleep(wait)
+				continue
+			}
 			return err
 		}
+		wait = 0
 		w.hand(c)
 	}
 }

@@ -80,3 +80,55 @@ func TestSwappableHTTP(t *testing.T) {
 		t.Errorf("serve: %v", err)
 	}
 }
+
+// flakyListener fails its first Accepts with a temporary error, as a
+// listener does when the process is out of descriptors (EMFILE).
+type flakyListener struct {
+	net.Listener
+	fails int
+}
+
+type tempErr struct{}
+
+func (tempErr) Error() string   { return "accept: too many open files" }
+func (tempErr) Timeout() bool   { return false }
+func (tempErr) Temporary() bool { return true }
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if l.fails > 0 {
+		l.fails--
+		return nil, tempErr{}
+	}
+	return l.Listener.Accept()
+}
+
+// Out of descriptors for a moment, the web listener waits and accepts
+// again instead of ending (http.Server.Serve's behaviour, which the
+// swappable accept loop must keep).
+func TestSwappableHTTPSurvivesTemporaryAcceptErrors(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &swappableHTTP{ln: &flakyListener{Listener: raw, fails: 5}, build: func(HTTPLimitConfig) *http.Server {
+		return &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })}
+	}}
+	served := make(chan error, 1)
+	go func() { served <- w.serve(HTTPLimitConfig{}) }()
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + raw.Addr().String() + "/")
+	if err != nil {
+		select {
+		case err := <-served:
+			t.Fatalf("the accept loop ended on a temporary error: %v", err)
+		default:
+		}
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := w.shutdown(ctx); err != nil {
+		t.Error(err)
+	}
+}
