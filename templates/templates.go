@@ -41,6 +41,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"strings"
 
 	"mailsetup/templates/lang"
 )
@@ -106,9 +107,10 @@ func ParseLang(c *lang.Catalogs) (*Set, error) {
 	for _, tag := range c.Tags() {
 		l := c.For(tag)
 		t, err := template.New("").Funcs(template.FuncMap{
-			"t":    l.T,
-			"tn":   l.TN,
-			"args": args,
+			"t":     l.T,
+			"tn":    l.TN,
+			"args":  args,
+			"upper": upper,
 		}).ParseFS(files, "*.html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing templates: %w", err)
@@ -123,6 +125,9 @@ func ParseLang(c *lang.Catalogs) (*Set, error) {
 
 // Langs are the pages' languages.
 func (s *Set) Langs() *lang.Catalogs { return s.langs }
+
+// upper is a value in capitals ("imap" -> "IMAP"), of any string type.
+func upper(v any) string { return strings.ToUpper(fmt.Sprint(v)) }
 
 // args makes a message's named values from pairs: args "Days" 7 "Name" .X.
 func args(kv ...any) (map[string]any, error) {

@@ -306,7 +306,7 @@ func TestStaffPagesInBrowser(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#clients .client-view')].map(v => v.dataset.client + "=" + v.querySelector('h3').getBoundingClientRect().width)
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#clients .client-view')].map(v => v.querySelector('h3').textContent + "=" + v.querySelector('h3').getBoundingClientRect().width)
 				.concat([...document.querySelectorAll('#clients .finding[data-id]')].map(f => "finding " + f.dataset.id))`))
 			if err != nil {
 				t.Fatal(err)
