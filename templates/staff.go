@@ -50,7 +50,17 @@ type StaffHomePage struct {
 	Address, Error string
 	// Matches are the accounts a partial address matched.
 	Matches []string
-	Domains []string
+	// DomainCount is how many domains are served here; DomainMatches
+	// how many of them contain DomainFilter (all without one); Domains
+	// one page of those, by name, the first being number DomainsFrom;
+	// DomainsPrev and DomainsNext link to the pages around it.
+	DomainCount, DomainMatches int
+	DomainFilter               string
+	Domains                    []string
+	DomainsFrom                int
+	DomainsPrev, DomainsNext   string
+	// FirstDomain is a served domain for the address field's example.
+	FirstDomain string
 	// Recent are the signed-in member's latest lookups and probes.
 	Recent []StaffAuditEntry
 	// Troubles are the accounts whose clients had trouble in the last

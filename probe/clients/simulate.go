@@ -149,7 +149,7 @@ type ClientView struct {
 	// checked against; CheckedOn is that month, "2026-12".
 	Checked   string   `json:"checked"`
 	CheckedOn string   `json:"checked_on"`
-	Sources []Source `json:"sources,omitempty"`
+	Sources   []Source `json:"sources,omitempty"`
 	// Settings are what the program would end up with; nil when it
 	// finds nothing (or, for new Outlook, cannot be simulated).
 	Settings *Settings `json:"settings,omitempty"`

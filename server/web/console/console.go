@@ -419,9 +419,15 @@ func (a *Console) staffHome(c echo.Context) error {
 func (a *Console) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
 	s := staffOf(c)
 	p := templates.StaffHomePage{StaffFrame: frameOf(c, "Find an account"), Address: address, Error: msg, Matches: matches}
-	for _, pol := range a.policies.Policies() {
-		p.Domains = append(p.Domains, pol.Domain)
+	filter, offset, err := servedQuery(c)
+	if err != nil && msg == "" {
+		p.Error, status = err.Error(), http.StatusBadRequest
 	}
+	var all []string
+	for _, pol := range a.policies.Policies() {
+		all = append(all, pol.Domain)
+	}
+	servedDomains(&p, all, filter, offset)
 	if f := a.staff.opts.Recent; f != nil {
 		p.Troubles, p.ShowTroubles = f(20, 24*time.Hour), true
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mailsetup/autoconfig"
 	"mailsetup/internal/testkit"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
@@ -61,6 +62,13 @@ type staffEnv struct {
 
 func newStaffApp(t testing.TB) *staffEnv {
 	t.Helper()
+	return newStaffAppWith(t, nil)
+}
+
+// newStaffAppWith is newStaffApp serving more domains beside the two
+// sample policies.
+func newStaffAppWith(t testing.TB, more []autoconfig.Policy) *staffEnv {
+	t.Helper()
 	hash, err := accounts.HashPassword(staffPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +91,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 	env.auth = auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
 		Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Hour}, Now: clk.now})
 	env.app, err = web.New(web.Options{
-		Policies:   webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()},
+		Policies:   append(webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()}, more...),
 		Registerer: env.reg,
 		Auth:       env.auth,
 		// The sample policies' hosts do not exist: dial loopback, where
