@@ -30,9 +30,10 @@
 // an untyped value.
 //
 // Imports: the standard library (html/template, embed), templates/lang,
-// and the types the staff pages show as they are: autoconfig, finding,
-// probe and server/observe. The pages' data comes from server/web/selfhelp and
-// server/web/console.
+// and the types the pages show as they are: autoconfig, finding, probe
+// and probe/clients; never the server (what the server saw comes as
+// this package's own view types, staffview.go, which the console fills).
+// The pages' data comes from server/web/selfhelp and server/web/console.
 package templates
 
 import (

@@ -429,10 +429,10 @@ func (a *Console) renderHome(c echo.Context, status int, address, msg string, ma
 	}
 	servedDomains(&p, all, filter, offset)
 	if f := a.staff.opts.Recent; f != nil {
-		p.Troubles, p.ShowTroubles = f(20, 24*time.Hour), true
+		p.Troubles, p.ShowTroubles = troublesView(f(20, 24*time.Hour)), true
 	}
 	if f := a.staff.opts.Redownloads; f != nil {
-		p.Redownloads = f(24 * time.Hour)
+		p.Redownloads = redownloadsView(f(24 * time.Hour))
 	}
 	for _, e := range a.staff.audit.latest(auditRecent) {
 		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {
@@ -511,15 +511,16 @@ func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autocon
 	if f := a.staff.opts.Account; f != nil {
 		page.Account = f(addr.String())
 	}
+	var obs observe.Account
 	if f := a.staff.opts.Observations; f != nil {
-		page.Observations, page.Observed = f(addr.String())
-		page.Findings = page.Observations.Findings
+		obs, page.Observed = f(addr.String())
+		page.Observations, page.Findings = observationsView(obs), obs.Findings
 		if page.Observed {
-			tl := templates.TimelineChart(addr.String(), page.Observations.Timeline)
+			tl := templates.TimelineChart(addr.String(), timelineView(obs.Timeline))
 			page.Timeline = &tl
 		}
 	}
-	page.Blocks, _ = a.blocks(addr.String(), page.Observations)
+	page.Blocks, _ = a.blocks(addr.String(), obs)
 	return page
 }
 
