@@ -116,6 +116,8 @@ func (m ChartMistakes) Sum() int { return m.LocalPart + m.NoAuth + m.LeaveForeve
 // (All, per day), how many Domains have any mistake, and one page of
 // them from Offset.
 type StaffOverview struct {
+	// AsOf is when it was counted (the console keeps it a few seconds).
+	AsOf            time.Time
 	Days            int
 	Filter          string
 	All             []ChartMistakes

@@ -88,6 +88,10 @@ type Options struct {
 	// made the incident's mistakes (observe.Store.Overview); nil: the
 	// overview page says the server observes nothing.
 	Overview func(observe.OverviewOptions) observe.OverviewReport
+	// OverviewMaxAge is how long the console shows a computed overview
+	// again for the same query (the page, its CSV and the API alike):
+	// 0 is DefaultOverviewMaxAge, below 0 computes it every time.
+	OverviewMaxAge time.Duration
 	// Account returns the account's own data (exists, aliases, quota,
 	// mailbox size); nil shows none.
 	Account func(address string) AccountInfo
@@ -188,6 +192,7 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Overview = cachedOverview(opts.Overview, opts.Now, opts.OverviewMaxAge)
 	st := &staffState{
 		opts:     opts,
 		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, store: opts.Sessions, m: map[string]*staffSession{}},

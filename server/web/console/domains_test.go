@@ -21,7 +21,7 @@ func TestStartPageServedDomains(t *testing.T) {
 		p.Domain = fmt.Sprintf("customer%04d.example", i)
 		more = append(more, p)
 	}
-	env := newStaffAppWith(t, more)
+	env := newStaffAppWith(t, staffConfig{more: more})
 	b := newBrowserClient(t, env.app)
 	b.signIn(staffPassword)
 

@@ -61,7 +61,7 @@ func mistakesView(m observe.Mistakes) templates.ChartMistakes {
 }
 
 func overviewView(r observe.OverviewReport) templates.StaffOverview {
-	v := templates.StaffOverview{Days: r.Days, Filter: r.Filter, Domains: r.Domains, Offset: r.Offset}
+	v := templates.StaffOverview{AsOf: r.AsOf, Days: r.Days, Filter: r.Filter, Domains: r.Domains, Offset: r.Offset}
 	for _, d := range r.All {
 		v.All = append(v.All, mistakesView(d))
 	}
