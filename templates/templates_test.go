@@ -183,7 +183,7 @@ func TestClientsViewInEachLanguage(t *testing.T) {
 			"Cannot be set up from our records: type by hand", "Lookup order as of Thunderbird 140, December 2026."},
 		"de": {"<h3>Thunderbird auf dem Computer</h3>", "<strong>verwendet</strong>: Autoconfig-Server, HTTPS", "(HTTP-Fehler 404)", "(ein Dienst Dritter, nicht gefragt)",
 			"SRV-Eintrag _pop3s._tcp", "(kein Eintrag)", `Richtet ein: <span class="v">Posteingang IMAP imap.example.com Port 993 SSL/TLS, Postausgang SMTP smtp.example.com Port 465 SSL/TLS, Benutzername john@example.com</span>`,
-			"<h3>Das neue Outlook und Outlook für Handys</h3>", "Suchreihenfolge mit Stand 2026-12."},
+			"<h3>Neues Outlook und Outlook-Apps für Handys</h3>", "Suchreihenfolge mit Stand 2026-12."},
 	} {
 		got := page(code)
 		i := strings.Index(got, `id="clients"`)

@@ -105,7 +105,7 @@ func TestProbeDomainAndClients(t *testing.T) {
 	// In German: the same report, its words and findings translated.
 	r = curl(t, "-H", "Accept-Language: de", "--resolve", "autoconfig.pacc.test:443:"+ip, "https://autoconfig.pacc.test/check/john@pacc.test?clients=1")
 	for _, want := range []string{`<html lang="de"`, "Richtet ein: <span class=\"v\">Posteingang IMAP mail.pacc.test Port 993 SSL/TLS, Postausgang SMTP mail.pacc.test Port 465 SSL/TLS, Benutzername john@pacc.test</span>",
-		"<h3>Das neue Outlook und Outlook für Handys</h3>", "Suchreihenfolge mit Stand 2026-12",
+		"<h3>Neues Outlook und Outlook-Apps für Handys</h3>", "Suchreihenfolge mit Stand 2026-12",
 		"Dieses E-Mail-Programm trägt als Benutzernamen nur den Teil vor dem @ ein", "(Hinweis)"} {
 		if r.status != 200 || !strings.Contains(string(r.body), want) {
 			t.Errorf("German check page ?clients=1: %d, no %q:\n%s", r.status, want, r.body)

@@ -107,7 +107,7 @@ func TestGermanPagesInBrowser(t *testing.T) {
 		if english := englishIn(view); len(english) > 0 {
 			t.Errorf("%s: the German clients view says in English: %q\n%s", size.name, english, view)
 		}
-		for _, want := range []string{"Thunderbird auf dem Computer", "Das neue Outlook und Outlook für Handys", "Autoconfig-Server, HTTPS", "Suchreihenfolge mit Stand"} {
+		for _, want := range []string{"Thunderbird auf dem Computer", "Neues Outlook und Outlook-Apps für Handys", "Autoconfig-Server, HTTPS", "Suchreihenfolge mit Stand"} {
 			if !strings.Contains(view, want) {
 				t.Errorf("%s: the German clients view lacks %q:\n%s", size.name, want, view)
 			}
