@@ -205,6 +205,9 @@ func Sort(fs []Finding) {
 	})
 }
 
+// Vars are the placeholder values New filled in (a copy).
+func (f Finding) Vars() Vars { return maps.Clone(f.vars) }
+
 // Sentences returns the placeholders of each catalog sentence f.Fix
 // says, in order, so that a page in another language can say the same
 // sentences: one for a finding New built, one per distinct fix for one

@@ -245,6 +245,12 @@ func minutes(d time.Duration) string {
 	return text
 }
 
+// wholeMinutes is a delay in whole minutes, rounded up ("15"): the
+// pages say it in their language ({minutes}).
+func wholeMinutes(d time.Duration) string {
+	return strconv.Itoa((int(d/time.Second) + 59) / 60)
+}
+
 // loginDelayFinding reports the server's LOGIN-DELAY d, in minutes, and
 // with a password warns that the probe's own logins count against the
 // customer's mail program (RFC 2449 §6.8).
@@ -253,7 +259,7 @@ func (r *runner) loginDelayFinding(s *stepState, d time.Duration, seen string) {
 	if r.password != "" {
 		ev = append(ev, "this check logs in over POP3 too: the customer's mail program may be refused with [LOGIN-DELAY] for the next "+minutes(d))
 	}
-	s.find(finding.New("pop3.login-delay", finding.Vars{"value": seen, "expected": minutes(d)}, ev...))
+	s.find(finding.New("pop3.login-delay", finding.Vars{"value": seen, "expected": minutes(d), "minutes": wholeMinutes(d)}, ev...))
 }
 
 // loginPOP3 logs in read-only: STAT, UIDL count, TOP 1 0 for the oldest
@@ -343,7 +349,8 @@ func (r *runner) oldest(hdr []string, count int64, s *stepState) {
 		s.note("oldest message dated %s (%d days old)", t.UTC().Format(time.RFC3339), days)
 		pol := r.pol.POP
 		if pol.LeaveOnServer && pol.DeleteAfterDays > 0 && days > 2*pol.DeleteAfterDays {
-			f := finding.New("pop3.leave-forever", finding.Vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays)},
+			f := finding.New("pop3.leave-forever", finding.Vars{"value": fmt.Sprintf("%d messages, oldest %d days", count, days), "expected": strconv.Itoa(pol.DeleteAfterDays),
+				"messages": strconv.FormatInt(count, 10), "oldest": strconv.Itoa(days)},
 				fmt.Sprintf("mailbox holds %d messages, the oldest %d days old; the policy removes mail after %d days: some client never removes it", count, days, pol.DeleteAfterDays))
 			f.Severity = finding.Warning
 			if reportedKeeps(r.client, pol.DeleteAfterDays) {
@@ -373,11 +380,11 @@ func (r *runner) pop3LoginFailed(ctx context.Context, s *stepState, e autoconfig
 		s.find(finding.New("pop3.in-use", finding.Vars{"value": reply}, reply))
 		return loginOK // the credentials were right
 	case "LOGIN-DELAY":
-		every := "a few minutes (the server does not say how long)"
+		v := finding.Vars{"value": reply, "expected": "a few minutes (the server does not say how long)"}
 		if delay > 0 {
-			every = minutes(delay)
+			v["expected"], v["minutes"] = minutes(delay), wholeMinutes(delay)
 		}
-		s.find(finding.New("pop3.login-delay", finding.Vars{"value": reply, "expected": every}, reply))
+		s.find(finding.New("pop3.login-delay", v, reply))
 		return loginOther
 	case "SYS/TEMP", "SYS/PERM":
 		if strings.Contains(strings.ToLower(pe.Text), "too many") {

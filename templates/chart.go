@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"mailsetup/server/observe"
 )
 
 // The console's charts: one bar per UTC day, drawn by the server as an
@@ -188,9 +186,9 @@ var (
 	}}
 )
 
-// TimelineChart is an account's timeline (observe.Account.Timeline): a
+// TimelineChart is an account's timeline (one TimelineDay a day): a
 // band of problems and a band of logins, one bar per day.
-func TimelineChart(address string, days []observe.Day) ChartDrawing {
+func TimelineChart(address string, days []TimelineDay) ChartDrawing {
 	c := Chart{ID: "timeline", Title: "What " + address + "'s clients did, per day (UTC)",
 		Rows: []ChartRow{timelineProblems, timelineLogins}}
 	first, problemDays := -1, 0
@@ -216,9 +214,9 @@ func TimelineChart(address string, days []observe.Day) ChartDrawing {
 	return c.Draw()
 }
 
-// OverviewChart is the overview's trend (observe.OverviewReport.All):
+// OverviewChart is the overview's trend (StaffOverview.All):
 // per day the accounts that made each mistake.
-func OverviewChart(days []observe.Mistakes, filter string) ChartDrawing {
+func OverviewChart(days []ChartMistakes, filter string) ChartDrawing {
 	what := "all domains"
 	if filter != "" {
 		what = "the domains that contain “" + filter + "”"

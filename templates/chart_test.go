@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"mailsetup/server/observe"
 	"mailsetup/templates"
 )
 
@@ -17,7 +16,7 @@ import (
 // day; hostile text escaped.
 func TestTimelineChart(t *testing.T) {
 	start := time.Date(2026, 11, 8, 0, 0, 0, 0, time.UTC)
-	days := make([]observe.Day, 30)
+	days := make([]templates.TimelineDay, 30)
 	for i := range days {
 		days[i].Date = start.AddDate(0, 0, i)
 		days[i].Logins = 200

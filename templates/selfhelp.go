@@ -275,6 +275,21 @@ type HelpQR struct {
 	Size      int
 }
 
+// HelpErrorPage is a customer's request that cannot be answered with
+// its page (help_error.html): a form too large or unreadable, a form
+// whose token expired, a mail program we have no instructions for.
+type HelpErrorPage struct {
+	Frame
+	// Message says what went wrong and what to do, in the page's
+	// language; Back, when set, is the page to go back to.
+	Message, Back string
+}
+
+// HelpError renders an error page in the customer pages' layout.
+func (s *Set) HelpError(w io.Writer, p HelpErrorPage) error {
+	return s.render(w, "help_error.html", &p)
+}
+
 // HelpCheckPage is the settings check (help_check.html); its form
 // carries Frame.CSRF.
 type HelpCheckPage struct {

@@ -8,7 +8,6 @@ import (
 	"mailsetup/finding"
 	"mailsetup/probe"
 	"mailsetup/probe/clients"
-	"mailsetup/server/observe"
 )
 
 // The staff console's pages (staff_*.html, laid out by
@@ -50,17 +49,27 @@ type StaffHomePage struct {
 	Address, Error string
 	// Matches are the accounts a partial address matched.
 	Matches []string
-	Domains []string
+	// DomainCount is how many domains are served here; DomainMatches
+	// how many of them contain DomainFilter (all without one); Domains
+	// one page of those, by name, the first being number DomainsFrom;
+	// DomainsPrev and DomainsNext link to the pages around it.
+	DomainCount, DomainMatches int
+	DomainFilter               string
+	Domains                    []string
+	DomainsFrom                int
+	DomainsPrev, DomainsNext   string
+	// FirstDomain is a served domain for the address field's example.
+	FirstDomain string
 	// Recent are the signed-in member's latest lookups and probes.
 	Recent []StaffAuditEntry
 	// Troubles are the accounts whose clients had trouble in the last
 	// 24 hours; ShowTroubles is false when the server observes nothing.
-	Troubles     []observe.Trouble
+	Troubles     []StaffTrouble
 	ShowTroubles bool
 	// Redownloads are the domains whose accounts' POP3 clients
 	// downloaded messages again in the last 24 hours (the alarm after a
 	// cutover); the box is shown only when there are any.
-	Redownloads []observe.DomainRedownloads
+	Redownloads []StaffRedownloads
 }
 
 // StaffAccountInfo is what the console shows of the account itself.
@@ -92,7 +101,7 @@ type StaffAccountPage struct {
 	// Observed is false when the server saw nothing of the account in
 	// the retention period (or runs without mail).
 	Observed     bool
-	Observations observe.Account
+	Observations StaffObservations
 	Findings     []finding.Finding
 	// Form is the probe form as typed, Error what is wrong with it.
 	Form  HelpCheckForm
@@ -118,7 +127,7 @@ type StaffOverviewPage struct {
 	// Observed is false when the server observes nothing (no mail
 	// listeners and no log sources).
 	Observed bool
-	Report   observe.OverviewReport
+	Report   StaffOverview
 	// Trend is Report.All drawn (OverviewChart).
 	Trend ChartDrawing
 	// Filter is the domain filter as typed; Error what is wrong with it.

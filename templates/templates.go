@@ -30,9 +30,10 @@
 // an untyped value.
 //
 // Imports: the standard library (html/template, embed), templates/lang,
-// and the types the staff pages show as they are: autoconfig, finding,
-// probe and server/observe. The pages' data comes from server/web/selfhelp and
-// server/web/console.
+// and the types the pages show as they are: autoconfig, finding, probe
+// and probe/clients; never the server (what the server saw comes as
+// this package's own view types, staffview.go, which the console fills).
+// The pages' data comes from server/web/selfhelp and server/web/console.
 package templates
 
 import (
@@ -41,6 +42,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
+	"strings"
 
 	"mailsetup/templates/lang"
 )
@@ -106,9 +108,10 @@ func ParseLang(c *lang.Catalogs) (*Set, error) {
 	for _, tag := range c.Tags() {
 		l := c.For(tag)
 		t, err := template.New("").Funcs(template.FuncMap{
-			"t":    l.T,
-			"tn":   l.TN,
-			"args": args,
+			"t":     l.T,
+			"tn":    l.TN,
+			"args":  args,
+			"upper": upper,
 		}).ParseFS(files, "*.html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing templates: %w", err)
@@ -123,6 +126,9 @@ func ParseLang(c *lang.Catalogs) (*Set, error) {
 
 // Langs are the pages' languages.
 func (s *Set) Langs() *lang.Catalogs { return s.langs }
+
+// upper is a value in capitals ("imap" -> "IMAP"), of any string type.
+func upper(v any) string { return strings.ToUpper(fmt.Sprint(v)) }
 
 // args makes a message's named values from pairs: args "Days" 7 "Name" .X.
 func args(kv ...any) (map[string]any, error) {

@@ -1,9 +1,12 @@
 package templates_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
+	"mailsetup/autoconfig"
+	"mailsetup/probe/clients"
 	"mailsetup/templates"
 )
 
@@ -140,5 +143,66 @@ func TestCheckPageSaysWhoseFault(t *testing.T) {
 	server, settings := strings.Index(out, "Not your settings:"), strings.Index(out, "In your settings:")
 	if server < 0 || settings < 0 || server > strings.Index(out, "Auth off") || settings < strings.Index(out, "Auth off") {
 		t.Errorf("whose fault is not shown with each finding:\n%s", out)
+	}
+}
+
+// TestClientsViewInEachLanguage renders "What each mail program would
+// set up" from a report's structured fields: the sources, the reasons
+// and the settings in the page's words, in English and in German.
+func TestClientsViewInEachLanguage(t *testing.T) {
+	set, err := templates.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := autoconfig.Endpoint{Protocol: autoconfig.IMAP, Host: "imap.example.com", Port: 993, Security: autoconfig.TLS}
+	out := autoconfig.Endpoint{Protocol: autoconfig.SMTP, Host: "smtp.example.com", Port: 465, Security: autoconfig.TLS}
+	st := &clients.Settings{Incoming: &in, Outgoing: &out, Username: "john@example.com"}
+	rep := &clients.ClientsReport{Address: "john@example.com", Domain: "example.com", Clients: []clients.ClientView{
+		{ID: clients.ClientThunderbird, Client: "Thunderbird desktop", Checked: "Thunderbird 140, December 2026", CheckedOn: "2026-12", Settings: st, Sources: []clients.Source{
+			{Name: "autoconfig host, HTTPS", Kind: clients.KindAutoconfigHTTPS, Where: "https://autoconfig.example.com/x", Outcome: clients.SourceUsed, Settings: st},
+			{Name: "autoconfig host, HTTP", Kind: clients.KindAutoconfigHTTP, Where: "http://autoconfig.example.com/x", Outcome: clients.SourceSkipped, Reason: clients.ReasonHTTPStatus, Value: "404", Detail: "HTTP error: 404 Not Found"},
+			{Name: "Thunderbird's ISP database", Kind: clients.KindISPDB, Where: "https://ispdb", Outcome: clients.SourceNotChecked, Reason: clients.ReasonThirdParty, Detail: "a third party's service"},
+		}},
+		{ID: clients.ClientMPOP, Client: "mpop --configure", CheckedOn: "2026-12", Sources: []clients.Source{
+			{Name: "_pop3s._tcp SRV", Kind: clients.KindSRV, Label: "_pop3s._tcp", Where: "_pop3s._tcp.example.com", Outcome: clients.SourceSkipped, Reason: clients.ReasonNoRecord, Detail: "no record"},
+		}},
+		{ID: clients.ClientNewOutlook, Client: "new Outlook and Outlook mobile", CheckedOn: "2026-12", Manual: true, Expected: st},
+	}}
+	page := func(code string) string {
+		var b strings.Builder
+		p := templates.HelpCheckPage{Frame: templates.Frame{Title: "Check", Lang: code}, HelpAddress: sample().HelpAddress}
+		p.Check.Clients = rep
+		if err := set.HelpCheck(&b, p); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	for code, want := range map[string][]string{
+		"en": {"<h3>Thunderbird desktop</h3>", "<strong>used</strong>: autoconfig host, HTTPS", "(HTTP error: 404 Not Found)", "(a third party&#39;s service)",
+			"_pop3s._tcp SRV", "(no record)", `Sets up: <span class="v">incoming IMAP imap.example.com port 993 SSL/TLS, outgoing SMTP smtp.example.com port 465 SSL/TLS, username john@example.com</span>`,
+			"Cannot be set up from our records: type by hand", "Lookup order as of Thunderbird 140, December 2026."},
+		"de": {"<h3>Thunderbird auf dem Computer</h3>", "<strong>verwendet</strong>: Autoconfig-Server, HTTPS", "(HTTP-Fehler 404)", "(ein Dienst Dritter, nicht gefragt)",
+			"SRV-Eintrag _pop3s._tcp", "(kein Eintrag)", `Richtet ein: <span class="v">Posteingang IMAP imap.example.com Port 993 SSL/TLS, Postausgang SMTP smtp.example.com Port 465 SSL/TLS, Benutzername john@example.com</span>`,
+			"<h3>Neues Outlook und Outlook-Apps für Handys</h3>", "Suchreihenfolge mit Stand 2026-12."},
+	} {
+		got := page(code)
+		i := strings.Index(got, `id="clients"`)
+		if i < 0 {
+			t.Fatalf("%s: no clients section", code)
+		}
+		view := got[i:]
+		for _, w := range want {
+			if !strings.Contains(view, w) {
+				t.Errorf("%s: no %q in\n%s", code, w, view)
+			}
+		}
+		if code == "de" {
+			text := regexp.MustCompile(`<[^>]*>`).ReplaceAllString(view, "") // the words, not the attributes
+			for _, english := range []string{"used", "skipped", "not checked", "Sets up", "incoming", "third party", "no record", "Lookup order", "Thunderbird desktop", "new Outlook and"} {
+				if strings.Contains(text, english) {
+					t.Errorf("de: English %q in the clients view", english)
+				}
+			}
+		}
 	}
 }

@@ -95,8 +95,8 @@ func TestProbeDomainAndClients(t *testing.T) {
 	}
 	// The customer's check page shows the same, on request.
 	r := curl(t, "--resolve", "autoconfig.pacc.test:443:"+ip, "https://autoconfig.pacc.test/check/john@pacc.test?clients=1")
-	for _, want := range []string{`<div class="client-view" data-client="Thunderbird desktop">`, "Sets up: <span class=\"v\">incoming IMAP mail.pacc.test port 993 SSL/TLS, outgoing SMTP mail.pacc.test port 465 SSL/TLS, username john@pacc.test</span>",
-		`data-client="mpop --configure"`, `data-id="clients.local-part-username"`} {
+	for _, want := range []string{`<div class="client-view" data-client="thunderbird">`, "<h3>Thunderbird desktop</h3>", "Sets up: <span class=\"v\">incoming IMAP mail.pacc.test port 993 SSL/TLS, outgoing SMTP mail.pacc.test port 465 SSL/TLS, username john@pacc.test</span>",
+		`data-client="mpop"`, `data-id="clients.local-part-username"`} {
 		if r.status != 200 || !strings.Contains(string(r.body), want) {
 			t.Errorf("check page ?clients=1: %d, no %q:\n%s", r.status, want, r.body)
 			break
@@ -104,12 +104,16 @@ func TestProbeDomainAndClients(t *testing.T) {
 	}
 	// In German: the same report, its words and findings translated.
 	r = curl(t, "-H", "Accept-Language: de", "--resolve", "autoconfig.pacc.test:443:"+ip, "https://autoconfig.pacc.test/check/john@pacc.test?clients=1")
-	for _, want := range []string{`<html lang="de"`, "Richtet ein: <span class=\"v\">incoming IMAP mail.pacc.test port 993",
+	for _, want := range []string{`<html lang="de"`, "Richtet ein: <span class=\"v\">Posteingang IMAP mail.pacc.test Port 993 SSL/TLS, Postausgang SMTP mail.pacc.test Port 465 SSL/TLS, Benutzername john@pacc.test</span>",
+		"<h3>Neues Outlook und Outlook-Apps für Handys</h3>", "Suchreihenfolge mit Stand 2026-12",
 		"Dieses E-Mail-Programm trägt als Benutzernamen nur den Teil vor dem @ ein", "(Hinweis)"} {
 		if r.status != 200 || !strings.Contains(string(r.body), want) {
 			t.Errorf("German check page ?clients=1: %d, no %q:\n%s", r.status, want, r.body)
 			break
 		}
+	}
+	if english := englishIn(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(string(r.body), "")); len(english) > 0 {
+		t.Errorf("German check page ?clients=1 says in English: %q", english)
 	}
 
 	// The real msmtp and mpop, with the service's DNS as the system resolver.

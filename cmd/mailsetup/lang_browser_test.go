@@ -78,10 +78,41 @@ func TestGermanPagesInBrowser(t *testing.T) {
 		if err := chromedp.Do(ctx, acts...); err != nil {
 			t.Fatal(err)
 		}
+		// The whole result, "What we saw" (closed) included: no English.
+		result, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if english := englishIn(result); len(english) > 0 {
+			t.Errorf("%s: the German check result says in English: %q", size.name, english)
+		}
+		for _, want := range []string{"Was wir gesehen haben", "Eingetragen: „demo“", "richtig: " + user, "Postausgang: „Authentifizierung erforderlich“ ist ausgeschaltet"} {
+			if !strings.Contains(result, want) {
+				t.Errorf("%s: the German check result lacks %q", size.name, want)
+			}
+		}
 		page(size.name+"-de-check", "Ihre Einstellungen werden geprüft", "Verbindung zum IMAP-Server localhost:", "Fertig:", ",", "Sekunden",
 			"2 Punkte zu beheben", "Der Benutzername ist nicht die vollständige E-Mail-Adresse", "Muss behoben werden",
 			"So beheben Sie es:", "Ihre vollständige E-Mail-Adresse "+user+" ein statt „demo“",
 			"Falsch. Richtig: "+user, "Falsch. Richtig: Ja, angehakt", "Was richtig ist")
+
+		// What each mail program would set up, in German.
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+"/check/"+user+"?clients=1#clients"), chromedp.WaitVisible(chromedp.CSS("#clients"))); err != nil {
+			t.Fatal(err)
+		}
+		view, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#clients').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if english := englishIn(view); len(english) > 0 {
+			t.Errorf("%s: the German clients view says in English: %q\n%s", size.name, english, view)
+		}
+		for _, want := range []string{"Thunderbird auf dem Computer", "Neues Outlook und Outlook-Apps für Handys", "Autoconfig-Server, HTTPS", "Suchreihenfolge mit Stand"} {
+			if !strings.Contains(view, want) {
+				t.Errorf("%s: the German clients view lacks %q:\n%s", size.name, want, view)
+			}
+		}
+		screenshot(t, ctx, size.name+"-de-clients")
 
 		// The switch: a plain link to this page in English.
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#langs a[hreflang="en"]`)), chromedp.WaitVisible(chromedp.CSS("#in_user"))); err != nil {
@@ -97,6 +128,32 @@ func TestGermanPagesInBrowser(t *testing.T) {
 		}
 		page(size.name+"-fr-overview", "fr\n", "Les réglages à utiliser", "What to get right", "English", "Deutsch")
 	}
+}
+
+// englishOnGermanPages are sentences and words of the English pages, the
+// probe's evidence and the clients report that a German page must never
+// show (the check result, "What we saw", the clients view).
+var englishOnGermanPages = []string{
+	// the probe's evidence lines
+	"incoming username", "outgoing username", "the bare local part", `"requires authentication" is off`, "the policy has",
+	"the policy:", "every reported setting matches", "remove after", "with connection security", "timed out",
+	// the clients report's words
+	"Sets up", "skipped", "usable", "not checked", "no record", "a third party's service", "Lookup order as of",
+	"incoming IMAP", "outgoing SMTP", "username ", "autoconfig host", "Thunderbird desktop", "new Outlook and Outlook mobile",
+	"classic Outlook", "with the profile", "PACC clients", "cannot be simulated", "the policy has no web URL", "redirect to",
+	// the pages' own English
+	"What we saw", "How to fix", "Must fix", "Should fix", "Checking your settings", "What is right",
+}
+
+// englishIn lists the englishOnGermanPages that text contains.
+func englishIn(text string) []string {
+	var out []string
+	for _, e := range englishOnGermanPages {
+		if strings.Contains(text, e) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // withFrench puts a French catalog into the data directory's lang/

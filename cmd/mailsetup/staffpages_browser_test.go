@@ -205,7 +205,23 @@ func TestStaffPagesInBrowser(t *testing.T) {
 		} else if err := chromedp.Do(ctx, chromedp.Navigate(base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#address"))); err != nil {
 			t.Fatal(err)
 		}
+		// The served domains: a count and a filter, not every name.
+		served, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#served-h').textContent + "|" + [...document.querySelectorAll('#served-domains a')].map(a => a.textContent).join(",")`))
+		if err != nil || served != "Domains served here: 2|example.test,pacc.test" {
+			t.Errorf("the start page's served domains: %q %v", served, err)
+		}
 		shot("home")
+		if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS("#domain"), "pacc"), chromedp.Click(chromedp.CSS("#domains-filter")), chromedp.WaitVisible(chromedp.CSS("#all-served"))); err != nil {
+			t.Fatalf("the served domains' filter: %v", err)
+		}
+		served, err = chromedp.Run(ctx, chromedp.Evaluate[string](`location.search + "|" + document.querySelector('#served p.muted').textContent + "|" + [...document.querySelectorAll('#served-domains a')].map(a => a.textContent).join(",")`))
+		if err != nil || !strings.HasPrefix(served, "?domain=pacc|1 domain contains “pacc”") || !strings.HasSuffix(served, "|pacc.test") {
+			t.Errorf("the served domains filtered: %q %v", served, err)
+		}
+		shot("home-filtered")
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#all-served")), chromedp.WaitVisible(chromedp.CSS("#overview-link"))); err != nil {
+			t.Fatal(err)
+		}
 
 		// The overview: linked from the start page.
 		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#overview-link")), chromedp.WaitVisible(chromedp.CSS("#trend"))); err != nil {
@@ -306,7 +322,7 @@ func TestStaffPagesInBrowser(t *testing.T) {
 			if err := chromedp.Do(ctx, chromedp.EmulateViewport(size.w, size.h)); err != nil {
 				t.Fatal(err)
 			}
-			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#clients .client-view')].map(v => v.dataset.client + "=" + v.querySelector('h3').getBoundingClientRect().width)
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#clients .client-view')].map(v => v.querySelector('h3').textContent + "=" + v.querySelector('h3').getBoundingClientRect().width)
 				.concat([...document.querySelectorAll('#clients .finding[data-id]')].map(f => "finding " + f.dataset.id))`))
 			if err != nil {
 				t.Fatal(err)

@@ -171,6 +171,22 @@ type fetched struct {
 
 func (f fetched) ok() bool { return f.Outcome == fetchOK }
 
+// reason is the outcome of a failed fetch as a Source's Reason and
+// Value (the HTTP status code; a redirect's target).
+func (f fetched) reason() (reason, value string) {
+	switch {
+	case f.Location != "":
+		return ReasonRedirect, f.Location
+	case f.Outcome == fetchNoAddress:
+		return ReasonNoAddress, ""
+	case f.Outcome == fetchCertificate:
+		return ReasonCertificate, ""
+	case f.Outcome == fetchHTTPStatus:
+		return ReasonHTTPStatus, strconv.Itoa(f.Status)
+	}
+	return ReasonUnreachable, ""
+}
+
 // fetch sends one request to scheme://host/path (host may carry a
 // port), the host resolved
 // through the resolver, certificates checked against RootCAs at Now,

@@ -58,6 +58,15 @@ type Source struct {
 	// (a third party's service the simulator does not ask).
 	Outcome string `json:"outcome"`
 	Detail  string `json:"detail,omitempty"`
+	// Kind names the source for the pages, which say it in their
+	// language (one of SourceKinds; an SRV source's label is Label).
+	Kind  string `json:"kind"`
+	Label string `json:"label,omitempty"`
+	// Reason is why a source was skipped or not checked (one of
+	// SkipReasons), and Value its datum where it has one (the HTTP
+	// status, a redirect's target, the SRV records), for the pages.
+	Reason string `json:"reason,omitempty"`
+	Value  string `json:"value,omitempty"`
 	// Settings are what the source gives the program (when usable).
 	Settings *Settings `json:"settings,omitempty"`
 }
@@ -70,13 +79,77 @@ const (
 	SourceNotChecked = "not checked"
 )
 
+// The kinds of sources (Source.Kind), for the pages' words.
+const (
+	KindAutoconfigHTTPS   = "autoconfig-https"
+	KindWellKnownHTTPS    = "well-known-https"
+	KindAutoconfigHTTP    = "autoconfig-http"
+	KindWellKnownHTTP     = "well-known-http"
+	KindISPDB             = "ispdb"
+	KindMXAutoconfig      = "mx-autoconfig"
+	KindAutodiscoverHTTPS = "autodiscover-domain"
+	KindAutodiscoverHost  = "autodiscover-host"
+	KindAutodiscoverHTTP  = "autodiscover-redirect"
+	KindAutodiscoverSRV   = "autodiscover-srv"
+	KindAutodiscoverSRVT  = "autodiscover-srv-target"
+	KindProfile           = "profile"
+	KindPACC              = "pacc"
+	KindSRV               = "srv"
+)
+
+// SourceKinds are every Source.Kind.
+var SourceKinds = []string{KindAutoconfigHTTPS, KindWellKnownHTTPS, KindAutoconfigHTTP, KindWellKnownHTTP, KindISPDB, KindMXAutoconfig,
+	KindAutodiscoverHTTPS, KindAutodiscoverHost, KindAutodiscoverHTTP, KindAutodiscoverSRV, KindAutodiscoverSRVT, KindProfile, KindPACC, KindSRV}
+
+// Why a source gave nothing (Source.Reason).
+const (
+	ReasonNoAddress   = "no-address"
+	ReasonUnreachable = "unreachable"
+	ReasonCertificate = "certificate"
+	ReasonHTTPStatus  = "http-status"
+	ReasonRedirect    = "redirect"
+	ReasonRejected    = "rejected"
+	ReasonNoRecord    = "no-record"
+	ReasonDNSError    = "dns-error"
+	ReasonRecords     = "unusable-records"
+	ReasonThirdParty  = "third-party"
+	ReasonNoWebURL    = "no-web-url"
+	ReasonNoPACC      = "no-pacc"
+)
+
+// SkipReasons are every Source.Reason.
+var SkipReasons = []string{ReasonNoAddress, ReasonUnreachable, ReasonCertificate, ReasonHTTPStatus, ReasonRedirect, ReasonRejected,
+	ReasonNoRecord, ReasonDNSError, ReasonRecords, ReasonThirdParty, ReasonNoWebURL, ReasonNoPACC}
+
+// The client families (ClientView.ID).
+const (
+	ClientThunderbird = "thunderbird"
+	ClientAndroid     = "android"
+	ClientOutlook     = "outlook-classic"
+	ClientNewOutlook  = "outlook-new"
+	ClientApple       = "apple"
+	ClientPACC        = "pacc"
+	ClientMSMTP       = "msmtp"
+	ClientMPOP        = "mpop"
+)
+
+// ClientIDs are every ClientView.ID.
+var ClientIDs = []string{ClientThunderbird, ClientAndroid, ClientOutlook, ClientNewOutlook, ClientApple, ClientPACC, ClientMSMTP, ClientMPOP}
+
+// checkedOn is the month the lookup orders were checked (ClientView.CheckedOn).
+const checkedOn = "2026-12"
+
 // ClientView is one client family's view of the domain.
 type ClientView struct {
+	// ID names the family for the pages (one of ClientIDs); Client is
+	// its name in English.
+	ID     string `json:"id"`
 	Client string `json:"client"`
 	// Checked names the client version and date the lookup order was
-	// checked against.
-	Checked string   `json:"checked"`
-	Sources []Source `json:"sources,omitempty"`
+	// checked against; CheckedOn is that month, "2026-12".
+	Checked   string   `json:"checked"`
+	CheckedOn string   `json:"checked_on"`
+	Sources   []Source `json:"sources,omitempty"`
 	// Settings are what the program would end up with; nil when it
 	// finds nothing (or, for new Outlook, cannot be simulated).
 	Settings *Settings `json:"settings,omitempty"`
@@ -151,8 +224,8 @@ func Simulate(ctx context.Context, address string, p autoconfig.Policy, opts Opt
 		s.outlookNew(),
 		s.apple(ctx),
 		s.pacc(ctx),
-		s.srvClient(ctx, "msmtp --configure", []string{"_submissions._tcp", "_submission._tcp"}, autoconfig.SMTP),
-		s.srvClient(ctx, "mpop --configure", []string{"_pop3s._tcp", "_pop3._tcp"}, autoconfig.POP3),
+		s.srvClient(ctx, ClientMSMTP, "msmtp --configure", []string{"_submissions._tcp", "_submission._tcp"}, autoconfig.SMTP),
+		s.srvClient(ctx, ClientMPOP, "mpop --configure", []string{"_pop3s._tcp", "_pop3._tcp"}, autoconfig.POP3),
 	}
 	for i := range rep.Clients {
 		rep.Clients[i].Findings = finding.Merge(rep.Clients[i].Findings)
@@ -257,14 +330,14 @@ const (
 
 // autoconfigSources are the four ISP URLs of Thunderbird (desktop and
 // Android) in their order.
-func (s *sim) autoconfigSources() []struct{ name, scheme, host, path string } {
+func (s *sim) autoconfigSources() []struct{ name, kind, scheme, host, path string } {
 	q := "?emailaddress=" + url.QueryEscape(s.addr.String())
 	d := s.addr.Domain
-	return []struct{ name, scheme, host, path string }{
-		{"autoconfig host, HTTPS", "https", "autoconfig." + d, thunderbirdPath + q},
-		{"domain's .well-known, HTTPS", "https", d, wellKnownPath + q},
-		{"autoconfig host, HTTP", "http", "autoconfig." + d, thunderbirdPath + q},
-		{"domain's .well-known, HTTP", "http", d, wellKnownPath + q},
+	return []struct{ name, kind, scheme, host, path string }{
+		{"autoconfig host, HTTPS", KindAutoconfigHTTPS, "https", "autoconfig." + d, thunderbirdPath + q},
+		{"domain's .well-known, HTTPS", KindWellKnownHTTPS, "https", d, wellKnownPath + q},
+		{"autoconfig host, HTTP", KindAutoconfigHTTP, "http", "autoconfig." + d, thunderbirdPath + q},
+		{"domain's .well-known, HTTP", KindWellKnownHTTP, "http", d, wellKnownPath + q},
 	}
 }
 
@@ -297,12 +370,13 @@ type parseFunc func(body []byte) (*Settings, error)
 // try fetches one source and adds it to v; it returns whether the
 // source gave settings. A certificate rejection and an HTTPS failure
 // whose HTTP twin works are findings.
-func (s *sim) try(ctx context.Context, v *ClientView, name, method, scheme, host, path, ctype string, body []byte, parse parseFunc) bool {
+func (s *sim) try(ctx context.Context, v *ClientView, name, kind, method, scheme, host, path, ctype string, body []byte, parse parseFunc) bool {
 	f := s.get(ctx, method, scheme, host, path, ctype, body)
-	src := Source{Name: name, Where: f.URL}
+	src := Source{Name: name, Kind: kind, Where: f.URL}
 	defer func() { v.Sources = append(v.Sources, src) }()
 	if !f.ok() {
 		src.Outcome, src.Detail = SourceSkipped, f.Outcome
+		src.Reason, src.Value = f.reason()
 		if f.Detail != "" {
 			src.Detail += ": " + f.Detail
 		}
@@ -316,7 +390,7 @@ func (s *sim) try(ctx context.Context, v *ClientView, name, method, scheme, host
 	}
 	st, err := parse(f.Body)
 	if err != nil {
-		src.Outcome, src.Detail = SourceSkipped, "rejected: "+err.Error()
+		src.Outcome, src.Detail, src.Reason = SourceSkipped, "rejected: "+err.Error(), ReasonRejected
 		v.Findings = append(v.Findings, finding.New("clients.document-rejected", finding.Vars{"value": v.Client, "expected": f.URL}, err.Error()))
 		return false
 	}
@@ -422,14 +496,14 @@ func sameSettings(a, b Settings) bool {
 }
 
 func (s *sim) thunderbird(ctx context.Context) ClientView {
-	v := ClientView{Client: "Thunderbird desktop", Checked: checkedThunderbird}
+	v := ClientView{ID: ClientThunderbird, Client: "Thunderbird desktop", Checked: checkedThunderbird, CheckedOn: checkedOn}
 	v.Expected = s.expect(func(b *bytes.Buffer) error { return mozilla.Render(b, s.pol, s.addr.String()) }, s.parseThunderbird)
 	for _, src := range s.autoconfigSources() {
-		s.try(ctx, &v, src.name, http.MethodGet, src.scheme, src.host, src.path, "", nil, s.parseThunderbird)
+		s.try(ctx, &v, src.name, src.kind, http.MethodGet, src.scheme, src.host, src.path, "", nil, s.parseThunderbird)
 	}
-	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://live.thunderbird.net/autoconfig/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service"})
+	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://live.thunderbird.net/autoconfig/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service", Kind: KindISPDB, Reason: ReasonThirdParty})
 	if host := s.mxAutoconfigHost(ctx); host != "" {
-		s.try(ctx, &v, "MX domain's autoconfig host, HTTPS", http.MethodGet, "https", host, thunderbirdPath+"?emailaddress="+url.QueryEscape(s.addr.String()), "", nil, s.parseThunderbird)
+		s.try(ctx, &v, "MX domain's autoconfig host, HTTPS", KindMXAutoconfig, http.MethodGet, "https", host, thunderbirdPath+"?emailaddress="+url.QueryEscape(s.addr.String()), "", nil, s.parseThunderbird)
 	}
 	// Exchange Autodiscover, asked in parallel; used only without autoconfig.
 	s.tryPOX(ctx, &v)
@@ -438,14 +512,14 @@ func (s *sim) thunderbird(ctx context.Context) ClientView {
 }
 
 func (s *sim) android(ctx context.Context) ClientView {
-	v := ClientView{Client: "Thunderbird for Android / K-9 Mail", Checked: checkedAndroid}
+	v := ClientView{ID: ClientAndroid, Client: "Thunderbird for Android / K-9 Mail", Checked: checkedAndroid, CheckedOn: checkedOn}
 	v.Expected = s.expect(func(b *bytes.Buffer) error { return mozilla.Render(b, s.pol, s.addr.String()) }, s.parseAndroid)
 	for _, src := range s.autoconfigSources() {
-		s.try(ctx, &v, src.name, http.MethodGet, src.scheme, src.host, src.path, "", nil, s.parseAndroid)
+		s.try(ctx, &v, src.name, src.kind, http.MethodGet, src.scheme, src.host, src.path, "", nil, s.parseAndroid)
 	}
-	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://autoconfig.thunderbird.net/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service"})
+	v.Sources = append(v.Sources, Source{Name: "Thunderbird's ISP database", Where: "https://autoconfig.thunderbird.net/v1.1/" + s.addr.Domain, Outcome: SourceNotChecked, Detail: "a third party's service", Kind: KindISPDB, Reason: ReasonThirdParty})
 	if host := s.mxAutoconfigHost(ctx); host != "" {
-		s.try(ctx, &v, "MX domain's autoconfig host, HTTPS", http.MethodGet, "https", host, thunderbirdPath+"?emailaddress="+url.QueryEscape(s.addr.String()), "", nil, s.parseAndroid)
+		s.try(ctx, &v, "MX domain's autoconfig host, HTTPS", KindMXAutoconfig, http.MethodGet, "https", host, thunderbirdPath+"?emailaddress="+url.QueryEscape(s.addr.String()), "", nil, s.parseAndroid)
 	}
 	s.finish(&v)
 	return v
@@ -456,16 +530,18 @@ func (s *sim) tryPOX(ctx context.Context, v *ClientView) {
 	d := s.addr.Domain
 	req := poxRequest(s.addr.String())
 	ct := "text/xml; charset=utf-8"
-	s.try(ctx, v, "Autodiscover on the domain, HTTPS", http.MethodPost, "https", d, poxPath, ct, req, s.parsePOX)
-	s.try(ctx, v, "autodiscover host, HTTPS", http.MethodPost, "https", "autodiscover."+d, poxPath, ct, req, s.parsePOX)
+	s.try(ctx, v, "Autodiscover on the domain, HTTPS", KindAutodiscoverHTTPS, http.MethodPost, "https", d, poxPath, ct, req, s.parsePOX)
+	s.try(ctx, v, "autodiscover host, HTTPS", KindAutodiscoverHost, http.MethodPost, "https", "autodiscover."+d, poxPath, ct, req, s.parsePOX)
 	// HTTP is only asked for a redirect to an HTTPS URL.
 	f := s.get(ctx, http.MethodGet, "http", "autodiscover."+d, poxPath, "", nil)
-	src := Source{Name: "autodiscover host, HTTP redirect", Where: f.URL, Outcome: SourceSkipped, Detail: f.Outcome}
+	src := Source{Name: "autodiscover host, HTTP redirect", Kind: KindAutodiscoverHTTP, Where: f.URL, Outcome: SourceSkipped, Detail: f.Outcome}
+	src.Reason, src.Value = f.reason()
 	if f.Detail != "" {
 		src.Detail += ": " + f.Detail
 	}
 	if f.Location != "" {
 		src.Detail = "redirects to " + f.Location + " (Outlook asks the user before following it)"
+		src.Reason, src.Value = ReasonRedirect, f.Location
 	}
 	v.Sources = append(v.Sources, src)
 	a := s.env.lookup(ctx, "_autodiscover._tcp."+d, dns.TypeSRV)
@@ -478,16 +554,16 @@ func (s *sim) tryPOX(ctx context.Context, v *ClientView) {
 		if fl[2] != "443" {
 			host = net.JoinHostPort(host, fl[2])
 		}
-		s.try(ctx, v, "_autodiscover._tcp SRV target, HTTPS (Outlook asks the user first)", http.MethodPost, "https", host, poxPath, ct, req, s.parsePOX)
+		s.try(ctx, v, "_autodiscover._tcp SRV target, HTTPS (Outlook asks the user first)", KindAutodiscoverSRVT, http.MethodPost, "https", host, poxPath, ct, req, s.parsePOX)
 		break
 	}
 	if len(a.Values) == 0 {
-		v.Sources = append(v.Sources, Source{Name: "_autodiscover._tcp SRV", Where: "_autodiscover._tcp." + d, Outcome: SourceSkipped, Detail: "no record"})
+		v.Sources = append(v.Sources, Source{Name: "_autodiscover._tcp SRV", Kind: KindAutodiscoverSRV, Where: "_autodiscover._tcp." + d, Outcome: SourceSkipped, Detail: "no record", Reason: ReasonNoRecord})
 	}
 }
 
 func (s *sim) outlookClassic(ctx context.Context) ClientView {
-	v := ClientView{Client: "classic Outlook (Autodiscover POX)", Checked: checkedOutlook}
+	v := ClientView{ID: ClientOutlook, Client: "classic Outlook (Autodiscover POX)", Checked: checkedOutlook, CheckedOn: checkedOn}
 	v.Expected = s.expect(func(b *bytes.Buffer) error { return autodiscover.WriteResponse(b, s.pol, s.addr.String()) }, s.parsePOX)
 	s.tryPOX(ctx, &v)
 	s.finish(&v)
@@ -495,14 +571,14 @@ func (s *sim) outlookClassic(ctx context.Context) ClientView {
 }
 
 func (s *sim) outlookNew() ClientView {
-	v := ClientView{Client: "new Outlook and Outlook mobile", Checked: checkedNewOutlook, Manual: true}
+	v := ClientView{ID: ClientNewOutlook, Client: "new Outlook and Outlook mobile", Checked: checkedNewOutlook, CheckedOn: checkedOn, Manual: true}
 	v.Expected = s.settingsFromPolicy(s.pol)
 	v.Findings = append(v.Findings, finding.New("clients.type-by-hand", finding.Vars{"value": v.Client, "expected": v.Expected.String()}))
 	return v
 }
 
 func (s *sim) apple(ctx context.Context) ClientView {
-	v := ClientView{Client: "Apple Mail with the profile", Checked: checkedApple}
+	v := ClientView{ID: ClientApple, Client: "Apple Mail with the profile", Checked: checkedApple, CheckedOn: checkedOn}
 	parse := func(body []byte) (*Settings, error) {
 		content, _, err := mobileconfig.Content(body)
 		if err != nil {
@@ -521,17 +597,17 @@ func (s *sim) apple(ctx context.Context) ClientView {
 	}, parse)
 	u, err := url.Parse(s.pol.Web.BaseURL)
 	if err != nil || u.Host == "" {
-		v.Sources = append(v.Sources, Source{Name: "the profile on the web host", Where: s.pol.Web.BaseURL, Outcome: SourceSkipped, Detail: "the policy has no web URL"})
+		v.Sources = append(v.Sources, Source{Name: "the profile on the web host", Kind: KindProfile, Where: s.pol.Web.BaseURL, Outcome: SourceSkipped, Detail: "the policy has no web URL", Reason: ReasonNoWebURL})
 		s.finish(&v)
 		return v
 	}
-	s.try(ctx, &v, "the profile on the policy's web host", http.MethodGet, u.Scheme, u.Host, "/apple/mail.mobileconfig?email="+url.QueryEscape(s.addr.String()), "", nil, parse)
+	s.try(ctx, &v, "the profile on the policy's web host", KindProfile, http.MethodGet, u.Scheme, u.Host, "/apple/mail.mobileconfig?email="+url.QueryEscape(s.addr.String()), "", nil, parse)
 	s.finish(&v)
 	return v
 }
 
 func (s *sim) pacc(ctx context.Context) ClientView {
-	v := ClientView{Client: "PACC clients (Evolution, pimconf/Himalaya)", Checked: checkedPACC}
+	v := ClientView{ID: ClientPACC, Client: "PACC clients (Evolution, pimconf/Himalaya)", Checked: checkedPACC, CheckedOn: checkedOn}
 	parse := func(body []byte) (*Settings, error) {
 		digests, err := paccDigests(ctx, s.env, s.addr.Domain)
 		if err != nil {
@@ -558,9 +634,10 @@ func (s *sim) pacc(ctx context.Context) ClientView {
 		}
 		v.Expected = s.settingsFromPolicy(view)
 	}
-	s.try(ctx, &v, "ua-auto-config host, HTTPS, with the TXT digest", http.MethodGet, "https", autoconfig.PACCHostLabel+"."+s.addr.Domain, autoconfig.PACCPath, "", nil, parse)
+	s.try(ctx, &v, "ua-auto-config host, HTTPS, with the TXT digest", KindPACC, http.MethodGet, "https", autoconfig.PACCHostLabel+"."+s.addr.Domain, autoconfig.PACCPath, "", nil, parse)
 	if v.Expected == nil && v.Settings == nil {
 		v.Sources[len(v.Sources)-1].Detail += " (the policy cannot be said in PACC; Evolution goes on to Thunderbird autoconfig)"
+		v.Sources[len(v.Sources)-1].Reason = ReasonNoPACC
 	}
 	s.finish(&v)
 	return v
@@ -569,8 +646,8 @@ func (s *sim) pacc(ctx context.Context) ClientView {
 // srvClient is msmtp or mpop --configure: the first label with a
 // record, its lowest priority target; the username they write is the
 // local part.
-func (s *sim) srvClient(ctx context.Context, client string, labels []string, proto autoconfig.Protocol) ClientView {
-	v := ClientView{Client: client, Checked: checkedSRV}
+func (s *sim) srvClient(ctx context.Context, id, client string, labels []string, proto autoconfig.Protocol) ClientView {
+	v := ClientView{ID: id, Client: client, Checked: checkedSRV, CheckedOn: checkedOn}
 	pick := func(records map[string][]string) *Settings {
 		for _, label := range labels {
 			best := ""
@@ -621,15 +698,17 @@ func (s *sim) srvClient(ctx context.Context, client string, labels []string, pro
 		name := label + "." + s.addr.Domain
 		a := s.env.lookup(ctx, name, dns.TypeSRV)
 		got[label] = a.Values
-		src := Source{Name: label + " SRV", Where: name, Outcome: SourceSkipped}
+		src := Source{Name: label + " SRV", Kind: KindSRV, Label: label, Where: name, Outcome: SourceSkipped}
 		switch {
 		case a.Err != nil:
-			src.Detail = a.Err.Error()
+			src.Detail, src.Reason = a.Err.Error(), ReasonDNSError
 		case len(a.Values) == 0:
-			src.Detail = "no record"
+			src.Detail, src.Reason = "no record", ReasonNoRecord
 		default:
 			src.Detail = strings.Join(a.Values, ", ")
+			src.Reason, src.Value = ReasonRecords, src.Detail
 			if st := pick(map[string][]string{label: a.Values}); st != nil {
+				src.Reason, src.Value = "", ""
 				src.Settings = st
 				src.Outcome = SourceUsable
 				if v.Settings == nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"mailsetup/internal/testkit"
 	"mailsetup/server/events"
 	"mailsetup/server/observe"
 )
@@ -122,26 +123,9 @@ func BenchmarkOverviewTypical(b *testing.B) {
 	if rep := s.Overview(observe.OverviewOptions{}); rep.Domains != 5000 || rep.All[len(rep.All)-1] != (observe.Mistakes{Date: t0.Truncate(24 * time.Hour), LocalPart: 16_667, NoAuth: 10_000, LeaveForever: 50_000}) {
 		b.Fatalf("%d domains, today %+v", rep.Domains, rep.All[len(rep.All)-1])
 	}
-	stop := make(chan struct{})
-	waited := make(chan time.Duration)
-	go func() {
-		var worst time.Duration
-		for {
-			select {
-			case <-stop:
-				waited <- worst
-				return
-			default:
-			}
-			start := time.Now()
-			s.Record(login(t0, "imap", "192.0.2.2", "user1@d1.example"))
-			worst = max(worst, time.Since(start))
-			time.Sleep(100 * time.Microsecond)
-		}
-	}()
+	stop := testkit.WorstWait(func() { s.Record(login(t0, "imap", "192.0.2.2", "user1@d1.example")) }, 100*time.Microsecond)
 	for b.Loop() {
 		s.Overview(observe.OverviewOptions{})
 	}
-	close(stop)
-	b.ReportMetric(float64((<-waited).Microseconds()), "max-record-µs")
+	b.ReportMetric(float64(stop().Microseconds()), "max-record-µs")
 }

@@ -3,6 +3,7 @@ package lang
 import (
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -44,6 +45,14 @@ func FieldIDs() []string {
 // where the language has one for the id and f's fix is the catalog's
 // wording, else f's own English.
 func (l *Localizer) Finding(f finding.Finding) (title, fix string) {
+	return l.FindingIn(f, nil)
+}
+
+// FindingIn is Finding with each placeholder's value passed through
+// words first, where words is not nil: the page's words for a value
+// the probe said in English (a mail program's name, a summary of
+// settings).
+func (l *Localizer) FindingIn(f finding.Finding, words func(string) string) (title, fix string) {
 	title, fix = f.Title, f.Fix
 	if l.tag == Default {
 		return title, fix
@@ -56,7 +65,7 @@ func (l *Localizer) Finding(f finding.Finding) (title, fix string) {
 		return title, fix
 	}
 	for i, v := range parts {
-		parts[i] = l.vars(v)
+		parts[i] = l.vars(v, words)
 	}
 	if many {
 		var values []string
@@ -81,11 +90,47 @@ func (l *Localizer) Finding(f finding.Finding) (title, fix string) {
 	return title, strings.Join(said, " ")
 }
 
+// Evidence is what was seen, for a page's "What we saw": in English
+// f's own lines; in another language one line per value the finding
+// was made with, from finding.<id>.evidence where the language has it,
+// else from finding.evidence (the value and what is right). The
+// probe's own lines are English (server replies, errors, the CLI's
+// words), so no other language shows them. words is as for FindingIn.
+func (l *Localizer) Evidence(f finding.Finding, words func(string) string) []string {
+	if l.tag == Default {
+		return f.Evidence
+	}
+	parts, _, ok := f.Sentences()
+	if !ok {
+		parts = []finding.Vars{f.Vars()}
+	}
+	var out []string
+	for _, v := range parts {
+		v = l.vars(v, words)
+		t, err := l.own(l.c.text, "finding."+f.ID+".evidence", v)
+		if err != nil {
+			t, err = l.own(l.c.text, "finding.evidence", v)
+		}
+		if t = strings.TrimSpace(t); err == nil && t != "" && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 var errNotOwn = errors.New("lang: no message of this language")
 
-// vars translates a finding's {field}.
-func (l *Localizer) vars(v finding.Vars) finding.Vars {
+// vars translates a finding's {field}, and its values through words.
+func (l *Localizer) vars(v finding.Vars, words func(string) string) finding.Vars {
 	v = maps.Clone(v)
+	if v == nil {
+		v = finding.Vars{}
+	}
+	if words != nil {
+		for k, val := range v {
+			v[k] = words(val)
+		}
+	}
 	if id, ok := fieldIDs[v["field"]]; ok {
 		if t, err := l.own(l.c.text, "finding.field."+id, nil); err == nil {
 			v["field"] = t

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/text/language"
 
 	"mailsetup/finding"
+	"mailsetup/probe/clients"
 	"mailsetup/templates"
 	"mailsetup/templates/lang"
 )
@@ -83,12 +84,15 @@ func TestEveryMessageTranslated(t *testing.T) {
 			t.Errorf("finding.field.%s: no German name", f)
 		}
 	}
+	if !c.Has(de, "finding.evidence") {
+		t.Error("finding.evidence: no German words for what was seen")
+	}
 	// German's own finding ids name findings that exist.
 	b, err := os.ReadFile("de.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range regexp.MustCompile(`(?m)^"finding\.([a-z0-9-]+\.[a-z0-9-]+)\.(title|fix|fix-many)"`).FindAllStringSubmatch(string(b), -1) {
+	for _, m := range regexp.MustCompile(`(?m)^"finding\.([a-z0-9-]+\.[a-z0-9-]+)\.(title|fix|fix-many|evidence)"`).FindAllStringSubmatch(string(b), -1) {
 		if _, ok := finding.Lookup(m[1]); !ok && !strings.HasPrefix(m[1], "field.") {
 			t.Errorf("de.toml: finding %s is not in the finding catalog", m[1])
 		}
@@ -118,6 +122,25 @@ func TestEveryMessageTranslated(t *testing.T) {
 			built = append(built, "client."+cl.ID+".nopop")
 		}
 	}
+	// The clients view's words, from probe/clients' structured fields:
+	// every kind, reason and client family has its message in English
+	// and in German.
+	var clientIDs []string
+	for _, k := range clients.SourceKinds {
+		clientIDs = append(clientIDs, "clients.source."+k)
+	}
+	for _, r := range clients.SkipReasons {
+		clientIDs = append(clientIDs, "clients.reason."+r)
+	}
+	for _, id := range clients.ClientIDs {
+		clientIDs = append(clientIDs, "clients.name."+id)
+	}
+	for _, id := range clientIDs {
+		if !c.Has(language.English, id) || !c.Has(de, id) {
+			t.Errorf("%s: the clients view has no English or no German words for it", id)
+		}
+	}
+	built = append(built, clientIDs...)
 	for _, k := range []string{"imap", "pop"} {
 		built = append(built, "dlg.ol.title-"+k, "dlg.ol."+k+"-user", "dlg.ol."+k+"-password", "dlg.ol."+k+"-server")
 	}
@@ -268,5 +291,45 @@ func TestFieldErrorsInGerman(t *testing.T) {
 	}
 	if got := c.For(lang.Default).FieldError("in_host", templates.FieldErrHost, "x", 0, "english"); got != "english" {
 		t.Errorf("English: %q", got)
+	}
+}
+
+// TestEvidenceAndDurationsInGerman: what was seen is said from the
+// finding's values, never the probe's English lines; a duration is said
+// in German inside the fix; English keeps the probe's own lines.
+func TestEvidenceAndDurationsInGerman(t *testing.T) {
+	c := load(t, "")
+	de := c.For(language.German)
+	delay := finding.New("pop3.login-delay", finding.Vars{"value": "POP3 [LOGIN-DELAY] wait", "expected": "15 minutes", "minutes": "15"}, "POP3 [LOGIN-DELAY] wait")
+	_, fix := de.Finding(delay)
+	if !strings.Contains(fix, "höchstens alle 15 Minuten") || strings.Contains(fix, "minutes") {
+		t.Errorf("login delay fix %q", fix)
+	}
+	if ev := de.Evidence(delay, nil); len(ev) != 1 || ev[0] != "Der Server erlaubt eine POP3-Anmeldung höchstens alle 15 Minuten" {
+		t.Errorf("login delay evidence %q", ev)
+	}
+	unknown := finding.New("pop3.login-delay", finding.Vars{"value": "POP3 [LOGIN-DELAY]", "expected": "a few minutes (the server does not say how long)"})
+	if _, fix := de.Finding(unknown); strings.Contains(fix, "minutes") || !strings.Contains(fix, "seltener") {
+		t.Errorf("unknown delay fix %q", fix)
+	}
+	forever := finding.New("pop3.leave-forever", finding.Vars{"value": "120 messages, oldest 40 days", "expected": "7", "messages": "120", "oldest": "40"}, "mailbox holds 120 messages")
+	if ev := de.Evidence(forever, nil); len(ev) != 1 || !strings.Contains(ev[0], "120 E-Mails, die älteste seit 40 Tagen") || strings.Contains(ev[0], "messages") {
+		t.Errorf("leave forever evidence %q", ev)
+	}
+	// A finding without its own words: the value and what is right.
+	mx := finding.New("dns.mx-missing", finding.Vars{"value": "example.com.", "expected": "10 mx.example.com."}, "example.com. MX: got nothing, want 10 mx.example.com.")
+	if ev := de.Evidence(mx, nil); len(ev) != 1 || ev[0] != "Betroffen: example.com.; richtig: 10 mx.example.com." {
+		t.Errorf("generic evidence %q", ev)
+	}
+	// words: a value said in the page's words (a mail program's name).
+	byHand := finding.New("clients.type-by-hand", finding.Vars{"value": "new Outlook and Outlook mobile", "expected": "incoming IMAP x"})
+	words := func(s string) string {
+		return map[string]string{"new Outlook and Outlook mobile": "Das neue Outlook", "incoming IMAP x": "Posteingang IMAP x"}[s]
+	}
+	if _, fix := de.FindingIn(byHand, words); !strings.Contains(fix, "Das neue Outlook") || strings.Contains(fix, "new Outlook and") || strings.Contains(fix, "incoming") {
+		t.Errorf("mapped fix %q", fix)
+	}
+	if ev := c.For(lang.Default).Evidence(delay, nil); len(ev) != 1 || ev[0] != "POP3 [LOGIN-DELAY] wait" {
+		t.Errorf("English evidence %q", ev)
 	}
 }

@@ -88,6 +88,10 @@ type Options struct {
 	// made the incident's mistakes (observe.Store.Overview); nil: the
 	// overview page says the server observes nothing.
 	Overview func(observe.OverviewOptions) observe.OverviewReport
+	// OverviewMaxAge is how long the console shows a computed overview
+	// again for the same query (the page, its CSV and the API alike):
+	// 0 is DefaultOverviewMaxAge, below 0 computes it every time.
+	OverviewMaxAge time.Duration
 	// Account returns the account's own data (exists, aliases, quota,
 	// mailbox size); nil shows none.
 	Account func(address string) AccountInfo
@@ -188,6 +192,7 @@ func newStaffState(opts Options, log *slog.Logger, failed func(error)) *staffSta
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Overview = cachedOverview(opts.Overview, opts.Now, opts.OverviewMaxAge)
 	st := &staffState{
 		opts:     opts,
 		sessions: &staffSessions{idle: opts.IdleTimeout, now: opts.Now, store: opts.Sessions, m: map[string]*staffSession{}},
@@ -419,14 +424,20 @@ func (a *Console) staffHome(c echo.Context) error {
 func (a *Console) renderHome(c echo.Context, status int, address, msg string, matches []string) error {
 	s := staffOf(c)
 	p := templates.StaffHomePage{StaffFrame: frameOf(c, "Find an account"), Address: address, Error: msg, Matches: matches}
-	for _, pol := range a.policies.Policies() {
-		p.Domains = append(p.Domains, pol.Domain)
+	filter, offset, err := servedQuery(c)
+	if err != nil && msg == "" {
+		p.Error, status = err.Error(), http.StatusBadRequest
 	}
+	var all []string
+	for _, pol := range a.policies.Policies() {
+		all = append(all, pol.Domain)
+	}
+	servedDomains(&p, all, filter, offset)
 	if f := a.staff.opts.Recent; f != nil {
-		p.Troubles, p.ShowTroubles = f(20, 24*time.Hour), true
+		p.Troubles, p.ShowTroubles = troublesView(f(20, 24*time.Hour)), true
 	}
 	if f := a.staff.opts.Redownloads; f != nil {
-		p.Redownloads = f(24 * time.Hour)
+		p.Redownloads = redownloadsView(f(24 * time.Hour))
 	}
 	for _, e := range a.staff.audit.latest(auditRecent) {
 		if e.Staff == s.user && (e.Action == "lookup" || e.Action == "probe") && len(p.Recent) < 10 {
@@ -505,15 +516,16 @@ func (a *Console) accountData(c echo.Context, addr autoconfig.Address, p autocon
 	if f := a.staff.opts.Account; f != nil {
 		page.Account = f(addr.String())
 	}
+	var obs observe.Account
 	if f := a.staff.opts.Observations; f != nil {
-		page.Observations, page.Observed = f(addr.String())
-		page.Findings = page.Observations.Findings
+		obs, page.Observed = f(addr.String())
+		page.Observations, page.Findings = observationsView(obs), obs.Findings
 		if page.Observed {
-			tl := templates.TimelineChart(addr.String(), page.Observations.Timeline)
+			tl := templates.TimelineChart(addr.String(), timelineView(obs.Timeline))
 			page.Timeline = &tl
 		}
 	}
-	page.Blocks, _ = a.blocks(addr.String(), page.Observations)
+	page.Blocks, _ = a.blocks(addr.String(), obs)
 	return page
 }
 

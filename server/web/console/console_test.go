@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"mailsetup/autoconfig"
 	"mailsetup/internal/testkit"
 	"mailsetup/probe"
 	"mailsetup/server/accounts"
@@ -61,6 +62,22 @@ type staffEnv struct {
 
 func newStaffApp(t testing.TB) *staffEnv {
 	t.Helper()
+	return newStaffAppWith(t, staffConfig{})
+}
+
+// staffConfig changes newStaffApp's setup.
+type staffConfig struct {
+	// more are domains served beside the two sample policies.
+	more []autoconfig.Policy
+	// maxAccounts bounds the observations (0: the default).
+	maxAccounts int
+	// overviewMaxAge is console.Options.OverviewMaxAge.
+	overviewMaxAge time.Duration
+}
+
+// newStaffAppWith is newStaffApp with cfg.
+func newStaffAppWith(t testing.TB, cfg staffConfig) *staffEnv {
+	t.Helper()
 	hash, err := accounts.HashPassword(staffPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +85,7 @@ func newStaffApp(t testing.TB) *staffEnv {
 	token := "mst_test-token"
 	sum := sha256.Sum256([]byte(token))
 	clk := &clock{t: time.Now()}
-	obs, err := observe.Open(observe.Options{Now: clk.now})
+	obs, err := observe.Open(observe.Options{Now: clk.now, MaxAccounts: cfg.maxAccounts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,21 +100,22 @@ func newStaffApp(t testing.TB) *staffEnv {
 	env.auth = auth.New(auth.Options{Accounts: store, IsLocal: func(d string) bool { return d == "example.com" },
 		Throttle: auth.ThrottleOptions{IPLimit: 3, AccountLimit: 5, Window: time.Hour}, Now: clk.now})
 	env.app, err = web.New(web.Options{
-		Policies:   webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()},
+		Policies:   append(webtest.Policies{testkit.IMAPFirst(), testkit.POPFirst()}, cfg.more...),
 		Registerer: env.reg,
 		Auth:       env.auth,
 		// The sample policies' hosts do not exist: dial loopback, where
 		// nothing listens on the standard mail ports.
 		Probe: probe.Options{Resolve: func(string) (string, bool) { return "127.0.0.1", true }, StepTimeout: 2 * time.Second},
 		Staff: &console.Options{
-			Users:        map[string]string{"alice": hash},
-			Tokens:       map[string]string{hex.EncodeToString(sum[:]): "helpdesk"},
-			IdleTimeout:  30 * time.Minute,
-			Audit:        env.audit,
-			Observations: obs.Account,
-			Recent:       obs.Recent,
-			Redownloads:  obs.Redownloads,
-			Overview:     obs.Overview,
+			Users:          map[string]string{"alice": hash},
+			Tokens:         map[string]string{hex.EncodeToString(sum[:]): "helpdesk"},
+			IdleTimeout:    30 * time.Minute,
+			Audit:          env.audit,
+			Observations:   obs.Account,
+			Recent:         obs.Recent,
+			Redownloads:    obs.Redownloads,
+			Overview:       obs.Overview,
+			OverviewMaxAge: cfg.overviewMaxAge,
 			Account: func(address string) console.AccountInfo {
 				if address != "john@example.com" {
 					return console.AccountInfo{}

@@ -80,7 +80,7 @@ func (a *Console) staffOverview(c echo.Context) error {
 	page.Filter = o.Domain
 	if f := a.staff.opts.Overview; f != nil {
 		page.Observed = true
-		page.Report = f(o)
+		page.Report = overviewView(f(o))
 		page.Trend = templates.OverviewChart(page.Report.All, page.Report.Filter)
 		page.From = page.Report.Offset + 1
 		o.Days = page.Report.Days

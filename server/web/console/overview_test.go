@@ -94,4 +94,15 @@ func TestStaffTimelineAndOverview(t *testing.T) {
 	if !strings.Contains(env.audit.String(), `"action":"overview-csv"`) || !strings.Contains(env.audit.String(), `"action":"api-overview"`) {
 		t.Errorf("not audited:\n%s", env.audit)
 	}
+	env.obs.Record(events.Event{Time: env.clock.now(), Kind: events.POP3Session, Proto: "pop3", Remote: remote, Account: "john@example.com",
+		Result: "ok", Retrieved: 4, Redownloaded: 2, Messages: 12, Bytes: 3456, LeftAll: true})
+	page = b.do("GET", "/staff/accounts/john@example.com", nil).Body.String()
+	// The raw lists, from the console's view of the observations.
+	for _, want := range []string{"<td>203.0.113.7</td><td>1</td><td>4</td><td>2</td><td>0</td><td>12 messages, 3456 bytes</td>",
+		"<td>submission</td><td>203.0.113.7</td><td>auth-required</td><td>MAIL FROM without AUTH</td><td>1</td>",
+		"<td>pop3</td><td>203.0.113.7</td><td>john</td><td>username-form (local-part)</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the account page's raw lists lack %q", want)
+		}
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/finding"
 	"mailsetup/probe"
+	"mailsetup/probe/clients"
 	"mailsetup/server/web/check"
 	"mailsetup/server/web/request"
 	"mailsetup/templates"
@@ -81,35 +82,80 @@ func (a *Pages) helpCheckForm(c echo.Context) error {
 			page.Check.ClientsError = a.language(c).S("check.clients-failed", nil)
 		}
 		if rep != nil {
-			// The customer's copy: the findings in the page's language.
-			l := a.language(c)
-			localize := func(fs []finding.Finding) {
-				for i := range fs {
-					fs[i].Title, fs[i].Fix = l.Finding(fs[i])
-				}
-			}
-			localize(rep.Findings)
-			for i := range rep.Clients {
-				localize(rep.Clients[i].Findings)
-			}
+			localizeClients(a.language(c), rep)
 		}
 		page.Check.Clients = rep
 	}
 	return a.renderCheck(c, http.StatusOK, page)
 }
 
+// localizeClients puts the customer's copy of a clients report in the
+// page's language: each finding's title, fix and evidence, with the
+// mail programs' names and the settings they would set up in the
+// page's words where a finding names them.
+func localizeClients(l *lang.Localizer, rep *clients.ClientsReport) {
+	localize := func(fs []finding.Finding, words func(string) string) {
+		for i := range fs {
+			fs[i].Title, fs[i].Fix = l.FindingIn(fs[i], words)
+			fs[i].Evidence = l.Evidence(fs[i], words)
+		}
+	}
+	localize(rep.Findings, nil)
+	for i := range rep.Clients {
+		v := &rep.Clients[i]
+		said := map[string]string{v.Client: l.S("clients.name."+v.ID, nil)}
+		for _, st := range []*clients.Settings{v.Expected, v.Settings} {
+			if st != nil {
+				said[st.String()] = clientSettingsWords(l, *st)
+			}
+		}
+		localize(v.Findings, func(s string) string {
+			if w, ok := said[s]; ok {
+				return w
+			}
+			return s
+		})
+	}
+}
+
+// clientSettingsWords says what a mail program would set up, as the
+// clients view does (clients.incoming, clients.outgoing,
+// clients.username).
+func clientSettingsWords(l *lang.Localizer, st clients.Settings) string {
+	var parts []string
+	for _, p := range []struct {
+		id string
+		e  *autoconfig.Endpoint
+	}{{"clients.incoming", st.Incoming}, {"clients.outgoing", st.Outgoing}} {
+		if p.e != nil {
+			parts = append(parts, l.S(p.id, map[string]any{"Protocol": strings.ToUpper(string(p.e.Protocol)), "Host": p.e.Host, "Port": p.e.Port, "Security": securityWords(l, p.e.Security)}))
+		}
+	}
+	if st.Username != "" {
+		parts = append(parts, l.S("clients.username", st.Username))
+	}
+	return strings.Join(parts, ", ")
+}
+
 // helpCheckRun runs the check a customer posted.
 func (a *Pages) helpCheckRun(c echo.Context) error {
 	r := c.Request()
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxCheckForm)
+	// The way back: this address's check page (the path's address is
+	// checked on that page).
+	back := "/check/" + url.PathEscape(request.PathAddress(c))
 	if err := r.ParseForm(); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return request.TextError(c, http.StatusRequestEntityTooLarge, "the form is larger than %d bytes", maxCheckForm)
+			return a.errorPage(c, http.StatusRequestEntityTooLarge, a.language(c).S("error.form-too-large", maxCheckForm), back)
 		}
-		return request.TextError(c, http.StatusBadRequest, "the form could not be read: send it from the check page")
+		return a.errorPage(c, http.StatusBadRequest, a.language(c).S("error.form-unreadable", nil), back)
 	}
 	if err := a.forms.Check(c); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) && he.Code == http.StatusForbidden {
+			return a.errorPage(c, http.StatusForbidden, a.language(c).S("error.form-expired", nil), back)
+		}
 		return err
 	}
 	page, pol, ok, err := a.checkPage(c)
@@ -154,7 +200,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	}
 	switch {
 	case errors.Is(err, probe.ErrUnknownDomain) && !run.streamed:
-		return request.TextError(c, http.StatusNotFound, "no settings for %s", address)
+		return a.errorPage(c, http.StatusNotFound, l.S("address.unknown-domain", page.Settings.Domain), "/")
 	case errors.Is(err, check.ErrBusy) && !run.streamed:
 		c.Response().Header().Set("Retry-After", "60")
 		ch.Notice = l.S("check.busy", nil)
@@ -180,7 +226,7 @@ func (a *Pages) helpCheckRun(c echo.Context) error {
 	ch.Done = true
 	for _, f := range rep.Findings {
 		title, fix := l.Finding(f)
-		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: title, Fix: fix, Evidence: f.Evidence, Server: f.Fault == finding.FaultServer}
+		hf := templates.HelpFinding{ID: f.ID, Severity: f.Severity.String(), Title: title, Fix: fix, Evidence: l.Evidence(f, nil), Server: f.Fault == finding.FaultServer}
 		switch {
 		case f.Severity >= finding.Warning:
 			ch.Problems = append(ch.Problems, hf)
@@ -300,8 +346,12 @@ func stepWords(l *lang.Localizer, s probe.Step) string {
 		return l.S("step.autoconfig", nil)
 	case s.Kind == probe.KindAutodiscover:
 		return l.S("step.autodiscover", nil)
+	case s.Kind == probe.KindDiscover:
+		return l.S("step.discover", nil)
 	}
-	return s.Name
+	// A kind these words do not know: its name in English, else a
+	// word for any step.
+	return l.S("step.other", s.Name)
 }
 
 // throttled answers a check whose password may not be tried now.
@@ -397,7 +447,7 @@ func rightSteps(l *lang.Localizer, steps []probe.Step) []string {
 			out = append(out, l.S("right.autodiscover", nil))
 		case s.Kind == probe.KindCompare:
 		default:
-			out = append(out, l.S("right.step-ok", s.Name))
+			out = append(out, l.S("right.step-ok", stepWords(l, s)))
 		}
 	}
 	if connects > 1 && len(servers) == connects {

@@ -87,6 +87,19 @@ func TestLanguageSwitchRemembered(t *testing.T) {
 			t.Errorf("German result lacks %q", want)
 		}
 	}
+	// What we saw: said from the findings' values, never the probe's
+	// English lines.
+	for _, want := range []string{"<summary>Was wir gesehen haben</summary>", "Eingetragen: „john“ (das Feld „Benutzername“ des Posteingangsservers); richtig: john@example.com",
+		"Postausgang: „Authentifizierung erforderlich“ ist ausgeschaltet"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("German evidence lacks %q", want)
+		}
+	}
+	for _, english := range []string{`incoming username`, `the bare local part`, `"requires authentication" is off`} {
+		if strings.Contains(body, english) {
+			t.Errorf("English evidence %q on the German page", english)
+		}
+	}
 	if t.Failed() {
 		t.Log(body)
 	}

@@ -135,6 +135,14 @@ func (a *Pages) render(c echo.Context, code int, cache string, fn func(*bytes.Bu
 	return c.HTMLBlob(code, buf.Bytes())
 }
 
+// errorPage answers a customer's request with an error page in the
+// customer layout and language: msg says what went wrong, back (when
+// set) is the page to go back to.
+func (a *Pages) errorPage(c echo.Context, code int, msg, back string) error {
+	p := templates.HelpErrorPage{Frame: a.frame(c, a.language(c).S("error.title", nil)), Message: msg, Back: back}
+	return a.render(c, code, "no-store", func(b *bytes.Buffer) error { return a.pages.HelpError(b, p) })
+}
+
 // helpLookupResult is an address checked for the pages: the policy, or
 // the status and a message for the customer.
 type helpLookupResult struct {
@@ -243,7 +251,7 @@ func (a *Pages) helpClient(c echo.Context) error {
 		return err
 	}
 	if !known {
-		return request.TextError(c, http.StatusNotFound, "no instructions for %q: choose one of the mail programs listed at %s", id, d.Settings.HelpURL)
+		return a.errorPage(c, http.StatusNotFound, a.language(c).S("error.unknown-client", id), d.Settings.HelpURL)
 	}
 	page := templates.HelpClientPage{Frame: d.Frame, HelpAddress: d.HelpAddress}
 	if id == "apple" && pol.Web.BaseURL != "" {

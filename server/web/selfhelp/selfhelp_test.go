@@ -169,7 +169,7 @@ func TestSelfHelpAddressErrors(t *testing.T) {
 		{"/help?address=john%40evil.example", 404, []string{"no mail settings for evil.example", `value="john@evil.example"`}},
 		{"/help/john@evil.example", 404, []string{"evil.example"}},
 		{"/help/john%3Cscript%3E@example.com/apple", 400, []string{"not a complete email address", "&lt;"}},
-		{"/help/john@example.com/netscape", 404, []string{"no instructions for"}},
+		{"/help/john@example.com/netscape", 404, []string{"We have no instructions for the mail program “netscape”", `id="error-back" href="/help/john@example.com"`}},
 		{"/check/john@evil.example", 404, []string{"evil.example"}},
 	} {
 		w := webtest.Do(app, "GET", c.target, nil)
@@ -384,12 +384,44 @@ func TestSelfHelpCheckFindings(t *testing.T) {
 	}
 }
 
+// TestSelfHelpErrorsInGerman: the check form's refusals and an unknown
+// mail program are pages in the customer layout, in the request's
+// language, never English plain text.
+func TestSelfHelpErrorsInGerman(t *testing.T) {
+	app := helpApp(t, web.Options{}, false)
+	b := &helpBrowser{t: t, app: app}
+	b.request("GET", "/help/john@example.com?lang=de", nil) // the cookie remembers German
+	tok := b.token("john@example.com")
+	for _, tc := range []struct {
+		name, method, target string
+		form                 url.Values
+		code                 int
+		want                 string
+	}{
+		{"no token", "POST", "/check/john@example.com", url.Values{"in_user": {"john"}}, 403, "Dieses Formular ist abgelaufen"},
+		{"too large", "POST", "/check/john@example.com", url.Values{"csrf": {tok}, "in_user": {strings.Repeat("x", 20<<10)}}, 413, "Das Formular ist größer als 16384 Bytes"},
+		{"unknown program", "GET", "/help/john@example.com/netscape", nil, 404, "Für das E-Mail-Programm „netscape“ haben wir keine Anleitung"},
+	} {
+		w := b.request(tc.method, tc.target, tc.form)
+		body := w.Body.String()
+		if w.Code != tc.code || !strings.Contains(body, tc.want) || !strings.Contains(body, `<html lang="de"`) ||
+			!strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") || w.Header().Get("Content-Language") != "de" {
+			t.Errorf("%s: %d %s %q\n%s", tc.name, w.Code, w.Header().Get("Content-Type"), w.Header().Get("Content-Language"), body)
+		}
+		for _, english := range []string{"the form", "Something went wrong", "Go back", "no instructions"} {
+			if strings.Contains(body, english) {
+				t.Errorf("%s: English %q on the German page", tc.name, english)
+			}
+		}
+	}
+}
+
 func TestSelfHelpCheckCSRF(t *testing.T) {
 	app := helpApp(t, web.Options{}, false)
 	b := &helpBrowser{t: t, app: app}
 	form := url.Values{"in_user": {"john"}}
 	// No token at all.
-	if w := b.request("POST", "/check/john@example.com", form); w.Code != 403 || !strings.Contains(w.Body.String(), "reload the page") {
+	if w := b.request("POST", "/check/john@example.com", form); w.Code != 403 || !strings.Contains(w.Body.String(), "Open the check page again") {
 		t.Errorf("no token: %d %s", w.Code, w.Body)
 	}
 	// A token from another helpBrowser (cookie missing).
