@@ -234,11 +234,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		c.config = created.ConfigPath
-		if created.DemoPassword != "" {
-			// Hashing the demo password took argon2id's 19 MiB; give it
-			// back before serving.
-			debug.FreeOSMemory()
-		}
 	}
 	// The credentials, before anything else can fail (a busy port, say).
 	if created.CredentialsPath != "" {
@@ -298,6 +293,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}()
 	return srv.Run(ctx, func(ls []server.Listener) {
 		printStartup(stdout, c.config, cfg, ls, created)
+		// Starting leaves garbage the service will not need again (the
+		// demo password's argon2id 19 MiB, every language's templates
+		// parsed, the documents rendered): with GOGC at 400 it would
+		// stay mapped until the scavenger got to it.
+		debug.FreeOSMemory()
 	})
 }
 
