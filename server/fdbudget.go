@@ -31,6 +31,19 @@ func planDescriptors(cfg *Config, webListeners int, log *slog.Logger) fdBudget {
 	if err != nil {
 		log.Warn("reading the descriptor limit", "err", err)
 	}
+	b := divideDescriptors(limit, cfg, webListeners, log)
+	if limit != 0 && webListeners != 0 {
+		log.Info("descriptor budget", "limit", limit, "mail", b.mail, "web_per_listener", b.web, "web_listeners", webListeners,
+			"admin", b.admin, "reserve", fdReserve)
+	}
+	return b
+}
+
+// divideDescriptors divides limit (the soft RLIMIT_NOFILE, 0 when
+// unknown) between cfg's mail listeners, the admin listener, the reserve
+// and the web listeners; a reload divides it again with the new limits,
+// so that more mail connections leave fewer to the web.
+func divideDescriptors(limit uint64, cfg *Config, webListeners int, log *slog.Logger) fdBudget {
 	mailListeners := 0
 	for _, a := range []string{cfg.Listen.SMTP, cfg.Listen.Submission, cfg.Listen.Submissions, cfg.Listen.IMAP, cfg.Listen.IMAPS, cfg.Listen.POP3, cfg.Listen.POP3S} {
 		if a != "" {
@@ -50,7 +63,5 @@ func planDescriptors(cfg *Config, webListeners int, log *slog.Logger) fdBudget {
 				"limit", limit, "mail_needs", b.mail, "reserve", fdReserve)
 		}
 	}
-	log.Info("descriptor budget", "limit", limit, "mail", b.mail, "web_per_listener", b.web, "web_listeners", webListeners,
-		"admin", b.admin, "reserve", fdReserve)
 	return b
 }

@@ -27,7 +27,8 @@ type reloadable struct {
 	mu        sync.Mutex
 	mail      []*netlimit.Listener // every mail listener's limits
 	web       []*netlimit.Listener // http and https (not admin)
-	webBudget int                  // the descriptor budget's cap per web listener
+	fdLimit   uint64               // the descriptor limit divided at start (0: unknown)
+	webCount  int                  // the web listeners it was divided between
 	webSrv    []*swappableHTTP     // every web listener's servers
 	httpLim   HTTPLimitConfig      // http_limits as last applied to them
 	pop3      []*pop3d.Server
@@ -57,10 +58,10 @@ func (r *reloadable) addWebServer(w *swappableHTTP) {
 	r.webSrv = append(r.webSrv, w)
 }
 
-func (r *reloadable) setWebBudget(n int, lim HTTPLimitConfig) {
+func (r *reloadable) setWebBudget(b fdBudget, webListeners int, lim HTTPLimitConfig) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.webBudget, r.httpLim = n, lim
+	r.fdLimit, r.webCount, r.httpLim = b.limit, webListeners, lim
 }
 
 func (r *reloadable) setDelivery(a *delivery.Agent) {
@@ -215,10 +216,9 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	for _, srv := range s.rl.pop3 {
 		srv.SetIdleTimeout(time.Duration(mc.POP3IdleMinutes) * time.Minute) // open sessions too, from their next command
 	}
-	webMax := cfg.Limits.MaxConnections
-	if s.rl.webBudget > 0 {
-		webMax = min(webMax, s.rl.webBudget) // the descriptors counted at start
-	}
+	// The descriptors divided again with the new limits: a larger
+	// mail.max_connections leaves fewer to the web listeners.
+	webMax := divideDescriptors(s.rl.fdLimit, cfg, s.rl.webCount, s.log).web
 	for _, l := range s.rl.web {
 		l.SetLimits(netlimit.Limits{MaxConns: webMax, MaxPerIP: cfg.Limits.MaxConnectionsPerIP})
 	}

@@ -111,7 +111,7 @@ func (r *running) startWeb() error {
 		}
 	}
 	budget := planDescriptors(s.cfg, webListeners, s.log)
-	s.rl.setWebBudget(budget.web, s.cfg.Limits)
+	s.rl.setWebBudget(budget, webListeners, s.cfg.Limits)
 	refused := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_web_connections_refused_total",
 		Help: "Web connections refused or closed by the connection limits (http_limits.max_connections, within the descriptor budget, and max_connections_per_ip); idle keep-alive connections are closed first.",
