@@ -324,8 +324,9 @@ func (s *Store) Remove(address string) error {
 // Copy puts every account of from into s with its password hash,
 // aliases and quota (mailsetup db import and db export); an account s
 // already has is left as it is and counted in skipped. Into the files
-// it is one journal write; into a shared store one transaction per
-// change, so an error leaves what was copied before it.
+// it is one journal write; into the database one transaction per
+// copyBatch accounts (per change into another shared store), so an
+// error leaves what was copied before it.
 func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
 	var all []Account
 	err = from.Each(context.Background(), func(a Account) error {
@@ -355,6 +356,9 @@ func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
 		})
 		return copied, skipped, err
 	}
+	if many, ok := s.shared.(manyAdder); ok {
+		return s.copyMany(many, all)
+	}
 	for _, a := range all {
 		if _, ok := s.Get(a.Address); ok {
 			skipped++
@@ -371,6 +375,38 @@ func (s *Store) Copy(from *Store) (copied, skipped int, err error) {
 			}
 		}
 		copied++
+	}
+	return copied, skipped, nil
+}
+
+// manyAdder is a shared store that adds many accounts in one
+// transaction (the database).
+type manyAdder interface {
+	AddMany(ctx context.Context, accts []Account) (added int, err error)
+}
+
+// copyBatch is how many accounts one transaction of Copy adds.
+const copyBatch = 1000
+
+func (s *Store) copyMany(many manyAdder, all []Account) (copied, skipped int, err error) {
+	for len(all) > 0 {
+		n := min(len(all), copyBatch)
+		ctx, cancel := context.WithTimeout(context.Background(), sharedTimeout)
+		added, err := many.AddMany(ctx, all[:n])
+		cancel()
+		if err != nil {
+			return copied, skipped, err
+		}
+		for _, a := range all[:n] {
+			keys := []string{strings.ToLower(a.Address)}
+			for _, al := range a.Aliases {
+				keys = append(keys, strings.ToLower(al))
+			}
+			s.cache.forget(keys...)
+		}
+		copied += added
+		skipped += n - added
+		all = all[n:]
 	}
 	return copied, skipped, nil
 }

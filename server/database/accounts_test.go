@@ -2,9 +2,13 @@ package database_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"mailsetup/internal/testkit"
 	"mailsetup/server/accounts"
@@ -111,4 +115,90 @@ func TestAccountsOnDemand(t *testing.T) {
 	if _, _, err := b.accounts.Lookup("user0@example.com"); err == nil {
 		t.Fatal("an account B never cached is 'not found' with the database down, want an error")
 	}
+}
+
+// TestCopyIntoDatabaseInBatches: db import's Copy from the files into
+// the database adds accounts a thousand a transaction: 2,500 accounts
+// with aliases, one already there (skipped), all of them then found by
+// another replica that had looked one up while it was unknown; a batch
+// with an alias that is taken is refused whole, naming the alias.
+func TestCopyIntoDatabaseInBatches(t *testing.T) {
+	pg := testkit.StartPostgres(t)
+	db := open(t, pg)
+	if _, _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	a, b := start(t, db), start(t, open(t, pg))
+	hash, err := accounts.HashPassword("a long password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.accounts.Add("user7@example.com", "another long password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := b.accounts.Resolve("user2400@example.com"); ok {
+		t.Fatal("resolves before the import")
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var all []accounts.Account
+	for i := range 2500 {
+		acct := accounts.Account{Address: fmt.Sprintf("user%d@example.com", i), PasswordHash: hash, Created: now, Changed: now}
+		if i%10 == 0 {
+			acct.Aliases = []string{fmt.Sprintf("alias%d@example.com", i)}
+		}
+		all = append(all, acct)
+	}
+	files := filesStore(t, all)
+	began := time.Now()
+	copied, skipped, err := a.accounts.Copy(files)
+	t.Logf("copied 2,500 accounts in %v", time.Since(began).Round(time.Millisecond))
+	if err != nil || copied != 2499 || skipped != 1 {
+		t.Fatalf("Copy: copied %d, skipped %d, %v; want 2499, 1", copied, skipped, err)
+	}
+	if got := mustGet(t, a.accounts, "user7@example.com"); got.PasswordHash == hash {
+		t.Error("the account that was there before was overwritten")
+	}
+	eventually(t, "B finds the account it had looked up while unknown", func() bool {
+		_, ok := b.accounts.Resolve("user2400@example.com")
+		return ok
+	})
+	if got, ok := b.accounts.Resolve("alias2490@example.com"); !ok || got.Address != "user2490@example.com" {
+		t.Fatalf("alias2490 resolves to %+v, %v", got, ok)
+	}
+	n := 0
+	if err := b.accounts.Each(context.Background(), func(accounts.Account) error { n++; return nil }); err != nil || n != 2500 {
+		t.Fatalf("B lists %d accounts, %v; want 2500", n, err)
+	}
+	// A taken alias refuses its batch, nothing of it written.
+	clash := filesStore(t, []accounts.Account{
+		{Address: "new1@example.com", PasswordHash: hash, Created: now, Changed: now},
+		{Address: "new2@example.com", PasswordHash: hash, Created: now, Changed: now, Aliases: []string{"alias0@example.com"}},
+	})
+	if _, _, err := a.accounts.Copy(clash); err == nil || !strings.Contains(err.Error(), "alias0@example.com") {
+		t.Fatalf("a taken alias: %v", err)
+	}
+	if _, ok := a.accounts.Get("new1@example.com"); ok {
+		t.Error("an account of the refused batch was written")
+	}
+}
+
+// filesStore writes accts as a files store's snapshot and opens it.
+func filesStore(t *testing.T, accts []accounts.Account) *accounts.Store {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "accounts.json")
+	b, err := json.Marshal(struct {
+		Version  int                `json:"version"`
+		Accounts []accounts.Account `json:"accounts"`
+	}{1, accts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := accounts.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
