@@ -87,8 +87,12 @@ func ValidDomain(d string) error {
 	if !strings.Contains(d, ".") {
 		return fmt.Errorf("domain %q has a single label; want a name like example.com", d)
 	}
-	if _, err := netip.ParseAddr(d); err == nil {
-		return fmt.Errorf("domain %q is an IP address; want a name", d)
+	// Only digits and dots can be an address here (ValidHost refused ':');
+	// a name is not handed to the parser, whose error would be allocated.
+	if strings.Trim(d, "0123456789.") == "" {
+		if _, err := netip.ParseAddr(d); err == nil {
+			return fmt.Errorf("domain %q is an IP address; want a name", d)
+		}
 	}
 	return nil
 }
@@ -105,7 +109,7 @@ func ValidHost(h string) error {
 	if h != strings.ToLower(h) {
 		return fmt.Errorf("host name %q is not lower case", h)
 	}
-	for _, label := range strings.Split(h, ".") {
+	for label := range strings.SplitSeq(h, ".") {
 		if label == "" || len(label) > 63 {
 			return fmt.Errorf("host name %q has an empty or over-long label", h)
 		}

@@ -56,16 +56,20 @@ func (s *Set) render(w io.Writer, name string, p page) error {
 		f.Lang = Lang
 	}
 	f.Stylesheet, f.Script, f.Brand = StylesheetPath, ScriptPath, s.Brand
-	return s.in(f.Lang).ExecuteTemplate(w, name, p)
+	t, err := s.in(f.Lang)
+	if err != nil {
+		return err
+	}
+	return t.ExecuteTemplate(w, name, p)
 }
 
 // in returns the pages in the language code (English for "" or one
 // not loaded).
-func (s *Set) in(code string) *template.Template {
-	if t, ok := s.byLang[code]; ok {
-		return t
+func (s *Set) in(code string) (*template.Template, error) {
+	if p, ok := s.byLang[code]; ok {
+		return p.get()
 	}
-	return s.t
+	return s.t, nil
 }
 
 // Localizer returns the messages of the language code (English for

@@ -351,7 +351,11 @@ func (s *Set) HelpCheckStart(w io.Writer, p HelpCheckPage) error {
 
 // HelpCheckStep writes one finished step of a streamed check.
 func (s *Set) HelpCheckStep(w io.Writer, st HelpCheckStep) error {
-	return s.in(st.Lang).ExecuteTemplate(w, "help-check-step", st)
+	t, err := s.in(st.Lang)
+	if err != nil {
+		return err
+	}
+	return t.ExecuteTemplate(w, "help-check-step", st)
 }
 
 // HelpCheckFinish writes the rest of a streamed check page.

@@ -43,6 +43,7 @@ import (
 	"fmt"
 	"html/template"
 	"strings"
+	"sync"
 
 	"mailsetup/templates/lang"
 )
@@ -82,13 +83,29 @@ func Stylesheet() []byte { return stylesheet }
 
 // Set is the parsed pages.
 type Set struct {
-	// t is the pages in English (the staff console's only language);
-	// byLang in each language of the catalogs, by code.
+	// t is the pages in English (the staff console's only language),
+	// parsed at start; byLang the pages in each language of the
+	// catalogs, by code, each parsed when a page is first served in it
+	// (a language's parsed pages are about 0.1 MB of heap that an idle
+	// server need not hold).
 	t      *template.Template
-	byLang map[string]*template.Template
+	byLang map[string]*langPages
 	langs  *lang.Catalogs
 	// Brand, when set before the pages are served, brands every page.
 	Brand *Brand
+}
+
+// langPages is the pages in one language, parsed on first use.
+type langPages struct {
+	l    *lang.Localizer
+	once sync.Once
+	t    *template.Template
+	err  error
+}
+
+func (p *langPages) get() (*template.Template, error) {
+	p.once.Do(func() { p.t, p.err = parsePages(p.l) })
+	return p.t, p.err
 }
 
 // Parse parses every embedded page, with the embedded languages.
@@ -100,28 +117,38 @@ func Parse() (*Set, error) {
 	return ParseLang(c)
 }
 
-// ParseLang parses every embedded page once per language of c: the
+// ParseLang parses every embedded page for the default language and
+// readies them for each other language of c, parsed on first use: the
 // customer pages' words come from the catalogs (the functions t and tn
-// of the templates; see package lang).
+// of the templates; see package lang). The pages' text and functions are
+// the same in every language, so what parses in one parses in all.
 func ParseLang(c *lang.Catalogs) (*Set, error) {
-	s := &Set{byLang: map[string]*template.Template{}, langs: c}
+	s := &Set{byLang: map[string]*langPages{}, langs: c}
 	for _, tag := range c.Tags() {
-		l := c.For(tag)
-		t, err := template.New("").Funcs(template.FuncMap{
-			"t":     l.T,
-			"tn":    l.TN,
-			"args":  args,
-			"upper": upper,
-		}).ParseFS(files, "*.html")
-		if err != nil {
-			return nil, fmt.Errorf("parsing templates: %w", err)
-		}
-		s.byLang[l.Code()] = t
+		p := &langPages{l: c.For(tag)}
 		if tag == lang.Default {
-			s.t = t
+			if _, err := p.get(); err != nil {
+				return nil, err
+			}
+			s.t = p.t
 		}
+		s.byLang[p.l.Code()] = p
 	}
 	return s, nil
+}
+
+// parsePages parses every embedded page with l's words.
+func parsePages(l *lang.Localizer) (*template.Template, error) {
+	t, err := template.New("").Funcs(template.FuncMap{
+		"t":     l.T,
+		"tn":    l.TN,
+		"args":  args,
+		"upper": upper,
+	}).ParseFS(files, "*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parsing templates: %w", err)
+	}
+	return t, nil
 }
 
 // Langs are the pages' languages.

@@ -169,7 +169,6 @@ func New(opts Options) (*App, error) {
 	e := a.e
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = a.errorHandler
-	e.Pre(caseInsensitiveAutodiscover)
 	e.Use(a.observe)
 
 	selfHelp.Routes(e)
@@ -221,7 +220,14 @@ func (a *App) SetStaff(users, tokens map[string]string, idle time.Duration) {
 func (a *App) SetSelfHelpLimits(perIP, perAddress int) { a.help.SetLimits(perIP, perAddress) }
 
 // ServeHTTP implements http.Handler.
-func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.e.ServeHTTP(w, r) }
+//
+// The Autodiscover path is folded here rather than in an echo
+// pre-middleware: echo wraps every request in two more closures when it
+// has one.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	foldAutodiscover(r)
+	a.e.ServeHTTP(w, r)
+}
 
 // Health answers liveness checks.
 func Health(c echo.Context) error {
@@ -233,24 +239,20 @@ const (
 	v2Path  = "/autodiscover/autodiscover.json"
 )
 
-// caseInsensitiveAutodiscover maps any letter case of the Autodiscover
+// foldAutodiscover maps any letter case of the Autodiscover
 // paths to ours: Outlook posts to /Autodiscover/Autodiscover.xml.
-func caseInsensitiveAutodiscover(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		p := r.URL.Path
-		if len(p) >= len("/autodiscover/") && strings.EqualFold(p[:len("/autodiscover/")], "/autodiscover/") {
-			lower := strings.ToLower(p)
-			switch {
-			case lower == poxPath, lower == v2Path:
-				r.URL.Path = lower
-			case strings.HasPrefix(lower, v2Path+"/v1.0/"):
-				// Keep the address's case; only the fixed part is folded.
-				r.URL.Path = v2Path + "/v1.0/" + p[len(v2Path+"/v1.0/"):]
-			}
-			r.URL.RawPath = ""
+func foldAutodiscover(r *http.Request) {
+	p := r.URL.Path
+	if len(p) >= len("/autodiscover/") && strings.EqualFold(p[:len("/autodiscover/")], "/autodiscover/") {
+		lower := strings.ToLower(p)
+		switch {
+		case lower == poxPath, lower == v2Path:
+			r.URL.Path = lower
+		case strings.HasPrefix(lower, v2Path+"/v1.0/"):
+			// Keep the address's case; only the fixed part is folded.
+			r.URL.Path = v2Path + "/v1.0/" + p[len(v2Path+"/v1.0/"):]
 		}
-		return next(c)
+		r.URL.RawPath = ""
 	}
 }
 
@@ -345,7 +347,7 @@ func (a *App) thunderbird(c echo.Context) error {
 		p       autoconfig.Policy
 		address string
 	)
-	if q := c.QueryParam("emailaddress"); q != "" {
+	if q := request.QueryParam(c, "emailaddress"); q != "" {
 		var code int
 		var msg string
 		var addr autoconfig.Address
@@ -362,9 +364,18 @@ func (a *App) thunderbird(c echo.Context) error {
 			return request.TextError(c, http.StatusBadRequest, "missing emailaddress parameter: add ?emailaddress=you@example.com")
 		}
 	}
-	c.Response().Header().Set("Cache-Control", "private, no-cache")
+	// Shared, never modified value slices: Header.Set would allocate one
+	// per request (net/http copies the header before it writes it).
+	h := c.Response().Header()
+	h["Cache-Control"] = privateNoCache
+	h["Content-Type"] = thunderbirdType
 	return a.docs.Load().thunderbird.serve(c, mozilla.ContentType, p, address)
 }
+
+var (
+	privateNoCache  = []string{"private, no-cache"}
+	thunderbirdType = []string{mozilla.ContentType}
+)
 
 // mtaSTS serves the MTA-STS policy (RFC 8461 §3.3) of the domain whose
 // mta-sts.<domain> name the request was sent to.
