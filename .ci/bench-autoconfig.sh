@@ -18,7 +18,13 @@ go build -o "$WORK/mailsetup" ./cmd/mailsetup
 MS_PID=$!
 MQ_PID=
 trap 'kill $MS_PID $MQ_PID 2>/dev/null || true; PEERS_DIR="$WORK/peers" "$PEERS/nginx-autoconfig.sh" stop </dev/null >/dev/null 2>&1 || true' EXIT
-for _ in $(seq 50); do grep -q '^domain ' "$WORK/serve.out" 2>/dev/null && break; sleep 0.1; done
+started() { # name, pid, stdout: waits up to 10 s for the listeners, or says why not
+	for _ in $(seq 100); do grep -q '^domain ' "$3" 2>/dev/null && return 0; kill -0 "$2" 2>/dev/null || break; sleep 0.1; done
+	echo "bench-autoconfig: $1 did not start (a port of the embedded default in use?):" >&2
+	tail -5 "${3%.out}.log" >&2
+	exit 1
+}
+started "mailsetup serve" "$MS_PID" "$WORK/serve.out"
 sleep 1
 echo "mailsetup idle RSS after start: $(awk '/VmRSS/ {print $2, $3}' /proc/$MS_PID/status)"
 
@@ -29,7 +35,7 @@ sed -E -e 's/:8080"/:8180"/; s/:8443"/:8543"/; s/:8053"/:8153"/; s/:9100"/:9200"
 	-e 's/\b10(025|587|465|143|993|110|995)\b/11\1/g' "$WORK/data/mailsetup.toml" >"$WORK/quiet/mailsetup.toml"
 "$WORK/mailsetup" serve --config "$WORK/quiet/mailsetup.toml" </dev/null >"$WORK/quiet.out" 2>"$WORK/quiet.log" &
 MQ_PID=$!
-for _ in $(seq 50); do grep -q '^domain ' "$WORK/quiet.out" 2>/dev/null && break; sleep 0.1; done
+started "the log.access instance" "$MQ_PID" "$WORK/quiet.out"
 
 TB="http://127.0.0.1:8080/mail/config-v1.1.xml?emailaddress=user1%40example.test"
 curl -sS -o "$WORK/tb.xml" "$TB"
