@@ -59,12 +59,16 @@ type Backend struct {
 	opts Options
 	// served are the domains and their expire_days; SetDomains (a
 	// config reload) replaces them whole.
-	served   atomic.Pointer[servedDomains]
-	accounts *accounts.Store
-	auth     *auth.Authenticator
-	store    *mailstore.Store
-	queue    *queue.Queue
-	events   events.Sink
+	served atomic.Pointer[servedDomains]
+	// loginDelay is POP3LoginDelaySeconds, then SetPOP3LoginDelay's;
+	// maxMessage is MaxMessageBytes, then SetMaxMessageBytes'.
+	loginDelay atomic.Int64
+	maxMessage atomic.Int64
+	accounts   *accounts.Store
+	auth       *auth.Authenticator
+	store      *mailstore.Store
+	queue      *queue.Queue
+	events     events.Sink
 
 	mu        sync.Mutex
 	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
@@ -76,6 +80,14 @@ type Backend struct {
 	// sendLimit is nil without a limit.
 	sendLimit *SendLimit
 }
+
+// SetPOP3LoginDelay changes POP3LoginDelaySeconds (a config reload) for
+// the logins from now on.
+func (m *Backend) SetPOP3LoginDelay(seconds int) { m.loginDelay.Store(int64(seconds)) }
+
+// SetMaxMessageBytes changes MaxMessageBytes (a config reload) for the
+// deliveries from now on.
+func (m *Backend) SetMaxMessageBytes(n int64) { m.maxMessage.Store(n) }
 
 // Open opens the accounts, the mail storage and the queue.
 func Open(opts Options) (*Backend, error) {
@@ -102,6 +114,8 @@ func Open(opts Options) (*Backend, error) {
 	}
 	m := &Backend{opts: opts, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
 	m.SetDomains(opts.Domains)
+	m.SetPOP3LoginDelay(opts.POP3LoginDelaySeconds)
+	m.SetMaxMessageBytes(opts.MaxMessageBytes)
 	if opts.SendLimitPerHour > 0 {
 		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
@@ -184,7 +198,7 @@ func (m *Backend) DeliverLocal(account string, msg io.Reader) error {
 		return err
 	}
 	// The trace headers smtpd adds count against the limit too.
-	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.opts.MaxMessageBytes + 4096, QuotaBytes: a.QuotaBytes})
+	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.maxMessage.Load() + 4096, QuotaBytes: a.QuotaBytes})
 	return err
 }
 
