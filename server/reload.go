@@ -281,7 +281,7 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	s.rl.mu.Unlock()
 	if s.mail != nil {
 		s.mail.SetPOP3LoginDelay(mc.POP3LoginDelaySeconds)
-		s.mail.SetMaxMessageBytes(mc.MaxMessageBytes)
+		s.mail.RaiseMaxMessageBytes(mc.MaxMessageBytes)
 		s.mail.Auth().Throttle().SetLimits(mc.LoginFailuresPerIP, mc.LoginFailuresPerAccount, mc.LoginFailuresNewAddresses,
 			time.Duration(mc.LoginWindowSeconds)*time.Second)
 	}

@@ -61,7 +61,7 @@ type Backend struct {
 	// config reload) replaces them whole.
 	served atomic.Pointer[servedDomains]
 	// loginDelay is POP3LoginDelaySeconds, then SetPOP3LoginDelay's;
-	// maxMessage is MaxMessageBytes, then SetMaxMessageBytes'.
+	// maxMessage is the largest MaxMessageBytes given.
 	loginDelay atomic.Int64
 	maxMessage atomic.Int64
 	accounts   *accounts.Store
@@ -85,9 +85,19 @@ type Backend struct {
 // the logins from now on.
 func (m *Backend) SetPOP3LoginDelay(seconds int) { m.loginDelay.Store(int64(seconds)) }
 
-// SetMaxMessageBytes changes MaxMessageBytes (a config reload) for the
-// deliveries from now on.
-func (m *Backend) SetMaxMessageBytes(n int64) { m.maxMessage.Store(n) }
+// RaiseMaxMessageBytes raises MaxMessageBytes, the local delivery's
+// own cap (a config reload). It never lowers it: SMTP sessions opened
+// before a reload that lowered mail.max_message_bytes still accept
+// messages up to their own, larger, SIZE, and each session enforces its
+// limit itself.
+func (m *Backend) RaiseMaxMessageBytes(n int64) {
+	for {
+		cur := m.maxMessage.Load()
+		if n <= cur || m.maxMessage.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
 
 // Open opens the accounts, the mail storage and the queue.
 func Open(opts Options) (*Backend, error) {
@@ -115,7 +125,7 @@ func Open(opts Options) (*Backend, error) {
 	m := &Backend{opts: opts, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
 	m.SetDomains(opts.Domains)
 	m.SetPOP3LoginDelay(opts.POP3LoginDelaySeconds)
-	m.SetMaxMessageBytes(opts.MaxMessageBytes)
+	m.RaiseMaxMessageBytes(opts.MaxMessageBytes)
 	if opts.SendLimitPerHour > 0 {
 		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
