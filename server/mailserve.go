@@ -123,12 +123,14 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
 				ReadTimeout: time.Duration(mc.SMTPCommandSeconds) * time.Second,
 				OnHarvest:   func(action string) { harvest.WithLabelValues(action).Inc() }, SendLimit: sendLimit})
+			s.rl.addSMTP(srv, loopback)
 
 			reject, serve, shutdown = smtpd.Reject, srv.Serve, srv.Shutdown
 		case "imap", "imaps":
 			srv := imapd.New(imapd.Options{Store: s.mail.Store(), Auth: s.mail.Auth(), Events: s.bus, Logger: log,
 				TLSConfig: s.tls, ImplicitTLS: ml.implicit, AllowInsecureAuth: insecure, MaxLiteralBytes: mc.MaxMessageBytes,
 				QuotaBytes: s.mail.Quota, LoggedIn: loggedIn})
+			s.rl.addIMAP(srv, loopback)
 			reject, serve, shutdown = imapd.Reject, srv.Serve, srv.Shutdown
 		case "pop3", "pop3s":
 			expire := preLoginExpire(s.Policies())
@@ -136,7 +138,7 @@ func (s *Server) startMail(wg *sync.WaitGroup, serveErrs chan<- error) ([]Listen
 				Expire: expire, IdleTimeout: time.Duration(mc.POP3IdleMinutes) * time.Minute,
 				MaxSessions: -1, MaxPerIP: -1, Logger: log, // the netlimit below counts
 				LoginDelay: mc.POP3LoginDelaySeconds, Events: s.mail.POP3Ended, LoggedIn: loggedIn})
-			s.rl.addPOP3(srv)
+			s.rl.addPOP3(srv, loopback)
 			reject = pop3d.Reject
 			serve = func(ln net.Listener) error {
 				if err := srv.Serve(ln); !errors.Is(err, pop3d.ErrServerClosed) {

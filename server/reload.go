@@ -15,8 +15,10 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/server/delivery"
 	"mailsetup/server/dkim"
+	"mailsetup/server/imapd"
 	"mailsetup/server/netlimit"
 	"mailsetup/server/pop3d"
+	"mailsetup/server/smtpd"
 )
 
 // reloadable is what a config reload changes in the running service
@@ -24,15 +26,20 @@ import (
 // limits, the POP3 servers' pre-login EXPIRE, the expiry's dry run. Run
 // fills it as it opens the listeners.
 type reloadable struct {
-	mu        sync.Mutex
-	mail      []*netlimit.Listener // every mail listener's limits
-	web       []*netlimit.Listener // http and https (not admin)
-	fdLimit   uint64               // the descriptor limit divided at start (0: unknown)
-	webCount  int                  // the web listeners it was divided between
-	webSrv    []*swappableHTTP     // every web listener's servers
-	httpLim   HTTPLimitConfig      // http_limits as last applied to them
-	pop3      []*pop3d.Server
-	delivery  *delivery.Agent // nil without mail
+	mu       sync.Mutex
+	mail     []*netlimit.Listener // every mail listener's limits
+	web      []*netlimit.Listener // http and https (not admin)
+	fdLimit  uint64               // the descriptor limit divided at start (0: unknown)
+	webCount int                  // the web listeners it was divided between
+	webSrv   []*swappableHTTP     // every web listener's servers
+	httpLim  HTTPLimitConfig      // http_limits as last applied to them
+	pop3     []*pop3d.Server
+	smtp     []*smtpd.Server
+	imap     []*imapd.Server
+	// loopback says, per server in pop3, smtp and imap, that it listens on
+	// loopback (where mail.insecure_auth_on_loopback applies).
+	loopback map[any]bool
+	delivery *delivery.Agent // nil without mail
 	// redownloaded is mailsetup_pop3_redownloaded_messages_total, whose
 	// new domains start from 0; nil without observations.
 	redownloaded *prometheus.CounterVec
@@ -70,18 +77,44 @@ func (r *reloadable) setDelivery(a *delivery.Agent) {
 	r.delivery = a
 }
 
-func (r *reloadable) addPOP3(srv *pop3d.Server) {
+func (r *reloadable) addPOP3(srv *pop3d.Server, loopback bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.pop3 = append(r.pop3, srv)
+	r.setLoopback(srv, loopback)
+}
+
+func (r *reloadable) addSMTP(srv *smtpd.Server, loopback bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.smtp = append(r.smtp, srv)
+	r.setLoopback(srv, loopback)
+}
+
+func (r *reloadable) addIMAP(srv *imapd.Server, loopback bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.imap = append(r.imap, srv)
+	r.setLoopback(srv, loopback)
+}
+
+func (r *reloadable) setLoopback(srv any, loopback bool) {
+	if r.loopback == nil {
+		r.loopback = map[any]bool{}
+	}
+	r.loopback[srv] = loopback
 }
 
 // Keys of the sections a reload applies in part; the others need a
 // restart.
 var (
-	reloadableMail  = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run", "mail.pop3_idle_minutes"}
-	reloadableHTTP  = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip", "http_limits.read_header_seconds", "http_limits.read_seconds", "http_limits.write_seconds", "http_limits.idle_seconds", "http_limits.max_header_bytes"}
-	reloadableQueue = []string{"queue.max_connections", "queue.max_per_domain", "queue.max_days", "queue.warn_hours", "queue.retry"}
+	reloadableMail = []string{"mail.max_connections", "mail.max_connections_per_ip", "mail.max_unauthenticated", "mail.login_timeout_seconds", "mail.login_failures_per_ip", "mail.login_failures_per_account", "mail.login_failures_new_addresses", "mail.login_window_seconds", "mail.expire_dry_run", "mail.pop3_idle_minutes",
+		"mail.max_message_bytes", "mail.smtp_command_seconds", "mail.unknown_recipients_slow", "mail.unknown_recipients_max",
+		"mail.pop3_login_delay_seconds", "mail.insecure_auth_on_loopback"}
+	reloadableHTTP    = []string{"http_limits.max_connections", "http_limits.max_connections_per_ip", "http_limits.read_header_seconds", "http_limits.read_seconds", "http_limits.write_seconds", "http_limits.idle_seconds", "http_limits.max_header_bytes"}
+	reloadableQueue   = []string{"queue.max_connections", "queue.max_per_domain", "queue.max_days", "queue.warn_hours", "queue.retry"}
+	reloadableRouting = []string{"queue.port", "queue.connect_seconds", "queue.command_seconds", "queue.resolver",
+		"queue.smarthost", "queue.smarthost_tls", "queue.smarthost_username", "queue.smarthost_password_file", "queue.smarthost_ca_file"}
 )
 
 // reloadRest applies, from a new valid config and its policies, what can
@@ -208,13 +241,34 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 				MaxAge: time.Duration(q.MaxDays) * 24 * time.Hour, WarnAfter: time.Duration(q.WarnHours) * time.Hour, Retry: retry})
 			queue = reloadableQueue
 		}
+		// The remote servers' port, timeouts, resolver and smarthost for
+		// the deliveries that start from now on.
+		if o, err := cfg.deliveryOptions(); err != nil {
+			s.log.Error("config reload: the queue's routing stays as it was", "err", err)
+		} else if err := agent.SetRouting(delivery.Routing{Port: o.Port, ConnectTimeout: o.ConnectTimeout, CommandTimeout: o.CommandTimeout,
+			Smarthost: o.Smarthost, Resolver: o.Resolver}); err != nil {
+			s.log.Error("config reload: the queue's routing stays as it was", "err", err)
+		} else {
+			queue = append(slices.Clone(queue), reloadableRouting...)
+		}
 	}
 	for _, l := range s.rl.mail {
 		l.SetLimits(netlimit.Limits{MaxConns: mc.MaxConnections, MaxPerIP: mc.MaxConnectionsPerIP,
 			MaxUnauthenticated: mc.MaxUnauthenticated, LoginTimeout: time.Duration(mc.LoginTimeoutSeconds) * time.Second})
 	}
 	for _, srv := range s.rl.pop3 {
-		srv.SetIdleTimeout(time.Duration(mc.POP3IdleMinutes) * time.Minute) // open sessions too, from their next command
+		srv.SetIdleTimeout(time.Duration(mc.POP3IdleMinutes) * time.Minute)                     // open sessions too, from their next command
+		srv.SetLogin(mc.POP3LoginDelaySeconds, mc.InsecureAuthOnLoopback && s.rl.loopback[srv]) // new connections
+	}
+	// The message size, command timeout, harvest limits and insecure
+	// auth for new SMTP connections; open sessions keep theirs.
+	for _, srv := range s.rl.smtp {
+		srv.SetLimits(smtpd.Limits{MaxMessageBytes: mc.MaxMessageBytes, ReadTimeout: time.Duration(mc.SMTPCommandSeconds) * time.Second,
+			UnknownRecipientsSlow: mc.UnknownRecipientsSlow, UnknownRecipientsMax: mc.UnknownRecipientsMax,
+			AllowInsecureAuth: mc.InsecureAuthOnLoopback && s.rl.loopback[srv]})
+	}
+	for _, srv := range s.rl.imap {
+		srv.SetLimits(imapd.Limits{AllowInsecureAuth: mc.InsecureAuthOnLoopback && s.rl.loopback[srv], MaxLiteralBytes: mc.MaxMessageBytes})
 	}
 	// The descriptors divided again with the new limits: a larger
 	// mail.max_connections leaves fewer to the web listeners.
@@ -238,6 +292,8 @@ func (s *Server) reloadLimits(cfg *Config) (applied, restart []string) {
 	s.rl.httpLim = cfg.Limits
 	s.rl.mu.Unlock()
 	if s.mail != nil {
+		s.mail.SetPOP3LoginDelay(mc.POP3LoginDelaySeconds)
+		s.mail.RaiseMaxMessageBytes(mc.MaxMessageBytes)
 		s.mail.Auth().Throttle().SetLimits(mc.LoginFailuresPerIP, mc.LoginFailuresPerAccount, mc.LoginFailuresNewAddresses,
 			time.Duration(mc.LoginWindowSeconds)*time.Second)
 	}

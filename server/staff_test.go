@@ -88,16 +88,16 @@ func TestReload(t *testing.T) {
 		t.Errorf("staff-only change: need restart %v, %v", need, err)
 	}
 	changed := strings.Replace(data, `hostname = "localhost"`, `hostname = "mail.example.test"`, 1)
-	changed = strings.Replace(changed, "max_message_bytes = 26214400", "max_message_bytes = 1000000", 1)
-	changed = strings.Replace(changed, "pop3_idle_minutes = 10", "pop3_idle_minutes = 20", 1)          // applies
-	changed = strings.Replace(changed, "max_connections_per_ip = 20", "max_connections_per_ip = 5", 1) // [mail]'s: applies
+	changed = strings.Replace(changed, "max_message_bytes = 26214400", "max_message_bytes = 1000000", 1) // applies
+	changed = strings.Replace(changed, "pop3_idle_minutes = 10", "pop3_idle_minutes = 20", 1)            // applies
+	changed = strings.Replace(changed, "max_connections_per_ip = 20", "max_connections_per_ip = 5", 1)   // [mail]'s: applies
 	if !strings.Contains(changed, "max_connections_per_ip = 5") {
 		t.Fatalf("no mail.max_connections_per_ip in the default config:\n%s", changed)
 	}
 	if err := os.WriteFile(created.ConfigPath, []byte(changed), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if need, err := s.Reload(created.ConfigPath); err != nil || fmt.Sprint(need) != "[hostname mail.max_message_bytes]" {
+	if need, err := s.Reload(created.ConfigPath); err != nil || fmt.Sprint(need) != "[hostname]" {
 		t.Errorf("hostname and mail changes: need restart %v, %v", need, err)
 	}
 	if err := os.WriteFile(created.ConfigPath, []byte(data+"\nbogus_key = 1\n"), 0o600); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,10 +16,10 @@ import (
 	"mailsetup/server"
 )
 
-// lineClient speaks a line protocol over TLS.
+// lineClient speaks a line protocol (over TLS from dialLines).
 type lineClient struct {
 	t *testing.T
-	c *tls.Conn
+	c net.Conn
 	r *bufio.Reader
 }
 

@@ -161,6 +161,8 @@ type Agent struct {
 
 	conns  slots                  // one per open connection
 	limits atomic.Pointer[Limits] // MaxConnections ... Retry, as SetLimits changes them
+	// routing is Port ... Resolver, as SetRouting changes them.
+	routing atomic.Pointer[routing]
 
 	mu sync.Mutex
 	// Each queued item is in exactly one of: ready (to try now, in
@@ -187,13 +189,13 @@ func New(opts Options) (*Agent, error) {
 	if opts.Queue == nil {
 		return nil, errors.New("delivery: no queue")
 	}
-	if opts.Resolver == nil && opts.Smarthost == nil {
-		return nil, errors.New("delivery: neither a resolver nor a smarthost")
-	}
 	a := &Agent{opts: opts, log: opts.Logger,
 		due: map[string]time.Time{}, isReady: map[string]bool{}, received: map[string]time.Time{}, inflight: map[string]bool{},
 		perDomain: map[string]*slots{}, sts: map[string]*stsPolicy{}, idle: map[string][]*conn{}, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	a.limits.Store(limitsOf(opts))
+	if err := a.SetRouting(routingOf(opts)); err != nil {
+		return nil, err
+	}
 	a.delivered = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "mailsetup_outbound_recipients_total",
 		Help: "Outbound delivery attempts per recipient, by result: delivered, deferred (tried again later), bounced (given up; the sender was notified).",
@@ -579,8 +581,9 @@ func (a *Agent) deliverDomain(ctx context.Context, domain, from string, rcpts []
 		}
 		return out
 	}
+	r := a.routing.Load()
 	key := domain
-	if a.opts.Smarthost != nil {
+	if r.Smarthost != nil {
 		key = "smarthost"
 	}
 	release, err := a.domainSlot(ctx, key)
@@ -588,7 +591,7 @@ func (a *Agent) deliverDomain(ctx context.Context, domain, from string, rcpts []
 		return all(queue.Pending, "not tried: the server is shutting down")
 	}
 	defer release()
-	rt, err := a.route(ctx, domain)
+	rt, err := a.route(ctx, r, domain)
 	if err != nil {
 		var perm errPermanent
 		if errors.As(err, &perm) {
@@ -599,14 +602,15 @@ func (a *Agent) deliverDomain(ctx context.Context, domain, from string, rcpts []
 	return a.send(ctx, rt, from, rcpts, msg)
 }
 
-// route finds how to reach domain: the smarthost, or its MX hosts.
-func (a *Agent) route(ctx context.Context, domain string) (route, error) {
-	if sh := a.opts.Smarthost; sh != nil {
+// route finds how to reach domain with r: the smarthost, or its MX
+// hosts.
+func (a *Agent) route(ctx context.Context, r *routing, domain string) (route, error) {
+	if sh := r.Smarthost; sh != nil {
 		host, port, err := splitHostPort(sh.Addr)
 		if err != nil {
 			return route{}, err
 		}
-		rt := route{hosts: []string{host}, port: port, requireTLS: sh.TLS != "none", implicitTLS: sh.TLS == "tls"}
+		rt := route{r: r, hosts: []string{host}, port: port, requireTLS: sh.TLS != "none", implicitTLS: sh.TLS == "tls"}
 		if sh.RootCAs != nil {
 			rt.tlsConfig = tlsWithRoots(sh.RootCAs)
 		}
@@ -615,9 +619,9 @@ func (a *Agent) route(ctx context.Context, domain string) (route, error) {
 		}
 		return rt, nil
 	}
-	lctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+	lctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
-	mxs, null, err := a.opts.Resolver.LookupMX(lctx, domain)
+	mxs, null, err := r.Resolver.LookupMX(lctx, domain)
 	switch {
 	case errors.Is(err, errNoDomain):
 		return route{}, errPermanent{fmt.Sprintf("550 5.1.2 the domain %s does not exist (DNS: NXDOMAIN)", domain)}
@@ -626,11 +630,11 @@ func (a *Agent) route(ctx context.Context, domain string) (route, error) {
 	case null:
 		return route{}, errPermanent{fmt.Sprintf("556 5.1.10 the domain %s accepts no mail (null MX, RFC 7505)", domain)}
 	}
-	rt := route{port: a.opts.Port}
+	rt := route{r: r, port: r.Port}
 	for _, m := range mxs {
 		rt.hosts = append(rt.hosts, m.Host)
 	}
-	if p := a.stsPolicy(ctx, domain); p != nil && p.mode == "enforce" {
+	if p := a.stsPolicy(ctx, r, domain); p != nil && p.mode == "enforce" {
 		rt.requireTLS, rt.allowed = true, p.matches
 		if a.opts.RootCAs != nil {
 			rt.tlsConfig = tlsWithRoots(a.opts.RootCAs)

@@ -90,8 +90,8 @@ func parsePolicy(body string) (*stsPolicy, error) {
 
 // stsRecordID returns the id of the domain's _mta-sts TXT record, ""
 // when it publishes none.
-func (a *Agent) stsRecordID(ctx context.Context, domain string) (string, error) {
-	rrs, err := a.opts.Resolver.query(ctx, "_mta-sts."+domain, dns.TypeTXT)
+func (a *Agent) stsRecordID(ctx context.Context, r *routing, domain string) (string, error) {
+	rrs, err := r.Resolver.query(ctx, "_mta-sts."+domain, dns.TypeTXT)
 	if errors.Is(err, errNoDomain) {
 		return "", nil
 	}
@@ -119,18 +119,18 @@ func (a *Agent) stsRecordID(ctx context.Context, domain string) (string, error) 
 // stsPolicy returns the domain's MTA-STS policy (nil: none): the cached
 // one while it is valid and the DNS record's id has not changed, else
 // fetched again. A failed fetch keeps a cached policy (RFC 8461 §5.1).
-func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
+func (a *Agent) stsPolicy(ctx context.Context, r *routing, domain string) *stsPolicy {
 	a.mu.Lock()
 	cached := a.sts[domain]
 	a.mu.Unlock()
 	if cached != nil && time.Now().After(cached.expires) {
 		cached = nil
 	}
-	id, err := a.stsRecordID(ctx, domain)
+	id, err := a.stsRecordID(ctx, r, domain)
 	if err != nil || id == "" || (cached != nil && cached.id == id) {
 		return cached
 	}
-	p, err := a.fetchPolicy(ctx, domain)
+	p, err := a.fetchPolicy(ctx, r, domain)
 	if err != nil {
 		a.log.Warn("MTA-STS: cannot fetch the policy", "domain", domain, "err", err)
 		return cached
@@ -144,13 +144,13 @@ func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
 
 // fetchPolicy gets https://mta-sts.DOMAIN/.well-known/mta-sts.txt: a
 // verified certificate, no redirects, a bounded body, our deadline.
-func (a *Agent) fetchPolicy(ctx context.Context, domain string) (*stsPolicy, error) {
+func (a *Agent) fetchPolicy(ctx context.Context, r *routing, domain string) (*stsPolicy, error) {
 	host := "mta-sts." + domain
-	ctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+	ctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			ips, err := a.lookupIP(ctx, host)
+			ips, err := a.lookupIP(ctx, r, host)
 			if err != nil {
 				return nil, err
 			}
@@ -158,10 +158,10 @@ func (a *Agent) fetchPolicy(ctx context.Context, domain string) (*stsPolicy, err
 			return d.DialContext(ctx, "tcp", net.JoinHostPort(ips[0].String(), strconv.Itoa(a.opts.PolicyPort)))
 		},
 		TLSClientConfig:       &tls.Config{RootCAs: a.opts.RootCAs, MinVersion: tls.VersionTLS12},
-		ResponseHeaderTimeout: a.opts.ConnectTimeout,
+		ResponseHeaderTimeout: r.ConnectTimeout,
 		DisableKeepAlives:     true,
 	}
-	client := &http.Client{Transport: tr, Timeout: a.opts.ConnectTimeout,
+	client := &http.Client{Transport: tr, Timeout: r.ConnectTimeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+host+"/.well-known/mta-sts.txt", nil)
 	if err != nil {

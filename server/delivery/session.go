@@ -30,6 +30,7 @@ type result struct {
 // route is how to reach one destination: the hosts in order, the port,
 // the TLS rules.
 type route struct {
+	r     *routing // the routing in force when the delivery started
 	hosts []string
 	port  int
 	// requireTLS: only a TLS connection whose certificate is valid for
@@ -67,7 +68,7 @@ func (a *Agent) send(ctx context.Context, rt route, from string, rcpts []string,
 			lastErr, lastHost = fmt.Errorf("MX %s is not listed in the domain's MTA-STS policy", host), host
 			continue
 		}
-		ips, err := a.lookupIP(ctx, host)
+		ips, err := a.lookupIP(ctx, rt.r, host)
 		if err != nil {
 			lastErr, lastHost = err, host
 			continue
@@ -100,12 +101,12 @@ func (a *Agent) send(ctx context.Context, rt route, from string, rcpts []string,
 }
 
 // lookupIP resolves host through the configured resolver, or the
-// system's when there is none (a smarthost), under ConnectTimeout.
-func (a *Agent) lookupIP(ctx context.Context, host string) ([]net.IP, error) {
-	ctx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout)
+// system's when there is none (a smarthost), under r's ConnectTimeout.
+func (a *Agent) lookupIP(ctx context.Context, r *routing, host string) ([]net.IP, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.ConnectTimeout)
 	defer cancel()
-	if a.opts.Resolver != nil {
-		return a.opts.Resolver.LookupIP(ctx, host)
+	if r.Resolver != nil {
+		return r.Resolver.LookupIP(ctx, host)
 	}
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}, nil
@@ -133,12 +134,14 @@ func replyText(se *smtp.SMTPError) string {
 // conn is an open SMTP session, greeted (and in TLS when it could be),
 // ready for a transaction.
 type conn struct {
-	c       *smtp.Client
-	raw     net.Conn // under the client, held to the agent's context
-	key     string   // the pool it returns to
-	usedTLS bool
-	idle    time.Time // when it was put back
-	uses    int
+	c *smtp.Client
+	// commandTimeout is the routing's when the session opened.
+	commandTimeout time.Duration
+	raw            net.Conn // under the client, held to the agent's context
+	key            string   // the pool it returns to
+	usedTLS        bool
+	idle           time.Time // when it was put back
+	uses           int
 }
 
 // Sessions are kept open between messages to one server (as Postfix's
@@ -154,7 +157,7 @@ const (
 // kept session when there is one. An error means no recipient got a
 // reply of its own (connection, greeting, TLS, MAIL).
 func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string, rcpts []string, msg []byte) (map[string]result, error) {
-	key := fmt.Sprintf("%s|%s|%v|%v|%v", addr, host, rt.requireTLS, rt.implicitTLS, rt.auth != nil)
+	key := fmt.Sprintf("%s|%s|%v|%v|%v|%d", addr, host, rt.requireTLS, rt.implicitTLS, rt.auth != nil, rt.r.gen)
 	if s := a.takeIdle(key); s != nil {
 		res, err, reusable := a.transact(ctx, s, host, from, rcpts, msg)
 		var se *smtp.SMTPError
@@ -179,7 +182,7 @@ func (a *Agent) sendHost(ctx context.Context, rt route, host, addr, from string,
 // implicit TLS), EHLO with our name, AUTH for a smarthost. Every step is
 // bounded by the commands' timeout; the connection is held to ctx.
 func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, error) {
-	octx, cancel := context.WithTimeout(ctx, a.opts.ConnectTimeout+4*a.opts.CommandTimeout)
+	octx, cancel := context.WithTimeout(ctx, rt.r.ConnectTimeout+4*rt.r.CommandTimeout)
 	defer cancel()
 	raw, err := a.opts.Dial(octx, "tcp", addr)
 	if err != nil {
@@ -200,7 +203,7 @@ func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, e
 	}
 	usedTLS := rt.implicitTLS
 	if !usedTLS {
-		nc, usedTLS, err = a.greetStartTLS(held, host, tlsConf)
+		nc, usedTLS, err = a.greetStartTLS(held, host, tlsConf, rt.r.CommandTimeout)
 		if err != nil {
 			held.Close()
 			return nil, err
@@ -213,8 +216,8 @@ func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, e
 	// go-smtp reads a greeting first: after our own exchange there is
 	// none on the wire, so it is given one.
 	c := smtp.NewClient(greeted{Conn: nc, r: io.MultiReader(strings.NewReader("220 "+host+"\r\n"), nc)})
-	c.CommandTimeout = a.opts.CommandTimeout
-	c.SubmissionTimeout = a.opts.CommandTimeout * 2
+	c.CommandTimeout = rt.r.CommandTimeout
+	c.SubmissionTimeout = rt.r.CommandTimeout * 2
 	if err := c.Hello(a.opts.Hostname); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("EHLO at %s: %w", host, err)
@@ -227,7 +230,7 @@ func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, e
 			return nil, fmt.Errorf("AUTH at %s refused our login (check queue.smarthost_username and its password file): %v", host, err)
 		}
 	}
-	return &conn{c: c, raw: raw, usedTLS: usedTLS}, nil
+	return &conn{c: c, raw: raw, usedTLS: usedTLS, commandTimeout: rt.r.CommandTimeout}, nil
 }
 
 // transact sends one message: MAIL, RCPT for each recipient, DATA. Each
@@ -237,7 +240,7 @@ func (a *Agent) open(ctx context.Context, rt route, host, addr string) (*conn, e
 // progress is cut. reusable says the session is in a clean state for the
 // next message.
 func (a *Agent) transact(ctx context.Context, s *conn, host, from string, rcpts []string, msg []byte) (out map[string]result, err error, reusable bool) {
-	limit := a.opts.CommandTimeout*time.Duration(4+len(rcpts)) + time.Duration(len(msg)/10240)*time.Second
+	limit := s.commandTimeout*time.Duration(4+len(rcpts)) + time.Duration(len(msg)/10240)*time.Second
 	tctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	stop := context.AfterFunc(tctx, func() { _ = s.raw.SetDeadline(time.Unix(1, 0)) })
@@ -412,10 +415,10 @@ func (g greeted) Read(p []byte) (int, error) { return g.r.Read(p) }
 // when the server offers STARTTLS, starts TLS (RFC 3207). go-smtp cannot
 // say our name in the EHLO before STARTTLS, hence this exchange of our
 // own; every read and write has CommandTimeout.
-func (a *Agent) greetStartTLS(conn net.Conn, host string, tlsConf *tls.Config) (net.Conn, bool, error) {
+func (a *Agent) greetStartTLS(conn net.Conn, host string, tlsConf *tls.Config, commandTimeout time.Duration) (net.Conn, bool, error) {
 	tc := textproto.NewConn(conn)
 	step := func(what string, expect int, cmd string) (string, error) {
-		_ = conn.SetDeadline(time.Now().Add(a.opts.CommandTimeout))
+		_ = conn.SetDeadline(time.Now().Add(commandTimeout))
 		if cmd != "" {
 			if err := tc.PrintfLine("%s", cmd); err != nil {
 				return "", fmt.Errorf("%s at %s: %w", what, host, err)
@@ -455,7 +458,7 @@ func (a *Agent) greetStartTLS(conn net.Conn, host string, tlsConf *tls.Config) (
 		return nil, false, err
 	}
 	tlsConn := tls.Client(conn, tlsConf)
-	_ = conn.SetDeadline(time.Now().Add(a.opts.CommandTimeout))
+	_ = conn.SetDeadline(time.Now().Add(commandTimeout))
 	if err := tlsConn.Handshake(); err != nil {
 		return nil, false, fmt.Errorf("TLS with %s: %w", host, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -75,12 +76,31 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 	imap *imapserver.Server
+	// limits are AllowInsecureAuth and MaxLiteralBytes, then SetLimits';
+	// each connection keeps the ones it started with.
+	limits atomic.Pointer[Limits]
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[*session]struct{}
 	closing   bool
 	drained   chan struct{} // closed when closing and no session is left
+}
+
+// Limits are the options SetLimits changes.
+type Limits struct {
+	AllowInsecureAuth bool
+	MaxLiteralBytes   int64
+}
+
+// SetLimits changes AllowInsecureAuth and MaxLiteralBytes (a config
+// reload) for the connections accepted from now on.
+func (s *Server) SetLimits(l Limits) {
+	if l.MaxLiteralBytes <= 0 {
+		l.MaxLiteralBytes = 25 << 20
+	}
+	l.MaxLiteralBytes = min(l.MaxLiteralBytes, math.MaxUint32)
+	s.limits.Store(&l)
 }
 
 // New returns a server; call Serve for each listener.
@@ -91,10 +111,6 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.MaxLiteralBytes <= 0 {
-		opts.MaxLiteralBytes = 25 << 20
-	}
-	opts.MaxLiteralBytes = min(opts.MaxLiteralBytes, math.MaxUint32)
 	s := &Server{
 		opts:      opts,
 		log:       opts.Logger.With("proto", string(events.ProtoIMAP)),
@@ -102,6 +118,7 @@ func New(opts Options) *Server {
 		sessions:  map[*session]struct{}{},
 		drained:   make(chan struct{}),
 	}
+	s.SetLimits(Limits{AllowInsecureAuth: opts.AllowInsecureAuth, MaxLiteralBytes: opts.MaxLiteralBytes})
 	s.imap = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps: imap.CapSet{
@@ -208,7 +225,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	o := l.s.opts
-	return filter.New(c, filter.Options{TLSConfig: o.TLSConfig, ImplicitTLS: o.ImplicitTLS, AllowInsecureAuth: o.AllowInsecureAuth}), nil
+	return filter.New(c, filter.Options{TLSConfig: o.TLSConfig, ImplicitTLS: o.ImplicitTLS, AllowInsecureAuth: l.s.limits.Load().AllowInsecureAuth}), nil
 }
 
 // newSession is imapserver's session factory.
@@ -217,7 +234,7 @@ func (s *Server) newSession(ic *imapserver.Conn) (imapserver.Session, *imapserve
 	if !ok {
 		return nil, nil, fmt.Errorf("imapd: connection of type %T not from our listener", ic.NetConn())
 	}
-	sess := &session{s: s, ic: ic, c: c, remote: remoteAddr(c.RemoteAddr())}
+	sess := &session{s: s, ic: ic, c: c, remote: remoteAddr(c.RemoteAddr()), insecure: c.AllowInsecureAuth(), maxLiteral: s.limits.Load().MaxLiteralBytes}
 	sess.log = s.log.With("remote", sess.remote.String())
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -26,6 +26,10 @@ type session struct {
 	c      *filter.Conn
 	remote netip.Addr
 	log    *slog.Logger
+	// insecure and maxLiteral are the server's AllowInsecureAuth and
+	// MaxLiteralBytes when the connection started.
+	insecure   bool
+	maxLiteral int64
 
 	// busy counts session calls in progress (IDLE excluded), so that
 	// Shutdown says BYE between commands only.
@@ -138,7 +142,7 @@ func (s *session) mapStoreError(err error, doing string) error {
 func (s *session) Login(username, password string) error {
 	defer s.enter()()
 	isTLS := s.c.TLS()
-	if !isTLS && !s.s.opts.AllowInsecureAuth {
+	if !isTLS && !s.insecure {
 		return errPrivacy // the filter refuses earlier; kept as a guard
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), authTimeout)
@@ -194,7 +198,7 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 }
 
 // AppendLimit implements imapserver.SessionAppendLimit (RFC 7889).
-func (s *session) AppendLimit() uint32 { return uint32(s.s.opts.MaxLiteralBytes) }
+func (s *session) AppendLimit() uint32 { return uint32(s.maxLiteral) }
 
 // delim is the hierarchy separator of mailbox names.
 const delim = '/'
@@ -422,7 +426,7 @@ func (s *session) Append(name string, r imap.LiteralReader, options *imap.Append
 	msg, err := s.user.Deliver(mb.Name(), r, mailstore.DeliverOptions{
 		Flags:        storableFlags(options.Flags),
 		InternalDate: options.Time,
-		MaxSize:      s.s.opts.MaxLiteralBytes,
+		MaxSize:      s.maxLiteral,
 		QuotaBytes:   s.quota(),
 	})
 	if err != nil {

@@ -59,12 +59,16 @@ type Backend struct {
 	opts Options
 	// served are the domains and their expire_days; SetDomains (a
 	// config reload) replaces them whole.
-	served   atomic.Pointer[servedDomains]
-	accounts *accounts.Store
-	auth     *auth.Authenticator
-	store    *mailstore.Store
-	queue    *queue.Queue
-	events   events.Sink
+	served atomic.Pointer[servedDomains]
+	// loginDelay is POP3LoginDelaySeconds, then SetPOP3LoginDelay's;
+	// maxMessage is the largest MaxMessageBytes given.
+	loginDelay atomic.Int64
+	maxMessage atomic.Int64
+	accounts   *accounts.Store
+	auth       *auth.Authenticator
+	store      *mailstore.Store
+	queue      *queue.Queue
+	events     events.Sink
 
 	mu        sync.Mutex
 	pop3Use   map[string]bool      // maildrops claimed by a POP3 session or an expiry sweep
@@ -75,6 +79,24 @@ type Backend struct {
 	queued func(id string)
 	// sendLimit is nil without a limit.
 	sendLimit *SendLimit
+}
+
+// SetPOP3LoginDelay changes POP3LoginDelaySeconds (a config reload) for
+// the logins from now on.
+func (m *Backend) SetPOP3LoginDelay(seconds int) { m.loginDelay.Store(int64(seconds)) }
+
+// RaiseMaxMessageBytes raises MaxMessageBytes, the local delivery's
+// own cap (a config reload). It never lowers it: SMTP sessions opened
+// before a reload that lowered mail.max_message_bytes still accept
+// messages up to their own, larger, SIZE, and each session enforces its
+// limit itself.
+func (m *Backend) RaiseMaxMessageBytes(n int64) {
+	for {
+		cur := m.maxMessage.Load()
+		if n <= cur || m.maxMessage.CompareAndSwap(cur, n) {
+			return
+		}
+	}
 }
 
 // Open opens the accounts, the mail storage and the queue.
@@ -102,6 +124,8 @@ func Open(opts Options) (*Backend, error) {
 	}
 	m := &Backend{opts: opts, accounts: accts, store: store, queue: q, events: opts.Events, pop3Use: map[string]bool{}}
 	m.SetDomains(opts.Domains)
+	m.SetPOP3LoginDelay(opts.POP3LoginDelaySeconds)
+	m.RaiseMaxMessageBytes(opts.MaxMessageBytes)
 	if opts.SendLimitPerHour > 0 {
 		m.sendLimit = NewSendLimit(opts.SendLimitPerHour)
 	}
@@ -184,7 +208,7 @@ func (m *Backend) DeliverLocal(account string, msg io.Reader) error {
 		return err
 	}
 	// The trace headers smtpd adds count against the limit too.
-	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.opts.MaxMessageBytes + 4096, QuotaBytes: a.QuotaBytes})
+	_, err = u.Deliver("INBOX", msg, mailstore.DeliverOptions{MaxSize: m.maxMessage.Load() + 4096, QuotaBytes: a.QuotaBytes})
 	return err
 }
 

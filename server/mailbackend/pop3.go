@@ -42,9 +42,9 @@ func (m *Backend) Login(ctx context.Context, c pop3d.ConnInfo, username, passwor
 	case err != nil:
 		return nil, &pop3d.Error{Code: "SYS/TEMP", Text: "temporary problem, try again later", Err: err}
 	}
-	if wait := m.loginDelay(account); wait > 0 {
+	if wait, delay := m.waitLoginDelay(account); wait > 0 {
 		// RFC 2449 §8.1.1: the client logged in again before LOGIN-DELAY.
-		return nil, &pop3d.Error{Code: pop3d.CodeLoginDelay, Text: fmt.Sprintf("checking mail too often: wait %d more seconds between checks (set your mail program to check every %d minutes or more)", int(wait.Seconds())+1, (m.opts.POP3LoginDelaySeconds+59)/60)}
+		return nil, &pop3d.Error{Code: pop3d.CodeLoginDelay, Text: fmt.Sprintf("checking mail too often: wait %d more seconds between checks (set your mail program to check every %d minutes or more)", int(wait.Seconds())+1, (int(delay/time.Second)+59)/60)}
 	}
 	release, ok := m.ClaimMaildrop(account)
 	if !ok {
@@ -70,13 +70,13 @@ func (m *Backend) Login(ctx context.Context, c pop3d.ConnInfo, username, passwor
 		expire: ExpireValue(m.ExpireDays()[accountDomain(account)])}, nil
 }
 
-// loginDelay records a POP3 login and returns how long the account must
-// still wait when mail.pop3_login_delay_seconds is set and the previous
-// login was more recent than that.
-func (m *Backend) loginDelay(account string) time.Duration {
-	delay := time.Duration(m.opts.POP3LoginDelaySeconds) * time.Second
+// waitLoginDelay records a POP3 login and returns how long the account
+// must still wait when mail.pop3_login_delay_seconds (delay) is set and
+// the previous login was more recent than that.
+func (m *Backend) waitLoginDelay(account string) (wait, delay time.Duration) {
+	delay = time.Duration(m.loginDelay.Load()) * time.Second
 	if delay <= 0 {
-		return 0
+		return 0, 0
 	}
 	key := strings.ToLower(account)
 	now := time.Now()
@@ -86,10 +86,10 @@ func (m *Backend) loginDelay(account string) time.Duration {
 		m.lastLogin = map[string]time.Time{} // bounded: forget all, at worst one early login each
 	}
 	if last, ok := m.lastLogin[key]; ok && now.Sub(last) < delay {
-		return delay - now.Sub(last)
+		return delay - now.Sub(last), delay
 	}
 	m.lastLogin[key] = now
-	return 0
+	return 0, delay
 }
 
 // maxLoginTimes bounds the LOGIN-DELAY bookkeeping.

@@ -135,8 +135,8 @@ func (c *conn) cmdCapa(args []byte) error {
 	} else {
 		c.writeLine("EXPIRE " + *c.s.expire.Load())
 	}
-	if o.LoginDelay > 0 {
-		c.writeLine("LOGIN-DELAY " + strconv.Itoa(o.LoginDelay))
+	if c.policy.delay > 0 {
+		c.writeLine("LOGIN-DELAY " + strconv.Itoa(c.policy.delay))
 	}
 	c.writeLine("IMPLEMENTATION " + o.Implementation)
 	if c.state == stateAuthorization {
@@ -152,7 +152,7 @@ func (c *conn) cmdCapa(args []byte) error {
 	return nil
 }
 
-func (c *conn) authAllowed() bool   { return c.tls || c.s.opts.AllowInsecureAuth }
+func (c *conn) authAllowed() bool   { return c.tls || c.policy.insecure }
 func (c *conn) stlsAvailable() bool { return !c.tls && c.s.opts.TLSConfig != nil }
 
 // refuseInsecure answers a login attempt without TLS.

@@ -64,6 +64,7 @@ func (w *connWriter) Write(p []byte) (int, error) {
 // conn is one client connection and its POP3 session.
 type conn struct {
 	s      *Server
+	policy loginPolicy // the server's when the connection started
 	tc     *trackedConn
 	nc     net.Conn // the raw conn, or the *tls.Conn after STLS
 	br     *bufio.Reader
@@ -98,13 +99,14 @@ type conn struct {
 
 func newConn(s *Server, tc *trackedConn) *conn {
 	c := &conn{
-		s:     s,
-		tc:    tc,
-		nc:    tc.raw,
-		id:    s.newID(),
-		state: stateAuthorization,
-		start: time.Now(),
-		tls:   s.opts.ImplicitTLS,
+		s:      s,
+		tc:     tc,
+		nc:     tc.raw,
+		id:     s.newID(),
+		state:  stateAuthorization,
+		start:  time.Now(),
+		tls:    s.opts.ImplicitTLS,
+		policy: *s.login.Load(),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.baseCtx)
 	c.log = s.log.With(slog.String("cid", c.id), slog.String("remote", addrString(tc.raw.RemoteAddr())))

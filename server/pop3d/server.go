@@ -27,6 +27,9 @@ type Server struct {
 	// SetExpire's); idle is Options.IdleTimeout, then SetIdleTimeout's.
 	expire atomic.Pointer[string]
 	idle   atomic.Int64
+	// login is Options.LoginDelay and AllowInsecureAuth, then
+	// SetLogin's; each connection keeps the value it started with.
+	login atomic.Pointer[loginPolicy]
 
 	// baseCtx is the parent of every connection's context; cancelled
 	// when Shutdown gives up waiting, or by Close.
@@ -73,6 +76,18 @@ func (s *Server) SetIdleTimeout(d time.Duration) {
 		d = DefaultIdleTimeout
 	}
 	s.idle.Store(int64(d))
+}
+
+// loginPolicy is what a connection allows and advertises about login.
+type loginPolicy struct {
+	delay    int  // CAPA LOGIN-DELAY seconds
+	insecure bool // login without TLS
+}
+
+// SetLogin changes LoginDelay and AllowInsecureAuth (a config reload)
+// for the connections accepted from then on; open ones keep theirs.
+func (s *Server) SetLogin(loginDelay int, allowInsecureAuth bool) {
+	s.login.Store(&loginPolicy{delay: max(loginDelay, 0), insecure: allowInsecureAuth})
 }
 
 // idleTimeout is IdleTimeout in force.
@@ -135,6 +150,7 @@ func NewServer(b Backend, opts Options) *Server {
 	}
 	s.expire.Store(&opts.Expire)
 	s.idle.Store(int64(opts.IdleTimeout))
+	s.SetLogin(opts.LoginDelay, opts.AllowInsecureAuth)
 	s.bufPool.New = func() any {
 		b := make([]byte, copyBufferSize)
 		return &b

@@ -30,6 +30,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -38,6 +39,7 @@ import (
 	"mailsetup/autoconfig"
 	"mailsetup/server/auth"
 	"mailsetup/server/events"
+	"mailsetup/server/handoff"
 )
 
 // Mode says which port a server is.
@@ -141,11 +143,39 @@ type SendLimiter interface {
 // after a crash).
 const SpoolPattern = "smtp-*"
 
-// Server is one SMTP listener's server.
+// Server is one SMTP listener's server. Its limits (Limits) can change
+// while it serves: go-smtp reads its Server's fields throughout a
+// session, so a change starts a new smtp.Server for the connections
+// accepted from then on, and the sessions already open finish on the
+// old one with the values they started with.
 type Server struct {
-	opts Options
-	smtp *smtp.Server
+	base Options
 	log  *slog.Logger
+
+	mu      sync.Mutex
+	cur     *generation
+	gens    []*generation // every one serving, for Shutdown
+	loop    *handoff.Loop // nil until Serve
+	addr    net.Addr      // the listener's, once serving
+	closing bool
+}
+
+// Limits are the options a running server can change; they hold for
+// the connections accepted after SetLimits.
+type Limits struct {
+	MaxMessageBytes                             int64
+	ReadTimeout                                 time.Duration
+	UnknownRecipientsSlow, UnknownRecipientsMax int
+	AllowInsecureAuth                           bool
+}
+
+// generation is one smtp.Server with the options its sessions use, and
+// the listener it takes its connections from.
+type generation struct {
+	*handoff.Gen
+	opts Options
+	log  *slog.Logger
+	smtp *smtp.Server
 }
 
 // New builds a server.
@@ -156,14 +186,8 @@ func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.MaxMessageBytes == 0 {
-		opts.MaxMessageBytes = 25 << 20
-	}
 	if opts.MaxRecipients == 0 {
 		opts.MaxRecipients = 100
-	}
-	if opts.ReadTimeout == 0 {
-		opts.ReadTimeout = 5 * time.Minute
 	}
 	if opts.WriteTimeout == 0 {
 		opts.WriteTimeout = 5 * time.Minute
@@ -171,14 +195,31 @@ func New(opts Options) *Server {
 	if opts.MaxLineLength == 0 {
 		opts.MaxLineLength = 2000
 	}
+	s := &Server{base: opts, log: opts.Logger.With("proto", opts.Mode.String())}
+	s.cur = s.newGeneration(Limits{MaxMessageBytes: opts.MaxMessageBytes, ReadTimeout: opts.ReadTimeout,
+		UnknownRecipientsSlow: opts.UnknownRecipientsSlow, UnknownRecipientsMax: opts.UnknownRecipientsMax, AllowInsecureAuth: opts.AllowInsecureAuth})
+	return s
+}
+
+// newGeneration builds an smtp.Server with the base options and lim.
+func (s *Server) newGeneration(lim Limits) *generation {
+	opts := s.base
+	opts.MaxMessageBytes, opts.ReadTimeout, opts.AllowInsecureAuth = lim.MaxMessageBytes, lim.ReadTimeout, lim.AllowInsecureAuth
+	opts.UnknownRecipientsSlow, opts.UnknownRecipientsMax = lim.UnknownRecipientsSlow, lim.UnknownRecipientsMax
+	if opts.MaxMessageBytes == 0 {
+		opts.MaxMessageBytes = 25 << 20
+	}
+	if opts.ReadTimeout == 0 {
+		opts.ReadTimeout = 5 * time.Minute
+	}
 	if opts.UnknownRecipientsMax == 0 {
 		opts.UnknownRecipientsMax = 10
 	}
 	if opts.UnknownRecipientsSlow == 0 {
 		opts.UnknownRecipientsSlow = min(3, opts.UnknownRecipientsMax)
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("proto", opts.Mode.String())}
-	srv := smtp.NewServer(s)
+	g := &generation{opts: opts, log: s.log}
+	srv := smtp.NewServer(g)
 	srv.Domain = opts.Hostname
 	srv.MaxMessageBytes = opts.MaxMessageBytes
 	srv.MaxRecipients = opts.MaxRecipients
@@ -190,8 +231,35 @@ func New(opts Options) *Server {
 		srv.TLSConfig = opts.TLSConfig
 	}
 	srv.ErrorLog = slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn)
-	s.smtp = srv
-	return s
+	g.smtp = srv
+	return g
+}
+
+// SetLimits applies lim to the connections accepted from now on; open
+// sessions keep theirs.
+func (s *Server) SetLimits(lim Limits) {
+	g := s.newGeneration(lim)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return
+	}
+	if s.loop == nil { // not serving yet
+		s.cur = g
+		return
+	}
+	s.start(g)
+	if old, ok := s.loop.Swap(g.Gen); ok {
+		old.Close() // its server stops accepting; its sessions go on
+	}
+	s.cur = g
+}
+
+// start serves g's connections (with s.mu held).
+func (s *Server) start(g *generation) {
+	g.Gen = handoff.NewGen(s.addr)
+	s.gens = append(s.gens, g)
+	go g.smtp.Serve(g) //nolint:errcheck // ends with net.ErrClosed when replaced or shut down
 }
 
 // Serve accepts connections on ln until Shutdown. ln is a plain TCP
@@ -199,23 +267,40 @@ func New(opts Options) *Server {
 // guard (guard.go), so the guard's rules hold on every port.
 func (s *Server) Serve(ln net.Listener) error {
 	ln = guardListener{ln}
-	if s.opts.ImplicitTLS {
-		ln = tls.NewListener(ln, s.opts.TLSConfig)
+	if s.base.ImplicitTLS {
+		ln = tls.NewListener(ln, s.base.TLSConfig)
 	}
-	err := s.smtp.Serve(ln)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	s.mu.Lock()
+	if s.closing || s.loop != nil {
+		s.mu.Unlock()
+		return errors.New("smtpd: Serve after Shutdown or called twice")
 	}
-	return err
+	s.addr = ln.Addr()
+	s.start(s.cur)
+	s.loop = handoff.New(ln, s.cur.Gen)
+	loop := s.loop
+	s.mu.Unlock()
+	return loop.Serve()
 }
 
-// Shutdown stops accepting and waits for sessions to end or ctx.
+// Shutdown stops accepting and waits for sessions (of every
+// generation) to end or ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.smtp.Shutdown(ctx)
-	if errors.Is(err, smtp.ErrServerClosed) {
-		return nil
+	s.mu.Lock()
+	s.closing = true
+	loop, gens := s.loop, s.gens
+	s.mu.Unlock()
+	if loop != nil {
+		loop.Close()
 	}
-	return err
+	var first error
+	for _, g := range gens {
+		g.Close()
+		if err := g.smtp.Shutdown(ctx); err != nil && !errors.Is(err, smtp.ErrServerClosed) && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Reject is the netlimit refusal line for SMTP.
@@ -235,8 +320,9 @@ var (
 	errClosing     = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection closed"}
 )
 
-// NewSession implements smtp.Backend.
-func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+// NewSession implements smtp.Backend: the session keeps its
+// generation's options.
+func (s *generation) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	remote := netip.Addr{}
 	if ap, err := netip.ParseAddrPort(c.Conn().RemoteAddr().String()); err == nil {
 		remote = ap.Addr().Unmap()
@@ -251,7 +337,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 // session is the inbound session; submissionSession adds AUTH.
 type session struct {
-	s      *Server
+	s      *generation
 	conn   *smtp.Conn
 	remote netip.Addr
 	tls    bool
@@ -268,7 +354,7 @@ type submissionSession struct {
 }
 
 var (
-	_ smtp.Backend     = (*Server)(nil)
+	_ smtp.Backend     = (*generation)(nil)
 	_ smtp.AuthSession = (*submissionSession)(nil)
 )
 

@@ -99,6 +99,7 @@ type rig struct {
 	submission, submissions, inbound string
 	del                              *deliverer
 	ev                               *eventLog
+	servers                          []*smtpd.Server
 }
 
 func start(t *testing.T) *rig {
@@ -132,6 +133,7 @@ func startWith(t *testing.T, edit func(*smtpd.Options)) *rig {
 			edit(&opts)
 		}
 		s := smtpd.New(opts)
+		r.servers = append(r.servers, s)
 		go s.Serve(ln)
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

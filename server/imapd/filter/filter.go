@@ -203,6 +203,9 @@ func (c *Conn) authenticated() bool {
 	return b != nil && b.s.Authenticated()
 }
 
+// AllowInsecureAuth is Options.AllowInsecureAuth of this connection.
+func (c *Conn) AllowInsecureAuth() bool { return c.opts.AllowInsecureAuth }
+
 func (c *Conn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
 func (c *Conn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
 func (c *Conn) SetDeadline(t time.Time) error      { return c.current().SetDeadline(t) }
