@@ -187,7 +187,10 @@ func (p *peers) reload(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := p.cmd("doveadm", "-c", p.dovecotConf(), "reload"); err != nil {
-		t.Fatal(err)
+		// Why Dovecot is gone (it was seen once under a fully loaded
+		// test run): the end of its own log.
+		logText, _ := os.ReadFile(filepath.Join(p.dir, "dovecot", "log", "dovecot.log"))
+		t.Fatalf("%v\nthe end of dovecot.log:\n%s", err, logText[max(0, len(logText)-4096):])
 	}
 }
 

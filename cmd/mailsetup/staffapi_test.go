@@ -53,7 +53,7 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 		t.Fatalf("the API before any token: %d %s", r.status, r.body)
 	}
 	// A change that needs a restart is only reported.
-	cfg = []byte(strings.Replace(string(cfg), "max_message_bytes = 26214400", "max_message_bytes = 1048576", 1))
+	cfg = []byte(strings.Replace(string(cfg), `hostname = "localhost"`, `hostname = "mail.example.test"`, 1))
 	if err := os.WriteFile(m.config, append(cfg, []byte("\n"+entry+"\n"+userEntry)...), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +65,8 @@ func TestStaffCommandsAndAPIWithCurl(t *testing.T) {
 			t.Fatalf("no reload after SIGHUP:\n%s", m.stderr)
 		}
 	}
-	if log := m.stderr.String(); !strings.Contains(log, "need a restart") || !strings.Contains(log, "mail") {
-		t.Errorf("the mail change is not reported as needing a restart:\n%s", log)
+	if log := m.stderr.String(); !strings.Contains(log, "need a restart") || !strings.Contains(log, "keys=hostname") {
+		t.Errorf("the hostname change is not reported as needing a restart:\n%s", log)
 	}
 
 	r := curl(t, "-H", auth, base+"/api/v1/accounts/demo@example.test/observations")
