@@ -483,14 +483,10 @@ func TestObserveSnippetCommand(t *testing.T) {
 func (b *beside) consoleShows(t *testing.T, address string, want []string) {
 	t.Helper()
 	ctx := newBrowser(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#password")),
-		chromedp.SendKeys(chromedp.CSS("#name"), observeStaff),
-		chromedp.SendKeys(chromedp.CSS("#password"), observePassword),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#address")),
-	); err != nil {
-		t.Fatalf("sign-in: %v", err)
+	if err := chromedp.Do(ctx, chromedp.Navigate(b.base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#password"))); err != nil {
+		t.Fatalf("sign-in form: %v", err)
 	}
+	signInBrowser(t, ctx, observeStaff, observePassword)
 	problems := reloadUntil(t, ctx, "#problems", address)
 	if !strings.Contains(problems, address) || !strings.Contains(problems, "pop3.uidl-changed") {
 		t.Errorf("the start page's accounts with trouble:\n%s", problems)

@@ -65,14 +65,7 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 		t.Fatalf("sign-in form: %v", err)
 	}
 	checkPhonePage(t, ctx, "sign-in")
-	if err := chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS("#name"), server.DefaultStaff),
-		chromedp.SendKeys(chromedp.CSS("#password"), m.staffPassword),
-		chromedp.Click(chromedp.CSS("#signin")),
-		chromedp.WaitVisible(chromedp.CSS("#address")),
-	); err != nil {
-		t.Fatalf("sign-in: %v", err)
-	}
+	signInBrowser(t, ctx, server.DefaultStaff, m.staffPassword)
 	checkPhonePage(t, ctx, "home")
 	// The start page already lists john among the accounts with trouble.
 	problems := reloadUntil(t, ctx, "#problems", john)
@@ -215,6 +208,20 @@ func TestStaffConsoleInBrowser(t *testing.T) {
 // reloadUntil reloads the page until the text of sel contains want
 // (the events reach the observations through the asynchronous bus),
 // for at most 10 seconds, and returns that text.
+// signInBrowser signs in on the console's sign-in form, which the
+// browser shows, and waits for the start page's address field.
+func signInBrowser(t *testing.T, ctx context.Context, name, password string) {
+	t.Helper()
+	if err := chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS("#signin")),
+		chromedp.WaitVisible(chromedp.CSS("#address")),
+	); err != nil {
+		t.Fatalf("sign-in: %v", err)
+	}
+}
+
 func reloadUntil(t *testing.T, ctx context.Context, sel, want string) string {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); ; {

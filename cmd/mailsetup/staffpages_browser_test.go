@@ -194,14 +194,7 @@ func TestStaffPagesInBrowser(t *testing.T) {
 		}
 		shot("signin")
 		if i == 0 {
-			if err := chromedp.Do(ctx,
-				chromedp.SendKeys(chromedp.CSS("#name"), server.DefaultStaff),
-				chromedp.SendKeys(chromedp.CSS("#password"), m.staffPassword),
-				chromedp.Click(chromedp.CSS("#signin")),
-				chromedp.WaitVisible(chromedp.CSS("#address")),
-			); err != nil {
-				t.Fatalf("sign-in: %v", err)
-			}
+			signInBrowser(t, ctx, server.DefaultStaff, m.staffPassword)
 		} else if err := chromedp.Do(ctx, chromedp.Navigate(base+"/staff/"), chromedp.WaitVisible(chromedp.CSS("#address"))); err != nil {
 			t.Fatal(err)
 		}
